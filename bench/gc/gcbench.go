@@ -1,0 +1,375 @@
+//go:build ignore
+
+// gcbench: the Go variant of bench/gc/gcbench.c (read that file's header for
+// the workload). Same phases, same pseudo-random sequence, same output.
+// Build: GO111MODULE=off go build -o gcbench_go gcbench.go
+//
+//	gcbench_go [N]     N = depth parameter (default 20)
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"time"
+	"unsafe"
+)
+
+// ---- deterministic generator (splitmix64), same as the C one ----
+var rngState uint64 = 0x243F6A8885A308D3
+
+func rng() uint64 {
+	rngState += 0x9E3779B97F4A7C15
+	z := rngState
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+	return z ^ (z >> 31)
+}
+
+func fail(what string, depth int, got, want int64) {
+	fmt.Fprintf(os.Stderr, "gcbench: CHECK FAILED: %s (depth %d): got %d, want %d\n", what, depth, got, want)
+	os.Exit(1)
+}
+
+func treeSize(d int) int64  { return (int64(1) << uint(d+1)) - 1 }
+func heightSum(d int) int64 { return (int64(1) << uint(d+1)) - int64(d) - 2 }
+
+// ---- uniform trees of 24-byte nodes ----
+type TNode struct {
+	left, right *TNode
+	i, j        int32
+}
+
+func populate(depth int, n *TNode, j int32) {
+	if depth <= 0 {
+		return
+	}
+	n.left = &TNode{i: int32(depth - 1), j: j}
+	n.right = &TNode{i: int32(depth - 1), j: j}
+	populate(depth-1, n.left, j)
+	populate(depth-1, n.right, j)
+}
+
+func topDown(depth int, j int32) *TNode {
+	n := &TNode{i: int32(depth), j: j}
+	populate(depth, n, j)
+	return n
+}
+
+func bottomUp(depth int) *TNode {
+	if depth <= 0 {
+		return &TNode{}
+	}
+	l := bottomUp(depth - 1)
+	r := bottomUp(depth - 1)
+	return &TNode{left: l, right: r, i: int32(depth)}
+}
+
+type tcheck struct{ nodes, isum, jsum int64 }
+
+func walk(n *TNode, c *tcheck) {
+	for n != nil {
+		c.nodes++
+		c.isum += int64(n.i)
+		c.jsum += int64(n.j)
+		if (n.left == nil) != (n.right == nil) || (n.left != nil && n.left.i != n.i-1) {
+			fail("tree shape", int(n.i), 0, 1)
+		}
+		walk(n.left, c)
+		n = n.right
+	}
+}
+
+// ---- mixed trees: 32..256-byte nodes, some with a pointer-free payload ----
+type MNode struct {
+	left, right *MNode
+	payload     unsafe.Pointer
+	plen        uint32
+	tag         uint32
+}
+
+type mn48 struct {
+	MNode
+	pad [2]uint64
+}
+type mn64 struct {
+	MNode
+	pad [4]uint64
+}
+type mn96 struct {
+	MNode
+	pad [8]uint64
+}
+type mn128 struct {
+	MNode
+	pad [12]uint64
+}
+type mn256 struct {
+	MNode
+	pad [28]uint64
+}
+
+const golden = 0x9E3779B97F4A7C15
+
+var msizes = [6]uintptr{32, 48, 64, 96, 128, 256}
+
+func newMNode(k uint32) *MNode {
+	switch k {
+	case 0:
+		return &MNode{}
+	case 1:
+		return &(&mn48{}).MNode
+	case 2:
+		return &(&mn64{}).MNode
+	case 3:
+		return &(&mn96{}).MNode
+	case 4:
+		return &(&mn128{}).MNode
+	default:
+		return &(&mn256{}).MNode
+	}
+}
+
+func trailer(n *MNode, sz uintptr) *uint64 {
+	return (*uint64)(unsafe.Add(unsafe.Pointer(n), sz-8))
+}
+
+func makeMixed(depth int) *MNode {
+	var l, r *MNode
+	if depth > 0 {
+		l = makeMixed(depth - 1)
+		r = makeMixed(depth - 1)
+	}
+	x := rng()
+	tag := uint32(x >> 32)
+	k := tag % 6
+	n := newMNode(k)
+	n.left = l
+	n.right = r
+	n.tag = tag
+	if sz := msizes[k]; sz > 32 {
+		*trailer(n, sz) = uint64(tag) * golden
+	}
+	if x&3 == 0 {
+		plen := uint32(16) << ((x >> 2) % 6)
+		p := make([]byte, plen)
+		b := byte(tag & 0xff)
+		for i := range p {
+			p[i] = b
+		}
+		n.payload = unsafe.Pointer(&p[0])
+		n.plen = plen
+	}
+	return n
+}
+
+type mcheck struct {
+	nodes, bytes int64
+	tags         uint64
+}
+
+func walkMixed(n *MNode, c *mcheck) {
+	for n != nil {
+		sz := msizes[n.tag%6]
+		c.nodes++
+		c.tags += uint64(n.tag)
+		if sz > 32 && *trailer(n, sz) != uint64(n.tag)*golden {
+			fail("mixed node trailer", -1, 0, 1)
+		}
+		if n.plen != 0 {
+			c.bytes += int64(n.plen)
+			p := unsafe.Slice((*byte)(n.payload), n.plen)
+			if p[0] != byte(n.tag&0xff) || p[n.plen-1] != byte(n.tag&0xff) {
+				fail("mixed payload", -1, 0, 1)
+			}
+		}
+		walkMixed(n.left, c)
+		n = n.right
+	}
+}
+
+func churn(root *TNode, n, s int, count int64, round int32) {
+	for k := int64(0); k < count; k++ {
+		p := root
+		for lvl := n; lvl > s+1; lvl-- {
+			if rng()&1 != 0 {
+				p = p.right
+			} else {
+				p = p.left
+			}
+		}
+		if rng()&1 != 0 {
+			p.right = topDown(s, round)
+		} else {
+			p.left = topDown(s, round)
+		}
+	}
+}
+
+// ---- pause harvesting (same scheme as gcb_common.h) ----
+var (
+	ms        runtime.MemStats
+	seenGC    uint32
+	pauses    []uint64
+	lost      uint64
+	forcedGC0 uint32
+)
+
+func pauseInit() {
+	pauses = make([]uint64, 0, 1<<16)
+	runtime.ReadMemStats(&ms)
+	seenGC = ms.NumGC
+	forcedGC0 = ms.NumForcedGC
+}
+
+func poll() {
+	runtime.ReadMemStats(&ms)
+	for ; seenGC != ms.NumGC; seenGC++ {
+		if ms.NumGC-seenGC > uint32(len(ms.PauseNs)) {
+			lost++
+		} else {
+			pauses = append(pauses, ms.PauseNs[seenGC%uint32(len(ms.PauseNs))])
+		}
+	}
+}
+
+func pct(q float64) float64 {
+	n := len(pauses)
+	if n == 0 {
+		return 0
+	}
+	rank := int(q*float64(n) + 0.999999999)
+	if rank < 1 {
+		rank = 1
+	}
+	if rank > n {
+		rank = n
+	}
+	return float64(pauses[rank-1]) / 1e6
+}
+
+func report(bench string, depth int, secs float64) {
+	poll()
+	sort.Slice(pauses, func(i, j int) bool { return pauses[i] < pauses[j] })
+	fmt.Printf("RESULT variant=go bench=%s depth=%d time_s=%.3f gc_cycles=%d pauses=%d pauses_lost=%d"+
+		" pause_p50_ms=%.3f pause_p99_ms=%.3f pause_max_ms=%.3f pause_total_ms=%.3f heap_mb=%.1f\n",
+		bench, depth, secs, ms.NumGC-(ms.NumForcedGC-forcedGC0), len(pauses), lost,
+		pct(0.50), pct(0.99), pct(1.0), float64(ms.PauseTotalNs)/1e6, float64(ms.HeapSys)/1048576.0)
+}
+
+func itersPerPoll(iters int64) int64 {
+	if iters/32 > 0 {
+		return iters / 32
+	}
+	return 1
+}
+
+func main() {
+	n := 20
+	if len(os.Args) > 1 {
+		if v, err := strconv.Atoi(os.Args[1]); err == nil {
+			n = v
+		}
+	}
+	if n < 6 {
+		n = 6
+	}
+	if n > 26 {
+		n = 26
+	}
+	stretchDepth, longDepth, minDepth := n+1, n, 4
+	arrayLen := int64(1) << uint(n+2)
+	churnDepth := n / 2
+	churnCount := (int64(1) << uint(n-churnDepth)) / 8
+	if churnCount < 1 {
+		churnCount = 1
+	}
+
+	pauseInit()
+	t0 := time.Now()
+	fmt.Printf("gcbench N=%d: stretch depth %d, long-lived depth %d + %d doubles, trees %d..%d\n", n,
+		stretchDepth, longDepth, arrayLen, minDepth, n)
+
+	{
+		t := bottomUp(stretchDepth)
+		var c tcheck
+		walk(t, &c)
+		if c.nodes != treeSize(stretchDepth) {
+			fail("stretch", stretchDepth, c.nodes, treeSize(stretchDepth))
+		}
+		fmt.Printf("stretch tree of depth %d\t check: %d\n", stretchDepth, c.nodes)
+	}
+
+	longLived := topDown(longDepth, 0)
+	array := make([]float64, arrayLen)
+	for i := int64(0); i < arrayLen/2; i++ {
+		array[i] = 1.0 / float64(i+1)
+	}
+	fmt.Printf("long lived tree of depth %d and array of %d doubles\n", longDepth, arrayLen)
+
+	for d := minDepth; d <= n; d += 2 {
+		iters := 2 * treeSize(n) / treeSize(d)
+		stride := itersPerPoll(iters)
+		var c tcheck
+		for i := int64(0); i < iters; i++ {
+			walk(topDown(d, 0), &c)
+			if i%stride == 0 {
+				poll()
+			}
+		}
+		if c.nodes != iters*treeSize(d) || c.isum != iters*heightSum(d) {
+			fail("top-down", d, c.nodes, iters*treeSize(d))
+		}
+		fmt.Printf("depth %d\t top-down %d trees\t check: %d\n", d, iters, c.nodes)
+
+		c = tcheck{}
+		for i := int64(0); i < iters; i++ {
+			walk(bottomUp(d), &c)
+			if i%stride == 0 {
+				poll()
+			}
+		}
+		if c.nodes != iters*treeSize(d) || c.isum != iters*heightSum(d) {
+			fail("bottom-up", d, c.nodes, iters*treeSize(d))
+		}
+		fmt.Printf("depth %d\t bottom-up %d trees\t check: %d\n", d, iters, c.nodes)
+
+		if d <= n-4 {
+			miters := treeSize(n) / treeSize(d)
+			stride = itersPerPoll(miters)
+			var m mcheck
+			for i := int64(0); i < miters; i++ {
+				walkMixed(makeMixed(d), &m)
+				if i%stride == 0 {
+					poll()
+				}
+			}
+			if m.nodes != miters*treeSize(d) {
+				fail("mixed", d, m.nodes, miters*treeSize(d))
+			}
+			fmt.Printf("depth %d\t mixed %d trees\t check: %d\t payload bytes: %d\t tags: %016x\n",
+				d, miters, m.nodes, m.bytes, m.tags)
+		}
+
+		churn(longLived, longDepth, churnDepth, churnCount, int32(d))
+		poll()
+		fmt.Printf("depth %d\t churn %d subtrees of depth %d\n", d, churnCount, churnDepth)
+	}
+
+	var c tcheck
+	walk(longLived, &c)
+	if c.nodes != treeSize(longDepth) || c.isum != heightSum(longDepth) {
+		fail("long-lived tree", longDepth, c.nodes, treeSize(longDepth))
+	}
+	fmt.Printf("long lived tree of depth %d\t check: %d\t rounds: %d\n", longDepth, c.nodes, c.jsum)
+	s := 0.0
+	for i := int64(0); i < arrayLen; i++ {
+		s += array[i]
+	}
+	fmt.Printf("long lived array\t check: %.9f\n", s)
+	runtime.KeepAlive(array)
+
+	report("gcbench", n, time.Since(t0).Seconds())
+}

@@ -1,0 +1,711 @@
+#!/usr/bin/python3
+"""Runs the gomem allocator benchmarks and writes CSV, markdown and PNG.
+
+Normally started by bench/run, which installs the peers and builds the
+workloads first; it can be run directly once they are built:
+
+    /usr/bin/python3 bench/harness.py --bin-dir build-bench/bench [options]
+
+Every workload runs under every allocator (glibc without preload, the others
+through LD_PRELOAD), allocators interleaved round-robin inside each
+repetition (the order rotates between repetitions), and the medians of the
+repetitions are compared. Every run is validated: it must exit with status
+0, print the same checksum as every other run of that workload (glibc's is
+the reference), and report that its malloc really came from the allocator
+under test. Any failure makes the exit status 1; timings are never asserted.
+"""
+import argparse
+import csv
+import datetime
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
+PYTHON = "/usr/bin/python3"
+
+# name -> library to preload (None = the C library's own malloc).
+PEERS = {
+    "glibc": None,
+    "jemalloc": f"{LIBDIR}/libjemalloc.so.2",
+    "tcmalloc": f"{LIBDIR}/libtcmalloc_minimal.so.4",
+    "mimalloc": f"{LIBDIR}/libmimalloc.so.2",
+}
+ALL_ALLOCS = ["glibc", "jemalloc", "tcmalloc", "mimalloc", "gomem"]
+DEB_PACKAGES = {
+    "glibc": "libc6",
+    "jemalloc": "libjemalloc2",
+    "tcmalloc": "libgoogle-perftools4",
+    "mimalloc": "libmimalloc2.0",
+}
+
+
+class Workload:
+    def __init__(self, name, argv, single, desc, env=None, exe=None):
+        self.name = name
+        self.argv = argv          # list; "{bin}" is replaced by the binary dir
+        self.single = single      # single-threaded: pinned with taskset -c 1
+        self.desc = desc
+        self.env = env or {}
+        self.exe = exe            # file that must exist for the workload to run
+
+    def command(self, bin_dir, preset):
+        cmd = [a.replace("{bin}", bin_dir) for a in self.argv] + [preset]
+        if self.single:
+            cmd = ["taskset", "-c", "1"] + cmd
+        return cmd
+
+    def executable(self, bin_dir):
+        return (self.exe or self.argv[0]).replace("{bin}", bin_dir)
+
+
+PY_SCRIPT = os.path.join(HERE, "workloads", "py_alloc.py")
+WORKLOADS = [
+    Workload("churn", ["{bin}/churn"], True,
+             "1 thread: alloc N / free random or LIFO, every size class 8 B..32 KiB"),
+    Workload("exprtree", ["{bin}/exprtree"], True,
+             "1 thread: symbolic differentiation, many small short-lived C++ objects"),
+    Workload("larson", ["{bin}/larson"], False,
+             "8 threads replace random slots; 25 % of objects freed by another thread"),
+    Workload("xmalloc", ["{bin}/xmalloc"], False,
+             "4 producer threads only allocate, 4 consumer threads only free"),
+    Workload("cache_scratch", ["{bin}/cache_scratch"], False,
+             "passive false sharing: workers reuse small objects from the main thread"),
+    Workload("cache_thrash", ["{bin}/cache_thrash"], False,
+             "active false sharing: threads allocate and write small objects"),
+    Workload("mstress", ["{bin}/mstress"], False,
+             "waves of short-lived threads; survivors freed by later threads"),
+    Workload("large", ["{bin}/large"], True,
+             "1 thread: blocks of 64 KiB..32 MiB, working set of 8, pages touched"),
+    Workload("realloc_growth", ["{bin}/realloc_growth"], True,
+             "1 thread: strings grown by exact realloc, vectors by doubling"),
+    Workload("fragmentation", ["{bin}/fragmentation"], True,
+             "1 thread: mixed working set, free 90 % at random, allocate other sizes"),
+    Workload("sqlite", ["{bin}/sqlite_bench"], True,
+             "SQLite in memory: 100k inserts with indexes, queries, updates, deletes"),
+    Workload("python", [PYTHON, PY_SCRIPT], True,
+             "CPython script: dicts, lists, strings (pymalloc for objects <= 512 B)",
+             env={"PYTHONHASHSEED": "0"}, exe=PYTHON),
+    Workload("python_malloc", [PYTHON, PY_SCRIPT], True,
+             "the same script with PYTHONMALLOC=malloc: every object from malloc",
+             env={"PYTHONHASHSEED": "0", "PYTHONMALLOC": "malloc"}, exe=PYTHON),
+]
+WORKLOAD_NAMES = [w.name for w in WORKLOADS]
+
+# Callgrind fast-path rows: (label, extra args, N1, N2) per mode.
+FASTPATH = {
+    "full": [("fastpath: instructions per malloc+free pair (32 B)", ["size=32", "batch=1"],
+              100000, 1100000),
+             ("fastpath: instructions per malloc+free, batches of 64 (32 B)",
+              ["size=32", "batch=64"], 102400, 1100800)],
+    "quick": [("fastpath: instructions per malloc+free pair (32 B)", ["size=32", "batch=1"],
+               2000, 12000)],
+}
+
+CSV_FIELDS = ["timestamp", "rep", "workload", "allocator", "status", "wall_s", "peak_rss_kb",
+              "maxrss_kb", "user_s", "sys_s", "exit", "checksum", "malloc_lib", "work_s", "metrics",
+              "loadavg", "error", "command"]
+
+
+def loadavg():
+    """The 1-minute load average (other work on the machine skews timings)."""
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError):
+        return float("nan")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def parse_tokens(text):
+    """Every key=value token of the output (later ones win)."""
+    out = {}
+    for line in text.splitlines():
+        for tok in line.split():
+            if "=" in tok:
+                k, _, v = tok.partition("=")
+                if k and re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k):
+                    out[k] = v
+    return out
+
+
+def make_env(lib, extra):
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    # Allocator tuning variables from the caller's shell would skew results.
+    for k in list(env):
+        if k.startswith(("MALLOC_", "GLIBC_TUNABLES", "MIMALLOC_", "JE_MALLOC", "MALLOC_CONF",
+                         "TCMALLOC_", "GOMEM_", "PYTHONMALLOC")):
+            env.pop(k)
+    env["LC_ALL"] = "C"
+    if lib:
+        env["LD_PRELOAD"] = lib
+    env.update(extra)
+    return env
+
+
+def run_process(cmd, env, timeout):
+    """Runs cmd; returns dict with wall time, rusage, exit status and output."""
+    with tempfile.TemporaryFile() as fout, tempfile.TemporaryFile() as ferr:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, env=env, stdout=fout, stderr=ferr, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+        timed_out = []
+
+        def kill():
+            timed_out.append(True)
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            while True:
+                try:
+                    _, status, ru = os.wait4(p.pid, 0)
+                    break
+                except InterruptedError:
+                    continue
+        finally:
+            timer.cancel()
+        t1 = time.perf_counter()
+        p.returncode = os.waitstatus_to_exitcode(status)  # already reaped
+        fout.seek(0)
+        ferr.seek(0)
+        out = fout.read().decode("utf-8", "replace")
+        err = ferr.read().decode("utf-8", "replace")
+    return {"wall_s": t1 - t0, "maxrss_kb": ru.ru_maxrss, "user_s": ru.ru_utime,
+            "sys_s": ru.ru_stime, "exit": p.returncode, "timed_out": bool(timed_out),
+            "stdout": out, "stderr": err}
+
+
+def same_file(a, b):
+    try:
+        return os.path.realpath(a) == os.path.realpath(b)
+    except OSError:
+        return False
+
+
+def check_run(res, lib):
+    """Returns '' if the run is valid (checksum compared later), else why not."""
+    if res["timed_out"]:
+        return "timeout"
+    if res["exit"] < 0:
+        return f"killed by signal {-res['exit']} ({signal.Signals(-res['exit']).name})"
+    if "cannot be preloaded" in res["stderr"]:
+        return "LD_PRELOAD failed: " + res["stderr"].strip().splitlines()[0]
+    if res["exit"] != 0:
+        if "CORRUPTION" in res["stderr"]:
+            return f"exit {res['exit']}: memory corruption detected"
+        return f"exit {res['exit']}"
+    tok = res["tokens"]
+    if "checksum" not in tok:
+        return "no checksum printed"
+    ml = tok.get("malloc_lib", "unknown")
+    if lib is None:
+        if not os.path.basename(ml).startswith("libc.so"):
+            return f"malloc came from {ml}, expected the C library"
+    elif not same_file(ml, lib):
+        return f"malloc came from {ml}, not from the preloaded {lib}"
+    return ""
+
+
+def tail(text, n=6):
+    lines = [l for l in text.strip().splitlines() if l.strip()]
+    return " | ".join(lines[-n:])
+
+
+def short(text, n=48):
+    """Failure text short enough for a table cell (the full text is listed below it)."""
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
+def fmt_time(s):
+    if s >= 100:
+        return f"{s:.0f} s"
+    if s >= 1:
+        return f"{s:.2f} s"
+    return f"{s * 1000:.0f} ms"
+
+
+def fmt_kb(kb):
+    if kb >= 1024 * 1024:
+        return f"{kb / 1048576:.2f} GiB"
+    if kb >= 1024:
+        return f"{kb / 1024:.1f} MiB"
+    return f"{kb} KiB"
+
+
+def geomean(xs):
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
+
+
+def pkg_version(pkg):
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True,
+                             text=True, timeout=10)
+        return out.stdout.strip() or "?"
+    except Exception:
+        return "?"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def callgrind_count(cmd, env, timeout):
+    """Total instructions of one run under callgrind, or None and an error."""
+    full = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] + cmd
+    res = run_process(full, env, timeout)
+    m = re.search(r"Collected\s*:\s*(\d+)", res["stderr"])
+    if res["exit"] != 0 or not m:
+        return None, f"exit {res['exit']}: {tail(res['stderr'], 3)}"
+    return int(m.group(1)), ""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin-dir", required=True, help="directory with the built workloads")
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny settings, 1 repetition, tiny callgrind: a CI smoke test")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 5; quick: 1)")
+    ap.add_argument("--only", default="", help="comma-separated workloads (default: all)")
+    ap.add_argument("--allocs", default="", help="comma-separated allocators (default: all)")
+    ap.add_argument("--out", default=None,
+                    help="CSV path; the .md and .png go next to it with the same stem "
+                         "(default bench/results/latest.csv; quick: bench/results/quick.csv)")
+    ap.add_argument("--gomem-so", default=os.environ.get("GOMEM_SO", ""),
+                    help="libgomem.so to preload for the gomem column")
+    ap.add_argument("--gomem-note", default="", help="a note about the gomem build (from run)")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds before a run is killed (default 600; quick: 120)")
+    ap.add_argument("--no-callgrind", action="store_true", help="skip the fast-path counts")
+    ap.add_argument("--no-plot", action="store_true", help="skip the PNG chart")
+    ap.add_argument("--list", action="store_true", help="list workloads and exit")
+    args = ap.parse_args()
+
+    if args.list:
+        for w in WORKLOADS:
+            print(f"{w.name:16} {'1 thread, pinned' if w.single else 'multi-threaded':17} "
+                  f"{w.desc}")
+        return 0
+
+    mode = "quick" if args.quick else "full"
+    reps = args.reps if args.reps is not None else (1 if args.quick else 5)
+    timeout = args.timeout if args.timeout is not None else (120.0 if args.quick else 600.0)
+    bin_dir = os.path.abspath(args.bin_dir)
+    out_csv = os.path.abspath(args.out or os.path.join(
+        HERE, "results", "quick.csv" if args.quick else "latest.csv"))
+    stem = os.path.splitext(out_csv)[0]
+    out_md, out_png = stem + ".md", stem + ".png"
+    os.makedirs(os.path.dirname(out_csv), exist_ok=True)
+
+    problems = []   # failures that make the exit status nonzero
+    warnings = []   # reported, but not failures
+
+    # Workloads.
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        bad = [n for n in names if n not in WORKLOAD_NAMES + ["fastpath"]]
+        if bad:
+            ap.error(f"unknown workload(s) {bad}; known: {WORKLOAD_NAMES + ['fastpath']}")
+        workloads = [w for w in WORKLOADS if w.name in names]
+        do_fastpath = "fastpath" in names and not args.no_callgrind
+    else:
+        workloads = list(WORKLOADS)
+        do_fastpath = not args.no_callgrind
+    for w in list(workloads):
+        if not os.path.exists(w.executable(bin_dir)):
+            problems.append(f"{w.name}: {w.executable(bin_dir)} does not exist (not built?)")
+            workloads.remove(w)
+    if do_fastpath and not shutil.which("valgrind"):
+        warnings.append("valgrind not found: fast-path instruction counts skipped")
+        do_fastpath = False
+    if do_fastpath and not os.path.exists(os.path.join(bin_dir, "fastpath")):
+        problems.append("fastpath executable missing")
+        do_fastpath = False
+
+    # Allocators.
+    wanted = [a.strip() for a in args.allocs.split(",") if a.strip()] or list(ALL_ALLOCS)
+    bad = [a for a in wanted if a not in ALL_ALLOCS]
+    if bad:
+        ap.error(f"unknown allocator(s) {bad}; known: {ALL_ALLOCS}")
+    allocs = {}
+    for a in ALL_ALLOCS:
+        if a not in wanted:
+            continue
+        lib = PEERS.get(a) if a != "gomem" else (args.gomem_so or None)
+        if a == "gomem":
+            if not lib or not os.path.exists(lib):
+                warnings.append(f"gomem: {lib or 'libgomem.so'} does not exist; "
+                                "the gomem column is skipped")
+                log(f"WARNING: {warnings[-1]}")
+                continue
+            lib = os.path.abspath(lib)
+        elif lib and not os.path.exists(lib):
+            problems.append(f"{a}: {lib} does not exist (install it or drop it with --allocs)")
+            log(f"ERROR: {problems[-1]}")
+            continue
+        allocs[a] = lib
+    alloc_names = list(allocs)
+    if not alloc_names or not workloads:
+        log("nothing to run")
+        return 1
+
+    log(f"mode={mode} reps={reps} allocators={','.join(alloc_names)} "
+        f"workloads={','.join(w.name for w in workloads)}")
+    log(f"bin dir: {bin_dir}")
+    if "gomem" in allocs:
+        log(f"gomem: {allocs['gomem']} {args.gomem_note}")
+
+    # ---------------------------------------------------------------- runs
+    runs = []   # dicts, one per run
+    fcsv = open(out_csv, "w", newline="")
+    writer = csv.DictWriter(fcsv, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    started = time.time()
+    for rep in range(reps):
+        k = rep % len(alloc_names)
+        order = alloc_names[k:] + alloc_names[:k]
+        for w in workloads:
+            for a in order:
+                lib = allocs[a]
+                cmd = w.command(bin_dir, mode)
+                load = loadavg()
+                res = run_process(cmd, make_env(lib, w.env), timeout)
+                res["tokens"] = parse_tokens(res["stdout"])
+                err = check_run(res, lib)
+                tok = res["tokens"]
+                # Peak RSS: the program's own VmHWM, read just before it exits. The
+                # rusage maxrss of wait4 is kept in the CSV but not used: Linux carries
+                # the forking parent's (this Python's) high-water mark across exec, so
+                # it never reads below ~15 MiB.
+                try:
+                    peak = int(tok.get("vmhwm_kb", "0"))
+                except ValueError:
+                    peak = 0
+                if peak <= 0:
+                    peak = res["maxrss_kb"]
+                metrics = {key: v for key, v in tok.items()
+                           if key not in ("checksum", "malloc_lib", "work_s", "workload",
+                                          "preset", "vmhwm_kb", "vmrss_kb")}
+                r = {"timestamp": datetime.datetime.now().isoformat(timespec="seconds"),
+                     "rep": rep + 1, "workload": w.name, "allocator": a,
+                     "status": "ok" if not err else "fail",
+                     "wall_s": f"{res['wall_s']:.4f}", "peak_rss_kb": peak,
+                     "maxrss_kb": res["maxrss_kb"],
+                     "user_s": f"{res['user_s']:.3f}", "sys_s": f"{res['sys_s']:.3f}",
+                     "exit": res["exit"], "checksum": tok.get("checksum", ""),
+                     "malloc_lib": tok.get("malloc_lib", ""), "work_s": tok.get("work_s", ""),
+                     "metrics": " ".join(f"{key}={v}" for key, v in metrics.items()),
+                     "loadavg": f"{load:.2f}",
+                     "error": err + (f" [stderr: {tail(res['stderr'])}]" if err else ""),
+                     "command": ("LD_PRELOAD=" + lib + " " if lib else "") +
+                                " ".join(f"{key}={v}" for key, v in w.env.items()) +
+                                (" " if w.env else "") + " ".join(cmd)}
+                writer.writerow(r)
+                fcsv.flush()
+                r["_wall"], r["_rss"], r["_metrics"] = res["wall_s"], peak, metrics
+                runs.append(r)
+                log(f"[{rep + 1}/{reps}] {w.name:15} {a:9} {res['wall_s']:8.3f} s "
+                    f"{fmt_kb(peak):>10}  {'ok' if not err else 'FAIL: ' + err}")
+    fcsv.close()
+
+    # Checksums: every valid run of a workload must agree (glibc = reference).
+    for w in workloads:
+        wr = [r for r in runs if r["workload"] == w.name and r["status"] == "ok"]
+        if not wr:
+            continue
+        ref_runs = [r for r in wr if r["allocator"] == "glibc"] or wr
+        ref = statistics.mode([r["checksum"] for r in ref_runs])
+        for r in wr:
+            if r["checksum"] != ref:
+                r["status"] = "fail"
+                r["error"] = f"checksum {r['checksum']} differs from {ref}"
+    for r in runs:
+        if r["status"] != "ok":
+            problems.append(f"{r['workload']} under {r['allocator']} (rep {r['rep']}): "
+                            f"{r['error']}")
+    # Rewrite the CSV with the checksum verdicts.
+    with open(out_csv, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for r in runs:
+            writer.writerow(r)
+
+    # ----------------------------------------------------------- callgrind
+    fast_rows = []  # (label, {alloc: value or None}, {alloc: error})
+    if do_fastpath:
+        for label, extra, n1, n2 in FASTPATH[mode]:
+            vals, errs = {}, {}
+            for a in alloc_names:
+                env = make_env(allocs[a], {})
+                base = [os.path.join(bin_dir, "fastpath"), mode] + extra
+                i1, e1 = callgrind_count(base + [f"n={n1}"], env, timeout)
+                i2, e2 = callgrind_count(base + [f"n={n2}"], env, timeout)
+                if i1 is None or i2 is None:
+                    vals[a] = None
+                    errs[a] = e1 or e2
+                    warnings.append(f"callgrind {label} under {a} failed: {errs[a]}")
+                    log(f"WARNING: {warnings[-1]}")
+                else:
+                    vals[a] = (i2 - i1) / (n2 - n1)
+                    log(f"callgrind {a:9} {label}: {vals[a]:.1f}")
+            fast_rows.append((label, vals, errs))
+
+    elapsed = time.time() - started
+
+    # ------------------------------------------------------------- summary
+    summary = {}  # (workload, alloc) -> dict
+    for w in workloads:
+        for a in alloc_names:
+            rs = [r for r in runs if r["workload"] == w.name and r["allocator"] == a]
+            bad = [r for r in rs if r["status"] != "ok"]
+            ok = [r for r in rs if r["status"] == "ok"]
+            s = {"n": len(ok), "fail": bad[0]["error"].split(" [stderr")[0] if bad else ""}
+            if ok and not bad:
+                walls = [r["_wall"] for r in ok]
+                s["time"] = statistics.median(walls)
+                s["rss"] = statistics.median([r["_rss"] for r in ok])
+                s["spread"] = (max(walls) - min(walls)) / s["time"] if s["time"] > 0 else 0
+                s["metrics"] = {}
+                for key in ok[0]["_metrics"]:
+                    try:
+                        s["metrics"][key] = statistics.median(
+                            [float(r["_metrics"][key]) for r in ok if key in r["_metrics"]])
+                    except (ValueError, statistics.StatisticsError):
+                        pass
+            summary[(w.name, a)] = s
+
+    md = []
+    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    md.append(f"# gomem allocator benchmarks ({mode})\n")
+    md.append(f"- date: {now}; total run time {elapsed / 60:.1f} min")
+    md.append(f"- machine: {cpu_model()}, {os.cpu_count()} cores, "
+              f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
+              f"kernel {platform.release()}")
+    md.append(f"- repetitions: {reps}, allocators interleaved round-robin (order rotated each "
+              "repetition); medians shown")
+    vers = []
+    for a in alloc_names:
+        if a == "gomem":
+            built = datetime.datetime.fromtimestamp(os.path.getmtime(allocs[a]))
+            vers.append(f"gomem = {os.path.relpath(allocs[a], ROOT)} (built "
+                        f"{built.strftime('%Y-%m-%d %H:%M')}"
+                        + (f"; {args.gomem_note}" if args.gomem_note else "") + ")")
+        else:
+            vers.append(f"{a} {pkg_version(DEB_PACKAGES[a])}")
+    md.append("- allocators: " + "; ".join(vers))
+    loads = sorted(float(r["loadavg"]) for r in runs if r["loadavg"] != "nan")
+    if loads:
+        md.append(f"- 1-minute load average before each run: min {loads[0]:.2f}, median "
+                  f"{statistics.median(loads):.2f}, max {loads[-1]:.2f} (the harness itself "
+                  "adds up to 1 while a single-threaded run goes, more for multi-threaded ones; "
+                  "much more than that means other work was competing for the 2 cores)")
+    md.append("- single-threaded workloads pinned with `taskset -c 1`; multi-threaded ones use "
+              "both cores")
+    md.append("")
+    md.append("## Time and peak RSS\n")
+    md.append("Each allocator cell is **time ratio / peak-RSS ratio**: the median over the "
+              "repetitions divided by the best median on that row (1.00 = best; lower is "
+              "better). Time is the wall time of the whole process; peak RSS is its VmHWM (read by "
+              "the program itself just before exit). `best time` and `best RSS` are the absolute best medians. `spread` is "
+              "the largest (max-min)/median of the wall time among the allocators on the row: "
+              "differences smaller than that are noise.\n")
+    header = ["workload", "best time", "best RSS"] + alloc_names + ["spread"]
+    md.append("| " + " | ".join(header) + " |")
+    md.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+    ratios = {a: {"time": [], "rss": []} for a in alloc_names}
+    complete = 0
+    chart = []  # (workload, {alloc: time ratio or None}, {alloc: rss ratio})
+    for w in workloads:
+        cells = {a: summary[(w.name, a)] for a in alloc_names}
+        okc = {a: c for a, c in cells.items() if "time" in c}
+        if not okc:
+            md.append(f"| {w.name} | – | – | " +
+                      " | ".join(f"FAIL ({short(cells[a]['fail'])})" for a in alloc_names) +
+                      " | |")
+            continue
+        bt = min(c["time"] for c in okc.values())
+        br = min(c["rss"] for c in okc.values())
+        row = [w.name, fmt_time(bt), fmt_kb(int(br))]
+        tr, rr = {}, {}
+        for a in alloc_names:
+            c = cells[a]
+            if "time" not in c:
+                row.append(f"FAIL ({short(c['fail'])})")
+                tr[a] = rr[a] = None
+                continue
+            tr[a], rr[a] = c["time"] / bt, c["rss"] / br
+            t = f"{tr[a]:.2f}"
+            if tr[a] == 1.0:
+                t = f"**{t}**"
+            m = f"{rr[a]:.2f}"
+            if rr[a] == 1.0:
+                m = f"**{m}**"
+            row.append(f"{t} / {m}")
+        if min(c["n"] for c in okc.values()) >= 2:
+            row.append(f"{max(c['spread'] for c in okc.values()) * 100:.0f} %")
+        else:
+            row.append("–")
+        md.append("| " + " | ".join(row) + " |")
+        chart.append((w.name, tr, rr))
+        if len(okc) == len(alloc_names):
+            complete += 1
+            for a in alloc_names:
+                ratios[a]["time"].append(tr[a])
+                ratios[a]["rss"].append(rr[a])
+    if complete:
+        md.append(f"| **geometric mean** ({complete} workloads) | | | " +
+                  " | ".join(f"{geomean(ratios[a]['time']):.2f} / "
+                             f"{geomean(ratios[a]['rss']):.2f}" for a in alloc_names) + " | |")
+    for label, vals, errs in fast_rows:
+        good = [v for v in vals.values() if v is not None]
+        best = min(good) if good else None
+        md.append(f"| {label} | {best:.1f} | | " if best is not None else f"| {label} | – | | ")
+        md[-1] += " | ".join(f"{vals[a]:.1f}" if vals[a] is not None else "n/a"
+                             for a in alloc_names) + " | |"
+    md.append("")
+    if fast_rows:
+        md.append("The fast-path rows are absolute instruction counts from "
+                  "`valgrind --tool=callgrind` (not ratios): (I(N2) - I(N1)) / (N2 - N1) for "
+                  "two runs of `fastpath` with N1 and N2 iterations, so start-up costs cancel. "
+                  "Each count includes 11 instructions of the benchmark's own loop and PLT "
+                  "stubs, the same for every allocator. In the pair row the same object is "
+                  "freed and reused every time (some allocators take a slower path when a page "
+                  "becomes empty); the batch row allocates 64 objects, then frees them.\n")
+
+    # Fragmentation details from the program itself.
+    if any(w.name == "fragmentation" for w in workloads):
+        md.append("## fragmentation: the program's own RSS readings (medians)\n")
+        md.append("`peak` = VmHWM, `after free` = VmRSS right after the last "
+                  "free-90 % phase, `final` = VmRSS with the final working set still live, "
+                  "`live` = bytes the program holds at the end. Lower is better; `final / "
+                  "live` is the overhead factor.\n")
+        md.append("| allocator | peak | after free | final | live | final / live |")
+        md.append("|---|---:|---:|---:|---:|---:|")
+        for a in alloc_names:
+            c = summary[("fragmentation", a)]
+            m = c.get("metrics") or {}
+            if "rss_peak_kb" not in m:
+                md.append(f"| {a} | FAIL ({short(c['fail'])}) | | | | |")
+                continue
+            live = m.get("live_final_kb", 0)
+            md.append(f"| {a} | {fmt_kb(int(m['rss_peak_kb']))} | "
+                      f"{fmt_kb(int(m['rss_after_free_kb']))} | "
+                      f"{fmt_kb(int(m['rss_final_kb']))} | {fmt_kb(int(live))} | "
+                      f"{m['rss_final_kb'] / live:.2f} |" if live else f"| {a} | ? | | | | |")
+        md.append("")
+
+    md.append("## Workloads\n")
+    md.append("| workload | threads | what it models |")
+    md.append("|---|---|---|")
+    for w in workloads:
+        md.append(f"| {w.name} | {'1 (pinned)' if w.single else 'several'} | {w.desc} |")
+    md.append("")
+    md.append("## Validation\n")
+    md.append("Every run must exit 0, print the same checksum as glibc's run of that workload, "
+              "and report (via dl_iterate_phdr/dladdr) that its malloc comes from the "
+              "allocator under test.\n")
+    if problems:
+        md.append("**FAILURES:**\n")
+        md.extend(f"- {p}" for p in problems)
+    else:
+        md.append(f"All {len(runs)} runs valid; checksums agree across allocators.")
+    if warnings:
+        md.append("\nWarnings:\n")
+        md.extend(f"- {wn}" for wn in warnings)
+    md.append("")
+    md.append(f"Raw results: `{os.path.relpath(out_csv, ROOT)}`. Reproduce: `bench/run"
+              f"{' --quick' if args.quick else ''} --reps {reps}`.")
+    text = "\n".join(md) + "\n"
+    with open(out_md, "w") as f:
+        f.write(text)
+
+    # ---------------------------------------------------------------- chart
+    if not args.no_plot and chart:
+        try:
+            plot(chart, alloc_names, out_png, mode, reps)
+        except Exception as e:  # the numbers matter more than the picture
+            warnings.append(f"chart not written: {e}")
+            log(f"WARNING: {warnings[-1]}")
+
+    print(text)
+    log(f"wrote {out_csv}, {out_md}" + ("" if args.no_plot else f", {out_png}"))
+    if problems:
+        log(f"{len(problems)} problem(s):")
+        for p in problems:
+            log(f"  - {p}")
+        return 1
+    return 0
+
+
+def plot(chart, alloc_names, out_png, mode, reps):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"glibc": "#7f7f7f", "jemalloc": "#1f77b4", "tcmalloc": "#2ca02c",
+              "mimalloc": "#ff7f0e", "gomem": "#d62728"}
+    cap = 4.0
+    names = [c[0] for c in chart]
+    fig, axes = plt.subplots(2, 1, figsize=(max(10, 1.1 * len(names) + 2), 9), sharex=True)
+    width = 0.8 / len(alloc_names)
+    for ax, idx, title in ((axes[0], 1, "time"), (axes[1], 2, "peak RSS")):
+        for j, a in enumerate(alloc_names):
+            xs, ys, labels = [], [], []
+            for i, c in enumerate(chart):
+                v = c[idx].get(a)
+                if v is None:
+                    continue
+                xs.append(i + (j - (len(alloc_names) - 1) / 2) * width)
+                ys.append(min(v, cap))
+                labels.append(v)
+            ax.bar(xs, ys, width, label=a, color=colors.get(a))
+            for x, y, v in zip(xs, ys, labels):
+                if v > cap:
+                    ax.text(x, cap * 0.98, f"{v:.1f}", ha="center", va="top", fontsize=7,
+                            rotation=90, color="white", fontweight="bold")
+            for i, c in enumerate(chart):
+                if c[idx].get(a) is None and a in c[idx]:
+                    ax.text(i + (j - (len(alloc_names) - 1) / 2) * width, 0.05, "FAIL",
+                            ha="center", va="bottom", fontsize=7, rotation=90, color="red")
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_ylim(0, cap * 1.12)
+        ax.set_ylabel(f"{title} / best (lower is better)")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(ncol=len(alloc_names), loc="upper left")
+    axes[0].set_title(f"gomem allocator benchmarks ({mode}, median of {reps}); "
+                      f"bars capped at {cap:.0f}x")
+    axes[1].set_xticks(range(len(names)))
+    axes[1].set_xticklabels(names, rotation=30, ha="right")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

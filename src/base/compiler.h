@@ -1,0 +1,52 @@
+// Compiler annotations shared by every layer.
+//
+// Include rule: src/base/ includes only the C/C++ standard headers and itself.
+// Layers above may include it; it includes none of them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#define GOMEM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GOMEM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+// Fast paths are forced inline; everything rare lives behind a call to a
+// function marked GOMEM_NOINLINE (and usually GOMEM_COLD) so that the fast
+// path stays small and its registers are not spilled.
+#define GOMEM_INLINE inline __attribute__((always_inline))
+#define GOMEM_NOINLINE __attribute__((noinline))
+#define GOMEM_COLD __attribute__((cold))
+#define GOMEM_NORETURN __attribute__((noreturn))
+#define GOMEM_EXPORT __attribute__((visibility("default")))
+#define GOMEM_HIDDEN __attribute__((visibility("hidden")))
+
+// Thread-local variables used on the fast paths: initial-exec, so that an
+// access is one or two instructions and never calls __tls_get_addr (which
+// may itself allocate).
+#define GOMEM_TLS __thread __attribute__((tls_model("initial-exec")))
+
+// Globals that hold gomem's own metadata live in this section so that the
+// collector can leave them out of the data/bss roots it scans.
+#define GOMEM_META __attribute__((section("gomem_meta")))
+
+// Compiled with ThreadSanitizer? Owner-private counters that other threads
+// read only for statistics are then accessed atomically (see atomic.h).
+#if defined(__SANITIZE_THREAD__)
+#define GOMEM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GOMEM_TSAN 1
+#endif
+#endif
+#ifndef GOMEM_TSAN
+#define GOMEM_TSAN 0
+#endif
+
+namespace gomem {
+
+// A compiler barrier: keeps the compiler from moving memory accesses across
+// it. Used where a signal handler on the same thread must see stores in
+// program order.
+GOMEM_INLINE void compiler_barrier() { __asm__ __volatile__("" ::: "memory"); }
+
+}  // namespace gomem

@@ -1,0 +1,386 @@
+#include "heap/mcache.h"
+
+#include <cstring>
+
+#include "heap/fault.h"
+#include "heap/mheap.h"
+#include "platform/os.h"
+
+namespace gomem {
+
+using namespace xfree;
+
+namespace {
+
+// For each manual size class up to 1 KiB, the range of direct[] entries
+// that map to it (sizes are monotone in the class, so the range is contiguous).
+struct DirectRange {
+  uint8_t lo = 0, hi = 0;  // [lo, hi)
+};
+struct DirectRanges {
+  DirectRange r[kMaxClasses];
+};
+constexpr DirectRanges make_direct_ranges() {
+  DirectRanges d{};
+  for (int i = 0; i < kDirectEntries; i++) {
+    uint32_t c = kManualClasses.class_of(i == 0 ? 1 : static_cast<size_t>(i) * 16);
+    if (d.r[c].hi == 0) d.r[c].lo = static_cast<uint8_t>(i);
+    d.r[c].hi = static_cast<uint8_t>(i + 1);
+  }
+  return d;
+}
+constexpr DirectRanges kDirectRanges = make_direct_ranges();
+
+void push_notify(MCache* owner, MSpan* s) {
+  MSpan* top = owner->notify.load(std::memory_order_relaxed);
+  do {
+    s->notify_next = top;
+  } while (!owner->notify.compare_exchange_weak(top, s, std::memory_order_release, std::memory_order_relaxed));
+}
+
+}  // namespace
+
+void MCache::attach(uintptr_t thread_key) {
+  tkey = thread_key;
+  for (auto& d : direct) d = &g_empty_span;
+  for (auto& a : alloc) a = &g_empty_span;
+  empty_bytes = 0;
+  batch = RemoteBatch{};
+}
+
+void MCache::set_current(SpanClass spc, MSpan* s) {
+  alloc[spc] = s;
+  if (span_class_kind(spc) == SpanKind::kManual) {
+    const DirectRange& r = kDirectRanges.r[span_class_size_class(spc)];
+    for (int i = r.lo; i < r.hi; i++) direct[i] = s;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Span-local free lists.
+
+bool MCache::collect_remote(MSpan* s) {
+  uint64_t old = s->xfree.load(std::memory_order_acquire);
+  for (;;) {
+    if (count(old) == 0) return false;
+    if (s->xfree.compare_exchange_weak(old, pack(0, 0, state(old)), std::memory_order_acq_rel,
+                                       std::memory_order_acquire))
+      break;
+  }
+  uint32_t n = count(old);
+  s->splice_chain(s->xfree_obj(head(old)), n);
+  s->alloc_count -= n;
+  return true;
+}
+
+bool MCache::take_own_free(MSpan* s) {
+  if (s->freelist) return true;
+  if (s->local_free) {
+    s->freelist = s->local_free;
+    s->local_free = nullptr;
+    return true;
+  }
+  return collect_remote(s);
+}
+
+bool MCache::park(MSpan* s, int li) {
+  s->set_owner_key(tkey | 1);
+  uint64_t old = s->xfree.load(std::memory_order_acquire);
+  for (;;) {
+    if (count(old) != 0) {  // remote frees arrived: not full after all
+      s->set_owner_key(tkey);
+      return false;
+    }
+    if (state(old) == kNotified) break;  // the notify stack will bring it back
+    if (s->xfree.compare_exchange_weak(old, pack(0, 0, kParked), std::memory_order_acq_rel,
+                                       std::memory_order_acquire))
+      break;
+  }
+  full[li].push_back(s);
+  return true;
+}
+
+void MCache::unpark(MSpan* s, int li) {
+  full[li].remove(s);
+  partial[li].push_front(s);
+  s->set_owner_key(tkey);
+  uint64_t old = s->xfree.load(std::memory_order_acquire);
+  while (state(old) == kParked) {
+    if (s->xfree.compare_exchange_weak(old, pack(head(old), count(old), kActive), std::memory_order_acq_rel,
+                                       std::memory_order_acquire))
+      break;
+  }
+  // kNotified: the owner's next drain turns it back to kActive.
+}
+
+uint32_t MCache::drain_notify() {
+  MSpan* s = notify.exchange(nullptr, std::memory_order_acq_rel);
+  uint32_t n = 0;
+  while (s) {
+    MSpan* next = s->notify_next;
+    s->notify_next = nullptr;
+    if (s->get_owner_key() == (tkey | 1)) unpark(s, manual_list_index(s->spanclass));
+    uint64_t old = s->xfree.load(std::memory_order_acquire);
+    while (state(old) == kNotified) {
+      if (s->xfree.compare_exchange_weak(old, pack(head(old), count(old), kActive), std::memory_order_acq_rel,
+                                         std::memory_order_acquire))
+        break;
+    }
+    s = next;
+    n++;
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// Refill.
+
+MSpan* MCache::refill_manual(MHeap& h, SpanClass spc) {
+  MutexLock l(lock);
+  flush_batch(h);
+  int li = manual_list_index(spc);
+  MSpan* s = alloc[spc];
+  if (s != &g_empty_span) {
+    if (take_own_free(s)) return s;
+    if (!park(s, li)) {
+      take_own_free(s);
+      return s;
+    }
+    set_current(spc, &g_empty_span);
+  }
+  drain_notify();
+  while ((s = partial[li].pop_front()) != nullptr) {
+    if (s->counted_empty) {
+      s->counted_empty = false;
+      empty_bytes -= s->bytes();
+    }
+    if (take_own_free(s) || !park(s, li)) {
+      take_own_free(s);
+      set_current(spc, s);
+      return s;
+    }
+  }
+  s = h.central[spc].adopt(h, this, tkey);
+  if (!s) {
+    s = h.alloc_span(span_class_info(spc).npages, spc);
+    if (!s) return nullptr;
+    s->set_owner(this);
+    s->set_owner_key(tkey);
+    s->xfree.store(pack(0, 0, kActive), std::memory_order_release);
+    s->build_freelist();
+  }
+  set_current(spc, s);
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Frees by the owner that the fast path could not finish.
+
+void MCache::owner_free_slow(MHeap& h, MSpan* s, void* p) {
+  MutexLock l(lock);
+  int li = manual_list_index(s->spanclass);
+  uint64_t* w = static_cast<uint64_t*>(p);
+  if (w[1] == s->free_key) {
+    // Word 1 holds the free key: probably a double free. Look for p on every
+    // list of the span (remote frees first brought home).
+    collect_remote(s);
+    if (s->lists_contain(p)) fatal_fault(Fault::kDoubleFree, p, s);
+  }
+  if (s->get_owner_key() == (tkey | 1)) unpark(s, li);
+  if (s->kind == SpanKind::kUncollectable) memset(w + 2, 0, s->elemsize - 16);
+  *static_cast<void**>(p) = s->local_free;
+  w[1] = s->free_key;
+  s->local_free = p;
+  if (--s->alloc_count == 0) span_emptied(h, s);
+}
+
+void MCache::span_emptied(MHeap& h, MSpan* s) {
+  if (alloc[s->spanclass] == s) return;  // the current span stays
+  uint64_t x = s->xfree.load(std::memory_order_acquire);
+  if (state(x) == kNotified) return;  // still on (or going to) the notify stack
+  if (empty_bytes + s->bytes() <= kEmptyReserveBytes) {
+    if (!s->counted_empty) {
+      s->counted_empty = true;
+      empty_bytes += s->bytes();
+    }
+    return;
+  }
+  if (s->counted_empty) {
+    s->counted_empty = false;
+    empty_bytes -= s->bytes();
+  }
+  partial[manual_list_index(s->spanclass)].remove(s);
+  s->xfree.store(pack(0, 0, kFreeing), std::memory_order_release);
+  s->set_owner(nullptr);
+  s->set_owner_key(0);
+  h.free_span(s);
+}
+
+// ---------------------------------------------------------------------------
+// Frees into spans owned by others.
+
+void MCache::remote_free(MHeap& h, MSpan* s, void* p, uintptr_t idx) {
+  uint64_t* w = static_cast<uint64_t*>(p);
+  if (w[1] == s->free_key) fatal_fault(Fault::kDoubleFree, p, s);
+  if (s->kind == SpanKind::kUncollectable) memset(w + 2, 0, s->elemsize - 16);
+  w[1] = s->free_key;
+  RemoteBatch& b = batch;
+  if (b.span != s) {
+    if (b.span) flush_batch(h);
+    *static_cast<void**>(p) = nullptr;
+    b.tail = p;
+  } else {
+    *static_cast<void**>(p) = b.head;
+  }
+  // Link first, count second: a fork between the two leaks one object
+  // instead of counting one that is not on the list.
+  compiler_barrier();
+  b.head = p;
+  b.head_idx = static_cast<uint32_t>(idx);
+  b.span = s;
+  b.n++;
+  if (b.n >= kRemoteBatchMax) flush_batch(h);
+}
+
+void MCache::flush_batch(MHeap& h) {
+  RemoteBatch& b = batch;
+  if (!b.span) return;
+  MSpan* s = b.span;
+  void* head_obj = b.head;
+  void* tail = b.tail;
+  uint32_t n = b.n;
+  uint32_t idx = b.head_idx;
+  b = RemoteBatch{};
+  remote_frees += n;
+  send_remote_frees(h, s, head_obj, tail, n, idx);
+}
+
+void send_remote_frees(MHeap& h, MSpan* s, void* head_obj, void* tail, uint32_t n, uint32_t head_idx) {
+  uint64_t old = s->xfree.load(std::memory_order_acquire);
+  for (;;) {
+    uint32_t st = state(old);
+    uint32_t nst = st;
+    MCache* owner = s->get_owner();  // valid for this state: owners change only by CAS on xfree
+    switch (st) {
+      case kActive:
+      case kNotified:
+        break;
+      case kParked:
+        nst = kNotified;
+        break;
+      case kCentral:
+        if (count(old) + n < s->alloc_count) break;
+        [[fallthrough]];
+      case kOrphan:
+        // Changes list membership or empties the span: under the lock.
+        h.central[s->spanclass].remote_free_locked(h, s, head_obj, tail, n, head_idx);
+        return;
+      default:
+        fatal_fault(Fault::kDoubleFree, head_obj, s, "span is already entirely free");
+    }
+    *static_cast<void**>(tail) = s->xfree_obj(head(old));
+    if (s->xfree.compare_exchange_weak(old, pack(head_idx + 1, count(old) + n, nst), std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+      if (st == kParked) push_notify(owner, s);
+      return;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Giving everything back.
+
+void MCache::release_manual_span(MHeap& h, MSpan* s, uint32_t* pending) {
+  (void)pending;
+  s->counted_empty = false;
+  // Merge local_free into freelist so mcentral sees one list.
+  if (s->local_free) {
+    void* t = s->local_free;
+    while (*static_cast<void**>(t)) t = *static_cast<void**>(t);
+    *static_cast<void**>(t) = s->freelist;
+    s->freelist = s->local_free;
+    s->local_free = nullptr;
+  }
+  h.central[s->spanclass].give_up(h, s);
+}
+
+void MCache::repair_after_fork() {
+  drain_notify();
+  for (int li = 0; li < kManualLists; li++) {
+    for (MSpan* s = full[li].front(); s;) {
+      MSpan* next = SpanList::next(s);
+      uint64_t old = s->xfree.load(std::memory_order_acquire);
+      if (state(old) == kNotified) {
+        unpark(s, li);
+        s->xfree.store(pack(head(old), count(old), kActive), std::memory_order_release);
+      }
+      s = next;
+    }
+  }
+}
+
+void MCache::release_all(MHeap& h, bool in_child) {
+  MutexLock l(lock);
+  flush_batch(h);
+  // Gather every owned manual span; hand collected spans back (gc/).
+  SpanList owned;
+  for (int spc = 0; spc < kNumSpanClasses; spc++) {
+    MSpan* s = alloc[spc];
+    if (s == &g_empty_span) continue;
+    set_current(static_cast<SpanClass>(spc), &g_empty_span);
+    if (!kind_is_gc(span_class_kind(static_cast<SpanClass>(spc)))) owned.push_back(s);
+  }
+  for (int li = 0; li < kManualLists; li++) {
+    while (MSpan* s = partial[li].pop_front()) owned.push_back(s);
+    while (MSpan* s = full[li].pop_front()) owned.push_back(s);
+  }
+  // Stop new notifications: a span can only be notified while parked, so
+  // take every span out of kParked. Those already kNotified are on the
+  // notify stack or about to be: wait for them, so that no span is given
+  // up while a remote freer may still write its notify link.
+  uint32_t pending = 0;
+  for (MSpan* s = owned.front(); s; s = SpanList::next(s)) {
+    s->set_owner_key(tkey);
+    uint64_t old = s->xfree.load(std::memory_order_acquire);
+    for (;;) {
+      if (state(old) == kNotified) {
+        pending++;
+        break;
+      }
+      if (state(old) == kActive) break;
+      if (s->xfree.compare_exchange_weak(old, pack(head(old), count(old), kActive), std::memory_order_acq_rel,
+                                         std::memory_order_acquire))
+        break;
+    }
+  }
+  while (pending) {
+    MSpan* s = notify.exchange(nullptr, std::memory_order_acq_rel);
+    if (!s) {
+      if (in_child) break;  // the pushers died with the fork
+      os::yield();
+      continue;
+    }
+    while (s) {
+      MSpan* next = s->notify_next;
+      s->notify_next = nullptr;
+      uint64_t old = s->xfree.load(std::memory_order_acquire);
+      while (state(old) == kNotified &&
+             !s->xfree.compare_exchange_weak(old, pack(head(old), count(old), kActive), std::memory_order_acq_rel,
+                                             std::memory_order_acquire)) {
+      }
+      pending--;
+      s = next;
+    }
+  }
+  while (MSpan* s = owned.pop_front()) {
+    uint64_t old = s->xfree.load(std::memory_order_acquire);
+    while (state(old) != kActive &&
+           !s->xfree.compare_exchange_weak(old, pack(head(old), count(old), kActive), std::memory_order_acq_rel,
+                                           std::memory_order_acquire)) {
+    }
+    release_manual_span(h, s, nullptr);
+  }
+  empty_bytes = 0;
+}
+
+}  // namespace gomem

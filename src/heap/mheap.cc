@@ -1,0 +1,468 @@
+#include "heap/mheap.h"
+
+#include <cstring>
+#include <new>
+
+#include "heap/fault.h"
+
+namespace gomem {
+
+namespace {
+// Go's arena hints on 64-bit: 0x00c0<<32, then one hint every 1 TiB above.
+constexpr uintptr_t kHintBase = uintptr_t{0x00c0} << 32;
+constexpr int kNumHints = 0x7f;
+}  // namespace
+
+void MHeap::init(MemOS* os, ArenaIndex* index) {
+  os_ = os;
+  index_ = index;
+  spanalloc_.init(os, sizeof(MSpan), 128 * 1024);
+  for (uint32_t w = 1; w <= 16; w++) gcbits_[w].init(os, 2 * w * sizeof(uint64_t), 16 * 1024);
+  next_hint_ = 0;
+  secret = os::random_u64() | 1;
+}
+
+// ---------------------------------------------------------------------------
+// Metadata records.
+
+MSpan* MHeap::alloc_mspan_locked() {
+  void* mem = spanalloc_.alloc();
+  if (!mem) return nullptr;
+  return new (mem) MSpan();
+}
+
+void MHeap::free_mspan_locked(MSpan* s) {
+  s->state.store(SpanState::kDead, std::memory_order_release);
+  spanalloc_.free(s);
+}
+
+uint64_t* MHeap::alloc_gcbits_locked(uint32_t words) {
+  return static_cast<uint64_t*>(gcbits_[words].alloc());
+}
+
+void MHeap::free_gcbits_locked(uint64_t* bits, uint32_t words) { gcbits_[words].free(bits); }
+
+uint64_t MHeap::gcbits_sys() const {
+  uint64_t n = 0;
+  for (uint32_t w = 1; w <= 16; w++) n += gcbits_[w].sys_bytes();
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// Page bits.
+
+void MHeap::set_page_bits_locked(uint64_t (HeapArena::*bitmap)[kArenaBitmapWords], uintptr_t base, uintptr_t npages, bool value) {
+  while (npages > 0) {
+    HeapArena* a = index_->arena_of(base);
+    uintptr_t first = (base - a->base) >> kPageShift;
+    uintptr_t n = kPagesPerArena - first;
+    if (n > npages) n = npages;
+    uint64_t* bits = a->*bitmap;
+    if (value) bits_set_range(bits, first, n);
+    else bits_clear_range(bits, first, n);
+    base += n << kPageShift;
+    npages -= n;
+  }
+}
+
+uintptr_t MHeap::count_page_bits_locked(uint64_t (HeapArena::*bitmap)[kArenaBitmapWords], uintptr_t base, uintptr_t npages) {
+  uintptr_t c = 0;
+  while (npages > 0) {
+    HeapArena* a = index_->arena_of(base);
+    uintptr_t first = (base - a->base) >> kPageShift;
+    uintptr_t n = kPagesPerArena - first;
+    if (n > npages) n = npages;
+    c += bits_count_range(a->*bitmap, first, n);
+    base += n << kPageShift;
+    npages -= n;
+  }
+  return c;
+}
+
+void ArenaIndex::set_range(uintptr_t addr, uintptr_t npages, MSpan* s) {
+  while (npages > 0) {
+    HeapArena* a = arena_of(addr);
+    uintptr_t first = (addr - a->base) >> kPageShift;
+    uintptr_t n = kPagesPerArena - first;
+    if (n > npages) n = npages;
+    MSpan* v = s ? s : &g_empty_span;
+    for (uintptr_t i = 0; i < n; i++) a->spans[first + i].store(v, std::memory_order_release);
+    addr += n << kPageShift;
+    npages -= n;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Growth.
+
+bool MHeap::reserve_arenas_locked(uintptr_t ask) {
+  uintptr_t bytes = align_up(ask, kArenaBytes);
+  uintptr_t r = 0;
+  bool contiguous = false;
+  if (cur_end_ && os_->reserve(reinterpret_cast<void*>(cur_end_), bytes)) {
+    r = cur_end_;
+    contiguous = true;
+  }
+  while (!r && next_hint_ < kNumHints) {
+    uintptr_t hint = (uintptr_t{static_cast<unsigned>(next_hint_)} << 40) | kHintBase;
+    if (os_->reserve(reinterpret_cast<void*>(hint), bytes)) r = hint;
+    else next_hint_++;
+  }
+  if (!r) {
+    // Anywhere, aligned to an arena.
+    void* p = os_->reserve(nullptr, bytes + kArenaBytes);
+    if (!p) return false;
+    uintptr_t a = align_up(reinterpret_cast<uintptr_t>(p), kArenaBytes);
+    uintptr_t front = a - reinterpret_cast<uintptr_t>(p);
+    if (front) os_->release(p, front);
+    uintptr_t back = kArenaBytes - front;
+    if (back) os_->release(reinterpret_cast<void*>(a + bytes), back);
+    r = a;
+  }
+  // Arena records.
+  for (uintptr_t a = r; a < r + bytes; a += kArenaBytes) {
+    auto* ha = static_cast<HeapArena*>(os_->alloc_meta(sizeof(HeapArena)));
+    if (!ha) return false;
+    stats_.meta_sys += sizeof(HeapArena);
+    ha->base = a;
+    ha->next = nullptr;
+    for (auto& e : ha->spans) e.store(&g_empty_span, std::memory_order_relaxed);
+    index_->insert(ha);
+    if (arenas_tail_) arenas_tail_->next = ha;
+    else arenas_.store(ha, std::memory_order_release);
+    arenas_tail_ = ha;
+  }
+  stats_.reserved += bytes;
+  if (contiguous) {
+    cur_end_ += bytes;
+  } else {
+    // The rest of the old reservation stays reserved and unused.
+    cur_next_ = r;
+    cur_end_ = r + bytes;
+  }
+  return true;
+}
+
+bool MHeap::grow_locked(uintptr_t npages) {
+  if (npages > (kMaxAllocBytes >> kPageShift)) return false;
+  uintptr_t ask = align_up(npages << kPageShift, kHeapGrowBytes);
+  if (cur_end_ - cur_next_ < ask && !reserve_arenas_locked(ask)) return false;
+  if (!os_->commit(reinterpret_cast<void*>(cur_next_), ask)) return false;
+  stats_.sys += ask;
+  stats_.released += ask;  // fresh pages are not backed until touched
+  uintptr_t n = ask >> kPageShift;
+  set_page_bits_locked(&HeapArena::released, cur_next_, n, true);
+  set_page_bits_locked(&HeapArena::zeroed, cur_next_, n, true);
+  uintptr_t base = cur_next_;
+  cur_next_ += ask;
+  insert_free_run_locked(base, n);
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Free runs.
+
+void MHeap::insert_free_run_locked(uintptr_t base, uintptr_t npages) {
+  int64_t now = os::nanotime();
+  // Merge with the run that ends where this one starts.
+  MSpan* left = index_->span_of(base - 1);
+  if (left && left->state.load(std::memory_order_relaxed) == SpanState::kFree && left->end() == base) {
+    pages_.remove(left);
+    index_->set_page(left->end() - kPageSize, nullptr);  // becomes an interior page
+    base = left->base;
+    npages += left->npages;
+    free_mspan_locked(left);
+  }
+  // Merge with the run that starts where this one ends.
+  uintptr_t end = base + (npages << kPageShift);
+  MSpan* right = index_->span_of(end);
+  if (right && right->state.load(std::memory_order_relaxed) == SpanState::kFree && right->base == end) {
+    pages_.remove(right);
+    index_->set_page(right->base, nullptr);
+    npages += right->npages;
+    free_mspan_locked(right);
+  }
+  MSpan* run = alloc_mspan_locked();
+  if (!run) fatal("out of memory for span metadata");
+  run->base = base;
+  run->npages = npages;
+  run->free_since = now;
+  run->state.store(SpanState::kFree, std::memory_order_release);
+  index_->set_page(base, run);
+  index_->set_page(base + ((npages - 1) << kPageShift), run);
+  pages_.insert(run);
+}
+
+// ---------------------------------------------------------------------------
+// Spans.
+
+void MHeap::init_span_locked(MSpan* s, uintptr_t base, uintptr_t npages, SpanClass spc, bool zeroed) {
+  uint32_t sc = span_class_size_class(spc);
+  SpanKind kind = span_class_kind(spc);
+  s->base = base;
+  s->npages = npages;
+  s->spanclass = spc;
+  s->kind = kind;
+  s->large = sc == 0;
+  if (s->large) {
+    s->elemsize = npages << kPageShift;
+    s->nelems = 1;
+    s->magic = ~uint64_t{0} / s->elemsize + 1;
+  } else {
+    const SizeClass& info = span_class_info(spc);
+    s->elemsize = info.size;
+    s->nelems = info.nelems;
+    s->magic = info.magic;
+  }
+  s->free_key = (reinterpret_cast<uintptr_t>(s) * 0x9E3779B97F4A7C15ull) ^ secret;
+  s->needzero = !zeroed;
+  if (kind_is_gc(kind)) {
+    uint32_t words = s->bitmap_words();
+    uint64_t* bits = alloc_gcbits_locked(words);
+    if (!bits) fatal("out of memory for mark bitmaps");
+    s->alloc_bits = bits;
+    s->gcmark_bits = bits + words;
+    s->freeindex = 0;
+    s->alloc_cache = ~uint64_t{0};
+    s->sweepgen.store(sweepgen.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    HeapArena* a = index_->arena_of(base);
+    uintptr_t pi = (base - a->base) >> kPageShift;
+    a->page_in_use[pi / 64].fetch_or(uint64_t{1} << (pi % 64), std::memory_order_relaxed);
+  }
+  s->state.store(SpanState::kInUse, std::memory_order_release);
+  index_->set_range(base, npages, s);
+}
+
+MSpan* MHeap::alloc_span(uintptr_t npages, SpanClass spc, uintptr_t align_pages) {
+  if (npages == 0 || npages > (kMaxAllocBytes >> kPageShift)) return nullptr;
+  MutexLock l(lock);
+  uintptr_t need = npages + align_pages - 1;
+  MSpan* run = pages_.take(need);
+  if (!run) {
+    if (!grow_locked(need)) return nullptr;
+    run = pages_.take(need);
+    if (!run) return nullptr;
+  }
+  uintptr_t rbase = run->base;
+  uintptr_t rend = run->end();
+  index_->set_page(rbase, nullptr);
+  index_->set_page(rend - kPageSize, nullptr);
+  uintptr_t base = align_up(rbase, align_pages << kPageShift);
+  uintptr_t end = base + (npages << kPageShift);
+  // Page accounting for the pages taken.
+  uintptr_t released = count_page_bits_locked(&HeapArena::released, base, npages);
+  uintptr_t zeroed = count_page_bits_locked(&HeapArena::zeroed, base, npages);
+  set_page_bits_locked(&HeapArena::released, base, npages, false);
+  set_page_bits_locked(&HeapArena::zeroed, base, npages, false);
+  stats_.released -= released << kPageShift;
+  stats_.inuse += npages << kPageShift;
+  // The remainders go back as free runs (their neighbours are in use: the
+  // run was maximal, so no merging happens).
+  MSpan* s = run;
+  s->~MSpan();
+  new (s) MSpan();
+  if (base > rbase) {
+    insert_free_run_locked(rbase, (base - rbase) >> kPageShift);
+  }
+  if (rend > end) {
+    insert_free_run_locked(end, (rend - end) >> kPageShift);
+  }
+  init_span_locked(s, base, npages, spc, zeroed == npages);
+  if (s->large) {
+    stats_.large_allocs++;
+    stats_.large_alloc_bytes += s->bytes();
+    stats_.large_live_bytes += s->bytes();
+  }
+  return s;
+}
+
+void MHeap::free_span(MSpan* s) {
+  MutexLock l(lock);
+  free_span_locked(s);
+}
+
+void MHeap::free_span_locked(MSpan* s) {
+  if (s->state.load(std::memory_order_relaxed) != SpanState::kInUse)
+    fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s, "freeing a span that is not in use");
+  if (s->large) {
+    stats_.large_frees++;
+    stats_.large_live_bytes -= s->bytes();
+  } else {
+    retired_mallocs_[s->spanclass] += s->nmalloc;
+  }
+  stats_.inuse -= s->bytes();
+  if (kind_is_gc(s->kind)) {
+    free_gcbits_locked(s->alloc_bits < s->gcmark_bits ? s->alloc_bits : s->gcmark_bits, s->bitmap_words());
+    s->alloc_bits = s->gcmark_bits = nullptr;
+    HeapArena* a = index_->arena_of(s->base);
+    uintptr_t pi = (s->base - a->base) >> kPageShift;
+    a->page_in_use[pi / 64].fetch_and(~(uint64_t{1} << (pi % 64)), std::memory_order_relaxed);
+  }
+  uintptr_t base = s->base;
+  uintptr_t npages = s->npages;
+  s->state.store(SpanState::kDead, std::memory_order_release);
+  index_->set_range(base, npages, nullptr);
+  free_mspan_locked(s);
+  insert_free_run_locked(base, npages);
+}
+
+bool MHeap::grow_large_in_place(MSpan* s, uintptr_t new_npages) {
+  MutexLock l(lock);
+  uintptr_t extra = new_npages - s->npages;
+  MSpan* next = index_->span_of(s->end());
+  if (!next || next->state.load(std::memory_order_relaxed) != SpanState::kFree || next->base != s->end() ||
+      next->npages < extra)
+    return false;
+  pages_.remove(next);
+  uintptr_t nbase = next->base;
+  uintptr_t nend = next->end();
+  index_->set_page(nbase, nullptr);
+  index_->set_page(nend - kPageSize, nullptr);
+  free_mspan_locked(next);
+  uintptr_t released = count_page_bits_locked(&HeapArena::released, nbase, extra);
+  set_page_bits_locked(&HeapArena::released, nbase, extra, false);
+  set_page_bits_locked(&HeapArena::zeroed, nbase, extra, false);
+  stats_.released -= released << kPageShift;
+  stats_.inuse += extra << kPageShift;
+  stats_.large_alloc_bytes += extra << kPageShift;
+  stats_.large_live_bytes += extra << kPageShift;
+  uintptr_t rest = nbase + (extra << kPageShift);
+  if (rest < nend) insert_free_run_locked(rest, (nend - rest) >> kPageShift);
+  index_->set_range(nbase, extra, s);
+  s->npages = new_npages;
+  s->elemsize = new_npages << kPageShift;
+  s->magic = ~uint64_t{0} / s->elemsize + 1;
+  return true;
+}
+
+void MHeap::shrink_large(MSpan* s, uintptr_t new_npages) {
+  MutexLock l(lock);
+  uintptr_t cut = s->base + (new_npages << kPageShift);
+  uintptr_t n = s->npages - new_npages;
+  index_->set_range(cut, n, nullptr);
+  s->npages = new_npages;
+  s->elemsize = new_npages << kPageShift;
+  s->magic = ~uint64_t{0} / s->elemsize + 1;
+  stats_.inuse -= n << kPageShift;
+  stats_.large_live_bytes -= n << kPageShift;
+  insert_free_run_locked(cut, n);
+}
+
+// ---------------------------------------------------------------------------
+// Scavenging.
+
+uint64_t MHeap::scavenge(uint64_t max_bytes, int64_t min_age_ns) {
+  MutexLock l(lock);
+  int64_t now = os::nanotime();
+  uint64_t done = 0;
+  pages_.for_each([&](MSpan* run) {
+    if (max_bytes && done >= max_bytes) return;
+    if (now - run->free_since < min_age_ns) return;
+    // Release every maximal sub-range of pages still backed.
+    uintptr_t p = run->base;
+    uintptr_t end = run->end();
+    while (p < end) {
+      HeapArena* a = index_->arena_of(p);
+      uintptr_t i = (p - a->base) >> kPageShift;
+      if (bit_test(a->released, i)) {
+        p += kPageSize;
+        continue;
+      }
+      uintptr_t q = p;
+      while (q < end) {
+        HeapArena* b = index_->arena_of(q);
+        uintptr_t j = (q - b->base) >> kPageShift;
+        if (bit_test(b->released, j)) break;
+        q += kPageSize;
+        if (max_bytes && done + (q - p) >= max_bytes) break;
+      }
+      bool zero = os_->decommit(reinterpret_cast<void*>(p), q - p);
+      uintptr_t n = (q - p) >> kPageShift;
+      set_page_bits_locked(&HeapArena::released, p, n, true);
+      if (zero) set_page_bits_locked(&HeapArena::zeroed, p, n, true);
+      stats_.released += q - p;
+      stats_.scavenged_total += q - p;
+      done += q - p;
+      p = q;
+      if (max_bytes && done >= max_bytes) break;
+    }
+  });
+  return done;
+}
+
+HeapPageStats MHeap::page_stats() {
+  MutexLock l(lock);
+  return stats_;
+}
+
+uint64_t MHeap::free_bytes_retained() {
+  MutexLock l(lock);
+  return stats_.sys - stats_.inuse - stats_.released;
+}
+
+// ---------------------------------------------------------------------------
+// Checking.
+
+const char* MHeap::check_pages(uintptr_t* bad) {
+  MutexLock l(lock);
+  uintptr_t inuse_pages = 0, free_pages = 0, released_free = 0;
+  const char* err = nullptr;
+  for_each_span_record([&](MSpan* s) {
+    if (err) return;
+    SpanState st = s->state.load(std::memory_order_acquire);
+    if (st == SpanState::kInUse) {
+      inuse_pages += s->npages;
+      for (uintptr_t i = 0; i < s->npages; i++) {
+        uintptr_t p = s->base + (i << kPageShift);
+        if (index_->span_of(p) != s) {
+          *bad = p;
+          err = "page of an in-use span does not map to it";
+          return;
+        }
+      }
+    } else if (st == SpanState::kFree) {
+      free_pages += s->npages;
+      released_free += count_page_bits_locked(&HeapArena::released, s->base, s->npages);
+      if (index_->span_of(s->base) != s || index_->span_of(s->end() - kPageSize) != s) {
+        *bad = s->base;
+        err = "free run's first or last page does not map to it";
+        return;
+      }
+      for (uintptr_t i = 1; i + 1 < s->npages; i++) {
+        uintptr_t p = s->base + (i << kPageShift);
+        if (index_->span_of(p) != nullptr) {
+          *bad = p;
+          err = "interior page of a free run maps to a span";
+          return;
+        }
+      }
+      // Neighbours of a free run are never free (runs are maximal).
+      MSpan* r = index_->span_of(s->end());
+      if (r && r->state.load(std::memory_order_relaxed) == SpanState::kFree && r->base == s->end()) {
+        *bad = s->end();
+        err = "two adjacent free runs were not coalesced";
+        return;
+      }
+    }
+  });
+  if (err) return err;
+  if (free_pages != pages_.free_pages()) {
+    *bad = 0;
+    return "free-run index disagrees with the free runs";
+  }
+  if ((inuse_pages + free_pages) << kPageShift != stats_.sys) {
+    *bad = 0;
+    return "in-use + free pages != committed pages";
+  }
+  if (inuse_pages << kPageShift != stats_.inuse) {
+    *bad = 0;
+    return "in-use page count disagrees with statistics";
+  }
+  if (released_free << kPageShift != stats_.released) {
+    *bad = 0;
+    return "released page count disagrees with statistics";
+  }
+  return nullptr;
+}
+
+}  // namespace gomem

@@ -1,0 +1,149 @@
+// MHeap: the page heap (Go's mheap). One per process.
+//
+// It reserves address space in 64 MiB arenas (PROT_NONE, at Go's hint
+// addresses so that the heap grows contiguously), commits it 4 MiB at a time
+// as the heap grows, and hands out spans: runs of 8 KiB pages. Small-object
+// spans go to mcentral and mcache; objects over 32 KiB get a span of their
+// own straight from here. A freed span is coalesced with free neighbours
+// found through the page map and goes back on the free-run index (PageAlloc).
+//
+// Free pages stay backed ("retained") until the scavenger gives them back to
+// the OS ("released"); two per-page bitmaps in each HeapArena say which pages
+// are released and which are known to be zero, which is how a new span knows
+// whether it must be cleared.
+//
+// Locking: `lock` protects the page index, the arenas, the MSpan and bitmap
+// allocators and the page-level statistics. It is never held while touching
+// object memory (building a free list faults pages in).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "heap/arena.h"
+#include "heap/fixalloc.h"
+#include "heap/mcentral.h"
+#include "heap/mspan.h"
+#include "heap/pagealloc.h"
+#include "heap/sizeclasses.h"
+#include "platform/mutex.h"
+#include "platform/os.h"
+
+namespace gomem {
+
+constexpr uintptr_t kHeapGrowBytes = uintptr_t{4} << 20;  // Go's pallocChunkBytes
+// Largest request the heap accepts (the address space is 47 bits).
+constexpr uintptr_t kMaxAllocBytes = uintptr_t{1} << 44;  // 16 TiB: npages fits 31 bits
+
+// Page-level statistics, under the heap lock.
+struct HeapPageStats {
+  uint64_t sys = 0;       // bytes of arena memory committed
+  uint64_t inuse = 0;     // bytes in in-use spans
+  uint64_t released = 0;  // bytes of free runs given back to the OS (or never touched)
+  uint64_t reserved = 0;  // bytes of address space reserved
+  uint64_t meta_sys = 0;  // bytes of HeapArena records
+  // Large objects (one per span).
+  uint64_t large_allocs = 0;
+  uint64_t large_frees = 0;
+  uint64_t large_alloc_bytes = 0;  // cumulative bytes requested (span sizes)
+  uint64_t large_live_bytes = 0;
+  uint64_t scavenged_total = 0;    // cumulative bytes released by the scavenger
+};
+
+class MHeap {
+ public:
+  constexpr MHeap() = default;
+
+  // Sets the platform and the arena index. Called once, before any use.
+  void init(MemOS* os, ArenaIndex* index);
+
+  // A span of npages pages for span class spc, aligned to align_pages pages,
+  // with its geometry, kind and collector fields set, state kInUse, and every
+  // page mapped to it. Manual spans still need build_freelist(). Returns
+  // nullptr when the OS refuses memory.
+  MSpan* alloc_span(uintptr_t npages, SpanClass spc, uintptr_t align_pages = 1);
+  // Returns a span's pages to the free-run index. The span must hold no
+  // allocated object.
+  void free_span(MSpan* s);
+  void free_span_locked(MSpan* s);
+
+  // Large objects: extends span s in place to new_npages pages with the free
+  // run right after it, if there is one big enough. True on success.
+  bool grow_large_in_place(MSpan* s, uintptr_t new_npages);
+  // Large objects: returns the pages past new_npages to the free runs.
+  void shrink_large(MSpan* s, uintptr_t new_npages);
+
+  // Objects allocated from small spans that have since been freed to the
+  // heap (their spans held nothing when freed, so every one was freed too).
+  uint64_t retired_mallocs(SpanClass spc) const { return retired_mallocs_[spc]; }
+
+  // Gives free pages back to the OS: runs that have been free for at least
+  // min_age_ns, up to max_bytes (0 = no limit). Returns bytes released.
+  uint64_t scavenge(uint64_t max_bytes, int64_t min_age_ns);
+
+  // Statistics snapshot.
+  HeapPageStats page_stats();
+  uint64_t free_bytes_retained();
+
+  // Every arena (read without the lock: the list only grows).
+  HeapArena* arenas() const { return arenas_.load(std::memory_order_acquire); }
+  ArenaIndex& index() const { return *index_; }
+  MemOS& os() const { return *os_; }
+
+  // Calls fn(span) for every MSpan record ever made (dead ones included);
+  // the callee checks span->state. Lock-free.
+  template <class F>
+  void for_each_span_record(F fn) const {
+    spanalloc_.for_each_record([&](void* r) { fn(static_cast<MSpan*>(r)); });
+  }
+
+  // Checks the page map and the free-run index (heap lock taken inside).
+  // Returns a description of the first problem found, or nullptr.
+  const char* check_pages(uintptr_t* bad_addr);
+
+  // Fork support: the child resets the lock (the parent held it across fork).
+  Mutex lock;
+
+  // The collector's sweep generation (Go's mheap_.sweepgen): +2 per cycle.
+  std::atomic<uint32_t> sweepgen{0};
+
+  // mcentral, one per span class, each on its own cache lines.
+  MCentral central[kNumSpanClasses];
+
+  // Metadata for statistics.
+  uint64_t mspan_inuse() const { return spanalloc_.inuse_bytes(); }
+  uint64_t mspan_sys() const { return spanalloc_.sys_bytes(); }
+  uint64_t gcbits_sys() const;
+
+  // A random value mixed into every span's free key.
+  uint64_t secret = 0;
+
+ private:
+  MSpan* alloc_mspan_locked();
+  void free_mspan_locked(MSpan* s);
+  uint64_t* alloc_gcbits_locked(uint32_t words);
+  void free_gcbits_locked(uint64_t* bits, uint32_t words);
+  bool grow_locked(uintptr_t npages);
+  bool reserve_arenas_locked(uintptr_t bytes);
+  // Puts [base, base+npages) on the free-run index as one run, merging with
+  // free neighbours. The page bits (released/zeroed) must already be right.
+  void insert_free_run_locked(uintptr_t base, uintptr_t npages);
+  void set_page_bits_locked(uint64_t (HeapArena::*bitmap)[kArenaBitmapWords], uintptr_t base, uintptr_t npages, bool value);
+  uintptr_t count_page_bits_locked(uint64_t (HeapArena::*bitmap)[kArenaBitmapWords], uintptr_t base, uintptr_t npages);
+  void init_span_locked(MSpan* s, uintptr_t base, uintptr_t npages, SpanClass spc, bool zeroed);
+
+  MemOS* os_ = nullptr;
+  ArenaIndex* index_ = nullptr;
+  PageAlloc pages_;
+  FixAlloc spanalloc_;
+  FixAlloc gcbits_[17];  // index = words per bitmap (1..16); one allocation holds both bitmaps
+  std::atomic<HeapArena*> arenas_{nullptr};
+  HeapArena* arenas_tail_ = nullptr;
+  uintptr_t cur_next_ = 0;  // next uncommitted byte of the current reservation
+  uintptr_t cur_end_ = 0;   // end of the current reservation
+  uintptr_t next_hint_ = 0;
+  HeapPageStats stats_;
+  uint64_t retired_mallocs_[kNumSpanClasses] = {};
+};
+
+}  // namespace gomem

@@ -1,0 +1,94 @@
+#include "heap/mspan.h"
+
+namespace gomem {
+
+GOMEM_META constinit MSpan g_empty_span;
+
+const char* span_kind_name(SpanKind k) {
+  switch (k) {
+    case SpanKind::kManual: return "manual";
+    case SpanKind::kUncollectable: return "uncollectable";
+    case SpanKind::kNoscan: return "gc-noscan";
+    case SpanKind::kScan: return "gc-scan";
+  }
+  return "?";
+}
+
+void MSpan::build_freelist() {
+  uintptr_t p = base;
+  uintptr_t size = elemsize;
+  uint64_t key = free_key;
+  for (uint32_t i = 0; i + 1 < nelems; i++, p += size) {
+    reinterpret_cast<uintptr_t*>(p)[0] = p + size;
+    reinterpret_cast<uint64_t*>(p)[1] = key;
+  }
+  reinterpret_cast<uintptr_t*>(p)[0] = 0;
+  reinterpret_cast<uint64_t*>(p)[1] = key;
+  // The tail past the last slot (a multiple of 16 bytes, so 0 or >= 16).
+  uintptr_t tail = limit();
+  if (tail + 16 <= end()) reinterpret_cast<uint64_t*>(tail)[1] = key;
+  freelist = reinterpret_cast<void*>(base);
+  local_free = nullptr;
+}
+
+bool MSpan::lists_contain(void* p) const {
+  uint32_t budget = nelems + 1;
+  for (void* q = freelist; q && budget; q = *static_cast<void**>(q), budget--)
+    if (q == p) return true;
+  budget = nelems + 1;
+  for (void* q = local_free; q && budget; q = *static_cast<void**>(q), budget--)
+    if (q == p) return true;
+  return false;
+}
+
+uint32_t MSpan::count_local_free() const {
+  uint32_t n = 0;
+  for (void* q = freelist; q && n <= nelems; q = *static_cast<void**>(q)) n++;
+  for (void* q = local_free; q && n <= nelems; q = *static_cast<void**>(q)) n++;
+  return n;
+}
+
+void MSpan::splice_chain(void* chain, uint32_t n) {
+  if (!freelist) {
+    freelist = chain;
+    return;
+  }
+  void* tail = chain;
+  for (uint32_t i = 1; i < n; i++) tail = *static_cast<void**>(tail);
+  *static_cast<void**>(tail) = freelist;
+  freelist = chain;
+}
+
+void MSpan::refill_alloc_cache(uint32_t word) {
+  alloc_cache = ~alloc_bits[word];
+}
+
+uint32_t MSpan::next_free_index() {
+  uint32_t sfreeindex = freeindex;
+  uint32_t snelems = nelems;
+  if (sfreeindex == snelems) return sfreeindex;
+  uint64_t cache = alloc_cache;
+  while (cache == 0) {
+    // The window is exhausted: move to the next 64-slot word.
+    sfreeindex = (sfreeindex + 64) & ~63u;
+    if (sfreeindex >= snelems) {
+      freeindex = snelems;
+      return snelems;
+    }
+    refill_alloc_cache(sfreeindex / 64);
+    cache = alloc_cache;
+  }
+  unsigned bit = ctz64(cache);
+  uint32_t result = sfreeindex + bit;
+  if (result >= snelems) {
+    freeindex = snelems;
+    return snelems;
+  }
+  alloc_cache = cache >> (bit + 1);
+  sfreeindex = result + 1;
+  if ((sfreeindex & 63) == 0 && sfreeindex != snelems) refill_alloc_cache(sfreeindex / 64);
+  freeindex = sfreeindex;
+  return result;
+}
+
+}  // namespace gomem

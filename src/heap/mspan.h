@@ -1,0 +1,171 @@
+// MSpan: a run of 8 KiB pages, cut into objects of one size class, or holding
+// one large object, or (in the page heap) free.
+//
+// A span serves one of two allocation disciplines, by kind:
+//
+//   Manual kinds (manual, uncollectable) have free lists, like mimalloc's
+//   pages: `freelist` is popped by malloc, `local_free` takes frees by the
+//   owning thread, and `xfree` takes frees from every other thread with one
+//   atomic operation. The owner splices local_free and xfree back into
+//   freelist when freelist runs dry. A free object holds the link in its
+//   first word and the span's `free_key` in its second, which is how a
+//   double free is caught on the fast path.
+//
+//   Collected kinds (noscan, scan) are Go's: an allocation bitmap searched
+//   through the inverted 64-bit window `alloc_cache` starting at
+//   `freeindex`, mark bits set by the collector, and `sweepgen` saying
+//   whether the span was swept in this cycle (see gc/sweep.h).
+//
+// Fields are grouped by cache line according to who writes them, so that a
+// remote free (which writes `xfree`) does not steal the line the owner's
+// malloc and free write, and the read-mostly geometry is shared by all.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "base/atomic.h"
+#include "base/bits.h"
+#include "base/list.h"
+#include "heap/sizeclasses.h"
+#include "platform/mutex.h"
+
+namespace gomem {
+
+struct MCache;
+struct Special;
+
+enum class SpanState : uint8_t {
+  kDead = 0,   // not describing memory (on the MSpan free list)
+  kInUse = 1,  // holds objects (small spans) or one large object
+  kFree = 2,   // a free page run owned by the page heap
+};
+
+// The remote-free word of a manual span: the head of the list of objects
+// freed by other threads (as slot index + 1; 0 = empty), how many there are,
+// and the span's ownership state. One 64-bit CAS changes all three.
+namespace xfree {
+enum State : uint32_t {
+  kActive = 0,    // owned by a P that will look at xfree (its current span or on its partial list)
+  kParked = 1,    // owned by a P, parked on its full list: the P is not looking
+  kNotified = 2,  // was parked; a remote freer is putting it on the P's notify stack
+  kCentral = 3,   // owned by nobody, on mcentral's partial list
+  kOrphan = 4,    // owned by nobody, full, on no list
+  kFreeing = 5,   // entirely free and owned by nobody: the thread that set this frees it
+};
+constexpr uint64_t pack(uint32_t head, uint32_t count, uint32_t state) {
+  return uint64_t{head} | (uint64_t{count} << 16) | (uint64_t{state} << 32);
+}
+constexpr uint32_t head(uint64_t v) { return static_cast<uint32_t>(v & 0xffff); }
+constexpr uint32_t count(uint64_t v) { return static_cast<uint32_t>((v >> 16) & 0xffff); }
+constexpr uint32_t state(uint64_t v) { return static_cast<uint32_t>(v >> 32); }
+}  // namespace xfree
+
+struct alignas(64) MSpan {
+  // ---- Line 0: geometry and ownership. Read by every thread that frees into
+  // the span; written when the span is set up and when its owner changes.
+  // Manual: thread key of the owner (|1 while parked); else 0. Written by the
+  // owner (or under mcentral's lock while unowned), read by free's fast path.
+  std::atomic<uintptr_t> owner_key{0};
+  uintptr_t base = 0;       // address of the first object (= start of the first page)
+  uint64_t magic = 0;       // ceil(2^64 / elemsize), see SizeClass::magic
+  uint64_t free_key = 0;    // manual: written into word 1 of every free object
+  uintptr_t elemsize = 0;   // object size (npages * kPageSize for large spans)
+  std::atomic<MCache*> owner{nullptr};  // manual: the P that owns the span, or nullptr
+  uint32_t npages = 0;      // pages in the span
+  uint32_t nelems = 0;      // objects in the span
+  uint32_t freeindex = 0;   // collected: slots below it are allocated; search starts here
+  SpanClass spanclass = 0;  // size class x kind
+  SpanKind kind = SpanKind::kManual;
+  std::atomic<SpanState> state{SpanState::kDead};  // set to kInUse last when publishing
+
+  // ---- Line 1: written by the owner (or, while unowned, under the
+  // mcentral lock; or, for free spans, under the heap lock).
+  alignas(64) void* freelist = nullptr;  // manual: next object malloc hands out
+  void* local_free = nullptr;            // manual: objects freed by the owner
+  OwnerField<uint32_t> alloc_count;      // objects allocated and not yet returned to the lists
+  OwnerField<uint64_t> nmalloc;          // cumulative objects handed out
+  ListLinks<MSpan> links;                // P lists, mcentral lists, page-heap free lists
+  bool in_central = false;               // on mcentral's list (under its lock)
+  bool large = false;                    // one object of npages pages
+  bool needzero = false;                 // the free memory may be dirty
+  bool counted_empty = false;            // manual: kept by its P as an empty reserve span
+
+  // ---- Line 2: cross-thread manual state, then the collector's state.
+  alignas(64) std::atomic<uint64_t> xfree{0};  // remote frees + ownership, see namespace xfree
+  MSpan* notify_next = nullptr;                // link on the owner's notify stack
+  // Collected kinds (Go's mspan fields; freeindex is on line 0):
+  uint64_t alloc_cache = 0;                // ~alloc_bits[freeindex..freeindex+64), bit 0 = freeindex
+  uint64_t* alloc_bits = nullptr;          // 1 = allocated (as of the last sweep)
+  uint64_t* gcmark_bits = nullptr;         // 1 = marked in the current cycle
+  Special* specials = nullptr;             // finalizers, sorted by offset, under speciallock
+  int64_t free_since = 0;                  // page heap: when this free run became free (ns)
+  std::atomic<uint32_t> sweepgen{0};       // see gc/sweep.h for the states
+  Mutex speciallock;
+
+  // ---- Helpers --------------------------------------------------------------
+  uintptr_t get_owner_key() const { return owner_key.load(std::memory_order_relaxed); }
+  void set_owner_key(uintptr_t k) { owner_key.store(k, std::memory_order_relaxed); }
+  MCache* get_owner() const { return owner.load(std::memory_order_relaxed); }
+  void set_owner(MCache* c) { owner.store(c, std::memory_order_relaxed); }
+  uintptr_t start() const { return base; }
+  uintptr_t bytes() const { return uintptr_t{npages} << kPageShift; }
+  uintptr_t end() const { return base + bytes(); }
+  // Address just past the last object.
+  uintptr_t limit() const { return base + uintptr_t{nelems} * elemsize; }
+
+  // Index of the object containing p (p inside the span).
+  GOMEM_INLINE uintptr_t obj_index(uintptr_t p) const { return mulhi64(p - base, magic); }
+  // True if p is the start of a slot (p inside the span).
+  GOMEM_INLINE bool is_slot_start(uintptr_t p) const { return (p - base) * magic < magic; }
+  GOMEM_INLINE uintptr_t obj_addr(uintptr_t idx) const { return base + idx * elemsize; }
+
+  // Manual: builds the free list over every slot (in address order), writes
+  // the free key into each, and a key in the tail past the last slot so that
+  // a free of the tail address is caught too.
+  void build_freelist();
+  // Manual: true if p is on freelist or local_free (O(nelems)).
+  bool lists_contain(void* p) const;
+  // Manual: number of objects on freelist and local_free (O(nelems)).
+  uint32_t count_local_free() const;
+  // Manual: puts the chain of n objects starting at `chain` (linked through
+  // word 0, null-terminated) in front of freelist.
+  void splice_chain(void* chain, uint32_t n);
+  // Manual: the object at slot index idx of the xfree encoding (idx + 1).
+  void* xfree_obj(uint32_t head) const {
+    return head ? reinterpret_cast<void*>(base + uintptr_t{head - 1} * elemsize) : nullptr;
+  }
+
+  // Collected: Go's nextFreeFast. Returns the next free object or 0.
+  GOMEM_INLINE uintptr_t next_free_fast() {
+    if (alloc_cache == 0) return 0;
+    unsigned bit = ctz64(alloc_cache);
+    uintptr_t result = freeindex + bit;
+    if (result >= nelems) return 0;
+    uint32_t next = static_cast<uint32_t>(result + 1);
+    if ((next & 63) == 0 && next != nelems) return 0;  // window exhausted: slow path refills it
+    alloc_cache >>= (bit + 1);
+    freeindex = next;
+    alloc_count++;
+    return base + result * elemsize;
+  }
+  // Collected: Go's nextFreeIndex. Returns nelems if the span is full.
+  uint32_t next_free_index();
+  // Collected: loads alloc_cache from alloc_bits at the 64-slot word `word`.
+  void refill_alloc_cache(uint32_t word);
+  // Collected: Go's isFree for object idx (as of the allocator's view).
+  bool is_free_slot(uintptr_t idx) const {
+    if (idx < freeindex) return false;
+    return !bit_test(alloc_bits, idx);
+  }
+  uint32_t bitmap_words() const { return (nelems + 63) / 64; }
+};
+
+static_assert(sizeof(MSpan) <= 192, "keep MSpan within three cache lines");
+
+// The MSpan that every empty mcache slot points to: its free list is empty
+// and its alloc_cache is 0, so a fast path on it always falls to the slow
+// path without a null check (Go's emptymspan).
+extern MSpan g_empty_span;
+
+}  // namespace gomem

@@ -1,0 +1,53 @@
+// Threads: identity, exit hooks, fork hooks, stacks and signals.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/compiler.h"
+
+namespace gomem {
+namespace os {
+
+// A value unique to the calling thread among live threads, readable in one
+// instruction: the thread pointer (the TCB address on x86-64 and AArch64
+// glibc). Spans record their owner's key so that free() can tell "mine"
+// from "someone else's" without touching thread-local storage.
+GOMEM_INLINE uintptr_t thread_key() {
+#if defined(__x86_64__)
+  uintptr_t t;
+  __asm__("mov %%fs:0, %0" : "=r"(t));
+  return t;
+#else
+  return reinterpret_cast<uintptr_t>(__builtin_thread_pointer());
+#endif
+}
+
+// Runs fn(arg) when the calling thread exits, where arg is the value last
+// given to set_thread_exit_value (nothing runs while it is null). Backed by a
+// pthread key created on first use.
+bool set_thread_exit_value(void (*fn)(void*), void* arg);
+
+// Registers fork handlers (pthread_atfork).
+void register_atfork(void (*prepare)(), void (*parent)(), void (*child)());
+
+// Bounds of the calling thread's stack: [*lo, *hi). False if unknown.
+bool current_stack_bounds(uintptr_t* lo, uintptr_t* hi);
+
+// Current stack pointer (approximately: the address of a local).
+GOMEM_INLINE uintptr_t current_sp() { return reinterpret_cast<uintptr_t>(__builtin_frame_address(0)); }
+
+// Signals used to stop the world. install_stop_handler installs handler for
+// signal `sig` with SA_RESTART | SA_SIGINFO and every other signal blocked
+// during it except `unblocked`.
+using SignalHandler = void (*)(int, void* info, void* ucontext);
+bool install_signal_handler(int sig, SignalHandler handler);
+// Sends signal sig to the thread with pthread handle `thread`; 0 on success.
+int signal_thread(uintptr_t pthread_handle, int sig);
+uintptr_t pthread_handle();
+
+// Starts a detached helper thread running fn(arg); false on failure.
+bool start_thread(void* (*fn)(void*), void* arg);
+
+}  // namespace os
+}  // namespace gomem

@@ -1,0 +1,225 @@
+// The manual heap's slow paths: everything malloc_fast and free_fast leave.
+#include "runtime/malloc.h"
+
+#include <errno.h>
+
+#include <cstring>
+
+#include "heap/fault.h"
+#include "runtime/proc.h"
+#include "runtime/runtime.h"
+
+namespace gomem {
+
+GOMEM_META constinit ArenaIndex g_arena_index;
+GOMEM_META constinit MHeap g_heap;
+GOMEM_META constinit MCache g_empty_mcache;
+GOMEM_TLS MCache* t_mcache = &g_empty_mcache;
+
+void* out_of_memory() {
+  errno = ENOMEM;
+  return nullptr;
+}
+
+namespace {
+
+// Pops an object of span class spc from the P's current span, refilling it
+// if it is empty. spc is a manual or uncollectable class.
+GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc) {
+  MSpan* s = c->alloc[spc];
+  void** p = static_cast<void**>(s->freelist);
+  if (GOMEM_UNLIKELY(!p)) {
+    s = c->refill_manual(g_heap, spc);
+    if (!s) return out_of_memory();
+    p = static_cast<void**>(s->freelist);
+  }
+  s->freelist = p[0];
+  s->alloc_count++;
+  s->nmalloc++;
+  p[1] = nullptr;
+  return p;
+}
+
+// A P for the calling thread, or nullptr if none can be had (out of memory).
+GOMEM_INLINE MCache* current_p() {
+  MCache* c = t_mcache;
+  if (GOMEM_UNLIKELY(c == &g_empty_mcache)) c = acquire_p();
+  return c;
+}
+
+// Validates a pointer handed to free/realloc/usable_size and returns its
+// span (never returns on a bad pointer). Sets *idx for small objects.
+MSpan* checked_span(void* ptr, uintptr_t* idx) {
+  uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
+  MSpan* s = g_arena_index.span_of(p);
+  if (!s) fatal_fault(Fault::kInvalidFree, ptr, nullptr);
+  SpanState st = s->state.load(std::memory_order_acquire);
+  if (st == SpanState::kFree) fatal_fault(Fault::kDoubleFree, ptr, nullptr, "the page is free");
+  if (st != SpanState::kInUse || p < s->base || p >= s->end()) fatal_fault(Fault::kInvalidFree, ptr, nullptr);
+  if (s->large) {
+    if (p != s->base) fatal_fault(Fault::kInteriorFree, ptr, s);
+    *idx = 0;
+    return s;
+  }
+  if (!s->is_slot_start(p)) fatal_fault(Fault::kInteriorFree, ptr, s);
+  *idx = s->obj_index(p);
+  if (*idx >= s->nelems) fatal_fault(Fault::kInvalidFree, ptr, s, "past the last object of the span");
+  return s;
+}
+
+}  // namespace
+
+void* malloc_slow(size_t size) {
+  MCache* c = current_p();
+  if (GOMEM_UNLIKELY(!c)) return out_of_memory();
+  if (size <= kMaxSmallSize) {
+    void* p = alloc_small(c, make_span_class(kManualClasses.class_of(size ? size : 1), SpanKind::kManual));
+    if (GOMEM_UNLIKELY(t_exiting)) release_p_after_exit();
+    return p;
+  }
+  return malloc_large(size, kPageSize, SpanKind::kManual);
+}
+
+void* malloc_large(size_t size, size_t align, SpanKind kind) {
+  if (size > kMaxAllocBytes || align > kMaxAllocBytes) return out_of_memory();
+  uintptr_t npages = div_round_up(size ? size : 1, kPageSize);
+  uintptr_t align_pages = align > kPageSize ? align / kPageSize : 1;
+  ensure_init();
+  MSpan* s = g_heap.alloc_span(npages, make_span_class(0, kind), align_pages);
+  if (!s) return out_of_memory();
+  s->alloc_count = 1;
+  s->nmalloc = 1;
+  if (kind == SpanKind::kUncollectable && s->needzero) memset(reinterpret_cast<void*>(s->base), 0, s->bytes());
+  return reinterpret_cast<void*>(s->base);
+}
+
+void* malloc_aligned(size_t size, size_t align) {
+  if (align <= 16) return malloc_fast(size);
+  if (!is_pow2(align)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (align <= kPageSize && size <= kMaxSmallSize) {
+    // The smallest class whose objects are all aligned: its size is a
+    // multiple of align (spans start on a page, a multiple of align).
+    size_t want = size < align ? align : size;
+    for (uint32_t cl = kManualClasses.class_of(want); cl < static_cast<uint32_t>(kManualClasses.count); cl++) {
+      if (kManualClasses.cls[cl].size % align == 0) {
+        MCache* c = current_p();
+        if (!c) return out_of_memory();
+        void* p = alloc_small(c, make_span_class(cl, SpanKind::kManual));
+        if (GOMEM_UNLIKELY(t_exiting)) release_p_after_exit();
+        return p;
+      }
+    }
+  }
+  return malloc_large(size, align, SpanKind::kManual);
+}
+
+void* malloc_uncollectable(size_t size) {
+  void* p;
+  if (size <= kMaxSmallSize) {
+    MCache* c = current_p();
+    if (!c) return out_of_memory();
+    SpanClass spc = make_span_class(kManualClasses.class_of(size ? size : 1), SpanKind::kUncollectable);
+    p = alloc_small(c, spc);
+    if (p) memset(p, 0, kManualClasses.cls[span_class_size_class(spc)].size);
+    if (GOMEM_UNLIKELY(t_exiting)) release_p_after_exit();
+  } else {
+    p = malloc_large(size, kPageSize, SpanKind::kUncollectable);
+  }
+  return p;
+}
+
+void* calloc_impl(size_t n, size_t size) {
+  size_t bytes;
+  if (__builtin_mul_overflow(n, size, &bytes)) return out_of_memory();
+  if (bytes <= kMaxSmallSize) {
+    void* p = malloc_fast(bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+  }
+  void* p = malloc_large(bytes, kPageSize, SpanKind::kManual);
+  if (p) {
+    MSpan* s = g_arena_index.span_of(reinterpret_cast<uintptr_t>(p));
+    if (s->needzero) memset(p, 0, bytes);
+  }
+  return p;
+}
+
+size_t usable_size(const void* ptr) {
+  if (!ptr) return 0;
+  MSpan* s = g_arena_index.span_of(reinterpret_cast<uintptr_t>(ptr));
+  if (!s || s->state.load(std::memory_order_acquire) != SpanState::kInUse) return 0;
+  if (s->large) return s->bytes() - (reinterpret_cast<uintptr_t>(ptr) - s->base);
+  return s->elemsize;
+}
+
+void* realloc_impl(void* ptr, size_t size) {
+  if (!ptr) return malloc_fast(size);
+  if (size == 0) {  // glibc: free and return NULL
+    free_fast(ptr);
+    return nullptr;
+  }
+  uintptr_t idx;
+  MSpan* s = checked_span(ptr, &idx);
+  if (kind_is_gc(s->kind)) fatal_fault(Fault::kInvalidFree, ptr, s, "realloc of a collected object");
+  size_t old = s->large ? s->bytes() : s->elemsize;
+  if (!s->large && static_cast<uint64_t*>(ptr)[1] == s->free_key && s->get_owner() == t_mcache && s->lists_contain(ptr))
+    fatal_fault(Fault::kDoubleFree, ptr, s, "realloc of a free object");
+  if (s->large && size > kMaxSmallSize && size <= kMaxAllocBytes) {
+    uintptr_t want = div_round_up(size, kPageSize);
+    if (want == s->npages) return ptr;
+    if (want < s->npages) {
+      // Shrink in place; give the tail back when it is a quarter or more.
+      if ((s->npages - want) * 4 >= s->npages) g_heap.shrink_large(s, want);
+      return ptr;
+    }
+    // Grow: extend into the free run that follows, with some headroom so a
+    // loop of small appends does not come back here every time.
+    uintptr_t target = want + want / 8;
+    if (g_heap.grow_large_in_place(s, target) || g_heap.grow_large_in_place(s, want)) return ptr;
+  } else if (!s->large && size <= old && size > old / 2) {
+    return ptr;
+  }
+  void* q = malloc_fast(size);
+  if (!q) return nullptr;
+  memcpy(q, ptr, size < old ? size : old);
+  free_fast(ptr);
+  return q;
+}
+
+void free_span_emptied(MSpan* s) {
+  MCache* c = t_mcache;
+  MutexLock l(c->lock);
+  c->span_emptied(g_heap, s);
+}
+
+void free_slow(void* ptr) {
+  if (!ptr) return;
+  uintptr_t idx;
+  MSpan* s = checked_span(ptr, &idx);
+  if (s->large) {
+    if (kind_is_gc(s->kind)) return gc_free_hook(ptr, s);
+    g_heap.free_span(s);
+    return;
+  }
+  if (kind_is_gc(s->kind)) return gc_free_hook(ptr, s);
+  MCache* c = t_mcache;
+  if (s->get_owner() == c) {
+    c->owner_free_slow(g_heap, s, ptr);
+  } else if (c != &g_empty_mcache) {
+    c->remote_free(g_heap, s, ptr, idx);
+  } else {
+    // No P (a thread that never allocated, or one that is exiting): send it
+    // home at once.
+    uint64_t* w = static_cast<uint64_t*>(ptr);
+    if (w[1] == s->free_key) fatal_fault(Fault::kDoubleFree, ptr, s);
+    if (s->kind == SpanKind::kUncollectable) memset(w + 2, 0, s->elemsize - 16);
+    w[0] = 0;
+    w[1] = s->free_key;
+    send_remote_frees(g_heap, s, ptr, ptr, 1, static_cast<uint32_t>(idx));
+  }
+}
+
+}  // namespace gomem

@@ -1,0 +1,103 @@
+// The malloc and free fast paths, and the process-wide heap they serve.
+//
+// This is the central file of gomem's runtime, in the sense of Go's
+// malloc.go. The design in one place:
+//
+//   thread ──holds──▶ P (MCache) ──refill──▶ MCentral (per span class) ──▶ MHeap (pages)
+//
+// * Size classes (heap/sizeclasses.h): ~68 classes from 16 B to 32 KiB for
+//   the manual heap, Go's exact table for the collected heap, generated at
+//   compile time. Bigger objects are whole page runs from MHeap.
+// * malloc (below): the size picks a span through the P's direct table and
+//   pops the span's free list. About 15 instructions, one test; everything
+//   else (a missing P, an empty list, large sizes, first use) is behind that
+//   one test in malloc_slow.
+// * free (below): the arena index maps the pointer to its span in two loads.
+//   If the calling thread owns the span, the object is pushed on the span's
+//   local list, after two checks that catch interior pointers and double
+//   frees. About 25 instructions. Anything else - another thread's span, a
+//   parked span, a large object, a collected object, NULL, garbage - is
+//   free_slow's business.
+// * A P's spans, ownership and remote frees: heap/mcache.h.
+// * Spans no P owns: heap/mcentral.h. Pages, arenas, the page map:
+//   heap/mheap.h, heap/arena.h.
+// * The collector: gc/collector.h.
+//
+// Threads get a P on their first allocation (runtime/proc.cc) and give it
+// back at exit; a thread with no P has t_mcache == &g_empty_mcache, whose
+// every slot is the empty span, so its first malloc falls to the slow path.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/compiler.h"
+#include "heap/arena.h"
+#include "heap/mcache.h"
+#include "heap/mheap.h"
+#include "heap/mspan.h"
+#include "platform/thread.h"
+
+namespace gomem {
+
+extern ArenaIndex g_arena_index;
+extern MHeap g_heap;
+extern MCache g_empty_mcache;
+extern GOMEM_TLS MCache* t_mcache;
+
+// Slow paths (runtime/malloc.cc).
+GOMEM_NOINLINE void* malloc_slow(size_t size);
+GOMEM_NOINLINE void free_slow(void* p);
+GOMEM_NOINLINE void free_span_emptied(MSpan* s);
+
+// Manual heap allocation with an alignment (a power of two), and the large
+// object path. Return nullptr and set errno = ENOMEM on failure.
+void* malloc_aligned(size_t size, size_t align);
+void* malloc_large(size_t size, size_t align, SpanKind kind);
+void* malloc_uncollectable(size_t size);
+void* calloc_impl(size_t n, size_t size);
+void* realloc_impl(void* p, size_t size);
+size_t usable_size(const void* p);
+
+// Sets errno = ENOMEM and returns nullptr.
+void* out_of_memory();
+
+// malloc's fast path: pop the free list of the P's current span for the
+// size class. Budget: about 15 instructions, one predicted branch.
+GOMEM_INLINE void* malloc_fast(size_t size) {
+  if (GOMEM_LIKELY(size <= kDirectMax)) {
+    MSpan* s = t_mcache->direct[(size + 15) >> 4];
+    void** p = static_cast<void**>(s->freelist);
+    if (GOMEM_LIKELY(p != nullptr)) {
+      s->freelist = p[0];
+      s->alloc_count++;
+      s->nmalloc++;
+      p[1] = nullptr;  // clear the double-free key
+      return p;
+    }
+  }
+  return malloc_slow(size);
+}
+
+// free's fast path: the owner pushes the object on its span's local list.
+// Budget: about 25 instructions, three predicted branches.
+GOMEM_INLINE void free_fast(void* ptr) {
+  uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
+  MSpan* s = g_arena_index.span_or_empty(p);  // NULL, foreign pointers: the empty span
+  if (GOMEM_LIKELY(s->get_owner_key() == os::thread_key())) {
+    uint64_t key = s->free_key;
+    uint64_t* w = reinterpret_cast<uint64_t*>(p);
+    // An object starts at base + k * elemsize (else it is an interior
+    // pointer) and a free object holds the key in word 1 (else: double free?).
+    if (GOMEM_LIKELY((p - s->base) * s->magic < s->magic && w[1] != key)) {
+      w[0] = reinterpret_cast<uint64_t>(s->local_free);
+      w[1] = key;
+      s->local_free = ptr;
+      if (GOMEM_LIKELY(--s->alloc_count != 0)) return;
+      return free_span_emptied(s);
+    }
+  }
+  free_slow(ptr);
+}
+
+}  // namespace gomem

@@ -1,0 +1,128 @@
+#include "runtime/proc.h"
+
+#include <new>
+
+#include "heap/fixalloc.h"
+#include "platform/thread.h"
+#include "runtime/malloc.h"
+#include "runtime/runtime.h"
+
+namespace gomem {
+
+GOMEM_TLS bool t_exiting = false;
+GOMEM_META constinit ProcPool g_procs;
+
+namespace {
+
+GOMEM_META constinit FixAlloc g_mcache_alloc;
+bool g_mcache_alloc_ready = false;
+
+void thread_exit_destructor(void* arg) {
+  if (static_cast<MCache*>(arg) != t_mcache) return;
+  t_exiting = true;
+  release_p();
+}
+
+}  // namespace
+
+MCache* acquire_p() {
+  ensure_init();
+  MCache* c;
+  {
+    MutexLock l(g_procs.lock);
+    c = g_procs.idle;
+    if (c) {
+      g_procs.idle = c->pool_next;
+    } else {
+      if (!g_mcache_alloc_ready) {
+        g_mcache_alloc.init(&g_heap.os(), sizeof(MCache), 256 * 1024);
+        g_mcache_alloc_ready = true;
+      }
+      void* mem = g_mcache_alloc.alloc();
+      if (!mem) return nullptr;
+      c = new (mem) MCache();
+      c->id = g_procs.count++;
+      c->all_next = g_procs.all;
+      __atomic_store_n(&g_procs.all, c, __ATOMIC_RELEASE);
+    }
+    c->pool_next = nullptr;
+    c->in_use = true;
+    g_procs.in_use++;
+  }
+  c->attach(os::thread_key());
+  t_mcache = c;
+  // May allocate (pthread_setspecific): t_mcache is already usable.
+  if (!t_exiting) os::set_thread_exit_value(thread_exit_destructor, c);
+  return c;
+}
+
+void release_p() {
+  MCache* c = t_mcache;
+  if (c == &g_empty_mcache) return;
+  c->release_all(g_heap);
+  t_mcache = &g_empty_mcache;
+  MutexLock l(g_procs.lock);
+  g_procs.released_remote_frees += c->remote_frees;
+  c->remote_frees = 0;
+  c->tkey = 0;
+  c->in_use = false;
+  g_procs.in_use--;
+  c->pool_next = g_procs.idle;
+  g_procs.idle = c;
+}
+
+void release_p_after_exit() { release_p(); }
+
+uint64_t mcache_inuse_bytes() { return g_mcache_alloc.inuse_bytes(); }
+uint64_t mcache_sys_bytes() { return g_mcache_alloc.sys_bytes(); }
+
+// ---------------------------------------------------------------------------
+// fork(): the parent takes every allocator lock, in the order the slow paths
+// take them (pool, P, mcentral, heap), so the child starts from a consistent
+// heap. In the child only the forking thread exists: every other thread's P
+// gives its spans back (its remote-free batch, possibly half-written when
+// the fork hit, is dropped: at worst a few objects leak).
+
+void fork_prepare() {
+  if (!runtime_initialized()) return;
+  fork_hook_prepare();
+  g_procs.lock.lock();
+  for_each_p([](MCache* c) { c->lock.lock(); });
+  for (auto& mc : g_heap.central) mc.lock.lock();
+  g_heap.lock.lock();
+}
+
+void fork_parent() {
+  if (!runtime_initialized()) return;
+  g_heap.lock.unlock();
+  for (auto& mc : g_heap.central) mc.lock.unlock();
+  for_each_p([](MCache* c) { c->lock.unlock(); });
+  g_procs.lock.unlock();
+  fork_hook_parent();
+}
+
+void fork_child() {
+  if (!runtime_initialized()) return;
+  g_heap.lock.reset();
+  for (auto& mc : g_heap.central) mc.lock.reset();
+  for_each_p([](MCache* c) { c->lock.reset(); });
+  g_procs.lock.reset();
+  MCache* self = t_mcache;
+  if (self != &g_empty_mcache) {
+    self->tkey = os::thread_key();
+    self->repair_after_fork();
+  }
+  for_each_p([&](MCache* c) {
+    if (!c->in_use || c == self) return;
+    c->batch = RemoteBatch{};
+    c->release_all(g_heap, /*in_child=*/true);
+    c->tkey = 0;
+    c->in_use = false;
+    g_procs.in_use--;
+    c->pool_next = g_procs.idle;
+    g_procs.idle = c;
+  });
+  fork_hook_child();
+}
+
+}  // namespace gomem

@@ -1,0 +1,54 @@
+// Ps: the allocation contexts that threads hold (Go's p, with its mcache).
+//
+// A thread takes a P on its first allocation and gives it back when it
+// exits (a pthread key destructor); P structs are pooled and reused, as Go's
+// procresize keeps its allp. A P given back has released every span, so an
+// idle P strands no memory.
+#pragma once
+
+#include "base/compiler.h"
+#include "heap/mcache.h"
+#include "platform/mutex.h"
+
+namespace gomem {
+
+// Set while the calling thread runs its exit destructor: a P taken after
+// that is given back right after use (runtime/malloc.cc).
+extern GOMEM_TLS bool t_exiting;
+
+// Takes a P for the calling thread (initialising the runtime on first use).
+// nullptr if out of memory.
+MCache* acquire_p();
+// Gives the calling thread's P back (its spans go to mcentral).
+void release_p();
+// After an allocation by an exiting thread.
+void release_p_after_exit();
+
+// Every P ever made (for statistics and the heap checker).
+template <class F>
+void for_each_p(F fn);
+
+struct ProcPool {
+  Mutex lock;
+  MCache* idle = nullptr;  // idle Ps (pool_next)
+  MCache* all = nullptr;   // every P (all_next), never shrinks
+  int count = 0;
+  int in_use = 0;
+  uint64_t released_remote_frees = 0;
+};
+extern ProcPool g_procs;
+
+template <class F>
+void for_each_p(F fn) {
+  for (MCache* c = __atomic_load_n(&g_procs.all, __ATOMIC_ACQUIRE); c; c = c->all_next) fn(c);
+}
+
+uint64_t mcache_inuse_bytes();
+uint64_t mcache_sys_bytes();
+
+// Fork handlers (registered at init).
+void fork_prepare();
+void fork_parent();
+void fork_child();
+
+}  // namespace gomem

@@ -1,0 +1,36 @@
+// Process-wide runtime state: initialisation, settings from the environment,
+// and the hooks between the manual heap and the collector.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "base/compiler.h"
+#include "heap/mspan.h"
+
+namespace gomem {
+
+// Initialises the runtime on first use; cheap once done.
+void ensure_init();
+bool runtime_initialized();
+
+struct Settings {
+  bool print_stats_at_exit = false;  // GOMEM_STATS=1
+  bool madv_free = false;            // GOMEM_MADV=free
+};
+extern Settings g_settings;
+
+// A collected object given to free() (runtime/gc glue): an early free.
+void gc_free_hook(void* p, MSpan* s);
+
+// The collector's part of fork handling (threads, locks).
+void fork_hook_prepare();
+void fork_hook_parent();
+void fork_hook_child();
+// Called once at the end of initialisation (reads GOGC and the like).
+void gc_init_hook();
+
+// Writes the statistics report to fd.
+void print_stats_to(int fd);
+
+}  // namespace gomem

@@ -1,0 +1,259 @@
+// The manual heap through its public API: sizes, alignment, zeroing,
+// realloc, errors, slot reuse, statistics, and the heap checker.
+#include <errno.h>
+#include <gtest/gtest.h>
+#include <malloc.h>
+#include <stdlib.h>
+
+#include <cstring>
+#include <new>
+#include <thread>
+#include <vector>
+
+#include "heap/sizeclasses.h"
+#include "test_util.h"
+
+using namespace gomem_test;
+
+TEST(Malloc, EverySizeIsUsableAlignedAndDistinct) {
+  std::vector<void*> ps;
+  for (size_t n = 0; n <= 70000; n += (n < 2048 ? 1 : n < 40000 ? 97 : 1031)) {
+    void* p = gomem_malloc(n);
+    ASSERT_NE(p, nullptr) << n;
+    size_t align = n >= 16 ? 16 : 8;
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u) << n;
+    ASSERT_GE(gomem_usable_size(p), n) << n;
+    fill(p, n, n);
+    ps.push_back(p);
+  }
+  size_t i = 0;
+  for (size_t n = 0; n <= 70000; n += (n < 2048 ? 1 : n < 40000 ? 97 : 1031), i++) {
+    ASSERT_TRUE(check(ps[i], n, n)) << n;
+    gomem_free(ps[i]);
+  }
+  gomem_check_heap();
+}
+
+TEST(Malloc, FreedSlotIsReused) {
+  // A freed object goes to its span's local list and is handed out again
+  // once the span's current free list runs dry: within one span's worth of
+  // allocations.
+  void* p = gomem_malloc(48);
+  gomem_free(p);
+  std::vector<void*> got;
+  bool reused = false;
+  for (int i = 0; i < 8192 / 48 + 1 && !reused; i++) {
+    got.push_back(gomem_malloc(48));
+    reused = got.back() == p;
+  }
+  EXPECT_TRUE(reused);
+  for (void* q : got) gomem_free(q);
+  void* big = gomem_malloc(1 << 20);
+  gomem_free(big);
+  void* big2 = gomem_malloc(1 << 20);
+  EXPECT_EQ(big, big2);
+  gomem_free(big2);
+}
+
+TEST(Malloc, FreeNullIsANoOp) {
+  gomem_free(nullptr);
+  EXPECT_EQ(gomem_usable_size(nullptr), 0u);
+}
+
+TEST(Malloc, CallocZeroesEvenReusedMemory) {
+  for (size_t n : {1, 16, 100, 1000, 5000, 40000, 300000, 3000000}) {
+    void* p = gomem_malloc(n);
+    memset(p, 0xff, n);
+    gomem_free(p);
+    auto* q = static_cast<unsigned char*>(gomem_calloc(1, n));
+    ASSERT_NE(q, nullptr);
+    for (size_t i = 0; i < n; i++) ASSERT_EQ(q[i], 0) << n << " at " << i;
+    gomem_free(q);
+  }
+  errno = 0;
+  EXPECT_EQ(gomem_calloc(SIZE_MAX / 2, 3), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+}
+
+TEST(Malloc, ImpossibleSizesFailWithENOMEM) {
+  for (size_t n : {SIZE_MAX, SIZE_MAX / 2, size_t{1} << 50}) {
+    errno = 0;
+    EXPECT_EQ(gomem_malloc(n), nullptr) << n;
+    EXPECT_EQ(errno, ENOMEM);
+    errno = 0;
+    EXPECT_EQ(gomem_aligned_alloc(4096, n), nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+  }
+  void* p = gomem_malloc(10);
+  errno = 0;
+  EXPECT_EQ(gomem_realloc(p, SIZE_MAX), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  gomem_free(p);  // the block survived the failed realloc
+}
+
+TEST(Malloc, ReallocKeepsContentsAcrossClassesAndLargeSizes) {
+  size_t n = 1;
+  void* p = gomem_malloc(n);
+  fill(p, n, 99);
+  while (n < (8u << 20)) {
+    size_t m = n * 3 / 2 + 7;
+    p = gomem_realloc(p, m);
+    ASSERT_NE(p, nullptr);
+    ASSERT_TRUE(check(p, n, 99)) << n << " -> " << m;
+    fill(p, m, 99);
+    n = m;
+  }
+  while (n > 10) {
+    size_t m = n / 3;
+    p = gomem_realloc(p, m);
+    ASSERT_TRUE(check(p, m, 99)) << n << " -> " << m;
+    n = m;
+  }
+  EXPECT_EQ(gomem_realloc(p, 0), nullptr);  // frees, like glibc
+  void* q = gomem_realloc(nullptr, 100);
+  ASSERT_NE(q, nullptr);
+  gomem_free(q);
+  gomem_check_heap();
+}
+
+TEST(Malloc, LargeReallocGrowsInPlaceWhenThePagesAfterAreFree) {
+  void* p = gomem_malloc(200000);
+  fill(p, 200000, 5);
+  void* q = gomem_realloc(p, 400000);
+  ASSERT_TRUE(check(q, 200000, 5));
+  void* r = gomem_realloc(q, 800000);
+  ASSERT_TRUE(check(r, 200000, 5));
+  EXPECT_EQ(q, r) << "growth into free pages should not copy";
+  gomem_free(r);
+}
+
+TEST(Malloc, AlignedAllocationsOfEveryPowerOfTwo) {
+  for (size_t a = 1; a <= (size_t{4} << 20); a *= 2) {
+    for (size_t n : {size_t{1}, a / 2 + 1, a, a * 3 + 5, size_t{50000}}) {
+      void* p = gomem_aligned_alloc(a, n);
+      ASSERT_NE(p, nullptr) << a << " " << n;
+      ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % a, 0u) << a << " " << n;
+      ASSERT_GE(gomem_usable_size(p), n);
+      fill(p, n, a);
+      ASSERT_TRUE(check(p, n, a));
+      gomem_free(p);
+    }
+  }
+  errno = 0;
+  EXPECT_EQ(gomem_aligned_alloc(24, 100), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+}
+
+TEST(Malloc, CountersAddUpPerClassAndInTotal) {
+  gomem_stats a, b;
+  gomem_read_stats(&a);
+  EXPECT_EQ(a.mallocs - a.frees, a.heap_objects);
+  const int N = 10000;
+  std::vector<void*> ps;
+  for (int i = 0; i < N; i++) ps.push_back(gomem_malloc(100));
+  gomem_read_stats(&b);
+  uint32_t cls = gomem::kManualClasses.class_of(100);
+  uint32_t size = gomem::kManualClasses.cls[cls].size;
+  EXPECT_EQ(b.by_size[cls].size, size);
+  EXPECT_EQ(b.by_size[cls].mallocs - a.by_size[cls].mallocs, uint64_t{N});
+  EXPECT_EQ(b.by_size[cls].frees, a.by_size[cls].frees);
+  EXPECT_GE(b.heap_alloc - a.heap_alloc, uint64_t{N} * size);
+  EXPECT_EQ(b.mallocs - b.frees, b.heap_objects);
+  for (void* p : ps) gomem_free(p);
+  gomem_read_stats(&b);
+  EXPECT_EQ(b.by_size[cls].frees - a.by_size[cls].frees, uint64_t{N});
+  EXPECT_EQ(b.by_size[cls].mallocs - b.by_size[cls].frees, a.by_size[cls].mallocs - a.by_size[cls].frees);
+  EXPECT_EQ(b.mallocs - b.frees, b.heap_objects);
+  // Large objects count too.
+  void* big = gomem_malloc(5 << 20);
+  gomem_read_stats(&b);
+  EXPECT_GE(b.heap_alloc - a.heap_alloc, uint64_t{5} << 20);
+  EXPECT_GE(b.heap_inuse, b.heap_alloc);
+  EXPECT_EQ(b.heap_sys, b.heap_inuse + b.heap_idle);
+  EXPECT_LE(b.heap_released, b.heap_idle);
+  EXPECT_GE(b.sys, b.heap_sys);
+  gomem_free(big);
+  gomem_check_heap();
+}
+
+TEST(Malloc, EmptySpansGoBackToTheHeap) {
+  gomem_stats a, b, c;
+  gomem_read_stats(&a);
+  std::thread([&] {
+    std::vector<void*> ps;
+    for (int i = 0; i < 200000; i++) ps.push_back(gomem_malloc(64));  // ~12 MiB of spans
+    gomem_read_stats(&b);
+    for (void* p : ps) gomem_free(p);
+  }).join();
+  gomem_read_stats(&c);
+  EXPECT_GE(b.heap_inuse - a.heap_inuse, uint64_t{12} << 20);
+  EXPECT_LE(c.heap_inuse, a.heap_inuse + (1 << 20)) << "empty spans were not returned";
+  gomem_check_heap();
+}
+
+TEST(Malloc, ObjectsFreedByAnotherThreadGoHomeToTheirSpan) {
+  std::vector<void*> ps;
+  std::thread([&] {
+    for (int i = 0; i < 50000; i++) ps.push_back(gomem_malloc(32));
+  }).join();  // the allocating thread exits: its spans are unowned now
+  gomem_stats a, b;
+  gomem_read_stats(&a);
+  for (void* p : ps) gomem_free(p);
+  gomem_read_stats(&b);
+  EXPECT_LT(b.heap_inuse, a.heap_inuse);
+  EXPECT_EQ(b.mallocs - b.frees, b.heap_objects);
+  gomem_check_heap();
+}
+
+TEST(Malloc, ThreadsTakeAndReturnPs) {
+  gomem_stats a, b;
+  gomem_read_stats(&a);
+  for (int i = 0; i < 50; i++) {
+    std::thread([] { gomem_free(gomem_malloc(10)); }).join();
+  }
+  gomem_read_stats(&b);
+  EXPECT_EQ(b.num_p_in_use, a.num_p_in_use);
+  EXPECT_LE(b.num_p, a.num_p + 2) << "Ps should be pooled and reused";
+}
+
+#ifndef GOMEM_SANITIZED
+// The standard names, as LD_PRELOAD users get them.
+TEST(Override, StandardEntryPointsAreGomem) {
+  void* p = malloc(100);
+  EXPECT_EQ(malloc_usable_size(p), gomem_usable_size(p));
+  EXPECT_GE(gomem_usable_size(p), 100u);
+  free(p);
+  void* q = nullptr;
+  EXPECT_EQ(posix_memalign(&q, 64, 1000), 0);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(q) % 64, 0u);
+  free(q);
+  EXPECT_EQ(posix_memalign(&q, 3, 1000), EINVAL);
+  void* r = memalign(4096, 10);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(r) % 4096, 0u);
+  free(r);
+  void* v = valloc(10);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(v) % 4096, 0u);
+  free(v);
+  void* pv = pvalloc(10);
+  EXPECT_GE(malloc_usable_size(pv), 4096u);
+  free(pv);
+  void* ra = reallocarray(nullptr, 10, 10);
+  ASSERT_NE(ra, nullptr);
+  errno = 0;
+  EXPECT_EQ(reallocarray(ra, SIZE_MAX / 2, 3), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  free(ra);
+  int* a = new int[1000];
+  EXPECT_GE(gomem_usable_size(a), 4000u);
+  delete[] a;
+  struct alignas(256) Big {
+    char c[300];
+  };
+  Big* b = new Big;
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b) % 256, 0u);
+  delete b;
+  EXPECT_THROW((void)::operator new(SIZE_MAX / 2), std::bad_alloc);
+  EXPECT_EQ(::operator new(SIZE_MAX / 2, std::nothrow), nullptr);
+  EXPECT_THROW((void)::operator new(SIZE_MAX / 2, std::align_val_t{64}), std::bad_alloc);
+}
+#endif

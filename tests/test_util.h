@@ -1,0 +1,29 @@
+// Helpers shared by the tests.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <random>
+
+#include "gomem/gomem.h"
+
+namespace gomem_test {
+
+// The library's allocation entry points. Tests call these rather than
+// malloc so that they also run against the sanitizer builds, where malloc
+// belongs to the sanitizer.
+inline void* alloc(size_t n) { return gomem_malloc(n); }
+inline void release(void* p) { gomem_free(p); }
+
+// Fills [p, p+n) with a pattern derived from seed, and checks it.
+void fill(void* p, size_t n, uint64_t seed);
+bool check(const void* p, size_t n, uint64_t seed);
+
+// Resident set size of the process, bytes (from /proc/self/smaps_rollup,
+// falling back to statm).
+size_t rss_bytes();
+
+// Number of CPUs; tests run more threads than this.
+int ncpu();
+
+}  // namespace gomem_test
