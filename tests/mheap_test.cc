@@ -102,7 +102,7 @@ TEST(MHeap, GrowsInChunksOverArenas) {
   MSpan* s = t.heap->alloc_span(1, large_class());
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(t.os.committed.load(), kHeapGrowBytes);
-  EXPECT_EQ(t.os.reserved.load(), kArenaBytes);
+  EXPECT_EQ(t.heap->page_stats().reserved, kArenaBytes);
   // A span larger than an arena spans several contiguous arenas.
   MSpan* big = t.heap->alloc_span((kArenaBytes * 2) / kPageSize, large_class());
   ASSERT_NE(big, nullptr);

@@ -48,11 +48,26 @@ void MCache::attach(uintptr_t thread_key) {
   batch = RemoteBatch{};
 }
 
+// The current span of a manual class carries one extra count in
+// alloc_count, the P's own reference, so that free's fast path never sees it
+// reach zero and never takes the "span emptied" slow path for it.
 void MCache::set_current(SpanClass spc, MSpan* s) {
+  MSpan* old = alloc[spc];
   alloc[spc] = s;
-  if (span_class_kind(spc) == SpanKind::kManual) {
+  SpanKind kind = span_class_kind(spc);
+  if (kind == SpanKind::kManual) {
     const DirectRange& r = kDirectRanges.r[span_class_size_class(spc)];
     for (int i = r.lo; i < r.hi; i++) direct[i] = s;
+  }
+  if (!kind_is_gc(kind)) {
+    if (old != &g_empty_span) {
+      old->current = false;
+      old->alloc_count -= 1;
+    }
+    if (s != &g_empty_span) {
+      s->current = true;
+      s->alloc_count += 1;
+    }
   }
 }
 
@@ -333,6 +348,17 @@ void MCache::release_all(MHeap& h, bool in_child) {
   for (int li = 0; li < kManualLists; li++) {
     while (MSpan* s = partial[li].pop_front()) owned.push_back(s);
     while (MSpan* s = full[li].pop_front()) owned.push_back(s);
+  }
+  // In a forked child this P belonged to a thread that may have been inside
+  // malloc's or free's fast path when the fork hit: the lists are whole
+  // (each is published by one store) but alloc_count may be one off. Count
+  // again from the lists; an object caught between list and count is lost
+  // to the child (a leak, never a double hand-out).
+  if (in_child) {
+    for (MSpan* s = owned.front(); s; s = SpanList::next(s)) {
+      uint32_t free_objs = s->count_local_free() + xfree::count(s->xfree.load(std::memory_order_relaxed));
+      s->alloc_count = s->nelems - free_objs;
+    }
   }
   // Stop new notifications: a span can only be notified while parked, so
   // take every span out of kParked. Those already kNotified are on the

@@ -103,6 +103,10 @@ bool MHeap::reserve_arenas_locked(uintptr_t ask) {
     r = cur_end_;
     contiguous = true;
   }
+  // Sanitizers keep their shadow memory where Go's hints point.
+#if GOMEM_TSAN || defined(__SANITIZE_ADDRESS__)
+  next_hint_ = kNumHints;
+#endif
   while (!r && next_hint_ < kNumHints) {
     uintptr_t hint = (uintptr_t{static_cast<unsigned>(next_hint_)} << 40) | kHintBase;
     if (os_->reserve(reinterpret_cast<void*>(hint), bytes)) r = hint;
@@ -214,6 +218,7 @@ void MHeap::init_span_locked(MSpan* s, uintptr_t base, uintptr_t npages, SpanCla
     s->nelems = info.nelems;
     s->magic = info.magic;
   }
+  s->base_magic = base * s->magic;
   s->free_key = (reinterpret_cast<uintptr_t>(s) * 0x9E3779B97F4A7C15ull) ^ secret;
   s->needzero = !zeroed;
   if (kind_is_gc(kind)) {
@@ -329,9 +334,10 @@ bool MHeap::grow_large_in_place(MSpan* s, uintptr_t new_npages) {
   uintptr_t rest = nbase + (extra << kPageShift);
   if (rest < nend) insert_free_run_locked(rest, (nend - rest) >> kPageShift);
   index_->set_range(nbase, extra, s);
-  s->npages = new_npages;
+  s->npages = static_cast<uint32_t>(new_npages);
   s->elemsize = new_npages << kPageShift;
   s->magic = ~uint64_t{0} / s->elemsize + 1;
+  s->base_magic = s->base * s->magic;
   return true;
 }
 
@@ -340,9 +346,10 @@ void MHeap::shrink_large(MSpan* s, uintptr_t new_npages) {
   uintptr_t cut = s->base + (new_npages << kPageShift);
   uintptr_t n = s->npages - new_npages;
   index_->set_range(cut, n, nullptr);
-  s->npages = new_npages;
+  s->npages = static_cast<uint32_t>(new_npages);
   s->elemsize = new_npages << kPageShift;
   s->magic = ~uint64_t{0} / s->elemsize + 1;
+  s->base_magic = s->base * s->magic;
   stats_.inuse -= n << kPageShift;
   stats_.large_live_bytes -= n << kPageShift;
   insert_free_run_locked(cut, n);

@@ -69,9 +69,9 @@ struct alignas(64) MSpan {
   std::atomic<uintptr_t> owner_key{0};
   uintptr_t base = 0;       // address of the first object (= start of the first page)
   uint64_t magic = 0;       // ceil(2^64 / elemsize), see SizeClass::magic
+  uint64_t base_magic = 0;  // base * magic (mod 2^64): p * magic - base_magic == (p - base) * magic
   uint64_t free_key = 0;    // manual: written into word 1 of every free object
   uintptr_t elemsize = 0;   // object size (npages * kPageSize for large spans)
-  std::atomic<MCache*> owner{nullptr};  // manual: the P that owns the span, or nullptr
   uint32_t npages = 0;      // pages in the span
   uint32_t nelems = 0;      // objects in the span
   uint32_t freeindex = 0;   // collected: slots below it are allocated; search starts here
@@ -82,14 +82,16 @@ struct alignas(64) MSpan {
   // ---- Line 1: written by the owner (or, while unowned, under the
   // mcentral lock; or, for free spans, under the heap lock).
   alignas(64) void* freelist = nullptr;  // manual: next object malloc hands out
+  std::atomic<MCache*> owner{nullptr};   // manual: the P that owns the span, or nullptr
   void* local_free = nullptr;            // manual: objects freed by the owner
-  OwnerField<uint32_t> alloc_count;      // objects allocated and not yet returned to the lists
+  OwnerField<uint32_t> alloc_count;      // objects allocated and not yet returned to the lists (+1 if current)
   OwnerField<uint64_t> nmalloc;          // cumulative objects handed out
   ListLinks<MSpan> links;                // P lists, mcentral lists, page-heap free lists
   bool in_central = false;               // on mcentral's list (under its lock)
   bool large = false;                    // one object of npages pages
   bool needzero = false;                 // the free memory may be dirty
   bool counted_empty = false;            // manual: kept by its P as an empty reserve span
+  bool current = false;                  // manual: a P's current span (alloc_count holds +1 for it)
 
   // ---- Line 2: cross-thread manual state, then the collector's state.
   alignas(64) std::atomic<uint64_t> xfree{0};  // remote frees + ownership, see namespace xfree
@@ -105,6 +107,16 @@ struct alignas(64) MSpan {
 
   // ---- Helpers --------------------------------------------------------------
   uintptr_t get_owner_key() const { return owner_key.load(std::memory_order_relaxed); }
+  // The owner key as free's fast path reads it: a plain load the compiler
+  // can fold into the comparison (an atomic one it will not). Word-sized and
+  // aligned, so never torn; only ThreadSanitizer builds need the atomic.
+  GOMEM_INLINE uintptr_t owner_key_fast() const {
+#if GOMEM_TSAN
+    return get_owner_key();
+#else
+    return *reinterpret_cast<const uintptr_t*>(&owner_key);
+#endif
+  }
   void set_owner_key(uintptr_t k) { owner_key.store(k, std::memory_order_relaxed); }
   MCache* get_owner() const { return owner.load(std::memory_order_relaxed); }
   void set_owner(MCache* c) { owner.store(c, std::memory_order_relaxed); }
@@ -117,7 +129,7 @@ struct alignas(64) MSpan {
   // Index of the object containing p (p inside the span).
   GOMEM_INLINE uintptr_t obj_index(uintptr_t p) const { return mulhi64(p - base, magic); }
   // True if p is the start of a slot (p inside the span).
-  GOMEM_INLINE bool is_slot_start(uintptr_t p) const { return (p - base) * magic < magic; }
+  GOMEM_INLINE bool is_slot_start(uintptr_t p) const { return p * magic - base_magic < magic; }
   GOMEM_INLINE uintptr_t obj_addr(uintptr_t idx) const { return base + idx * elemsize; }
 
   // Manual: builds the free list over every slot (in address order), writes

@@ -2,6 +2,8 @@
 #include <signal.h>
 #include <string.h>
 
+#include <atomic>
+
 #include "platform/thread.h"
 
 namespace gomem {
@@ -9,19 +11,19 @@ namespace os {
 
 namespace {
 pthread_key_t g_exit_key;
-void (*g_exit_fn)(void*) = nullptr;
+std::atomic<void (*)(void*)> g_exit_fn{nullptr};
 pthread_once_t g_exit_once = PTHREAD_ONCE_INIT;
 bool g_exit_key_ok = false;
 
 void exit_trampoline(void* arg) {
-  if (g_exit_fn) g_exit_fn(arg);
+  if (auto fn = g_exit_fn.load(std::memory_order_acquire)) fn(arg);
 }
 
 void make_exit_key() { g_exit_key_ok = pthread_key_create(&g_exit_key, exit_trampoline) == 0; }
 }  // namespace
 
 bool set_thread_exit_value(void (*fn)(void*), void* arg) {
-  g_exit_fn = fn;
+  g_exit_fn.store(fn, std::memory_order_release);
   pthread_once(&g_exit_once, make_exit_key);
   if (!g_exit_key_ok) return false;
   return pthread_setspecific(g_exit_key, arg) == 0;

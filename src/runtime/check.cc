@@ -53,7 +53,7 @@ void check_manual_span(MSpan* s) {
   uint64_t x = s->xfree.load(std::memory_order_acquire);
   uint32_t nremote = walk_chain(s, s->xfree_obj(xfree::head(x)), s->nelems, seen, "remote-free object outside the span's slots");
   if (nremote != xfree::count(x)) check_failed("remote-free count disagrees with the remote list", reinterpret_cast<void*>(s->base), s);
-  if (s->alloc_count + nfree != s->nelems) check_failed("allocated + free != objects in span", reinterpret_cast<void*>(s->base), s);
+  if (s->alloc_count - (s->current ? 1 : 0) + nfree != s->nelems) check_failed("allocated + free != objects in span", reinterpret_cast<void*>(s->base), s);
   MCache* owner = s->get_owner();
   uintptr_t key = s->get_owner_key();
   switch (xfree::state(x)) {
@@ -89,7 +89,7 @@ void check_p(MCache* c) {
     MSpan* s = c->alloc[spc];
     if (s == &g_empty_span) continue;
     if (s->spanclass != spc) check_failed("current span of the wrong class", reinterpret_cast<void*>(s->base), s);
-    if (!kind_is_gc(s->kind) && (s->get_owner() != c || s->get_owner_key() != c->tkey))
+    if (!kind_is_gc(s->kind) && (s->get_owner() != c || s->get_owner_key() != c->tkey || !s->current))
       check_failed("current span not owned by its P", reinterpret_cast<void*>(s->base), s);
   }
 }

@@ -84,12 +84,12 @@ GOMEM_INLINE void* malloc_fast(size_t size) {
 GOMEM_INLINE void free_fast(void* ptr) {
   uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
   MSpan* s = g_arena_index.span_or_empty(p);  // NULL, foreign pointers: the empty span
-  if (GOMEM_LIKELY(s->get_owner_key() == os::thread_key())) {
+  if (GOMEM_LIKELY(s->owner_key_fast() == os::thread_key())) {
     uint64_t key = s->free_key;
     uint64_t* w = reinterpret_cast<uint64_t*>(p);
     // An object starts at base + k * elemsize (else it is an interior
     // pointer) and a free object holds the key in word 1 (else: double free?).
-    if (GOMEM_LIKELY((p - s->base) * s->magic < s->magic && w[1] != key)) {
+    if (GOMEM_LIKELY(s->is_slot_start(p) && w[1] != key)) {
       w[0] = reinterpret_cast<uint64_t>(s->local_free);
       w[1] = key;
       s->local_free = ptr;

@@ -37,7 +37,10 @@ void read_stats(gomem_stats* st) {
     if (spc >= kNumSpanClasses) return;
     uint64_t nm = s->nmalloc.read_racy();
     int64_t lv = s->alloc_count.read_racy();
-    if (!kind_is_gc(s->kind)) lv -= xfree::count(s->xfree.load(std::memory_order_relaxed));
+    if (!kind_is_gc(s->kind)) {
+      lv -= xfree::count(s->xfree.load(std::memory_order_relaxed));
+      if (__atomic_load_n(&s->current, __ATOMIC_RELAXED)) lv -= 1;
+    }
     if (lv < 0) lv = 0;
     mallocs[spc] += nm;
     live[spc] += static_cast<uint64_t>(lv);

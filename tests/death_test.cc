@@ -1,0 +1,149 @@
+// Bad input stops the program with a message naming the fault, the pointer
+// and the size class: double frees (same thread, another thread, large),
+// pointers gomem never handed out, interior pointers, realloc of a freed
+// block. Each case runs in a child process (GoogleTest death tests).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include "heap/sizeclasses.h"
+#include "runtime/malloc.h"
+#include "test_util.h"
+
+namespace {
+
+const char* kDouble = "gomem: double free of 0x[0-9a-f]+ \\(size class [0-9]+, [0-9]+ bytes";
+const char* kInvalid = "gomem: free of a pointer gomem never handed out of 0x[0-9a-f]+";
+const char* kInterior = "gomem: free of an interior pointer of 0x[0-9a-f]+ \\(size class [0-9]+";
+
+}  // namespace
+
+class Death : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+TEST_F(Death, DoubleFreeSameThread) {
+  EXPECT_DEATH(
+      {
+        void* p = gomem_malloc(48);
+        gomem_free(p);
+        gomem_free(p);
+      },
+      kDouble);
+}
+
+TEST_F(Death, DoubleFreeAfterTheSlotWasReusedAndFreedAgainIsStillCaught) {
+  EXPECT_DEATH(
+      {
+        std::vector<void*> v;
+        for (int i = 0; i < 1000; i++) v.push_back(gomem_malloc(100));
+        for (void* p : v) gomem_free(p);
+        gomem_free(v[500]);
+      },
+      kDouble);
+}
+
+TEST_F(Death, DoubleFreeFromAnotherThread) {
+  EXPECT_DEATH(
+      {
+        void* p = nullptr;
+        std::thread([&] { p = gomem_malloc(200); }).join();
+        gomem_free(p);
+        gomem_free(p);
+      },
+      kDouble);
+}
+
+TEST_F(Death, DoubleFreeOfALargeObject) {
+  EXPECT_DEATH(
+      {
+        void* keep = gomem_malloc(1 << 20);  // keeps the freed run's neighbour in use
+        void* p = gomem_malloc(300000);
+        gomem_free(p);
+        gomem_free(p);
+        gomem_free(keep);
+      },
+      "gomem: double free of 0x[0-9a-f]+");
+}
+
+TEST_F(Death, FreeOfAStackPointer) {
+  EXPECT_DEATH(
+      {
+        int x;
+        gomem_free(&x);
+      },
+      kInvalid);
+}
+
+TEST_F(Death, FreeOfAGlobal) {
+  static char global[64];
+  EXPECT_DEATH(gomem_free(global), kInvalid);
+}
+
+TEST_F(Death, FreeOfAnInteriorPointer) {
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(gomem_malloc(64));
+        gomem_free(p + 16);
+      },
+      kInterior);
+}
+
+TEST_F(Death, FreeOfAnInteriorPointerOfALargeObject) {
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(gomem_malloc(100000));
+        gomem_free(p + 8192);
+      },
+      "gomem: free of an interior pointer of 0x[0-9a-f]+ \\(large object");
+}
+
+TEST_F(Death, FreeOfASlotNeverHandedOut) {
+  // The address just past the last object of a span with a tail.
+  EXPECT_DEATH(
+      {
+        // 48-byte class: 170 objects in 8 KiB leave a 32-byte tail.
+        void* p = gomem_malloc(48);
+        gomem::MSpan* s = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(p));
+        gomem_free(reinterpret_cast<void*>(s->base + uintptr_t{s->nelems} * s->elemsize));
+      },
+      "gomem: free of a pointer gomem never handed out of 0x[0-9a-f]+ \\(size class");
+}
+
+TEST_F(Death, ReallocOfAFreedBlock) {
+  EXPECT_DEATH(
+      {
+        void* p = gomem_malloc(32);
+        gomem_free(p);
+        void* q = gomem_realloc(p, 64);
+        gomem_free(q);
+      },
+      kDouble);
+}
+
+TEST_F(Death, FreeOfAPointerIntoFreedPages) {
+  EXPECT_DEATH(
+      {
+        char* keep = static_cast<char*>(gomem_malloc(1 << 20));
+        char* p = static_cast<char*>(gomem_malloc(1 << 20));
+        gomem_free(p);
+        gomem_free(p + (512 << 10));
+        gomem_free(keep);
+      },
+      "gomem: (double free|free of a pointer gomem never handed out) of 0x[0-9a-f]+");
+}
+
+#ifndef GOMEM_SANITIZED
+TEST_F(Death, StandardFreeReportsToo) {
+  EXPECT_DEATH(
+      {
+        void* volatile p = malloc(24);
+        free(p);
+        free(p);
+      },
+      kDouble);
+}
+#endif
