@@ -103,19 +103,20 @@ WORKLOADS = [
 ]
 WORKLOAD_NAMES = [w.name for w in WORKLOADS]
 
-# Callgrind fast-path rows: (label, extra args, N1, N2) per mode.
+# Callgrind fast-path rows: (key, label, extra args, N1, N2) per mode.
 FASTPATH = {
-    "full": [("fastpath: instructions per malloc+free pair (32 B)", ["size=32", "batch=1"],
-              100000, 1100000),
-             ("fastpath: instructions per malloc+free, batches of 64 (32 B)",
+    "full": [("fastpath_pair", "fastpath: instructions per malloc+free pair (32 B)",
+              ["size=32", "batch=1"], 100000, 1100000),
+             ("fastpath_batch64", "fastpath: instructions per malloc+free, batches of 64 (32 B)",
               ["size=32", "batch=64"], 102400, 1100800)],
-    "quick": [("fastpath: instructions per malloc+free pair (32 B)", ["size=32", "batch=1"],
-               2000, 12000)],
+    "quick": [("fastpath_pair", "fastpath: instructions per malloc+free pair (32 B)",
+               ["size=32", "batch=1"], 2000, 12000)],
 }
+FASTPATH_LABELS = {key: label for rows in FASTPATH.values() for key, label, *_ in rows}
 
-CSV_FIELDS = ["timestamp", "rep", "workload", "allocator", "status", "wall_s", "peak_rss_kb",
+CSV_FIELDS = ["mode", "kind", "timestamp", "rep", "workload", "allocator", "status", "wall_s", "peak_rss_kb",
               "maxrss_kb", "user_s", "sys_s", "exit", "checksum", "malloc_lib", "work_s", "metrics",
-              "loadavg", "error", "command"]
+              "loadavg", "lib_built", "error", "command"]
 
 
 def loadavg():
@@ -288,7 +289,10 @@ def callgrind_count(cmd, env, timeout):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin-dir", required=True, help="directory with the built workloads")
+    ap.add_argument("--bin-dir", help="directory with the built workloads")
+    ap.add_argument("--from-csv", metavar="CSV",
+                    help="run nothing: rewrite the markdown and chart of an earlier run from "
+                         "its CSV (next to it, same stem)")
     ap.add_argument("--quick", action="store_true",
                     help="tiny settings, 1 repetition, tiny callgrind: a CI smoke test")
     ap.add_argument("--reps", type=int, default=None, help="repetitions (default 5; quick: 1)")
@@ -312,6 +316,13 @@ def main():
             print(f"{w.name:16} {'1 thread, pinned' if w.single else 'multi-threaded':17} "
                   f"{w.desc}")
         return 0
+    if args.from_csv:
+        runs, meta = load_csv(args.from_csv)
+        meta["no_plot"] = args.no_plot
+        verify_checksums(runs)
+        return report(runs, meta)
+    if not args.bin_dir:
+        ap.error("--bin-dir is required (or --from-csv)")
 
     mode = "quick" if args.quick else "full"
     reps = args.reps if args.reps is not None else (1 if args.quick else 5)
@@ -319,8 +330,6 @@ def main():
     bin_dir = os.path.abspath(args.bin_dir)
     out_csv = os.path.abspath(args.out or os.path.join(
         HERE, "results", "quick.csv" if args.quick else "latest.csv"))
-    stem = os.path.splitext(out_csv)[0]
-    out_md, out_png = stem + ".md", stem + ".png"
     os.makedirs(os.path.dirname(out_csv), exist_ok=True)
 
     problems = []   # failures that make the exit status nonzero
@@ -382,7 +391,10 @@ def main():
         log(f"gomem: {allocs['gomem']} {args.gomem_note}")
 
     # ---------------------------------------------------------------- runs
-    runs = []   # dicts, one per run
+    meta = {"mode": mode, "gomem_note": args.gomem_note, "problems": problems,
+            "warnings": warnings, "out_csv": out_csv, "no_plot": args.no_plot,
+            "quick": args.quick}
+    runs = []   # CSV rows, one per run, in run order
     fcsv = open(out_csv, "w", newline="")
     writer = csv.DictWriter(fcsv, fieldnames=CSV_FIELDS)
     writer.writeheader()
@@ -412,7 +424,8 @@ def main():
                 metrics = {key: v for key, v in tok.items()
                            if key not in ("checksum", "malloc_lib", "work_s", "workload",
                                           "preset", "vmhwm_kb", "vmrss_kb")}
-                r = {"timestamp": datetime.datetime.now().isoformat(timespec="seconds"),
+                r = {"mode": mode, "kind": "time",
+                     "timestamp": datetime.datetime.now().isoformat(timespec="seconds"),
                      "rep": rep + 1, "workload": w.name, "allocator": a,
                      "status": "ok" if not err else "fail",
                      "wall_s": f"{res['wall_s']:.4f}", "peak_rss_kb": peak,
@@ -421,22 +434,75 @@ def main():
                      "exit": res["exit"], "checksum": tok.get("checksum", ""),
                      "malloc_lib": tok.get("malloc_lib", ""), "work_s": tok.get("work_s", ""),
                      "metrics": " ".join(f"{key}={v}" for key, v in metrics.items()),
-                     "loadavg": f"{load:.2f}",
+                     "loadavg": f"{load:.2f}", "lib_built": lib_built(lib),
                      "error": err + (f" [stderr: {tail(res['stderr'])}]" if err else ""),
-                     "command": ("LD_PRELOAD=" + lib + " " if lib else "") +
-                                " ".join(f"{key}={v}" for key, v in w.env.items()) +
-                                (" " if w.env else "") + " ".join(cmd)}
+                     "command": command_text(lib, w.env, cmd)}
                 writer.writerow(r)
                 fcsv.flush()
-                r["_wall"], r["_rss"], r["_metrics"] = res["wall_s"], peak, metrics
                 runs.append(r)
                 log(f"[{rep + 1}/{reps}] {w.name:15} {a:9} {res['wall_s']:8.3f} s "
                     f"{fmt_kb(peak):>10}  {'ok' if not err else 'FAIL: ' + err}")
-    fcsv.close()
 
-    # Checksums: every valid run of a workload must agree (glibc = reference).
-    for w in workloads:
-        wr = [r for r in runs if r["workload"] == w.name and r["status"] == "ok"]
+    # ----------------------------------------------------------- callgrind
+    if do_fastpath:
+        for key, label, extra, n1, n2 in FASTPATH[mode]:
+            for a in alloc_names:
+                env = make_env(allocs[a], {})
+                base = [os.path.join(bin_dir, "fastpath"), mode] + extra
+                i1, e1 = callgrind_count(base + [f"n={n1}"], env, timeout)
+                i2, e2 = callgrind_count(base + [f"n={n2}"], env, timeout)
+                r = {"mode": mode, "kind": "callgrind",
+                     "timestamp": datetime.datetime.now().isoformat(timespec="seconds"),
+                     "rep": 1, "workload": key, "allocator": a,
+                     "lib_built": lib_built(allocs[a]),
+                     "command": command_text(allocs[a], {}, ["valgrind", "--tool=callgrind"] +
+                                             base + [f"n={n1}|{n2}"])}
+                if i1 is None or i2 is None:
+                    r.update(status="fail", error=e1 or e2)
+                    log(f"WARNING: callgrind {key} under {a} failed: {r['error']}")
+                else:
+                    per = (i2 - i1) / (n2 - n1)
+                    r.update(status="ok", metrics=f"instr_per_op={per:.2f} n1={n1} n2={n2} "
+                                                  f"instr_n1={i1} instr_n2={i2}")
+                    log(f"callgrind {a:9} {label}: {per:.1f}")
+                writer.writerow(r)
+                fcsv.flush()
+                runs.append(r)
+    fcsv.close()
+    meta["elapsed"] = time.time() - started
+
+    verify_checksums(runs)
+    write_csv(out_csv, runs)
+    return report(runs, meta)
+
+
+def lib_built(lib):
+    """Modification time of the preloaded library (when it was built)."""
+    if not lib or not os.path.exists(lib):
+        return ""
+    t = datetime.datetime.fromtimestamp(os.path.getmtime(lib))
+    return t.isoformat(timespec="seconds")
+
+
+def command_text(lib, env, cmd):
+    return (("LD_PRELOAD=" + lib + " " if lib else "") +
+            "".join(f"{k}={v} " for k, v in env.items()) + " ".join(cmd))
+
+
+def write_csv(path, runs):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for r in runs:
+            writer.writerow(r)
+
+
+def verify_checksums(runs):
+    """Every valid timed run of a workload must print the same checksum as
+    glibc's runs (or, without glibc, as the most common one)."""
+    for name in dict.fromkeys(r["workload"] for r in runs if r["kind"] == "time"):
+        wr = [r for r in runs if r["kind"] == "time" and r["workload"] == name and
+              r["status"] == "ok"]
         if not wr:
             continue
         ref_runs = [r for r in wr if r["allocator"] == "glibc"] or wr
@@ -445,65 +511,114 @@ def main():
             if r["checksum"] != ref:
                 r["status"] = "fail"
                 r["error"] = f"checksum {r['checksum']} differs from {ref}"
+
+
+def parse_metrics(text):
+    out = {}
+    for tok in (text or "").split():
+        k, _, v = tok.partition("=")
+        try:
+            out[k] = float(v)
+        except ValueError:
+            pass
+    return out
+
+
+def load_csv(path):
+    """Rows of a CSV written by this harness, and the run's meta data."""
+    with open(path, newline="") as f:
+        runs = list(csv.DictReader(f))
+    if not runs:
+        raise SystemExit(f"{path}: no rows")
     for r in runs:
+        r.setdefault("kind", "time")
+        r["kind"] = r["kind"] or "time"
+    stamps = sorted(r["timestamp"] for r in runs if r.get("timestamp"))
+    elapsed = 0.0
+    if stamps:
+        t0 = datetime.datetime.fromisoformat(stamps[0])
+        t1 = datetime.datetime.fromisoformat(stamps[-1])
+        elapsed = (t1 - t0).total_seconds()
+    mode = runs[0].get("mode") or "full"
+    meta = {"mode": mode, "gomem_note": "", "problems": [], "warnings": [],
+            "out_csv": os.path.abspath(path), "elapsed": elapsed, "quick": mode == "quick",
+            "date": stamps[-1].replace("T", " ")[:16] if stamps else None}
+    return runs, meta
+
+
+def report(runs, meta):
+    """Writes the markdown and the chart; prints the markdown; returns the
+    exit status (1 if any run failed validation)."""
+    mode = meta["mode"]
+    problems = list(meta["problems"])
+    warnings = list(meta["warnings"])
+    out_csv = meta["out_csv"]
+    stem = os.path.splitext(out_csv)[0]
+    out_md, out_png = stem + ".md", stem + ".png"
+    timed = [r for r in runs if r["kind"] == "time"]
+    for r in timed:
+        r["_wall"] = float(r["wall_s"]) if r["wall_s"] else float("nan")
+        r["_rss"] = int(float(r["peak_rss_kb"])) if r["peak_rss_kb"] else 0
+        r["_metrics"] = parse_metrics(r.get("metrics"))
+    alloc_names = [a for a in ALL_ALLOCS if any(r["allocator"] == a for r in runs)]
+    present = set(r["workload"] for r in timed)
+    workloads = [w for w in WORKLOADS if w.name in present]
+    reps = max([int(r["rep"]) for r in timed] or [0])
+    libs = {}
+    for r in runs:
+        m = re.match(r"LD_PRELOAD=(\S+) ", r.get("command") or "")
+        libs.setdefault(r["allocator"], m.group(1) if m else None)
+
+    for r in timed:
         if r["status"] != "ok":
             problems.append(f"{r['workload']} under {r['allocator']} (rep {r['rep']}): "
                             f"{r['error']}")
-    # Rewrite the CSV with the checksum verdicts.
-    with open(out_csv, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        for r in runs:
-            writer.writerow(r)
+    fast_rows = []  # (label, {alloc: value or None})
+    for key, label in FASTPATH_LABELS.items():
+        rs = [r for r in runs if r["kind"] == "callgrind" and r["workload"] == key]
+        if not rs:
+            continue
+        vals = {}
+        for a in alloc_names:
+            ra = [r for r in rs if r["allocator"] == a]
+            if ra and ra[0]["status"] == "ok":
+                vals[a] = parse_metrics(ra[0]["metrics"]).get("instr_per_op")
+            else:
+                vals[a] = None
+                if ra:
+                    warnings.append(f"callgrind {key} under {a} failed: {ra[0]['error']}")
+        fast_rows.append((label, vals))
 
-    # ----------------------------------------------------------- callgrind
-    fast_rows = []  # (label, {alloc: value or None}, {alloc: error})
-    if do_fastpath:
-        for label, extra, n1, n2 in FASTPATH[mode]:
-            vals, errs = {}, {}
-            for a in alloc_names:
-                env = make_env(allocs[a], {})
-                base = [os.path.join(bin_dir, "fastpath"), mode] + extra
-                i1, e1 = callgrind_count(base + [f"n={n1}"], env, timeout)
-                i2, e2 = callgrind_count(base + [f"n={n2}"], env, timeout)
-                if i1 is None or i2 is None:
-                    vals[a] = None
-                    errs[a] = e1 or e2
-                    warnings.append(f"callgrind {label} under {a} failed: {errs[a]}")
-                    log(f"WARNING: {warnings[-1]}")
-                else:
-                    vals[a] = (i2 - i1) / (n2 - n1)
-                    log(f"callgrind {a:9} {label}: {vals[a]:.1f}")
-            fast_rows.append((label, vals, errs))
-
-    elapsed = time.time() - started
-
-    # ------------------------------------------------------------- summary
     summary = {}  # (workload, alloc) -> dict
     for w in workloads:
         for a in alloc_names:
-            rs = [r for r in runs if r["workload"] == w.name and r["allocator"] == a]
+            rs = [r for r in timed if r["workload"] == w.name and r["allocator"] == a]
             bad = [r for r in rs if r["status"] != "ok"]
             ok = [r for r in rs if r["status"] == "ok"]
-            s = {"n": len(ok), "fail": bad[0]["error"].split(" [stderr")[0] if bad else ""}
+            s = {"n": len(ok), "fail": bad[0]["error"].split(" [stderr")[0] if bad else
+                 ("not run" if not rs else "")}
             if ok and not bad:
                 walls = [r["_wall"] for r in ok]
                 s["time"] = statistics.median(walls)
                 s["rss"] = statistics.median([r["_rss"] for r in ok])
-                s["spread"] = (max(walls) - min(walls)) / s["time"] if s["time"] > 0 else 0
+                # Interquartile range / median: like the median, robust to a single
+                # run disturbed by other work on the machine.
+                if len(walls) >= 4:
+                    q = statistics.quantiles(walls, n=4, method="inclusive")
+                    s["spread"] = (q[2] - q[0]) / s["time"] if s["time"] > 0 else 0
+                else:
+                    s["spread"] = (max(walls) - min(walls)) / s["time"] if s["time"] > 0 else 0
                 s["metrics"] = {}
                 for key in ok[0]["_metrics"]:
-                    try:
-                        s["metrics"][key] = statistics.median(
-                            [float(r["_metrics"][key]) for r in ok if key in r["_metrics"]])
-                    except (ValueError, statistics.StatisticsError):
-                        pass
+                    vals = [r["_metrics"][key] for r in ok if key in r["_metrics"]]
+                    if vals:
+                        s["metrics"][key] = statistics.median(vals)
             summary[(w.name, a)] = s
 
     md = []
-    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    now = meta.get("date") or datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     md.append(f"# gomem allocator benchmarks ({mode})\n")
-    md.append(f"- date: {now}; total run time {elapsed / 60:.1f} min")
+    md.append(f"- date: {now}; total run time {meta['elapsed'] / 60:.1f} min")
     md.append(f"- machine: {cpu_model()}, {os.cpu_count()} cores, "
               f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
               f"kernel {platform.release()}")
@@ -512,14 +627,22 @@ def main():
     vers = []
     for a in alloc_names:
         if a == "gomem":
-            built = datetime.datetime.fromtimestamp(os.path.getmtime(allocs[a]))
-            vers.append(f"gomem = {os.path.relpath(allocs[a], ROOT)} (built "
-                        f"{built.strftime('%Y-%m-%d %H:%M')}"
-                        + (f"; {args.gomem_note}" if args.gomem_note else "") + ")")
+            lib = libs.get(a) or "?"
+            stamps = sorted(r.get("lib_built") or "" for r in runs if r["allocator"] == a)
+            stamps = [x for x in stamps if x]
+            built = ""
+            if stamps:
+                built = "built " + stamps[0].replace("T", " ")[:16]
+                if stamps[-1] != stamps[0]:  # rebuilt during the run
+                    built += " .. " + stamps[-1].replace("T", " ")[:16]
+            note = "; ".join(x for x in (built, meta.get("gomem_note")) if x)
+            shown = os.path.relpath(lib, ROOT) if lib.startswith(ROOT) else lib
+            vers.append(f"gomem = {shown}" + (f" ({note})" if note else ""))
         else:
             vers.append(f"{a} {pkg_version(DEB_PACKAGES[a])}")
     md.append("- allocators: " + "; ".join(vers))
-    loads = sorted(float(r["loadavg"]) for r in runs if r["loadavg"] != "nan")
+    loads = sorted(float(r["loadavg"]) for r in timed
+                   if r.get("loadavg") and r["loadavg"] != "nan")
     if loads:
         md.append(f"- 1-minute load average before each run: min {loads[0]:.2f}, median "
                   f"{statistics.median(loads):.2f}, max {loads[-1]:.2f} (the harness itself "
@@ -531,10 +654,12 @@ def main():
     md.append("## Time and peak RSS\n")
     md.append("Each allocator cell is **time ratio / peak-RSS ratio**: the median over the "
               "repetitions divided by the best median on that row (1.00 = best; lower is "
-              "better). Time is the wall time of the whole process; peak RSS is its VmHWM (read by "
-              "the program itself just before exit). `best time` and `best RSS` are the absolute best medians. `spread` is "
-              "the largest (max-min)/median of the wall time among the allocators on the row: "
-              "differences smaller than that are noise.\n")
+              "better). Time is the wall time of the whole process; peak RSS is its VmHWM "
+              "(read by the program itself just before exit). `best time` and `best RSS` are "
+              "the absolute best medians. `spread` is the largest relative spread of the wall "
+              "time among the allocators on the row (interquartile range / median with 4 or "
+              "more repetitions, else (max-min) / median): time ratios closer to each other "
+              "than that are within the noise.\n")
     header = ["workload", "best time", "best RSS"] + alloc_names + ["spread"]
     md.append("| " + " | ".join(header) + " |")
     md.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
@@ -582,12 +707,12 @@ def main():
         md.append(f"| **geometric mean** ({complete} workloads) | | | " +
                   " | ".join(f"{geomean(ratios[a]['time']):.2f} / "
                              f"{geomean(ratios[a]['rss']):.2f}" for a in alloc_names) + " | |")
-    for label, vals, errs in fast_rows:
+    for label, vals in fast_rows:
         good = [v for v in vals.values() if v is not None]
-        best = min(good) if good else None
-        md.append(f"| {label} | {best:.1f} | | " if best is not None else f"| {label} | – | | ")
-        md[-1] += " | ".join(f"{vals[a]:.1f}" if vals[a] is not None else "n/a"
-                             for a in alloc_names) + " | |"
+        best = f"{min(good):.1f}" if good else "–"
+        md.append(f"| {label} | {best} | | " +
+                  " | ".join(f"{vals[a]:.1f}" if vals[a] is not None else "n/a"
+                             for a in alloc_names) + " | |")
     md.append("")
     if fast_rows:
         md.append("The fast-path rows are absolute instruction counts from "
@@ -596,7 +721,8 @@ def main():
                   "Each count includes 11 instructions of the benchmark's own loop and PLT "
                   "stubs, the same for every allocator. In the pair row the same object is "
                   "freed and reused every time (some allocators take a slower path when a page "
-                  "becomes empty); the batch row allocates 64 objects, then frees them.\n")
+                  "becomes empty)" + ("; the batch row allocates 64 objects, then frees them"
+                                     if len(fast_rows) > 1 else "") + ".\n")
 
     # Fragmentation details from the program itself.
     if any(w.name == "fragmentation" for w in workloads):
@@ -610,14 +736,14 @@ def main():
         for a in alloc_names:
             c = summary[("fragmentation", a)]
             m = c.get("metrics") or {}
-            if "rss_peak_kb" not in m:
+            live = m.get("live_final_kb", 0)
+            if "rss_peak_kb" not in m or not live:
                 md.append(f"| {a} | FAIL ({short(c['fail'])}) | | | | |")
                 continue
-            live = m.get("live_final_kb", 0)
             md.append(f"| {a} | {fmt_kb(int(m['rss_peak_kb']))} | "
                       f"{fmt_kb(int(m['rss_after_free_kb']))} | "
                       f"{fmt_kb(int(m['rss_final_kb']))} | {fmt_kb(int(live))} | "
-                      f"{m['rss_final_kb'] / live:.2f} |" if live else f"| {a} | ? | | | | |")
+                      f"{m['rss_final_kb'] / live:.2f} |")
         md.append("")
 
     md.append("## Workloads\n")
@@ -634,27 +760,28 @@ def main():
         md.append("**FAILURES:**\n")
         md.extend(f"- {p}" for p in problems)
     else:
-        md.append(f"All {len(runs)} runs valid; checksums agree across allocators.")
+        md.append(f"All {len(timed)} timed runs valid; checksums agree across allocators.")
     if warnings:
         md.append("\nWarnings:\n")
         md.extend(f"- {wn}" for wn in warnings)
     md.append("")
-    md.append(f"Raw results: `{os.path.relpath(out_csv, ROOT)}`. Reproduce: `bench/run"
-              f"{' --quick' if args.quick else ''} --reps {reps}`.")
+    shown_csv = os.path.relpath(out_csv, ROOT) if out_csv.startswith(ROOT + "/") else out_csv
+    md.append(f"Raw results: `{shown_csv}`. Reproduce: `bench/run"
+              f"{' --quick' if meta['quick'] else ''} --reps {reps}`.")
     text = "\n".join(md) + "\n"
     with open(out_md, "w") as f:
         f.write(text)
 
-    # ---------------------------------------------------------------- chart
-    if not args.no_plot and chart:
+    wrote = [out_csv, out_md]
+    if not meta["no_plot"] and chart:
         try:
             plot(chart, alloc_names, out_png, mode, reps)
+            wrote.append(out_png)
         except Exception as e:  # the numbers matter more than the picture
-            warnings.append(f"chart not written: {e}")
-            log(f"WARNING: {warnings[-1]}")
+            log(f"WARNING: chart not written: {e}")
 
     print(text)
-    log(f"wrote {out_csv}, {out_md}" + ("" if args.no_plot else f", {out_png}"))
+    log("wrote " + ", ".join(wrote))
     if problems:
         log(f"{len(problems)} problem(s):")
         for p in problems:

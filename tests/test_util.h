@@ -7,6 +7,8 @@
 
 #include "gomem/gomem.h"
 
+#define GOMEM_NOINLINE_TEST __attribute__((noinline))
+
 namespace gomem_test {
 
 // The library's allocation entry points. Tests call these rather than

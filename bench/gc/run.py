@@ -254,6 +254,8 @@ def summarize(rows, variants, benches, depths, args, info):
                "STW phases of a cycle; gomem: `gomem_stats.pause_ns`); percentiles are nearest-rank "
                "over all pauses of a run. Ratios are medians divided by the Boehm (default "
                "settings) median; \"Boehm M=1\" is Boehm with `GC_MARKERS=1`.\n" % args.reps)
+    if info.get("gomem_lib"):
+        out.append("Libraries: %s.\n" % info["gomem_lib"])
     for v in variants:
         if v.note:
             out.append("- **%s**: %s" % (v.label, v.note))
@@ -435,6 +437,16 @@ def main():
         return 1
     base_env = {k: v for k, v in os.environ.items() if k not in SCRUB_ENV}
     info = machine_info()
+    info["gomem_lib"] = ""
+    if any(v.exe_suffix == "gomem" for v in variants) or any("LD_PRELOAD" in v.env for v in variants):
+        libs = []
+        g = os.path.join(args.build_dir, "binary_trees_gomem")
+        if os.path.exists(g):
+            m = re.search(r"libgomem\S* => (\S+)", sh("ldd '%s'" % g))
+            if m:
+                libs.append("gomem variant: " + os.path.realpath(m.group(1)))
+        libs += ["%s: %s" % (v.label, v.env["LD_PRELOAD"]) for v in variants if "LD_PRELOAD" in v.env]
+        info["gomem_lib"] = "; ".join(libs)
     log("benchmarks %s, depths %s, variants %s, %d rep(s)"
         % (benches, depths, [v.name for v in variants], args.reps))
 

@@ -72,6 +72,9 @@ GOMEM_API size_t gomem_usable_size(const void *p);
 GOMEM_API GOMEM_MALLOC_ATTR void *gomem_gc_alloc(size_t size);
 /* A collected object that holds no pointers: marked, never scanned. */
 GOMEM_API GOMEM_MALLOC_ATTR void *gomem_gc_alloc_noscan(size_t size);
+/* A collected object aligned to `alignment` (a power of two); scanned if
+ * scan != 0. */
+GOMEM_API GOMEM_MALLOC_ATTR void *gomem_gc_alloc_aligned(size_t alignment, size_t size, int scan);
 /* Manual memory scanned by the collector as a root; free it with gomem_free. */
 GOMEM_API GOMEM_MALLOC_ATTR void *gomem_malloc_uncollectable(size_t size);
 /* Optional early free of a collected object (the caller promises nothing

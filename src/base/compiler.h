@@ -25,9 +25,13 @@
 // may itself allocate).
 #define GOMEM_TLS __thread __attribute__((tls_model("initial-exec")))
 
-// Globals that hold gomem's own metadata live in this section so that the
-// collector can leave them out of the data/bss roots it scans.
+// Globals that hold gomem's own metadata live in these sections so that the
+// collector can leave them out of the data/bss roots it scans. GOMEM_META is
+// for initialised data; GOMEM_META_BSS for large zero-initialised tables,
+// which must not take room in the library file (the trailing '#' turns the
+// compiler's own section flags into an assembler comment, leaving @nobits).
 #define GOMEM_META __attribute__((section("gomem_meta")))
+#define GOMEM_META_BSS __attribute__((section("gomem_meta_bss,\"aw\",@nobits#")))
 
 // Compiled with ThreadSanitizer? Owner-private counters that other threads
 // read only for statistics are then accessed atomically (see atomic.h).

@@ -4,6 +4,7 @@
 #include <new>
 
 #include "heap/fault.h"
+#include "heap/preempt.h"
 
 namespace gomem {
 
@@ -240,7 +241,7 @@ void MHeap::init_span_locked(MSpan* s, uintptr_t base, uintptr_t npages, SpanCla
 
 MSpan* MHeap::alloc_span(uintptr_t npages, SpanClass spc, uintptr_t align_pages) {
   if (npages == 0 || npages > (kMaxAllocBytes >> kPageShift)) return nullptr;
-  MutexLock l(lock);
+  NoPreemptLock l(lock);
   uintptr_t need = npages + align_pages - 1;
   MSpan* run = pages_.take(need);
   if (!run) {
@@ -282,7 +283,7 @@ MSpan* MHeap::alloc_span(uintptr_t npages, SpanClass spc, uintptr_t align_pages)
 }
 
 void MHeap::free_span(MSpan* s) {
-  MutexLock l(lock);
+  NoPreemptLock l(lock);
   free_span_locked(s);
 }
 
@@ -312,7 +313,7 @@ void MHeap::free_span_locked(MSpan* s) {
 }
 
 bool MHeap::grow_large_in_place(MSpan* s, uintptr_t new_npages) {
-  MutexLock l(lock);
+  NoPreemptLock l(lock);
   uintptr_t extra = new_npages - s->npages;
   MSpan* next = index_->span_of(s->end());
   if (!next || next->state.load(std::memory_order_relaxed) != SpanState::kFree || next->base != s->end() ||
@@ -342,7 +343,7 @@ bool MHeap::grow_large_in_place(MSpan* s, uintptr_t new_npages) {
 }
 
 void MHeap::shrink_large(MSpan* s, uintptr_t new_npages) {
-  MutexLock l(lock);
+  NoPreemptLock l(lock);
   uintptr_t cut = s->base + (new_npages << kPageShift);
   uintptr_t n = s->npages - new_npages;
   index_->set_range(cut, n, nullptr);
@@ -359,7 +360,7 @@ void MHeap::shrink_large(MSpan* s, uintptr_t new_npages) {
 // Scavenging.
 
 uint64_t MHeap::scavenge(uint64_t max_bytes, int64_t min_age_ns) {
-  MutexLock l(lock);
+  NoPreemptLock l(lock);
   int64_t now = os::nanotime();
   uint64_t done = 0;
   pages_.for_each([&](MSpan* run) {
@@ -398,12 +399,12 @@ uint64_t MHeap::scavenge(uint64_t max_bytes, int64_t min_age_ns) {
 }
 
 HeapPageStats MHeap::page_stats() {
-  MutexLock l(lock);
+  NoPreemptLock l(lock);
   return stats_;
 }
 
 uint64_t MHeap::free_bytes_retained() {
-  MutexLock l(lock);
+  NoPreemptLock l(lock);
   return stats_.sys - stats_.inuse - stats_.released;
 }
 
@@ -411,7 +412,7 @@ uint64_t MHeap::free_bytes_retained() {
 // Checking.
 
 const char* MHeap::check_pages(uintptr_t* bad) {
-  MutexLock l(lock);
+  NoPreemptLock l(lock);
   uintptr_t inuse_pages = 0, free_pages = 0, released_free = 0;
   const char* err = nullptr;
   for_each_span_record([&](MSpan* s) {

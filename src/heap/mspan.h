@@ -91,7 +91,8 @@ struct alignas(64) MSpan {
   bool large = false;                    // one object of npages pages
   bool needzero = false;                 // the free memory may be dirty
   bool counted_empty = false;            // manual: kept by its P as an empty reserve span
-  bool current = false;                  // manual: a P's current span (alloc_count holds +1 for it)
+  bool current = false;                  // a P's current span (manual: alloc_count holds +1 for it)
+  uint8_t gc_list = 0;                   // collected: which mcentral set holds it (under its lock)
 
   // ---- Line 2: cross-thread manual state, then the collector's state.
   alignas(64) std::atomic<uint64_t> xfree{0};  // remote frees + ownership, see namespace xfree

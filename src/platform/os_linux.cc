@@ -133,6 +133,7 @@ uint64_t random_u64() {
 
 int num_cpus() {
   cpu_set_t set;
+  CPU_ZERO(&set);  // the kernel writes only as many bytes as it has CPUs
   // The raw syscall: sched_getaffinity's glibc wrapper does not allocate
   // either, but this keeps it obvious.
   long r = syscall(SYS_sched_getaffinity, 0, sizeof set, &set);

@@ -46,6 +46,25 @@ bool install_signal_handler(int sig, SignalHandler handler);
 int signal_thread(uintptr_t pthread_handle, int sig);
 uintptr_t pthread_handle();
 
+// Registers saved by the kernel for an interrupted thread: copies the
+// general-purpose registers from a signal handler's ucontext into out
+// (returns how many) and returns the interrupted stack pointer in *sp.
+size_t ucontext_registers(void* ucontext, uintptr_t* out, size_t max, uintptr_t* sp);
+// Spills the caller's callee-saved registers into out (returns how many), so
+// that values living only in registers can be found in memory.
+size_t spill_registers(uintptr_t* out, size_t max);
+constexpr size_t kMaxSavedRegisters = 32;
+// Bytes below the stack pointer that a leaf function may use without moving
+// it (the SysV x86-64 red zone).
+constexpr uintptr_t kRedZone = 128;
+
+// Signals that mean a thread is going away under us.
+int default_suspend_signal();
+
+// Lets signal sig reach the calling thread (helpers start with every signal
+// blocked).
+void unblock_signal(int sig);
+
 // Starts a detached helper thread running fn(arg); false on failure.
 bool start_thread(void* (*fn)(void*), void* arg);
 

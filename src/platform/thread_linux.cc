@@ -1,5 +1,6 @@
 #include <pthread.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <string.h>
 
 #include <atomic>
@@ -64,6 +65,52 @@ bool install_signal_handler(int sig, SignalHandler handler) {
 int signal_thread(uintptr_t h, int sig) { return pthread_kill(static_cast<pthread_t>(h), sig); }
 
 uintptr_t pthread_handle() { return static_cast<uintptr_t>(pthread_self()); }
+
+size_t ucontext_registers(void* uctx, uintptr_t* out, size_t max, uintptr_t* sp) {
+  auto* uc = static_cast<ucontext_t*>(uctx);
+  size_t n = 0;
+#if defined(__x86_64__)
+  for (int i = 0; i < NGREG && n < max; i++) out[n++] = static_cast<uintptr_t>(uc->uc_mcontext.gregs[i]);
+  *sp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+#elif defined(__aarch64__)
+  for (int i = 0; i < 31 && n < max; i++) out[n++] = uc->uc_mcontext.regs[i];
+  *sp = uc->uc_mcontext.sp;
+#else
+  *sp = reinterpret_cast<uintptr_t>(&uc);
+#endif
+  return n;
+}
+
+size_t spill_registers(uintptr_t* out, size_t max) {
+#if defined(__x86_64__)
+  if (max < 6) return 0;
+  __asm__ __volatile__(
+      "movq %%rbx, 0(%0)\n\t"
+      "movq %%rbp, 8(%0)\n\t"
+      "movq %%r12, 16(%0)\n\t"
+      "movq %%r13, 24(%0)\n\t"
+      "movq %%r14, 32(%0)\n\t"
+      "movq %%r15, 40(%0)\n\t"
+      :
+      : "r"(out)
+      : "memory");
+  return 6;
+#else
+  __builtin_unwind_init();
+  (void)out;
+  (void)max;
+  return 0;
+#endif
+}
+
+int default_suspend_signal() { return SIGPWR; }
+
+void unblock_signal(int sig) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
 
 bool start_thread(void* (*fn)(void*), void* arg) {
   pthread_attr_t attr;

@@ -11,11 +11,6 @@
 
 namespace gomem {
 
-GOMEM_META constinit ArenaIndex g_arena_index;
-GOMEM_META constinit MHeap g_heap;
-GOMEM_META constinit MCache g_empty_mcache;
-GOMEM_TLS MCache* t_mcache = &g_empty_mcache;
-
 void* out_of_memory() {
   errno = ENOMEM;
   return nullptr;

@@ -32,18 +32,11 @@
 #include <cstdint>
 
 #include "base/compiler.h"
-#include "heap/arena.h"
-#include "heap/mcache.h"
-#include "heap/mheap.h"
+#include "heap/heap.h"
 #include "heap/mspan.h"
 #include "platform/thread.h"
 
 namespace gomem {
-
-extern ArenaIndex g_arena_index;
-extern MHeap g_heap;
-extern MCache g_empty_mcache;
-extern GOMEM_TLS MCache* t_mcache;
 
 // Slow paths (runtime/malloc.cc).
 GOMEM_NOINLINE void* malloc_slow(size_t size);

@@ -42,8 +42,8 @@ MCache* acquire_p() {
       if (!mem) return nullptr;
       c = new (mem) MCache();
       c->id = g_procs.count++;
-      c->all_next = g_procs.all;
-      __atomic_store_n(&g_procs.all, c, __ATOMIC_RELEASE);
+      c->all_next = g_all_p;
+      __atomic_store_n(&g_all_p, c, __ATOMIC_RELEASE);
     }
     c->pool_next = nullptr;
     c->in_use = true;
@@ -59,6 +59,7 @@ MCache* acquire_p() {
 void release_p() {
   MCache* c = t_mcache;
   if (c == &g_empty_mcache) return;
+  gc_release_thread(c);
   c->release_all(g_heap);
   t_mcache = &g_empty_mcache;
   MutexLock l(g_procs.lock);

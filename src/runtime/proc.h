@@ -7,7 +7,7 @@
 #pragma once
 
 #include "base/compiler.h"
-#include "heap/mcache.h"
+#include "heap/heap.h"
 #include "platform/mutex.h"
 
 namespace gomem {
@@ -24,24 +24,14 @@ void release_p();
 // After an allocation by an exiting thread.
 void release_p_after_exit();
 
-// Every P ever made (for statistics and the heap checker).
-template <class F>
-void for_each_p(F fn);
-
 struct ProcPool {
   Mutex lock;
-  MCache* idle = nullptr;  // idle Ps (pool_next)
-  MCache* all = nullptr;   // every P (all_next), never shrinks
+  MCache* idle = nullptr;  // idle Ps (pool_next); every P is on g_all_p
   int count = 0;
   int in_use = 0;
   uint64_t released_remote_frees = 0;
 };
 extern ProcPool g_procs;
-
-template <class F>
-void for_each_p(F fn) {
-  for (MCache* c = __atomic_load_n(&g_procs.all, __ATOMIC_ACQUIRE); c; c = c->all_next) fn(c);
-}
 
 uint64_t mcache_inuse_bytes();
 uint64_t mcache_sys_bytes();

@@ -20,8 +20,10 @@ struct Settings {
 };
 extern Settings g_settings;
 
-// A collected object given to free() (runtime/gc glue): an early free.
+// A collected object given to free() (runtime/gc_api.cc): an early free.
 void gc_free_hook(void* p, MSpan* s);
+// The calling thread gives its P back: collected spans and registration.
+void gc_release_thread(MCache* c);
 
 // The collector's part of fork handling (threads, locks).
 void fork_hook_prepare();

@@ -11,6 +11,7 @@
 #include "base/fmt.h"
 #include "gomem/gomem.h"
 #include "platform/os.h"
+#include "gc/collector.h"
 #include "runtime/malloc.h"
 #include "runtime/proc.h"
 #include "runtime/runtime.h"
@@ -21,6 +22,8 @@ void gc_fill_stats(gomem_stats* st);
 
 namespace {
 
+GOMEM_META constinit Mutex g_stats_lock;
+
 void read_stats(gomem_stats* st) {
   memset(st, 0, sizeof *st);
   ensure_init();
@@ -29,18 +32,30 @@ void read_stats(gomem_stats* st) {
     MutexLock l(t_mcache->lock);
     t_mcache->flush_batch(g_heap);
   }
-  uint64_t mallocs[kNumSpanClasses] = {};
-  uint64_t live[kNumSpanClasses] = {};
+  static uint64_t mallocs[kNumSpanClasses];  // (under g_stats_lock)
+  static uint64_t live[kNumSpanClasses];
+  static gc::GCClassCounts gcc;
+  MutexLock sl(g_stats_lock);
+  memset(mallocs, 0, sizeof mallocs);
+  memset(live, 0, sizeof live);
+  gc::read_counters(&gcc);
+  // Manual spans count their own objects; collected ones are counted by the
+  // collector (mallocs when a P gives a span back, frees when swept), plus
+  // what the Ps' current spans handed out since they took them.
   g_heap.for_each_span_record([&](MSpan* s) {
     if (s->state.load(std::memory_order_acquire) != SpanState::kInUse || s->large) return;
     SpanClass spc = s->spanclass;
-    if (spc >= kNumSpanClasses) return;
+    if (kind_is_gc(s->kind)) {
+      if (__atomic_load_n(&s->current, __ATOMIC_RELAXED)) {
+        int64_t d = static_cast<int64_t>(s->alloc_count.read_racy()) - static_cast<int64_t>(s->nmalloc.read_racy());
+        if (d > 0) gcc.mallocs[spc] += static_cast<uint64_t>(d);
+      }
+      return;
+    }
     uint64_t nm = s->nmalloc.read_racy();
     int64_t lv = s->alloc_count.read_racy();
-    if (!kind_is_gc(s->kind)) {
-      lv -= xfree::count(s->xfree.load(std::memory_order_relaxed));
-      if (__atomic_load_n(&s->current, __ATOMIC_RELAXED)) lv -= 1;
-    }
+    lv -= xfree::count(s->xfree.load(std::memory_order_relaxed));
+    if (__atomic_load_n(&s->current, __ATOMIC_RELAXED)) lv -= 1;
     if (lv < 0) lv = 0;
     mallocs[spc] += nm;
     live[spc] += static_cast<uint64_t>(lv);
@@ -52,8 +67,14 @@ void read_stats(gomem_stats* st) {
     SpanKind kind = span_class_kind(static_cast<SpanClass>(spc));
     const SizeClassTable& t = table_for(kind);
     if (static_cast<int>(sc) >= t.count) continue;
-    uint64_t m = mallocs[spc] + g_heap.retired_mallocs(static_cast<SpanClass>(spc));
-    uint64_t l = live[spc];
+    uint64_t m, l;
+    if (kind_is_gc(kind)) {
+      m = gcc.mallocs[spc];
+      l = m - (gcc.frees[spc] < m ? gcc.frees[spc] : m);
+    } else {
+      m = mallocs[spc] + g_heap.retired_mallocs(static_cast<SpanClass>(spc));
+      l = live[spc];
+    }
     uint64_t size = t.cls[sc].size;
     gomem_size_class_stats* b = kind_is_gc(kind) ? &st->gc_by_size[sc] : &st->by_size[sc];
     b->size = static_cast<uint32_t>(size);
@@ -64,9 +85,20 @@ void read_stats(gomem_stats* st) {
     st->total_alloc += m * size;
     st->heap_alloc += l * size;
     st->heap_objects += l;
+    if (kind_is_gc(kind)) st->gc_heap_alloc += l * size;
   }
-  st->by_size[0].mallocs = ps.large_allocs;
-  st->by_size[0].frees = ps.large_frees;
+  // Large objects: the heap counts them all; the collector counts its own.
+  uint64_t gc_large_m = 0, gc_large_f = 0;
+  for (SpanKind k : {SpanKind::kNoscan, SpanKind::kScan}) {
+    gc_large_m += gcc.mallocs[make_span_class(0, k)];
+    gc_large_f += gcc.frees[make_span_class(0, k)];
+  }
+  uint64_t gc_large_live = gcc.large_alloc_bytes - gcc.large_free_bytes;
+  st->gc_by_size[0].mallocs = gc_large_m;
+  st->gc_by_size[0].frees = gc_large_f;
+  st->gc_heap_alloc += gc_large_live;
+  st->by_size[0].mallocs = ps.large_allocs - gc_large_m;
+  st->by_size[0].frees = ps.large_frees - (gc_large_f < ps.large_frees ? gc_large_f : ps.large_frees);
   st->mallocs += ps.large_allocs;
   st->frees += ps.large_frees;
   st->total_alloc += ps.large_alloc_bytes;

@@ -1,0 +1,168 @@
+// The garbage collector: Go's mark-sweep, for C and C++ programs.
+//
+// A cycle (gc.cc, like Go's gcStart / gcMarkDone / gcMarkTermination):
+//
+//   1. Finish sweeping the previous cycle (sweep.cc: every span is swept
+//      exactly once per cycle; this is Go's finishsweep_m).
+//   2. Stop the world (stw.cc). Registered threads get a signal; a thread
+//      inside a non-preemptible section (heap/preempt.h: a collected
+//      allocation, a sweep, the heap lock) stops when it leaves it, so no
+//      stopped thread is half-way through changing the heap.
+//   3. Mark (mark.cc). Roots (roots.cc): the stacks and saved registers of
+//      registered threads, the writable data of every loaded object minus
+//      gomem's own metadata, ranges added with gomem_add_roots, uncollectable
+//      blocks, and the referents of objects with finalizers. Scanning is
+//      conservative: any aligned word that points anywhere inside an
+//      allocated object of a collected span marks it, found in O(1) through
+//      the arena index and the span's magic divisor. Noscan objects are
+//      marked, never scanned. Marker threads share work through a pool of
+//      work buffers and steal from each other.
+//   4. Mark termination, still stopped: unreachable objects with finalizers
+//      are kept for one more cycle and their finalizers queued (finalizer.cc);
+//      mheap.sweepgen += 2, which makes every collected span "needs
+//      sweeping" and swaps mcentral's swept / unswept sets; every P gives
+//      back its cached collected spans; the pacer sets the next goal
+//      (pacer.cc). Start the world.
+//   5. Sweep, lazily (allocating threads sweep spans of the class they need
+//      before taking a fresh one) and in the background (one sweeper
+//      thread), span by span: alloc_bits = gcmark_bits, empty spans back to
+//      the heap.
+//
+// A program that only uses malloc never registers a thread, never starts a
+// cycle, and pays nothing: the manual heap's paths do not look at any of it.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/compiler.h"
+#include "base/list.h"
+#include "heap/mcache.h"
+#include "heap/mspan.h"
+#include "heap/sizeclasses.h"
+#include "platform/mutex.h"
+
+struct gomem_stats;
+
+namespace gomem {
+namespace gc {
+
+// ---------------------------------------------------------------------------
+// Threads (stw.cc).
+
+// A thread the collector knows about: its stack is a root, and it is stopped
+// for marking.
+struct GCThread {
+  uintptr_t handle = 0;            // pthread_t
+  uintptr_t stack_lo = 0;          // [stack_lo, stack_hi)
+  uintptr_t stack_hi = 0;
+  std::atomic<uintptr_t> stop_sp{0};     // stack pointer while stopped
+  std::atomic<uint32_t> parked_gen{0};   // the stop generation it last parked for
+  int tid = 0;
+  bool helper = false;             // a gomem thread (finalizer runner)
+  ListLinks<GCThread> links;
+};
+
+extern GOMEM_TLS GCThread* t_gcthread;
+
+// Registers the calling thread (idempotent). False if out of memory.
+bool register_current_thread(bool helper = false);
+void unregister_current_thread();
+// Stops every registered thread but the caller; returns when all are parked.
+void stop_the_world();
+void start_the_world();
+int num_registered_threads();
+
+// ---------------------------------------------------------------------------
+// Collected allocation (gcalloc.cc). The caller holds a P and is registered.
+
+// Small object of collected span class spc from P c; 0 if out of memory.
+uintptr_t alloc_small(MCache* c, SpanClass spc);
+// Object over 32 KiB; 0 if out of memory.
+uintptr_t alloc_large(size_t size, SpanKind kind);
+// An explicit early free (gomem_gc_free, or free() of a collected object).
+void gc_free(void* p, MSpan* s);
+// The P gives back its collected spans (thread exit, unregister).
+void release_p_spans(MCache* c);
+
+// ---------------------------------------------------------------------------
+// Sweeping (sweep.cc).
+
+// The span an MCache needs for collected span class spc: swept, with a free
+// slot. Inside a non-preemptible section. nullptr if out of memory.
+MSpan* cache_span(SpanClass spc);
+// The P gives back its current span of a collected class.
+void uncache_span(MSpan* s, bool stale);
+// Sweeps one span from any unswept set; false when none is left.
+bool sweep_one();
+// Sweeps everything left and waits for concurrent sweepers (cycle start).
+void finish_sweep();
+// Makes sure the background sweeper runs.
+void wake_sweeper();
+// A large collected span was just allocated: put it where the sweeper looks.
+void add_large_span(MSpan* s);
+
+// ---------------------------------------------------------------------------
+// Pacing (pacer.cc).
+
+struct Pacer {
+  std::atomic<int> gc_percent{100};
+  std::atomic<uint64_t> heap_live{0};    // bytes allocated (optimistically: whole cached spans) since mark + marked
+  std::atomic<uint64_t> heap_marked{0};  // bytes marked live by the last cycle
+  std::atomic<uint64_t> trigger{4 << 20};
+  std::atomic<uint64_t> goal{4 << 20};
+  std::atomic<uint64_t> memory_limit{~uint64_t{0} >> 1};
+};
+extern Pacer g_pacer;
+
+void pacer_init_from_env();
+void pacer_commit(uint64_t marked);  // after mark termination
+// Called after a refill or a large allocation: starts a cycle if due.
+void maybe_trigger();
+void add_heap_live(int64_t delta);
+
+// ---------------------------------------------------------------------------
+// Cycles and statistics (gc.cc).
+
+enum class Trigger { kHeap, kForced, kMemoryLimit };
+// Runs one full cycle (unless kHeap and another thread already ran it).
+void collect(Trigger why);
+void gc_init();
+void fill_stats(gomem_stats* st);
+struct GCClassCounts {
+  uint64_t mallocs[kNumSpanClasses];
+  uint64_t frees[kNumSpanClasses];
+  uint64_t large_alloc_bytes, large_free_bytes;
+};
+void read_counters(GCClassCounts* out);
+int set_gc_percent(int percent);
+void fork_prepare();
+void fork_parent();
+void fork_child();
+bool gc_in_use();  // has anything ever been allocated in the collected heap?
+extern std::atomic<bool> g_gc_used;
+
+// ---------------------------------------------------------------------------
+// Roots (roots.cc).
+
+void add_roots(uintptr_t lo, uintptr_t hi);
+void remove_roots(uintptr_t lo, uintptr_t hi);
+
+// ---------------------------------------------------------------------------
+// Finalizers (finalizer.cc).
+
+bool set_finalizer(void* p, void (*fn)(void*, void*), void* arg);
+void remove_finalizer(uintptr_t p);
+uint64_t finalizers_run();
+
+// Internal settings.
+struct Settings {
+  int markers = 0;           // GOMEM_GC_MARKERS (0 = one per CPU, at most 8)
+  int sig_suspend = 0;       // GOMEM_SIG_SUSPEND (0 = SIGPWR)
+  bool gctrace = false;      // GODEBUG=gctrace=1
+};
+extern Settings g_gcsettings;
+
+}  // namespace gc
+}  // namespace gomem

@@ -1,0 +1,182 @@
+// One collection cycle, its statistics and its gctrace line.
+#include <cstring>
+
+#include "base/fmt.h"
+#include "gc/internal.h"
+#include "gomem/gomem.h"
+#include "heap/fault.h"
+#include "heap/preempt.h"
+#include "platform/os.h"
+
+namespace gomem {
+namespace gc {
+
+GOMEM_META constinit Settings g_gcsettings;
+std::atomic<bool> g_gc_used{false};
+
+bool should_collect(Trigger why);
+void finalizer_fork_child();
+
+namespace {
+
+struct CycleStats {
+  Mutex lock;  // the collection lock: one cycle at a time
+  uint32_t num_gc = 0;
+  uint32_t num_forced = 0;
+  uint64_t pause_total = 0;
+  uint64_t pause_ns[GOMEM_NUM_PAUSES] = {};
+  uint64_t pause_end[GOMEM_NUM_PAUSES] = {};
+  uint64_t last_gc = 0;
+  uint64_t gc_cpu_ns = 0;  // wall time of pauses x markers, plus the sweep the collector did
+  int64_t start_ns = 0;
+};
+GOMEM_META constinit CycleStats g_cycles;
+
+void heap_range(HeapRange* r) {
+  uintptr_t lo = ~uintptr_t{0}, hi = 0;
+  for (HeapArena* a = g_heap.arenas(); a; a = a->next) {
+    if (a->base < lo) lo = a->base;
+    if (a->base + kArenaBytes > hi) hi = a->base + kArenaBytes;
+  }
+  if (hi == 0) lo = 0;
+  r->lo = lo;
+  r->span = hi - lo;
+}
+
+void trace_line(uint32_t n, int64_t start, int64_t t_stop, int64_t t_mark, int64_t t_end, uint64_t before,
+                uint64_t marked, uint64_t goal, int markers, bool forced) {
+  StackBuf<512> b;
+  double since = static_cast<double>(start - g_cycles.start_ns) / 1e9;
+  double elapsed = static_cast<double>(os::nanotime() - g_cycles.start_ns) * os::num_cpus();
+  int pct = elapsed > 0 ? static_cast<int>(100.0 * static_cast<double>(g_cycles.gc_cpu_ns) / elapsed + 0.5) : 0;
+  auto ms = [](int64_t ns) { return static_cast<double>(ns) / 1e6; };
+  double stw = ms(t_stop - start), mark = ms(t_mark - t_stop), term = ms(t_end - t_mark);
+  auto mb = [](uint64_t v) { return v >> 20; };
+  b.s("gc ").u(n).s(" @").f(since, 3).s("s ").i(pct).s("%: ");
+  b.f(stw, 3).c('+').f(mark, 3).c('+').f(term, 3).s(" ms clock, ");
+  b.f(stw, 3).c('+').f(0, 3).c('/').f(mark * markers, 3).c('/').f(0, 3).c('+').f(term, 3).s(" ms cpu, ");
+  b.u(mb(before)).s("->").u(mb(before)).s("->").u(mb(marked)).s(" MB, ").u(mb(goal)).s(" MB goal, ");
+  b.s("0 MB stacks, 0 MB globals, ").i(markers).s(" P");
+  if (forced) b.s(" (forced)");
+  b.c('\n');
+  os::write_stderr(b.str(), b.len());
+}
+
+}  // namespace
+
+void collect(Trigger why) {
+  if (!register_current_thread()) return;
+  MutexLock gl(g_cycles.lock);
+  if (!should_collect(why)) return;  // another thread just collected
+  g_gc_used.store(true, std::memory_order_relaxed);
+  int64_t start = os::nanotime();
+  // 1. Sweep termination: every span swept once before marking again.
+  finish_sweep();
+  uint64_t live_before = g_pacer.heap_live.load(std::memory_order_relaxed);
+  collect_data_segments();
+  heap_range(&g_range);
+  // 2. Stop the world.
+  int64_t t_stop0 = os::nanotime();
+  stop_the_world();
+  int64_t t_stop = os::nanotime();
+  // 3. Mark.
+  Marker m;
+  m.init();
+  scan_roots(m);
+  mark_parallel(m);
+  queue_dead_finalizers(m);
+  int64_t t_mark = os::nanotime();
+  // 4. Mark termination: flip sweepgen, take the Ps' spans back, pace.
+  g_heap.sweepgen.fetch_add(2, std::memory_order_acq_rel);
+  release_p_spans_stw();
+  pacer_commit(m.marked_bytes);
+  uint32_t n = ++g_cycles.num_gc;
+  if (why == Trigger::kForced) g_cycles.num_forced++;
+  int64_t t_end = os::nanotime();
+  uint64_t pause = static_cast<uint64_t>(t_end - t_stop0);
+  g_cycles.pause_total += pause;
+  g_cycles.pause_ns[(n - 1) % GOMEM_NUM_PAUSES] = pause;
+  uint64_t wall = static_cast<uint64_t>(os::walltime());
+  g_cycles.pause_end[(n - 1) % GOMEM_NUM_PAUSES] = wall;
+  g_cycles.last_gc = wall;
+  start_the_world();
+  int markers = num_markers();
+  g_cycles.gc_cpu_ns += static_cast<uint64_t>(t_mark - t_stop) * static_cast<uint64_t>(markers) +
+                        static_cast<uint64_t>(t_stop - start) + static_cast<uint64_t>(t_end - t_mark);
+  m.release();
+  // 5. Sweep: in the background, and by allocation.
+  wake_sweeper();
+  wake_finalizer_thread();
+  if (g_gcsettings.gctrace)
+    trace_line(n, start, t_stop, t_mark, t_end, live_before, m.marked_bytes, g_pacer.goal.load(), markers,
+               why == Trigger::kForced);
+  if (why == Trigger::kForced) {
+    // Like runtime.GC: return with the heap swept.
+    int64_t s0 = os::nanotime();
+    finish_sweep();
+    g_cycles.gc_cpu_ns += static_cast<uint64_t>(os::nanotime() - s0);
+  }
+}
+
+void gc_init() {
+  g_cycles.start_ns = os::nanotime();
+  if (const char* v = os::getenv("GOMEM_GC_MARKERS")) g_gcsettings.markers = atoi(v);
+  if (const char* v = os::getenv("GOMEM_SIG_SUSPEND")) g_gcsettings.sig_suspend = atoi(v);
+  if (const char* v = os::getenv("GODEBUG")) g_gcsettings.gctrace = strstr(v, "gctrace=1") != nullptr;
+  pacer_init_from_env();
+}
+
+void read_counters(GCClassCounts* out) {
+  for (int i = 0; i < kNumSpanClasses; i++) {
+    out->mallocs[i] = g_counters.mallocs[i].load(std::memory_order_relaxed);
+    out->frees[i] = g_counters.frees[i].load(std::memory_order_relaxed);
+  }
+  out->large_alloc_bytes = g_counters.large_alloc_bytes.load(std::memory_order_relaxed);
+  out->large_free_bytes = g_counters.large_free_bytes.load(std::memory_order_relaxed);
+}
+
+void fill_stats(gomem_stats* st) {
+  MutexLock l(g_cycles.lock);  // (never inside a non-preemptible section: a cycle holds it)
+  st->num_gc = g_cycles.num_gc;
+  st->num_forced_gc = g_cycles.num_forced;
+  st->pause_total_ns = g_cycles.pause_total;
+  memcpy(st->pause_ns, g_cycles.pause_ns, sizeof st->pause_ns);
+  memcpy(st->pause_end, g_cycles.pause_end, sizeof st->pause_end);
+  st->last_gc = g_cycles.last_gc;
+  st->next_gc = g_pacer.goal.load();
+  st->gc_heap_live = g_pacer.heap_marked.load();
+  int p = g_pacer.gc_percent.load();
+  st->gc_percent = p;
+  st->enable_gc = p >= 0;
+  st->memory_limit = g_pacer.memory_limit.load();
+  double elapsed = static_cast<double>(os::nanotime() - g_cycles.start_ns) * os::num_cpus();
+  st->gc_cpu_fraction = elapsed > 0 ? static_cast<double>(g_cycles.gc_cpu_ns) / elapsed : 0;
+  st->num_finalizers_run = finalizers_run();
+}
+
+// The collection lock first (a thread waiting for it can still be stopped),
+// then a non-preemptible section for the allocator locks the runtime takes.
+void fork_prepare() {
+  g_cycles.lock.lock();
+  nopreempt_enter();
+  stw_fork_prepare();
+}
+
+void fork_parent() {
+  stw_fork_parent();
+  nopreempt_exit();
+  g_cycles.lock.unlock();
+}
+
+void fork_child() {
+  stw_fork_child();
+  g_cycles.lock.reset();
+  helpers_fork_child();
+  sweep_fork_child();
+  finalizer_fork_child();
+  t_nopreempt--;
+  t_preempt_pending = 0;
+}
+
+}  // namespace gc
+}  // namespace gomem

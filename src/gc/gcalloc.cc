@@ -1,0 +1,108 @@
+// Collected allocation: Go's mallocgc for the small and large cases.
+//
+// The whole small path runs in a non-preemptible section: the collector
+// never stops a thread between "the slot is taken" and "the span says so".
+// Collected memory is always zero: a span whose free slots may be dirty
+// (needzero, set when a sweep freed objects or the pages were reused) clears
+// each object as it hands it out.
+#include <cstring>
+
+#include "gc/internal.h"
+#include "heap/fault.h"
+#include "heap/preempt.h"
+
+namespace gomem {
+namespace gc {
+
+uintptr_t alloc_small(MCache* c, SpanClass spc) {
+  nopreempt_enter();
+  MSpan* s = c->alloc[spc];
+  uintptr_t v = s->next_free_fast();
+  bool refilled = false;
+  if (GOMEM_UNLIKELY(v == 0)) {
+    if (s != &g_empty_span) {
+      uint32_t idx = s->next_free_index();
+      if (idx < s->nelems) {
+        s->alloc_count++;
+        v = s->base + uintptr_t{idx} * s->elemsize;
+      } else {
+        c->alloc[spc] = &g_empty_span;
+        uncache_span(s, false);
+      }
+    }
+    if (!v) {
+      s = cache_span(spc);
+      if (!s) {
+        nopreempt_exit();
+        return 0;
+      }
+      c->alloc[spc] = s;
+      refilled = true;
+      uint32_t idx = s->next_free_index();
+      if (idx >= s->nelems) fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s, "cached span has no free slot");
+      s->alloc_count++;
+      v = s->base + uintptr_t{idx} * s->elemsize;
+    }
+  }
+  if (s->needzero) memset(reinterpret_cast<void*>(v), 0, s->elemsize);
+  nopreempt_exit();
+  if (refilled) maybe_trigger();
+  return v;
+}
+
+uintptr_t alloc_large(size_t size, SpanKind kind) {
+  if (size > kMaxAllocBytes) return 0;
+  uintptr_t npages = div_round_up(size, kPageSize);
+  nopreempt_enter();
+  MSpan* s = g_heap.alloc_span(npages, make_span_class(0, kind));
+  if (!s) {
+    nopreempt_exit();
+    return 0;
+  }
+  // One object, allocated: Go's freeindex = 1, allocCount = 1.
+  s->freeindex = 1;
+  s->alloc_count = 1;
+  s->alloc_cache = 0;
+  uintptr_t v = s->base;
+  add_large_span(s);
+  if (s->needzero) {
+    // Clear in pieces, leaving the section between them so a world-stop is
+    // not held up by a huge memset; the object is found through `keep`.
+    void* volatile keep = reinterpret_cast<void*>(v);
+    uintptr_t bytes = s->bytes();
+    for (uintptr_t off = 0; off < bytes; off += 256 * 1024) {
+      uintptr_t n = bytes - off < 256 * 1024 ? bytes - off : 256 * 1024;
+      memset(reinterpret_cast<char*>(keep) + off, 0, n);
+      nopreempt_exit();
+      nopreempt_enter();
+    }
+  }
+  nopreempt_exit();
+  add_heap_live(static_cast<int64_t>(s->bytes()));
+  maybe_trigger();
+  return v;
+}
+
+void gc_free(void* p, MSpan* s) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  remove_finalizer(a);
+  if (s->large) {
+    if (a != s->base) fatal_fault(Fault::kInteriorFree, p, s);
+    NoPreempt np;
+    if (unlink_large_span(s)) {
+      count_large_free(s);
+      g_heap.free_span(s);
+      return;
+    }
+    // A sweeper holds the span: leave it to the next cycle.
+    memset(p, 0, s->bytes());
+    return;
+  }
+  if (!s->is_slot_start(a)) fatal_fault(Fault::kInteriorFree, p, s);
+  // The slot is reclaimed by the next sweep (nothing points to it, as the
+  // caller promised); clearing it now keeps it from retaining anything.
+  memset(p, 0, s->elemsize);
+}
+
+}  // namespace gc
+}  // namespace gomem

@@ -1,0 +1,126 @@
+// Internals shared by the collector's files: the marker and the work pool.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/bits.h"
+#include "gc/collector.h"
+#include "heap/heap.h"
+#include "heap/mspan.h"
+
+namespace gomem {
+namespace gc {
+
+// Large objects are scanned in 128 KiB pieces ("oblets", Go's maxObletBytes)
+// so that several markers can share one.
+constexpr uintptr_t kObletBytes = 128 * 1024;
+
+// Per-class counters of collected objects: mallocs are counted when a P
+// gives a span back (and for large objects at once), frees when swept.
+struct ClassCounters {
+  std::atomic<uint64_t> mallocs[kNumSpanClasses];
+  std::atomic<uint64_t> frees[kNumSpanClasses];
+  std::atomic<uint64_t> large_alloc_bytes{0};
+  std::atomic<uint64_t> large_free_bytes{0};
+};
+extern ClassCounters g_counters;
+
+// A buffer of grey objects (Go's workbuf): 4 KiB.
+struct WorkBuf {
+  static constexpr uint32_t kCap = 509;
+  WorkBuf* next;
+  uint32_t n;
+  uintptr_t obj[kCap];
+};
+
+// The address range that holds the heap's arenas: a cheap first filter for
+// conservative candidates. Set at the start of each mark.
+struct HeapRange {
+  uintptr_t lo = 0;
+  uintptr_t span = 0;  // hi - lo
+};
+extern HeapRange g_range;
+
+// One marking thread's state (Go's gcWork).
+class Marker {
+ public:
+  void init();
+  void release();
+
+  // A word that may point into the heap: if it points inside an allocated
+  // collected object, mark the object (and queue it for scanning if it is
+  // a scan object).
+  GOMEM_INLINE void mark_candidate(uintptr_t v) {
+    if (v - g_range.lo >= g_range.span) return;
+    MSpan* s = g_arena_index.span_or_empty(v);
+    if (s->state.load(std::memory_order_relaxed) != SpanState::kInUse) return;
+    SpanKind k = s->kind;
+    if (!kind_is_gc(k)) return;
+    uintptr_t idx = s->large ? 0 : s->obj_index(v);
+    if (idx >= s->nelems) return;
+    if (idx >= s->freeindex && !bit_test(s->alloc_bits, idx)) return;  // a free slot
+    uint64_t* w = &s->gcmark_bits[idx >> 6];
+    uint64_t bit = uint64_t{1} << (idx & 63);
+    if (__atomic_load_n(w, __ATOMIC_RELAXED) & bit) return;
+    if (__atomic_fetch_or(w, bit, __ATOMIC_RELAXED) & bit) return;
+    marked_bytes += s->elemsize;
+    if (k == SpanKind::kScan) push(s->base + idx * s->elemsize);
+  }
+
+  // Conservative scans.
+  void scan_range(uintptr_t lo, uintptr_t hi);
+  void scan_words(const uintptr_t* w, size_t n);
+  // Scans the object at b (or, inside a large object, the oblet at b).
+  void scan_object(uintptr_t b);
+
+  GOMEM_INLINE void push(uintptr_t obj) {
+    if (GOMEM_UNLIKELY(buf_->n == WorkBuf::kCap)) flush_full();
+    buf_->obj[buf_->n++] = obj;
+  }
+
+  // Marks until every marker runs out of work.
+  void drain();
+
+  uint64_t marked_bytes = 0;
+  uint64_t scanned_bytes = 0;
+
+ private:
+  void flush_full();
+  bool refill();
+  void balance();
+
+  WorkBuf* buf_ = nullptr;
+};
+
+// Runs drain() on the collector thread and the helper markers; returns when
+// marking is complete. Roots must have been pushed on `m` already.
+void mark_parallel(Marker& m);
+int num_markers();
+
+// Roots (roots.cc).
+void collect_data_segments();  // before the world stops (dl_iterate_phdr)
+void scan_roots(Marker& m);    // world stopped
+void scan_thread_roots(Marker& m);  // stw.cc
+void scan_finalizer_roots(Marker& m);  // finalizer.cc
+uintptr_t self_stack_hi();
+
+// Finalizers (finalizer.cc): after marking, queue those whose object died.
+void queue_dead_finalizers(Marker& m);
+void wake_finalizer_thread();
+
+// Sweep (sweep.cc): during mark termination.
+void release_p_spans_stw();
+bool unlink_large_span(MSpan* s);
+void count_large_free(MSpan* s);
+void sweep_fork_child();
+
+// Fork.
+void stw_fork_prepare();
+void stw_fork_parent();
+void stw_fork_child();
+void helpers_fork_child();
+
+}  // namespace gc
+}  // namespace gomem

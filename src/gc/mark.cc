@@ -1,0 +1,244 @@
+// Marking: grey objects in work buffers, parallel markers, work stealing.
+//
+// Each marker keeps one work buffer of grey objects. A full buffer goes to a
+// shared pool; a marker whose buffer runs dry takes a full one from the
+// pool; a marker that sees idle peers while the pool is empty gives away half
+// of its buffer (Go's gcWork.balance). Marking ends when every marker is
+// idle and the pool is empty, which the pool lock makes exact: buffers are
+// only added by markers that are not idle.
+#include <cstring>
+
+#include "gc/internal.h"
+#include "heap/fault.h"
+#include "heap/fixalloc.h"
+#include "platform/os.h"
+#include "platform/thread.h"
+
+namespace gomem {
+namespace gc {
+
+GOMEM_META constinit HeapRange g_range;
+
+namespace {
+
+struct Pool {
+  Mutex lock;
+  WorkBuf* full = nullptr;
+  WorkBuf* empty = nullptr;
+  std::atomic<uint32_t> nfull{0};
+  std::atomic<int> nwait{0};
+  int nworkers = 1;
+  std::atomic<bool> done{false};
+  // Helper markers.
+  std::atomic<uint32_t> round{0};     // bumped to start a marking round
+  std::atomic<uint32_t> finished{0};  // helpers done with the round
+  int nhelpers = 0;
+  bool helpers_started = false;
+  Marker* root_marker = nullptr;
+};
+GOMEM_META constinit Pool g_pool;
+
+WorkBuf* new_buf() {
+  {
+    MutexLock l(g_pool.lock);
+    if (WorkBuf* b = g_pool.empty) {
+      g_pool.empty = b->next;
+      b->n = 0;
+      return b;
+    }
+  }
+  // Work buffers are never freed: the pool holds at most what the largest
+  // mark needed.
+  constexpr size_t kChunk = 64 * sizeof(WorkBuf);
+  char* mem = static_cast<char*>(g_heap.os().alloc_meta(kChunk));
+  if (!mem) fatal("out of memory for mark work buffers");
+  MutexLock l(g_pool.lock);
+  for (size_t i = 1; i < 64; i++) {
+    WorkBuf* b = reinterpret_cast<WorkBuf*>(mem + i * sizeof(WorkBuf));
+    b->next = g_pool.empty;
+    g_pool.empty = b;
+  }
+  WorkBuf* b = reinterpret_cast<WorkBuf*>(mem);
+  b->n = 0;
+  return b;
+}
+
+void put_empty(WorkBuf* b) {
+  MutexLock l(g_pool.lock);
+  b->next = g_pool.empty;
+  g_pool.empty = b;
+}
+
+void* helper_main(void*) {
+  uint32_t seen = 0;
+  for (;;) {
+    uint32_t r;
+    while ((r = g_pool.round.load(std::memory_order_acquire)) == seen)
+      os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.round), r);
+    seen = r;
+    Marker m;
+    m.init();
+    m.drain();
+    {
+      MutexLock l(g_pool.lock);
+      g_pool.root_marker->scanned_bytes += m.scanned_bytes;
+      g_pool.root_marker->marked_bytes += m.marked_bytes;
+    }
+    m.release();
+    g_pool.finished.fetch_add(1, std::memory_order_acq_rel);
+    os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.finished), 1);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+int num_markers() {
+  int n = g_gcsettings.markers;
+  if (n <= 0) n = os::num_cpus();
+  if (n > 8) n = 8;
+  return n < 1 ? 1 : n;
+}
+
+void Marker::init() { buf_ = new_buf(); }
+
+void Marker::release() {
+  if (buf_) put_empty(buf_);
+  buf_ = nullptr;
+}
+
+void Marker::flush_full() {
+  {
+    MutexLock l(g_pool.lock);
+    buf_->next = g_pool.full;
+    g_pool.full = buf_;
+    g_pool.nfull.fetch_add(1, std::memory_order_release);
+  }
+  buf_ = new_buf();
+}
+
+bool Marker::refill() {
+  MutexLock l(g_pool.lock);
+  WorkBuf* b = g_pool.full;
+  if (!b) return false;
+  g_pool.full = b->next;
+  g_pool.nfull.fetch_sub(1, std::memory_order_relaxed);
+  buf_->next = g_pool.empty;  // buf_ is empty here
+  g_pool.empty = buf_;
+  buf_ = b;
+  return true;
+}
+
+void Marker::balance() {
+  // Peers are idle and there is nothing to take: give them half.
+  if (buf_->n < 8 || g_pool.nwait.load(std::memory_order_relaxed) == 0 ||
+      g_pool.nfull.load(std::memory_order_relaxed) != 0)
+    return;
+  WorkBuf* b = new_buf();
+  uint32_t half = buf_->n / 2;
+  memcpy(b->obj, buf_->obj + buf_->n - half, half * sizeof(uintptr_t));
+  b->n = half;
+  buf_->n -= half;
+  MutexLock l(g_pool.lock);
+  b->next = g_pool.full;
+  g_pool.full = b;
+  g_pool.nfull.fetch_add(1, std::memory_order_release);
+}
+
+void Marker::scan_words(const uintptr_t* w, size_t n) {
+  for (size_t i = 0; i < n; i++) mark_candidate(w[i]);
+}
+
+void Marker::scan_range(uintptr_t lo, uintptr_t hi) {
+  lo = align_up(lo, sizeof(uintptr_t));
+  hi = align_down(hi, sizeof(uintptr_t));
+  if (hi <= lo) return;
+  scanned_bytes += hi - lo;
+  const uintptr_t* p = reinterpret_cast<const uintptr_t*>(lo);
+  const uintptr_t* e = reinterpret_cast<const uintptr_t*>(hi);
+  for (; p < e; p++) mark_candidate(*p);
+}
+
+void Marker::scan_object(uintptr_t b) {
+  MSpan* s = g_arena_index.span_or_empty(b);
+  uintptr_t n = s->elemsize;
+  if (s->large) {
+    uintptr_t end = s->base + n;
+    if (b == s->base && n > kObletBytes) {
+      for (uintptr_t o = b + kObletBytes; o < end; o += kObletBytes) push(o);
+      n = kObletBytes;
+    } else if (b != s->base) {
+      n = end - b < kObletBytes ? end - b : kObletBytes;
+    }
+  }
+  scan_range(b, b + n);
+}
+
+void Marker::drain() {
+  uint32_t since_balance = 0;
+  for (;;) {
+    while (buf_->n > 0) {
+      uintptr_t b = buf_->obj[--buf_->n];
+      scan_object(b);
+      if (++since_balance == 64) {
+        since_balance = 0;
+        balance();
+      }
+    }
+    if (refill()) continue;
+    // Idle. Decide under the lock whether marking is over.
+    {
+      MutexLock l(g_pool.lock);
+      if (g_pool.full) continue;
+      if (g_pool.nwait.fetch_add(1, std::memory_order_acq_rel) + 1 == g_pool.nworkers) {
+        g_pool.done.store(true, std::memory_order_release);
+        return;
+      }
+    }
+    int spins = 0;
+    for (;;) {
+      if (g_pool.done.load(std::memory_order_acquire)) return;
+      if (g_pool.nfull.load(std::memory_order_acquire) != 0) {
+        MutexLock l(g_pool.lock);
+        if (g_pool.done.load(std::memory_order_relaxed)) return;
+        g_pool.nwait.fetch_sub(1, std::memory_order_acq_rel);
+        break;
+      }
+      if (++spins < 1000) cpu_relax();
+      else os::yield();
+    }
+  }
+}
+
+void mark_parallel(Marker& m) {
+  int n = num_markers();
+  if (n > 1 && !g_pool.helpers_started) {
+    for (int i = 0; i < n - 1; i++)
+      if (os::start_thread(helper_main, nullptr)) g_pool.nhelpers++;
+    g_pool.helpers_started = true;
+  }
+  g_pool.nworkers = 1 + g_pool.nhelpers;
+  g_pool.nwait.store(0, std::memory_order_relaxed);
+  g_pool.done.store(false, std::memory_order_relaxed);
+  g_pool.finished.store(0, std::memory_order_relaxed);
+  g_pool.root_marker = &m;
+  if (g_pool.nhelpers) {
+    g_pool.round.fetch_add(1, std::memory_order_acq_rel);
+    os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.round), 1 << 30);
+  }
+  m.drain();
+  uint32_t f;
+  while ((f = g_pool.finished.load(std::memory_order_acquire)) < static_cast<uint32_t>(g_pool.nhelpers))
+    os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.finished), f);
+}
+
+void helpers_fork_child() {
+  // The helper threads did not survive the fork; start new ones on demand.
+  g_pool.lock.reset();
+  g_pool.helpers_started = false;
+  g_pool.nhelpers = 0;
+}
+
+}  // namespace gc
+}  // namespace gomem
+

@@ -1,0 +1,146 @@
+// Roots: what the collector scans before it follows pointers.
+//
+//   - the writable data of every loaded object (dl_iterate_phdr, gathered
+//     again each cycle before the world stops, so dlopen'ed libraries
+//     count), minus gomem's own metadata sections;
+//   - ranges added with gomem_add_roots;
+//   - every uncollectable block;
+//   - the referents of objects with finalizers, and queued finalizers
+//     (finalizer.cc);
+//   - the stacks and saved registers of registered threads (stw.cc), and
+//     the collector's own.
+#include <link.h>
+
+#include <cstring>
+
+#include "gc/internal.h"
+#include "heap/preempt.h"
+#include "heap/fault.h"
+#include "platform/os.h"
+#include "platform/thread.h"
+
+// Bounds of gomem's metadata sections, defined by the linker.
+extern "C" char __start_gomem_meta[] __attribute__((weak, visibility("hidden")));
+extern "C" char __stop_gomem_meta[] __attribute__((weak, visibility("hidden")));
+extern "C" char __start_gomem_meta_bss[] __attribute__((weak, visibility("hidden")));
+extern "C" char __stop_gomem_meta_bss[] __attribute__((weak, visibility("hidden")));
+
+namespace gomem {
+namespace gc {
+
+namespace {
+
+struct Range {
+  uintptr_t lo, hi;
+};
+
+// A growable array of ranges in metadata memory (never malloc).
+struct RangeVec {
+  Range* v = nullptr;
+  size_t n = 0;
+  size_t cap = 0;
+  bool push(Range r) {
+    if (n == cap) {
+      size_t ncap = cap ? cap * 2 : 256;
+      auto* nv = static_cast<Range*>(g_heap.os().alloc_meta(ncap * sizeof(Range)));
+      if (!nv) return false;
+      if (v) {
+        memcpy(nv, v, n * sizeof(Range));
+        g_heap.os().release(v, cap * sizeof(Range));
+      }
+      v = nv;
+      cap = ncap;
+    }
+    v[n++] = r;
+    return true;
+  }
+};
+
+struct Roots {
+  Mutex lock;      // user ranges
+  RangeVec user;
+  RangeVec segs;   // data segments, gathered before each stop (collector only)
+  RangeVec usnap;  // snapshot of user ranges for the current cycle
+};
+GOMEM_META constinit Roots g_roots;
+
+// Adds [lo, hi) to segs minus the metadata sections.
+void add_segment(uintptr_t lo, uintptr_t hi) {
+  Range ex[2] = {{reinterpret_cast<uintptr_t>(__start_gomem_meta), reinterpret_cast<uintptr_t>(__stop_gomem_meta)},
+                 {reinterpret_cast<uintptr_t>(__start_gomem_meta_bss), reinterpret_cast<uintptr_t>(__stop_gomem_meta_bss)}};
+  if (ex[0].lo > ex[1].lo) {
+    Range t = ex[0];
+    ex[0] = ex[1];
+    ex[1] = t;
+  }
+  for (const Range& e : ex) {
+    if (!e.lo || e.hi <= lo || e.lo >= hi) continue;
+    if (e.lo > lo) g_roots.segs.push({lo, e.lo});
+    lo = e.hi;
+  }
+  if (hi > lo) g_roots.segs.push({lo, hi});
+}
+
+int phdr_callback(struct dl_phdr_info* info, size_t, void*) {
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_W)) continue;
+    uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    add_segment(lo, lo + ph.p_memsz);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_roots(uintptr_t lo, uintptr_t hi) {
+  if (hi <= lo) return;
+  NoPreempt np;
+  MutexLock l(g_roots.lock);
+  if (!g_roots.user.push({lo, hi})) fatal("out of memory for the root set");
+}
+
+void remove_roots(uintptr_t lo, uintptr_t hi) {
+  NoPreempt np;
+  MutexLock l(g_roots.lock);
+  size_t k = 0;
+  for (size_t i = 0; i < g_roots.user.n; i++) {
+    Range r = g_roots.user.v[i];
+    if (r.lo >= lo && r.hi <= hi) continue;  // Boehm's rule: drop ranges inside [lo, hi)
+    g_roots.user.v[k++] = r;
+  }
+  g_roots.user.n = k;
+}
+
+void collect_data_segments() {
+  g_roots.segs.n = 0;
+  dl_iterate_phdr(phdr_callback, nullptr);
+  NoPreempt np;
+  MutexLock l(g_roots.lock);
+  g_roots.usnap.n = 0;
+  for (size_t i = 0; i < g_roots.user.n; i++) g_roots.usnap.push(g_roots.user.v[i]);
+}
+
+GOMEM_NOINLINE void scan_self(Marker& m) {
+  uintptr_t regs[os::kMaxSavedRegisters];
+  size_t n = os::spill_registers(regs, os::kMaxSavedRegisters);
+  m.scan_words(regs, n);
+  uintptr_t hi = self_stack_hi();
+  uintptr_t sp = os::current_sp();
+  if (hi > sp) m.scan_range(sp, hi);
+}
+
+void scan_roots(Marker& m) {
+  for (size_t i = 0; i < g_roots.segs.n; i++) m.scan_range(g_roots.segs.v[i].lo, g_roots.segs.v[i].hi);
+  for (size_t i = 0; i < g_roots.usnap.n; i++) m.scan_range(g_roots.usnap.v[i].lo, g_roots.usnap.v[i].hi);
+  g_heap.for_each_span_record([&](MSpan* s) {
+    if (s->state.load(std::memory_order_acquire) != SpanState::kInUse || s->kind != SpanKind::kUncollectable) return;
+    m.scan_range(s->base, s->large ? s->end() : s->limit());
+  });
+  scan_finalizer_roots(m);
+  scan_thread_roots(m);
+  scan_self(m);
+}
+
+}  // namespace gc
+}  // namespace gomem

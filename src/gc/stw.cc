@@ -1,0 +1,229 @@
+// Registered threads and stopping the world.
+//
+// Stop: the collector bumps the stop generation and sends each registered
+// thread the suspend signal (SIGPWR unless GOMEM_SIG_SUSPEND says otherwise,
+// as Boehm GC's GC_SIG_SUSPEND). The handler copies the interrupted
+// registers into the thread's record, records the stack pointer (less the
+// red zone), counts itself parked and sleeps on a futex until the collector
+// publishes the same generation as "started". A thread in a non-preemptible
+// section only notes the request; it parks when it leaves the section
+// (heap/preempt.h). The handler is installed with SA_RESTART and never
+// allocates or locks.
+//
+// The registry lock is held by the collector from stop to start, so threads
+// cannot register or leave mid-cycle; a thread blocked on it is still
+// stopped by the signal like any other.
+#include <errno.h>
+
+#include "base/fmt.h"
+#include "gc/collector.h"
+#include "gc/internal.h"
+#include "heap/fault.h"
+#include "heap/fixalloc.h"
+#include "heap/preempt.h"
+#include "platform/os.h"
+#include "platform/thread.h"
+#include "heap/heap.h"
+
+namespace gomem {
+namespace gc {
+
+GOMEM_TLS GCThread* t_gcthread = nullptr;
+
+namespace {
+
+using ThreadList = IntrusiveList<GCThread, &GCThread::links>;
+
+struct Registry {
+  Mutex lock;
+  ThreadList threads;
+  FixAlloc alloc;
+  bool alloc_ready = false;
+  bool handler_installed = false;
+  int sig = 0;
+};
+GOMEM_META constinit Registry g_reg;
+
+std::atomic<uint32_t> g_stop_gen{0};   // bumped by each stop
+std::atomic<uint32_t> g_start_gen{0};  // == g_stop_gen while the world runs
+std::atomic<uint32_t> g_nparked{0};
+std::atomic<bool> g_stopping{false};
+
+// Per-thread saved registers (written by the thread itself when it parks).
+struct SavedRegs {
+  uintptr_t r[os::kMaxSavedRegisters];
+  size_t n;
+};
+GOMEM_TLS SavedRegs* t_saved = nullptr;
+
+GOMEM_NOINLINE void park(void* uctx) {
+  GCThread* t = t_gcthread;
+  uint32_t gen = g_stop_gen.load(std::memory_order_acquire);
+  SavedRegs* r = t_saved;
+  uintptr_t sp;
+  if (uctx) {
+    r->n = os::ucontext_registers(uctx, r->r, os::kMaxSavedRegisters, &sp);
+    if (sp < t->stack_lo || sp > t->stack_hi) sp = os::current_sp();  // on an alternate signal stack
+  } else {
+    r->n = os::spill_registers(r->r, os::kMaxSavedRegisters);
+    sp = os::current_sp();
+  }
+  sp = sp > t->stack_lo + os::kRedZone ? sp - os::kRedZone : t->stack_lo;
+  t->stop_sp.store(sp & ~uintptr_t{7}, std::memory_order_relaxed);
+  t->parked_gen.store(gen, std::memory_order_release);
+  g_nparked.fetch_add(1, std::memory_order_acq_rel);
+  os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_nparked), 1);
+  // Wait until the world is started again. "At least gen": a later stop can
+  // interrupt this very wait (its signal parks the thread again, nested, and
+  // returns only after that later start), after which start_gen is past gen.
+  uint32_t v;
+  while (static_cast<int32_t>((v = g_start_gen.load(std::memory_order_acquire)) - gen) < 0)
+    os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_start_gen), v);
+  t_preempt_pending = 0;
+}
+
+void suspend_handler(int, void*, void* uctx) {
+  int saved_errno = errno;
+  GCThread* t = t_gcthread;
+  if (t && g_stopping.load(std::memory_order_acquire) &&
+      t->parked_gen.load(std::memory_order_relaxed) != g_stop_gen.load(std::memory_order_acquire)) {
+    if (t_nopreempt > 0) t_preempt_pending = 1;
+    else park(uctx);
+  }
+  errno = saved_errno;
+}
+
+void park_pending() {
+  if (!t_preempt_pending) return;
+  GCThread* t = t_gcthread;
+  if (t && g_stopping.load(std::memory_order_acquire) &&
+      t->parked_gen.load(std::memory_order_relaxed) != g_stop_gen.load(std::memory_order_acquire)) {
+    park(nullptr);
+  }
+  t_preempt_pending = 0;
+}
+
+void install_handler_locked() {
+  if (g_reg.handler_installed) return;
+  g_reg.sig = g_gcsettings.sig_suspend ? g_gcsettings.sig_suspend : os::default_suspend_signal();
+  if (!os::install_signal_handler(g_reg.sig, suspend_handler)) fatal("cannot install the world-stop signal handler");
+  g_preempt_park = park_pending;
+  g_reg.handler_installed = true;
+}
+
+}  // namespace
+
+bool register_current_thread(bool helper) {
+  if (t_gcthread) return true;
+  uintptr_t lo = 0, hi = 0;
+  if (!os::current_stack_bounds(&lo, &hi)) return false;  // may allocate: before the lock
+  static_assert(sizeof(SavedRegs) + sizeof(GCThread) < 1024);
+  MutexLock l(g_reg.lock);
+  install_handler_locked();
+  if (!g_reg.alloc_ready) {
+    g_reg.alloc.init(&g_heap.os(), sizeof(GCThread) + sizeof(SavedRegs), 64 * 1024);
+    g_reg.alloc_ready = true;
+  }
+  void* mem = g_reg.alloc.alloc();
+  if (!mem) return false;
+  GCThread* t = new (mem) GCThread();
+  t->handle = os::pthread_handle();
+  t->stack_lo = lo;
+  t->stack_hi = hi;
+  t->tid = os::gettid();
+  t->helper = helper;
+  t->parked_gen.store(g_stop_gen.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  t_saved = reinterpret_cast<SavedRegs*>(static_cast<char*>(mem) + sizeof(GCThread));
+  g_reg.threads.push_back(t);
+  t_gcthread = t;
+  // A registered thread must be reachable by the world-stop signal.
+  os::unblock_signal(g_reg.sig);
+  return true;
+}
+
+void unregister_current_thread() {
+  GCThread* t = t_gcthread;
+  if (!t) return;
+  MutexLock l(g_reg.lock);
+  g_reg.threads.remove(t);
+  t_gcthread = nullptr;
+  t_saved = nullptr;
+  t->~GCThread();
+  g_reg.alloc.free(t);
+}
+
+int num_registered_threads() {
+  MutexLock l(g_reg.lock);
+  return static_cast<int>(g_reg.threads.size());
+}
+
+void stop_the_world() {
+  g_reg.lock.lock();
+  uint32_t gen = g_stop_gen.load(std::memory_order_relaxed) + 1;
+  g_nparked.store(0, std::memory_order_relaxed);
+  g_stop_gen.store(gen, std::memory_order_release);
+  g_stopping.store(true, std::memory_order_release);
+  uint32_t expected = 0;
+  GCThread* self = t_gcthread;
+  for (GCThread* t = g_reg.threads.front(); t;) {
+    GCThread* next = ThreadList::next(t);
+    if (t != self) {
+      int r = os::signal_thread(t->handle, g_reg.sig);
+      if (r == 0) {
+        expected++;
+      } else {
+        // The thread is gone without unregistering (killed, or exited
+        // before its destructors ran): forget it.
+        g_reg.threads.remove(t);
+      }
+    }
+    t = next;
+  }
+  for (;;) {
+    uint32_t n = g_nparked.load(std::memory_order_acquire);
+    if (n >= expected) break;
+    os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_nparked), n, 20 * 1000 * 1000);
+  }
+}
+
+void start_the_world() {
+  g_stopping.store(false, std::memory_order_release);
+  g_start_gen.store(g_stop_gen.load(std::memory_order_relaxed), std::memory_order_release);
+  os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_start_gen), 1 << 30);
+  g_reg.lock.unlock();
+}
+
+void scan_thread_roots(Marker& m) {
+  GCThread* self = t_gcthread;
+  for (GCThread* t = g_reg.threads.front(); t; t = ThreadList::next(t)) {
+    if (t == self) continue;
+    SavedRegs* r = reinterpret_cast<SavedRegs*>(reinterpret_cast<char*>(t) + sizeof(GCThread));
+    m.scan_words(r->r, r->n);
+    uintptr_t sp = t->stop_sp.load(std::memory_order_acquire);
+    if (sp >= t->stack_lo && sp < t->stack_hi) m.scan_range(sp, t->stack_hi);
+  }
+}
+
+uintptr_t self_stack_hi() { return t_gcthread ? t_gcthread->stack_hi : 0; }
+
+void stw_fork_child() {
+  g_reg.lock.reset();
+  GCThread* self = t_gcthread;
+  for (GCThread* t = g_reg.threads.front(); t;) {
+    GCThread* next = ThreadList::next(t);
+    if (t != self) {
+      g_reg.threads.remove(t);
+      g_reg.alloc.free(t);
+    }
+    t = next;
+  }
+  if (self) self->handle = os::pthread_handle();
+  g_stopping.store(false, std::memory_order_relaxed);
+  g_start_gen.store(g_stop_gen.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+void stw_fork_prepare() { g_reg.lock.lock(); }
+void stw_fork_parent() { g_reg.lock.unlock(); }
+
+}  // namespace gc
+}  // namespace gomem

@@ -1,0 +1,296 @@
+// Sweeping, Go's way (mgcsweep.go, mcentral.go).
+//
+// mheap.sweepgen grows by 2 each cycle, with the world stopped. A collected
+// span's sweepgen says where it stands:
+//
+//   sweepgen == h - 2   needs sweeping
+//   sweepgen == h - 1   being swept (the thread that won the CAS owns it)
+//   sweepgen == h       swept, ready to use
+//
+// (Go also has h+1 / h+3 for spans cached by a P across the sweepgen bump;
+// gomem makes every P give its collected spans back while the world is
+// stopped, so a cached span is simply a swept one that no list holds.)
+//
+// Each mcentral keeps partial and full sets twice; index sweepgen/2 % 2 is
+// the swept half and the other the unswept half, so bumping sweepgen turns
+// every swept set into an unswept one at no cost.
+//
+// Sweeping a span: popcount the mark bits; allocBits = gcmarkBits; fresh
+// zeroed mark bits; freeindex = 0. An empty span goes back to the heap.
+// Who sweeps:
+//   - an allocating thread, in cache_span, before it takes a span of the
+//     class it needs (spending at most 100 spans, then growing);
+//   - the background sweeper thread, over every class;
+//   - the collector, which finishes whatever is left when the next cycle
+//     starts (finish_sweep), so every span is swept exactly once per cycle.
+#include <cstring>
+
+#include "gc/internal.h"
+#include "heap/fault.h"
+#include "heap/preempt.h"
+#include "platform/os.h"
+#include "platform/thread.h"
+
+namespace gomem {
+namespace gc {
+
+GOMEM_META constinit ClassCounters g_counters;
+
+namespace {
+
+std::atomic<int> g_active_sweepers{0};
+std::atomic<uint32_t> g_sweep_cursor{0};
+std::atomic<uint32_t> g_sweeper_kick{0};
+std::atomic<bool> g_sweeper_started{false};
+GOMEM_META constinit Mutex g_sweeper_start_lock;
+
+constexpr int kGCClassesCount = kMaxClasses * 2;  // noscan and scan for each size class
+
+SpanClass gc_class_at(uint32_t i) {
+  uint32_t sc = i / 2;
+  return make_span_class(sc, (i & 1) ? SpanKind::kScan : SpanKind::kNoscan);
+}
+
+enum : uint8_t { kNoList = 0 };
+uint8_t list_code(bool full, int set) { return static_cast<uint8_t>(1 + (full ? 2 : 0) + set); }
+SpanList& list_for(MCentral& c, uint8_t code) {
+  int set = (code - 1) & 1;
+  return (code - 1) & 2 ? c.gc_full[set] : c.gc_partial[set];
+}
+
+void push_locked(MCentral& c, MSpan* s, bool full, int set) {
+  uint8_t code = list_code(full, set);
+  list_for(c, code).push_back(s);
+  s->gc_list = code;
+}
+
+MSpan* pop_locked(MCentral& c, bool full, int set) {
+  SpanList& l = full ? c.gc_full[set] : c.gc_partial[set];
+  MSpan* s = l.pop_front();
+  if (s) s->gc_list = kNoList;
+  return s;
+}
+
+// Sweeps s, which the caller owns (sweepgen == sg - 1). With preserve the
+// caller keeps the span; otherwise it goes to a swept set, or to the heap if
+// nothing in it survived (then true is returned).
+bool sweep_span(MSpan* s, uint32_t sg, bool preserve) {
+  uint32_t words = s->bitmap_words();
+  uint32_t nalloc = 0;
+  for (uint32_t w = 0; w < words; w++) nalloc += popcount64(s->gcmark_bits[w]);
+  uint32_t old = s->alloc_count;
+  if (nalloc > old) fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s, "more marked objects than allocated");
+  uint32_t nfreed = old - nalloc;
+  s->alloc_count = nalloc;
+  uint64_t* freed_bits = s->alloc_bits;
+  s->alloc_bits = s->gcmark_bits;
+  s->gcmark_bits = freed_bits;
+  memset(s->gcmark_bits, 0, words * sizeof(uint64_t));
+  s->freeindex = 0;
+  s->refill_alloc_cache(0);
+  if (nfreed) {
+    s->needzero = true;
+    g_counters.frees[s->spanclass].fetch_add(nfreed, std::memory_order_relaxed);
+    if (s->large) g_counters.large_free_bytes.fetch_add(s->elemsize, std::memory_order_relaxed);
+  }
+  s->sweepgen.store(sg, std::memory_order_release);
+  if (preserve) return false;
+  if (nalloc == 0) {
+    g_heap.free_span(s);
+    return true;
+  }
+  MCentral& c = g_heap.central[s->spanclass];
+  MutexLock l(c.lock);
+  push_locked(c, s, nalloc == s->nelems, (sg / 2) % 2);
+  return false;
+}
+
+bool try_acquire(MSpan* s, uint32_t sg) {
+  uint32_t want = sg - 2;
+  return s->sweepgen.compare_exchange_strong(want, sg - 1, std::memory_order_acq_rel);
+}
+
+void* sweeper_main(void*) {
+  uint32_t seen = 0;
+  for (;;) {
+    uint32_t k;
+    while ((k = g_sweeper_kick.load(std::memory_order_acquire)) == seen)
+      os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_sweeper_kick), k);
+    seen = k;
+    int n = 0;
+    while (sweep_one()) {
+      if (++n % 16 == 0) os::yield();  // share the CPU with the program
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+bool sweep_one() {
+  NoPreempt np;
+  uint32_t sg = g_heap.sweepgen.load(std::memory_order_acquire);
+  int unswept = 1 - static_cast<int>((sg / 2) % 2);
+  g_active_sweepers.fetch_add(1, std::memory_order_acq_rel);
+  uint32_t start = g_sweep_cursor.load(std::memory_order_relaxed);
+  bool done = false;
+  for (uint32_t k = 0; k < kGCClassesCount && !done; k++) {
+    uint32_t i = (start + k) % kGCClassesCount;
+    MCentral& c = g_heap.central[gc_class_at(i)];
+    for (;;) {
+      MSpan* s;
+      {
+        MutexLock l(c.lock);
+        s = pop_locked(c, true, unswept);
+        if (!s) s = pop_locked(c, false, unswept);
+      }
+      if (!s) break;
+      if (try_acquire(s, sg)) {
+        sweep_span(s, sg, false);
+        g_sweep_cursor.store(i, std::memory_order_relaxed);
+        done = true;
+        break;
+      }
+    }
+  }
+  g_active_sweepers.fetch_sub(1, std::memory_order_acq_rel);
+  return done;
+}
+
+void finish_sweep() {
+  while (sweep_one()) {
+  }
+  while (g_active_sweepers.load(std::memory_order_acquire) != 0) os::yield();
+}
+
+void wake_sweeper() {
+  if (!g_sweeper_started.load(std::memory_order_acquire)) {
+    MutexLock l(g_sweeper_start_lock);
+    if (!g_sweeper_started.load(std::memory_order_relaxed)) {
+      if (!os::start_thread(sweeper_main, nullptr)) return;  // allocation sweeps anyway
+      g_sweeper_started.store(true, std::memory_order_release);
+    }
+  }
+  g_sweeper_kick.fetch_add(1, std::memory_order_acq_rel);
+  os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_sweeper_kick), 1);
+}
+
+MSpan* cache_span(SpanClass spc) {
+  uint32_t sg = g_heap.sweepgen.load(std::memory_order_acquire);
+  int swept = static_cast<int>((sg / 2) % 2);
+  int unswept = 1 - swept;
+  MCentral& c = g_heap.central[spc];
+  MSpan* s;
+  {
+    MutexLock l(c.lock);
+    s = pop_locked(c, false, swept);
+  }
+  if (!s) {
+    // Sweep this class's spans until one has room (at most 100: beyond that a
+    // fresh span costs less, and limits the overhead to ~1 %).
+    g_active_sweepers.fetch_add(1, std::memory_order_acq_rel);
+    for (int budget = 100; budget > 0 && !s; budget--) {
+      MSpan* t;
+      bool from_full = false;
+      {
+        MutexLock l(c.lock);
+        t = pop_locked(c, false, unswept);
+        if (!t) {
+          t = pop_locked(c, true, unswept);
+          from_full = true;
+        }
+      }
+      if (!t) break;
+      if (!try_acquire(t, sg)) continue;
+      sweep_span(t, sg, true);
+      if (t->alloc_count < t->nelems) {
+        s = t;
+      } else {
+        MutexLock l(c.lock);
+        push_locked(c, t, true, swept);
+      }
+      (void)from_full;
+    }
+    g_active_sweepers.fetch_sub(1, std::memory_order_acq_rel);
+  }
+  if (!s) {
+    s = g_heap.alloc_span(span_class_info(spc).npages, spc);
+    if (!s) return nullptr;
+  }
+  // Point the allocation cache at freeindex.
+  s->refill_alloc_cache(s->freeindex / 64);
+  s->alloc_cache >>= (s->freeindex % 64);
+  s->nmalloc = s->alloc_count;  // mallocs while cached = alloc_count - this
+  s->current = true;
+  add_heap_live(static_cast<int64_t>((s->nelems - s->alloc_count) * s->elemsize));
+  return s;
+}
+
+void uncache_span(MSpan* s, bool stale) {
+  s->current = false;
+  uint64_t n = s->alloc_count - s->nmalloc;
+  if (n) g_counters.mallocs[s->spanclass].fetch_add(n, std::memory_order_relaxed);
+  s->nmalloc = s->alloc_count;
+  if (!stale) add_heap_live(-static_cast<int64_t>((s->nelems - s->alloc_count) * s->elemsize));
+  uint32_t sg = g_heap.sweepgen.load(std::memory_order_acquire);
+  int set = static_cast<int>((sg / 2) % 2);
+  if (stale) set = 1 - set;
+  MCentral& c = g_heap.central[s->spanclass];
+  MutexLock l(c.lock);
+  push_locked(c, s, s->alloc_count == s->nelems, set);
+}
+
+void add_large_span(MSpan* s) {
+  uint32_t sg = g_heap.sweepgen.load(std::memory_order_acquire);
+  g_counters.mallocs[s->spanclass].fetch_add(1, std::memory_order_relaxed);
+  g_counters.large_alloc_bytes.fetch_add(s->elemsize, std::memory_order_relaxed);
+  MCentral& c = g_heap.central[s->spanclass];
+  MutexLock l(c.lock);
+  push_locked(c, s, true, static_cast<int>((sg / 2) % 2));
+}
+
+void count_large_free(MSpan* s) {
+  g_counters.frees[s->spanclass].fetch_add(1, std::memory_order_relaxed);
+  g_counters.large_free_bytes.fetch_add(s->elemsize, std::memory_order_relaxed);
+}
+
+bool unlink_large_span(MSpan* s) {
+  MCentral& c = g_heap.central[s->spanclass];
+  MutexLock l(c.lock);
+  if (s->gc_list == kNoList) return false;  // a sweeper holds it
+  list_for(c, s->gc_list).remove(s);
+  s->gc_list = kNoList;
+  return true;
+}
+
+void release_p_spans(MCache* c) {
+  NoPreempt np;
+  for (uint32_t i = 0; i < kGCClassesCount; i++) {
+    SpanClass spc = gc_class_at(i);
+    MSpan* s = c->alloc[spc];
+    if (s == &g_empty_span) continue;
+    c->alloc[spc] = &g_empty_span;
+    uncache_span(s, s->sweepgen.load(std::memory_order_relaxed) != g_heap.sweepgen.load(std::memory_order_relaxed));
+  }
+}
+
+void release_p_spans_stw() {
+  for_each_p([](MCache* c) {
+    for (uint32_t i = 0; i < kGCClassesCount; i++) {
+      SpanClass spc = gc_class_at(i);
+      MSpan* s = c->alloc[spc];
+      if (s == &g_empty_span) continue;
+      c->alloc[spc] = &g_empty_span;
+      uncache_span(s, true);
+    }
+  });
+}
+
+void sweep_fork_child() {
+  g_sweeper_started.store(false, std::memory_order_relaxed);
+  g_sweeper_start_lock.reset();
+  g_active_sweepers.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace gc
+}  // namespace gomem

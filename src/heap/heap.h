@@ -1,0 +1,26 @@
+// The process-wide heap: Go's mheap_ and allp, as globals that every layer
+// above the heap reaches (the collector included).
+#pragma once
+
+#include "base/compiler.h"
+#include "heap/arena.h"
+#include "heap/mcache.h"
+#include "heap/mheap.h"
+
+namespace gomem {
+
+extern ArenaIndex g_arena_index;  // in a NOBITS metadata section: 32 MiB of address space
+extern MHeap g_heap;
+// The P of a thread that has none: every slot is the empty span.
+extern MCache g_empty_mcache;
+extern GOMEM_TLS MCache* t_mcache;
+// Every P ever made, linked through MCache::all_next (never shrinks; the
+// runtime's pool lock serialises additions, readers load with acquire).
+extern MCache* g_all_p;
+
+template <class F>
+void for_each_p(F fn) {
+  for (MCache* c = __atomic_load_n(&g_all_p, __ATOMIC_ACQUIRE); c; c = c->all_next) fn(c);
+}
+
+}  // namespace gomem

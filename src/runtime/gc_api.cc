@@ -1,0 +1,165 @@
+// The collected heap's C API and the runtime's hooks into the collector.
+#include <errno.h>
+
+#include "base/fmt.h"
+#include "gc/collector.h"
+#include "gomem/gomem.h"
+#include "heap/fault.h"
+#include "platform/os.h"
+#include "runtime/malloc.h"
+#include "runtime/proc.h"
+#include "runtime/runtime.h"
+
+namespace gomem {
+
+void gc_free_hook(void* p, MSpan* s) { gc::gc_free(p, s); }
+void fork_hook_prepare() { gc::fork_prepare(); }
+void fork_hook_parent() { gc::fork_parent(); }
+void fork_hook_child() { gc::fork_child(); }
+void gc_init_hook() { gc::gc_init(); }
+void gc_fill_stats(gomem_stats* st) { gc::fill_stats(st); }
+
+// A thread gives its P back: its collected spans go to mcentral, and it
+// leaves the collector's registry.
+void gc_release_thread(MCache* c) {
+  gc::release_p_spans(c);
+  gc::unregister_current_thread();
+}
+
+const char* gc_check_span(MSpan* s) {
+  uint32_t allocated = 0;
+  for (uint32_t i = 0; i < s->nelems; i++)
+    if (i < s->freeindex || bit_test(s->alloc_bits, i)) allocated++;
+  if (allocated != s->alloc_count) return "collected span: allocation count disagrees with its bitmap";
+  uint32_t sg = g_heap.sweepgen.load(std::memory_order_relaxed);
+  uint32_t g = s->sweepgen.load(std::memory_order_relaxed);
+  if (g != sg && g != sg - 2) return "collected span in an impossible sweep state";
+  return nullptr;
+}
+
+namespace {
+
+GOMEM_NOINLINE MCache* gc_ready_slow() {
+  ensure_init();
+  MCache* c = t_mcache;
+  if (c == &g_empty_mcache) c = acquire_p();
+  if (!c) return nullptr;
+  if (!gc::t_gcthread && !gc::register_current_thread()) return nullptr;
+  gc::g_gc_used.store(true, std::memory_order_relaxed);
+  return c;
+}
+
+// The calling thread, ready for collected allocation: it holds a P and is
+// registered (so its stack is a root and the world-stop reaches it).
+GOMEM_INLINE MCache* gc_ready() {
+  MCache* c = t_mcache;
+  if (GOMEM_LIKELY(c != &g_empty_mcache && gc::t_gcthread != nullptr)) return c;
+  return gc_ready_slow();
+}
+
+GOMEM_NOINLINE void* gc_out_of_memory(size_t size) {
+  gomem_stats st;
+  gomem_read_stats(&st);
+  StackBuf<512> b;
+  b.s("gomem: out of memory: collected allocation of ").u(size).s(" bytes failed (heap_sys ");
+  b.bytes(st.heap_sys).s(", heap_alloc ").bytes(st.heap_alloc).s(", gc_heap_live ").bytes(st.gc_heap_live);
+  b.s(", next_gc ").bytes(st.next_gc).s(")\n");
+  os::write_stderr(b.str(), b.len());
+  return out_of_memory();
+}
+
+void* gc_alloc(size_t size, SpanKind kind) {
+  MCache* c = gc_ready();
+  if (GOMEM_UNLIKELY(!c)) return out_of_memory();
+  for (int attempt = 0; attempt < 2; attempt++) {
+    uintptr_t v;
+    if (GOMEM_LIKELY(size <= kMaxSmallSize)) v = gc::alloc_small(c, make_span_class(kGCClasses.class_of(size ? size : 1), kind));
+    else v = gc::alloc_large(size, kind);
+    if (GOMEM_LIKELY(v != 0)) return reinterpret_cast<void*>(v);
+    if (size > kMaxAllocBytes) break;
+    gc::collect(gc::Trigger::kForced);  // out of memory: collect once and retry
+  }
+  return gc_out_of_memory(size);
+}
+
+MSpan* collected_span(void* p) {
+  MSpan* s = g_arena_index.span_of(reinterpret_cast<uintptr_t>(p));
+  if (!s || s->state.load(std::memory_order_acquire) != SpanState::kInUse) return nullptr;
+  return kind_is_gc(s->kind) ? s : nullptr;
+}
+
+}  // namespace
+
+}  // namespace gomem
+
+using namespace gomem;
+
+extern "C" {
+
+GOMEM_EXPORT void* gomem_gc_alloc(size_t size) { return gc_alloc(size, SpanKind::kScan); }
+
+GOMEM_EXPORT void* gomem_gc_alloc_noscan(size_t size) { return gc_alloc(size, SpanKind::kNoscan); }
+
+GOMEM_EXPORT void* gomem_gc_alloc_aligned(size_t alignment, size_t size, int scan) {
+  SpanKind kind = scan ? SpanKind::kScan : SpanKind::kNoscan;
+  if (alignment <= 8) return gc_alloc(size, kind);
+  if (!is_pow2(alignment)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  size_t want = size < alignment ? alignment : size;
+  if (alignment <= kPageSize && want <= kMaxSmallSize) {
+    // The smallest class whose objects all have this alignment.
+    for (uint32_t cl = kGCClasses.class_of(want); cl < static_cast<uint32_t>(kGCClasses.count); cl++)
+      if (kGCClasses.cls[cl].size % alignment == 0) return gc_alloc(kGCClasses.cls[cl].size, kind);
+  }
+  if (alignment <= kPageSize) return gc_alloc(want > kMaxSmallSize ? want : kMaxSmallSize + 1, kind);
+  errno = EINVAL;  // more than page alignment is not supported for collected objects
+  return nullptr;
+}
+
+GOMEM_EXPORT void gomem_gc_free(void* p) {
+  if (!p) return;
+  MSpan* s = collected_span(p);
+  if (!s) fatal_fault(Fault::kInvalidFree, p, g_arena_index.span_of(reinterpret_cast<uintptr_t>(p)), "not a collected object");
+  gc::gc_free(p, s);
+}
+
+GOMEM_EXPORT void gomem_gc_collect(void) {
+  ensure_init();
+  if (!gc_ready()) return;
+  gc::collect(gc::Trigger::kForced);
+}
+
+GOMEM_EXPORT int gomem_gc_set_percent(int percent) {
+  ensure_init();
+  return gc::set_gc_percent(percent);
+}
+
+GOMEM_EXPORT int gomem_gc_set_finalizer(void* p, gomem_finalizer_fn fn, void* arg) {
+  ensure_init();
+  return gc::set_finalizer(p, fn, arg) ? 0 : -1;
+}
+
+GOMEM_EXPORT void gomem_add_roots(void* begin, void* end) {
+  ensure_init();
+  gc::add_roots(reinterpret_cast<uintptr_t>(begin), reinterpret_cast<uintptr_t>(end));
+}
+
+GOMEM_EXPORT void gomem_remove_roots(void* begin, void* end) {
+  ensure_init();
+  gc::remove_roots(reinterpret_cast<uintptr_t>(begin), reinterpret_cast<uintptr_t>(end));
+}
+
+GOMEM_EXPORT int gomem_register_thread(void) {
+  ensure_init();
+  return gc::register_current_thread() ? 0 : -1;
+}
+
+GOMEM_EXPORT int gomem_unregister_thread(void) {
+  if (t_mcache != &g_empty_mcache) gc::release_p_spans(t_mcache);
+  gc::unregister_current_thread();
+  return 0;
+}
+
+}  // extern "C"

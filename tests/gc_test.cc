@@ -1,0 +1,429 @@
+// The collector: unreachable objects are reclaimed; reachable ones survive
+// with their contents, whatever holds them (a stack, a register of a stopped
+// thread, a global, a dlopen'ed library, an uncollectable block, an interior
+// pointer, a long chain); noscan objects retain nothing; finalizers run once,
+// after their object became unreachable.
+//
+// Tests never keep a collected pointer where they do not mean to: helpers
+// return addresses XOR-masked, the stack is cleared before collecting, and
+// every test body runs on a thread with a brand-new stack (the main thread,
+// whose frames hold whatever GoogleTest left there, never registers).
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "gomem/gomem.h"
+#include "gomem/gomem.hpp"
+#include "test_util.h"
+
+using namespace gomem_test;
+
+#include <sys/mman.h>
+#include <pthread.h>
+#include <functional>
+
+namespace {
+
+// Runs fn on a new thread whose stack is freshly mapped (zero pages), so no
+// stale word from earlier work can look like a pointer.
+void in_fresh_thread(std::function<void()> fn) {
+  constexpr size_t kStack = 8 << 20;
+  void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(stack, MAP_FAILED);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstack(&attr, stack, kStack);
+  pthread_t t;
+  auto* f = new std::function<void()>(std::move(fn));
+  ASSERT_EQ(pthread_create(&t, &attr, [](void* a) -> void* {
+    auto* g = static_cast<std::function<void()>*>(a);
+    (*g)();
+    delete g;
+    return nullptr;
+  }, f), 0);
+  pthread_join(t, nullptr);
+  pthread_attr_destroy(&attr);
+  munmap(stack, kStack);
+}
+
+#define GC_TEST(suite, name) \
+  static void suite##_##name##_body(); \
+  TEST(suite, name) { in_fresh_thread(suite##_##name##_body); } \
+  static void suite##_##name##_body()
+
+constexpr uintptr_t kMask = 0x5a5a5a5a5a5a5a5aULL;
+
+GOMEM_NOINLINE_TEST uintptr_t make_masked(size_t n, uint64_t seed, bool scan = true) {
+  void* p = scan ? gomem_gc_alloc(n) : gomem_gc_alloc_noscan(n);
+  fill(p, n, seed);
+  return reinterpret_cast<uintptr_t>(p) ^ kMask;
+}
+
+void* unmask(uintptr_t m) { return reinterpret_cast<void*>(m ^ kMask); }
+
+// Overwrites the stack below the caller, where dead frames may still hold
+// copies of pointers, and the caller-saved registers. Inlined, so that it
+// starts right at the caller's stack pointer: a called function could not
+// clear the padding slots at the top of its own frame.
+__attribute__((always_inline)) inline void clear_stack() {
+#if defined(__x86_64__)
+  __asm__ __volatile__(
+      "lea -262144(%%rsp), %%rax\n"
+      "1: movq $0, (%%rax)\n"
+      "add $8, %%rax\n"
+      "cmp %%rsp, %%rax\n"
+      "jb 1b\n"
+      "xor %%eax, %%eax\n xor %%ecx, %%ecx\n xor %%edx, %%edx\n xor %%esi, %%esi\n xor %%edi, %%edi\n"
+      "xor %%r8d, %%r8d\n xor %%r9d, %%r9d\n xor %%r10d, %%r10d\n xor %%r11d, %%r11d\n"
+      :
+      :
+      : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory");
+#else
+  volatile char buf[256 * 1024];
+  memset(const_cast<char*>(buf), 0, sizeof buf);
+#endif
+}
+
+__attribute__((always_inline)) inline void collect_clean() {
+  clear_stack();
+  gomem_gc_collect();
+}
+
+// Allocates (and drops) garbage of a given size, so that freed slots get
+// handed out again and overwritten.
+GOMEM_NOINLINE_TEST void churn(size_t n, int count) {
+  for (int i = 0; i < count; i++) {
+    void* p = gomem_gc_alloc(n);
+    memset(p, 0xee, n);
+  }
+}
+
+}  // namespace
+
+static void* volatile g_global_root;
+
+// Sets g_global_root from a masked address without the caller ever holding
+// the real pointer.
+GOMEM_NOINLINE_TEST void set_root(uintptr_t masked, ptrdiff_t offset = 0) {
+  g_global_root = static_cast<char*>(unmask(masked)) + offset;
+}
+
+GC_TEST(GC, UnreachableObjectSlotIsReusedAfterACollection) {
+  // Size 5000: class 5376, three objects per span. Keep one (so the span
+  // stays), drop the others, collect, and the same class hands their slots
+  // out again.
+  uintptr_t keep = make_masked(5000, 1);
+  uintptr_t drop1 = make_masked(5000, 2);
+  uintptr_t drop2 = make_masked(5000, 3);
+  set_root(keep);
+  collect_clean();
+  bool reused1 = false, reused2 = false;
+  std::vector<uintptr_t> got;
+  for (int i = 0; i < 64 && !(reused1 && reused2); i++) {
+    uintptr_t m = make_masked(5000, 100 + i);
+    got.push_back(m);
+    reused1 |= m == drop1;
+    reused2 |= m == drop2;
+  }
+  EXPECT_TRUE(reused1 && reused2) << "unreachable objects' slots were not reused";
+  EXPECT_TRUE(check(unmask(keep), 5000, 1)) << "the reachable neighbour was damaged";
+  g_global_root = nullptr;
+}
+
+GC_TEST(GC, SurvivesOnTheStackAndCountsAsLive) {
+  void* volatile p = gomem_gc_alloc(200);
+  fill(p, 200, 7);
+  collect_clean();
+  churn(200, 100000);
+  collect_clean();
+  EXPECT_TRUE(check(p, 200, 7));
+  gomem_stats st;
+  gomem_read_stats(&st);
+  EXPECT_GE(st.num_gc, 2u);
+  EXPECT_GT(st.gc_heap_live, 0u);
+}
+
+GC_TEST(GC, SurvivesInAGlobal) {
+  set_root(make_masked(1000, 11));
+  for (int i = 0; i < 3; i++) {
+    collect_clean();
+    churn(1000, 20000);
+  }
+  EXPECT_TRUE(check(g_global_root, 1000, 11));
+  g_global_root = nullptr;
+}
+
+GC_TEST(GC, SurvivesThroughAnInteriorPointer) {
+  set_root(make_masked(512, 12), 300);
+  for (int i = 0; i < 3; i++) {
+    collect_clean();
+    churn(512, 20000);
+  }
+  EXPECT_TRUE(check(static_cast<char*>(g_global_root) - 300, 512, 12));
+  g_global_root = nullptr;
+}
+
+GC_TEST(GC, SurvivesInAnUncollectableBlock) {
+  void** u = static_cast<void**>(gomem_malloc_uncollectable(64));
+  u[3] = unmask(make_masked(96, 13));
+  for (int i = 0; i < 3; i++) {
+    collect_clean();
+    churn(96, 50000);
+  }
+  EXPECT_TRUE(check(u[3], 96, 13));
+  gomem_free(u);
+}
+
+GC_TEST(GC, SurvivesInARegisteredRootRange) {
+  static uintptr_t area[4];
+  gomem_add_roots(area, area + 4);
+  area[2] = make_masked(128, 14) ^ kMask;
+  for (int i = 0; i < 3; i++) {
+    collect_clean();
+    churn(128, 50000);
+  }
+  EXPECT_TRUE(check(reinterpret_cast<void*>(area[2]), 128, 14));
+  gomem_remove_roots(area, area + 4);
+}
+
+GC_TEST(GC, SurvivesInADlopenedLibrarysData) {
+  void* lib = dlopen(GOMEM_TEST_DL_HOLDER, RTLD_NOW);
+  ASSERT_NE(lib, nullptr) << dlerror();
+  auto set = reinterpret_cast<void (*)(void*)>(dlsym(lib, "gomem_test_set_holder"));
+  auto get = reinterpret_cast<void* (*)()>(dlsym(lib, "gomem_test_get_holder"));
+  ASSERT_TRUE(set && get);
+  set(unmask(make_masked(300, 15)));
+  for (int i = 0; i < 3; i++) {
+    collect_clean();
+    churn(300, 40000);
+  }
+  EXPECT_TRUE(check(get(), 300, 15));
+  set(nullptr);
+  dlclose(lib);
+}
+
+struct Link {
+  Link* next;
+  uint64_t n;
+  uint64_t pad[2];
+};
+
+GOMEM_NOINLINE_TEST uintptr_t make_chain(int n) {
+  Link* head = nullptr;
+  for (int i = 0; i < n; i++) {
+    Link* l = static_cast<Link*>(gomem_gc_alloc(sizeof(Link)));
+    l->next = head;
+    l->n = static_cast<uint64_t>(i);
+    l->pad[0] = l->n * 3;
+    head = l;
+  }
+  return reinterpret_cast<uintptr_t>(head) ^ kMask;
+}
+
+GC_TEST(GC, AChainOfTenThousandObjectsSurvives) {
+  set_root(make_chain(10000));
+  for (int i = 0; i < 3; i++) {
+    collect_clean();
+    churn(sizeof(Link), 100000);
+  }
+  int count = 0;
+  for (Link* l = static_cast<Link*>(g_global_root); l; l = l->next, count++) {
+    ASSERT_EQ(l->n, static_cast<uint64_t>(9999 - count));
+    ASSERT_EQ(l->pad[0], l->n * 3);
+  }
+  EXPECT_EQ(count, 10000);
+  g_global_root = nullptr;
+}
+
+#if defined(__x86_64__)
+// Holds an unmasked pointer in r12 and nowhere else (the stack below is
+// cleared) until *flag == 2; returns it.
+extern "C" uintptr_t gomem_test_hold_in_r12(uintptr_t masked, volatile int* flag, uintptr_t mask);
+__asm__(
+    ".text\n"
+    ".globl gomem_test_hold_in_r12\n"
+    ".type gomem_test_hold_in_r12,@function\n"
+    "gomem_test_hold_in_r12:\n"
+    "  push %r12\n"
+    "  mov %rdi, %r12\n"
+    "  xor %rdx, %r12\n"
+    "  xor %edi, %edi\n"
+    "  xor %edx, %edx\n"
+    "  lea -65536(%rsp), %rax\n"
+    "1: movq $0, (%rax)\n"
+    "  add $8, %rax\n"
+    "  cmp %rsp, %rax\n"
+    "  jb 1b\n"
+    "  xor %eax, %eax\n"
+    "  movl $1, (%rsi)\n"
+    "2: pause\n"
+    "  cmpl $2, (%rsi)\n"
+    "  jne 2b\n"
+    "  mov %r12, %rax\n"
+    "  pop %r12\n"
+    "  ret\n"
+    ".size gomem_test_hold_in_r12, .-gomem_test_hold_in_r12\n");
+
+GC_TEST(GC, SurvivesInARegisterOfAStoppedThread) {
+  volatile int flag = 0;
+  uintptr_t result = 0;
+  std::thread t([&] {
+    uintptr_t m = make_masked(700, 16);
+    result = gomem_test_hold_in_r12(m, &flag, kMask);
+  });
+  while (flag != 1) std::this_thread::yield();
+  for (int i = 0; i < 3; i++) {
+    collect_clean();
+    churn(700, 20000);
+  }
+  flag = 2;
+  t.join();
+  EXPECT_TRUE(check(reinterpret_cast<void*>(result), 700, 16)) << "an object held only in a register was freed";
+}
+#endif
+
+// ---------------------------------------------------------------------------
+// Finalizers and noscan.
+
+namespace {
+std::mutex g_fin_mu;
+std::condition_variable g_fin_cv;
+int g_fin_count = 0;
+uintptr_t g_fin_last = 0;
+bool g_fin_intact = false;
+
+void finalizer(void* obj, void* arg) {
+  std::lock_guard<std::mutex> l(g_fin_mu);
+  g_fin_count++;
+  g_fin_last = reinterpret_cast<uintptr_t>(obj) ^ kMask;
+  g_fin_intact = check(obj, 256, reinterpret_cast<uintptr_t>(arg));
+  g_fin_cv.notify_all();
+}
+
+GOMEM_NOINLINE_TEST void store_in_holder(uintptr_t masked) { static_cast<void**>(g_global_root)[0] = unmask(masked); }
+
+bool wait_finalizers(int n) {
+  std::unique_lock<std::mutex> l(g_fin_mu);
+  return g_fin_cv.wait_for(l, std::chrono::seconds(30), [&] { return g_fin_count >= n; });
+}
+
+GOMEM_NOINLINE_TEST uintptr_t make_finalizable(uint64_t seed) {
+  uintptr_t m = make_masked(256, seed);
+  EXPECT_EQ(gomem_gc_set_finalizer(unmask(m), finalizer, reinterpret_cast<void*>(seed)), 0);
+  return m;
+}
+}  // namespace
+
+GC_TEST(GC, FinalizerRunsExactlyOnceAfterTheObjectBecameUnreachable) {
+  g_fin_count = 0;
+  uintptr_t m = make_finalizable(21);
+  set_root(m);
+  for (int i = 0; i < 3; i++) collect_clean();
+  {
+    std::lock_guard<std::mutex> l(g_fin_mu);
+    EXPECT_EQ(g_fin_count, 0) << "finalizer ran while the object was reachable";
+  }
+  g_global_root = nullptr;
+  collect_clean();
+  ASSERT_TRUE(wait_finalizers(1));
+  for (int i = 0; i < 4; i++) {
+    collect_clean();
+    churn(256, 10000);
+  }
+  std::lock_guard<std::mutex> l(g_fin_mu);
+  EXPECT_EQ(g_fin_count, 1);
+  EXPECT_EQ(g_fin_last, m);
+  EXPECT_TRUE(g_fin_intact) << "the object was damaged before its finalizer ran";
+  gomem_stats st;
+  gomem_read_stats(&st);
+  EXPECT_EQ(st.num_finalizers_run, 1u);
+}
+
+GC_TEST(GC, APointerInsideANoscanObjectDoesNotKeepItsTargetAlive) {
+  g_fin_count = 0;
+  set_root(make_masked(64, 0, /*scan=*/false));
+  store_in_holder(make_finalizable(22));  // the only reference, in pointer-free memory
+  collect_clean();
+  ASSERT_TRUE(wait_finalizers(1)) << "the target was kept alive by a noscan object";
+  // The same pointer in a scan object does keep it alive.
+  set_root(make_masked(64, 0, /*scan=*/true));
+  store_in_holder(make_finalizable(23));
+  for (int i = 0; i < 3; i++) collect_clean();
+  std::lock_guard<std::mutex> l(g_fin_mu);
+  EXPECT_EQ(g_fin_count, 1);
+  g_global_root = nullptr;
+}
+
+// ---------------------------------------------------------------------------
+// C++.
+
+namespace {
+std::atomic<int> g_dtors{0};
+struct Widget {
+  explicit Widget(int v) : value(v) { memset(pad, v, sizeof pad); }
+  ~Widget() { g_dtors++; }
+  int value;
+  char pad[100];
+};
+struct alignas(64) Aligned {
+  double d[8];
+};
+
+GOMEM_NOINLINE_TEST void make_widgets(int n) {
+  for (int i = 0; i < n; i++) gomem::gc_new<Widget>(i);
+}
+}  // namespace
+
+GC_TEST(GC, CppGcNewRunsDestructorsAndHonoursAlignment) {
+  make_widgets(1000);
+  Aligned* a = gomem::gc_new<Aligned>();
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(a) % 64, 0u);
+  gomem::keep_alive(a);
+  for (int i = 0; i < 4 && g_dtors < 1000; i++) {
+    collect_clean();
+    for (int k = 0; k < 1000 && g_dtors < 1000; k++) std::this_thread::yield();
+  }
+  for (int k = 0; k < 200000 && g_dtors < 1000; k++) std::this_thread::yield();
+  EXPECT_EQ(g_dtors.load(), 1000);
+  Widget* w = gomem::gc_new<Widget>(42);
+  collect_clean();
+  EXPECT_EQ(w->value, 42);
+  gomem::keep_alive(w);
+}
+
+GC_TEST(GC, CppContainersWithGcAllocatorKeepTheirElementsAlive) {
+  std::vector<void*, gomem::gc_allocator<void*>> v;
+  for (int i = 0; i < 2000; i++) v.push_back(unmask(make_masked(48, 1000 + i)));
+  for (int i = 0; i < 3; i++) {
+    collect_clean();
+    churn(48, 50000);
+  }
+  for (int i = 0; i < 2000; i++) ASSERT_TRUE(check(v[i], 48, 1000 + i)) << i;
+}
+
+GC_TEST(GC, GcPercentAndStatistics) {
+  int old = gomem_gc_set_percent(50);
+  EXPECT_EQ(gomem_gc_set_percent(old), 50);
+  EXPECT_EQ(gomem_gc_set_percent(-1), old);  // off
+  gomem_stats a, b;
+  gomem_read_stats(&a);
+  churn(1000, 100000);  // 100 MB of garbage, no collection while off
+  gomem_read_stats(&b);
+  EXPECT_EQ(a.num_gc, b.num_gc);
+  EXPECT_EQ(b.enable_gc, 0u);
+  gomem_gc_set_percent(100);
+  churn(1000, 100000);
+  gomem_read_stats(&b);
+  EXPECT_GT(b.num_gc, a.num_gc);
+  EXPECT_GT(b.pause_total_ns, a.pause_total_ns);
+  EXPECT_GT(b.pause_ns[(b.num_gc + 255) % 256], 0u);
+  EXPECT_GE(b.next_gc, uint64_t{4} << 20);
+  EXPECT_EQ(b.mallocs - b.frees, b.heap_objects);
+  gomem_check_heap();
+}
