@@ -135,6 +135,7 @@ TEST(GCStress, FourGigabytesAllocatedFiftyMegabytesLivePeakRssUnderThreeTimesLiv
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     four_gigabytes_child();
+    fflush(stdout);
     _exit(::testing::Test::HasFailure() ? 1 : 0);
   }
   int status = 0;

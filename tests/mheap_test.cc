@@ -181,7 +181,7 @@ TEST(MHeap, ScavengeReleasesFreePagesAndAccountsForThem) {
   for (int i = 0; i < 64; i += 2) t.heap->free_span(spans[i]);
   uint64_t freed = 32 * 8 * kPageSize;
   EXPECT_EQ(t.heap->free_bytes_retained(), before.sys - before.inuse - before.released + freed);
-  uint64_t done = t.heap->scavenge(0, 0);
+  uint64_t done = t.heap->scavenge(0, 0, true);
   EXPECT_GE(done, freed);
   EXPECT_EQ(t.heap->free_bytes_retained(), 0u);
   EXPECT_GT(t.os.decommitted.load(), 0u);

@@ -106,13 +106,15 @@ void add_large_span(MSpan* s);
 // ---------------------------------------------------------------------------
 // Pacing (pacer.cc).
 
+constexpr uint64_t kNoLimit = ~uint64_t{0} >> 1;  // INT64_MAX, Go's "no memory limit"
+
 struct Pacer {
   std::atomic<int> gc_percent{100};
   std::atomic<uint64_t> heap_live{0};    // bytes allocated (optimistically: whole cached spans) since mark + marked
   std::atomic<uint64_t> heap_marked{0};  // bytes marked live by the last cycle
   std::atomic<uint64_t> trigger{4 << 20};
   std::atomic<uint64_t> goal{4 << 20};
-  std::atomic<uint64_t> memory_limit{~uint64_t{0} >> 1};
+  std::atomic<uint64_t> memory_limit{kNoLimit};
 };
 extern Pacer g_pacer;
 
@@ -143,6 +145,26 @@ void fork_child();
 bool gc_in_use();  // has anything ever been allocated in the collected heap?
 extern std::atomic<bool> g_gc_used;
 
+// Sets the soft memory limit (GOMEMLIMIT); returns the previous one.
+uint64_t set_memory_limit(uint64_t bytes);
+// The heap goal the memory limit allows right now (Go's memoryLimitHeapGoal).
+uint64_t memory_limit_goal();
+
+// ---------------------------------------------------------------------------
+// The scavenger (scavenger.cc).
+
+void start_scavenger();
+void wake_scavenger();
+void free_os_memory();
+void scavenge_for_limit(uint64_t bytes);
+uint64_t scavenger_goal();
+uint64_t scavenger_released_bg();
+uint64_t scavenger_released_forced();
+void trace_scavenger();
+void scavenger_fork_child();
+// Called by the heap after it grew (outside its lock).
+void heap_grew();
+
 // ---------------------------------------------------------------------------
 // Roots (roots.cc).
 
@@ -161,6 +183,7 @@ struct Settings {
   int markers = 0;           // GOMEM_GC_MARKERS (0 = one per CPU, at most 8)
   int sig_suspend = 0;       // GOMEM_SIG_SUSPEND (0 = SIGPWR)
   bool gctrace = false;      // GODEBUG=gctrace=1
+  bool scavenger = true;     // GOMEM_SCAVENGER=0 turns the background scavenger off
 };
 extern Settings g_gcsettings;
 

@@ -107,9 +107,12 @@ void collect(Trigger why) {
   // 5. Sweep: in the background, and by allocation.
   wake_sweeper();
   wake_finalizer_thread();
-  if (g_gcsettings.gctrace)
+  if (g_gcsettings.gctrace) {
     trace_line(n, start, t_stop, t_mark, t_end, live_before, m.marked_bytes, g_pacer.goal.load(), markers,
                why == Trigger::kForced);
+    trace_scavenger();
+  }
+  wake_scavenger();
   if (why == Trigger::kForced) {
     // Like runtime.GC: return with the heap swept.
     int64_t s0 = os::nanotime();
@@ -122,8 +125,11 @@ void gc_init() {
   g_cycles.start_ns = os::nanotime();
   if (const char* v = os::getenv("GOMEM_GC_MARKERS")) g_gcsettings.markers = atoi(v);
   if (const char* v = os::getenv("GOMEM_SIG_SUSPEND")) g_gcsettings.sig_suspend = atoi(v);
-  if (const char* v = os::getenv("GODEBUG")) g_gcsettings.gctrace = strstr(v, "gctrace=1") != nullptr;
+  if (const char* v = os::getenv("GODEBUG"))
+    g_gcsettings.gctrace = strstr(v, "gctrace=1") != nullptr || strstr(v, "scavtrace=1") != nullptr;
+  if (const char* v = os::getenv("GOMEM_SCAVENGER")) g_gcsettings.scavenger = strcmp(v, "0") != 0;
   pacer_init_from_env();
+  g_heap.grow_hook = heap_grew;
 }
 
 void read_counters(GCClassCounts* out) {
@@ -174,6 +180,7 @@ void fork_child() {
   helpers_fork_child();
   sweep_fork_child();
   finalizer_fork_child();
+  scavenger_fork_child();
   t_nopreempt--;
   t_preempt_pending = 0;
 }

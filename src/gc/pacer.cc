@@ -33,7 +33,59 @@ uint64_t compute_goal(uint64_t marked, int percent) {
 
 }  // namespace
 
+namespace {
+// Parses Go's GOMEMLIMIT syntax: a byte count with an optional B, KiB, MiB,
+// GiB or TiB suffix, or "off".
+bool parse_limit(const char* v, uint64_t* out) {
+  if (strcmp(v, "off") == 0) {
+    *out = kNoLimit;
+    return true;
+  }
+  char* end = nullptr;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (end == v) return false;
+  uint64_t mult = 1;
+  if (*end == 0 || strcmp(end, "B") == 0) mult = 1;
+  else if (strcmp(end, "KiB") == 0) mult = uint64_t{1} << 10;
+  else if (strcmp(end, "MiB") == 0) mult = uint64_t{1} << 20;
+  else if (strcmp(end, "GiB") == 0) mult = uint64_t{1} << 30;
+  else if (strcmp(end, "TiB") == 0) mult = uint64_t{1} << 40;
+  else return false;
+  *out = n * mult;
+  return true;
+}
+}  // namespace
+
+uint64_t memory_limit_goal() {
+  uint64_t limit = g_pacer.memory_limit.load(std::memory_order_relaxed);
+  if (limit == kNoLimit) return kNoLimit;
+  // Go's rule: the heap may use what the limit leaves after everything that
+  // is not the collected heap, less an overage, less 3 % (at least 1 MiB).
+  uint64_t mapped = g_heap.retained_bytes() + g_heap.mspan_sys() + g_heap.gcbits_sys();
+  uint64_t inuse = g_heap.inuse_bytes();
+  uint64_t free_retained = mapped > inuse ? g_heap.retained_bytes() - (inuse < g_heap.retained_bytes() ? inuse : 0) : 0;
+  uint64_t gc_alloc = g_pacer.heap_live.load(std::memory_order_relaxed);
+  uint64_t non_heap = mapped > free_retained + gc_alloc ? mapped - free_retained - gc_alloc : 0;
+  uint64_t overage = mapped > limit ? mapped - limit : 0;
+  uint64_t marked = g_pacer.heap_marked.load(std::memory_order_relaxed);
+  if (non_heap + overage >= limit) return marked;
+  uint64_t goal = limit - (non_heap + overage);
+  uint64_t headroom = goal / 100 * 3;
+  goal -= headroom > (1u << 20) ? headroom : (goal > (1u << 20) ? (1u << 20) : goal);
+  return goal > marked ? goal : marked;
+}
+
+uint64_t set_memory_limit(uint64_t bytes) {
+  uint64_t old = g_pacer.memory_limit.exchange(bytes);
+  wake_scavenger();
+  return old;
+}
+
 void pacer_init_from_env() {
+  if (const char* v = os::getenv("GOMEMLIMIT")) {
+    uint64_t limit;
+    if (parse_limit(v, &limit)) g_pacer.memory_limit.store(limit);
+  }
   if (const char* v = os::getenv("GOGC")) {
     if (strcmp(v, "off") == 0) {
       g_pacer.gc_percent.store(-1);
@@ -52,6 +104,8 @@ void pacer_commit(uint64_t marked) {
   g_pacer.heap_marked.store(marked, std::memory_order_relaxed);
   g_pacer.heap_live.store(marked, std::memory_order_relaxed);
   uint64_t goal = compute_goal(marked, g_pacer.gc_percent.load(std::memory_order_relaxed));
+  uint64_t lim = memory_limit_goal();
+  if (lim < goal) goal = lim;
   g_pacer.goal.store(goal, std::memory_order_relaxed);
   g_pacer.trigger.store(goal, std::memory_order_release);
 }
@@ -68,17 +122,28 @@ void add_heap_live(int64_t delta) {
   g_pacer.heap_live.fetch_add(static_cast<uint64_t>(delta), std::memory_order_relaxed);
 }
 
-void maybe_trigger() {
-  if (g_pacer.heap_live.load(std::memory_order_relaxed) >= g_pacer.trigger.load(std::memory_order_relaxed) &&
-      g_pacer.gc_percent.load(std::memory_order_relaxed) >= 0)
-    collect(Trigger::kHeap);
+// The trigger: GOGC's goal, lowered by the memory limit when there is one
+// (which also runs the collector when GOGC is off, as in Go).
+static bool due() {
+  uint64_t live = g_pacer.heap_live.load(std::memory_order_relaxed);
+  if (g_pacer.gc_percent.load(std::memory_order_relaxed) >= 0 &&
+      live >= g_pacer.trigger.load(std::memory_order_relaxed))
+    return true;
+  if (g_pacer.memory_limit.load(std::memory_order_relaxed) != kNoLimit) {
+    uint64_t lim = memory_limit_goal();
+    // Keep a cycle's worth of progress: never collect again before a few
+    // MiB were allocated since the last mark.
+    uint64_t floor = g_pacer.heap_marked.load(std::memory_order_relaxed) + (4u << 20);
+    return live >= (lim > floor ? lim : floor);
+  }
+  return false;
 }
 
-bool should_collect(Trigger why) {
-  if (why != Trigger::kHeap) return true;
-  return g_pacer.gc_percent.load(std::memory_order_relaxed) >= 0 &&
-         g_pacer.heap_live.load(std::memory_order_relaxed) >= g_pacer.trigger.load(std::memory_order_relaxed);
+void maybe_trigger() {
+  if (due()) collect(Trigger::kHeap);
 }
+
+bool should_collect(Trigger why) { return why != Trigger::kHeap || due(); }
 
 }  // namespace gc
 }  // namespace gomem

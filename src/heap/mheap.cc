@@ -161,14 +161,16 @@ bool MHeap::grow_locked(uintptr_t npages) {
   uintptr_t base = cur_next_;
   cur_next_ += ask;
   insert_free_run_locked(base, n);
+  publish_locked();
   return true;
 }
 
 // ---------------------------------------------------------------------------
 // Free runs.
 
-void MHeap::insert_free_run_locked(uintptr_t base, uintptr_t npages) {
-  int64_t now = os::nanotime();
+void MHeap::insert_free_run_locked(uintptr_t base, uintptr_t npages, int64_t since) {
+  int64_t now = since ? since : os::nanotime();
+  int64_t merged_since = 0;
   // Merge with the run that ends where this one starts.
   MSpan* left = index_->span_of(base - 1);
   if (left && left->state.load(std::memory_order_relaxed) == SpanState::kFree && left->end() == base) {
@@ -176,6 +178,7 @@ void MHeap::insert_free_run_locked(uintptr_t base, uintptr_t npages) {
     index_->set_page(left->end() - kPageSize, nullptr);  // becomes an interior page
     base = left->base;
     npages += left->npages;
+    merged_since = left->free_since;
     free_mspan_locked(left);
   }
   // Merge with the run that starts where this one ends.
@@ -185,13 +188,14 @@ void MHeap::insert_free_run_locked(uintptr_t base, uintptr_t npages) {
     pages_.remove(right);
     index_->set_page(right->base, nullptr);
     npages += right->npages;
+    if (right->free_since > merged_since) merged_since = right->free_since;
     free_mspan_locked(right);
   }
   MSpan* run = alloc_mspan_locked();
   if (!run) fatal("out of memory for span metadata");
   run->base = base;
   run->npages = npages;
-  run->free_since = now;
+  run->free_since = now > merged_since ? now : merged_since;
   run->state.store(SpanState::kFree, std::memory_order_release);
   index_->set_page(base, run);
   index_->set_page(base + ((npages - 1) << kPageShift), run);
@@ -241,11 +245,22 @@ void MHeap::init_span_locked(MSpan* s, uintptr_t base, uintptr_t npages, SpanCla
 
 MSpan* MHeap::alloc_span(uintptr_t npages, SpanClass spc, uintptr_t align_pages) {
   if (npages == 0 || npages > (kMaxAllocBytes >> kPageShift)) return nullptr;
-  NoPreemptLock l(lock);
+  bool grew = false;
+  MSpan* s;
+  {
+    NoPreemptLock l(lock);
+    s = alloc_span_locked(npages, spc, align_pages, &grew);
+  }
+  if (grew && grow_hook) grow_hook();
+  return s;
+}
+
+MSpan* MHeap::alloc_span_locked(uintptr_t npages, SpanClass spc, uintptr_t align_pages, bool* grew) {
   uintptr_t need = npages + align_pages - 1;
   MSpan* run = pages_.take(need);
   if (!run) {
     if (!grow_locked(need)) return nullptr;
+    *grew = true;
     run = pages_.take(need);
     if (!run) return nullptr;
   }
@@ -274,6 +289,7 @@ MSpan* MHeap::alloc_span(uintptr_t npages, SpanClass spc, uintptr_t align_pages)
     insert_free_run_locked(end, (rend - end) >> kPageShift);
   }
   init_span_locked(s, base, npages, spc, zeroed == npages);
+  publish_locked();
   if (s->large) {
     stats_.large_allocs++;
     stats_.large_alloc_bytes += s->bytes();
@@ -310,6 +326,7 @@ void MHeap::free_span_locked(MSpan* s) {
   index_->set_range(base, npages, nullptr);
   free_mspan_locked(s);
   insert_free_run_locked(base, npages);
+  publish_locked();
 }
 
 bool MHeap::grow_large_in_place(MSpan* s, uintptr_t new_npages) {
@@ -339,6 +356,7 @@ bool MHeap::grow_large_in_place(MSpan* s, uintptr_t new_npages) {
   s->elemsize = new_npages << kPageShift;
   s->magic = ~uint64_t{0} / s->elemsize + 1;
   s->base_magic = s->base * s->magic;
+  publish_locked();
   return true;
 }
 
@@ -354,48 +372,140 @@ void MHeap::shrink_large(MSpan* s, uintptr_t new_npages) {
   stats_.inuse -= n << kPageShift;
   stats_.large_live_bytes -= n << kPageShift;
   insert_free_run_locked(cut, n);
+  publish_locked();
 }
 
 // ---------------------------------------------------------------------------
 // Scavenging.
 
-uint64_t MHeap::scavenge(uint64_t max_bytes, int64_t min_age_ns) {
-  NoPreemptLock l(lock);
-  int64_t now = os::nanotime();
+namespace {
+struct Candidate {
+  int64_t since;
+  uintptr_t base;
+};
+}  // namespace
+
+uint64_t MHeap::scavenge(uint64_t max_bytes, int64_t min_age_ns, bool force) {
+  // Gather the runs worth looking at (oldest first, then highest address),
+  // into a scratch array off the heap.
+  constexpr size_t kMaxCandidates = 8192;
+  static Candidate* cand = nullptr;  // (one scavenging at a time: scav_lock_)
+  MutexLock sl(scav_lock_);
+  if (!cand) {
+    cand = static_cast<Candidate*>(os_->alloc_meta(kMaxCandidates * sizeof(Candidate)));
+    if (!cand) return 0;
+  }
   uint64_t done = 0;
-  pages_.for_each([&](MSpan* run) {
-    if (max_bytes && done >= max_bytes) return;
-    if (now - run->free_since < min_age_ns) return;
-    // Release every maximal sub-range of pages still backed.
-    uintptr_t p = run->base;
-    uintptr_t end = run->end();
-    while (p < end) {
-      HeapArena* a = index_->arena_of(p);
-      uintptr_t i = (p - a->base) >> kPageShift;
-      if (bit_test(a->released, i)) {
-        p += kPageSize;
-        continue;
-      }
-      uintptr_t q = p;
-      while (q < end) {
-        HeapArena* b = index_->arena_of(q);
-        uintptr_t j = (q - b->base) >> kPageShift;
-        if (bit_test(b->released, j)) break;
-        q += kPageSize;
-        if (max_bytes && done + (q - p) >= max_bytes) break;
-      }
-      bool zero = os_->decommit(reinterpret_cast<void*>(p), q - p);
-      uintptr_t n = (q - p) >> kPageShift;
-      set_page_bits_locked(&HeapArena::released, p, n, true);
-      if (zero) set_page_bits_locked(&HeapArena::zeroed, p, n, true);
-      stats_.released += q - p;
-      stats_.scavenged_total += q - p;
-      done += q - p;
-      p = q;
-      if (max_bytes && done >= max_bytes) break;
+  int64_t now = os::nanotime();
+  for (int round = 0; round < 1000; round++) {
+  size_t n = 0;
+  {
+    NoPreemptLock l(lock);
+    pages_.for_each([&](MSpan* run) {
+      if (n == kMaxCandidates || now - run->free_since < min_age_ns) return;
+      if (count_page_bits_locked(&HeapArena::released, run->base, run->npages) == run->npages) return;
+      cand[n++] = Candidate{run->free_since, run->base};
+    });
+  }
+  // Insertion sort is fine for the usual few hundred runs; fall back to a
+  // simple O(n log n) heap sort for more.
+  auto before = [](const Candidate& a, const Candidate& b) {
+    return a.since != b.since ? a.since < b.since : a.base > b.base;
+  };
+  for (size_t i = 1; i < n; i++) {
+    Candidate c = cand[i];
+    size_t j = i;
+    while (j > 0 && before(c, cand[j - 1])) {
+      cand[j] = cand[j - 1];
+      j--;
     }
-  });
+    cand[j] = c;
+    if (i > 2048) break;  // long lists: the rest stay in index order
+  }
+  uint64_t round_start = done;
+  for (size_t i = 0; i < n && (max_bytes == 0 || done < max_bytes); i++) {
+    uintptr_t base = cand[i].base;
+    // Release the run from its top down, a quantum at a time. Each piece is
+    // taken out of the index (state kScavenging: neither allocatable nor a
+    // merge partner) while the heap lock is dropped for madvise, then put
+    // back, merging with its neighbours again.
+    while (max_bytes == 0 || done < max_bytes) {
+      uintptr_t pbase, pn, lo;
+      int64_t since;
+      {
+        NoPreemptLock l(lock);
+        MSpan* run = index_->span_of(base);
+        if (!run || run->state.load(std::memory_order_relaxed) != SpanState::kFree || run->base != base) break;
+        since = run->free_since;
+        lo = run->base;
+        uintptr_t rend = run->end();
+        // The highest quantum that still has backed pages.
+        uintptr_t end = rend;
+        while (end > lo) {
+          uintptr_t q = end - lo > kScavengeQuantum ? end - kScavengeQuantum : lo;
+          uintptr_t np = (end - q) >> kPageShift;
+          if (count_page_bits_locked(&HeapArena::released, q, np) < np) break;
+          end = q;
+        }
+        if (end <= lo) break;  // the whole run is released already
+        uintptr_t want = kScavengeQuantum;
+        if (max_bytes && max_bytes - done < want) want = align_up(max_bytes - done, kPageSize);
+        pbase = end - lo > want ? end - want : lo;
+        pn = (end - pbase) >> kPageShift;
+        if (!force && dense_huge_page_locked(pbase)) break;
+        // Take [pbase, end) out of the index; the rest goes back as free runs.
+        pages_.remove(run);
+        index_->set_page(lo, nullptr);
+        index_->set_page(rend - kPageSize, nullptr);
+        free_mspan_locked(run);
+        if (pbase > lo) insert_free_run_locked(lo, (pbase - lo) >> kPageShift, since);
+        if (rend > end) insert_free_run_locked(end, (rend - end) >> kPageShift, since);
+        MSpan* piece = alloc_mspan_locked();
+        if (!piece) fatal("out of memory for span metadata");
+        piece->base = pbase;
+        piece->npages = static_cast<uint32_t>(pn);
+        piece->state.store(SpanState::kScavenging, std::memory_order_release);
+        index_->set_page(pbase, piece);
+        index_->set_page(end - kPageSize, piece);
+      }
+      bool zero = os_->decommit(reinterpret_cast<void*>(pbase), pn << kPageShift);
+      {
+        NoPreemptLock l(lock);
+        MSpan* piece = index_->span_of(pbase);
+        uintptr_t newly = pn - count_page_bits_locked(&HeapArena::released, pbase, pn);
+        set_page_bits_locked(&HeapArena::released, pbase, pn, true);
+        if (zero) set_page_bits_locked(&HeapArena::zeroed, pbase, pn, true);
+        stats_.released += newly << kPageShift;
+        stats_.scavenged_total += newly << kPageShift;
+        done += newly << kPageShift;
+        index_->set_page(pbase, nullptr);
+        index_->set_page(pbase + ((pn - 1) << kPageShift), nullptr);
+        free_mspan_locked(piece);
+        insert_free_run_locked(pbase, pn, since);
+        publish_locked();
+        // Carry on with what is left below the piece: it merged back with
+        // it into a run that (unless it merged further left) starts at lo.
+        base = lo;
+      }
+    }
+  }
+  // A full candidate array may have left runs out: look again while that
+  // makes progress.
+  if (n < kMaxCandidates || done == round_start || (max_bytes && done >= max_bytes)) break;
+  }
   return done;
+}
+
+bool MHeap::dense_huge_page_locked(uintptr_t addr) {
+  uintptr_t hp = align_down(addr, kHugePageBytes);
+  uintptr_t inuse = 0;
+  constexpr uintptr_t kPages = kHugePageBytes / kPageSize;
+  for (uintptr_t i = 0; i < kPages; i++) {
+    MSpan* s = index_->span_of(hp + (i << kPageShift));
+    if (s && s->state.load(std::memory_order_relaxed) == SpanState::kInUse) inuse++;
+  }
+  // Go skips chunks that were at least 96.875 % (496 / 512) in use.
+  return inuse * 32 >= kPages * 31;
 }
 
 HeapPageStats MHeap::page_stats() {

@@ -32,6 +32,11 @@
 namespace gomem {
 
 constexpr uintptr_t kHeapGrowBytes = uintptr_t{4} << 20;  // Go's pallocChunkBytes
+// The scavenger releases at most this much per madvise (with the heap lock
+// dropped), so allocators never wait long for it.
+constexpr uintptr_t kScavengeQuantum = uintptr_t{2} << 20;
+// Transparent huge page size: the unit of the scavenger's density rule.
+constexpr uintptr_t kHugePageBytes = uintptr_t{2} << 20;
 // Largest request the heap accepts (the address space is 47 bits).
 constexpr uintptr_t kMaxAllocBytes = uintptr_t{1} << 44;  // 16 TiB: npages fits 31 bits
 
@@ -77,9 +82,17 @@ class MHeap {
   // heap (their spans held nothing when freed, so every one was freed too).
   uint64_t retired_mallocs(SpanClass spc) const { return retired_mallocs_[spc]; }
 
-  // Gives free pages back to the OS: runs that have been free for at least
-  // min_age_ns, up to max_bytes (0 = no limit). Returns bytes released.
-  uint64_t scavenge(uint64_t max_bytes, int64_t min_age_ns);
+  // Gives free pages back to the OS (Go's mgcscavenge): retained pages of
+  // free runs that have been free for at least min_age_ns, oldest runs first
+  // and, among those, the highest addresses first, up to max_bytes (0 = no
+  // limit), in pieces of at most kScavengeQuantum. Unless `force`, pieces
+  // inside a huge-page-sized region that is almost all in use are left alone
+  // (releasing them would break a transparent huge page; Go's 96.9 % rule).
+  // The heap lock is dropped around each madvise. Returns bytes released.
+  uint64_t scavenge(uint64_t max_bytes, int64_t min_age_ns, bool force);
+  // Retained (backed, counted in RSS) free bytes and in-use bytes, cheaply.
+  uint64_t retained_bytes() const { return retained_.load(std::memory_order_relaxed); }
+  uint64_t inuse_bytes() const { return inuse_.load(std::memory_order_relaxed); }
 
   // Statistics snapshot.
   HeapPageStats page_stats();
@@ -118,7 +131,12 @@ class MHeap {
   // A random value mixed into every span's free key.
   uint64_t secret = 0;
 
+  // Called (outside the lock) after the heap grew: the scavenger starts
+  // itself and enforces the memory limit from here.
+  void (*grow_hook)() = nullptr;
+
  private:
+  MSpan* alloc_span_locked(uintptr_t npages, SpanClass spc, uintptr_t align_pages, bool* grew);
   MSpan* alloc_mspan_locked();
   void free_mspan_locked(MSpan* s);
   uint64_t* alloc_gcbits_locked(uint32_t words);
@@ -127,13 +145,15 @@ class MHeap {
   bool reserve_arenas_locked(uintptr_t bytes);
   // Puts [base, base+npages) on the free-run index as one run, merging with
   // free neighbours. The page bits (released/zeroed) must already be right.
-  void insert_free_run_locked(uintptr_t base, uintptr_t npages);
+  void insert_free_run_locked(uintptr_t base, uintptr_t npages, int64_t since = 0);
+  bool dense_huge_page_locked(uintptr_t addr);
   void set_page_bits_locked(uint64_t (HeapArena::*bitmap)[kArenaBitmapWords], uintptr_t base, uintptr_t npages, bool value);
   uintptr_t count_page_bits_locked(uint64_t (HeapArena::*bitmap)[kArenaBitmapWords], uintptr_t base, uintptr_t npages);
   void init_span_locked(MSpan* s, uintptr_t base, uintptr_t npages, SpanClass spc, bool zeroed);
 
   MemOS* os_ = nullptr;
   ArenaIndex* index_ = nullptr;
+  Mutex scav_lock_;  // one scavenge() at a time
   PageAlloc pages_;
   FixAlloc spanalloc_;
   FixAlloc gcbits_[17];  // index = words per bitmap (1..16); one allocation holds both bitmaps
@@ -142,7 +162,14 @@ class MHeap {
   uintptr_t cur_next_ = 0;  // next uncommitted byte of the current reservation
   uintptr_t cur_end_ = 0;   // end of the current reservation
   uintptr_t next_hint_ = 0;
+  void publish_locked() {
+    retained_.store(stats_.sys - stats_.released, std::memory_order_relaxed);
+    inuse_.store(stats_.inuse, std::memory_order_relaxed);
+  }
+
   HeapPageStats stats_;
+  std::atomic<uint64_t> retained_{0};  // stats_.sys - stats_.released, for lock-free readers
+  std::atomic<uint64_t> inuse_{0};
   uint64_t retired_mallocs_[kNumSpanClasses] = {};
 };
 

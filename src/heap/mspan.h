@@ -39,6 +39,7 @@ enum class SpanState : uint8_t {
   kDead = 0,   // not describing memory (on the MSpan free list)
   kInUse = 1,  // holds objects (small spans) or one large object
   kFree = 2,   // a free page run owned by the page heap
+  kScavenging = 3,  // a free run taken out of the index while the scavenger releases it
 };
 
 // The remote-free word of a manual span: the head of the list of objects

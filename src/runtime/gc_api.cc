@@ -162,4 +162,16 @@ GOMEM_EXPORT int gomem_unregister_thread(void) {
   return 0;
 }
 
+GOMEM_EXPORT void gomem_free_os_memory(void) {
+  ensure_init();
+  if (gc::g_gc_used.load(std::memory_order_relaxed)) gc_ready();
+  gc::free_os_memory();
+}
+
+GOMEM_EXPORT int64_t gomem_set_memory_limit(int64_t bytes) {
+  ensure_init();
+  if (bytes < 0) return static_cast<int64_t>(gc::g_pacer.memory_limit.load());
+  return static_cast<int64_t>(gc::set_memory_limit(static_cast<uint64_t>(bytes)));
+}
+
 }  // extern "C"

@@ -1,0 +1,581 @@
+#!/usr/bin/python3
+"""RSS over time of a three-phase workload under every allocator.
+
+Normally started by bench/rss/run, which builds the programs first; it can be
+run directly once they are built:
+
+    /usr/bin/python3 bench/rss/rss.py --bin-dir build-bench/bench/rss [options]
+
+Every allocator (glibc without preload, the others through LD_PRELOAD of the
+workload only) runs `phases` under `rss_sample`, which records the process's
+RSS and the workload's own live heap every 10 ms. Allocators are interleaved
+round-robin inside each repetition (the order rotates between repetitions);
+medians of the repetitions are compared. Every run is validated like the
+runs of bench/harness.py: exit status 0, the same checksum as glibc's run,
+and malloc really provided by the allocator under test. Any failure makes the
+exit status 1; timings and RSS are never asserted.
+"""
+import argparse
+import csv
+import datetime
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCH = os.path.dirname(HERE)
+ROOT = os.path.dirname(BENCH)
+sys.path.insert(0, BENCH)
+import harness as H  # noqa: E402  (bench/harness.py: peers, environment, validation)
+
+PHASES = ["start", "ramp", "hold", "free", "quiet", "regrow", "refree", "tail", "teardown", "end"]
+# Times of phase starts kept in the runs CSV, relative to the start of the ramp.
+EVENT_COLS = [f"t_{p}" for p in PHASES[2:]]
+COLORS = {"glibc": "#7f7f7f", "jemalloc": "#1f77b4", "tcmalloc": "#2ca02c",
+          "mimalloc": "#ff7f0e", "gomem": "#d62728"}
+
+RUN_FIELDS = (["mode", "timestamp", "rep", "allocator", "status", "wall_s", "work_s",
+               "peak_rss_kb", "rss_free1s_kb", "rss_quiet_end_kb", "rss_end_kb",
+               "live_peak_kb", "live_free1s_kb", "live_quiet_end_kb", "live_end_kb",
+               "excess_avg_kb", "rss_avg_kb", "live_avg_kb", "lazyfree_max_kb", "samples",
+               "max_gap_ms", "user_s", "sys_s", "exit", "checksum", "malloc_lib",
+               "phase_times", "loadavg", "lib_built", "error", "command"] + EVENT_COLS)
+SAMPLE_FIELDS = ["rep", "allocator", "t", "rss_kb", "anon_kb", "live_kb", "phase", "lazyfree_kb"]
+
+log = H.log
+fmt_kb = H.fmt_kb
+
+
+def parse_events(text):
+    """{phase name: (CLOCK_MONOTONIC seconds, live bytes)} from 'event' lines."""
+    ev = {}
+    for line in text.splitlines():
+        if not line.startswith("event "):
+            continue
+        tok = dict(t.partition("=")[::2] for t in line.split()[1:])
+        try:
+            ev[tok["phase"]] = (float(tok["t"]), int(tok["live"]))
+        except (KeyError, ValueError):
+            pass
+    return ev
+
+
+def read_samples(path):
+    rows = []
+    try:
+        with open(path, newline="") as f:
+            for r in csv.DictReader(f):
+                rows.append((float(r["t"]), int(r["rss_kb"]), int(r["anon_kb"]),
+                             int(r["live_kb"]), int(r["phase"]), int(r["lazyfree_kb"])))
+    except (OSError, ValueError, KeyError):
+        pass
+    return rows
+
+
+def value_at(samples, t, idx):
+    """Field idx of the last sample taken at or before t (None if none)."""
+    best = None
+    for s in samples:
+        if s[0] > t:
+            break
+        best = s[idx]
+    return best
+
+
+def time_average(samples, t0, t1, f):
+    """Time average of f(sample) over [t0, t1] (trapezoids between samples)."""
+    pts = [(s[0], f(s)) for s in samples if t0 <= s[0] <= t1]
+    if len(pts) < 2 or pts[-1][0] <= pts[0][0]:
+        return float("nan")
+    area = sum((b[0] - a[0]) * (a[1] + b[1]) / 2 for a, b in zip(pts, pts[1:]))
+    return area / (pts[-1][0] - pts[0][0])
+
+
+def measure(samples, ev):
+    """Per-run figures (kB and s) from the samples and the phase events."""
+    t_ramp = ev["ramp"][0]
+    t_quiet = ev["quiet"][0]
+    t_regrow = ev["regrow"][0]
+    t_tear = ev["teardown"][0]
+    m = {}
+    for key, t in (("free1s", t_quiet + 1.0), ("quiet_end", t_regrow), ("end", t_tear)):
+        m[f"rss_{key}_kb"] = value_at(samples, t, 1)
+        m[f"live_{key}_kb"] = value_at(samples, t, 3)
+    m["live_peak_kb"] = max((s[3] for s in samples), default=0)
+    m["excess_avg_kb"] = time_average(samples, t_ramp, t_tear, lambda s: s[1] - s[3])
+    m["rss_avg_kb"] = time_average(samples, t_ramp, t_tear, lambda s: s[1])
+    m["live_avg_kb"] = time_average(samples, t_ramp, t_tear, lambda s: s[3])
+    m["lazyfree_max_kb"] = max((s[5] for s in samples), default=0)
+    for p in PHASES[2:]:
+        if p in ev:
+            m[f"t_{p}"] = ev[p][0] - t_ramp
+    return m
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin-dir", help="directory with phases and rss_sample")
+    ap.add_argument("--from-csv", metavar="CSV",
+                    help="run nothing: rewrite the markdown and chart of an earlier run from its "
+                         "runs CSV (and the -samples.csv next to it)")
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny workload, 1 repetition: a CI smoke test")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 3; quick: 1)")
+    ap.add_argument("--allocs", default="", help="comma-separated allocators (default: all)")
+    ap.add_argument("--params", default="",
+                    help="extra key=value parameters for phases, e.g. 'peak_mb=512 quiet_ms=5000' "
+                         "(see phases --help)")
+    ap.add_argument("--out", default=None,
+                    help="runs CSV path; -samples.csv, .md and .png go next to it "
+                         "(default bench/rss/results/latest.csv; quick: .../quick.csv)")
+    ap.add_argument("--gomem-so", default=os.environ.get("GOMEM_SO", ""),
+                    help="libgomem.so to preload for gomem")
+    ap.add_argument("--gomem-note", default="", help="a note about the gomem build (from run)")
+    ap.add_argument("--interval-ms", type=int, default=10, help="sampling interval (default 10)")
+    ap.add_argument("--lazyfree-ms", type=int, default=0,
+                    help="also read LazyFree (MADV_FREE'd pages still in RSS) from smaps_rollup "
+                         "every N ms (default 0 = never: it perturbs the workload)")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds before a run is killed (default 300; quick: 60)")
+    ap.add_argument("--no-plot", action="store_true", help="skip the PNG chart")
+    args = ap.parse_args()
+
+    if args.from_csv:
+        runs, samples, meta = load_csv(args.from_csv)
+        meta["no_plot"] = args.no_plot
+        return report(runs, samples, meta)
+    if not args.bin_dir:
+        ap.error("--bin-dir is required (or --from-csv)")
+
+    mode = "quick" if args.quick else "full"
+    reps = args.reps if args.reps is not None else (1 if args.quick else 3)
+    timeout = args.timeout if args.timeout is not None else (60.0 if args.quick else 300.0)
+    bin_dir = os.path.abspath(args.bin_dir)
+    out_csv = os.path.abspath(args.out or os.path.join(
+        HERE, "results", "quick.csv" if args.quick else "latest.csv"))
+    os.makedirs(os.path.dirname(out_csv), exist_ok=True)
+    stem = os.path.splitext(out_csv)[0]
+    raw_dir = stem + "-raw"
+    os.makedirs(raw_dir, exist_ok=True)
+    problems, warnings = [], []
+
+    phases = os.path.join(bin_dir, "phases")
+    sampler = os.path.join(bin_dir, "rss_sample")
+    for exe in (phases, sampler):
+        if not os.access(exe, os.X_OK):
+            log(f"ERROR: {exe} does not exist (not built?)")
+            return 1
+
+    wanted = [a.strip() for a in args.allocs.split(",") if a.strip()] or list(H.ALL_ALLOCS)
+    bad = [a for a in wanted if a not in H.ALL_ALLOCS]
+    if bad:
+        ap.error(f"unknown allocator(s) {bad}; known: {H.ALL_ALLOCS}")
+    allocs = {}
+    for a in H.ALL_ALLOCS:
+        if a not in wanted:
+            continue
+        lib = H.PEERS.get(a) if a != "gomem" else (args.gomem_so or None)
+        if a == "gomem":
+            if not lib or not os.path.exists(lib):
+                warnings.append(f"gomem: {lib or 'libgomem.so'} does not exist; gomem is skipped")
+                log(f"WARNING: {warnings[-1]}")
+                continue
+            lib = os.path.abspath(lib)
+        elif lib and not os.path.exists(lib):
+            problems.append(f"{a}: {lib} does not exist (install it or drop it with --allocs)")
+            log(f"ERROR: {problems[-1]}")
+            continue
+        allocs[a] = lib
+    names = list(allocs)
+    if not names:
+        log("nothing to run")
+        return 1
+    extra = args.params.split()
+    log(f"mode={mode} reps={reps} allocators={','.join(names)} params={' '.join(extra) or '-'}")
+    if "gomem" in allocs:
+        log(f"gomem: {allocs['gomem']} {args.gomem_note}")
+
+    meta = {"mode": mode, "gomem_note": args.gomem_note, "problems": problems,
+            "warnings": warnings, "out_csv": out_csv, "no_plot": args.no_plot,
+            "quick": args.quick, "params": " ".join(extra), "interval_ms": args.interval_ms,
+            "lazyfree_ms": args.lazyfree_ms}
+    runs, samples = [], {}
+    started = time.time()
+    for rep in range(reps):
+        k = rep % len(names)
+        for a in names[k:] + names[:k]:
+            lib = allocs[a]
+            raw = os.path.join(raw_dir, f"{a}-{rep + 1}.csv")
+            wcmd = [phases, mode] + extra
+            cmd = [sampler, "-i", str(args.interval_ms), "-l", str(args.lazyfree_ms),
+                   "-t", str(timeout), "-o", raw]
+            if lib:
+                cmd += ["-E", f"LD_PRELOAD={lib}"]
+            cmd += ["--"] + wcmd
+            load = H.loadavg()
+            res = H.run_process(cmd, H.make_env(None, {}), timeout + 30)
+            tok = H.parse_tokens(res["stdout"])
+            res["tokens"] = tok
+            # The sampler exits with the workload's status (128 + signal if killed).
+            if tok.get("sampler_timeout") == "1":
+                res["timed_out"] = True
+            if tok.get("sampler_signal", "0") not in ("0", ""):
+                res["exit"] = -int(tok["sampler_signal"])
+            elif "sampler_exit" in tok:
+                res["exit"] = int(tok["sampler_exit"])
+            err = H.check_run(res, lib)
+            ev = parse_events(res["stdout"])
+            smp = read_samples(raw)
+            m = {}
+            if not err:
+                missing = [p for p in PHASES if p not in ev]
+                if missing:
+                    err = f"phases missing from the timeline: {missing}"
+                elif len(smp) < 10:
+                    err = f"only {len(smp)} samples"
+                else:
+                    m = measure(smp, ev)
+            t_ramp = ev["ramp"][0] if "ramp" in ev else (smp[0][0] if smp else 0.0)
+            samples[(rep + 1, a)] = [(s[0] - t_ramp,) + s[1:] for s in smp]
+            try:
+                peak = int(tok.get("vmhwm_kb", "0"))
+            except ValueError:
+                peak = 0
+            if peak <= 0:
+                peak = max((s[1] for s in smp), default=0)
+            r = {"mode": mode, "timestamp": datetime.datetime.now().isoformat(timespec="seconds"),
+                 "rep": rep + 1, "allocator": a, "status": "ok" if not err else "fail",
+                 "wall_s": tok.get("sampler_wall_s", f"{res['wall_s']:.4f}"),
+                 "work_s": tok.get("work_s", ""), "peak_rss_kb": peak,
+                 "samples": len(smp), "max_gap_ms": tok.get("sampler_max_gap_ms", ""),
+                 "user_s": tok.get("sampler_user_s", ""), "sys_s": tok.get("sampler_sys_s", ""),
+                 "exit": res["exit"], "checksum": tok.get("checksum", ""),
+                 "malloc_lib": tok.get("malloc_lib", ""),
+                 "phase_times": " ".join(f"{p}_s={tok[p + '_s']}" for p in PHASES[1:9]
+                                         if p + "_s" in tok),
+                 "loadavg": f"{load:.2f}", "lib_built": H.lib_built(lib),
+                 "error": err + (f" [stderr: {H.tail(res['stderr'])}]" if err else ""),
+                 "command": H.command_text(lib, {}, wcmd)}
+            for key, v in m.items():
+                r[key] = f"{v:.4f}" if key.startswith("t_") else (
+                    "" if v is None or (isinstance(v, float) and math.isnan(v)) else int(v))
+            runs.append(r)
+            log(f"[{rep + 1}/{reps}] {a:9} {float(r['wall_s']):7.2f} s  peak {fmt_kb(peak):>10}"
+                + (f"  quiet end {fmt_kb(int(m['rss_quiet_end_kb']))}"
+                   f"  avg excess {fmt_kb(int(m['excess_avg_kb']))}" if m else "")
+                + f"  {'ok' if not err else 'FAIL: ' + err}")
+    meta["elapsed"] = time.time() - started
+    H.verify_checksums([dict(r, kind="time", workload="phases") for r in runs])
+    verify_checksums(runs)
+    write_csvs(out_csv, runs, samples)
+    return report(runs, samples, meta)
+
+
+def verify_checksums(runs):
+    """Every valid run must print the same checksum as glibc's (or the most
+    common one without glibc)."""
+    ok = [r for r in runs if r["status"] == "ok"]
+    if not ok:
+        return
+    ref_runs = [r for r in ok if r["allocator"] == "glibc"] or ok
+    ref = statistics.mode([r["checksum"] for r in ref_runs])
+    for r in ok:
+        if r["checksum"] != ref:
+            r["status"] = "fail"
+            r["error"] = f"checksum {r['checksum']} differs from {ref}"
+
+
+def write_csvs(out_csv, runs, samples):
+    with open(out_csv, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=RUN_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for r in runs:
+            w.writerow(r)
+    with open(os.path.splitext(out_csv)[0] + "-samples.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(SAMPLE_FIELDS)
+        for (rep, a), rows in samples.items():
+            for s in rows:
+                w.writerow([rep, a, f"{s[0]:.4f}"] + list(s[1:]))
+
+
+def load_csv(path):
+    with open(path, newline="") as f:
+        runs = list(csv.DictReader(f))
+    if not runs:
+        raise SystemExit(f"{path}: no rows")
+    samples = {}
+    spath = os.path.splitext(path)[0] + "-samples.csv"
+    if os.path.exists(spath):
+        with open(spath, newline="") as f:
+            for r in csv.DictReader(f):
+                samples.setdefault((int(r["rep"]), r["allocator"]), []).append(
+                    (float(r["t"]), int(r["rss_kb"]), int(r["anon_kb"]), int(r["live_kb"]),
+                     int(r["phase"]), int(r["lazyfree_kb"])))
+    stamps = sorted(r["timestamp"] for r in runs if r.get("timestamp"))
+    elapsed = 0.0
+    if stamps:
+        elapsed = (datetime.datetime.fromisoformat(stamps[-1]) -
+                   datetime.datetime.fromisoformat(stamps[0])).total_seconds()
+    mode = runs[0].get("mode") or "full"
+    params = runs[0].get("command", "").split(" phases " + mode, 1)
+    meta = {"mode": mode, "gomem_note": "", "problems": [], "warnings": [],
+            "out_csv": os.path.abspath(path), "elapsed": elapsed, "quick": mode == "quick",
+            "date": stamps[-1].replace("T", " ")[:16] if stamps else None,
+            "params": params[1].strip() if len(params) > 1 else "",
+            "interval_ms": None, "lazyfree_ms": None}
+    return runs, samples, meta
+
+
+def num(r, key):
+    try:
+        return float(r[key])
+    except (KeyError, TypeError, ValueError):
+        return float("nan")
+
+
+def spread(xs):
+    m = statistics.median(xs)
+    return (max(xs) - min(xs)) / m if m > 0 and len(xs) > 1 else 0.0
+
+
+def report(runs, samples, meta):
+    """Writes the markdown and the chart, prints the markdown, returns the
+    exit status (1 if any run failed validation)."""
+    mode = meta["mode"]
+    problems = list(meta["problems"])
+    warnings = list(meta["warnings"])
+    out_csv = meta["out_csv"]
+    stem = os.path.splitext(out_csv)[0]
+    out_md, out_png = stem + ".md", stem + ".png"
+    names = [a for a in H.ALL_ALLOCS if any(r["allocator"] == a for r in runs)]
+    reps = max(int(r["rep"]) for r in runs)
+    for r in runs:
+        if r["status"] != "ok":
+            problems.append(f"{r['allocator']} (rep {r['rep']}): {r['error']}")
+
+    metrics = ["peak_rss_kb", "rss_free1s_kb", "rss_quiet_end_kb", "rss_end_kb",
+               "live_peak_kb", "live_free1s_kb", "live_quiet_end_kb", "live_end_kb",
+               "excess_avg_kb", "rss_avg_kb", "live_avg_kb", "lazyfree_max_kb", "wall_s",
+               "work_s"] + EVENT_COLS
+    summary, rep_run = {}, {}
+    for a in names:
+        rs = [r for r in runs if r["allocator"] == a]
+        ok = [r for r in rs if r["status"] == "ok"]
+        bad = [r for r in rs if r["status"] != "ok"]
+        if not ok or bad:
+            summary[a] = {"fail": bad[0]["error"].split(" [stderr")[0] if bad else "not run"}
+            if ok:
+                rep_run[a] = ok[0]
+            continue
+        s = {k: statistics.median([num(r, k) for r in ok]) for k in metrics}
+        s["n"] = len(ok)
+        s["wall_spread"] = spread([num(r, "wall_s") for r in ok])
+        s["work_spread"] = spread([num(r, "work_s") for r in ok])
+        phase = {}
+        for r in ok:
+            for tok in (r.get("phase_times") or "").split():
+                k, _, v = tok.partition("=")
+                phase.setdefault(k, []).append(float(v))
+        s["phases"] = {k: statistics.median(v) for k, v in phase.items()}
+        summary[a] = s
+        # The run drawn on the chart: the one with the median excess.
+        by_excess = sorted(ok, key=lambda r: num(r, "excess_avg_kb"))
+        rep_run[a] = by_excess[(len(by_excess) - 1) // 2]
+    good = [a for a in names if "fail" not in summary[a]]
+
+    md = []
+    now = meta.get("date") or datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    md.append(f"# gomem RSS over time ({mode})\n")
+    md.append(f"- date: {now}; total run time {meta.get('elapsed', 0) / 60:.1f} min")
+    md.append(f"- machine: {H.cpu_model()}, {os.cpu_count()} cores, "
+              f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
+              f"kernel {platform.release()}")
+    md.append(f"- workload: `phases {mode}{' ' + meta['params'] if meta.get('params') else ''}`"
+              f" (bench/rss/phases.c); {reps} repetition(s), allocators interleaved "
+              "round-robin (order rotated each repetition); medians shown")
+    if meta.get("interval_ms"):
+        md.append(f"- RSS sampled from outside every {meta['interval_ms']} ms "
+                  "(/proc/<pid>/statm), with the live heap the workload publishes"
+                  + (f"; LazyFree every {meta['lazyfree_ms']} ms" if meta.get("lazyfree_ms")
+                     else ""))
+    vers = []
+    for a in names:
+        if a == "gomem":
+            cmd = next((r["command"] for r in runs if r["allocator"] == a), "")
+            lib = cmd.split(" ", 1)[0].replace("LD_PRELOAD=", "") if cmd else "?"
+            built = sorted(r.get("lib_built") or "" for r in runs if r["allocator"] == a)
+            built = [b for b in built if b]
+            note = "; ".join(x for x in (("built " + built[0].replace("T", " ")[:16])
+                                         if built else "", meta.get("gomem_note")) if x)
+            shown = os.path.relpath(lib, ROOT) if lib.startswith(ROOT + "/") else lib
+            vers.append(f"gomem = {shown}" + (f" ({note})" if note else ""))
+        else:
+            vers.append(f"{a} {H.pkg_version(H.DEB_PACKAGES[a])}")
+    md.append("- allocators: " + "; ".join(vers))
+    loads = sorted(num(r, "loadavg") for r in runs if not math.isnan(num(r, "loadavg")))
+    if loads:
+        md.append(f"- 1-minute load average before each run: min {loads[0]:.2f}, median "
+                  f"{statistics.median(loads):.2f}, max {loads[-1]:.2f} (the workload itself "
+                  "runs 4 threads on the 2 cores)")
+    md.append("")
+
+    md.append("## RSS against the live heap\n")
+    md.append("RSS of the process (medians over the repetitions) at fixed points of the "
+              "workload, next to the live heap (the bytes the program holds from malloc) at "
+              "the same points. *peak*: the process's VmHWM; *free + 1 s*: one second after "
+              "the free phase ended (~10 % of the peak still live); *quiet end*: just before "
+              "the regrowth, after the quiet phase; *end*: after the regrowth was freed and "
+              "the tail's quiet churn, just before teardown. *avg excess*: the time average of "
+              "RSS − live heap from the start of the ramp to the teardown, i.e. ∫(RSS − live) "
+              "dt / duration; *ratio* is that divided by the best allocator's. *work*: time of "
+              "the allocation-heavy phases (ramp, free, regrow, refree; the churn phases last a "
+              "fixed time); *wall*: the whole process. Lower is better everywhere.\n")
+    header = ["allocator", "peak RSS", "free + 1 s", "quiet end", "end", "avg excess", "ratio",
+              "work", "wall"]
+    md.append("| " + " | ".join(header) + " |")
+    md.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+    best_excess = min((summary[a]["excess_avg_kb"] for a in good), default=float("nan"))
+    if good:
+        ref = summary["glibc"] if "glibc" in good else summary[good[0]]
+        md.append(f"| *live heap* | {fmt_kb(int(ref['live_peak_kb']))} | "
+                  f"{fmt_kb(int(ref['live_free1s_kb']))} | "
+                  f"{fmt_kb(int(ref['live_quiet_end_kb']))} | {fmt_kb(int(ref['live_end_kb']))} "
+                  f"| *avg live {fmt_kb(int(ref['live_avg_kb']))}* | | | |")
+    for a in names:
+        s = summary[a]
+        if "fail" in s:
+            md.append(f"| {a} | FAIL ({H.short(s['fail'])}) | | | | | | | |")
+            continue
+        ratio = s["excess_avg_kb"] / best_excess if best_excess > 0 else float("nan")
+        rt = f"{ratio:.2f}"
+        md.append(f"| {a} | {fmt_kb(int(s['peak_rss_kb']))} | {fmt_kb(int(s['rss_free1s_kb']))} "
+                  f"| {fmt_kb(int(s['rss_quiet_end_kb']))} | {fmt_kb(int(s['rss_end_kb']))} "
+                  f"| {fmt_kb(int(s['excess_avg_kb']))} | {'**' + rt + '**' if ratio == 1 else rt} "
+                  f"| {H.fmt_time(s['work_s'])} | {H.fmt_time(s['wall_s'])} |")
+    md.append("")
+    lazy = {a: summary[a]["lazyfree_max_kb"] for a in good if summary[a]["lazyfree_max_kb"] > 0}
+    if lazy:
+        md.append("LazyFree (pages given back with MADV_FREE, still counted in RSS until the "
+                  "kernel reclaims them), largest reading: " +
+                  ", ".join(f"{a} {fmt_kb(int(v))}" for a, v in lazy.items()) + ".\n")
+
+    md.append("## Phase times\n")
+    md.append("Median seconds per phase. ramp, free, regrow and refree do a fixed amount of "
+              "work (their sum is *work* above); hold, quiet and tail do a fixed number of "
+              "1 ms churn steps and last longer only if the allocator cannot keep up. "
+              "`spread` is (max − min) / median of *work* over the repetitions.\n")
+    ph = ["ramp", "hold", "free", "quiet", "regrow", "refree", "tail", "teardown"]
+    md.append("| allocator | " + " | ".join(ph) + " | work | spread |")
+    md.append("|---|" + "---:|" * (len(ph) + 2))
+    for a in good:
+        s = summary[a]
+        md.append(f"| {a} | " + " | ".join(f"{s['phases'].get(p + '_s', float('nan')):.3f}"
+                                            for p in ph) +
+                  f" | {s['work_s']:.3f} | {s['work_spread'] * 100:.0f} % |")
+    md.append("")
+
+    md.append("## Validation\n")
+    md.append("Every run must exit 0, print the same checksum as glibc's run, report (via "
+              "dl_iterate_phdr/dladdr) that its malloc comes from the allocator under test, "
+              "and log every phase. RSS and timings are never asserted.\n")
+    if problems:
+        md.append("**FAILURES:**\n")
+        md.extend(f"- {p}" for p in problems)
+    else:
+        md.append(f"All {len(runs)} runs valid; checksums agree across allocators.")
+    if warnings:
+        md.append("\nWarnings:\n")
+        md.extend(f"- {w}" for w in warnings)
+    md.append("")
+    shown = os.path.relpath(out_csv, ROOT) if out_csv.startswith(ROOT + "/") else out_csv
+    md.append(f"Raw results: `{shown}` (one row per run) and "
+              f"`{os.path.splitext(shown)[0]}-samples.csv` (every sample; t in seconds from "
+              f"the start of the ramp). Reproduce: `bench/rss/run"
+              f"{' --quick' if meta['quick'] else ''} --reps {reps}"
+              f"{' --params ' + repr(meta['params']) if meta.get('params') else ''}`.")
+    text = "\n".join(md) + "\n"
+    with open(out_md, "w") as f:
+        f.write(text)
+
+    wrote = [out_csv, out_md]
+    if not meta["no_plot"] and rep_run and samples:
+        try:
+            plot(rep_run, samples, names, out_png, mode, reps)
+            wrote.append(out_png)
+        except Exception as e:  # the numbers matter more than the picture
+            log(f"WARNING: chart not written: {e}")
+    print(text)
+    log("wrote " + ", ".join(wrote))
+    if problems:
+        log(f"{len(problems)} problem(s):")
+        for p in problems:
+            log(f"  - {p}")
+        return 1
+    return 0
+
+
+def plot(rep_run, samples, names, out_png, mode, reps):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(12, 9), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 2]})
+    mib = 1024.0
+    ref_name = "glibc" if "glibc" in rep_run else next(iter(rep_run))
+    ref = rep_run[ref_name]
+    # Phase bands from the reference run (every run has the same phases; only
+    # the work phases' lengths differ between allocators).
+    bounds = [0.0] + [num(ref, c) for c in EVENT_COLS]
+    labels = ["ramp", "hold", "free", "quiet", "regrow", "refree", "tail", "teardown"]
+    shade = {"quiet": "#e8f0ff", "tail": "#e8f0ff", "hold": "#f4f4f4"}
+    for i, lab in enumerate(labels):
+        t0, t1 = bounds[i], bounds[i + 1]
+        if math.isnan(t0) or math.isnan(t1):
+            continue
+        for a_ in (ax, ax2):
+            if lab in shade:
+                a_.axvspan(t0, t1, color=shade[lab], zorder=0)
+        if t1 - t0 > 0.04 * (bounds[-1] - bounds[0]):
+            ax.text((t0 + t1) / 2, 1.0, lab, transform=ax.get_xaxis_transform(), ha="center",
+                    va="bottom", fontsize=8, color="#555555")
+    key = (int(ref["rep"]), ref_name)
+    if key in samples:
+        s = samples[key]
+        ax.plot([x[0] for x in s], [x[3] / mib for x in s], color="black", linestyle="--",
+                linewidth=1.2, label=f"live heap ({ref_name} run)", zorder=5)
+    for a in names:
+        if a not in rep_run:
+            continue
+        r = rep_run[a]
+        s = samples.get((int(r["rep"]), a))
+        if not s:
+            continue
+        lw = 2.2 if a == "gomem" else 1.4
+        ax.plot([x[0] for x in s], [x[1] / mib for x in s], color=COLORS.get(a), linewidth=lw,
+                label=f"{a} RSS", zorder=4 if a == "gomem" else 3)
+        ax2.plot([x[0] for x in s], [(x[1] - x[3]) / mib for x in s], color=COLORS.get(a),
+                 linewidth=lw, label=a, zorder=4 if a == "gomem" else 3)
+    ax.set_ylabel("MiB")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", fontsize=9)
+    ax.set_title(f"RSS over time, bench/rss phases {mode} (median-excess run of {reps} per "
+                 "allocator)", pad=18)
+    ax2.set_ylabel("RSS − live heap, MiB")
+    ax2.set_xlabel("seconds since the start of the ramp")
+    ax2.set_ylim(bottom=0)
+    ax2.grid(alpha=0.3)
+    ax2.legend(loc="upper right", fontsize=9, ncol=len(names))
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
