@@ -21,8 +21,11 @@ import datetime
 import math
 import os
 import platform
+import re
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,11 +45,16 @@ RUN_FIELDS = (["mode", "timestamp", "rep", "allocator", "status", "wall_s", "wor
                "live_peak_kb", "live_free1s_kb", "live_quiet_end_kb", "live_end_kb",
                "excess_avg_kb", "rss_avg_kb", "live_avg_kb", "lazyfree_max_kb", "samples",
                "max_gap_ms", "user_s", "sys_s", "exit", "checksum", "malloc_lib",
-               "phase_times", "loadavg", "lib_built", "error", "command"] + EVENT_COLS)
+               "phase_times", "loadavg", "lib_built", "note", "interval_ms", "lazyfree_ms", "error",
+               "command"] + EVENT_COLS)
 SAMPLE_FIELDS = ["rep", "allocator", "t", "rss_kb", "anon_kb", "live_kb", "phase", "lazyfree_kb"]
 
 log = H.log
-fmt_kb = H.fmt_kb
+
+
+def fmt_kb(kb):
+    """kB as text ('–' for a missing figure)."""
+    return "–" if kb is None or (isinstance(kb, float) and math.isnan(kb)) else H.fmt_kb(int(kb))
 
 
 def parse_events(text):
@@ -101,7 +109,9 @@ def measure(samples, ev):
     t_regrow = ev["regrow"][0]
     t_tear = ev["teardown"][0]
     m = {}
-    for key, t in (("free1s", t_quiet + 1.0), ("quiet_end", t_regrow), ("end", t_tear)):
+    # One second into the quiet phase (its end, if it is shorter: quick mode).
+    for key, t in (("free1s", min(t_quiet + 1.0, t_regrow)), ("quiet_end", t_regrow),
+                   ("end", t_tear)):
         m[f"rss_{key}_kb"] = value_at(samples, t, 1)
         m[f"live_{key}_kb"] = value_at(samples, t, 3)
     m["live_peak_kb"] = max((s[3] for s in samples), default=0)
@@ -158,9 +168,6 @@ def main():
     out_csv = os.path.abspath(args.out or os.path.join(
         HERE, "results", "quick.csv" if args.quick else "latest.csv"))
     os.makedirs(os.path.dirname(out_csv), exist_ok=True)
-    stem = os.path.splitext(out_csv)[0]
-    raw_dir = stem + "-raw"
-    os.makedirs(raw_dir, exist_ok=True)
     problems, warnings = [], []
 
     phases = os.path.join(bin_dir, "phases")
@@ -205,6 +212,20 @@ def main():
             "lazyfree_ms": args.lazyfree_ms}
     runs, samples = [], {}
     started = time.time()
+    raw_dir = tempfile.mkdtemp(prefix="gomem-rss-")  # the sampler's files, merged at the end
+    try:
+        run_all(reps, names, allocs, raw_dir, phases, sampler, mode, extra, args, timeout,
+                runs, samples)
+    finally:
+        shutil.rmtree(raw_dir, ignore_errors=True)
+    meta["elapsed"] = time.time() - started
+    verify_checksums(runs)
+    write_csvs(out_csv, runs, samples)
+    return report(runs, samples, meta)
+
+
+def run_all(reps, names, allocs, raw_dir, phases, sampler, mode, extra, args, timeout, runs,
+            samples):
     for rep in range(reps):
         k = rep % len(names)
         for a in names[k:] + names[:k]:
@@ -258,6 +279,8 @@ def main():
                  "phase_times": " ".join(f"{p}_s={tok[p + '_s']}" for p in PHASES[1:9]
                                          if p + "_s" in tok),
                  "loadavg": f"{load:.2f}", "lib_built": H.lib_built(lib),
+                 "note": args.gomem_note if a == "gomem" else "",
+                 "interval_ms": args.interval_ms, "lazyfree_ms": args.lazyfree_ms,
                  "error": err + (f" [stderr: {H.tail(res['stderr'])}]" if err else ""),
                  "command": H.command_text(lib, {}, wcmd)}
             for key, v in m.items():
@@ -265,14 +288,9 @@ def main():
                     "" if v is None or (isinstance(v, float) and math.isnan(v)) else int(v))
             runs.append(r)
             log(f"[{rep + 1}/{reps}] {a:9} {float(r['wall_s']):7.2f} s  peak {fmt_kb(peak):>10}"
-                + (f"  quiet end {fmt_kb(int(m['rss_quiet_end_kb']))}"
-                   f"  avg excess {fmt_kb(int(m['excess_avg_kb']))}" if m else "")
+                + (f"  quiet end {fmt_kb(m['rss_quiet_end_kb'])}"
+                   f"  avg excess {fmt_kb(m['excess_avg_kb'])}" if m else "")
                 + f"  {'ok' if not err else 'FAIL: ' + err}")
-    meta["elapsed"] = time.time() - started
-    H.verify_checksums([dict(r, kind="time", workload="phases") for r in runs])
-    verify_checksums(runs)
-    write_csvs(out_csv, runs, samples)
-    return report(runs, samples, meta)
 
 
 def verify_checksums(runs):
@@ -322,12 +340,16 @@ def load_csv(path):
         elapsed = (datetime.datetime.fromisoformat(stamps[-1]) -
                    datetime.datetime.fromisoformat(stamps[0])).total_seconds()
     mode = runs[0].get("mode") or "full"
-    params = runs[0].get("command", "").split(" phases " + mode, 1)
-    meta = {"mode": mode, "gomem_note": "", "problems": [], "warnings": [],
+    m = re.search(r"phases (?:quick|full)(.*)$", runs[0].get("command", ""))
+    first = runs[0]
+    meta = {"mode": mode, "problems": [], "warnings": [],
+            "gomem_note": next((r.get("note") for r in runs
+                                if r["allocator"] == "gomem" and r.get("note")), ""),
             "out_csv": os.path.abspath(path), "elapsed": elapsed, "quick": mode == "quick",
             "date": stamps[-1].replace("T", " ")[:16] if stamps else None,
-            "params": params[1].strip() if len(params) > 1 else "",
-            "interval_ms": None, "lazyfree_ms": None}
+            "params": m.group(1).strip() if m else "",
+            "interval_ms": int(first["interval_ms"]) if first.get("interval_ms") else None,
+            "lazyfree_ms": int(first["lazyfree_ms"]) if first.get("lazyfree_ms") else None}
     return runs, samples, meta
 
 
@@ -428,7 +450,8 @@ def report(runs, samples, meta):
     md.append("RSS of the process (medians over the repetitions) at fixed points of the "
               "workload, next to the live heap (the bytes the program holds from malloc) at "
               "the same points. *peak*: the process's VmHWM; *free + 1 s*: one second after "
-              "the free phase ended (~10 % of the peak still live); *quiet end*: just before "
+              "the free phase ended (~10 % of the peak still live; the end of the quiet phase "
+              "if that is shorter); *quiet end*: just before "
               "the regrowth, after the quiet phase; *end*: after the regrowth was freed and "
               "the tail's quiet churn, just before teardown. *avg excess*: the time average of "
               "RSS − live heap from the start of the ramp to the teardown, i.e. ∫(RSS − live) "
@@ -442,10 +465,10 @@ def report(runs, samples, meta):
     best_excess = min((summary[a]["excess_avg_kb"] for a in good), default=float("nan"))
     if good:
         ref = summary["glibc"] if "glibc" in good else summary[good[0]]
-        md.append(f"| *live heap* | {fmt_kb(int(ref['live_peak_kb']))} | "
-                  f"{fmt_kb(int(ref['live_free1s_kb']))} | "
-                  f"{fmt_kb(int(ref['live_quiet_end_kb']))} | {fmt_kb(int(ref['live_end_kb']))} "
-                  f"| *avg live {fmt_kb(int(ref['live_avg_kb']))}* | | | |")
+        md.append(f"| *live heap* | {fmt_kb(ref['live_peak_kb'])} | "
+                  f"{fmt_kb(ref['live_free1s_kb'])} | "
+                  f"{fmt_kb(ref['live_quiet_end_kb'])} | {fmt_kb(ref['live_end_kb'])} "
+                  f"| *avg live {fmt_kb(ref['live_avg_kb'])}* | | | |")
     for a in names:
         s = summary[a]
         if "fail" in s:
@@ -453,16 +476,16 @@ def report(runs, samples, meta):
             continue
         ratio = s["excess_avg_kb"] / best_excess if best_excess > 0 else float("nan")
         rt = f"{ratio:.2f}"
-        md.append(f"| {a} | {fmt_kb(int(s['peak_rss_kb']))} | {fmt_kb(int(s['rss_free1s_kb']))} "
-                  f"| {fmt_kb(int(s['rss_quiet_end_kb']))} | {fmt_kb(int(s['rss_end_kb']))} "
-                  f"| {fmt_kb(int(s['excess_avg_kb']))} | {'**' + rt + '**' if ratio == 1 else rt} "
+        md.append(f"| {a} | {fmt_kb(s['peak_rss_kb'])} | {fmt_kb(s['rss_free1s_kb'])} "
+                  f"| {fmt_kb(s['rss_quiet_end_kb'])} | {fmt_kb(s['rss_end_kb'])} "
+                  f"| {fmt_kb(s['excess_avg_kb'])} | {'**' + rt + '**' if ratio == 1 else rt} "
                   f"| {H.fmt_time(s['work_s'])} | {H.fmt_time(s['wall_s'])} |")
     md.append("")
     lazy = {a: summary[a]["lazyfree_max_kb"] for a in good if summary[a]["lazyfree_max_kb"] > 0}
     if lazy:
         md.append("LazyFree (pages given back with MADV_FREE, still counted in RSS until the "
                   "kernel reclaims them), largest reading: " +
-                  ", ".join(f"{a} {fmt_kb(int(v))}" for a, v in lazy.items()) + ".\n")
+                  ", ".join(f"{a} {fmt_kb(v)}" for a, v in lazy.items()) + ".\n")
 
     md.append("## Phase times\n")
     md.append("Median seconds per phase. ramp, free, regrow and refree do a fixed amount of "
@@ -524,54 +547,79 @@ def plot(rep_run, samples, names, out_png, mode, reps):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(12, 9), sharex=True,
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(13, 9), sharex=True,
                                   gridspec_kw={"height_ratios": [3, 2]})
     mib = 1024.0
-    ref_name = "glibc" if "glibc" in rep_run else next(iter(rep_run))
-    ref = rep_run[ref_name]
-    # Phase bands from the reference run (every run has the same phases; only
-    # the work phases' lengths differ between allocators).
-    bounds = [0.0] + [num(ref, c) for c in EVENT_COLS]
+    # Time axis: the allocators' work phases take different times, so every
+    # run's phases are mapped piecewise-linearly onto the median phase
+    # boundaries of the plotted runs; then the live heap of every run lies on
+    # one line and RSS can be read against it. The fixed-length churn phases
+    # barely move; the table has the real times.
+    runs = {a: r for a, r in rep_run.items() if samples.get((int(r["rep"]), a))}
+    bounds = {a: [0.0] + [num(r, c) for c in EVENT_COLS] for a, r in runs.items()}
+    bounds = {a: b for a, b in bounds.items()
+              if all(not math.isnan(x) for x in b) and all(x < y for x, y in zip(b, b[1:]))}
+    ref = [statistics.median(b[i] for b in bounds.values())
+           for i in range(len(EVENT_COLS) + 1)] if bounds else []
+
+    def warp(a, t):
+        b = bounds.get(a)
+        if not b:
+            return t
+        if t <= b[0]:
+            return t - b[0] + ref[0]
+        for i in range(len(b) - 1):
+            if t <= b[i + 1]:
+                return ref[i] + (t - b[i]) * (ref[i + 1] - ref[i]) / (b[i + 1] - b[i])
+        return t - b[-1] + ref[-1]
+
     labels = ["ramp", "hold", "free", "quiet", "regrow", "refree", "tail", "teardown"]
     shade = {"quiet": "#e8f0ff", "tail": "#e8f0ff", "hold": "#f4f4f4"}
-    for i, lab in enumerate(labels):
-        t0, t1 = bounds[i], bounds[i + 1]
-        if math.isnan(t0) or math.isnan(t1):
-            continue
+    for i, lab in enumerate(labels if ref else []):
+        t0, t1 = ref[i], ref[i + 1]
         for a_ in (ax, ax2):
             if lab in shade:
                 a_.axvspan(t0, t1, color=shade[lab], zorder=0)
-        if t1 - t0 > 0.04 * (bounds[-1] - bounds[0]):
+        if t1 - t0 > 0.04 * (ref[-1] - ref[0]):
             ax.text((t0 + t1) / 2, 1.0, lab, transform=ax.get_xaxis_transform(), ha="center",
                     va="bottom", fontsize=8, color="#555555")
-    key = (int(ref["rep"]), ref_name)
-    if key in samples:
-        s = samples[key]
-        ax.plot([x[0] for x in s], [x[3] / mib for x in s], color="black", linestyle="--",
-                linewidth=1.2, label=f"live heap ({ref_name} run)", zorder=5)
+    # The live heap of every plotted run, on one grid: the runs agree outside
+    # the work phases; inside them, where progress differs, the band shows the
+    # range and the dashed line the median.
+    import numpy as np
+    if runs and ref:
+        grid = np.linspace(ref[0], ref[-1], 2000)
+        lives = []
+        for a, r in runs.items():
+            s = samples[(int(r["rep"]), a)]
+            lives.append(np.interp(grid, [warp(a, x[0]) for x in s], [x[3] / mib for x in s]))
+        lives = np.array(lives)
+        if len(lives) > 1:
+            ax.fill_between(grid, lives.min(axis=0), lives.max(axis=0), color="#bbbbbb",
+                            alpha=0.6, linewidth=0, zorder=2, label="live heap, range of the runs")
+        ax.plot(grid, np.median(lives, axis=0), color="black", linestyle="--", linewidth=1.2,
+                label="live heap" + (", median" if len(lives) > 1 else ""), zorder=5)
     for a in names:
-        if a not in rep_run:
+        if a not in runs:
             continue
-        r = rep_run[a]
-        s = samples.get((int(r["rep"]), a))
-        if not s:
-            continue
+        s = samples[(int(runs[a]["rep"]), a)]
         lw = 2.2 if a == "gomem" else 1.4
-        ax.plot([x[0] for x in s], [x[1] / mib for x in s], color=COLORS.get(a), linewidth=lw,
+        ts = [warp(a, x[0]) for x in s]
+        ax.plot(ts, [x[1] / mib for x in s], color=COLORS.get(a), linewidth=lw,
                 label=f"{a} RSS", zorder=4 if a == "gomem" else 3)
-        ax2.plot([x[0] for x in s], [(x[1] - x[3]) / mib for x in s], color=COLORS.get(a),
+        ax2.plot(ts, [(x[1] - x[3]) / mib for x in s], color=COLORS.get(a),
                  linewidth=lw, label=a, zorder=4 if a == "gomem" else 3)
     ax.set_ylabel("MiB")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
     ax.set_title(f"RSS over time, bench/rss phases {mode} (median-excess run of {reps} per "
                  "allocator)", pad=18)
     ax2.set_ylabel("RSS − live heap, MiB")
-    ax2.set_xlabel("seconds since the start of the ramp")
-    ax2.set_ylim(bottom=0)
+    ax2.set_xlabel("seconds since the start of the ramp (every run's phases aligned to the "
+                   "median phase boundaries)")
     ax2.grid(alpha=0.3)
-    ax2.legend(loc="upper right", fontsize=9, ncol=len(names))
+    ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
     plt.close(fig)

@@ -46,6 +46,9 @@
 #define GOMEM_TSAN 0
 #endif
 
+// For code whose reads race by design (the collector's conservative scans).
+#define GOMEM_NO_TSAN __attribute__((no_sanitize("thread")))
+
 namespace gomem {
 
 // A compiler barrier: keeps the compiler from moving memory accesses across

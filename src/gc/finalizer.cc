@@ -202,10 +202,10 @@ void queue_dead_finalizers(Marker& m) {
     MSpan* s = g_arena_index.span_of(e.obj);
     if (!s) continue;
     uintptr_t idx = s->large ? 0 : s->obj_index(e.obj);
-    if (bit_test(s->gcmark_bits, idx)) continue;  // still reachable
+    if (bit_test(s->gcmark_bits(), idx)) continue;  // still reachable
     // Unreachable: keep it (and, already marked, what it points to) one more
     // cycle and queue its finalizer.
-    bit_set(s->gcmark_bits, idx);
+    bit_set(s->gcmark_bits(), idx);
     m.marked_bytes += s->elemsize;
     Queued* q = new_rec_locked();
     q->next = nullptr;

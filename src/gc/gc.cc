@@ -12,7 +12,7 @@ namespace gomem {
 namespace gc {
 
 GOMEM_META constinit Settings g_gcsettings;
-std::atomic<bool> g_gc_used{false};
+GOMEM_META constinit std::atomic<bool> g_gc_used{false};
 
 bool should_collect(Trigger why);
 void finalizer_fork_child();

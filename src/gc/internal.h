@@ -55,15 +55,18 @@ class Marker {
   GOMEM_INLINE void mark_candidate(uintptr_t v) {
     if (v - g_range.lo >= g_range.span) return;
     MSpan* s = g_arena_index.span_or_empty(v);
+    // Everything below is on the span's first cache line (and a large
+    // span's magic divides every offset in it down to 0).
     if (s->state.load(std::memory_order_relaxed) != SpanState::kInUse) return;
     SpanKind k = s->kind;
     if (!kind_is_gc(k)) return;
-    uintptr_t idx = s->large ? 0 : s->obj_index(v);
+    uintptr_t idx = s->obj_index(v);
     if (idx >= s->nelems) return;
-    if (idx >= s->freeindex && !bit_test(s->alloc_bits, idx)) return;  // a free slot
-    uint64_t* w = &s->gcmark_bits[idx >> 6];
     uint64_t bit = uint64_t{1} << (idx & 63);
+    uint64_t* marks = s->gcmark_bits();
+    uint64_t* w = &marks[idx >> 6];
     if (__atomic_load_n(w, __ATOMIC_RELAXED) & bit) return;
+    if (idx >= s->freeindex && !(s->alloc_bits()[idx >> 6] & bit)) return;  // a free slot
     if (__atomic_fetch_or(w, bit, __ATOMIC_RELAXED) & bit) return;
     marked_bytes += s->elemsize;
     if (k == SpanKind::kScan) push(s->base + idx * s->elemsize);

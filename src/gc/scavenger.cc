@@ -18,8 +18,9 @@
 // just freed (about to be reused) and huge-page regions that are almost all
 // in use. Pacing: about 1 % of a CPU in steady state (work time / elapsed);
 // when the excess is large (over 16 MiB, e.g. a program that dropped most of
-// its heap) it catches up within about a second, at up to 25 % of a CPU:
-// releasing 1 GiB costs ~300 ms of CPU here, which at 1 % would take 30 s.
+// its heap) it catches up within about a second, at up to 25 % of a CPU (50 %
+// beyond 256 MiB): releasing 1 GiB costs ~300 ms of CPU here, which at 1 %
+// would take 30 s.
 //
 // gomem_free_os_memory() collects (if the collected heap is in use) and
 // releases every free page at once, like debug.FreeOSMemory.
@@ -56,6 +57,7 @@ struct Scavenger {
   std::atomic<uint64_t> released_forced{0};
   int64_t work_ns = 0;   // time spent releasing, this accounting period
   int64_t period_start = 0;
+  int64_t last_trim = 0;
 };
 GOMEM_META constinit Scavenger g_scav;
 
@@ -94,10 +96,16 @@ void tick() {
   uint64_t retained = mapped_bytes();
   if (retained <= goal) return;
   uint64_t excess = retained - goal;
+  // Ask the Ps to give back what they hold without need (spans that other
+  // threads' frees emptied), at most every half second.
+  if (now - g_scav.last_trim > kPeakWindowNs) {
+    g_scav.last_trim = now;
+    g_trim_epoch.fetch_add(1, std::memory_order_relaxed);
+  }
   bool over_limit = g_pacer.memory_limit.load(std::memory_order_relaxed) != kNoLimit &&
                     retained > g_pacer.memory_limit.load(std::memory_order_relaxed) / 100 * 95;
   bool catch_up = over_limit || excess > kCatchUpExcess;
-  double fraction = catch_up ? kCatchUpFraction : kSteadyFraction;
+  double fraction = catch_up ? (excess > (256u << 20) ? 2 * kCatchUpFraction : kCatchUpFraction) : kSteadyFraction;
   // Pace by time: work / elapsed stays under the fraction (a 1 s window).
   if (now - g_scav.period_start > 1000 * 1000 * 1000) {
     g_scav.period_start = now;

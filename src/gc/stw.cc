@@ -44,10 +44,10 @@ struct Registry {
 };
 GOMEM_META constinit Registry g_reg;
 
-std::atomic<uint32_t> g_stop_gen{0};   // bumped by each stop
-std::atomic<uint32_t> g_start_gen{0};  // == g_stop_gen while the world runs
-std::atomic<uint32_t> g_nparked{0};
-std::atomic<bool> g_stopping{false};
+GOMEM_META constinit std::atomic<uint32_t> g_stop_gen{0};   // bumped by each stop
+GOMEM_META constinit std::atomic<uint32_t> g_start_gen{0};  // == g_stop_gen while the world runs
+GOMEM_META constinit std::atomic<uint32_t> g_nparked{0};
+GOMEM_META constinit std::atomic<bool> g_stopping{false};
 
 // Per-thread saved registers (written by the thread itself when it parks).
 struct SavedRegs {

@@ -38,10 +38,10 @@ GOMEM_META constinit ClassCounters g_counters;
 
 namespace {
 
-std::atomic<int> g_active_sweepers{0};
-std::atomic<uint32_t> g_sweep_cursor{0};
-std::atomic<uint32_t> g_sweeper_kick{0};
-std::atomic<bool> g_sweeper_started{false};
+GOMEM_META constinit std::atomic<int> g_active_sweepers{0};
+GOMEM_META constinit std::atomic<uint32_t> g_sweep_cursor{0};
+GOMEM_META constinit std::atomic<uint32_t> g_sweeper_kick{0};
+GOMEM_META constinit std::atomic<bool> g_sweeper_started{false};
 GOMEM_META constinit Mutex g_sweeper_start_lock;
 
 constexpr int kGCClassesCount = kMaxClasses * 2;  // noscan and scan for each size class
@@ -77,15 +77,14 @@ MSpan* pop_locked(MCentral& c, bool full, int set) {
 bool sweep_span(MSpan* s, uint32_t sg, bool preserve) {
   uint32_t words = s->bitmap_words();
   uint32_t nalloc = 0;
-  for (uint32_t w = 0; w < words; w++) nalloc += popcount64(s->gcmark_bits[w]);
+  uint64_t* marks = s->gcmark_bits();
+  for (uint32_t w = 0; w < words; w++) nalloc += popcount64(marks[w]);
   uint32_t old = s->alloc_count;
   if (nalloc > old) fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s, "more marked objects than allocated");
   uint32_t nfreed = old - nalloc;
   s->alloc_count = nalloc;
-  uint64_t* freed_bits = s->alloc_bits;
-  s->alloc_bits = s->gcmark_bits;
-  s->gcmark_bits = freed_bits;
-  memset(s->gcmark_bits, 0, words * sizeof(uint64_t));
+  s->flip_bits();  // allocBits = gcmarkBits
+  memset(s->gcmark_bits(), 0, words * sizeof(uint64_t));
   s->freeindex = 0;
   s->refill_alloc_cache(0);
   if (nfreed) {

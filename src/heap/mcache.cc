@@ -40,6 +40,8 @@ void push_notify(MCache* owner, MSpan* s) {
 
 }  // namespace
 
+GOMEM_META constinit std::atomic<uint32_t> g_trim_epoch{0};
+
 void MCache::attach(uintptr_t thread_key) {
   tkey = thread_key;
   for (auto& d : direct) d = &g_empty_span;
@@ -153,6 +155,7 @@ uint32_t MCache::drain_notify() {
 MSpan* MCache::refill_manual(MHeap& h, SpanClass spc) {
   MutexLock l(lock);
   flush_batch(h);
+  if (GOMEM_UNLIKELY(trim_epoch != g_trim_epoch.load(std::memory_order_relaxed))) trim(h);
   int li = manual_list_index(spc);
   MSpan* s = alloc[spc];
   if (s != &g_empty_span) {
@@ -186,6 +189,29 @@ MSpan* MCache::refill_manual(MHeap& h, SpanClass spc) {
   }
   set_current(spc, s);
   return s;
+}
+
+void MCache::trim(MHeap& h) {
+  trim_epoch = g_trim_epoch.load(std::memory_order_relaxed);
+  drain_notify();
+  for (int li = 0; li < kManualLists; li++) {
+    for (MSpan* s = partial[li].front(); s;) {
+      MSpan* next = SpanList::next(s);
+      collect_remote(s);
+      if (s->alloc_count == 0 && state(s->xfree.load(std::memory_order_acquire)) == kActive) {
+        if (s->counted_empty) {
+          s->counted_empty = false;
+          empty_bytes -= s->bytes();
+        }
+        partial[li].remove(s);
+        s->xfree.store(pack(0, 0, kFreeing), std::memory_order_release);
+        s->set_owner(nullptr);
+        s->set_owner_key(0);
+        h.free_span(s);
+      }
+      s = next;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -85,6 +85,7 @@ struct MCache {
   uintptr_t empty_bytes = 0;        // bytes of empty spans kept (kEmptyReserveBytes)
   RemoteBatch batch;
   uint32_t flush_gen = 0;           // collector: sweepgen when the GC spans were last released
+  uint32_t trim_epoch = 0;          // g_trim_epoch when this P last trimmed its lists
 
   // Statistics kept by the owner, folded into the global totals when the P
   // is released and read racily by gomem_read_stats.
@@ -134,6 +135,13 @@ struct MCache {
   // Moves spans from the notify stack to partial[]. Returns how many.
   uint32_t drain_notify();
 
+  // Gives back what the P holds without need: brings remote frees home on
+  // every partial span and returns the spans that turn out empty (and the
+  // empty reserve) to the heap. Run from the slow path when the scavenger
+  // asks (g_trim_epoch moved), so memory freed by other threads into this
+  // P's spans does not stay stranded while the P keeps running.
+  void trim(MHeap& h);
+
   // Checks the invariants of the P's lists; returns an error string or nullptr.
   const char* check(MSpan** bad) const;
 
@@ -145,6 +153,10 @@ struct MCache {
   void unpark(MSpan* s, int li);
   void release_manual_span(MHeap& h, MSpan* s, uint32_t* pending);
 };
+
+// Bumped by the scavenger when retained memory is over its goal; each P
+// trims itself at its next slow path.
+extern std::atomic<uint32_t> g_trim_epoch;
 
 // A free sent to span s from a thread with no P (or flushing a batch):
 // pushes the chain head..tail (n objects, head at slot head_idx) with one

@@ -230,8 +230,7 @@ void MHeap::init_span_locked(MSpan* s, uintptr_t base, uintptr_t npages, SpanCla
     uint32_t words = s->bitmap_words();
     uint64_t* bits = alloc_gcbits_locked(words);
     if (!bits) fatal("out of memory for mark bitmaps");
-    s->alloc_bits = bits;
-    s->gcmark_bits = bits + words;
+    s->gcbits = reinterpret_cast<uintptr_t>(bits);
     s->freeindex = 0;
     s->alloc_cache = ~uint64_t{0};
     s->sweepgen.store(sweepgen.load(std::memory_order_relaxed), std::memory_order_relaxed);
@@ -314,8 +313,8 @@ void MHeap::free_span_locked(MSpan* s) {
   }
   stats_.inuse -= s->bytes();
   if (kind_is_gc(s->kind)) {
-    free_gcbits_locked(s->alloc_bits < s->gcmark_bits ? s->alloc_bits : s->gcmark_bits, s->bitmap_words());
-    s->alloc_bits = s->gcmark_bits = nullptr;
+    free_gcbits_locked(s->bits_base(), s->bitmap_words());
+    s->gcbits = 0;
     HeapArena* a = index_->arena_of(s->base);
     uintptr_t pi = (s->base - a->base) >> kPageShift;
     a->page_in_use[pi / 64].fetch_and(~(uint64_t{1} << (pi % 64)), std::memory_order_relaxed);

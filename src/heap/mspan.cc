@@ -60,7 +60,7 @@ void MSpan::splice_chain(void* chain, uint32_t n) {
 }
 
 void MSpan::refill_alloc_cache(uint32_t word) {
-  alloc_cache = ~alloc_bits[word];
+  alloc_cache = ~alloc_bits()[word];
 }
 
 uint32_t MSpan::next_free_index() {

@@ -71,7 +71,14 @@ struct alignas(64) MSpan {
   uintptr_t base = 0;       // address of the first object (= start of the first page)
   uint64_t magic = 0;       // ceil(2^64 / elemsize), see SizeClass::magic
   uint64_t base_magic = 0;  // base * magic (mod 2^64): p * magic - base_magic == (p - base) * magic
-  uint64_t free_key = 0;    // manual: written into word 1 of every free object
+  union {
+    uint64_t free_key = 0;  // manual: written into word 1 of every free object
+    // Collected: both bitmaps in one block of 2 x bitmap_words(), and in the
+    // low bit which half is the allocation bitmap (the other is the mark
+    // bitmap). Sweeping flips the bit instead of swapping pointers, and the
+    // marker finds everything it needs on this cache line.
+    uintptr_t gcbits;
+  };
   uintptr_t elemsize = 0;   // object size (npages * kPageSize for large spans)
   uint32_t npages = 0;      // pages in the span
   uint32_t nelems = 0;      // objects in the span
@@ -100,8 +107,6 @@ struct alignas(64) MSpan {
   MSpan* notify_next = nullptr;                // link on the owner's notify stack
   // Collected kinds (Go's mspan fields; freeindex is on line 0):
   uint64_t alloc_cache = 0;                // ~alloc_bits[freeindex..freeindex+64), bit 0 = freeindex
-  uint64_t* alloc_bits = nullptr;          // 1 = allocated (as of the last sweep)
-  uint64_t* gcmark_bits = nullptr;         // 1 = marked in the current cycle
   Special* specials = nullptr;             // finalizers, sorted by offset, under speciallock
   int64_t free_since = 0;                  // page heap: when this free run became free (ns)
   std::atomic<uint32_t> sweepgen{0};       // see gc/sweep.h for the states
@@ -170,9 +175,16 @@ struct alignas(64) MSpan {
   // Collected: Go's isFree for object idx (as of the allocator's view).
   bool is_free_slot(uintptr_t idx) const {
     if (idx < freeindex) return false;
-    return !bit_test(alloc_bits, idx);
+    return !bit_test(alloc_bits(), idx);
   }
   uint32_t bitmap_words() const { return (nelems + 63) / 64; }
+  // Collected: the allocation bitmap (1 = allocated as of the last sweep)
+  // and the mark bitmap (1 = marked this cycle).
+  GOMEM_INLINE uint64_t* bits_base() const { return reinterpret_cast<uint64_t*>(gcbits & ~uintptr_t{1}); }
+  GOMEM_INLINE uint64_t* alloc_bits() const { return bits_base() + (gcbits & 1) * bitmap_words(); }
+  GOMEM_INLINE uint64_t* gcmark_bits() const { return bits_base() + (~gcbits & 1) * bitmap_words(); }
+  // Sweep: the mark bitmap becomes the allocation bitmap.
+  GOMEM_INLINE void flip_bits() { gcbits ^= 1; }
 };
 
 static_assert(sizeof(MSpan) <= 192, "keep MSpan within three cache lines");

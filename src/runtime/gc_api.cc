@@ -29,7 +29,7 @@ void gc_release_thread(MCache* c) {
 const char* gc_check_span(MSpan* s) {
   uint32_t allocated = 0;
   for (uint32_t i = 0; i < s->nelems; i++)
-    if (i < s->freeindex || bit_test(s->alloc_bits, i)) allocated++;
+    if (i < s->freeindex || bit_test(s->alloc_bits(), i)) allocated++;
   if (allocated != s->alloc_count) return "collected span: allocation count disagrees with its bitmap";
   uint32_t sg = g_heap.sweepgen.load(std::memory_order_relaxed);
   uint32_t g = s->sweepgen.load(std::memory_order_relaxed);

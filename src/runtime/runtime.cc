@@ -14,7 +14,7 @@ GOMEM_META constinit Settings g_settings;
 
 namespace {
 GOMEM_META constinit Mutex g_init_lock;
-std::atomic<int> g_init_state{0};  // 0 = not started, 2 = done
+GOMEM_META constinit std::atomic<int> g_init_state{0};  // 0 = not started, 2 = done
 
 bool env_is(const char* name, const char* value) {
   const char* v = os::getenv(name);
