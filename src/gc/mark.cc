@@ -130,13 +130,15 @@ bool Marker::refill() {
 }
 
 void Marker::balance() {
-  // Peers are idle and there is nothing to take: give them half.
-  if (buf_->n < 8 || g_pool.nwait.load(std::memory_order_relaxed) == 0 ||
+  // Peers are idle and there is nothing to take: give them half (the oldest
+  // half: in a depth-first walk those are the biggest subgraphs).
+  if (buf_->n < 2 || g_pool.nwait.load(std::memory_order_relaxed) == 0 ||
       g_pool.nfull.load(std::memory_order_relaxed) != 0)
     return;
   WorkBuf* b = new_buf();
   uint32_t half = buf_->n / 2;
-  memcpy(b->obj, buf_->obj + buf_->n - half, half * sizeof(uintptr_t));
+  memcpy(b->obj, buf_->obj, half * sizeof(uintptr_t));
+  memmove(buf_->obj, buf_->obj + half, (buf_->n - half) * sizeof(uintptr_t));
   b->n = half;
   buf_->n -= half;
   MutexLock l(g_pool.lock);
@@ -145,9 +147,6 @@ void Marker::balance() {
   g_pool.nfull.fetch_add(1, std::memory_order_release);
 }
 
-// Conservative scans read memory that other threads own (stopped ones,
-// helper threads, globals): the reads race by design, and only ever look
-// for candidate pointers. ThreadSanitizer is told so.
 GOMEM_NO_TSAN void Marker::scan_words(const uintptr_t* w, size_t n) {
   for (size_t i = 0; i < n; i++) mark_candidate(w[i]);
 }
@@ -197,7 +196,7 @@ void Marker::drain() {
       head = (head + 1) % kAhead;
       count--;
       scan_object(b);
-      if (++since_balance == 64) {
+      if (++since_balance == 16) {
         since_balance = 0;
         balance();
       }

@@ -47,6 +47,9 @@ struct HeapArena {
   uint64_t released[kArenaBitmapWords];
   // Bit per page (heap lock): the page is known to read as zero.
   uint64_t zeroed[kArenaBitmapWords];
+  // Bit per page (heap lock): the page belongs to an in-use span (the
+  // scavenger's huge-page density rule counts these).
+  uint64_t inuse[kArenaBitmapWords];
   uintptr_t base;       // first byte of the arena
   HeapArena* next;      // all arenas, in creation order (heap lock; read lock-free)
 };

@@ -240,6 +240,7 @@ void MHeap::init_span_locked(MSpan* s, uintptr_t base, uintptr_t npages, SpanCla
   }
   s->state.store(SpanState::kInUse, std::memory_order_release);
   index_->set_range(base, npages, s);
+  set_page_bits_locked(&HeapArena::inuse, base, npages, true);
 }
 
 MSpan* MHeap::alloc_span(uintptr_t npages, SpanClass spc, uintptr_t align_pages) {
@@ -323,6 +324,7 @@ void MHeap::free_span_locked(MSpan* s) {
   uintptr_t npages = s->npages;
   s->state.store(SpanState::kDead, std::memory_order_release);
   index_->set_range(base, npages, nullptr);
+  set_page_bits_locked(&HeapArena::inuse, base, npages, false);
   free_mspan_locked(s);
   insert_free_run_locked(base, npages);
   publish_locked();
@@ -351,6 +353,7 @@ bool MHeap::grow_large_in_place(MSpan* s, uintptr_t new_npages) {
   uintptr_t rest = nbase + (extra << kPageShift);
   if (rest < nend) insert_free_run_locked(rest, (nend - rest) >> kPageShift);
   index_->set_range(nbase, extra, s);
+  set_page_bits_locked(&HeapArena::inuse, nbase, extra, true);
   s->npages = static_cast<uint32_t>(new_npages);
   s->elemsize = new_npages << kPageShift;
   s->magic = ~uint64_t{0} / s->elemsize + 1;
@@ -364,6 +367,7 @@ void MHeap::shrink_large(MSpan* s, uintptr_t new_npages) {
   uintptr_t cut = s->base + (new_npages << kPageShift);
   uintptr_t n = s->npages - new_npages;
   index_->set_range(cut, n, nullptr);
+  set_page_bits_locked(&HeapArena::inuse, cut, n, false);
   s->npages = static_cast<uint32_t>(new_npages);
   s->elemsize = new_npages << kPageShift;
   s->magic = ~uint64_t{0} / s->elemsize + 1;
@@ -497,12 +501,8 @@ uint64_t MHeap::scavenge(uint64_t max_bytes, int64_t min_age_ns, bool force) {
 
 bool MHeap::dense_huge_page_locked(uintptr_t addr) {
   uintptr_t hp = align_down(addr, kHugePageBytes);
-  uintptr_t inuse = 0;
   constexpr uintptr_t kPages = kHugePageBytes / kPageSize;
-  for (uintptr_t i = 0; i < kPages; i++) {
-    MSpan* s = index_->span_of(hp + (i << kPageShift));
-    if (s && s->state.load(std::memory_order_relaxed) == SpanState::kInUse) inuse++;
-  }
+  uintptr_t inuse = count_page_bits_locked(&HeapArena::inuse, hp, kPages);
   // Go skips chunks that were at least 96.875 % (496 / 512) in use.
   return inuse * 32 >= kPages * 31;
 }
