@@ -58,6 +58,10 @@ struct GCThread {
   uintptr_t stack_lo = 0;          // [stack_lo, stack_hi)
   uintptr_t stack_hi = 0;
   std::atomic<uintptr_t> stop_sp{0};     // stack pointer while stopped
+  // Set when the thread was stopped on an alternate signal stack: then
+  // [alt_sp, alt_hi) is scanned, and the whole mapped part of its stack.
+  uintptr_t alt_sp = 0;
+  uintptr_t alt_hi = 0;
   std::atomic<uint32_t> parked_gen{0};   // the stop generation it last parked for
   int tid = 0;
   bool helper = false;             // a gomem thread (finalizer runner)
@@ -154,6 +158,10 @@ uint64_t memory_limit_goal();
 // The scavenger (scavenger.cc).
 
 void start_scavenger();
+// Set when the heap grew big enough for the scavenger; the allocator's slow
+// paths start it once they hold no lock.
+extern std::atomic<bool> g_scavenger_requested;
+void start_scavenger_requested();
 void wake_scavenger();
 void free_os_memory();
 void scavenge_for_limit(uint64_t bytes);

@@ -105,30 +105,31 @@ void* runner_main(void*) {
   register_current_thread(/*helper=*/true);
   for (;;) {
     uint32_t v = g_fin.queued.load(std::memory_order_acquire);
-    Queued* q = nullptr;
+    // obj and arg must be on this (registered) thread's stack or registers
+    // before the record stops being a root: copy them while the world
+    // cannot stop, then give the record back.
+    void* volatile obj = nullptr;
+    void* volatile arg = nullptr;
+    void (*fn)(void*, void*) = nullptr;
     {
       NoPreempt np;
       MutexLock l(g_fin.lock);
-      q = g_fin.queue;
-      if (q) {
+      if (Queued* q = g_fin.queue) {
         g_fin.queue = q->next;
         if (!g_fin.queue) g_fin.queue_tail = nullptr;
+        obj = reinterpret_cast<void*>(q->obj);
+        arg = q->arg;
+        fn = q->fn;
+        q->next = g_fin.free_recs;
+        g_fin.free_recs = q;
       }
     }
-    if (!q) {
+    if (!fn) {
       os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_fin.queued), v);
       continue;
     }
-    void* obj = reinterpret_cast<void*>(q->obj);
-    void (*fn)(void*, void*) = q->fn;
-    void* arg = q->arg;
-    // obj and arg stay on this (registered) thread's stack while fn runs.
     fn(obj, arg);
     g_fin.run.fetch_add(1, std::memory_order_relaxed);
-    NoPreempt np;
-    MutexLock l(g_fin.lock);
-    q->next = g_fin.free_recs;
-    g_fin.free_recs = q;
   }
   return nullptr;
 }

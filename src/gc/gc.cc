@@ -73,12 +73,18 @@ void collect(Trigger why) {
   // 1. Sweep termination: every span swept once before marking again.
   finish_sweep();
   uint64_t live_before = g_pacer.heap_live.load(std::memory_order_relaxed);
+  // Before the world stops: anything that may allocate or take a lock a
+  // stopped thread could hold (the loader's lock, pthread_create).
+  start_markers();
   collect_data_segments();
-  heap_range(&g_range);
   // 2. Stop the world.
   int64_t t_stop0 = os::nanotime();
   stop_the_world();
   int64_t t_stop = os::nanotime();
+  // Only now is the heap's extent final (a thread could still grow it into
+  // a new arena right up to the stop) and are the registered roots fixed.
+  heap_range(&g_range);
+  snapshot_roots();
   // 3. Mark.
   Marker m;
   m.init();

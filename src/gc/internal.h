@@ -101,9 +101,13 @@ class Marker {
 // marking is complete. Roots must have been pushed on `m` already.
 void mark_parallel(Marker& m);
 int num_markers();
+// Starts the helper markers if they are not running yet (not while the world
+// is stopped: pthread_create allocates and takes glibc's locks).
+void start_markers();
 
 // Roots (roots.cc).
 void collect_data_segments();  // before the world stops (dl_iterate_phdr)
+void snapshot_roots();         // world stopped: registered ranges, segments still mapped
 void scan_roots(Marker& m);    // world stopped
 void scan_thread_roots(Marker& m);  // stw.cc
 void scan_finalizer_roots(Marker& m);  // finalizer.cc

@@ -227,13 +227,16 @@ void Marker::drain() {
   }
 }
 
-void mark_parallel(Marker& m) {
+void start_markers() {
   int n = num_markers();
   if (n > 1 && !g_pool.helpers_started) {
     for (int i = 0; i < n - 1; i++)
       if (os::start_thread(helper_main, nullptr)) g_pool.nhelpers++;
     g_pool.helpers_started = true;
   }
+}
+
+void mark_parallel(Marker& m) {
   g_pool.nworkers = 1 + g_pool.nhelpers;
   g_pool.nwait.store(0, std::memory_order_relaxed);
   g_pool.done.store(false, std::memory_order_relaxed);

@@ -112,13 +112,27 @@ void remove_roots(uintptr_t lo, uintptr_t hi) {
   g_roots.user.n = k;
 }
 
+// The loaded objects' writable segments are listed before the world stops:
+// dl_iterate_phdr takes the loader's lock, which a stopped thread may hold
+// (C++ exception unwinding calls dl_iterate_phdr). A library dlclose'd
+// between the listing and the stop is dropped again once the world is
+// stopped (snapshot_roots), so the collector never reads unmapped memory.
 void collect_data_segments() {
   g_roots.segs.n = 0;
   dl_iterate_phdr(phdr_callback, nullptr);
-  NoPreempt np;
-  MutexLock l(g_roots.lock);
+}
+
+void snapshot_roots() {
+  // World stopped: the roots lock is only ever held inside non-preemptible
+  // sections, so nobody holds it now.
   g_roots.usnap.n = 0;
   for (size_t i = 0; i < g_roots.user.n; i++) g_roots.usnap.push(g_roots.user.v[i]);
+  size_t k = 0;
+  for (size_t i = 0; i < g_roots.segs.n; i++) {
+    Range r = g_roots.segs.v[i];
+    if (os::is_mapped(r.lo, r.hi - r.lo)) g_roots.segs.v[k++] = r;
+  }
+  g_roots.segs.n = k;
 }
 
 GOMEM_NOINLINE void scan_self(Marker& m) {

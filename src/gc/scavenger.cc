@@ -135,8 +135,11 @@ void* scavenger_main(void*) {
 
 void heap_grew() {
   // Started once the heap is big enough for RSS to matter; small programs
-  // never get the thread.
-  if (!g_scav.started.load(std::memory_order_acquire) && g_heap.retained_bytes() >= (32u << 20)) start_scavenger();
+  // never get the thread. Not from here: the caller may hold allocator
+  // locks, and pthread_create allocates. The slow paths start it when they
+  // are done (start_scavenger_if_requested).
+  if (!g_scav.started.load(std::memory_order_acquire) && g_heap.retained_bytes() >= (32u << 20))
+    g_scavenger_requested.store(true, std::memory_order_relaxed);
   uint64_t limit = g_pacer.memory_limit.load(std::memory_order_relaxed);
   if (limit != kNoLimit) {
     // Allocation-time scavenging (Go's): growing past the limit releases
@@ -145,6 +148,13 @@ void heap_grew() {
     uint64_t cap = limit / 100 * 95;
     if (mapped > cap) scavenge_for_limit(mapped - cap);
   }
+}
+
+GOMEM_META constinit std::atomic<bool> g_scavenger_requested{false};
+
+void start_scavenger_requested() {
+  g_scavenger_requested.store(false, std::memory_order_relaxed);
+  start_scavenger();
 }
 
 void start_scavenger() {

@@ -63,12 +63,25 @@ GOMEM_NOINLINE void park(void* uctx) {
   uintptr_t sp;
   if (uctx) {
     r->n = os::ucontext_registers(uctx, r->r, os::kMaxSavedRegisters, &sp);
-    if (sp < t->stack_lo || sp > t->stack_hi) sp = os::current_sp();  // on an alternate signal stack
   } else {
     r->n = os::spill_registers(r->r, os::kMaxSavedRegisters);
     sp = os::current_sp();
   }
-  sp = sp > t->stack_lo + os::kRedZone ? sp - os::kRedZone : t->stack_lo;
+  t->alt_sp = t->alt_hi = 0;
+  if (sp < t->stack_lo || sp >= t->stack_hi) {
+    // Interrupted on an alternate signal stack (a handler of the program's
+    // own): its frames are there, and the thread's stack below them is in
+    // an unknown state, so the collector scans all of it.
+    uintptr_t hi;
+    uintptr_t here = os::current_sp();
+    if (os::on_alt_stack(here, &hi)) {
+      t->alt_sp = here & ~uintptr_t{7};
+      t->alt_hi = hi;
+    }
+    sp = t->stack_lo;
+  } else {
+    sp = sp > t->stack_lo + os::kRedZone ? sp - os::kRedZone : t->stack_lo;
+  }
   t->stop_sp.store(sp & ~uintptr_t{7}, std::memory_order_relaxed);
   t->parked_gen.store(gen, std::memory_order_release);
   g_nparked.fetch_add(1, std::memory_order_acq_rel);
@@ -168,21 +181,34 @@ void stop_the_world() {
   for (GCThread* t = g_reg.threads.front(); t;) {
     GCThread* next = ThreadList::next(t);
     if (t != self) {
-      int r = os::signal_thread(t->handle, g_reg.sig);
-      if (r == 0) {
+      if (os::signal_tid(t->tid, g_reg.sig) == 0) {
         expected++;
       } else {
-        // The thread is gone without unregistering (killed, or exited
-        // before its destructors ran): forget it.
+        // The thread is gone without unregistering (killed, or exited after
+        // its destructors ran): it will never unregister, so drop it.
         g_reg.threads.remove(t);
+        g_reg.alloc.free(t);
       }
     }
     t = next;
   }
+  int waits = 0;
   for (;;) {
     uint32_t n = g_nparked.load(std::memory_order_acquire);
     if (n >= expected) break;
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_nparked), n, 20 * 1000 * 1000);
+    if (++waits % 50 == 0) {
+      // A second without everyone: a thread may have died after the signal.
+      for (GCThread* t = g_reg.threads.front(); t;) {
+        GCThread* next = ThreadList::next(t);
+        if (t != self && t->parked_gen.load(std::memory_order_acquire) != gen && os::signal_tid(t->tid, 0) != 0) {
+          g_reg.threads.remove(t);
+          g_reg.alloc.free(t);
+          expected--;
+        }
+        t = next;
+      }
+    }
   }
 }
 
@@ -193,6 +219,23 @@ void start_the_world() {
   g_reg.lock.unlock();
 }
 
+// The lowest address from which [addr, hi) is entirely mapped (the main
+// thread's stack only maps what it has grown into).
+uintptr_t mapped_bottom(uintptr_t lo, uintptr_t hi) {
+  uintptr_t good = hi;
+  uintptr_t l = lo / os::kPhysPageSize, h = hi / os::kPhysPageSize;
+  while (l < h) {
+    uintptr_t mid = l + (h - l) / 2;
+    if (os::is_mapped(mid * os::kPhysPageSize, hi - mid * os::kPhysPageSize)) {
+      good = mid * os::kPhysPageSize;
+      h = mid;
+    } else {
+      l = mid + 1;
+    }
+  }
+  return good;
+}
+
 void scan_thread_roots(Marker& m) {
   GCThread* self = t_gcthread;
   for (GCThread* t = g_reg.threads.front(); t; t = ThreadList::next(t)) {
@@ -200,6 +243,10 @@ void scan_thread_roots(Marker& m) {
     SavedRegs* r = reinterpret_cast<SavedRegs*>(reinterpret_cast<char*>(t) + sizeof(GCThread));
     m.scan_words(r->r, r->n);
     uintptr_t sp = t->stop_sp.load(std::memory_order_acquire);
+    if (t->alt_hi) {
+      m.scan_range(t->alt_sp, t->alt_hi);
+      sp = mapped_bottom(t->stack_lo, t->stack_hi);  // the whole stack: where it stands is unknown
+    }
     if (sp >= t->stack_lo && sp < t->stack_hi) m.scan_range(sp, t->stack_hi);
   }
 }
@@ -217,7 +264,10 @@ void stw_fork_child() {
     }
     t = next;
   }
-  if (self) self->handle = os::pthread_handle();
+  if (self) {
+    self->handle = os::pthread_handle();
+    self->tid = os::gettid();
+  }
   g_stopping.store(false, std::memory_order_relaxed);
   g_start_gen.store(g_stop_gen.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }

@@ -18,13 +18,13 @@ void* FixAlloc::alloc() {
     FreeRec* r = free_;
     free_ = r->next;
     memset(static_cast<void*>(r), 0, size_);
-    inuse_ += size_;
+    inuse_.store(inuse_.load(std::memory_order_relaxed) + size_, std::memory_order_relaxed);
     return r;
   }
   if (!cur_ || cur_->carved.load(std::memory_order_relaxed) == per_chunk_) {
     void* mem = os_->alloc_meta(chunk_bytes_);
     if (!mem) return nullptr;
-    sys_ += chunk_bytes_;
+    sys_.store(sys_.load(std::memory_order_relaxed) + chunk_bytes_, std::memory_order_relaxed);
     Chunk* c = static_cast<Chunk*>(mem);
     c->carved.store(0, std::memory_order_relaxed);
     c->next = chunks_.load(std::memory_order_relaxed);
@@ -37,7 +37,7 @@ void* FixAlloc::alloc() {
   // caller initialised it? The walker checks each record's own state field,
   // which reads as "dead" (0) until the owner publishes it.
   cur_->carved.store(i + 1, std::memory_order_release);
-  inuse_ += size_;
+  inuse_.store(inuse_.load(std::memory_order_relaxed) + size_, std::memory_order_relaxed);
   return p;
 }
 
@@ -45,7 +45,7 @@ void FixAlloc::free(void* p) {
   FreeRec* r = static_cast<FreeRec*>(p);
   r->next = free_;
   free_ = r;
-  inuse_ -= size_;
+  inuse_.store(inuse_.load(std::memory_order_relaxed) - size_, std::memory_order_relaxed);
 }
 
 }  // namespace gomem

@@ -26,8 +26,9 @@ class FixAlloc {
   void free(void* p);
 
   size_t size() const { return size_; }
-  size_t inuse_bytes() const { return inuse_; }
-  size_t sys_bytes() const { return sys_; }
+  // Read by statistics without the owner's lock.
+  size_t inuse_bytes() const { return inuse_.load(std::memory_order_relaxed); }
+  size_t sys_bytes() const { return sys_.load(std::memory_order_relaxed); }
 
   // Calls fn(record) for every record ever carved, allocated or not.
   template <class F>
@@ -59,8 +60,8 @@ class FixAlloc {
   std::atomic<Chunk*> chunks_{nullptr};
   Chunk* cur_ = nullptr;
   FreeRec* free_ = nullptr;
-  size_t inuse_ = 0;
-  size_t sys_ = 0;
+  std::atomic<size_t> inuse_{0};  // written under the owner's lock
+  std::atomic<size_t> sys_{0};    // written under the owner's lock
 };
 
 }  // namespace gomem

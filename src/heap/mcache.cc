@@ -80,7 +80,7 @@ bool MCache::collect_remote(MSpan* s) {
   uint64_t old = s->xfree.load(std::memory_order_acquire);
   for (;;) {
     if (count(old) == 0) return false;
-    if (s->xfree.compare_exchange_weak(old, pack(0, 0, state(old)), std::memory_order_acq_rel,
+    if (s->xfree.compare_exchange_weak(old, with(old, 0, 0, state(old)), std::memory_order_acq_rel,
                                        std::memory_order_acquire))
       break;
   }
@@ -101,15 +101,15 @@ bool MCache::take_own_free(MSpan* s) {
 }
 
 bool MCache::park(MSpan* s, int li) {
-  s->set_owner_key(tkey | 1);
+  s->set_owner_key(key_for(s, true));
   uint64_t old = s->xfree.load(std::memory_order_acquire);
   for (;;) {
     if (count(old) != 0) {  // remote frees arrived: not full after all
-      s->set_owner_key(tkey);
+      s->set_owner_key(key_for(s, false));
       return false;
     }
     if (state(old) == kNotified) break;  // the notify stack will bring it back
-    if (s->xfree.compare_exchange_weak(old, pack(0, 0, kParked), std::memory_order_acq_rel,
+    if (s->xfree.compare_exchange_weak(old, with(old, 0, 0, kParked), std::memory_order_acq_rel,
                                        std::memory_order_acquire))
       break;
   }
@@ -120,10 +120,10 @@ bool MCache::park(MSpan* s, int li) {
 void MCache::unpark(MSpan* s, int li) {
   full[li].remove(s);
   partial[li].push_front(s);
-  s->set_owner_key(tkey);
+  s->set_owner_key(key_for(s, false));
   uint64_t old = s->xfree.load(std::memory_order_acquire);
   while (state(old) == kParked) {
-    if (s->xfree.compare_exchange_weak(old, pack(head(old), count(old), kActive), std::memory_order_acq_rel,
+    if (s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
                                        std::memory_order_acquire))
       break;
   }
@@ -136,10 +136,10 @@ uint32_t MCache::drain_notify() {
   while (s) {
     MSpan* next = s->notify_next;
     s->notify_next = nullptr;
-    if (s->get_owner_key() == (tkey | 1)) unpark(s, manual_list_index(s->spanclass));
+    if (parked_here(s)) unpark(s, manual_list_index(s->spanclass));
     uint64_t old = s->xfree.load(std::memory_order_acquire);
     while (state(old) == kNotified) {
-      if (s->xfree.compare_exchange_weak(old, pack(head(old), count(old), kActive), std::memory_order_acq_rel,
+      if (s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
                                          std::memory_order_acquire))
         break;
     }
@@ -168,27 +168,62 @@ MSpan* MCache::refill_manual(MHeap& h, SpanClass spc) {
   }
   drain_notify();
   while ((s = partial[li].pop_front()) != nullptr) {
-    if (s->counted_empty) {
-      s->counted_empty = false;
-      empty_bytes -= s->bytes();
-    }
     if (take_own_free(s) || !park(s, li)) {
       take_own_free(s);
       set_current(spc, s);
       return s;
     }
   }
-  s = h.central[spc].adopt(h, this, tkey);
+  s = h.central[spc].adopt(h, this, tkey | (span_class_kind(spc) == SpanKind::kUncollectable ? kKeyUncollectable : 0));
   if (!s) {
-    s = h.alloc_span(span_class_info(spc).npages, spc);
-    if (!s) return nullptr;
-    s->set_owner(this);
-    s->set_owner_key(tkey);
-    s->xfree.store(pack(0, 0, kActive), std::memory_order_release);
+    uint32_t npages = span_class_info(spc).npages;
+    s = reuse_empty(h, spc, npages);
+    if (!s) {
+      s = h.alloc_span(npages, spc);
+      if (!s) return nullptr;
+      s->set_owner(this);
+      s->xfree.store(pack(0, 0, kActive, 0), std::memory_order_release);
+    }
+    s->set_owner_key(key_for(s, false));
     s->build_freelist();
   }
   set_current(spc, s);
   return s;
+}
+
+MSpan* MCache::reuse_empty(MHeap& h, SpanClass spc, uint32_t npages) {
+  if (npages > kMaxSpanPages) return nullptr;
+  if (MSpan* s = empty[npages].pop_front()) {
+    empty_bytes -= s->bytes();
+    s->in_empty_cache = false;
+    if (s->spanclass != spc) {
+      // Re-cut for the new class. Its page-map entries already point to it.
+      h.retire_mallocs(s->spanclass, s->nmalloc);
+      s->nmalloc = 0;
+      const SizeClass& info = span_class_info(spc);
+      s->spanclass = spc;
+      s->kind = span_class_kind(spc);
+      s->elemsize = info.size;
+      s->nelems = info.nelems;
+      s->magic = info.magic;
+      s->base_magic = s->base * s->magic;
+    }
+    return s;
+  }
+  return nullptr;
+}
+
+void MCache::free_empty_cache(MHeap& h) {
+  for (auto& list : empty) {
+    while (MSpan* s = list.pop_front()) {
+      s->in_empty_cache = false;
+      s->xfree.store(next_epoch(s->xfree.load(std::memory_order_relaxed), 0, 0, kFreeing), std::memory_order_release);
+      s->set_owner(nullptr);
+      s->set_owner_key(0);
+      h.free_span(s);
+    }
+  }
+  empty_bytes = 0;
 }
 
 void MCache::trim(MHeap& h) {
@@ -199,12 +234,8 @@ void MCache::trim(MHeap& h) {
       MSpan* next = SpanList::next(s);
       collect_remote(s);
       if (s->alloc_count == 0 && state(s->xfree.load(std::memory_order_acquire)) == kActive) {
-        if (s->counted_empty) {
-          s->counted_empty = false;
-          empty_bytes -= s->bytes();
-        }
         partial[li].remove(s);
-        s->xfree.store(pack(0, 0, kFreeing), std::memory_order_release);
+        s->xfree.store(next_epoch(s->xfree.load(std::memory_order_relaxed), 0, 0, kFreeing), std::memory_order_release);
         s->set_owner(nullptr);
         s->set_owner_key(0);
         h.free_span(s);
@@ -212,10 +243,29 @@ void MCache::trim(MHeap& h) {
       s = next;
     }
   }
+  free_empty_cache(h);
 }
 
 // ---------------------------------------------------------------------------
 // Frees by the owner that the fast path could not finish.
+
+// Looks for p in every P's pending remote-free batch for span s. The batches
+// belong to other threads and change under us; this only runs when p holds
+// the free key (a double free, or a rare coincidence), and every object
+// linked from a batch is memory of span s, so a racy read cannot fault.
+GOMEM_NO_TSAN static bool in_a_remote_batch(MSpan* s, void* p) {
+  for (MCache* c = __atomic_load_n(&g_all_p_for_batches, __ATOMIC_ACQUIRE); c; c = c->all_next) {
+    if (__atomic_load_n(&c->batch.span, __ATOMIC_RELAXED) != s) continue;
+    void* q = __atomic_load_n(&c->batch.head, __ATOMIC_RELAXED);
+    for (uint32_t k = 0; q && k <= s->nelems; k++) {
+      if (q == p) return true;
+      uintptr_t a = reinterpret_cast<uintptr_t>(q);
+      if (a < s->base || a >= s->limit()) break;
+      q = *static_cast<void**>(q);
+    }
+  }
+  return false;
+}
 
 void MCache::owner_free_slow(MHeap& h, MSpan* s, void* p) {
   MutexLock l(lock);
@@ -226,8 +276,10 @@ void MCache::owner_free_slow(MHeap& h, MSpan* s, void* p) {
     // list of the span (remote frees first brought home).
     collect_remote(s);
     if (s->lists_contain(p)) fatal_fault(Fault::kDoubleFree, p, s);
+    // Or in another thread's remote-free batch, not sent home yet.
+    if (in_a_remote_batch(s, p)) fatal_fault(Fault::kDoubleFree, p, s, "already freed by another thread");
   }
-  if (s->get_owner_key() == (tkey | 1)) unpark(s, li);
+  if (parked_here(s)) unpark(s, li);
   if (s->kind == SpanKind::kUncollectable) memset(w + 2, 0, s->elemsize - 16);
   *static_cast<void**>(p) = s->local_free;
   w[1] = s->free_key;
@@ -239,19 +291,18 @@ void MCache::span_emptied(MHeap& h, MSpan* s) {
   if (alloc[s->spanclass] == s) return;  // the current span stays
   uint64_t x = s->xfree.load(std::memory_order_acquire);
   if (state(x) == kNotified) return;  // still on (or going to) the notify stack
-  if (empty_bytes + s->bytes() <= kEmptyReserveBytes) {
-    if (!s->counted_empty) {
-      s->counted_empty = true;
-      empty_bytes += s->bytes();
-    }
+  partial[manual_list_index(s->spanclass)].remove(s);
+  if (s->npages <= kMaxSpanPages && empty_bytes + s->bytes() <= kEmptyReserveBytes) {
+    // Keep it for the next span of this page count, whatever its class.
+    // Every object of it is on its free list with the free key, so a free
+    // into it meanwhile is caught as a double free by the slow path.
+    s->set_owner_key(0);
+    s->in_empty_cache = true;
+    empty[s->npages].push_front(s);
+    empty_bytes += s->bytes();
     return;
   }
-  if (s->counted_empty) {
-    s->counted_empty = false;
-    empty_bytes -= s->bytes();
-  }
-  partial[manual_list_index(s->spanclass)].remove(s);
-  s->xfree.store(pack(0, 0, kFreeing), std::memory_order_release);
+  s->xfree.store(next_epoch(s->xfree.load(std::memory_order_relaxed), 0, 0, kFreeing), std::memory_order_release);
   s->set_owner(nullptr);
   s->set_owner_key(0);
   h.free_span(s);
@@ -320,7 +371,7 @@ void send_remote_frees(MHeap& h, MSpan* s, void* head_obj, void* tail, uint32_t 
         fatal_fault(Fault::kDoubleFree, head_obj, s, "span is already entirely free");
     }
     *static_cast<void**>(tail) = s->xfree_obj(head(old));
-    if (s->xfree.compare_exchange_weak(old, pack(head_idx + 1, count(old) + n, nst), std::memory_order_acq_rel,
+    if (s->xfree.compare_exchange_weak(old, with(old, head_idx + 1, count(old) + n, nst), std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
       if (st == kParked) push_notify(owner, s);
       return;
@@ -333,7 +384,6 @@ void send_remote_frees(MHeap& h, MSpan* s, void* head_obj, void* tail, uint32_t 
 
 void MCache::release_manual_span(MHeap& h, MSpan* s, uint32_t* pending) {
   (void)pending;
-  s->counted_empty = false;
   // Merge local_free into freelist so mcentral sees one list.
   if (s->local_free) {
     void* t = s->local_free;
@@ -353,7 +403,7 @@ void MCache::repair_after_fork() {
       uint64_t old = s->xfree.load(std::memory_order_acquire);
       if (state(old) == kNotified) {
         unpark(s, li);
-        s->xfree.store(pack(head(old), count(old), kActive), std::memory_order_release);
+        s->xfree.store(with(old, head(old), count(old), kActive), std::memory_order_release);
       }
       s = next;
     }
@@ -392,7 +442,7 @@ void MCache::release_all(MHeap& h, bool in_child) {
   // up while a remote freer may still write its notify link.
   uint32_t pending = 0;
   for (MSpan* s = owned.front(); s; s = SpanList::next(s)) {
-    s->set_owner_key(tkey);
+    s->set_owner_key(key_for(s, false));
     uint64_t old = s->xfree.load(std::memory_order_acquire);
     for (;;) {
       if (state(old) == kNotified) {
@@ -400,7 +450,7 @@ void MCache::release_all(MHeap& h, bool in_child) {
         break;
       }
       if (state(old) == kActive) break;
-      if (s->xfree.compare_exchange_weak(old, pack(head(old), count(old), kActive), std::memory_order_acq_rel,
+      if (s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
                                          std::memory_order_acquire))
         break;
     }
@@ -417,17 +467,18 @@ void MCache::release_all(MHeap& h, bool in_child) {
       s->notify_next = nullptr;
       uint64_t old = s->xfree.load(std::memory_order_acquire);
       while (state(old) == kNotified &&
-             !s->xfree.compare_exchange_weak(old, pack(head(old), count(old), kActive), std::memory_order_acq_rel,
+             !s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
                                              std::memory_order_acquire)) {
       }
       pending--;
       s = next;
     }
   }
+  free_empty_cache(h);
   while (MSpan* s = owned.pop_front()) {
     uint64_t old = s->xfree.load(std::memory_order_acquire);
     while (state(old) != kActive &&
-           !s->xfree.compare_exchange_weak(old, pack(head(old), count(old), kActive), std::memory_order_acq_rel,
+           !s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
     }
     release_manual_span(h, s, nullptr);

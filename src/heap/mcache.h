@@ -29,9 +29,11 @@
 // (see mcentral.h), and the remote free that empties one returns its pages
 // to the heap.
 //
-// Empty spans go back to the page heap, except for a small per-P reserve
-// (kEmptyReserveBytes) that absorbs alloc/free waves without taking the
-// heap lock.
+// Empty spans go back to the page heap, except for a per-P cache of empty
+// spans (up to kEmptyReserveBytes) that any size class with the same page
+// count can re-cut: waves of alloc and free, even over many classes in turn,
+// then never take the heap lock or touch the page map. The scavenger's trim
+// request (trim()) empties the cache when memory is over its goal.
 //
 // Thread safety: everything here is private to the thread holding the P,
 // except `notify` (pushed by other threads) and `lock`, which the owner
@@ -54,7 +56,7 @@ class MHeap;
 constexpr uintptr_t kDirectMax = 1024;
 constexpr int kDirectEntries = kDirectMax / 16 + 1;
 // Empty manual spans a P may keep instead of returning them to the heap.
-constexpr uintptr_t kEmptyReserveBytes = 256 * 1024;
+constexpr uintptr_t kEmptyReserveBytes = 1024 * 1024;
 // Objects batched for one remote span before they are sent.
 constexpr uint32_t kRemoteBatchMax = 64;
 
@@ -64,6 +66,8 @@ constexpr int manual_list_index(SpanClass spc) {
          (span_class_kind(spc) == SpanKind::kUncollectable ? 1 : 0);
 }
 constexpr int kManualLists = kMaxClasses * 2;
+// Pages of the largest manual small-object span (the 32 KiB class, 8 objects).
+constexpr uint32_t kMaxSpanPages = 32;
 
 struct RemoteBatch {
   MSpan* span = nullptr;  // destination span, or nullptr when empty
@@ -82,7 +86,8 @@ struct MCache {
   // ---- Slow-path state (owner only, under `lock`).
   SpanList partial[kManualLists];
   SpanList full[kManualLists];
-  uintptr_t empty_bytes = 0;        // bytes of empty spans kept (kEmptyReserveBytes)
+  SpanList empty[kMaxSpanPages + 1];  // empty manual spans kept for re-use, by page count
+  uintptr_t empty_bytes = 0;        // their bytes (at most kEmptyReserveBytes)
   RemoteBatch batch;
   uint32_t flush_gen = 0;           // collector: sweepgen when the GC spans were last released
   uint32_t trim_epoch = 0;          // g_trim_epoch when this P last trimmed its lists
@@ -147,6 +152,14 @@ struct MCache {
 
  private:
   void set_current(SpanClass spc, MSpan* s);
+  // The owner key this P gives span s (see MSpan::owner_key).
+  uintptr_t key_for(const MSpan* s, bool parked) const {
+    return tkey | (s->kind == SpanKind::kUncollectable ? kKeyUncollectable : 0) | (parked ? kKeyParked : 0);
+  }
+  bool parked_here(const MSpan* s) const { return s->get_owner_key() == key_for(s, true); }
+  // An empty span of `npages` pages from the cache, re-cut for class spc.
+  MSpan* reuse_empty(MHeap& h, SpanClass spc, uint32_t npages);
+  void free_empty_cache(MHeap& h);
   bool take_own_free(MSpan* s);  // fills s->freelist from s's own sources
   bool collect_remote(MSpan* s);
   bool park(MSpan* s, int li);
@@ -157,6 +170,8 @@ struct MCache {
 // Bumped by the scavenger when retained memory is over its goal; each P
 // trims itself at its next slow path.
 extern std::atomic<uint32_t> g_trim_epoch;
+// Every P ever made (the same list as g_all_p in heap.h).
+extern MCache*& g_all_p_for_batches;
 
 // A free sent to span s from a thread with no P (or flushing a batch):
 // pushes the chain head..tail (n objects, head at slot head_idx) with one

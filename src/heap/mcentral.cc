@@ -18,7 +18,7 @@ MSpan* MCentral::adopt(MHeap& h, MCache* owner, uintptr_t tkey) {
     uint64_t old = s->xfree.load(std::memory_order_acquire);
     // Every transition out of kCentral happens under this lock, except
     // remote frees that only add objects, so the state stays kCentral.
-    while (!s->xfree.compare_exchange_weak(old, pack(0, 0, kActive), std::memory_order_acq_rel,
+    while (!s->xfree.compare_exchange_weak(old, next_epoch(old, 0, 0, kActive), std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
     }
     if (state(old) != kCentral) fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s, "adopting a span not in mcentral");
@@ -43,7 +43,7 @@ void MCentral::give_up(MHeap& h, MSpan* s) {
     if (n > alloc) fatal_fault(Fault::kDoubleFree, s->xfree_obj(head(old)), s, "more remote frees than objects");
     if (n == alloc) {
       // Entirely free: nobody may free into it any more.
-      if (!s->xfree.compare_exchange_weak(old, pack(0, 0, kFreeing), std::memory_order_acq_rel,
+      if (!s->xfree.compare_exchange_weak(old, next_epoch(old, 0, 0, kFreeing), std::memory_order_acq_rel,
                                           std::memory_order_acquire))
         continue;
       if (s->in_central) {
@@ -58,12 +58,12 @@ void MCentral::give_up(MHeap& h, MSpan* s) {
         partial.push_back(s);
         s->in_central = true;
       }
-      if (!s->xfree.compare_exchange_weak(old, pack(head(old), n, kCentral), std::memory_order_acq_rel,
+      if (!s->xfree.compare_exchange_weak(old, next_epoch(old, head(old), n, kCentral), std::memory_order_acq_rel,
                                           std::memory_order_acquire))
         continue;
       return;
     }
-    if (!s->xfree.compare_exchange_weak(old, pack(0, 0, kOrphan), std::memory_order_acq_rel,
+    if (!s->xfree.compare_exchange_weak(old, next_epoch(old, 0, 0, kOrphan), std::memory_order_acq_rel,
                                         std::memory_order_acquire))
       continue;
     return;
@@ -104,7 +104,7 @@ void MCentral::remote_free_locked(MHeap& h, MSpan* s, void* head_obj, void* tail
           fatal_fault(Fault::kDoubleFree, head_obj, s, "span is already entirely free");
       }
       *static_cast<void**>(tail) = s->xfree_obj(head(old));
-      if (!s->xfree.compare_exchange_weak(old, pack(head_idx + 1, newcount, nst), std::memory_order_acq_rel,
+      if (!s->xfree.compare_exchange_weak(old, with(old, head_idx + 1, newcount, nst), std::memory_order_acq_rel,
                                           std::memory_order_acquire))
         continue;
       if (free_it) {

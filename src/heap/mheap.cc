@@ -310,7 +310,7 @@ void MHeap::free_span_locked(MSpan* s) {
     stats_.large_frees++;
     stats_.large_live_bytes -= s->bytes();
   } else {
-    retired_mallocs_[s->spanclass] += s->nmalloc;
+    retired_mallocs_[s->spanclass].fetch_add(s->nmalloc, std::memory_order_relaxed);
   }
   stats_.inuse -= s->bytes();
   if (kind_is_gc(s->kind)) {
@@ -522,7 +522,9 @@ uint64_t MHeap::free_bytes_retained() {
 
 const char* MHeap::check_pages(uintptr_t* bad) {
   NoPreemptLock l(lock);
-  uintptr_t inuse_pages = 0, free_pages = 0, released_free = 0;
+  // A piece the scavenger is releasing (lock dropped for madvise) is neither
+  // in use nor in the free index; it still counts as committed free memory.
+  uintptr_t inuse_pages = 0, free_pages = 0, released_free = 0, scavenging_pages = 0, scavenging_released = 0;
   const char* err = nullptr;
   for_each_span_record([&](MSpan* s) {
     if (err) return;
@@ -537,6 +539,9 @@ const char* MHeap::check_pages(uintptr_t* bad) {
           return;
         }
       }
+    } else if (st == SpanState::kScavenging) {
+      scavenging_pages += s->npages;
+      scavenging_released += count_page_bits_locked(&HeapArena::released, s->base, s->npages);
     } else if (st == SpanState::kFree) {
       free_pages += s->npages;
       released_free += count_page_bits_locked(&HeapArena::released, s->base, s->npages);
@@ -567,7 +572,7 @@ const char* MHeap::check_pages(uintptr_t* bad) {
     *bad = 0;
     return "free-run index disagrees with the free runs";
   }
-  if ((inuse_pages + free_pages) << kPageShift != stats_.sys) {
+  if ((inuse_pages + free_pages + scavenging_pages) << kPageShift != stats_.sys) {
     *bad = 0;
     return "in-use + free pages != committed pages";
   }
@@ -575,7 +580,7 @@ const char* MHeap::check_pages(uintptr_t* bad) {
     *bad = 0;
     return "in-use page count disagrees with statistics";
   }
-  if (released_free << kPageShift != stats_.released) {
+  if ((released_free + scavenging_released) << kPageShift != stats_.released) {
     *bad = 0;
     return "released page count disagrees with statistics";
   }

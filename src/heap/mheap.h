@@ -80,7 +80,8 @@ class MHeap {
 
   // Objects allocated from small spans that have since been freed to the
   // heap (their spans held nothing when freed, so every one was freed too).
-  uint64_t retired_mallocs(SpanClass spc) const { return retired_mallocs_[spc]; }
+  uint64_t retired_mallocs(SpanClass spc) const { return retired_mallocs_[spc].load(std::memory_order_relaxed); }
+  void retire_mallocs(SpanClass spc, uint64_t n) { retired_mallocs_[spc].fetch_add(n, std::memory_order_relaxed); }
 
   // Gives free pages back to the OS (Go's mgcscavenge): retained pages of
   // free runs that have been free for at least min_age_ns, oldest runs first
@@ -170,7 +171,7 @@ class MHeap {
   HeapPageStats stats_;
   std::atomic<uint64_t> retained_{0};  // stats_.sys - stats_.released, for lock-free readers
   std::atomic<uint64_t> inuse_{0};
-  uint64_t retired_mallocs_[kNumSpanClasses] = {};
+  std::atomic<uint64_t> retired_mallocs_[kNumSpanClasses] = {};
 };
 
 }  // namespace gomem

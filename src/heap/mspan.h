@@ -54,19 +54,38 @@ enum State : uint32_t {
   kOrphan = 4,    // owned by nobody, full, on no list
   kFreeing = 5,   // entirely free and owned by nobody: the thread that set this frees it
 };
-constexpr uint64_t pack(uint32_t head, uint32_t count, uint32_t state) {
-  return uint64_t{head} | (uint64_t{count} << 16) | (uint64_t{state} << 32);
+// Bits: head 0-15, count 16-31, state 32-39, epoch 40-63. The epoch grows
+// whenever the span changes owner (adopted, given up), so a remote freer
+// that read "parked by P1" cannot complete its CAS after the span went to
+// mcentral and was parked by P2 meanwhile (ABA), and notify the wrong P.
+constexpr uint64_t pack(uint32_t head, uint32_t count, uint32_t state, uint32_t epoch) {
+  return uint64_t{head} | (uint64_t{count} << 16) | (uint64_t{state & 0xff} << 32) | (uint64_t{epoch} << 40);
 }
 constexpr uint32_t head(uint64_t v) { return static_cast<uint32_t>(v & 0xffff); }
 constexpr uint32_t count(uint64_t v) { return static_cast<uint32_t>((v >> 16) & 0xffff); }
-constexpr uint32_t state(uint64_t v) { return static_cast<uint32_t>(v >> 32); }
+constexpr uint32_t state(uint64_t v) { return static_cast<uint32_t>((v >> 32) & 0xff); }
+constexpr uint32_t epoch(uint64_t v) { return static_cast<uint32_t>(v >> 40); }
+// The same owner: keep the epoch.
+constexpr uint64_t with(uint64_t old, uint32_t head, uint32_t count, uint32_t state) {
+  return pack(head, count, state, epoch(old));
+}
+// A change of owner: a new epoch.
+constexpr uint64_t next_epoch(uint64_t old, uint32_t head, uint32_t count, uint32_t state) {
+  return pack(head, count, state, (epoch(old) + 1) & 0xffffff);
+}
 }  // namespace xfree
+
+constexpr uintptr_t kKeyParked = 1;
+constexpr uintptr_t kKeyUncollectable = 2;
 
 struct alignas(64) MSpan {
   // ---- Line 0: geometry and ownership. Read by every thread that frees into
   // the span; written when the span is set up and when its owner changes.
-  // Manual: thread key of the owner (|1 while parked); else 0. Written by the
-  // owner (or under mcentral's lock while unowned), read by free's fast path.
+  // Manual: thread key of the owner, | kKeyParked while parked, |
+  // kKeyUncollectable for uncollectable spans (so that their frees take the
+  // slow path, which clears the block); else 0. Written by the owner (or under
+  // mcentral's lock while unowned), read by free's fast path, which matches
+  // only the bare thread key.
   std::atomic<uintptr_t> owner_key{0};
   uintptr_t base = 0;       // address of the first object (= start of the first page)
   uint64_t magic = 0;       // ceil(2^64 / elemsize), see SizeClass::magic
@@ -98,7 +117,7 @@ struct alignas(64) MSpan {
   bool in_central = false;               // on mcentral's list (under its lock)
   bool large = false;                    // one object of npages pages
   bool needzero = false;                 // the free memory may be dirty
-  bool counted_empty = false;            // manual: kept by its P as an empty reserve span
+  bool in_empty_cache = false;           // manual: on its P's cache of empty spans (any class)
   bool current = false;                  // a P's current span (manual: alloc_count holds +1 for it)
   uint8_t gc_list = 0;                   // collected: which mcentral set holds it (under its lock)
 

@@ -33,13 +33,13 @@ constexpr uintptr_t kMaxSmallSize = 32768;                    // larger objects 
 constexpr uintptr_t kSmallSizeDiv = 8;
 constexpr uintptr_t kSmallSizeMax = 1024;
 constexpr uintptr_t kLargeSizeDiv = 128;
-constexpr int kMaxClasses = 72;  // room for either table
+constexpr int kMaxClasses = 80;  // room for either table
 
 struct SizeClass {
   uint32_t size = 0;     // bytes per object
   uint32_t npages = 0;   // pages per span
   uint32_t nelems = 0;   // objects per span
-  uint32_t div_mul = 0;  // Go's magic: ((p - base) * div_mul) >> 32 == (p - base) / size
+  uint32_t div_mul = 0;  // Go's 32-bit magic, exact for spans up to 80 KiB (Go's table); unused here
   // 64-bit magic ceil(2^64 / size): for an offset n inside a span,
   // mulhi64(n, magic) == n / size, and n * magic < magic exactly when size
   // divides n (Lemire et al., "Faster Remainder by Direct Computation").
@@ -53,10 +53,14 @@ struct SizeClassParams {
   uint32_t align16_from;
   uint32_t align_eighth_from;
   uint32_t align256_from;
+  uint32_t min_objects;  // a span holds at least this many objects
 };
 
-constexpr SizeClassParams kGoParams{8, 32, 128, 2048};
-constexpr SizeClassParams kManualParams{16, 16, 128, 2048};
+constexpr SizeClassParams kGoParams{8, 32, 128, 2048, 1};
+// The manual heap also wants every span to hold at least 8 objects: malloc's
+// objects come and go (Go's are collected in bulk), and a 32 KiB class with
+// one object per span would take the span path on every malloc and free.
+constexpr SizeClassParams kManualParams{16, 16, 128, 2048, 8};
 
 struct SizeClassTable {
   int count = 0;  // classes including the dummy class 0
@@ -84,7 +88,7 @@ constexpr SizeClassTable make_size_classes(SizeClassParams p) {
     }
     // The smallest span whose tail is at most 1/8 of it.
     uint32_t allocsize = kPageSize;
-    while (allocsize % size > allocsize / 8) allocsize += kPageSize;
+    while (allocsize % size > allocsize / 8 || allocsize / size < p.min_objects) allocsize += kPageSize;
     uint32_t npages = allocsize / kPageSize;
     SizeClass& prev = t.cls[t.count - 1];
     if (t.count > 1 && npages == prev.npages && allocsize / size == allocsize / prev.size) {
@@ -131,8 +135,8 @@ inline constexpr SizeClassTable kManualClasses = make_size_classes(kManualParams
 static_assert(kGCClasses.count == 68, "Go's table has 68 classes (67 real + class 0)");
 static_assert(kGCClasses.cls[kGCClasses.count - 1].size == kMaxSmallSize);
 static_assert(kManualClasses.cls[kManualClasses.count - 1].size == kMaxSmallSize);
-static_assert(kManualClasses.count <= kMaxClasses && kManualClasses.count <= 68,
-              "by_size in gomem_stats has 68 entries");
+static_assert(kManualClasses.count <= kMaxClasses && kManualClasses.count <= 80,
+              "by_size in gomem_stats has 80 entries");
 
 // Every manual class is a multiple of 16, so every manual object is 16-byte
 // aligned (spans start on page boundaries).

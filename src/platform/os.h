@@ -85,6 +85,9 @@ void sleep_ns(int64_t ns);
 void futex_wait(const volatile uint32_t* addr, uint32_t expected, int64_t timeout_ns = -1);
 void futex_wake(const volatile uint32_t* addr, int n);
 
+// True if every page of [p, p+n) is mapped (mincore).
+bool is_mapped(uintptr_t p, size_t n);
+
 // Peak and current resident set size of the process, bytes (from /proc).
 size_t rss_bytes();
 

@@ -167,6 +167,19 @@ void futex_wake(const volatile uint32_t* addr, int n) {
   syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
 }
 
+bool is_mapped(uintptr_t p, size_t n) {
+  uintptr_t lo = p & ~uintptr_t{kPhysPageSize - 1};
+  uintptr_t hi = (p + n + kPhysPageSize - 1) & ~uintptr_t{kPhysPageSize - 1};
+  // mincore fails with ENOMEM if part of the range is not mapped. The
+  // result vector is written in small pieces so no buffer is needed.
+  unsigned char vec[64];
+  for (uintptr_t a = lo; a < hi; a += 64 * kPhysPageSize) {
+    uintptr_t len = hi - a < 64 * kPhysPageSize ? hi - a : 64 * kPhysPageSize;
+    if (mincore(reinterpret_cast<void*>(a), len, vec) != 0 && errno == ENOMEM) return false;
+  }
+  return true;
+}
+
 size_t rss_bytes() {
   int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;

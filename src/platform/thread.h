@@ -44,6 +44,13 @@ using SignalHandler = void (*)(int, void* info, void* ucontext);
 bool install_signal_handler(int sig, SignalHandler handler);
 // Sends signal sig to the thread with pthread handle `thread`; 0 on success.
 int signal_thread(uintptr_t pthread_handle, int sig);
+// Sends signal sig to the thread with kernel id tid; 0 on success, ESRCH if
+// it no longer exists (unlike pthread_kill, which succeeds for an exited,
+// unjoined thread).
+int signal_tid(int tid, int sig);
+// The calling thread's alternate signal stack, if it is running on it:
+// true and its top in *hi.
+bool on_alt_stack(uintptr_t sp, uintptr_t* hi);
 uintptr_t pthread_handle();
 
 // Registers saved by the kernel for an interrupted thread: copies the

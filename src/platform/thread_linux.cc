@@ -1,4 +1,7 @@
+#include <errno.h>
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <signal.h>
 #include <ucontext.h>
 #include <string.h>
@@ -63,6 +66,20 @@ bool install_signal_handler(int sig, SignalHandler handler) {
 }
 
 int signal_thread(uintptr_t h, int sig) { return pthread_kill(static_cast<pthread_t>(h), sig); }
+
+int signal_tid(int tid, int sig) {
+  long r = syscall(SYS_tgkill, getpid(), tid, sig);
+  return r == 0 ? 0 : errno;
+}
+
+bool on_alt_stack(uintptr_t sp, uintptr_t* hi) {
+  stack_t ss;
+  if (sigaltstack(nullptr, &ss) != 0 || (ss.ss_flags & SS_DISABLE)) return false;
+  uintptr_t lo = reinterpret_cast<uintptr_t>(ss.ss_sp);
+  if (sp < lo || sp >= lo + ss.ss_size) return false;
+  *hi = lo + ss.ss_size;
+  return true;
+}
 
 uintptr_t pthread_handle() { return static_cast<uintptr_t>(pthread_self()); }
 

@@ -15,6 +15,7 @@
 #include "base/fmt.h"
 #include "gomem/gomem.h"
 #include "heap/fault.h"
+#include "heap/preempt.h"
 #include "runtime/malloc.h"
 #include "runtime/proc.h"
 #include "runtime/runtime.h"
@@ -56,11 +57,17 @@ void check_manual_span(MSpan* s) {
   if (s->alloc_count - (s->current ? 1 : 0) + nfree != s->nelems) check_failed("allocated + free != objects in span", reinterpret_cast<void*>(s->base), s);
   MCache* owner = s->get_owner();
   uintptr_t key = s->get_owner_key();
+  if (s->in_empty_cache) {
+    if (!owner || key != 0 || s->alloc_count != 0) check_failed("span in a P's empty cache that is not empty", reinterpret_cast<void*>(s->base), s);
+    return;
+  }
   switch (xfree::state(x)) {
     case xfree::kActive:
     case xfree::kParked:
     case xfree::kNotified:
-      if (!owner || (key & ~uintptr_t{1}) != owner->tkey) check_failed("owned span with a wrong owner", reinterpret_cast<void*>(s->base), s);
+      if (!owner || (key & ~(kKeyParked | kKeyUncollectable)) != owner->tkey ||
+          ((key & kKeyUncollectable) != 0) != (s->kind == SpanKind::kUncollectable))
+        check_failed("owned span with a wrong owner", reinterpret_cast<void*>(s->base), s);
       break;
     case xfree::kCentral:
       if (owner || key || !s->in_central) check_failed("mcentral span with an owner or off the list", reinterpret_cast<void*>(s->base), s);
@@ -76,12 +83,12 @@ void check_manual_span(MSpan* s) {
 void check_p(MCache* c) {
   for (int li = 0; li < kManualLists; li++) {
     for (MSpan* s = c->partial[li].front(); s; s = SpanList::next(s)) {
-      if (s->get_owner() != c || s->get_owner_key() != c->tkey)
+      if (s->get_owner() != c || (s->get_owner_key() & ~kKeyUncollectable) != c->tkey)
         check_failed("span on a P's partial list not owned by it", reinterpret_cast<void*>(s->base), s);
       if (manual_list_index(s->spanclass) != li) check_failed("span on the wrong list", reinterpret_cast<void*>(s->base), s);
     }
     for (MSpan* s = c->full[li].front(); s; s = SpanList::next(s)) {
-      if (s->get_owner() != c || s->get_owner_key() != (c->tkey | 1))
+      if (s->get_owner() != c || (s->get_owner_key() & ~kKeyUncollectable) != (c->tkey | kKeyParked))
         check_failed("span on a P's full list not parked by it", reinterpret_cast<void*>(s->base), s);
     }
   }
@@ -89,7 +96,7 @@ void check_p(MCache* c) {
     MSpan* s = c->alloc[spc];
     if (s == &g_empty_span) continue;
     if (s->spanclass != spc) check_failed("current span of the wrong class", reinterpret_cast<void*>(s->base), s);
-    if (!kind_is_gc(s->kind) && (s->get_owner() != c || s->get_owner_key() != c->tkey || !s->current))
+    if (!kind_is_gc(s->kind) && (s->get_owner() != c || (s->get_owner_key() & ~kKeyUncollectable) != c->tkey || !s->current))
       check_failed("current span not owned by its P", reinterpret_cast<void*>(s->base), s);
   }
 }
@@ -105,6 +112,9 @@ long check_heap() {
   uintptr_t bad = 0;
   if (const char* err = g_heap.check_pages(&bad)) check_failed(err, reinterpret_cast<void*>(bad), nullptr);
   long n = 0;
+  // The heap lock keeps the scavenger (which carves and frees span records
+  // as it releases free runs) out of the walk.
+  NoPreemptLock heap_locked(g_heap.lock);
   g_heap.for_each_span_record([&](MSpan* s) {
     if (s->state.load(std::memory_order_acquire) != SpanState::kInUse) return;
     n++;

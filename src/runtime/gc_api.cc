@@ -22,7 +22,7 @@ void gc_fill_stats(gomem_stats* st) { gc::fill_stats(st); }
 // A thread gives its P back: its collected spans go to mcentral, and it
 // leaves the collector's registry.
 void gc_release_thread(MCache* c) {
-  gc::release_p_spans(c);
+  if (c != &g_empty_mcache) gc::release_p_spans(c);
   gc::unregister_current_thread();
 }
 
@@ -41,10 +41,15 @@ namespace {
 
 GOMEM_NOINLINE MCache* gc_ready_slow() {
   ensure_init();
+  // Register first: registering may allocate (pthread_getattr_np), and an
+  // exiting thread's allocation gives its P straight back.
+  if (!gc::t_gcthread) {
+    if (!gc::register_current_thread()) return nullptr;
+    install_thread_exit_hook();
+  }
   MCache* c = t_mcache;
   if (c == &g_empty_mcache) c = acquire_p();
   if (!c) return nullptr;
-  if (!gc::t_gcthread && !gc::register_current_thread()) return nullptr;
   gc::g_gc_used.store(true, std::memory_order_relaxed);
   return c;
 }
@@ -75,7 +80,13 @@ void* gc_alloc(size_t size, SpanKind kind) {
     uintptr_t v;
     if (GOMEM_LIKELY(size <= kMaxSmallSize)) v = gc::alloc_small(c, make_span_class(kGCClasses.class_of(size ? size : 1), kind));
     else v = gc::alloc_large(size, kind);
-    if (GOMEM_LIKELY(v != 0)) return reinterpret_cast<void*>(v);
+    if (GOMEM_LIKELY(v != 0)) {
+      if (GOMEM_UNLIKELY(gc::g_scavenger_requested.load(std::memory_order_relaxed))) gc::start_scavenger_requested();
+      // A thread in its exit destructors: give everything back at once
+      // (the pthread key's destructor may not run again).
+      if (GOMEM_UNLIKELY(t_exiting)) release_p();
+      return reinterpret_cast<void*>(v);
+    }
     if (size > kMaxAllocBytes) break;
     gc::collect(gc::Trigger::kForced);  // out of memory: collect once and retry
   }
@@ -153,7 +164,10 @@ GOMEM_EXPORT void gomem_remove_roots(void* begin, void* end) {
 
 GOMEM_EXPORT int gomem_register_thread(void) {
   ensure_init();
-  return gc::register_current_thread() ? 0 : -1;
+  if (gc::t_gcthread) return 0;
+  if (!gc::register_current_thread()) return -1;
+  install_thread_exit_hook();  // unregistered again when the thread exits
+  return 0;
 }
 
 GOMEM_EXPORT int gomem_unregister_thread(void) {

@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "gc/collector.h"
 #include "heap/fault.h"
 #include "runtime/proc.h"
 #include "runtime/runtime.h"
@@ -64,15 +65,20 @@ MSpan* checked_span(void* ptr, uintptr_t* idx) {
 
 }  // namespace
 
+// Work the slow paths do once they hold no lock.
+GOMEM_INLINE void after_slow_path() {
+  if (GOMEM_UNLIKELY(gc::g_scavenger_requested.load(std::memory_order_relaxed))) gc::start_scavenger_requested();
+  if (GOMEM_UNLIKELY(t_exiting)) release_p_after_exit();
+}
+
 void* malloc_slow(size_t size) {
   MCache* c = current_p();
   if (GOMEM_UNLIKELY(!c)) return out_of_memory();
-  if (size <= kMaxSmallSize) {
-    void* p = alloc_small(c, make_span_class(kManualClasses.class_of(size ? size : 1), SpanKind::kManual));
-    if (GOMEM_UNLIKELY(t_exiting)) release_p_after_exit();
-    return p;
-  }
-  return malloc_large(size, kPageSize, SpanKind::kManual);
+  void* p;
+  if (size <= kMaxSmallSize) p = alloc_small(c, make_span_class(kManualClasses.class_of(size ? size : 1), SpanKind::kManual));
+  else p = malloc_large(size, kPageSize, SpanKind::kManual);
+  after_slow_path();
+  return p;
 }
 
 void* malloc_large(size_t size, size_t align, SpanKind kind) {
@@ -103,7 +109,7 @@ void* malloc_aligned(size_t size, size_t align) {
         MCache* c = current_p();
         if (!c) return out_of_memory();
         void* p = alloc_small(c, make_span_class(cl, SpanKind::kManual));
-        if (GOMEM_UNLIKELY(t_exiting)) release_p_after_exit();
+        after_slow_path();
         return p;
       }
     }
@@ -119,10 +125,10 @@ void* malloc_uncollectable(size_t size) {
     SpanClass spc = make_span_class(kManualClasses.class_of(size ? size : 1), SpanKind::kUncollectable);
     p = alloc_small(c, spc);
     if (p) memset(p, 0, kManualClasses.cls[span_class_size_class(spc)].size);
-    if (GOMEM_UNLIKELY(t_exiting)) release_p_after_exit();
   } else {
     p = malloc_large(size, kPageSize, SpanKind::kUncollectable);
   }
+  after_slow_path();
   return p;
 }
 
@@ -160,6 +166,15 @@ void* realloc_impl(void* ptr, size_t size) {
   MSpan* s = checked_span(ptr, &idx);
   if (kind_is_gc(s->kind)) fatal_fault(Fault::kInvalidFree, ptr, s, "realloc of a collected object");
   size_t old = s->large ? s->bytes() : s->elemsize;
+  if (s->kind == SpanKind::kUncollectable) {
+    // Stays uncollectable (a root), so whatever it points to stays alive.
+    if (size <= old && (s->large || size > old / 2)) return ptr;
+    void* q = malloc_uncollectable(size);
+    if (!q) return nullptr;
+    memcpy(q, ptr, size < old ? size : old);
+    free_fast(ptr);
+    return q;
+  }
   if (!s->large && static_cast<uint64_t*>(ptr)[1] == s->free_key && s->get_owner() == t_mcache && s->lists_contain(ptr))
     fatal_fault(Fault::kDoubleFree, ptr, s, "realloc of a free object");
   if (s->large && size > kMaxSmallSize && size <= kMaxAllocBytes) {

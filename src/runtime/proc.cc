@@ -17,8 +17,7 @@ namespace {
 GOMEM_META constinit FixAlloc g_mcache_alloc;
 bool g_mcache_alloc_ready = false;
 
-void thread_exit_destructor(void* arg) {
-  if (static_cast<MCache*>(arg) != t_mcache) return;
+void thread_exit_destructor(void*) {
   t_exiting = true;
   release_p();
 }
@@ -52,14 +51,18 @@ MCache* acquire_p() {
   c->attach(os::thread_key());
   t_mcache = c;
   // May allocate (pthread_setspecific): t_mcache is already usable.
-  if (!t_exiting) os::set_thread_exit_value(thread_exit_destructor, c);
+  install_thread_exit_hook();
   return c;
+}
+
+void install_thread_exit_hook() {
+  if (!t_exiting) os::set_thread_exit_value(thread_exit_destructor, reinterpret_cast<void*>(1));
 }
 
 void release_p() {
   MCache* c = t_mcache;
+  gc_release_thread(c);  // collected spans, and leave the collector's registry
   if (c == &g_empty_mcache) return;
-  gc_release_thread(c);
   c->release_all(g_heap);
   t_mcache = &g_empty_mcache;
   MutexLock l(g_procs.lock);

@@ -23,6 +23,8 @@ MCache* acquire_p();
 void release_p();
 // After an allocation by an exiting thread.
 void release_p_after_exit();
+// Makes sure release_p runs when the calling thread exits.
+void install_thread_exit_hook();
 
 struct ProcPool {
   Mutex lock;
