@@ -25,6 +25,11 @@
 using namespace gomem_test;
 
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <unistd.h>
+#include <random>
+#include <string>
 #include <pthread.h>
 #include <functional>
 
@@ -358,6 +363,159 @@ GC_TEST(GC, APointerInsideANoscanObjectDoesNotKeepItsTargetAlive) {
   std::lock_guard<std::mutex> l(g_fin_mu);
   EXPECT_EQ(g_fin_count, 1);
   g_global_root = nullptr;
+}
+
+// ---------------------------------------------------------------------------
+// Threads that never allocated collected memory.
+
+namespace {
+void no_op_finalizer(void*, void*) {}
+
+// Holds `held` (its only reference, on this thread's stack) and, without
+// having allocated collected memory, calls one of the entry points that must
+// register the thread: from then on its stack is a root.
+GOMEM_NOINLINE_TEST void hold_and_call(uintptr_t held, size_t n, uint64_t seed, int how, uintptr_t other,
+                                       std::atomic<int>* ready, std::atomic<bool>* done, bool* intact) {
+  void* volatile p = unmask(held);
+  switch (how) {
+    case 0: EXPECT_EQ(gomem_gc_set_finalizer(unmask(other), no_op_finalizer, nullptr), 0); break;
+    case 1: gomem_gc_free(unmask(other)); break;
+    default: gomem_free(unmask(other)); break;  // free() of a collected object: the same early free
+  }
+  ready->fetch_add(1);
+  while (!done->load()) std::this_thread::yield();
+  *intact = check(p, n, seed);
+}
+}  // namespace
+
+GC_TEST(GC, SetFinalizerAndEarlyFreeRegisterTheCallingThread) {
+  constexpr size_t kSize = 5000;
+  const char* what[3] = {"gomem_gc_set_finalizer", "gomem_gc_free", "free() of a collected object"};
+  std::atomic<int> ready{0};
+  std::atomic<bool> done{false};
+  bool intact[3] = {};
+  std::vector<std::thread> ts;
+  for (int how = 0; how < 3; how++)
+    ts.emplace_back(hold_and_call, make_masked(kSize, 40 + how), kSize, 40 + how, how, make_masked(64, 50 + how), &ready,
+                    &done, &intact[how]);
+  while (ready.load() != 3) std::this_thread::yield();
+  for (int i = 0; i < 3; i++) {
+    collect_clean();
+    churn(kSize, 4000);
+  }
+  done = true;
+  for (auto& t : ts) t.join();
+  for (int how = 0; how < 3; how++)
+    EXPECT_TRUE(intact[how]) << "an object held only on the stack of a thread that called " << what[how]
+                             << " was freed: the call did not register the thread";
+}
+
+// ---------------------------------------------------------------------------
+// fork() while other threads use the collector: in the child only the forking
+// thread exists. Every lock the other threads could hold must be free there,
+// and the collected spans they held (their Ps' current spans, a span one of
+// them was sweeping, a span on its way between a P and mcentral) must be
+// where sweeping and allocation find them again: gomem_check_heap fails on a
+// collected span marked current that no P holds, or one left mid-sweep.
+
+namespace {
+size_t child_size(int i) { return i % 97 == 0 ? 40000 + i % 5000 : 16 + (i * 37) % 3000; }
+
+// The child's work: collections, collected and manual allocation, and the
+// entry points with locks of their own. Returns the exit status.
+GOMEM_NOINLINE_TEST int fork_child_work(int round) {
+  alarm(60);  // a watchdog: a lock left held by a vanished thread would hang the child
+  gomem_gc_collect();
+  constexpr int kKeep = 512;
+  void** keep = static_cast<void**>(gomem_gc_alloc(kKeep * sizeof(void*)));
+  if (!keep) return 2;
+  for (int i = 0; i < kKeep; i++) {
+    keep[i] = i % 2 ? gomem_gc_alloc(child_size(i)) : gomem_gc_alloc_noscan(child_size(i));
+    if (!keep[i]) return 2;
+    fill(keep[i], child_size(i), round * 100000 + i);
+  }
+  churn(300, 20000);
+  gomem_gc_collect();
+  churn(3000, 3000);
+  for (int i = 0; i < kKeep; i++)
+    if (!check(keep[i], child_size(i), round * 100000 + i)) return 3;
+  std::vector<void*> manual;
+  for (int i = 0; i < 20000; i++) manual.push_back(gomem_malloc(i % 700));
+  for (void* p : manual) gomem_free(p);
+  static uintptr_t area[4];
+  gomem_add_roots(area, area + 4);
+  gomem_remove_roots(area, area + 4);
+  if (gomem_gc_set_finalizer(keep[1], no_op_finalizer, nullptr) != 0) return 4;
+  gomem_gc_free(keep[3]);
+  keep[3] = nullptr;
+  gomem_stats st;
+  gomem_read_stats(&st);
+  if (st.num_gc == 0) return 5;
+  gomem_free_os_memory();
+  gomem_check_heap();
+  return 0;
+}
+
+// A worker of the parent: collected allocation without pause, and now and
+// then every other entry point that takes a lock of the collector's.
+void fork_worker(int t, std::atomic<bool>* stop, std::atomic<long>* progress) {
+  std::mt19937_64 rng(t);
+  void* ring[64] = {};  // on this registered thread's stack: roots
+  uintptr_t area[8] = {};
+  long iter = 0;
+  while (!stop->load(std::memory_order_relaxed)) {
+    iter++;
+    progress->fetch_add(1, std::memory_order_relaxed);
+    size_t n = rng() % 64 == 0 ? 33000 + rng() % 60000 : 8 + rng() % 2000;
+    void* p = rng() % 2 ? gomem_gc_alloc(n) : gomem_gc_alloc_noscan(n);
+    memset(p, t, n < 64 ? n : 64);
+    size_t k = rng() % 64;
+    switch (rng() % 16) {
+      case 0:
+        if (ring[k]) gomem_gc_free(ring[k]);
+        ring[k] = nullptr;
+        break;
+      case 1: gomem_gc_set_finalizer(p, no_op_finalizer, nullptr); break;
+      case 2:
+        gomem_add_roots(area, area + 8);
+        gomem_remove_roots(area, area + 8);
+        break;
+      case 3: {
+        gomem_stats st;
+        gomem_read_stats(&st);
+        break;
+      }
+      case 4: gomem_free(gomem_malloc(rng() % 5000)); break;
+      default: break;
+    }
+    if (t == 0 && iter % 4000 == 0) gomem_free_os_memory();  // the scavenger's lock
+    ring[k] = p;
+  }
+}
+}  // namespace
+
+GC_TEST(GCFork, ForkWhileOtherThreadsCollectAllocateAndFree) {
+  std::atomic<bool> stop{false};
+  std::atomic<long> progress{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; t++) ts.emplace_back(fork_worker, t, &stop, &progress);
+  std::string failure;
+  for (int round = 0; round < 40 && failure.empty(); round++) {
+    // Let the workers run between forks.
+    long p0 = progress.load();
+    while (progress.load() < p0 + 2000) std::this_thread::yield();
+    pid_t pid = fork();
+    if (pid == 0) _exit(fork_child_work(round));
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) failure = "fork or waitpid failed";
+    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) failure = "the child hung (a lock held at fork?)";
+    else if (WIFSIGNALED(status)) failure = "the child died with signal " + std::to_string(WTERMSIG(status));
+    else if (WEXITSTATUS(status) != 0) failure = "the child exited with status " + std::to_string(WEXITSTATUS(status));
+    if (!failure.empty()) failure = "round " + std::to_string(round) + ": " + failure;
+  }
+  stop = true;
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(failure, "");
 }
 
 // ---------------------------------------------------------------------------

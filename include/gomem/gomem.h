@@ -78,7 +78,8 @@ GOMEM_API GOMEM_MALLOC_ATTR void *gomem_gc_alloc_aligned(size_t alignment, size_
 /* Manual memory scanned by the collector as a root; free it with gomem_free. */
 GOMEM_API GOMEM_MALLOC_ATTR void *gomem_malloc_uncollectable(size_t size);
 /* Optional early free of a collected object (the caller promises nothing
- * points to it any more). */
+ * points to it any more). free() of a collected object does the same. Like
+ * an allocation, it registers the calling thread. */
 GOMEM_API void gomem_gc_free(void *p);
 /* A full, blocking collection, sweep included (like Go's runtime.GC). */
 GOMEM_API void gomem_gc_collect(void);
@@ -90,7 +91,8 @@ GOMEM_API int gomem_gc_set_percent(int percent);
  * unreachable; the object (and what it points to) is kept alive until the
  * finalizer has run and is freed by a later cycle if still unreachable.
  * p must be the start of a collected object. fn == NULL removes the
- * finalizer. Returns 0 on success, -1 if p is not a collected object. */
+ * finalizer. Returns 0 on success, -1 if p is not a collected object. Like
+ * an allocation, it registers the calling thread. */
 typedef void (*gomem_finalizer_fn)(void *obj, void *arg);
 GOMEM_API int gomem_gc_set_finalizer(void *p, gomem_finalizer_fn fn, void *arg);
 
@@ -100,7 +102,33 @@ GOMEM_API void gomem_remove_roots(void *begin, void *end);
 
 /* Threads that hold collected pointers without allocating collected memory
  * must register so that their stacks and registers are scanned. Threads that
- * allocate register automatically. Returns 0 on success. */
+ * allocate register automatically, and so do threads that call
+ * gomem_gc_free, free() on a collected object, gomem_gc_set_finalizer,
+ * gomem_gc_collect, or gomem_free_os_memory once the collected heap is in
+ * use. A registered thread is unregistered when it exits.
+ * Returns 0 on success.
+ *
+ * A thread that is not registered may call the malloc family (gomem_malloc,
+ * gomem_free, ..., and malloc, free, new, delete on manual memory),
+ * gomem_malloc_uncollectable, gomem_add_roots, gomem_remove_roots,
+ * gomem_gc_set_percent, gomem_set_memory_limit, the statistics and
+ * gomem_register_thread at any time. But the collector neither
+ * scans nor stops it: a collected pointer held only in its stack or registers
+ * does not keep the object alive (as in Boehm GC), and since it keeps running
+ * while the collector marks, it must never be the only holder of a collected
+ * pointer, not even while moving one from one place to another. It may read
+ * and write collected objects that something else keeps alive.
+ *
+ * Stopping the world. Each collection stops registered threads with a
+ * signal: SIGPWR by default, another one with the environment variable
+ * GOMEM_SIG_SUSPEND=<number> (like Boehm GC's GC_SIG_SUSPEND); the program
+ * must leave that signal to gomem. The handler is installed with SA_RESTART,
+ * so most interrupted system calls restart by themselves, but, as with Boehm
+ * GC, some fail with EINTR (or return early) whatever SA_RESTART says: on
+ * Linux nanosleep, clock_nanosleep and usleep, poll, select, epoll_wait,
+ * System V semaphores and message queues, socket calls with a timeout, and
+ * others listed in signal(7). Code in registered threads should retry them
+ * on EINTR. Unregistered threads never get the signal. */
 GOMEM_API int gomem_register_thread(void);
 GOMEM_API int gomem_unregister_thread(void);
 

@@ -25,8 +25,19 @@
 //      (pacer.cc). Start the world.
 //   5. Sweep, lazily (allocating threads sweep spans of the class they need
 //      before taking a fresh one) and in the background (one sweeper
-//      thread), span by span: alloc_bits = gcmark_bits, empty spans back to
-//      the heap.
+//      thread, registered like the finalizer runner, so that a world-stop
+//      and its sweepgen bump wait for the span it is sweeping), span by
+//      span: alloc_bits = gcmark_bits, empty spans back to the heap.
+//
+// fork() (gc.cc, runtime/proc.cc): the parent takes every lock in the order
+// the code nests them, starting with the collection lock, so no cycle, sweep
+// of a span or scavenge is half done in the child; the child gives back the
+// collected spans held by the threads that did not survive the fork.
+//
+// Threads: collected allocation, early frees, set_finalizer and collections
+// register the calling thread first (gc_api.cc). A thread that is not
+// registered is neither stopped nor scanned: it may use the malloc family and
+// the root-range calls, but is no root.
 //
 // A program that only uses malloc never registers a thread, never starts a
 // cycle, and pays nothing: the manual heap's paths do not look at any of it.
@@ -64,7 +75,7 @@ struct GCThread {
   uintptr_t alt_hi = 0;
   std::atomic<uint32_t> parked_gen{0};   // the stop generation it last parked for
   int tid = 0;
-  bool helper = false;             // a gomem thread (finalizer runner)
+  bool helper = false;             // a gomem thread (finalizer runner, background sweeper)
   ListLinks<GCThread> links;
 };
 
@@ -143,9 +154,20 @@ struct GCClassCounts {
 };
 void read_counters(GCClassCounts* out);
 int set_gc_percent(int percent);
+// fork() (gc.cc): the collector's locks, taken before the runtime's pool,
+// P and mcentral locks ...
 void fork_prepare();
 void fork_parent();
-void fork_child();
+// ... and the scavenger's, taken after the mcentral locks, before the heap
+// lock (it stands in for MHeap's private scav_lock_).
+void fork_prepare_scavenge();
+void fork_parent_scavenge();
+void fork_child_scavenge();
+// The child: locks reset, threads and collected spans of the threads that
+// did not survive given back. release_p_spans_after_fork for each such P
+// first (before MCache::release_all), then fork_child.
+void release_p_spans_after_fork(MCache* c);
+void fork_child(MCache* self);
 bool gc_in_use();  // has anything ever been allocated in the collected heap?
 extern std::atomic<bool> g_gc_used;
 
@@ -169,7 +191,6 @@ uint64_t scavenger_goal();
 uint64_t scavenger_released_bg();
 uint64_t scavenger_released_forced();
 void trace_scavenger();
-void scavenger_fork_child();
 // Called by the heap after it grew (outside its lock).
 void heap_grew();
 

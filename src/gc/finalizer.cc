@@ -136,12 +136,15 @@ void* runner_main(void*) {
 
 }  // namespace
 
+// The caller is registered (runtime/gc_api.cc), and the whole call is one
+// non-preemptible section: the collector reads and edits the table with the
+// world stopped, without the lock.
 bool set_finalizer(void* p, void (*fn)(void*, void*), void* arg) {
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  NoPreempt np;
   MSpan* s = g_arena_index.span_of(a);
   if (!s || s->state.load(std::memory_order_acquire) != SpanState::kInUse || !kind_is_gc(s->kind)) return false;
   if (s->large ? a != s->base : !s->is_slot_start(a)) return false;
-  NoPreempt np;
   MutexLock l(g_fin.lock);
   Entry* e = find_locked(a);
   if (!fn) {
@@ -234,7 +237,12 @@ void wake_finalizer_thread() {
   if (pending) os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_fin.queued), 1);
 }
 
+void finalizer_fork_prepare() { g_fin.lock.lock(); }
+void finalizer_fork_parent() { g_fin.lock.unlock(); }
+
 void finalizer_fork_child() {
+  // The runner thread is gone (a finalizer it was running is lost with it);
+  // a new one starts when the next cycle queues finalizers.
   g_fin.lock.reset();
   g_fin.runner_started = false;
 }

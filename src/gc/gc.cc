@@ -15,7 +15,6 @@ GOMEM_META constinit Settings g_gcsettings;
 GOMEM_META constinit std::atomic<bool> g_gc_used{false};
 
 bool should_collect(Trigger why);
-void finalizer_fork_child();
 
 namespace {
 
@@ -166,25 +165,59 @@ void fill_stats(gomem_stats* st) {
   st->num_finalizers_run = finalizers_run();
 }
 
-// The collection lock first (a thread waiting for it can still be stopped),
-// then a non-preemptible section for the allocator locks the runtime takes.
+// fork(). The parent takes every lock of the process in one order, the one
+// the code nests them in, so that no other thread holds any of them when the
+// fork happens and the child starts from whole data structures:
+//
+//   g_cycles.lock (the collection lock: no cycle runs across a fork; a
+//     thread waiting for it can still be stopped)
+//   -> non-preemptible section (for the allocator locks below)
+//   -> g_reg.lock (stw.cc: thread registry)
+//   -> g_roots.lock (roots.cc) -> g_fin.lock (finalizer.cc)
+//   -> sweeper and scavenger start locks (held around pthread_create, which
+//      allocates: before the pool lock)
+//   -> g_stats_lock (runtime/stats.cc) -> g_procs.lock -> every P's lock
+//   -> every mcentral lock (runtime/proc.cc)
+//   -> the scavenge lock (scavenger.cc, standing in for MHeap::scav_lock_)
+//   -> g_heap.lock.
+//
+// No path takes two of these in the other order: the collector takes the
+// registry, mcentral and heap locks under g_cycles and the start locks and
+// g_fin (pthread_create) after it; g_roots and g_fin are leaves but for the
+// OS; read_stats calls into the collector only after g_stats_lock is
+// released; the start locks only nest the allocator's (pthread_create);
+// allocation-time scavenging only try_locks the scavenge lock. The mark
+// pool's lock (mark.cc) needs no hold: it is only taken during a cycle,
+// which g_cycles excludes.
 void fork_prepare() {
   g_cycles.lock.lock();
   nopreempt_enter();
   stw_fork_prepare();
+  roots_fork_prepare();
+  finalizer_fork_prepare();
+  sweep_fork_prepare();
+  scavenger_fork_prepare();
 }
 
 void fork_parent() {
+  scavenger_fork_parent();
+  sweep_fork_parent();
+  finalizer_fork_parent();
+  roots_fork_parent();
   stw_fork_parent();
   nopreempt_exit();
   g_cycles.lock.unlock();
 }
 
-void fork_child() {
+// Called after the runtime reset its locks and released the Ps of the
+// threads that did not survive (their collected spans first, with
+// release_p_spans_after_fork).
+void fork_child(MCache* self) {
   stw_fork_child();
   g_cycles.lock.reset();
+  roots_fork_child();
   helpers_fork_child();
-  sweep_fork_child();
+  sweep_fork_child(self);
   finalizer_fork_child();
   scavenger_fork_child();
   t_nopreempt--;

@@ -83,22 +83,26 @@ uintptr_t alloc_large(size_t size, SpanKind kind) {
   return v;
 }
 
+// The caller is registered (runtime/gc_api.cc): the whole free runs in a
+// non-preemptible section, like an allocation, so a world-stop never finds
+// it half-way (a finalizer record gone but the object not yet cleared, a
+// large span off mcentral's list but not yet back in the heap).
 void gc_free(void* p, MSpan* s) {
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  if (s->large ? a != s->base : !s->is_slot_start(a)) fatal_fault(Fault::kInteriorFree, p, s);
+  NoPreempt np;
   remove_finalizer(a);
   if (s->large) {
-    if (a != s->base) fatal_fault(Fault::kInteriorFree, p, s);
-    NoPreempt np;
     if (unlink_large_span(s)) {
       count_large_free(s);
       g_heap.free_span(s);
-      return;
     }
-    // A sweeper holds the span: leave it to the next cycle.
-    memset(p, 0, s->bytes());
+    // Otherwise a sweeper holds the span, and since sweeps run under the
+    // mcentral lock that unlink_large_span takes, it is one that found the
+    // object unmarked and is giving the span back to the heap: the object is
+    // free already (do not touch it).
     return;
   }
-  if (!s->is_slot_start(a)) fatal_fault(Fault::kInteriorFree, p, s);
   // The slot is reclaimed by the next sweep (nothing points to it, as the
   // caller promised); clearing it now keeps it from retaining anything.
   memset(p, 0, s->elemsize);

@@ -121,12 +121,26 @@ void wake_finalizer_thread();
 void release_p_spans_stw();
 bool unlink_large_span(MSpan* s);
 void count_large_free(MSpan* s);
-void sweep_fork_child();
 
-// Fork.
+// Fork (gc.cc has the order). prepare takes the file's locks, parent
+// releases them, child resets them (only the forking thread survives).
 void stw_fork_prepare();
 void stw_fork_parent();
 void stw_fork_child();
+void roots_fork_prepare();
+void roots_fork_parent();
+void roots_fork_child();
+void finalizer_fork_prepare();
+void finalizer_fork_parent();
+void finalizer_fork_child();
+void sweep_fork_prepare();
+void sweep_fork_parent();
+// Also gives back the collected spans that threads which did not survive the
+// fork held outside mcentral (self: the forking thread's P, kept).
+void sweep_fork_child(MCache* self);
+void scavenger_fork_prepare();
+void scavenger_fork_parent();
+void scavenger_fork_child();
 void helpers_fork_child();
 
 }  // namespace gc

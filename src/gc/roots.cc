@@ -57,7 +57,7 @@ struct RangeVec {
 };
 
 struct Roots {
-  Mutex lock;      // user ranges
+  Mutex lock;      // user ranges; taken inside non-preemptible sections only
   RangeVec user;
   RangeVec segs;   // data segments, gathered before each stop (collector only)
   RangeVec usnap;  // snapshot of user ranges for the current cycle
@@ -123,10 +123,14 @@ void collect_data_segments() {
 }
 
 void snapshot_roots() {
-  // World stopped: the roots lock is only ever held inside non-preemptible
-  // sections, so nobody holds it now.
-  g_roots.usnap.n = 0;
-  for (size_t i = 0; i < g_roots.user.n; i++) g_roots.usnap.push(g_roots.user.v[i]);
+  // World stopped. Registered threads hold the roots lock only inside
+  // non-preemptible sections, so none of them holds it now; a thread that is
+  // not registered (and not stopped) may, while it adds a range: wait for it.
+  {
+    MutexLock l(g_roots.lock);
+    g_roots.usnap.n = 0;
+    for (size_t i = 0; i < g_roots.user.n; i++) g_roots.usnap.push(g_roots.user.v[i]);
+  }
   size_t k = 0;
   for (size_t i = 0; i < g_roots.segs.n; i++) {
     Range r = g_roots.segs.v[i];
@@ -134,6 +138,10 @@ void snapshot_roots() {
   }
   g_roots.segs.n = k;
 }
+
+void roots_fork_prepare() { g_roots.lock.lock(); }
+void roots_fork_parent() { g_roots.lock.unlock(); }
+void roots_fork_child() { g_roots.lock.reset(); }
 
 GOMEM_NOINLINE void scan_self(Marker& m) {
   uintptr_t regs[os::kMaxSavedRegisters];

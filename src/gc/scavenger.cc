@@ -47,6 +47,13 @@ constexpr uint64_t kCatchUpExcess = 16u << 20;
 
 struct Scavenger {
   Mutex start_lock;
+  // Held around every MHeap::scavenge call (all of them are in this file),
+  // so that fork() can wait for the one in progress: MHeap's own scav_lock_
+  // is private, and a scavenge cut off by the fork would leave it held in the
+  // child, with a piece of a free run out of the index (kScavenging). Lock
+  // order: after the P and mcentral locks (allocation-time scavenging runs
+  // from the heap's grow hook, under them), before the heap lock.
+  Mutex scavenge_lock;
   std::atomic<bool> started{false};
   std::atomic<uint32_t> kick{0};
   // Recent in-use peaks: the maximum of each 50 ms tick over the window.
@@ -116,7 +123,11 @@ void tick() {
   // Release in steps, re-checking the time budget between them.
   uint64_t step = catch_up ? (excess / 2 > kScavengeQuantum ? excess / 2 : kScavengeQuantum) : kScavengeQuantum;
   int64_t t0 = os::nanotime();
-  uint64_t got = g_heap.scavenge(step < excess ? step : excess, over_limit ? 0 : kMinAgeNs, over_limit);
+  uint64_t got;
+  {
+    MutexLock l(g_scav.scavenge_lock);
+    got = g_heap.scavenge(step < excess ? step : excess, over_limit ? 0 : kMinAgeNs, over_limit);
+  }
   g_scav.work_ns += os::nanotime() - t0;
   g_scav.released_bg.fetch_add(got, std::memory_order_relaxed);
 }
@@ -159,9 +170,13 @@ void start_scavenger_requested() {
 
 void start_scavenger() {
   if (!g_gcsettings.scavenger || g_scav.started.load(std::memory_order_acquire)) return;
-  MutexLock l(g_scav.start_lock);
-  if (g_scav.started.load(std::memory_order_relaxed)) return;
-  if (os::start_thread(scavenger_main, nullptr)) g_scav.started.store(true, std::memory_order_release);
+  // try_lock, not lock: pthread_create allocates, and that allocation may
+  // come back here on this very thread (it would deadlock on itself); a
+  // thread that finds the lock taken leaves the start to its holder.
+  if (!g_scav.start_lock.try_lock()) return;
+  if (!g_scav.started.load(std::memory_order_relaxed) && os::start_thread(scavenger_main, nullptr))
+    g_scav.started.store(true, std::memory_order_release);
+  g_scav.start_lock.unlock();
 }
 
 void wake_scavenger() {
@@ -179,14 +194,30 @@ uint64_t scavenger_released_forced() { return g_scav.released_forced.load(std::m
 
 void free_os_memory() {
   if (g_gc_used.load(std::memory_order_relaxed)) collect(Trigger::kForced);
-  uint64_t got = g_heap.scavenge(0, 0, /*force=*/true);
+  uint64_t got;
+  {
+    MutexLock l(g_scav.scavenge_lock);
+    got = g_heap.scavenge(0, 0, /*force=*/true);
+  }
   g_scav.released_forced.fetch_add(got, std::memory_order_relaxed);
 }
 
 void scavenge_for_limit(uint64_t need) {
+  // From the heap's grow hook: the caller may be inside a non-preemptible
+  // section (a collected allocation), while the thread scavenging now may be
+  // stopped for a collection that waits for this one. Never wait: if a
+  // scavenge is running, it is releasing memory already.
+  if (!g_scav.scavenge_lock.try_lock()) return;
   uint64_t got = g_heap.scavenge(need, 0, /*force=*/true);
+  g_scav.scavenge_lock.unlock();
   g_scav.released_forced.fetch_add(got, std::memory_order_relaxed);
 }
+
+void scavenger_fork_prepare() { g_scav.start_lock.lock(); }
+void scavenger_fork_parent() { g_scav.start_lock.unlock(); }
+void fork_prepare_scavenge() { g_scav.scavenge_lock.lock(); }
+void fork_parent_scavenge() { g_scav.scavenge_lock.unlock(); }
+void fork_child_scavenge() { g_scav.scavenge_lock.reset(); }
 
 void scavenger_fork_child() {
   g_scav.start_lock.reset();

@@ -16,7 +16,10 @@
 // every swept set into an unswept one at no cost.
 //
 // Sweeping a span: popcount the mark bits; allocBits = gcmarkBits; fresh
-// zeroed mark bits; freeindex = 0. An empty span goes back to the heap.
+// zeroed mark bits; freeindex = 0. An empty span goes back to the heap. A
+// sweeper pops, acquires and sweeps a span holding the lock of its mcentral
+// (the work is a few bitmap words), so that fork(), which takes every
+// mcentral lock, never leaves a span half swept in the child.
 // Who sweeps:
 //   - an allocating thread, in cache_span, before it takes a span of the
 //     class it needs (spending at most 100 spans, then growing);
@@ -71,10 +74,12 @@ MSpan* pop_locked(MCentral& c, bool full, int set) {
   return s;
 }
 
-// Sweeps s, which the caller owns (sweepgen == sg - 1). With preserve the
-// caller keeps the span; otherwise it goes to a swept set, or to the heap if
-// nothing in it survived (then true is returned).
-bool sweep_span(MSpan* s, uint32_t sg, bool preserve) {
+// Sweeps s, which the caller owns (it won try_acquire: sweepgen == sg - 1)
+// and popped from an unswept set, holding that mcentral's lock throughout:
+// fork() takes every mcentral lock, so a forked child never finds a span half
+// swept (bitmaps flipped, sweepgen not yet set), which no one could finish or
+// redo. Returns the objects still allocated.
+uint32_t sweep_locked(MSpan* s, uint32_t sg) {
   uint32_t words = s->bitmap_words();
   uint32_t nalloc = 0;
   uint64_t* marks = s->gcmark_bits();
@@ -93,15 +98,7 @@ bool sweep_span(MSpan* s, uint32_t sg, bool preserve) {
     if (s->large) g_counters.large_free_bytes.fetch_add(s->elemsize, std::memory_order_relaxed);
   }
   s->sweepgen.store(sg, std::memory_order_release);
-  if (preserve) return false;
-  if (nalloc == 0) {
-    g_heap.free_span(s);
-    return true;
-  }
-  MCentral& c = g_heap.central[s->spanclass];
-  MutexLock l(c.lock);
-  push_locked(c, s, nalloc == s->nelems, (sg / 2) % 2);
-  return false;
+  return nalloc;
 }
 
 bool try_acquire(MSpan* s, uint32_t sg) {
@@ -109,7 +106,25 @@ bool try_acquire(MSpan* s, uint32_t sg) {
   return s->sweepgen.compare_exchange_strong(want, sg - 1, std::memory_order_acq_rel);
 }
 
+// A span popped from an unswept set that does not need sweeping (the caller
+// holds c's lock). Every span enters those sets with sweepgen h - 2 and only
+// a sweeper holding the lock changes that, so this is a broken invariant:
+// dropping the span would lose it for good (it would never be swept or
+// allocated from again), so say so.
+GOMEM_NOINLINE void unexpected_in_unswept_set(MCentral& c, MSpan* s, uint32_t sg) {
+  (void)c;
+  uint32_t g = s->sweepgen.load(std::memory_order_relaxed);
+  fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s,
+              g == sg ? "a swept span in an unswept set" : "a span in an unswept set with a stale sweepgen");
+}
+
 void* sweeper_main(void*) {
+  // Registered, like any thread that sweeps: a world-stop waits for the
+  // sweep_one in progress (a non-preemptible section), so the sweepgen it
+  // read cannot move under it. Unregistered, it could still be popping spans
+  // with the previous cycle's sweepgen after the collector bumped it, and
+  // would take swept spans for unswept ones.
+  register_current_thread(/*helper=*/true);
   uint32_t seen = 0;
   for (;;) {
     uint32_t k;
@@ -138,18 +153,25 @@ bool sweep_one() {
     MCentral& c = g_heap.central[gc_class_at(i)];
     for (;;) {
       MSpan* s;
+      uint32_t nalloc = 0;
       {
         MutexLock l(c.lock);
         s = pop_locked(c, true, unswept);
         if (!s) s = pop_locked(c, false, unswept);
+        if (!s) break;
+        if (!try_acquire(s, sg)) {
+          unexpected_in_unswept_set(c, s, sg);
+          continue;
+        }
+        nalloc = sweep_locked(s, sg);
+        if (nalloc) push_locked(c, s, nalloc == s->nelems, 1 - unswept);
       }
-      if (!s) break;
-      if (try_acquire(s, sg)) {
-        sweep_span(s, sg, false);
-        g_sweep_cursor.store(i, std::memory_order_relaxed);
-        done = true;
-        break;
-      }
+      // Nothing survived: the span goes back to the heap (outside the
+      // mcentral lock; a fork() in between leaves it to sweep_fork_child).
+      if (!nalloc) g_heap.free_span(s);
+      g_sweep_cursor.store(i, std::memory_order_relaxed);
+      done = true;
+      break;
     }
   }
   g_active_sweepers.fetch_sub(1, std::memory_order_acq_rel);
@@ -164,11 +186,13 @@ void finish_sweep() {
 
 void wake_sweeper() {
   if (!g_sweeper_started.load(std::memory_order_acquire)) {
-    MutexLock l(g_sweeper_start_lock);
-    if (!g_sweeper_started.load(std::memory_order_relaxed)) {
-      if (!os::start_thread(sweeper_main, nullptr)) return;  // allocation sweeps anyway
-      g_sweeper_started.store(true, std::memory_order_release);
-    }
+    // try_lock: pthread_create allocates and may come back here (see
+    // start_scavenger); whoever holds the lock is starting the sweeper.
+    if (!g_sweeper_start_lock.try_lock()) return;
+    bool ok = g_sweeper_started.load(std::memory_order_relaxed) || os::start_thread(sweeper_main, nullptr);
+    if (ok) g_sweeper_started.store(true, std::memory_order_release);
+    g_sweeper_start_lock.unlock();
+    if (!ok) return;  // allocation sweeps anyway
   }
   g_sweeper_kick.fetch_add(1, std::memory_order_acq_rel);
   os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_sweeper_kick), 1);
@@ -189,26 +213,16 @@ MSpan* cache_span(SpanClass spc) {
     // fresh span costs less, and limits the overhead to ~1 %).
     g_active_sweepers.fetch_add(1, std::memory_order_acq_rel);
     for (int budget = 100; budget > 0 && !s; budget--) {
-      MSpan* t;
-      bool from_full = false;
-      {
-        MutexLock l(c.lock);
-        t = pop_locked(c, false, unswept);
-        if (!t) {
-          t = pop_locked(c, true, unswept);
-          from_full = true;
-        }
-      }
+      MutexLock l(c.lock);
+      MSpan* t = pop_locked(c, false, unswept);
+      if (!t) t = pop_locked(c, true, unswept);
       if (!t) break;
-      if (!try_acquire(t, sg)) continue;
-      sweep_span(t, sg, true);
-      if (t->alloc_count < t->nelems) {
-        s = t;
-      } else {
-        MutexLock l(c.lock);
-        push_locked(c, t, true, swept);
+      if (!try_acquire(t, sg)) {
+        unexpected_in_unswept_set(c, t, sg);
+        continue;
       }
-      (void)from_full;
+      if (sweep_locked(t, sg) < t->nelems) s = t;  // kept (even if empty): it has room
+      else push_locked(c, t, true, swept);
     }
     g_active_sweepers.fetch_sub(1, std::memory_order_acq_rel);
   }
@@ -285,11 +299,75 @@ void release_p_spans_stw() {
   });
 }
 
-void sweep_fork_child() {
+// ---------------------------------------------------------------------------
+// fork(). The parent holds every mcentral lock across the fork, so in the
+// child each mcentral set is whole and no span is half swept. What the child
+// must repair is what the vanished threads held outside mcentral: their Ps'
+// current spans, and spans in transit (popped and swept by cache_span but not
+// yet installed in a P, on their way back from a P, a large span between
+// alloc_span and add_large_span or between unlink_large_span and free_span,
+// an emptied span on its way to the heap).
+
+namespace {
+
+// A thread cut off by the fork between taking a slot and counting it may
+// have left alloc_count one short: count again from the bitmap (a slot below
+// freeindex, or one whose alloc bit is set, is allocated). The slot it took
+// is garbage in the child (the thread is gone) and the next sweep frees it;
+// a slot it had not recorded at all is simply free.
+void recount_after_fork(MSpan* s) {
+  uint32_t fi = s->freeindex < s->nelems ? s->freeindex : s->nelems;
+  uint32_t n = fi;
+  for (uint32_t i = fi; i < s->nelems; i++)
+    if (bit_test(s->alloc_bits(), i)) n++;
+  s->alloc_count = n;
+}
+
+}  // namespace
+
+void release_p_spans_after_fork(MCache* c) {
+  uint32_t sg = g_heap.sweepgen.load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < kGCClassesCount; i++) {
+    SpanClass spc = gc_class_at(i);
+    MSpan* s = c->alloc[spc];
+    if (s == &g_empty_span) continue;
+    c->alloc[spc] = &g_empty_span;
+    recount_after_fork(s);
+    uncache_span(s, s->sweepgen.load(std::memory_order_relaxed) != sg);
+  }
+}
+
+void sweep_fork_child(MCache* self) {
   g_sweeper_started.store(false, std::memory_order_relaxed);
   g_sweeper_start_lock.reset();
   g_active_sweepers.store(0, std::memory_order_relaxed);
+  if (!g_gc_used.load(std::memory_order_relaxed)) return;
+  // Every in-use collected span that no mcentral set holds and that is not
+  // one of this thread's current spans was held by a thread that is gone.
+  uint32_t sg = g_heap.sweepgen.load(std::memory_order_relaxed);
+  g_heap.for_each_span_record([&](MSpan* s) {
+    if (s->state.load(std::memory_order_acquire) != SpanState::kInUse || !kind_is_gc(s->kind)) return;
+    if (s->gc_list != kNoList || (!s->large && self->alloc[s->spanclass] == s)) return;
+    recount_after_fork(s);
+    // Not swept this cycle (or, were a sweep ever cut off half-way - the
+    // mcentral lock rules that out - left at "being swept", h - 1, by a
+    // thread that will never finish it): needs sweeping, by whoever gets to
+    // it first.
+    bool swept = s->sweepgen.load(std::memory_order_relaxed) == sg;
+    if (!swept) s->sweepgen.store(sg - 2, std::memory_order_relaxed);
+    if (s->current) {
+      uncache_span(s, !swept);
+      return;
+    }
+    int set = static_cast<int>((sg / 2) % 2);
+    MCentral& c = g_heap.central[s->spanclass];
+    MutexLock l(c.lock);
+    push_locked(c, s, s->large || s->alloc_count == s->nelems, swept ? set : 1 - set);
+  });
 }
+
+void sweep_fork_prepare() { g_sweeper_start_lock.lock(); }
+void sweep_fork_parent() { g_sweeper_start_lock.unlock(); }
 
 }  // namespace gc
 }  // namespace gomem

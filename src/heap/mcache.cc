@@ -47,7 +47,12 @@ void MCache::attach(uintptr_t thread_key) {
   for (auto& d : direct) d = &g_empty_span;
   for (auto& a : alloc) a = &g_empty_span;
   empty_bytes = 0;
-  batch = RemoteBatch{};
+  drop_batches();
+}
+
+void MCache::drop_batches() {
+  for (auto& b : batch) b = RemoteBatch{};
+  batch_mask = 0;
 }
 
 // The current span of a manual class carries one extra count in
@@ -255,8 +260,9 @@ void MCache::trim(MHeap& h) {
 // linked from a batch is memory of span s, so a racy read cannot fault.
 GOMEM_NO_TSAN static bool in_a_remote_batch(MSpan* s, void* p) {
   for (MCache* c = __atomic_load_n(&g_all_p_for_batches, __ATOMIC_ACQUIRE); c; c = c->all_next) {
-    if (__atomic_load_n(&c->batch.span, __ATOMIC_RELAXED) != s) continue;
-    void* q = __atomic_load_n(&c->batch.head, __ATOMIC_RELAXED);
+    RemoteBatch& b = c->batch[remote_batch_slot(s)];
+    if (__atomic_load_n(&b.span, __ATOMIC_RELAXED) != s) continue;
+    void* q = __atomic_load_n(&b.head, __ATOMIC_RELAXED);
     for (uint32_t k = 0; q && k <= s->nelems; k++) {
       if (q == p) return true;
       uintptr_t a = reinterpret_cast<uintptr_t>(q);
@@ -316,9 +322,11 @@ void MCache::remote_free(MHeap& h, MSpan* s, void* p, uintptr_t idx) {
   if (w[1] == s->free_key) fatal_fault(Fault::kDoubleFree, p, s);
   if (s->kind == SpanKind::kUncollectable) memset(w + 2, 0, s->elemsize - 16);
   w[1] = s->free_key;
-  RemoteBatch& b = batch;
+  int slot = remote_batch_slot(s);
+  RemoteBatch& b = batch[slot];
   if (b.span != s) {
-    if (b.span) flush_batch(h);
+    if (b.span) flush_one(h, b);
+    batch_mask |= uint64_t{1} << slot;
     *static_cast<void**>(p) = nullptr;
     b.tail = p;
   } else {
@@ -331,18 +339,21 @@ void MCache::remote_free(MHeap& h, MSpan* s, void* p, uintptr_t idx) {
   b.head_idx = static_cast<uint32_t>(idx);
   b.span = s;
   b.n++;
-  if (b.n >= kRemoteBatchMax) flush_batch(h);
+  if (b.n >= kRemoteBatchMax) flush_one(h, b);
 }
 
 void MCache::flush_batch(MHeap& h) {
-  RemoteBatch& b = batch;
-  if (!b.span) return;
+  for (uint64_t m = batch_mask; m; m &= m - 1) flush_one(h, batch[ctz64(m)]);
+}
+
+void MCache::flush_one(MHeap& h, RemoteBatch& b) {
   MSpan* s = b.span;
   void* head_obj = b.head;
   void* tail = b.tail;
   uint32_t n = b.n;
   uint32_t idx = b.head_idx;
   b = RemoteBatch{};
+  batch_mask &= ~(uint64_t{1} << (&b - batch));
   remote_frees += n;
   send_remote_frees(h, s, head_obj, tail, n, idx);
 }

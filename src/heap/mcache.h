@@ -59,6 +59,10 @@ constexpr int kDirectEntries = kDirectMax / 16 + 1;
 constexpr uintptr_t kEmptyReserveBytes = 1024 * 1024;
 // Objects batched for one remote span before they are sent.
 constexpr uint32_t kRemoteBatchMax = 64;
+// Remote spans a P batches for at once (direct-mapped by span address): a
+// thread freeing objects of several sizes made elsewhere keeps one batch
+// per span instead of sending one object whenever the span changes.
+constexpr int kRemoteBatches = 64;  // one bit each in MCache::batch_mask
 
 // Index of a manual span class in the per-P lists.
 constexpr int manual_list_index(SpanClass spc) {
@@ -66,7 +70,7 @@ constexpr int manual_list_index(SpanClass spc) {
          (span_class_kind(spc) == SpanKind::kUncollectable ? 1 : 0);
 }
 constexpr int kManualLists = kMaxClasses * 2;
-// Pages of the largest manual small-object span (the 32 KiB class, 8 objects).
+// Bound on the pages of a manual small-object span (Go's table: 10).
 constexpr uint32_t kMaxSpanPages = 32;
 
 struct RemoteBatch {
@@ -76,6 +80,10 @@ struct RemoteBatch {
   uint32_t n = 0;
   uint32_t head_idx = 0;  // slot index of head
 };
+
+inline int remote_batch_slot(const MSpan* s) {
+  return static_cast<int>((reinterpret_cast<uintptr_t>(s) >> 6) % kRemoteBatches);
+}
 
 struct MCache {
   // ---- Fast-path state (owner only).
@@ -88,7 +96,8 @@ struct MCache {
   SpanList full[kManualLists];
   SpanList empty[kMaxSpanPages + 1];  // empty manual spans kept for re-use, by page count
   uintptr_t empty_bytes = 0;        // their bytes (at most kEmptyReserveBytes)
-  RemoteBatch batch;
+  RemoteBatch batch[kRemoteBatches];  // remote frees not yet sent home (see remote_free)
+  uint64_t batch_mask = 0;            // bit i: batch[i] is not empty
   uint32_t flush_gen = 0;           // collector: sweepgen when the GC spans were last released
   uint32_t trim_epoch = 0;          // g_trim_epoch when this P last trimmed its lists
 
@@ -126,7 +135,11 @@ struct MCache {
 
   // A free into a span this P does not own (batched).
   void remote_free(MHeap& h, MSpan* s, void* p, uintptr_t idx);
+  // Sends every batch home.
   void flush_batch(MHeap& h);
+  void flush_one(MHeap& h, RemoteBatch& b);
+  // Forgets the batches (a forked child, for Ps whose threads are gone).
+  void drop_batches();
 
   // Gives every span back (thread exit, or another thread's P in a forked
   // child). The P is empty afterwards. in_child: the threads that could be

@@ -3,16 +3,44 @@
 // one is installed, had its chances); the nothrow forms return nullptr.
 #include <new>
 
+#include "heap/fault.h"
 #include "runtime/malloc.h"
+
+// libgomem.so links nothing but libc. Throwing std::bad_alloc and asking for
+// the new-handler need the C++ runtime, so these references are weak: a
+// program that calls operator new is a C++ program, its libstdc++ is loaded,
+// and the dynamic linker binds them to it. (A C program never gets here.)
+// (An assembler directive: #pragma weak does not reach the references the
+// compiler makes for a throw expression.)
+__asm__(
+    ".weak __cxa_allocate_exception\n"
+    ".weak __cxa_throw\n"
+    ".weak __cxa_begin_catch\n"
+    ".weak __cxa_end_catch\n"
+    ".weak __gxx_personality_v0\n"
+    ".weak _Unwind_Resume\n"
+    ".weak _ZNSt9bad_allocD1Ev\n"
+    ".weak _ZSt15get_new_handlerv\n"
+    ".weak _ZTISt9bad_alloc\n"
+    ".weak _ZTVSt9bad_alloc\n"
+);
 
 using namespace gomem;
 
+// Declared weak here too, so the compiler does not assume it is present.
+extern "C" void* __cxa_allocate_exception(size_t) noexcept __attribute__((weak));
+
 namespace {
+
+// False only in a C program that dlopen()ed C++ code after start-up (the weak
+// references stayed unbound): then running out of memory in new is fatal.
+bool cxx_runtime_bound() { return __cxa_allocate_exception != nullptr; }
 
 GOMEM_NOINLINE void* new_slow(size_t size, size_t align) {
   for (;;) {
     void* p = align > 16 ? malloc_aligned(size, align) : malloc_fast(size);
     if (p) return p;
+    if (!cxx_runtime_bound()) fatal("out of memory in operator new (and no C++ runtime bound to throw std::bad_alloc)");
     std::new_handler h = std::get_new_handler();
     if (!h) throw std::bad_alloc();
     h();

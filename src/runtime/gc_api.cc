@@ -12,10 +12,15 @@
 
 namespace gomem {
 
-void gc_free_hook(void* p, MSpan* s) { gc::gc_free(p, s); }
+void gc_free_from_any_thread(void* p, MSpan* s);
+void gc_free_hook(void* p, MSpan* s) { gc_free_from_any_thread(p, s); }
 void fork_hook_prepare() { gc::fork_prepare(); }
 void fork_hook_parent() { gc::fork_parent(); }
-void fork_hook_child() { gc::fork_child(); }
+void fork_hook_child() { gc::fork_child(t_mcache); }
+void fork_hook_prepare_scavenge() { gc::fork_prepare_scavenge(); }
+void fork_hook_parent_scavenge() { gc::fork_parent_scavenge(); }
+void fork_hook_child_scavenge() { gc::fork_child_scavenge(); }
+void fork_hook_release_p(MCache* c) { gc::release_p_spans_after_fork(c); }
 void gc_init_hook() { gc::gc_init(); }
 void gc_fill_stats(gomem_stats* st) { gc::fill_stats(st); }
 
@@ -34,6 +39,18 @@ const char* gc_check_span(MSpan* s) {
   uint32_t sg = g_heap.sweepgen.load(std::memory_order_relaxed);
   uint32_t g = s->sweepgen.load(std::memory_order_relaxed);
   if (g != sg && g != sg - 2) return "collected span in an impossible sweep state";
+  // A span marked current belongs to exactly one P's allocation slots (the
+  // background sweeper never handles current spans; with no thread
+  // allocating, none is between a P and mcentral). One held by no P would
+  // never be swept or allocated from again: after fork(), the spans of the
+  // threads that did not survive.
+  if (s->current) {
+    int holders = 0;
+    for_each_p([&](MCache* c) {
+      if (c->in_use && c->alloc[s->spanclass] == s) holders++;
+    });
+    if (holders != 1) return holders ? "collected span current in two Ps" : "collected span marked current but held by no P";
+  }
   return nullptr;
 }
 
@@ -101,6 +118,18 @@ MSpan* collected_span(void* p) {
 
 }  // namespace
 
+// An early free (gomem_gc_free, or free() of a collected object) from any
+// thread. The thread is registered first, as for an allocation: the free runs
+// in a non-preemptible section, which only holds a world-stop back in a
+// thread the world-stop signals; and from then on the thread's stack is a
+// root.
+void gc_free_from_any_thread(void* p, MSpan* s) {
+  if (GOMEM_UNLIKELY(!gc_ready())) return;  // cannot register (no memory): the collector will reclaim it
+  gc::gc_free(p, s);
+  // A thread in its exit destructors: leave again at once.
+  if (GOMEM_UNLIKELY(t_exiting)) release_p();
+}
+
 }  // namespace gomem
 
 using namespace gomem;
@@ -133,7 +162,7 @@ GOMEM_EXPORT void gomem_gc_free(void* p) {
   if (!p) return;
   MSpan* s = collected_span(p);
   if (!s) fatal_fault(Fault::kInvalidFree, p, g_arena_index.span_of(reinterpret_cast<uintptr_t>(p)), "not a collected object");
-  gc::gc_free(p, s);
+  gc_free_from_any_thread(p, s);
 }
 
 GOMEM_EXPORT void gomem_gc_collect(void) {
@@ -148,8 +177,12 @@ GOMEM_EXPORT int gomem_gc_set_percent(int percent) {
 }
 
 GOMEM_EXPORT int gomem_gc_set_finalizer(void* p, gomem_finalizer_fn fn, void* arg) {
-  ensure_init();
-  return gc::set_finalizer(p, fn, arg) ? 0 : -1;
+  // Registered first: the table is the collector's while the world is
+  // stopped, so a caller must be one the world-stop waits for.
+  if (!gc_ready()) return -1;
+  int r = gc::set_finalizer(p, fn, arg) ? 0 : -1;
+  if (GOMEM_UNLIKELY(t_exiting)) release_p();
+  return r;
 }
 
 GOMEM_EXPORT void gomem_add_roots(void* begin, void* end) {

@@ -216,13 +216,20 @@ void free_slow(void* ptr) {
   }
   if (kind_is_gc(s->kind)) return gc_free_hook(ptr, s);
   MCache* c = t_mcache;
+  // A thread that only frees (a consumer of objects other threads made)
+  // takes a P too, for its remote-free batch: without one every free would
+  // be an atomic operation on the object's span (xmalloc: ~140 instructions
+  // a free instead of ~40).
+  if (GOMEM_UNLIKELY(c == &g_empty_mcache) && !t_exiting) {
+    c = acquire_p();
+    if (!c) c = &g_empty_mcache;
+  }
   if (s->get_owner() == c) {
     c->owner_free_slow(g_heap, s, ptr);
   } else if (c != &g_empty_mcache) {
     c->remote_free(g_heap, s, ptr, idx);
   } else {
-    // No P (a thread that never allocated, or one that is exiting): send it
-    // home at once.
+    // No P (an exiting thread, or no memory for a P): send it home at once.
     uint64_t* w = static_cast<uint64_t*>(ptr);
     if (w[1] == s->free_key) fatal_fault(Fault::kDoubleFree, ptr, s);
     if (s->kind == SpanKind::kUncollectable) memset(w + 2, 0, s->elemsize - 16);

@@ -9,6 +9,16 @@
 
 namespace gomem {
 
+// Fork hooks of the collector (runtime/gc_api.cc) and the statistics
+// (runtime/stats.cc).
+void fork_hook_prepare_scavenge();
+void fork_hook_parent_scavenge();
+void fork_hook_child_scavenge();
+void fork_hook_release_p(MCache* c);
+void stats_fork_prepare();
+void stats_fork_parent();
+void stats_fork_child();
+
 GOMEM_TLS bool t_exiting = false;
 GOMEM_META constinit ProcPool g_procs;
 
@@ -81,36 +91,45 @@ uint64_t mcache_inuse_bytes() { return g_mcache_alloc.inuse_bytes(); }
 uint64_t mcache_sys_bytes() { return g_mcache_alloc.sys_bytes(); }
 
 // ---------------------------------------------------------------------------
-// fork(): the parent takes every allocator lock, in the order the slow paths
-// take them (pool, P, mcentral, heap), so the child starts from a consistent
-// heap. In the child only the forking thread exists: every other thread's P
-// gives its spans back (its remote-free batch, possibly half-written when
-// the fork hit, is dropped: at worst a few objects leak).
+// fork(): the parent takes every lock, in the order the code nests them
+// (the full list is in gc/gc.cc): the collector's (collection, registry,
+// roots, finalizers, thread start), the statistics lock, then the
+// allocator's (pool, P, mcentral, the scavenge lock, heap), so the child
+// starts from a consistent heap. In the child only the forking thread
+// exists: every other thread's P gives its spans back, collected ones first
+// (its remote-free batch, possibly half-written when the fork hit, is
+// dropped: at worst a few objects leak).
 
 void fork_prepare() {
   if (!runtime_initialized()) return;
   fork_hook_prepare();
+  stats_fork_prepare();
   g_procs.lock.lock();
   for_each_p([](MCache* c) { c->lock.lock(); });
   for (auto& mc : g_heap.central) mc.lock.lock();
+  fork_hook_prepare_scavenge();
   g_heap.lock.lock();
 }
 
 void fork_parent() {
   if (!runtime_initialized()) return;
   g_heap.lock.unlock();
+  fork_hook_parent_scavenge();
   for (auto& mc : g_heap.central) mc.lock.unlock();
   for_each_p([](MCache* c) { c->lock.unlock(); });
   g_procs.lock.unlock();
+  stats_fork_parent();
   fork_hook_parent();
 }
 
 void fork_child() {
   if (!runtime_initialized()) return;
   g_heap.lock.reset();
+  fork_hook_child_scavenge();
   for (auto& mc : g_heap.central) mc.lock.reset();
   for_each_p([](MCache* c) { c->lock.reset(); });
   g_procs.lock.reset();
+  stats_fork_child();
   MCache* self = t_mcache;
   if (self != &g_empty_mcache) {
     self->tkey = os::thread_key();
@@ -118,7 +137,8 @@ void fork_child() {
   }
   for_each_p([&](MCache* c) {
     if (!c->in_use || c == self) return;
-    c->batch = RemoteBatch{};
+    c->drop_batches();
+    fork_hook_release_p(c);  // its collected spans (release_all drops them)
     c->release_all(g_heap, /*in_child=*/true);
     c->tkey = 0;
     c->in_use = false;

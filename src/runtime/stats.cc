@@ -22,16 +22,14 @@ void gc_fill_stats(gomem_stats* st);
 
 namespace {
 
+// Serialises readers (the scratch arrays below). Lock order: after the
+// collector's locks (gc_fill_stats takes the collection lock, so it is called
+// with this one released), before the pool, P, mcentral and heap locks
+// (page_stats takes the heap lock inside it). Taken by fork_prepare.
 GOMEM_META constinit Mutex g_stats_lock;
 
-void read_stats(gomem_stats* st) {
-  memset(st, 0, sizeof *st);
-  ensure_init();
-  // The caller's own pending remote frees count as done.
-  if (t_mcache != &g_empty_mcache) {
-    MutexLock l(t_mcache->lock);
-    t_mcache->flush_batch(g_heap);
-  }
+// The heap's figures, under g_stats_lock.
+void read_heap_stats(gomem_stats* st) {
   static uint64_t mallocs[kNumSpanClasses];  // (under g_stats_lock)
   static uint64_t live[kNumSpanClasses];
   static gc::GCClassCounts gcc;
@@ -118,11 +116,26 @@ void read_stats(gomem_stats* st) {
   st->other_sys = ps.meta_sys;
   st->num_p = static_cast<uint32_t>(g_procs.count);
   st->num_p_in_use = static_cast<uint32_t>(g_procs.in_use);
-  gc_fill_stats(st);
+}
+
+void read_stats(gomem_stats* st) {
+  memset(st, 0, sizeof *st);
+  ensure_init();
+  // The caller's own pending remote frees count as done.
+  if (t_mcache != &g_empty_mcache) {
+    MutexLock l(t_mcache->lock);
+    t_mcache->flush_batch(g_heap);
+  }
+  read_heap_stats(st);
+  gc_fill_stats(st);  // the collection lock: never under g_stats_lock
   st->sys = st->heap_sys + st->mspan_sys + st->mcache_sys + st->gc_sys + st->other_sys;
 }
 
 }  // namespace
+
+void stats_fork_prepare() { g_stats_lock.lock(); }
+void stats_fork_parent() { g_stats_lock.unlock(); }
+void stats_fork_child() { g_stats_lock.reset(); }
 
 void print_stats_to(int fd) {
   gomem_stats st;
