@@ -192,3 +192,25 @@ TEST(MHeap, ScavengeReleasesFreePagesAndAccountsForThem) {
   for (uintptr_t i = 0; i < s->bytes(); i += 512) ASSERT_EQ(reinterpret_cast<char*>(s->base)[i], 0);
   t.check();
 }
+
+// A bounded request shorter than the scavenger's quantum releases the top of
+// a run; the next one must release the pages below, not pick the same,
+// already released piece again (it used to, forever).
+TEST(MHeap, BoundedScavengesMakeProgressDownARun) {
+  TestHeap t;
+  MSpan* keep = t.heap->alloc_span(1, large_class());  // keeps the run off the arena's start
+  MSpan* s = t.heap->alloc_span(256, large_class());
+  MSpan* guard = t.heap->alloc_span(1, large_class());  // and off its end
+  ASSERT_TRUE(keep && s && guard);
+  t.heap->free_span(s);
+  uint64_t before = t.heap->page_stats().released;
+  uint64_t total = 0;
+  for (int i = 0; i < 10; i++) {
+    uint64_t got = t.heap->scavenge(3 * kPageSize, 0, true);
+    EXPECT_EQ(got, 3 * kPageSize) << "request " << i;
+    total += got;
+  }
+  EXPECT_EQ(total, 30 * kPageSize);
+  EXPECT_EQ(t.heap->page_stats().released - before, 30 * kPageSize);
+  t.check();
+}

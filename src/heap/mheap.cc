@@ -451,6 +451,10 @@ uint64_t MHeap::scavenge(uint64_t max_bytes, int64_t min_age_ns, bool force) {
           end = q;
         }
         if (end <= lo) break;  // the whole run is released already
+        // Down to its highest backed page: a piece shorter than a quantum
+        // (the last of a bounded request) must start below released pages,
+        // or it would release nothing and be picked again forever.
+        while (end > lo && count_page_bits_locked(&HeapArena::released, end - kPageSize, 1) == 1) end -= kPageSize;
         uintptr_t want = kScavengeQuantum;
         if (max_bytes && max_bytes - done < want) want = align_up(max_bytes - done, kPageSize);
         pbase = end - lo > want ? end - want : lo;
