@@ -518,6 +518,36 @@ GC_TEST(GCFork, ForkWhileOtherThreadsCollectAllocateAndFree) {
   EXPECT_EQ(failure, "");
 }
 
+// The collector's helper marker threads do not survive a fork either: the
+// child starts new ones, which must wait for the child's first marking round
+// (not take the parent's last one for a new round: they would mark with
+// nobody waiting for them and write into the parent's collector's frame - on
+// a thread whose stack is gone here).
+TEST(GCFork, AForkedChildCollectsAfterTheParentsCollectorThreadExited) {
+  in_fresh_thread([] {  // collects, then exits; its stack is unmapped
+    churn(200, 50000);
+    collect_clean();
+  });
+  for (int round = 0; round < 20; round++) {  // each child starts its own helpers
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      alarm(60);  // a watchdog against a hang
+      for (int i = 0; i < 3; i++) {
+        gomem_gc_collect();
+        churn(200, 20000);
+      }
+      gomem_check_heap();
+      _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "round " << round << ": "
+        << (WIFSIGNALED(status) ? "the child died with signal " + std::to_string(WTERMSIG(status)) : "the child failed");
+  }
+}
+
 // ---------------------------------------------------------------------------
 // C++.
 

@@ -102,9 +102,7 @@ TEST(SizeClasses, MagicDivisorsAreExactForEveryOffsetOfEverySpan) {
       for (uint64_t n = 0; n < span; n++) {
         ASSERT_EQ(mulhi64(n, k.magic), n / k.size) << "class " << c << " offset " << n;
         ASSERT_EQ(n * k.magic < k.magic, n % k.size == 0) << "class " << c << " offset " << n;
-        // Go's 32-bit divisor is exact for Go's spans (at most 80 KiB); the
-        // manual table's spans are longer and gomem itself uses the 64-bit one.
-        if (t == &kGCClasses) ASSERT_EQ((n * k.div_mul) >> 32, n / k.size) << "class " << c << " offset " << n;
+        ASSERT_EQ((n * k.div_mul) >> 32, n / k.size) << "class " << c << " offset " << n;
       }
     }
   }

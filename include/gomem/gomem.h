@@ -145,7 +145,7 @@ GOMEM_API int64_t gomem_set_memory_limit(int64_t bytes);
 /* ---------------------------------------------------------------------------
  * Statistics, with Go's MemStats names in snake case.
  * ------------------------------------------------------------------------- */
-#define GOMEM_NUM_SIZE_CLASSES 80
+#define GOMEM_NUM_SIZE_CLASSES 68
 #define GOMEM_NUM_PAUSES 256
 
 typedef struct gomem_size_class_stats {

@@ -69,8 +69,14 @@ void put_empty(WorkBuf* b) {
   g_pool.empty = b;
 }
 
-void* helper_main(void*) {
-  uint32_t seen = 0;
+// arg: the round number when the helper was started (rounds are only
+// started after start_markers returns, under the collection lock). Not 0: in
+// a forked child the count goes on from the parent's, and a helper that took
+// the parent's last round for a new one would mark with nobody waiting for
+// it and write into the parent's collector's Marker through a stale
+// root_marker.
+void* helper_main(void* arg) {
+  uint32_t seen = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(arg));
   for (;;) {
     uint32_t r;
     while ((r = g_pool.round.load(std::memory_order_acquire)) == seen)
@@ -230,8 +236,9 @@ void Marker::drain() {
 void start_markers() {
   int n = num_markers();
   if (n > 1 && !g_pool.helpers_started) {
+    void* round = reinterpret_cast<void*>(uintptr_t{g_pool.round.load(std::memory_order_relaxed)});
     for (int i = 0; i < n - 1; i++)
-      if (os::start_thread(helper_main, nullptr)) g_pool.nhelpers++;
+      if (os::start_thread(helper_main, round)) g_pool.nhelpers++;
     g_pool.helpers_started = true;
   }
 }
@@ -253,10 +260,14 @@ void mark_parallel(Marker& m) {
 }
 
 void helpers_fork_child() {
-  // The helper threads did not survive the fork; start new ones on demand.
+  // The helper threads did not survive the fork; start new ones on demand
+  // (they start from the current round, see helper_main). No cycle runs
+  // across a fork (the collection lock), so every work buffer is back in the
+  // pool.
   g_pool.lock.reset();
   g_pool.helpers_started = false;
   g_pool.nhelpers = 0;
+  g_pool.finished.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace gc

@@ -148,7 +148,7 @@ void heap_grew() {
   // Started once the heap is big enough for RSS to matter; small programs
   // never get the thread. Not from here: the caller may hold allocator
   // locks, and pthread_create allocates. The slow paths start it when they
-  // are done (start_scavenger_if_requested).
+  // are done (start_scavenger_requested).
   if (!g_scav.started.load(std::memory_order_acquire) && g_heap.retained_bytes() >= (32u << 20))
     g_scavenger_requested.store(true, std::memory_order_relaxed);
   uint64_t limit = g_pacer.memory_limit.load(std::memory_order_relaxed);

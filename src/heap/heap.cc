@@ -7,6 +7,5 @@ GOMEM_META constinit MHeap g_heap;
 GOMEM_META constinit MCache g_empty_mcache;
 GOMEM_TLS MCache* t_mcache = &g_empty_mcache;
 GOMEM_META constinit MCache* g_all_p = nullptr;
-MCache*& g_all_p_for_batches = g_all_p;
 
 }  // namespace gomem

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "heap/fault.h"
+#include "heap/heap.h"
 #include "heap/mheap.h"
 #include "platform/os.h"
 
@@ -259,7 +260,7 @@ void MCache::trim(MHeap& h) {
 // the free key (a double free, or a rare coincidence), and every object
 // linked from a batch is memory of span s, so a racy read cannot fault.
 GOMEM_NO_TSAN static bool in_a_remote_batch(MSpan* s, void* p) {
-  for (MCache* c = __atomic_load_n(&g_all_p_for_batches, __ATOMIC_ACQUIRE); c; c = c->all_next) {
+  for (MCache* c = __atomic_load_n(&g_all_p, __ATOMIC_ACQUIRE); c; c = c->all_next) {
     RemoteBatch& b = c->batch[remote_batch_slot(s)];
     if (__atomic_load_n(&b.span, __ATOMIC_RELAXED) != s) continue;
     void* q = __atomic_load_n(&b.head, __ATOMIC_RELAXED);
@@ -443,7 +444,9 @@ void MCache::release_all(MHeap& h, bool in_child) {
   // to the child (a leak, never a double hand-out).
   if (in_child) {
     for (MSpan* s = owned.front(); s; s = SpanList::next(s)) {
-      uint32_t free_objs = s->count_local_free() + xfree::count(s->xfree.load(std::memory_order_relaxed));
+      // Remote frees stay counted in alloc_count until collected (as give_up,
+      // adopt and the heap check assume).
+      uint32_t free_objs = s->count_local_free();
       s->alloc_count = s->nelems - free_objs;
     }
   }

@@ -70,8 +70,13 @@ constexpr int manual_list_index(SpanClass spc) {
          (span_class_kind(spc) == SpanKind::kUncollectable ? 1 : 0);
 }
 constexpr int kManualLists = kMaxClasses * 2;
-// Bound on the pages of a manual small-object span (Go's table: 10).
-constexpr uint32_t kMaxSpanPages = 32;
+// Pages of the largest manual small-object span (Go's table: 10).
+constexpr uint32_t kMaxSpanPages = 10;
+static_assert([] {
+  for (int c = 1; c < kManualClasses.count; c++)
+    if (kManualClasses.cls[c].npages > kMaxSpanPages) return false;
+  return true;
+}(), "a manual span longer than the empty-span cache's lists");
 
 struct RemoteBatch {
   MSpan* span = nullptr;  // destination span, or nullptr when empty
@@ -183,8 +188,6 @@ struct MCache {
 // Bumped by the scavenger when retained memory is over its goal; each P
 // trims itself at its next slow path.
 extern std::atomic<uint32_t> g_trim_epoch;
-// Every P ever made (the same list as g_all_p in heap.h).
-extern MCache*& g_all_p_for_batches;
 
 // A free sent to span s from a thread with no P (or flushing a batch):
 // pushes the chain head..tail (n objects, head at slot head_idx) with one

@@ -34,7 +34,7 @@ MSpan* PageAlloc::take(uintptr_t npages) {
   uint32_t sl_map = sl_bitmap_[f] & (~0u << l);
   if (!sl_map) {
     uint64_t fl_map = f + 1 < 64 ? fl_bitmap_ & (~uint64_t{0} << (f + 1)) : 0;
-    if (!fl_map) return take_from_own_list(npages);
+    if (!fl_map) return nullptr;
     f = ctz64(fl_map);
     sl_map = sl_bitmap_[f];
   }
@@ -42,25 +42,6 @@ MSpan* PageAlloc::take(uintptr_t npages) {
   MSpan* s = lists_[f][l].front();
   remove(s);
   return s;
-}
-
-// Nothing on the lists above: the request's own list may still hold a run
-// long enough (its runs span [n, n + 1/8 n)). A bounded first-fit scan there
-// finds it rather than growing the heap, which is what keeps a heap whose free
-// space is all in runs just a little longer than the requests from growing.
-MSpan* PageAlloc::take_from_own_list(uintptr_t npages) {
-  if (npages < kSL) return nullptr;  // exact lists: the rounded search was complete
-  unsigned f, l;
-  mapping(npages, &f, &l);
-  if (f >= kFL) return nullptr;
-  int budget = 64;
-  for (MSpan* s = lists_[f][l].front(); s && budget-- > 0; s = List::next(s)) {
-    if (s->npages >= npages) {
-      remove(s);
-      return s;
-    }
-  }
-  return nullptr;
 }
 
 }  // namespace gomem

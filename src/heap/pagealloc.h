@@ -6,9 +6,7 @@
 // (TLSF): runs of 1..7 pages have exact lists; longer runs fall into 8 lists
 // per power of two. Two bitmaps say which lists are non-empty, so a search is
 // a couple of count-trailing-zeros, whatever the heap size. A request is
-// rounded up to the next list boundary, so any run on the list found fits;
-// only when no such list has a run does a short first-fit scan look at the
-// request's own list before the heap grows.
+// rounded up to the next list boundary, so any run on the list found fits.
 //
 // Coalescing is the page heap's job (mheap.cc): the page map's first/last
 // page entries of a free run find its neighbours.
@@ -62,8 +60,6 @@ class PageAlloc {
 
  private:
   using List = IntrusiveList<MSpan, &MSpan::links>;
-
-  MSpan* take_from_own_list(uintptr_t npages);
 
   List lists_[kFL][kSL];
   uint64_t fl_bitmap_ = 0;     // bit f: some list in row f is non-empty

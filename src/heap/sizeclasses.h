@@ -33,7 +33,7 @@ constexpr uintptr_t kMaxSmallSize = 32768;                    // larger objects 
 constexpr uintptr_t kSmallSizeDiv = 8;
 constexpr uintptr_t kSmallSizeMax = 1024;
 constexpr uintptr_t kLargeSizeDiv = 128;
-constexpr int kMaxClasses = 80;  // room for either table
+constexpr int kMaxClasses = 72;  // room for either table
 
 struct SizeClass {
   uint32_t size = 0;     // bytes per object
@@ -53,17 +53,16 @@ struct SizeClassParams {
   uint32_t align16_from;
   uint32_t align_eighth_from;
   uint32_t align256_from;
-  uint32_t min_objects;  // a span holds at least this many objects
 };
 
-constexpr SizeClassParams kGoParams{8, 32, 128, 2048, 1};
-// The manual heap keeps Go's span sizes (min_objects 1). Tried: at least 8
-// objects per span, so that a 32 KiB class does not take the span path on
-// every malloc and free; the per-P empty-span cache already makes that path
-// cheap, while the larger spans tripled the memory a P holds in its current
-// spans (4.6 MiB against 1.3 MiB over all classes): churn's peak RSS went
-// from 10.9 to 18.6 MiB for no measurable gain in time.
-constexpr SizeClassParams kManualParams{16, 16, 128, 2048, 1};
+constexpr SizeClassParams kGoParams{8, 32, 128, 2048};
+// The manual heap keeps Go's span sizes. Tried: at least 8 objects per span,
+// so that a 32 KiB class does not take the span path on every malloc and
+// free; the per-P empty-span cache already makes that path cheap, while the
+// larger spans tripled the memory a P holds in its current spans (4.6 MiB
+// against 1.3 MiB over all classes): churn's peak RSS went from 10.9 to
+// 18.6 MiB for no measurable gain in time.
+constexpr SizeClassParams kManualParams{16, 16, 128, 2048};
 
 struct SizeClassTable {
   int count = 0;  // classes including the dummy class 0
@@ -91,7 +90,7 @@ constexpr SizeClassTable make_size_classes(SizeClassParams p) {
     }
     // The smallest span whose tail is at most 1/8 of it.
     uint32_t allocsize = kPageSize;
-    while (allocsize % size > allocsize / 8 || allocsize / size < p.min_objects) allocsize += kPageSize;
+    while (allocsize % size > allocsize / 8) allocsize += kPageSize;
     uint32_t npages = allocsize / kPageSize;
     SizeClass& prev = t.cls[t.count - 1];
     if (t.count > 1 && npages == prev.npages && allocsize / size == allocsize / prev.size) {
@@ -138,8 +137,8 @@ inline constexpr SizeClassTable kManualClasses = make_size_classes(kManualParams
 static_assert(kGCClasses.count == 68, "Go's table has 68 classes (67 real + class 0)");
 static_assert(kGCClasses.cls[kGCClasses.count - 1].size == kMaxSmallSize);
 static_assert(kManualClasses.cls[kManualClasses.count - 1].size == kMaxSmallSize);
-static_assert(kManualClasses.count <= kMaxClasses && kManualClasses.count <= 80,
-              "by_size in gomem_stats has 80 entries");
+static_assert(kManualClasses.count <= kMaxClasses && kManualClasses.count <= 68,
+              "by_size in gomem_stats has 68 entries");
 
 // Every manual class is a multiple of 16, so every manual object is 16-byte
 // aligned (spans start on page boundaries).
