@@ -24,7 +24,8 @@ struct TestHeap {
   ArenaIndex* index;
   MHeap* heap;
   TestHeap() {
-    void* mem = mmap(nullptr, sizeof(ArenaIndex), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* mem =
+        mmap(nullptr, sizeof(ArenaIndex), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     index = new (mem) ArenaIndex();
     heap = new MHeap();
     heap->init(&os, index);
@@ -111,6 +112,57 @@ TEST(MHeap, GrowsInChunksOverArenas) {
   t.check();
   t.heap->free_span(big);
   t.heap->free_span(s);
+  t.check();
+}
+
+// Issue 11's shape: 16 live spans of N pages, 2,000 random free-and-
+// reallocate steps. A freed span's run is exactly the next request, so the
+// heap never needs to grow after the first 16 allocations (it grew to
+// 1.75-1.85 times the live pages when the search skipped the own list).
+TEST(MHeap, SameSizeLargeSpansReuseTheirRunsAndTheHeapStopsGrowing) {
+  for (uintptr_t n : {70, 520, 1000, 1001, 1023, 1024}) {
+    TestHeap t;
+    std::mt19937_64 rng(n);
+    MSpan* live[16];
+    for (MSpan*& s : live) {
+      s = t.heap->alloc_span(n, large_class());
+      ASSERT_NE(s, nullptr);
+    }
+    uint64_t sys0 = t.heap->page_stats().sys;
+    for (int step = 0; step < 2000; step++) {
+      MSpan*& s = live[rng() % 16];
+      t.heap->free_span(s);
+      s = t.heap->alloc_span(n, large_class());
+      ASSERT_NE(s, nullptr);
+    }
+    HeapPageStats st = t.heap->page_stats();
+    EXPECT_EQ(st.sys, sys0) << n << " pages: heap_sys / live = " << double(st.sys) / double(st.inuse);
+    EXPECT_EQ(st.inuse, 16 * n * kPageSize);
+    t.check();
+  }
+}
+
+// Freed neighbours merge into one run, and a request of the merged length
+// takes exactly that run (the lowest-addressed one among equals).
+TEST(MHeap, CoalescedRunsServeRequestsOfTheirLength) {
+  TestHeap t;
+  MSpan* s[7];
+  for (MSpan*& x : s) {
+    x = t.heap->alloc_span(100, large_class());
+    ASSERT_NE(x, nullptr);
+  }
+  for (int i = 1; i < 7; i++) ASSERT_EQ(s[i]->base, s[i - 1]->end());
+  uintptr_t low = s[1]->base;
+  // Two runs of 200 pages (plus the long free tail after s[6]).
+  t.heap->free_span(s[2]);
+  t.heap->free_span(s[1]);
+  t.heap->free_span(s[4]);
+  t.heap->free_span(s[5]);
+  t.check();
+  MSpan* m = t.heap->alloc_span(200, large_class());
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->base, low);
+  t.heap->free_span(m);
   t.check();
 }
 
