@@ -52,13 +52,16 @@ DEB_PACKAGES = {
 
 
 class Workload:
-    def __init__(self, name, argv, single, desc, env=None, exe=None):
+    def __init__(self, name, argv, single, desc, env=None, exe=None, cg=None):
         self.name = name
         self.argv = argv          # list; "{bin}" is replaced by the binary dir
         self.single = single      # single-threaded: pinned with taskset -c 1
         self.desc = desc
         self.env = env or {}
         self.exe = exe            # file that must exist for the workload to run
+        # (param, n1, n2): callgrind instructions per operation from two quick
+        # runs with param=n1 and param=n2 (the program prints ops=...)
+        self.cg = cg
 
     def command(self, bin_dir, preset):
         cmd = [a.replace("{bin}", bin_dir) for a in self.argv] + [preset]
@@ -100,6 +103,16 @@ WORKLOADS = [
     Workload("python_malloc", [PYTHON, PY_SCRIPT], True,
              "the same script with PYTHONMALLOC=malloc: every object from malloc",
              env={"PYTHONHASHSEED": "0", "PYTHONMALLOC": "malloc"}, exe=PYTHON),
+    Workload("large_reuse", ["{bin}/large_reuse"], True,
+             "1 thread: 16 blocks of N pages (1001; quick 70) freed and reallocated at random",
+             env={"GOMEM_SCAVENGER": "0"}, cg=("steps", 20, 60)),
+    Workload("bulk_mixed", ["{bin}/bulk_mixed"], True,
+             "1 thread: allocate 100k mixed-size objects, then free them all; 20 rounds",
+             cg=("rounds", 1, 2)),
+    Workload("random_replace_mt", ["{bin}/random_replace_mt"], False,
+             "8 threads replace random-size objects; 1/4 of frees sent to another thread"),
+    Workload("threads1000", ["{bin}/threads1000"], False,
+             "1,000 live threads, each keeping 2,560 small objects of 40 sizes: peak RSS"),
 ]
 WORKLOAD_NAMES = [w.name for w in WORKLOADS]
 
@@ -468,12 +481,61 @@ def main():
                 writer.writerow(r)
                 fcsv.flush()
                 runs.append(r)
+    if not args.no_callgrind and shutil.which("valgrind"):
+        workload_callgrind(workloads, allocs, bin_dir, mode, timeout, writer, fcsv, runs)
     fcsv.close()
     meta["elapsed"] = time.time() - started
 
     verify_checksums(runs)
     write_csv(out_csv, runs)
     return report(runs, meta)
+
+
+def workload_cg_labels():
+    return {f"{w.name}_instr": f"{w.name}: instructions per operation" for w in WORKLOADS
+            if w.single and w.cg}
+
+
+def workload_callgrind(workloads, allocs, bin_dir, mode, timeout, writer, fcsv, runs):
+    """Instructions per operation of the single-threaded workloads that name a
+    parameter to vary (Workload.cg): two quick runs under callgrind per
+    allocator, (I2 - I1) / (ops2 - ops1), so start-up costs cancel."""
+    for w in workloads:
+        if not (w.single and w.cg):
+            continue
+        param, n1, n2 = w.cg
+        argv = [a.replace("{bin}", bin_dir) for a in w.argv] + ["quick"]
+        for a, lib in allocs.items():
+            env = make_env(lib, w.env)
+            counts, err = [], ""
+            for n in (n1, n2):
+                full = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] + \
+                    argv + [f"{param}={n}"]
+                res = run_process(full, env, timeout)
+                m = re.search(r"Collected\s*:\s*(\d+)", res["stderr"])
+                ops = parse_tokens(res["stdout"]).get("ops")
+                if res["exit"] != 0 or not m or not ops:
+                    err = f"exit {res['exit']}: {tail(res['stderr'], 3)}"
+                    break
+                counts.append((int(m.group(1)), int(ops)))
+            r = {"mode": mode, "kind": "callgrind",
+                 "timestamp": datetime.datetime.now().isoformat(timespec="seconds"),
+                 "rep": 1, "workload": f"{w.name}_instr", "allocator": a,
+                 "lib_built": lib_built(lib),
+                 "command": command_text(lib, w.env, ["valgrind", "--tool=callgrind"] + argv +
+                                         [f"{param}={n1}|{n2}"])}
+            if err or counts[1][1] == counts[0][1]:
+                r.update(status="fail", error=err or "ops did not change")
+                log(f"WARNING: callgrind {w.name} under {a} failed: {r['error']}")
+            else:
+                per = (counts[1][0] - counts[0][0]) / (counts[1][1] - counts[0][1])
+                r.update(status="ok", metrics=f"instr_per_op={per:.2f} {param}={n1}|{n2} "
+                                              f"instr={counts[0][0]}|{counts[1][0]} "
+                                              f"ops={counts[0][1]}|{counts[1][1]}")
+                log(f"callgrind {a:9} {w.name}: {per:.1f} instructions per operation")
+            writer.writerow(r)
+            fcsv.flush()
+            runs.append(r)
 
 
 def lib_built(lib):
@@ -574,7 +636,7 @@ def report(runs, meta):
             problems.append(f"{r['workload']} under {r['allocator']} (rep {r['rep']}): "
                             f"{r['error']}")
     fast_rows = []  # (label, {alloc: value or None})
-    for key, label in FASTPATH_LABELS.items():
+    for key, label in {**FASTPATH_LABELS, **workload_cg_labels()}.items():
         rs = [r for r in runs if r["kind"] == "callgrind" and r["workload"] == key]
         if not rs:
             continue
@@ -714,7 +776,8 @@ def report(runs, meta):
                   " | ".join(f"{vals[a]:.1f}" if vals[a] is not None else "n/a"
                              for a in alloc_names) + " | |")
     md.append("")
-    if fast_rows:
+    fp_rows = [row for row in fast_rows if row[0] in FASTPATH_LABELS.values()]
+    if fp_rows:
         md.append("The fast-path rows are absolute instruction counts from "
                   "`valgrind --tool=callgrind` (not ratios): (I(N2) - I(N1)) / (N2 - N1) for "
                   "two runs of `fastpath` with N1 and N2 iterations, so start-up costs cancel. "
@@ -722,7 +785,12 @@ def report(runs, meta):
                   "stubs, the same for every allocator. In the pair row the same object is "
                   "freed and reused every time (some allocators take a slower path when a page "
                   "becomes empty)" + ("; the batch row allocates 64 objects, then frees them"
-                                     if len(fast_rows) > 1 else "") + ".\n")
+                                     if len(fp_rows) > 1 else "") + ".\n")
+    if len(fp_rows) < len(fast_rows):
+        md.append("The rows `<workload>: instructions per operation` are callgrind counts too: "
+                  "(I(N2) - I(N1)) / (ops(N2) - ops(N1)) for two quick runs of the workload, "
+                  "ops as the program counts them (a malloc, a free, or a step), so they include "
+                  "the workload's own work per operation, the same for every allocator.\n")
 
     # Fragmentation details from the program itself.
     if any(w.name == "fragmentation" for w in workloads):
@@ -745,6 +813,15 @@ def report(runs, meta):
                       f"{fmt_kb(int(m['rss_final_kb']))} | {fmt_kb(int(live))} | "
                       f"{m['rss_final_kb'] / live:.2f} |")
         md.append("")
+
+    # Page-heap placement under gomem (the program reads gomem's own stats).
+    c = summary.get(("large_reuse", "gomem")) or {}
+    m = c.get("metrics") or {}
+    if "heap_sys_ratio" in m:
+        md.append("## large_reuse: gomem's heap over the live bytes (median)\n")
+        md.append(f"heap_sys / live = {m['heap_sys_ratio']:.3f}, (heap_sys - heap_released) / "
+                  f"live = {m.get('retained_ratio', float('nan')):.3f} (scavenger off; "
+                  "goal: heap_sys / live <= 1.15).\n")
 
     md.append("## Workloads\n")
     md.append("| workload | threads | what it models |")
