@@ -17,17 +17,12 @@
 #include <pthread.h>
 
 #include "common.h"
+#include "inbox.h"
 
 BENCH_MAIN_DEFS
 
 #define BATCH 64
 
-typedef struct inbox {
-  pthread_mutex_t mu;
-  void **items;
-  size_t n, cap;
-  char pad[64];
-} inbox_t;
 
 typedef struct worker {
   int id;
@@ -44,33 +39,10 @@ static long g_slots, g_ops, g_minsz, g_maxsz, g_share;
 static uint64_t g_seed;
 static inbox_t g_inbox[16];
 
-static void inbox_push(int target, void **items, int n) {
-  inbox_t *ib = &g_inbox[target];
-  pthread_mutex_lock(&ib->mu);
-  if (ib->n + (size_t)n > ib->cap) {
-    size_t cap = ib->cap ? ib->cap * 2 : 256;
-    while (cap < ib->n + (size_t)n) cap *= 2;
-    void **p = (void **)realloc(ib->items, cap * sizeof(void *));
-    if (!p) abort();
-    ib->items = p;
-    ib->cap = cap;
-  }
-  memcpy(ib->items + ib->n, items, (size_t)n * sizeof(void *));
-  ib->n += (size_t)n;
-  pthread_mutex_unlock(&ib->mu);
-}
-
 /* Frees everything in this thread's inbox. */
 static void inbox_drain(worker_t *w) {
-  inbox_t *ib = &g_inbox[w->id];
-  void **items;
   size_t n;
-  pthread_mutex_lock(&ib->mu);
-  items = ib->items;
-  n = ib->n;
-  ib->items = NULL;
-  ib->n = ib->cap = 0;
-  pthread_mutex_unlock(&ib->mu);
+  void **items = inbox_take(&g_inbox[w->id], &n);
   for (size_t i = 0; i < n; i++) w->sum += obj_free(items[i]);
   w->frees_remote += n;
   free(items);
@@ -96,7 +68,7 @@ static void *worker_main(void *arg) {
       if (target >= w->id) target++;
       w->out[target][w->nout[target]++] = old;
       if (w->nout[target] == BATCH) {
-        inbox_push(target, w->out[target], BATCH);
+        inbox_push(&g_inbox[target], w->out[target], BATCH);
         w->nout[target] = 0;
       }
     } else {
@@ -106,7 +78,7 @@ static void *worker_main(void *arg) {
     if ((op & 255) == 255) inbox_drain(w);
   }
   for (int t = 0; t < g_threads; t++)
-    if (w->nout[t]) inbox_push(t, w->out[t], w->nout[t]);
+    if (w->nout[t]) inbox_push(&g_inbox[t], w->out[t], w->nout[t]);
   inbox_drain(w);
   return NULL;
 }

@@ -17,17 +17,11 @@
 #include <pthread.h>
 
 #include "common.h"
+#include "inbox.h"
 
 BENCH_MAIN_DEFS
 
 #define BATCH 32
-
-typedef struct inbox {
-  pthread_mutex_t mu;
-  void **items;
-  size_t n, cap;
-  char pad[64];
-} inbox_t;
 
 typedef struct worker {
   int id;
@@ -40,30 +34,13 @@ static int g_threads;
 static long g_slots, g_ops, g_seed;
 static inbox_t *g_inbox;
 
-static void inbox_push(int target, void **items, int n) {
-  inbox_t *ib = &g_inbox[target];
-  pthread_mutex_lock(&ib->mu);
-  if (ib->n + (size_t)n > ib->cap) {
-    size_t cap = ib->cap ? ib->cap * 2 : 256;
-    while (cap < ib->n + (size_t)n) cap *= 2;
-    void **p = (void **)realloc(ib->items, cap * sizeof(void *));
-    if (!p) abort();
-    ib->items = p;
-    ib->cap = cap;
-  }
-  memcpy(ib->items + ib->n, items, (size_t)n * sizeof(void *));
-  ib->n += (size_t)n;
-  pthread_mutex_unlock(&ib->mu);
-}
-
 /* Frees everything in thread id's inbox; returns the hashes. */
 static uint64_t inbox_drain(int id) {
-  inbox_t *ib = &g_inbox[id];
+  size_t n;
+  void **items = inbox_take(&g_inbox[id], &n);
   uint64_t sum = 0;
-  pthread_mutex_lock(&ib->mu);
-  for (size_t i = 0; i < ib->n; i++) sum += obj_free(ib->items[i]);
-  ib->n = 0;
-  pthread_mutex_unlock(&ib->mu);
+  for (size_t i = 0; i < n; i++) sum += obj_free(items[i]);
+  free(items);
   return sum;
 }
 
@@ -81,7 +58,7 @@ static void *worker_main(void *arg) {
     if (old && rng_below(&rng, 4) == 0) {
       w->out[w->nout++] = old;
       if (w->nout == BATCH) {
-        inbox_push(next, w->out, BATCH);
+        inbox_push(&g_inbox[next], w->out, BATCH);
         w->nout = 0;
       }
     } else if (old) {
@@ -89,7 +66,7 @@ static void *worker_main(void *arg) {
     }
     if ((op & 255) == 255) w->sum += inbox_drain(w->id);
   }
-  if (w->nout) inbox_push(next, w->out, w->nout);
+  if (w->nout) inbox_push(&g_inbox[next], w->out, w->nout);
   for (long k = 0; k < g_slots; k++)
     if (slots[k]) w->sum += obj_free(slots[k]);
   free(slots);
@@ -131,7 +108,6 @@ int main(int argc, char **argv) {
   uint64_t sum = 0;
   for (int t = 0; t < g_threads; t++) sum += ws[t].sum + inbox_drain(t);
   double t1 = bench_now();
-  for (int t = 0; t < g_threads; t++) free(g_inbox[t].items);
   free(g_inbox);
   free(ws);
   free(tids);
