@@ -1,0 +1,391 @@
+// The collector against a program that hides pointers everywhere a C/C++
+// program does. Eight lanes of worker threads (more threads than cores) grow
+// and cut random object graphs at GOGC=10 over thousands of cycles. Each
+// worker holds its graphs' roots in every kind of root at once:
+//
+//   - its stack (a volatile array in its frame),
+//   - a global array (its lane's row),
+//   - static TLS (a thread_local array),
+//   - a manual block registered with gomem_add_roots,
+//   - an uncollectable block,
+//   - one-past-the-end pointers (in globals and on the stack),
+//   - an exchange shared by all lanes (globals under a mutex), which hands
+//     graphs from one thread to another.
+//
+// Workers come and go: each runs a few thousand steps and exits, and a new
+// one takes its lane. At exit a pthread-key destructor, created after
+// gomem's own key, allocates a chain, collects, checks it and deposits it in
+// the exchange. Every fourth worker blocks every signal (pthread_sigmask or
+// sigprocmask), as server threads do before sigwait.
+//
+// Checked: every node reached through any root has its checksum (so no
+// reachable node was freed and reused); no node with a finalizer is
+// finalized while reachable, none twice; after the end, the finalizable
+// nodes are finalized (exactly once each, all but a conservative few); the
+// heap shrinks back. The test bounds itself: a watchdog aborts with a
+// message if it has not finished in 5 minutes, so a hang is a failure.
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "gomem/gomem.h"
+#include "test_util.h"
+
+namespace {
+
+constexpr int kLanes = 8;
+constexpr int kGenerations = 8;  // workers per lane, one after another
+constexpr int kStepsPerWorker = 6000;
+constexpr int kSlots = 16;  // slots per kind of root
+constexpr int kKids = 3;
+constexpr uint32_t kMaxIds = 1u << 22;
+
+// A node: id, size and a payload that is a function of both. Edges only go
+// to older nodes and are written once, before the node is published, so
+// graphs are immutable and any thread may read them.
+struct Node {
+  uint64_t id;
+  uint64_t sum;
+  uint32_t size;  // bytes requested for this node
+  uint32_t has_finalizer;
+  Node* self;  // points into the node itself (a C++ object often does)
+  Node* kid[kKids];
+  uint64_t payload[1];  // up to size
+};
+
+uint64_t mix(uint64_t x) {
+  x ^= x >> 31;
+  x *= 0x9E3779B97F4A7C15ULL;
+  return x ^ (x >> 29);
+}
+
+size_t payload_words(uint32_t size) { return (size - offsetof(Node, payload)) / 8; }
+
+std::atomic<uint64_t> g_next_id{1};
+std::atomic<uint8_t> g_finalized[kMaxIds];
+std::atomic<uint8_t> g_has_fin[kMaxIds];
+std::atomic<int> g_bad{0};
+std::atomic<int> g_finalized_while_reachable{0};
+std::atomic<int> g_finalized_twice{0};
+
+void note_bad(const char* what, const Node* n) {
+  if (g_bad.fetch_add(1) < 10) fprintf(stderr, "gc_random_test: %s: node %p\n", what, static_cast<const void*>(n));
+}
+
+void finalize(void* obj, void*) {
+  auto* n = static_cast<Node*>(obj);
+  if (n->id >= kMaxIds || n->sum != mix(n->id)) {
+    note_bad("finalizer got a damaged node", n);
+    return;
+  }
+  if (g_finalized[n->id].fetch_add(1) != 0) g_finalized_twice.fetch_add(1);
+}
+
+Node* new_node(std::mt19937_64& rng, Node* const* pool, int npool) {
+  uint32_t size;
+  switch (rng() % 64) {
+    case 0:
+      size = 33000 + rng() % 40000;
+      break;  // large
+    case 1:
+    case 2:
+      size = 2048 + rng() % 8192;
+      break;
+    default:
+      size = sizeof(Node) + rng() % 512;
+      break;
+  }
+  size &= ~7u;
+  auto* n = static_cast<Node*>(gomem_gc_alloc(size));
+  if (!n) abort();
+  uint64_t id = g_next_id.fetch_add(1, std::memory_order_relaxed) % kMaxIds;
+  n->id = id;
+  n->sum = mix(id);
+  n->size = size;
+  for (size_t i = 0; i < payload_words(size); i++) n->payload[i] = mix(id + i);
+  // A leaf in one of eight gets a finalizer (ignore-self: it points to
+  // itself); leaves reach nothing, so Go's ordering rule never delays them.
+  if (rng() % 8 == 0) {
+    n->self = n;
+    n->has_finalizer = 1;
+    g_has_fin[id].store(1, std::memory_order_relaxed);
+    if (gomem_gc_set_finalizer_ignore_self(n, finalize, nullptr) != 0) note_bad("set_finalizer failed", n);
+  } else if (npool > 0) {
+    // Half an edge per node on average: the reachable graph stays small and
+    // garbage is made all the time.
+    for (int k = 0; k < kKids; k++)
+      if (rng() % 6 == 0) n->kid[k] = pool[rng() % npool];
+  }
+  return n;
+}
+
+bool node_ok(const Node* n) {
+  if (n->sum != mix(n->id) || n->size < sizeof(Node) || n->size > 80000) return false;
+  size_t w = payload_words(n->size);
+  for (size_t i = 0; i < w; i += 1 + w / 8)  // a sample, the last word included
+    if (n->payload[i] != mix(n->id + i)) return false;
+  return n->payload[w - 1] == mix(n->id + w - 1);
+}
+
+// Checks up to *budget nodes reachable from n.
+void verify(const Node* n, int depth, int* budget) {
+  if (!n || depth > 6 || --*budget < 0) return;
+  if (!node_ok(n)) {
+    note_bad("reachable node damaged", n);
+    return;
+  }
+  if (n->has_finalizer && g_finalized[n->id].load() != 0) g_finalized_while_reachable.fetch_add(1);
+  for (const Node* k : n->kid) verify(k, depth + 1, budget);
+}
+
+// Roots held in memory the collector must scan.
+Node* g_global[kLanes][kSlots];
+char* g_end[kLanes][kSlots];  // one past the end of a node
+uint32_t g_end_size[kLanes][kSlots];
+thread_local Node* t_tls[kSlots];
+
+std::mutex g_exchange_mu;
+Node* g_exchange[64];
+
+void exchange(std::mt19937_64& rng, Node** inout) {
+  std::lock_guard<std::mutex> l(g_exchange_mu);
+  Node*& e = g_exchange[rng() % 64];
+  Node* got = e;
+  e = *inout;
+  *inout = got;
+}
+
+// The key destructor of a worker: runs after gomem's own (its key was made
+// later), allocates a chain, collects, checks it and hands it on.
+pthread_key_t g_key;
+void key_destructor(void*) {
+  std::mt19937_64 rng(reinterpret_cast<uintptr_t>(&rng));
+  Node* chain = nullptr;
+  for (int i = 0; i < 3; i++) chain = new_node(rng, &chain, chain ? 1 : 0);
+  gomem_gc_collect();
+  int budget = 8;
+  verify(chain, 0, &budget);
+  exchange(rng, &chain);
+}
+
+struct Worker {
+  int lane;
+  uint64_t seed;
+};
+
+// The holders a worker keeps, and where each slot lives.
+struct Holders {
+  Node** registered;  // manual, added with gomem_add_roots
+  Node** uncollectable;
+};
+
+Node*& pick_slot(std::mt19937_64& rng, int lane, Node* volatile* stack, Holders& h) {
+  int i = rng() % kSlots;
+  switch (rng() % 5) {
+    case 0:
+      return const_cast<Node*&>(stack[i]);
+    case 1:
+      return g_global[lane][i];
+    case 2:
+      return t_tls[i];
+    case 3:
+      return h.registered[i];
+    default:
+      return h.uncollectable[i];
+  }
+}
+
+void block_signals(int how) {
+  sigset_t all;
+  sigfillset(&all);
+  if (how == 1)
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  else
+    sigprocmask(SIG_BLOCK, &all, nullptr);
+}
+
+void verify_all(int lane, Node* volatile* stack, Holders& h, char* volatile* stack_end, uint32_t* stack_end_size) {
+  for (int i = 0; i < kSlots; i++) {
+    int budget = 64;
+    verify(stack[i], 0, &budget);
+    verify(g_global[lane][i], 0, &budget);
+    verify(t_tls[i], 0, &budget);
+    verify(h.registered[i], 0, &budget);
+    verify(h.uncollectable[i], 0, &budget);
+    if (g_end[lane][i]) verify(reinterpret_cast<Node*>(g_end[lane][i] - g_end_size[lane][i]), 0, &budget);
+    if (stack_end[i]) verify(reinterpret_cast<Node*>(stack_end[i] - stack_end_size[i]), 0, &budget);
+  }
+}
+
+void* worker_main(void* arg) {
+  Worker w = *static_cast<Worker*>(arg);
+  delete static_cast<Worker*>(arg);
+  std::mt19937_64 rng(w.seed);
+  gomem_register_thread();
+  pthread_setspecific(g_key, reinterpret_cast<void*>(1));
+  if (w.seed % 4 == 3) block_signals(1 + static_cast<int>(w.seed / 4 % 2));
+
+  Node* volatile stack[kSlots] = {};
+  char* volatile stack_end[kSlots] = {};
+  uint32_t stack_end_size[kSlots] = {};
+  Holders h;
+  h.registered = static_cast<Node**>(gomem_malloc(kSlots * sizeof(Node*)));
+  memset(h.registered, 0, kSlots * sizeof(Node*));
+  gomem_add_roots(h.registered, h.registered + kSlots);
+  h.uncollectable = static_cast<Node**>(gomem_malloc_uncollectable(kSlots * sizeof(Node*)));
+  for (int i = 0; i < kSlots; i++) t_tls[i] = nullptr;
+
+  Node* pool[8];
+  for (int step = 0; step < kStepsPerWorker; step++) {
+    int np = 0;
+    for (int k = 0; k < 8; k++) {
+      Node* c = pick_slot(rng, w.lane, stack, h);
+      if (c) pool[np++] = c;
+    }
+    Node* n = new_node(rng, pool, np);
+    switch (rng() % 8) {
+      case 0: {  // one past the end, in a global or on the stack
+        int i = rng() % kSlots;
+        if (rng() % 2) {
+          g_end_size[w.lane][i] = n->size;
+          g_end[w.lane][i] = reinterpret_cast<char*>(n) + n->size;
+        } else {
+          stack_end_size[i] = n->size;
+          stack_end[i] = reinterpret_cast<char*>(n) + n->size;
+        }
+        break;
+      }
+      case 1:
+        exchange(rng, &n);
+        pick_slot(rng, w.lane, stack, h) = n;
+        break;
+      case 2:
+        pick_slot(rng, w.lane, stack, h) = nullptr;  // cut
+        break;
+      default:
+        pick_slot(rng, w.lane, stack, h) = n;
+    }
+    n = nullptr;
+    if (step % 64 == 0) verify_all(w.lane, stack, h, stack_end, stack_end_size);
+    if (step % 1024 == 0) gomem_gc_collect();
+  }
+  verify_all(w.lane, stack, h, stack_end, stack_end_size);
+
+  // Leave: the lane's globals are left for the next worker of the lane (it
+  // checks them); TLS, registered and uncollectable roots go away.
+  gomem_remove_roots(h.registered, h.registered + kSlots);
+  gomem_free(h.registered);
+  gomem_free(h.uncollectable);
+  return nullptr;
+}
+
+// Aborts the process if the test runs longer than its bound.
+class Watchdog {
+ public:
+  explicit Watchdog(std::chrono::seconds bound)
+      : t_([this, bound] {
+          std::unique_lock<std::mutex> l(mu_);
+          if (!cv_.wait_for(l, bound, [this] { return done_; })) {
+            fprintf(stderr, "gc_random_test: no progress within %lld s: a hang\n",
+                    static_cast<long long>(bound.count()));
+            abort();
+          }
+        }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    t_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread t_;
+};
+
+// Starts a worker on a stack of its own, detached from this frame.
+pthread_t start_worker(int lane, uint64_t seed) {
+  pthread_t t;
+  auto* w = new Worker{lane, seed};
+  if (pthread_create(&t, nullptr, worker_main, w) != 0) abort();
+  return t;
+}
+
+// Drops every root the test holds and collects until the finalizers are
+// done; returns how many finalizable nodes were never finalized.
+uint64_t drain_finalizers() {
+  memset(g_global, 0, sizeof g_global);
+  memset(g_end, 0, sizeof g_end);
+  {
+    std::lock_guard<std::mutex> l(g_exchange_mu);
+    memset(g_exchange, 0, sizeof g_exchange);
+  }
+  for (int i = 0; i < 4; i++) {
+    gomem_gc_collect();
+    gomem_gc_run_finalizers();
+  }
+  uint64_t missing = 0;
+  for (uint32_t id = 0; id < kMaxIds; id++)
+    if (g_has_fin[id].load() && g_finalized[id].load() == 0) missing++;
+  return missing;
+}
+
+}  // namespace
+
+TEST(GCRandom, EveryKindOfRootAcrossThousandsOfCyclesAtGOGC10) {
+  Watchdog dog(std::chrono::seconds(300));
+  ASSERT_EQ(pthread_key_create(&g_key, key_destructor), 0);
+  int old_gogc = gomem_gc_set_percent(10);
+  gomem_stats before;
+  gomem_read_stats(&before);
+
+  // Lanes run their generations one after another; each lane's workers
+  // overlap with every other lane's.
+  std::vector<std::thread> lanes;
+  for (int lane = 0; lane < kLanes; lane++) {
+    lanes.emplace_back([lane] {
+      for (int g = 0; g < kGenerations; g++) {
+        pthread_t t = start_worker(lane, static_cast<uint64_t>(lane) * 1000 + g);
+        pthread_join(t, nullptr);
+      }
+    });
+  }
+  for (auto& t : lanes) t.join();
+
+  gomem_stats mid;
+  gomem_read_stats(&mid);
+  uint64_t missing = drain_finalizers();
+  uint64_t with_fin = 0;
+  for (uint32_t id = 0; id < kMaxIds; id++) with_fin += g_has_fin[id].load();
+  gomem_stats after;
+  gomem_read_stats(&after);
+  gomem_gc_set_percent(old_gogc);
+
+  printf("cycles %u, finalizable nodes %llu, not finalized %llu, heap %llu -> %llu bytes\n", mid.num_gc - before.num_gc,
+         static_cast<unsigned long long>(with_fin), static_cast<unsigned long long>(missing),
+         static_cast<unsigned long long>(mid.gc_heap_alloc), static_cast<unsigned long long>(after.gc_heap_alloc));
+  EXPECT_EQ(g_bad.load(), 0) << "reachable nodes were freed and reused";
+  EXPECT_EQ(g_finalized_while_reachable.load(), 0);
+  EXPECT_EQ(g_finalized_twice.load(), 0);
+  EXPECT_GE(mid.num_gc - before.num_gc, 1000u) << "GOGC=10 should have run thousands of cycles";
+  EXPECT_GT(with_fin, 1000u);
+  // Conservative scanning may keep a few (a stale word on a stack of the
+  // test's own threads), never many.
+  EXPECT_LE(missing, with_fin / 100) << "unreachable finalizable nodes were not finalized";
+  EXPECT_LT(after.gc_heap_alloc, 16u << 20) << "the heap did not shrink once everything was dropped";
+}
