@@ -347,18 +347,21 @@ GC_TEST(GCFiber, ObjectsOnTheFiberStackAndOnTheThreadStackSurvive) {
 // land anywhere in a switch, between start_switch and finish_switch too.
 namespace {
 
-constexpr int kPingPongs = 3000;
+constexpr long kMinSwitches = 3000;
+constexpr uint32_t kMinCollections = 300;  // during the switches
+constexpr long kMaxSwitches = 1000000;
 
 struct PingPong {
   char* stack;
+  bool stop = false;  // set by the thread before it resumes the fiber a last time
   bool fiber_ok = true;
-  int fiber_rounds = 0;
+  long fiber_rounds = 0;
 };
 PingPong* g_pp;
 ucontext_t g_pp_thread, g_pp_fiber;
 
 GOMEM_NOINLINE_TEST void pp_fiber_work(PingPong* pp) {
-  for (int i = 0; i < kPingPongs; i++) {
+  for (long i = 0; !pp->stop; i++) {
     void* volatile q = unmask(make_masked(64, 1000 + i));
     gomem_fiber_start_switch(nullptr, 0);
     swapcontext(&g_pp_fiber, &g_pp_thread);
@@ -375,14 +378,22 @@ void pp_fiber_main() {
   swapcontext(&g_pp_fiber, &g_pp_thread);  // never resumed
 }
 
+uint32_t num_gc() {
+  gomem_stats st;
+  gomem_read_stats(&st);
+  return st.num_gc;
+}
+
 GOMEM_NOINLINE_TEST bool pp_thread_side(PingPong* pp) {
   getcontext(&g_pp_fiber);
   g_pp_fiber.uc_stack.ss_sp = pp->stack;
   g_pp_fiber.uc_stack.ss_size = kFiberStack;
   makecontext(&g_pp_fiber, pp_fiber_main, 0);
   bool ok = true;
-  for (int i = 0; i <= kPingPongs; i++) {
+  uint32_t gc0 = num_gc();
+  for (long i = 0; !pp->stop; i++) {
     void* volatile p = unmask(make_masked(64, 5000 + i));
+    pp->stop = i >= kMaxSwitches || (i >= kMinSwitches && i % 64 == 0 && num_gc() >= gc0 + kMinCollections);
     gomem_fiber_start_switch(pp->stack, kFiberStack);
     swapcontext(&g_pp_thread, &g_pp_fiber);
     gomem_fiber_finish_switch();
@@ -403,12 +414,14 @@ GC_TEST(GCFiber, SwitchingWhileOtherThreadsCollect) {
   gomem_register_thread();
   gomem_add_roots(pp.stack, pp.stack + kFiberStack);  // suspended half the time
   bool thread_ok;
+  long switches;
   {
     Collectors c(3);
     thread_ok = pp_thread_side(&pp);
+    switches = pp.fiber_rounds;
   }
   gomem_remove_roots(pp.stack, pp.stack + kFiberStack);
-  EXPECT_EQ(pp.fiber_rounds, kPingPongs);
+  EXPECT_GE(switches, kMinSwitches);
   EXPECT_TRUE(thread_ok) << "an object on the thread's stack was freed";
   EXPECT_TRUE(pp.fiber_ok) << "an object on the fiber's stack was freed";
   munmap(pp.stack, kFiberStack);
