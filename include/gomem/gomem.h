@@ -152,7 +152,8 @@ GOMEM_API int gomem_unregister_thread(void);
  *   gomem_fiber_finish_switch();                         // right after, on the new stack
  *
  * start_switch names the stack [stack_lo, stack_lo + size) about to be run
- * on; NULL, 0 names the thread's own stack (switching back). finish_switch
+ * on (readable memory: leave a guard page out); NULL, 0 names the thread's
+ * own stack (switching back). finish_switch
  * is called first thing on the new stack (in a fiber's entry function too).
  * For each registered thread the collector scans:
  *   - the stack it runs on, from its stack pointer to the top;
