@@ -251,6 +251,21 @@ namespace {
 constexpr size_t kFiberStack = 1 << 20;  // more than clear_stack's 256 KiB
 constexpr size_t kFiberObj = 700;
 
+// A fiber stack: fresh zero pages.
+char* map_fiber_stack() {
+  void* p = mmap(nullptr, kFiberStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : static_cast<char*>(p);
+}
+
+// Makes ctx start fn on stack when first switched to.
+void prepare_fiber(ucontext_t* ctx, char* stack, void (*fn)()) {
+  getcontext(ctx);
+  ctx->uc_stack.ss_sp = stack;
+  ctx->uc_stack.ss_size = kFiberStack;
+  ctx->uc_link = nullptr;
+  makecontext(ctx, fn, 0);
+}
+
 // The contexts hold the suspended side's registers: in scanned memory.
 ucontext_t g_thread_ctx, g_fiber_ctx;
 
@@ -306,11 +321,7 @@ void fiber_main() {
 
 GOMEM_NOINLINE_TEST bool thread_side(FiberTest* f) {
   void* volatile p = unmask(make_masked(kFiberObj, 30));  // only on the thread's stack
-  getcontext(&g_fiber_ctx);
-  g_fiber_ctx.uc_stack.ss_sp = f->stack;
-  g_fiber_ctx.uc_stack.ss_size = kFiberStack;
-  g_fiber_ctx.uc_link = nullptr;
-  makecontext(&g_fiber_ctx, fiber_main, 0);
+  prepare_fiber(&g_fiber_ctx, f->stack, fiber_main);
   fiber_resume();  // the fiber collects, others collect, then it yields
   for (int i = 0; i < 2; i++) {
     collect_clean();
@@ -325,9 +336,8 @@ GOMEM_NOINLINE_TEST bool thread_side(FiberTest* f) {
 
 GC_TEST(GCFiber, ObjectsOnTheFiberStackAndOnTheThreadStackSurvive) {
   FiberTest f;
-  f.stack = static_cast<char*>(
-      mmap(nullptr, kFiberStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
-  ASSERT_NE(f.stack, MAP_FAILED);
+  f.stack = map_fiber_stack();
+  ASSERT_NE(f.stack, nullptr);
   g_fiber = &f;
   gomem_register_thread();
   bool thread_intact;
@@ -385,10 +395,7 @@ uint32_t num_gc() {
 }
 
 GOMEM_NOINLINE_TEST bool pp_thread_side(PingPong* pp) {
-  getcontext(&g_pp_fiber);
-  g_pp_fiber.uc_stack.ss_sp = pp->stack;
-  g_pp_fiber.uc_stack.ss_size = kFiberStack;
-  makecontext(&g_pp_fiber, pp_fiber_main, 0);
+  prepare_fiber(&g_pp_fiber, pp->stack, pp_fiber_main);
   bool ok = true;
   uint32_t gc0 = num_gc();
   for (long i = 0; !pp->stop; i++) {
@@ -407,9 +414,8 @@ GOMEM_NOINLINE_TEST bool pp_thread_side(PingPong* pp) {
 
 GC_TEST(GCFiber, SwitchingWhileOtherThreadsCollect) {
   PingPong pp;
-  pp.stack = static_cast<char*>(
-      mmap(nullptr, kFiberStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
-  ASSERT_NE(pp.stack, MAP_FAILED);
+  pp.stack = map_fiber_stack();
+  ASSERT_NE(pp.stack, nullptr);
   g_pp = &pp;
   gomem_register_thread();
   gomem_add_roots(pp.stack, pp.stack + kFiberStack);  // suspended half the time
