@@ -13,16 +13,24 @@
  * What the collector sees. It scans, conservatively (any word that points
  * anywhere inside a live collected object keeps it alive):
  *   - the stacks and registers of registered threads (a thread registers itself
- *     on its first collected allocation, or with gomem_register_thread);
+ *     on its first collected allocation, or with gomem_register_thread),
+ *     fiber stacks they declared they run on (gomem_fiber_start_switch);
+ *   - the static thread-local storage (__thread, thread_local) of registered
+ *     threads, the main thread's included: the variables of the program and
+ *     of the libraries loaded when the thread registered. A registered
+ *     thread stays a root until its last pthread key destructor has run;
  *   - the writable data and bss of every loaded object (rescanned each cycle,
  *     so dlopen'ed libraries count);
  *   - ranges added with gomem_add_roots;
  *   - uncollectable blocks and collected "scan" objects.
- * It does NOT see: manual memory (malloc, new, gomem_malloc), thread-local
- * storage, memory of threads that never registered, or noscan objects. A
- * pointer to a collected object kept only there does not keep it alive: keep
- * such pointers in uncollectable blocks, registered roots, or (in C++)
- * containers using gomem::gc_allocator<T>.
+ * It does NOT see: manual memory (malloc, new, gomem_malloc), the
+ * thread-local variables of libraries dlopen'ed after the thread registered,
+ * and of dlopen'ed libraries whose TLS the C library allocates with malloc
+ * (dynamic TLS), the stacks of suspended fibers unless added with
+ * gomem_add_roots, memory of threads that never registered, or noscan
+ * objects. A pointer to a collected object kept only there does not keep it
+ * alive: keep such pointers in uncollectable blocks, registered roots, or (in
+ * C++) containers using gomem::gc_allocator<T>.
  *
  * Errors. Freeing a pointer gomem never handed out, an interior pointer, or an
  * object that is already free prints a message naming the fault, the pointer
@@ -105,7 +113,9 @@ GOMEM_API void gomem_remove_roots(void *begin, void *end);
  * allocate register automatically, and so do threads that call
  * gomem_gc_free, free() on a collected object, gomem_gc_set_finalizer,
  * gomem_gc_collect, or gomem_free_os_memory once the collected heap is in
- * use. A registered thread is unregistered when it exits.
+ * use. A registered thread is unregistered when it exits, after the last
+ * round of its pthread key destructors (collected memory they allocate is
+ * safe to use there).
  * Returns 0 on success.
  *
  * A thread that is not registered may call the malloc family (gomem_malloc,
@@ -131,6 +141,40 @@ GOMEM_API void gomem_remove_roots(void *begin, void *end);
  * on EINTR. Unregistered threads never get the signal. */
 GOMEM_API int gomem_register_thread(void);
 GOMEM_API int gomem_unregister_thread(void);
+
+/* Fibers and coroutines (makecontext/swapcontext, hand-written context
+ * switches): a registered thread that runs code on a stack other than its
+ * own declares each switch, in the spirit of
+ * __sanitizer_start_switch_fiber:
+ *
+ *   gomem_fiber_start_switch(fiber_stack, fiber_size);  // right before
+ *   swapcontext(&here, &there);
+ *   gomem_fiber_finish_switch();                         // right after, on the new stack
+ *
+ * start_switch names the stack [stack_lo, stack_lo + size) about to be run
+ * on (readable memory: leave a guard page out); NULL, 0 names the thread's
+ * own stack (switching back). finish_switch
+ * is called first thing on the new stack (in a fiber's entry function too).
+ * For each registered thread the collector scans:
+ *   - the stack it runs on, from its stack pointer to the top;
+ *   - while it runs on another stack: its own stack from the point it left
+ *     it (start_switch saves the stack pointer) to the top, so the
+ *     suspended frames there keep what they hold;
+ *   - between start_switch and finish_switch: whichever of the two stacks
+ *     holds its stack pointer, from there to the top (a collection may stop
+ *     the thread anywhere in the switch);
+ *   - its static TLS (below).
+ * It does NOT scan the stack of a suspended fiber (one that no thread runs
+ * on): while a suspended fiber's frames hold collected pointers, register
+ * its stack with gomem_add_roots (all of it is then scanned, conservatively,
+ * even while it runs) and remove it with gomem_remove_roots before freeing
+ * it. The registers of a suspended context are saved in its ucontext_t (or
+ * jmp_buf): keep that in scanned memory (a stack, a global, a registered
+ * root, a collected object), not in malloc'ed memory. Unregistered threads
+ * may call both functions; they do nothing there, so register before the
+ * first switch. A fiber may be resumed by another thread. */
+GOMEM_API void gomem_fiber_start_switch(void *stack_lo, size_t size);
+GOMEM_API void gomem_fiber_finish_switch(void);
 
 /* ---------------------------------------------------------------------------
  * Giving memory back to the OS.

@@ -8,8 +8,9 @@
 //   gomem::keep_alive(p);                       // p stays reachable up to here
 //
 // What the collector sees is described in gomem.h: pointers to collected
-// objects must live in registered threads' stacks, globals, registered
-// roots, uncollectable blocks, collected scan objects, or containers using
+// objects must live in registered threads' stacks (and fiber stacks they
+// declared) or thread_local variables, globals, registered roots,
+// uncollectable blocks, collected scan objects, or containers using
 // gc_allocator. Memory from operator new / malloc is not scanned.
 #ifndef GOMEM_GOMEM_HPP
 #define GOMEM_GOMEM_HPP

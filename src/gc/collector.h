@@ -62,20 +62,41 @@ namespace gc {
 // ---------------------------------------------------------------------------
 // Threads (stw.cc).
 
-// A thread the collector knows about: its stack is a root, and it is stopped
-// for marking.
+// A thread the collector knows about: its stacks and static TLS are roots,
+// and it is stopped for marking. The stack and TLS fields are written only
+// by the thread itself (registration, the fiber calls; signal fences order
+// them for its own stop handler) and read by the collector while the thread
+// is parked, or by the thread itself when it collects (stacks.cc has the
+// rules).
+struct StackRange {
+  uintptr_t lo = 0;  // [lo, hi)
+  uintptr_t hi = 0;
+  bool holds(uintptr_t p) const { return p >= lo && p < hi; }
+};
+
 struct GCThread {
-  uintptr_t handle = 0;            // pthread_t
-  uintptr_t stack_lo = 0;          // [stack_lo, stack_hi)
-  uintptr_t stack_hi = 0;
-  std::atomic<uintptr_t> stop_sp{0};     // stack pointer while stopped
+  uintptr_t handle = 0;  // pthread_t
+  // stacks[cur]: the stack it runs on (its own, or a fiber's); while
+  // `switching` (between gomem_fiber_start_switch and _finish_switch) also
+  // stacks[cur ^ 1], the one it is switching to. finish_switch flips cur in
+  // one store, so the stop handler never sees a half-written range.
+  StackRange stacks[2];
+  uint32_t cur = 0;
+  bool switching = false;
+  StackRange own;        // its own stack (from registration)
+  uintptr_t own_sp = 0;  // while away from its own stack: the stack pointer it left it at; else 0
+  StackRange tls;        // its static TLS (empty if unknown)
+  // Where it stopped (stop_point): the stack pointer less the red zone, or
+  // 0 when it was on none of its stacks (then the whole mapped part of
+  // each is scanned).
+  std::atomic<uintptr_t> stop_sp{0};
   // Set when the thread was stopped on an alternate signal stack: then
-  // [alt_sp, alt_hi) is scanned, and the whole mapped part of its stack.
+  // [alt_sp, alt_hi) is scanned too.
   uintptr_t alt_sp = 0;
   uintptr_t alt_hi = 0;
-  std::atomic<uint32_t> parked_gen{0};   // the stop generation it last parked for
+  std::atomic<uint32_t> parked_gen{0};  // the stop generation it last parked for
   int tid = 0;
-  bool helper = false;             // a gomem thread (finalizer runner, background sweeper)
+  bool helper = false;  // a gomem thread (finalizer runner, background sweeper)
   ListLinks<GCThread> links;
 };
 
@@ -84,6 +105,10 @@ extern GOMEM_TLS GCThread* t_gcthread;
 // Registers the calling thread (idempotent). False if out of memory.
 bool register_current_thread(bool helper = false);
 void unregister_current_thread();
+// Stack switches of the calling thread (stacks.cc; gomem_fiber_*): it is
+// about to switch to [lo, hi) (0, 0: back to its own stack) / it has.
+void fiber_start_switch(uintptr_t lo, uintptr_t hi);
+void fiber_finish_switch();
 // Stops every registered thread but the caller; returns when all are parked.
 void stop_the_world();
 void start_the_world();

@@ -111,7 +111,11 @@ void snapshot_roots();         // world stopped: registered ranges, segments sti
 void scan_roots(Marker& m);    // world stopped
 void scan_thread_roots(Marker& m);  // stw.cc
 void scan_finalizer_roots(Marker& m);  // finalizer.cc
-uintptr_t self_stack_hi();
+// A thread's stacks and static TLS (stacks.cc). stop_point turns the stack
+// pointer t stopped at into what scan_thread_stacks takes (and notes an
+// alternate signal stack in t); called by t itself.
+uintptr_t stop_point(GCThread* t, uintptr_t sp);
+void scan_thread_stacks(Marker& m, const GCThread* t, uintptr_t stop);
 
 // Finalizers (finalizer.cc): after marking, queue those whose object died.
 void queue_dead_finalizers(Marker& m);

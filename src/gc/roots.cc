@@ -7,8 +7,8 @@
 //   - every uncollectable block;
 //   - the referents of objects with finalizers, and queued finalizers
 //     (finalizer.cc);
-//   - the stacks and saved registers of registered threads (stw.cc), and
-//     the collector's own.
+//   - the stacks, static TLS and saved registers of registered threads
+//     (stw.cc, stacks.cc), and the collector's own.
 #include <link.h>
 
 #include <cstring>
@@ -147,9 +147,7 @@ GOMEM_NOINLINE void scan_self(Marker& m) {
   uintptr_t regs[os::kMaxSavedRegisters];
   size_t n = os::spill_registers(regs, os::kMaxSavedRegisters);
   m.scan_words(regs, n);
-  uintptr_t hi = self_stack_hi();
-  uintptr_t sp = os::current_sp();
-  if (hi > sp) m.scan_range(sp, hi);
+  if (GCThread* t = t_gcthread) scan_thread_stacks(m, t, stop_point(t, os::current_sp()));
 }
 
 void scan_roots(Marker& m) {

@@ -67,22 +67,7 @@ GOMEM_NOINLINE void park(void* uctx) {
     r->n = os::spill_registers(r->r, os::kMaxSavedRegisters);
     sp = os::current_sp();
   }
-  t->alt_sp = t->alt_hi = 0;
-  if (sp < t->stack_lo || sp >= t->stack_hi) {
-    // Interrupted on an alternate signal stack (a handler of the program's
-    // own): its frames are there, and the thread's stack below them is in
-    // an unknown state, so the collector scans all of it.
-    uintptr_t hi;
-    uintptr_t here = os::current_sp();
-    if (os::on_alt_stack(here, &hi)) {
-      t->alt_sp = here & ~uintptr_t{7};
-      t->alt_hi = hi;
-    }
-    sp = t->stack_lo;
-  } else {
-    sp = sp > t->stack_lo + os::kRedZone ? sp - os::kRedZone : t->stack_lo;
-  }
-  t->stop_sp.store(sp & ~uintptr_t{7}, std::memory_order_relaxed);
+  t->stop_sp.store(stop_point(t, sp), std::memory_order_relaxed);
   t->parked_gen.store(gen, std::memory_order_release);
   g_nparked.fetch_add(1, std::memory_order_acq_rel);
   os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_nparked), 1);
@@ -128,8 +113,9 @@ void install_handler_locked() {
 
 bool register_current_thread(bool helper) {
   if (t_gcthread) return true;
-  uintptr_t lo = 0, hi = 0;
+  uintptr_t lo = 0, hi = 0, tls_lo = 0, tls_hi = 0;
   if (!os::current_stack_bounds(&lo, &hi)) return false;  // may allocate: before the lock
+  os::static_tls_bounds(&tls_lo, &tls_hi);                // the loader's lock: before ours too
   static_assert(sizeof(SavedRegs) + sizeof(GCThread) < 1024);
   MutexLock l(g_reg.lock);
   install_handler_locked();
@@ -141,8 +127,8 @@ bool register_current_thread(bool helper) {
   if (!mem) return false;
   GCThread* t = new (mem) GCThread();
   t->handle = os::pthread_handle();
-  t->stack_lo = lo;
-  t->stack_hi = hi;
+  t->own = t->stacks[0] = StackRange{lo, hi};
+  t->tls = StackRange{tls_lo, tls_hi};
   t->tid = os::gettid();
   t->helper = helper;
   t->parked_gen.store(g_stop_gen.load(std::memory_order_relaxed), std::memory_order_relaxed);
@@ -219,39 +205,15 @@ void start_the_world() {
   g_reg.lock.unlock();
 }
 
-// The lowest address from which [addr, hi) is entirely mapped (the main
-// thread's stack only maps what it has grown into).
-uintptr_t mapped_bottom(uintptr_t lo, uintptr_t hi) {
-  uintptr_t good = hi;
-  uintptr_t l = lo / os::kPhysPageSize, h = hi / os::kPhysPageSize;
-  while (l < h) {
-    uintptr_t mid = l + (h - l) / 2;
-    if (os::is_mapped(mid * os::kPhysPageSize, hi - mid * os::kPhysPageSize)) {
-      good = mid * os::kPhysPageSize;
-      h = mid;
-    } else {
-      l = mid + 1;
-    }
-  }
-  return good;
-}
-
 void scan_thread_roots(Marker& m) {
   GCThread* self = t_gcthread;
   for (GCThread* t = g_reg.threads.front(); t; t = ThreadList::next(t)) {
     if (t == self) continue;
     SavedRegs* r = reinterpret_cast<SavedRegs*>(reinterpret_cast<char*>(t) + sizeof(GCThread));
     m.scan_words(r->r, r->n);
-    uintptr_t sp = t->stop_sp.load(std::memory_order_acquire);
-    if (t->alt_hi) {
-      m.scan_range(t->alt_sp, t->alt_hi);
-      sp = mapped_bottom(t->stack_lo, t->stack_hi);  // the whole stack: where it stands is unknown
-    }
-    if (sp >= t->stack_lo && sp < t->stack_hi) m.scan_range(sp, t->stack_hi);
+    scan_thread_stacks(m, t, t->stop_sp.load(std::memory_order_acquire));
   }
 }
-
-uintptr_t self_stack_hi() { return t_gcthread ? t_gcthread->stack_hi : 0; }
 
 void stw_fork_child() {
   g_reg.lock.reset();

@@ -27,12 +27,29 @@ GOMEM_INLINE uintptr_t thread_key() {
 // given to set_thread_exit_value (nothing runs while it is null). Backed by a
 // pthread key created on first use.
 bool set_thread_exit_value(void (*fn)(void*), void* arg);
+// The C library runs key destructors in rounds at thread exit, another round
+// only if a destructor set a key again, at most this many
+// (PTHREAD_DESTRUCTOR_ITERATIONS).
+constexpr int kThreadExitRounds = 4;
 
 // Registers fork handlers (pthread_atfork).
 void register_atfork(void (*prepare)(), void (*parent)(), void (*child)());
 
 // Bounds of the calling thread's stack: [*lo, *hi). False if unknown.
 bool current_stack_bounds(uintptr_t* lo, uintptr_t* hi);
+
+// Bounds of the calling thread's static TLS, [*lo, *hi): the blocks of the
+// modules loaded so far whose TLS the loader placed at a fixed offset from
+// the thread pointer. False if unknown. Found as LLVM's sanitizers find it:
+// dl_iterate_phdr gives each module's block for the calling thread
+// (dlpi_tls_data) and its size (PT_TLS); module 1 is always static, and the
+// loader packs static blocks next to each other (a gap smaller than the next
+// block's alignment), so the run of neighbours around module 1 is the static
+// area. Not among them: dynamic TLS of modules dlopen'ed with the general
+// dynamic model (blocks glibc allocates with malloc when a thread first
+// touches them). Same code on x86-64 (blocks below the thread pointer) and
+// AArch64 (above it). Does not allocate.
+bool static_tls_bounds(uintptr_t* lo, uintptr_t* hi);
 
 // Current stack pointer (approximately: the address of a local).
 GOMEM_INLINE uintptr_t current_sp() { return reinterpret_cast<uintptr_t>(__builtin_frame_address(0)); }

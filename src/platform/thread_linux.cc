@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <limits.h>
+#include <link.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -12,6 +14,8 @@
 
 namespace gomem {
 namespace os {
+
+static_assert(kThreadExitRounds == PTHREAD_DESTRUCTOR_ITERATIONS);
 
 namespace {
 pthread_key_t g_exit_key;
@@ -47,6 +51,64 @@ bool current_stack_bounds(uintptr_t* lo, uintptr_t* hi) {
   if (r != 0 || !addr) return false;
   *lo = reinterpret_cast<uintptr_t>(addr);
   *hi = *lo + size;
+  return true;
+}
+
+namespace {
+
+struct TlsBlock {
+  uintptr_t lo, hi, align;
+  size_t modid;
+};
+
+// The calling thread's TLS blocks (at most kMax; more modules with TLS than
+// that are not looked at).
+struct TlsBlocks {
+  static constexpr int kMax = 64;
+  TlsBlock b[kMax];
+  int n = 0;
+};
+
+int collect_tls_block(struct dl_phdr_info* info, size_t size, void* arg) {
+  auto* out = static_cast<TlsBlocks*>(arg);
+  if (size < offsetof(struct dl_phdr_info, dlpi_tls_data) + sizeof info->dlpi_tls_data) return 1;  // glibc < 2.25
+  if (!info->dlpi_tls_data || out->n == TlsBlocks::kMax) return 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_TLS || ph.p_memsz == 0) continue;
+    uintptr_t lo = reinterpret_cast<uintptr_t>(info->dlpi_tls_data);
+    out->b[out->n++] = {lo, lo + ph.p_memsz, ph.p_align ? ph.p_align : 1, info->dlpi_tls_modid};
+  }
+  return 0;
+}
+
+}  // namespace
+
+bool static_tls_bounds(uintptr_t* lo, uintptr_t* hi) {
+  TlsBlocks t;
+  dl_iterate_phdr(collect_tls_block, &t);
+  // Sort by address (insertion sort: a handful of modules).
+  for (int i = 1; i < t.n; i++)
+    for (int j = i; j > 0 && t.b[j].lo < t.b[j - 1].lo; j--) {
+      TlsBlock x = t.b[j];
+      t.b[j] = t.b[j - 1];
+      t.b[j - 1] = x;
+    }
+  int one = 0;
+  while (one < t.n && t.b[one].modid != 1) one++;
+  if (one == t.n) return false;
+  // Neighbours a and b (a below b) are both static if the gap between them
+  // is less than the alignment of either (variant II, x86-64, aligns the
+  // lower block; variant I, AArch64, the upper one).
+  auto packed = [&](int a, int b) {
+    uintptr_t align = t.b[a].align > t.b[b].align ? t.b[a].align : t.b[b].align;
+    return t.b[b].lo < t.b[a].hi + align;
+  };
+  int l = one, r = one + 1;
+  while (l > 0 && packed(l - 1, l)) l--;
+  while (r < t.n && packed(r - 1, r)) r++;
+  *lo = t.b[l].lo;
+  *hi = t.b[r - 1].hi;
   return true;
 }
 

@@ -24,12 +24,12 @@ void fork_hook_release_p(MCache* c) { gc::release_p_spans_after_fork(c); }
 void gc_init_hook() { gc::gc_init(); }
 void gc_fill_stats(gomem_stats* st) { gc::fill_stats(st); }
 
-// A thread gives its P back: its collected spans go to mcentral, and it
-// leaves the collector's registry.
+// A thread gives its P back: its collected spans go to mcentral.
 void gc_release_thread(MCache* c) {
   if (c != &g_empty_mcache) gc::release_p_spans(c);
-  gc::unregister_current_thread();
 }
+
+void gc_leave_thread() { gc::unregister_current_thread(); }
 
 const char* gc_check_span(MSpan* s) {
   uint32_t allocated = 0;
@@ -99,8 +99,9 @@ void* gc_alloc(size_t size, SpanKind kind) {
     else v = gc::alloc_large(size, kind);
     if (GOMEM_LIKELY(v != 0)) {
       if (GOMEM_UNLIKELY(gc::g_scavenger_requested.load(std::memory_order_relaxed))) gc::start_scavenger_requested();
-      // A thread in its exit destructors: give everything back at once
-      // (the pthread key's destructor may not run again).
+      // A thread in its exit destructors: give the P back at once (the
+      // pthread key's destructor may not run again); it stays registered
+      // (runtime/proc.cc).
       if (GOMEM_UNLIKELY(t_exiting)) release_p();
       return reinterpret_cast<void*>(v);
     }
@@ -126,7 +127,7 @@ MSpan* collected_span(void* p) {
 void gc_free_from_any_thread(void* p, MSpan* s) {
   if (GOMEM_UNLIKELY(!gc_ready())) return;  // cannot register (no memory): the collector will reclaim it
   gc::gc_free(p, s);
-  // A thread in its exit destructors: leave again at once.
+  // A thread in its exit destructors: give the P back at once.
   if (GOMEM_UNLIKELY(t_exiting)) release_p();
 }
 
@@ -169,6 +170,7 @@ GOMEM_EXPORT void gomem_gc_collect(void) {
   ensure_init();
   if (!gc_ready()) return;
   gc::collect(gc::Trigger::kForced);
+  if (GOMEM_UNLIKELY(t_exiting)) release_p();
 }
 
 GOMEM_EXPORT int gomem_gc_set_percent(int percent) {
@@ -208,6 +210,19 @@ GOMEM_EXPORT int gomem_unregister_thread(void) {
   gc::unregister_current_thread();
   return 0;
 }
+
+GOMEM_EXPORT void gomem_fiber_start_switch(void* stack_lo, size_t size) {
+  uintptr_t lo = reinterpret_cast<uintptr_t>(stack_lo);
+  if (lo + size < lo || (!lo && size)) {
+    StackBuf<256> b;
+    b.s("gomem: gomem_fiber_start_switch: not a stack: ").x(lo).s(", size ").u(size).c('\n');
+    os::write_stderr(b.str(), b.len());
+    os::abort_process();
+  }
+  gc::fiber_start_switch(lo, lo + size);
+}
+
+GOMEM_EXPORT void gomem_fiber_finish_switch(void) { gc::fiber_finish_switch(); }
 
 GOMEM_EXPORT void gomem_free_os_memory(void) {
   ensure_init();

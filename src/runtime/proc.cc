@@ -27,9 +27,24 @@ namespace {
 GOMEM_META constinit FixAlloc g_mcache_alloc;
 bool g_mcache_alloc_ready = false;
 
-void thread_exit_destructor(void*) {
+// A thread's exit. Key destructors run in rounds; gomem's re-arms itself in
+// each round but the last, so it runs in every round, and the thread stays
+// registered (its stack a root) until the last: a destructor of the
+// program's that allocates collected memory in an earlier round, or before
+// gomem's in the last, holds its objects safely. The P is given back in
+// every round (and after each allocation once exiting: t_exiting). A
+// destructor that runs after gomem's in the last round and allocates
+// registers the thread again, for good: the collector drops the record once
+// the thread is gone (stop_the_world, tgkill says ESRCH), never while the
+// thread, and so its stack, still exists.
+void thread_exit_destructor(void* round) {
   t_exiting = true;
   release_p();
+  auto r = reinterpret_cast<uintptr_t>(round);
+  if (r < os::kThreadExitRounds)
+    os::set_thread_exit_value(thread_exit_destructor, reinterpret_cast<void*>(r + 1));
+  else
+    gc_leave_thread();
 }
 
 }  // namespace
@@ -71,7 +86,7 @@ void install_thread_exit_hook() {
 
 void release_p() {
   MCache* c = t_mcache;
-  gc_release_thread(c);  // collected spans, and leave the collector's registry
+  gc_release_thread(c);  // collected spans
   if (c == &g_empty_mcache) return;
   c->release_all(g_heap);
   t_mcache = &g_empty_mcache;

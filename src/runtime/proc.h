@@ -12,7 +12,7 @@
 
 namespace gomem {
 
-// Set while the calling thread runs its exit destructor: a P taken after
+// Set once the calling thread runs its exit destructors: a P taken after
 // that is given back right after use (runtime/malloc.cc).
 extern GOMEM_TLS bool t_exiting;
 

@@ -22,8 +22,10 @@ extern Settings g_settings;
 
 // A collected object given to free() (runtime/gc_api.cc): an early free.
 void gc_free_hook(void* p, MSpan* s);
-// The calling thread gives its P back: collected spans and registration.
+// The calling thread gives its P's collected spans back.
 void gc_release_thread(MCache* c);
+// The calling thread leaves the collector's registry (its last exit round).
+void gc_leave_thread();
 
 // The collector's part of fork handling (threads, locks).
 void fork_hook_prepare();
