@@ -40,32 +40,6 @@ using namespace gomem_test;
 
 namespace {
 
-// Runs fn on a new thread whose stack is freshly mapped (as gc_test.cc does).
-void in_fresh_thread(std::function<void()> fn) {
-  constexpr size_t kStack = 8 << 20;
-  void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  ASSERT_NE(stack, MAP_FAILED);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstack(&attr, stack, kStack);
-  pthread_t t;
-  auto* f = new std::function<void()>(std::move(fn));
-  ASSERT_EQ(pthread_create(&t, &attr, [](void* a) -> void* {
-    auto* g = static_cast<std::function<void()>*>(a);
-    (*g)();
-    delete g;
-    return nullptr;
-  }, f), 0);
-  pthread_join(t, nullptr);
-  pthread_attr_destroy(&attr);
-  munmap(stack, kStack);
-}
-
-#define GC_TEST(suite, name)            \
-  static void suite##_##name##_body();  \
-  TEST(suite, name) { in_fresh_thread(suite##_##name##_body); } \
-  static void suite##_##name##_body()
-
 struct ChildResult {
   bool exited = false;  // false: killed at the bound, or once `done` said so
   int status = 0;       // exit status if it exited
@@ -75,8 +49,7 @@ struct ChildResult {
 // Runs fn in a forked child (its result is the exit status) with standard
 // error captured. The child is killed when done(err) becomes true or after
 // bound_s seconds, whichever comes first.
-ChildResult run_in_child(std::function<int()> fn, int bound_s,
-                         std::function<bool(const std::string&)> done = nullptr) {
+ChildResult run_in_child(std::function<int()> fn, int bound_s, std::function<bool(const std::string&)> done = nullptr) {
   ChildResult r;
   int fds[2];
   if (pipe(fds) != 0) return r;
@@ -96,8 +69,10 @@ ChildResult run_in_child(std::function<int()> fn, int bound_s,
       if (poll(&p, 1, 100) > 0) {
         char buf[4096];
         ssize_t n = read(fds[0], buf, sizeof buf);
-        if (n > 0) r.err.append(buf, static_cast<size_t>(n));
-        else open = false;  // the child closed stderr: it exited
+        if (n > 0)
+          r.err.append(buf, static_cast<size_t>(n));
+        else
+          open = false;  // the child closed stderr: it exited
       }
     } else {
       poll(nullptr, 0, 10);
@@ -174,7 +149,8 @@ GC_TEST(GCSignals, AThreadThatBlockedTheSignalBehindTheInterposersIsNamed) {
         say("collected");
         return 0;
       },
-      60, [&](const std::string& err) {
+      60,
+      [&](const std::string& err) {
         size_t at = err.find("tid=");
         if (at == std::string::npos) return false;
         tid = atoi(err.c_str() + at + 4);
@@ -203,6 +179,55 @@ GC_TEST(GCSignals, ARecordWhoseTidNowNamesAnotherThreadIsDropped) {
       60);
   EXPECT_TRUE(r.exited && r.status == 0) << "status " << r.status << ", child's stderr:\n" << r.err;
   EXPECT_NE(r.err.find("collected"), std::string::npos) << r.err;
+}
+
+// ---------------------------------------------------------------------------
+// Before the collector is in use, masks go through untouched.
+
+namespace {
+
+// Blocks sig with pthread_sigmask and sigprocmask in turn; true if it was
+// blocked each time. Leaves it unblocked.
+bool blocks(int sig) {
+  sigset_t one, cur;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  pthread_sigmask(SIG_BLOCK, &one, nullptr);
+  pthread_sigmask(SIG_SETMASK, nullptr, &cur);
+  bool a = sigismember(&cur, sig) == 1;
+  pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+  sigprocmask(SIG_BLOCK, &one, nullptr);
+  sigprocmask(SIG_SETMASK, nullptr, &cur);
+  bool b = sigismember(&cur, sig) == 1;
+  sigprocmask(SIG_UNBLOCK, &one, nullptr);
+  return a && b;
+}
+
+// A process of this binary started with GOMEM_SIGNALS_TEST_FRESH=1 runs
+// this before anything else (GoogleTest included) and exits with its result.
+int fresh_process_main() {
+  int stop = stop_signal();
+  if (!blocks(stop)) return say("FAIL: the stop signal was kept unblocked before the collector was in use"), 1;
+  gomem_register_thread();
+  if (blocks(stop)) return say("FAIL: the stop signal was blocked once the collector was in use"), 1;
+  if (!blocks(SIGUSR1)) return say("FAIL: SIGUSR1 was not blocked"), 1;
+  return 0;
+}
+
+const int g_fresh = getenv("GOMEM_SIGNALS_TEST_FRESH") ? (_exit(fresh_process_main()), 0) : 0;
+
+}  // namespace
+
+// Before: the stop signal could be blocked with the collector in use.
+GC_TEST(GCSignals, MasksPassThroughUntilTheCollectorIsInUse) {
+  ChildResult r = run_in_child(
+      [] {
+        setenv("GOMEM_SIGNALS_TEST_FRESH", "1", 1);
+        execl("/proc/self/exe", "gc_signals_test", static_cast<char*>(nullptr));
+        return 2;
+      },
+      60);
+  EXPECT_TRUE(r.exited && r.status == 0) << "status " << r.status << ", child's stderr:\n" << r.err;
 }
 
 // ---------------------------------------------------------------------------
@@ -243,8 +268,8 @@ sigset_t all_but(int sig) {
 // with every signal in its set; the others wait for the stop flag with
 // every signal but SIGUSR2 (which has a handler) blocked in their mask.
 enum class Wait { kSigwait, kSigwaitinfo, kSigtimedwait, kSigsuspend, kPpoll, kPselect };
-constexpr Wait kWaits[] = {Wait::kSigwait, Wait::kSigwaitinfo, Wait::kSigtimedwait,
-                           Wait::kSigsuspend, Wait::kPpoll, Wait::kPselect};
+constexpr Wait kWaits[] = {Wait::kSigwait,    Wait::kSigwaitinfo, Wait::kSigtimedwait,
+                           Wait::kSigsuspend, Wait::kPpoll,       Wait::kPselect};
 
 // Blocks every signal, checking what the masks say: the stop signal stays
 // unblocked, the rest as asked, and a saved mask restores exactly.

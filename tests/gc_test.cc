@@ -35,33 +35,6 @@ using namespace gomem_test;
 
 namespace {
 
-// Runs fn on a new thread whose stack is freshly mapped (zero pages), so no
-// stale word from earlier work can look like a pointer.
-void in_fresh_thread(std::function<void()> fn) {
-  constexpr size_t kStack = 8 << 20;
-  void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  ASSERT_NE(stack, MAP_FAILED);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstack(&attr, stack, kStack);
-  pthread_t t;
-  auto* f = new std::function<void()>(std::move(fn));
-  ASSERT_EQ(pthread_create(&t, &attr, [](void* a) -> void* {
-    auto* g = static_cast<std::function<void()>*>(a);
-    (*g)();
-    delete g;
-    return nullptr;
-  }, f), 0);
-  pthread_join(t, nullptr);
-  pthread_attr_destroy(&attr);
-  munmap(stack, kStack);
-}
-
-#define GC_TEST(suite, name) \
-  static void suite##_##name##_body(); \
-  TEST(suite, name) { in_fresh_thread(suite##_##name##_body); } \
-  static void suite##_##name##_body()
-
 constexpr uintptr_t kMask = 0x5a5a5a5a5a5a5a5aULL;
 
 GOMEM_NOINLINE_TEST uintptr_t make_masked(size_t n, uint64_t seed, bool scan = true) {

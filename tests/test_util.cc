@@ -1,5 +1,9 @@
 #include "test_util.h"
 
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <sys/mman.h>
+
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -58,6 +62,30 @@ size_t rss_bytes() {
 int ncpu() {
   unsigned n = std::thread::hardware_concurrency();
   return n ? static_cast<int>(n) : 1;
+}
+
+void in_fresh_thread(std::function<void()> fn) {
+  constexpr size_t kStack = 8 << 20;
+  void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(stack, MAP_FAILED);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstack(&attr, stack, kStack);
+  pthread_t t;
+  auto* f = new std::function<void()>(std::move(fn));
+  ASSERT_EQ(pthread_create(
+                &t, &attr,
+                [](void* a) -> void* {
+                  auto* g = static_cast<std::function<void()>*>(a);
+                  (*g)();
+                  delete g;
+                  return nullptr;
+                },
+                f),
+            0);
+  pthread_join(t, nullptr);
+  pthread_attr_destroy(&attr);
+  munmap(stack, kStack);
 }
 
 }  // namespace gomem_test

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <random>
 
 #include "gomem/gomem.h"
@@ -27,5 +28,15 @@ size_t rss_bytes();
 
 // Number of CPUs; tests run more threads than this.
 int ncpu();
+
+// Runs fn on a new thread whose stack is freshly mapped (zero pages), so no
+// stale word from earlier work can look like a pointer.
+void in_fresh_thread(std::function<void()> fn);
+
+// A test whose body runs in_fresh_thread.
+#define GC_TEST(suite, name)                                                \
+  static void suite##_##name##_body();                                      \
+  TEST(suite, name) { gomem_test::in_fresh_thread(suite##_##name##_body); } \
+  static void suite##_##name##_body()
 
 }  // namespace gomem_test

@@ -146,8 +146,7 @@ GOMEM_EXPORT int ppoll(struct pollfd* fds, nfds_t n, const struct timespec* time
   return real_ppoll.get()(fds, n, timeout, os::without_stop_signal(mask, &copy));
 }
 
-GOMEM_EXPORT int pselect(int n, fd_set* r, fd_set* w, fd_set* e, const struct timespec* timeout,
-                         const sigset_t* mask) {
+GOMEM_EXPORT int pselect(int n, fd_set* r, fd_set* w, fd_set* e, const struct timespec* timeout, const sigset_t* mask) {
   sigset_t copy;
   return real_pselect.get()(n, r, w, e, timeout, os::without_stop_signal(mask, &copy));
 }

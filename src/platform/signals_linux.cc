@@ -88,7 +88,7 @@ int64_t thread_start_time(int tid) {
   s++;
   while (*s == ' ') s++;
   if (*s == 'Z' || *s == 'X') return 0;  // exited; its tid is not free yet
-  for (int f = 3; f < 22 && *s; f++) {  // s is at field f
+  for (int f = 3; f < 22 && *s; f++) {   // s is at field f
     while (*s && *s != ' ') s++;
     while (*s == ' ') s++;
   }
