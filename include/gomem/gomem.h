@@ -138,7 +138,31 @@ GOMEM_API void gomem_remove_roots(void *begin, void *end);
  * Linux nanosleep, clock_nanosleep and usleep, poll, select, epoll_wait,
  * System V semaphores and message queues, socket calls with a timeout, and
  * others listed in signal(7). Code in registered threads should retry them
- * on EINTR. Unregistered threads never get the signal. */
+ * on EINTR. Unregistered threads never get the signal.
+ *
+ * Blocking it. A thread that blocks the stop signal cannot be stopped, so,
+ * as Boehm GC does, once the collector is in use (the first collected
+ * allocation, collection or gomem_register_thread) gomem's pthread_sigmask
+ * and sigprocmask never block it: SIG_BLOCK and SIG_SETMASK take it out of
+ * the set, and the old mask they report is the real one, in which it is
+ * unblocked (saving a mask and restoring it with SIG_SETMASK works as
+ * before). The masks of sigsuspend, ppoll, pselect and epoll_pwait(2) lose
+ * it too (a collection during the wait returns EINTR, as a caught signal
+ * would), and so do the sets of sigwait, sigwaitinfo, sigtimedwait and
+ * signalfd, which therefore never take it from the collector (sigwait
+ * itself retries; the others return EINTR). Nothing else changes: a program
+ * that never uses the collector gets libc's functions untouched. Not
+ * covered: a sigaction sa_mask, masks restored by siglongjmp or setcontext
+ * that were saved before the collector was in use, sighold/sigpause and raw
+ * system calls. If a thread still does not answer within
+ * GOMEM_STW_TIMEOUT_MS (default 1000), the collection prints a line per
+ * such thread on standard error, "gomem: collection waiting for thread TID
+ * (pthread 0x...): suspend signal N is blocked (SigBlk: ...)" or "not
+ * responding (State: ...)" from /proc, repeated at doubling intervals (up
+ * to a minute), and goes on waiting, since marking without that thread's
+ * stack could free what it holds. A registered thread that is gone (exited
+ * without unregistering, or whose tid now names another thread) is dropped
+ * and the collection goes on. */
 GOMEM_API int gomem_register_thread(void);
 GOMEM_API int gomem_unregister_thread(void);
 

@@ -96,6 +96,10 @@ struct GCThread {
   uintptr_t alt_hi = 0;
   std::atomic<uint32_t> parked_gen{0};  // the stop generation it last parked for
   int tid = 0;
+  // Kernel start time of the thread (os::thread_start_time): tells it from
+  // a later thread that got the same tid. Set when it registers (and in a
+  // fork child), under the registry lock; read by the collector holding it.
+  int64_t start_time = 0;
   bool helper = false;  // a gomem thread (finalizer runner, background sweeper)
   ListLinks<GCThread> links;
 };
@@ -236,6 +240,7 @@ uint64_t finalizers_run();
 struct Settings {
   int markers = 0;           // GOMEM_GC_MARKERS (0 = one per CPU, at most 8)
   int sig_suspend = 0;       // GOMEM_SIG_SUSPEND (0 = SIGPWR)
+  int stw_timeout_ms = 1000;  // GOMEM_STW_TIMEOUT_MS: a world-stop's wait before it names late threads
   bool gctrace = false;      // GODEBUG=gctrace=1
   bool scavenger = true;     // GOMEM_SCAVENGER=0 turns the background scavenger off
 };

@@ -130,6 +130,7 @@ void gc_init() {
   g_cycles.start_ns = os::nanotime();
   if (const char* v = os::getenv("GOMEM_GC_MARKERS")) g_gcsettings.markers = atoi(v);
   if (const char* v = os::getenv("GOMEM_SIG_SUSPEND")) g_gcsettings.sig_suspend = atoi(v);
+  if (const char* v = os::getenv("GOMEM_STW_TIMEOUT_MS")) g_gcsettings.stw_timeout_ms = atoi(v) > 0 ? atoi(v) : 1000;
   if (const char* v = os::getenv("GODEBUG"))
     g_gcsettings.gctrace = strstr(v, "gctrace=1") != nullptr || strstr(v, "scavtrace=1") != nullptr;
   if (const char* v = os::getenv("GOMEM_SCAVENGER")) g_gcsettings.scavenger = strcmp(v, "0") != 0;
