@@ -201,10 +201,36 @@ void add_roots(uintptr_t lo, uintptr_t hi);
 void remove_roots(uintptr_t lo, uintptr_t hi);
 
 // ---------------------------------------------------------------------------
-// Finalizers (finalizer.cc).
+// Finalizers, cleanups and weak pointers (finalizer.cc). The callers are
+// registered threads.
 
-bool set_finalizer(void* p, void (*fn)(void*, void*), void* arg);
-void remove_finalizer(uintptr_t p);
+using FinalizerFn = void (*)(void* obj, void* arg);
+using CleanupFn = void (*)(void* arg);
+
+// What a finalizable object's own contents keep alive (Boehm GC's three
+// registration kinds).
+enum class FinalizerOrder : uint8_t {
+  kGo,          // everything it points to, itself included (runtime.SetFinalizer)
+  kIgnoreSelf,  // everything it points to except itself (GC_register_finalizer_ignore_self)
+  kNoOrder,     // nothing until it is finalized (GC_register_finalizer_no_order)
+};
+
+// p must be the start of an allocated collected object; fn == nullptr
+// removes its finalizer. False if p is not such an object.
+bool set_finalizer(void* p, FinalizerFn fn, void* arg, FinalizerOrder order);
+// Adds a cleanup to the collected object containing p. False if there is
+// none, or if arg points into it.
+bool add_cleanup(void* p, CleanupFn fn, void* arg);
+// The weak handle of p (a word holding p until p's object dies, then 0):
+// the existing one, or `fresh` (a collected noscan word the caller just
+// allocated), now registered. nullptr if p is in no allocated collected object.
+std::atomic<uintptr_t>* weak_handle(void* p, std::atomic<uintptr_t>* fresh);
+// The object at base is freed early: its finalizer and cleanups are dropped,
+// its weak handles cleared.
+void remove_specials(uintptr_t base);
+// Runs queued finalizers and cleanups on the calling thread; returns how
+// many it ran.
+size_t run_finalizers();
 uint64_t finalizers_run();
 
 // Internal settings.
