@@ -114,8 +114,8 @@ GC_TEST(Finalizer, GcNewDestroysAndFreesObjectsThatPointIntoThemselves) {
   EXPECT_GE(peak, before + bytes);
   collect_and_finalize();
   uint64_t after = heap_alloc();
-  EXPECT_LT(after, peak - bytes * 9 / 10) << "destroyed objects were not freed: " << before << " -> " << peak << " -> "
-                                          << after;
+  EXPECT_LT(after, peak - bytes * 9 / 10)
+      << "destroyed objects were not freed: " << before << " -> " << peak << " -> " << after;
   EXPECT_EQ(g_self_dtors.load(), kSmall + kBig) << "a destructor ran twice";
 }
 
@@ -349,7 +349,9 @@ struct Node {
   ~Node() { g_node_dtors.fetch_add(1); }
 };
 
-GOMEM_NOINLINE_TEST gomem::weak_ptr<Node> make_node_weak(int v) { return gomem::weak_ptr<Node>(gomem::gc_new<Node>(v)); }
+GOMEM_NOINLINE_TEST gomem::weak_ptr<Node> make_node_weak(int v) {
+  return gomem::weak_ptr<Node>(gomem::gc_new<Node>(v));
+}
 
 // Checks made without leaving the object's address in the caller's frame.
 GOMEM_NOINLINE_TEST int value_of(const gomem::weak_ptr<Node>& w) { return w.get() ? w.get()->value : -1; }
@@ -526,9 +528,9 @@ GC_TEST(Introspection, BaseAndKindOfEveryKindOfMemory) {
   expect_object(unc, 100, GOMEM_KIND_UNCOLLECTABLE, "uncollectable");
   expect_object(big_unc, 100000, GOMEM_KIND_UNCOLLECTABLE, "large uncollectable");
   int local = 0;
-  for (const void* p : {static_cast<const void*>(nullptr), static_cast<const void*>(&local),
-                        static_cast<const void*>(&g_static_int), reinterpret_cast<const void*>(&expect_object),
-                        reinterpret_cast<const void*>(~uintptr_t{0} - 7)}) {
+  for (const void* p :
+       {static_cast<const void*>(nullptr), static_cast<const void*>(&local), static_cast<const void*>(&g_static_int),
+        reinterpret_cast<const void*>(&expect_object), reinterpret_cast<const void*>(~uintptr_t{0} - 7)}) {
     EXPECT_EQ(gomem_gc_base(p), nullptr) << p;
     EXPECT_EQ(gomem_kind(p), GOMEM_KIND_NONE) << p;
   }

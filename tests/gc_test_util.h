@@ -26,19 +26,23 @@ inline void in_fresh_thread(std::function<void()> fn) {
   pthread_attr_setstack(&attr, stack, kStack);
   pthread_t t;
   auto* f = new std::function<void()>(std::move(fn));
-  ASSERT_EQ(pthread_create(&t, &attr, [](void* a) -> void* {
-    auto* g = static_cast<std::function<void()>*>(a);
-    (*g)();
-    delete g;
-    return nullptr;
-  }, f), 0);
+  ASSERT_EQ(pthread_create(
+                &t, &attr,
+                [](void* a) -> void* {
+                  auto* g = static_cast<std::function<void()>*>(a);
+                  (*g)();
+                  delete g;
+                  return nullptr;
+                },
+                f),
+            0);
   pthread_join(t, nullptr);
   pthread_attr_destroy(&attr);
   munmap(stack, kStack);
 }
 
-#define GC_TEST(suite, name) \
-  static void suite##_##name##_body(); \
+#define GC_TEST(suite, name)                                    \
+  static void suite##_##name##_body();                          \
   TEST(suite, name) { in_fresh_thread(suite##_##name##_body); } \
   static void suite##_##name##_body()
 

@@ -92,7 +92,8 @@ class weak_ptr {
  public:
   weak_ptr() noexcept = default;
   // p == nullptr, or not inside a collected object: an empty weak_ptr.
-  explicit weak_ptr(T* p) noexcept : h_(p ? gomem_weak_make(const_cast<void*>(static_cast<const void*>(p))) : nullptr) {}
+  explicit weak_ptr(T* p) noexcept
+      : h_(p ? gomem_weak_make(const_cast<void*>(static_cast<const void*>(p))) : nullptr) {}
   T* get() const noexcept { return static_cast<T*>(gomem_weak_get(h_)); }
   bool operator==(const weak_ptr& o) const noexcept { return h_ == o.h_; }
   bool operator!=(const weak_ptr& o) const noexcept { return h_ != o.h_; }

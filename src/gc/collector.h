@@ -11,14 +11,17 @@
 //   3. Mark (mark.cc). Roots (roots.cc): the stacks and saved registers of
 //      registered threads, the writable data of every loaded object minus
 //      gomem's own metadata, ranges added with gomem_add_roots, uncollectable
-//      blocks, and the referents of objects with finalizers. Scanning is
+//      blocks, the referents of objects with finalizers, the arguments of
+//      finalizers and cleanups, weak handles (finalizer.cc). Scanning is
 //      conservative: any aligned word that points anywhere inside an
 //      allocated object of a collected span marks it, found in O(1) through
 //      the arena index and the span's magic divisor. Noscan objects are
 //      marked, never scanned. Marker threads share work through a pool of
 //      work buffers and steal from each other.
-//   4. Mark termination, still stopped: unreachable objects with finalizers
-//      are kept for one more cycle and their finalizers queued (finalizer.cc);
+//   4. Mark termination, still stopped (finalizer.cc): weak handles of
+//      unreachable objects are cleared; unreachable objects with finalizers
+//      are kept for one more cycle (a second marking round traces them) and
+//      their finalizers queued; cleanups of objects still unmarked are queued;
 //      mheap.sweepgen += 2, which makes every collected span "needs
 //      sweeping" and swaps mcentral's swept / unswept sets; every P gives
 //      back its cached collected spans; the pacer sets the next goal
@@ -34,8 +37,9 @@
 // of a span or scavenge is half done in the child; the child gives back the
 // collected spans held by the threads that did not survive the fork.
 //
-// Threads: collected allocation, early frees, set_finalizer and collections
-// register the calling thread first (gc_api.cc). A thread that is not
+// Threads: collected allocation, early frees, finalizers, cleanups, weak
+// pointers and collections register the calling thread first (gc_api.cc).
+// A thread that is not
 // registered is neither stopped nor scanned: it may use the malloc family and
 // the root-range calls, but is no root.
 //

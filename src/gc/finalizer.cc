@@ -68,8 +68,8 @@ struct Entry {
   SpecialKind kind;
   FinalizerOrder order;  // kFinalizer
   union {
-    FinalizerFn fin;     // kFinalizer
-    CleanupFn cleanup;   // kCleanup
+    FinalizerFn fin;    // kFinalizer
+    CleanupFn cleanup;  // kCleanup
   };
   void* arg;  // kFinalizer, kCleanup: the argument; kWeak: the handle
 };
@@ -105,7 +105,7 @@ struct Specials {
   std::atomic<uint32_t> running{0};
   std::atomic<uint64_t> run{0};  // functions that returned
 };
-GOMEM_META constinit Specials g_sp;
+GOMEM_META constinit Specials g_fin;
 
 // Finalizers and cleanups running on this thread (nested if one calls
 // gomem_gc_run_finalizers).
@@ -117,10 +117,10 @@ size_t hash(uintptr_t p) { return static_cast<size_t>((p >> 3) * 0x9E3779B97F4A7
 // returns that record or nullptr.
 template <class F>
 Entry* find_locked(uintptr_t obj, F fn) {
-  if (!g_sp.cap) return nullptr;
-  size_t mask = g_sp.cap - 1;
+  if (!g_fin.cap) return nullptr;
+  size_t mask = g_fin.cap - 1;
   for (size_t i = hash(obj) & mask;; i = (i + 1) & mask) {
-    Entry& e = g_sp.table[i];
+    Entry& e = g_fin.table[i];
     if (e.obj == obj && fn(e)) return &e;
     if (e.obj == 0) return nullptr;
   }
@@ -128,49 +128,49 @@ Entry* find_locked(uintptr_t obj, F fn) {
 
 void erase_locked(Entry& e) {
   e.obj = 1;
-  g_sp.live--;
+  g_fin.live--;
 }
 
 bool grow_locked() {
-  size_t ncap = g_sp.cap ? g_sp.cap * 2 : 1024;
-  if (g_sp.live * 4 < g_sp.cap) ncap = g_sp.cap;  // mostly deleted slots: rehash in place
+  size_t ncap = g_fin.cap ? g_fin.cap * 2 : 1024;
+  if (g_fin.live * 4 < g_fin.cap) ncap = g_fin.cap;  // mostly deleted slots: rehash in place
   auto* nt = static_cast<Entry*>(g_heap.os().alloc_meta(ncap * sizeof(Entry)));
   if (!nt) return false;
   size_t mask = ncap - 1;
-  for (size_t i = 0; i < g_sp.cap; i++) {
-    Entry& e = g_sp.table[i];
+  for (size_t i = 0; i < g_fin.cap; i++) {
+    Entry& e = g_fin.table[i];
     if (e.obj <= 1) continue;
     size_t j = hash(e.obj) & mask;
     while (nt[j].obj) j = (j + 1) & mask;
     nt[j] = e;
   }
-  if (g_sp.table) g_heap.os().release(g_sp.table, g_sp.cap * sizeof(Entry));
-  g_sp.table = nt;
-  g_sp.cap = ncap;
-  g_sp.used = g_sp.live;
+  if (g_fin.table) g_heap.os().release(g_fin.table, g_fin.cap * sizeof(Entry));
+  g_fin.table = nt;
+  g_fin.cap = ncap;
+  g_fin.used = g_fin.live;
   return true;
 }
 
 bool insert_locked(const Entry& e) {
-  if ((g_sp.used + 1) * 4 > g_sp.cap * 3 && !grow_locked()) return false;
-  size_t mask = g_sp.cap - 1;
+  if ((g_fin.used + 1) * 4 > g_fin.cap * 3 && !grow_locked()) return false;
+  size_t mask = g_fin.cap - 1;
   size_t i = hash(e.obj) & mask;
-  while (g_sp.table[i].obj > 1) i = (i + 1) & mask;
-  if (g_sp.table[i].obj == 0) g_sp.used++;
-  g_sp.table[i] = e;
-  g_sp.live++;
+  while (g_fin.table[i].obj > 1) i = (i + 1) & mask;
+  if (g_fin.table[i].obj == 0) g_fin.used++;
+  g_fin.table[i] = e;
+  g_fin.live++;
   return true;
 }
 
 template <class F>
 void for_each_entry(F fn) {
-  for (size_t i = 0; i < g_sp.cap; i++)
-    if (g_sp.table[i].obj > 1) fn(g_sp.table[i]);
+  for (size_t i = 0; i < g_fin.cap; i++)
+    if (g_fin.table[i].obj > 1) fn(g_fin.table[i]);
 }
 
 Queued* new_rec_locked() {
-  if (Queued* q = g_sp.free_recs) {
-    g_sp.free_recs = q->next;
+  if (Queued* q = g_fin.free_recs) {
+    g_fin.free_recs = q->next;
     return q;
   }
   constexpr size_t kChunk = 64 * 1024;
@@ -178,8 +178,8 @@ Queued* new_rec_locked() {
   if (!mem) fatal("out of memory for finalizer records");
   size_t n = kChunk / sizeof(Queued);
   for (size_t i = 1; i < n; i++) {
-    mem[i].next = g_sp.free_recs;
-    g_sp.free_recs = &mem[i];
+    mem[i].next = g_fin.free_recs;
+    g_fin.free_recs = &mem[i];
   }
   return &mem[0];
 }
@@ -189,12 +189,16 @@ Queued* enqueue_locked(const Entry& e) {
   Queued* q = new_rec_locked();
   q->next = nullptr;
   q->obj = e.kind == SpecialKind::kFinalizer ? e.obj : 0;
-  if (q->obj) q->fin = e.fin;
-  else q->cleanup = e.cleanup;
+  if (q->obj)
+    q->fin = e.fin;
+  else
+    q->cleanup = e.cleanup;
   q->arg = e.arg;
-  if (g_sp.queue_tail) g_sp.queue_tail->next = q;
-  else g_sp.queue = q;
-  g_sp.queue_tail = q;
+  if (g_fin.queue_tail)
+    g_fin.queue_tail->next = q;
+  else
+    g_fin.queue = q;
+  g_fin.queue_tail = q;
   return q;
 }
 
@@ -230,33 +234,35 @@ bool run_one() {
   Queued rec;
   {
     NoPreempt np;
-    MutexLock l(g_sp.lock);
-    Queued* q = g_sp.queue;
+    MutexLock l(g_fin.lock);
+    Queued* q = g_fin.queue;
     if (!q) return false;
-    g_sp.queue = q->next;
-    if (!g_sp.queue) g_sp.queue_tail = nullptr;
+    g_fin.queue = q->next;
+    if (!g_fin.queue) g_fin.queue_tail = nullptr;
     rec = *q;
     obj = reinterpret_cast<void*>(q->obj);
     arg = q->arg;
-    q->next = g_sp.free_recs;
-    g_sp.free_recs = q;
-    g_sp.running.fetch_add(1, std::memory_order_relaxed);
+    q->next = g_fin.free_recs;
+    g_fin.free_recs = q;
+    g_fin.running.fetch_add(1, std::memory_order_relaxed);
   }
   t_running++;
-  if (obj) rec.fin(obj, arg);
-  else rec.cleanup(arg);
+  if (obj)
+    rec.fin(obj, arg);
+  else
+    rec.cleanup(arg);
   t_running--;
-  g_sp.run.fetch_add(1, std::memory_order_relaxed);
-  if (g_sp.running.fetch_sub(1, std::memory_order_acq_rel) == 1)
-    os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_sp.running), 1 << 30);
+  g_fin.run.fetch_add(1, std::memory_order_relaxed);
+  if (g_fin.running.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_fin.running), 1 << 30);
   return true;
 }
 
 void* runner_main(void*) {
   register_current_thread(/*helper=*/true);
   for (;;) {
-    uint32_t v = g_sp.queued.load(std::memory_order_acquire);
-    if (!run_one()) os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_sp.queued), v);
+    uint32_t v = g_fin.queued.load(std::memory_order_acquire);
+    if (!run_one()) os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_fin.queued), v);
   }
   return nullptr;
 }
@@ -271,7 +277,7 @@ bool set_finalizer(void* p, FinalizerFn fn, void* arg, FinalizerOrder order) {
   uintptr_t base, size;
   NoPreempt np;
   if (!collected_object(a, &base, &size) || base != a) return false;
-  MutexLock l(g_sp.lock);
+  MutexLock l(g_fin.lock);
   Entry* e = find_locked(a, [](Entry& x) { return x.kind == SpecialKind::kFinalizer; });
   if (!fn) {
     if (e) erase_locked(*e);
@@ -302,7 +308,7 @@ bool add_cleanup(void* p, CleanupFn fn, void* arg) {
   n.kind = SpecialKind::kCleanup;
   n.cleanup = fn;
   n.arg = arg;
-  MutexLock l(g_sp.lock);
+  MutexLock l(g_fin.lock);
   return insert_locked(n);
 }
 
@@ -311,9 +317,10 @@ std::atomic<uintptr_t>* weak_handle(void* p, std::atomic<uintptr_t>* fresh) {
   uintptr_t base, size;
   NoPreempt np;
   if (!collected_object(a, &base, &size)) return nullptr;
-  MutexLock l(g_sp.lock);
+  MutexLock l(g_fin.lock);
   Entry* e = find_locked(base, [a](Entry& x) {
-    return x.kind == SpecialKind::kWeak && static_cast<std::atomic<uintptr_t>*>(x.arg)->load(std::memory_order_relaxed) == a;
+    return x.kind == SpecialKind::kWeak &&
+           static_cast<std::atomic<uintptr_t>*>(x.arg)->load(std::memory_order_relaxed) == a;
   });
   if (e) return static_cast<std::atomic<uintptr_t>*>(e->arg);
   fresh->store(a, std::memory_order_release);
@@ -326,7 +333,7 @@ std::atomic<uintptr_t>* weak_handle(void* p, std::atomic<uintptr_t>* fresh) {
 
 void remove_specials(uintptr_t base) {
   NoPreempt np;
-  MutexLock l(g_sp.lock);
+  MutexLock l(g_fin.lock);
   find_locked(base, [](Entry& e) {
     if (e.kind == SpecialKind::kWeak) static_cast<std::atomic<uintptr_t>*>(e.arg)->store(0, std::memory_order_release);
     erase_locked(e);
@@ -344,12 +351,12 @@ size_t run_finalizers() {
   // thread).
   int64_t deadline = os::nanotime() + 1000 * 1000 * 1000;
   uint32_t v;
-  while ((v = g_sp.running.load(std::memory_order_acquire)) != 0 && os::nanotime() < deadline)
-    os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_sp.running), v, 10 * 1000 * 1000);
+  while ((v = g_fin.running.load(std::memory_order_acquire)) != 0 && os::nanotime() < deadline)
+    os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_fin.running), v, 10 * 1000 * 1000);
   return n;
 }
 
-uint64_t finalizers_run() { return g_sp.run.load(std::memory_order_relaxed); }
+uint64_t finalizers_run() { return g_fin.run.load(std::memory_order_relaxed); }
 
 void scan_finalizer_roots(Marker& m) {
   for_each_entry([&](Entry& e) {
@@ -357,13 +364,15 @@ void scan_finalizer_roots(Marker& m) {
       MSpan* s = g_arena_index.span_or_empty(e.obj);
       if (s->kind == SpanKind::kScan) {
         // What it points to; not the object itself.
-        if (e.order == FinalizerOrder::kIgnoreSelf) scan_ignoring_self(m, e.obj, s->elemsize);
-        else m.scan_range(e.obj, e.obj + s->elemsize);
+        if (e.order == FinalizerOrder::kIgnoreSelf)
+          scan_ignoring_self(m, e.obj, s->elemsize);
+        else
+          m.scan_range(e.obj, e.obj + s->elemsize);
       }
     }
     m.mark_candidate(reinterpret_cast<uintptr_t>(e.arg));
   });
-  for (Queued* q = g_sp.queue; q; q = q->next) {
+  for (Queued* q = g_fin.queue; q; q = q->next) {
     m.mark_candidate(q->obj);
     m.mark_candidate(reinterpret_cast<uintptr_t>(q->arg));
   }
@@ -395,30 +404,30 @@ void queue_dead_specials(Marker& m) {
     erase_locked(e);
     cleanups = true;
   });
-  if (first || cleanups) g_sp.queued.fetch_add(1, std::memory_order_release);
+  if (first || cleanups) g_fin.queued.fetch_add(1, std::memory_order_release);
 }
 
 void wake_finalizer_thread() {
   bool pending;
   {
     NoPreempt np;
-    MutexLock l(g_sp.lock);
-    pending = g_sp.queue != nullptr;
-    if (pending && !g_sp.runner_started) g_sp.runner_started = os::start_thread(runner_main, nullptr);
+    MutexLock l(g_fin.lock);
+    pending = g_fin.queue != nullptr;
+    if (pending && !g_fin.runner_started) g_fin.runner_started = os::start_thread(runner_main, nullptr);
   }
-  if (pending) os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_sp.queued), 1);
+  if (pending) os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_fin.queued), 1);
 }
 
-void finalizer_fork_prepare() { g_sp.lock.lock(); }
-void finalizer_fork_parent() { g_sp.lock.unlock(); }
+void finalizer_fork_prepare() { g_fin.lock.lock(); }
+void finalizer_fork_parent() { g_fin.lock.unlock(); }
 
 void finalizer_fork_child() {
   // The runner thread is gone (a finalizer it was running is lost with it,
   // and so are those other threads were running); a new one starts when the
   // next cycle queues finalizers.
-  g_sp.lock.reset();
-  g_sp.runner_started = false;
-  g_sp.running.store(t_running, std::memory_order_relaxed);
+  g_fin.lock.reset();
+  g_fin.runner_started = false;
+  g_fin.running.store(t_running, std::memory_order_relaxed);
 }
 
 }  // namespace gc

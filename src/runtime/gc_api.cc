@@ -243,10 +243,14 @@ GOMEM_EXPORT int gomem_kind(const void* p) {
   MSpan* s = find_object(reinterpret_cast<uintptr_t>(p), &base);
   if (!s) return GOMEM_KIND_NONE;
   switch (s->kind) {
-    case SpanKind::kManual: return GOMEM_KIND_MANUAL;
-    case SpanKind::kUncollectable: return GOMEM_KIND_UNCOLLECTABLE;
-    case SpanKind::kScan: return GOMEM_KIND_GC_SCAN;
-    case SpanKind::kNoscan: return GOMEM_KIND_GC_NOSCAN;
+    case SpanKind::kManual:
+      return GOMEM_KIND_MANUAL;
+    case SpanKind::kUncollectable:
+      return GOMEM_KIND_UNCOLLECTABLE;
+    case SpanKind::kScan:
+      return GOMEM_KIND_GC_SCAN;
+    case SpanKind::kNoscan:
+      return GOMEM_KIND_GC_NOSCAN;
   }
   return GOMEM_KIND_NONE;
 }
