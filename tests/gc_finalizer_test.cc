@@ -120,10 +120,14 @@ GC_TEST(Finalizer, GcNewDestroysAndFreesObjectsThatPointIntoThemselves) {
 }
 
 namespace {
-// A 64-byte object whose word 3 points at its word 1, with a finalizer.
+// A 64-byte object whose word 3 points at its word 1 and word 7 just past
+// its end, with a finalizer; then a spacer, the object the end pointer keeps
+// alive (objects of a class are handed out in address order).
 GOMEM_NOINLINE_TEST uintptr_t make_self_finalizable(SetFinalizer set, int t) {
   void** p = static_cast<void**>(gomem_gc_alloc(64));
+  gomem_gc_alloc(64);
   p[3] = p + 1;
+  p[7] = p + 8;
   EXPECT_EQ(set(p, count_finalizer, tag(t)), 0);
   return reinterpret_cast<uintptr_t>(p) ^ kMask;
 }

@@ -66,7 +66,9 @@ void* gc_memory(std::size_t bytes) {
 // both have destructors, ~A runs first and ~B a cycle later; objects with
 // destructors that point to each other, directly or through other objects,
 // are never destroyed nor freed (break such cycles, or keep the
-// back-pointers in gomem::weak_ptr).
+// back-pointers in gomem::weak_ptr). Beware of members that are containers
+// with gc_allocator whose nodes point back into the container (std::list,
+// std::map, std::set, std::unordered_map): that is such a cycle.
 template <class T, class... Args>
 T* gc_new(Args&&... args) {
   void* mem = detail::gc_memory<T>(sizeof(T));

@@ -216,11 +216,18 @@ bool is_marked(uintptr_t obj) {
   return bit_test(s->gcmark_bits(), s->obj_index(obj));
 }
 
-// A finalizable object's contents, minus words that point into itself.
+// A finalizable object's contents, minus words that point into itself. A
+// word just past its end (an end pointer into itself) is taken as a pointer
+// into the object that starts there (obj + n + 1 lies inside that one only),
+// so that it keeps that one alive, never this one, whatever the marker makes
+// of end pointers.
 GOMEM_NO_TSAN void scan_ignoring_self(Marker& m, uintptr_t obj, uintptr_t n) {
   const uintptr_t* w = reinterpret_cast<const uintptr_t*>(obj);
-  for (uintptr_t i = 0; i < n / sizeof(uintptr_t); i++)
-    if (w[i] - obj >= n) m.mark_candidate(w[i]);
+  for (uintptr_t i = 0; i < n / sizeof(uintptr_t); i++) {
+    uintptr_t v = w[i];
+    if (v - obj < n) continue;
+    m.mark_candidate(v == obj + n ? v + 1 : v);
+  }
   m.scanned_bytes += n;
 }
 
