@@ -139,7 +139,8 @@ GOMEM_API int gomem_gc_set_finalizer_no_order(void *p, gomem_finalizer_fn fn, vo
  * second, so that after gomem_gc_collect(); gomem_gc_run_finalizers(); every
  * finalizer and cleanup that collection queued has returned (unless one runs
  * longer than a second). Called from a finalizer, it does not wait. Registers
- * the calling thread. */
+ * the calling thread. num_finalizers_run (gomem_stats) counts finalizers and
+ * cleanups that returned, on any thread. */
 GOMEM_API size_t gomem_gc_run_finalizers(void);
 
 /* Cleanups (Go's runtime.AddCleanup): fn(arg) runs once, like a finalizer
