@@ -84,9 +84,10 @@ struct Queued {
   void* arg;
 };
 
-// Everything below is written under `lock` by registered threads in
-// non-preemptible sections, or by the collector with the world stopped
-// (which is why it may read the table without the lock).
+// The table, the queue and the record free list are written under `lock` by
+// registered threads in non-preemptible sections (so no stopped thread holds
+// it), and by the collector with the world stopped, without the lock. The
+// atomics are the futex words and counters named below.
 struct Specials {
   Mutex lock;
   Entry* table = nullptr;
