@@ -89,7 +89,7 @@ void collect(Trigger why) {
   m.init();
   scan_roots(m);
   mark_parallel(m);
-  queue_dead_finalizers(m);
+  queue_dead_specials(m);
   int64_t t_mark = os::nanotime();
   // 4. Mark termination: flip sweepgen, take the Ps' spans back, pace.
   g_heap.sweepgen.fetch_add(2, std::memory_order_acq_rel);
