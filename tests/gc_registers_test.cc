@@ -47,8 +47,8 @@ void gomem_test_spin_holding(const uintptr_t* masked, uintptr_t* out, uintptr_t 
 namespace {
 
 #if defined(__x86_64__)
-constexpr int kCollectorHeld = 5;   // rbx, r12-r15
-constexpr int kSpinnerHeld = 21;    // rbx, r12-r15; xmm8-xmm15, both halves
+constexpr int kCollectorHeld = 5;  // rbx, r12-r15
+constexpr int kSpinnerHeld = 21;   // rbx, r12-r15; xmm8-xmm15, both halves
 #elif defined(__aarch64__)
 constexpr int kCollectorHeld = 18;  // x19-x28, d8-d15
 constexpr int kSpinnerHeld = 26;    // x19-x28; v8-v15, both halves
@@ -240,12 +240,12 @@ class FreshThread {
   bool started_ = false;
 };
 
-#define FRESH_TEST(suite, name)                                                             \
-  static void suite##_##name##_body();                                                      \
-  TEST(suite, name) {                                                                       \
-    FreshThread t(suite##_##name##_body);                                                   \
-    ASSERT_TRUE(t.started());                                                               \
-  }                                                                                         \
+#define FRESH_TEST(suite, name)           \
+  static void suite##_##name##_body();    \
+  TEST(suite, name) {                     \
+    FreshThread t(suite##_##name##_body); \
+    ASSERT_TRUE(t.started());             \
+  }                                       \
   static void suite##_##name##_body()
 
 }  // namespace
