@@ -270,6 +270,7 @@ FRESH_TEST(GCRegisters, AStoppedThreadsRegistersAreRoots) {
   std::atomic<int> ready{0};
   std::vector<std::vector<uintptr_t>> held(n, std::vector<uintptr_t>(kSpinnerHeld));
   std::vector<std::unique_ptr<FreshThread>> threads;
+  bool all_started = true;
   for (int i = 0; i < n; i++) {
     threads.push_back(std::make_unique<FreshThread>([&, i] {
       uintptr_t masked[kSpinnerHeld];
@@ -277,11 +278,11 @@ FRESH_TEST(GCRegisters, AStoppedThreadsRegistersAreRoots) {
       gomem_test_spin_holding(masked, held[i].data(), kMask, reinterpret_cast<const int*>(&go),
                               reinterpret_cast<int*>(&ready));
     }));
-    ASSERT_TRUE(threads.back()->started());
+    all_started &= threads.back()->started();
   }
   // Bounded: the spinners only allocate a few objects before they get ready.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (ready.load() < n && std::chrono::steady_clock::now() < deadline) sched_yield();
+  while (all_started && ready.load() < n && std::chrono::steady_clock::now() < deadline) sched_yield();
   bool all_ready = ready.load() == n;
   if (all_ready) {
     for (int c = 0; c < 3; c++) {
@@ -289,8 +290,9 @@ FRESH_TEST(GCRegisters, AStoppedThreadsRegistersAreRoots) {
       churn(20000);
     }
   }
-  go.store(1);
+  go.store(1);  // before any assertion: a spinner only returns when it sees it
   for (auto& t : threads) t->join();
+  ASSERT_TRUE(all_started) << "cannot start a thread";
   ASSERT_TRUE(all_ready) << ready.load() << " of " << n << " spinning threads got ready in 60 s";
   for (int i = 0; i < n; i++)
     EXPECT_EQ(count_damaged(held[i].data(), kSpinnerHeld, 5000 + 100 * static_cast<uint64_t>(i)), 0)
