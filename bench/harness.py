@@ -92,6 +92,8 @@ WORKLOADS = [
              "1 thread: strings grown by exact realloc, vectors by doubling"),
     Workload("fragmentation", ["{bin}/fragmentation"], True,
              "1 thread: mixed working set, free 90 % at random, allocate other sizes"),
+    Workload("random_replace", ["{bin}/random_replace"], True,
+             "1 thread: replace random slots of 20,000 objects of 8..1024 B (fragmented steady state)"),
     Workload("sqlite", ["{bin}/sqlite_bench"], True,
              "SQLite in memory: 100k inserts with indexes, queries, updates, deletes"),
     Workload("python", [PYTHON, PY_SCRIPT], True,
