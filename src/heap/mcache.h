@@ -14,8 +14,8 @@
 // keeps being owned after it fills up, so that the owner's free of an object
 // in any of its spans is a plain push on that span's local_free list. A P's
 // manual spans are, per size class:
-//   - alloc[spc]: the current span, popped by malloc (and pointed to by
-//     direct[], the size -> span shortcut for sizes up to 1 KiB);
+//   - alloc[spc]: the current span, popped by malloc (which finds spc for
+//     sizes up to 1 KiB in the constant table kDirectClass);
 //   - partial[]: spans with free objects (local_free, remote frees, or a
 //     fresh free list), taken in turn when the current span runs dry;
 //   - full[]: spans with no free object ("parked", owner_key has its low bit
@@ -52,9 +52,20 @@ namespace gomem {
 
 class MHeap;
 
-// direct[(size + 15) / 16] for size <= kDirectMax.
+// kDirectClass[(size + 15) / 16]: the manual span class of a size up to
+// kDirectMax, malloc's shortcut to alloc[].
 constexpr uintptr_t kDirectMax = 1024;
 constexpr int kDirectEntries = kDirectMax / 16 + 1;
+struct DirectClasses {
+  SpanClass spc[kDirectEntries];
+};
+constexpr DirectClasses make_direct_classes() {
+  DirectClasses d{};
+  for (int i = 0; i < kDirectEntries; i++)
+    d.spc[i] = make_span_class(kManualClasses.class_of(i == 0 ? 1 : static_cast<size_t>(i) * 16), SpanKind::kManual);
+  return d;
+}
+inline constexpr DirectClasses kDirectClass = make_direct_classes();
 // Empty manual spans a P may keep instead of returning them to the heap.
 constexpr uintptr_t kEmptyReserveBytes = 1024 * 1024;
 // Objects batched for one remote span before they are sent.
@@ -63,6 +74,14 @@ constexpr uint32_t kRemoteBatchMax = 64;
 // thread freeing objects of several sizes made elsewhere keeps one batch
 // per span instead of sending one object whenever the span changes.
 constexpr int kRemoteBatches = 64;  // one bit each in MCache::batch_mask
+// A parked span returns to its P's partial list once the owner has freed
+// this many of its objects (a quarter of the span, at most
+// kUnparkObjectsMax, at least one).
+constexpr uint32_t kUnparkObjectsMax = 8;
+constexpr uint32_t unpark_threshold(uint32_t nelems) {
+  uint32_t q = nelems / 3;
+  return q < 1 ? 1 : q > kUnparkObjectsMax ? kUnparkObjectsMax : q;
+}
 
 // Index of a manual span class in the per-P lists.
 constexpr int manual_list_index(SpanClass spc) {
@@ -92,7 +111,6 @@ inline int remote_batch_slot(const MSpan* s) {
 
 struct MCache {
   // ---- Fast-path state (owner only).
-  MSpan* direct[kDirectEntries];    // manual size -> current span
   MSpan* alloc[kNumSpanClasses];    // span class -> current span
   uintptr_t tkey = 0;               // thread key of the holder (0 while pooled)
 
@@ -121,7 +139,6 @@ struct MCache {
   bool in_use = false;
 
   constexpr MCache() {
-    for (auto& d : direct) d = &g_empty_span;
     for (auto& a : alloc) a = &g_empty_span;
   }
 
@@ -132,11 +149,13 @@ struct MCache {
   // free list and returns it, or nullptr if the heap is out of memory.
   MSpan* refill_manual(MHeap& h, SpanClass spc);
 
-  // The owner frees p into its own span s when the fast path could not:
-  // s is parked, or p failed the fast checks (double-free key), or s became
-  // empty. `pushed` says whether the fast path already pushed p.
+  // The owner frees p into its own span s when the fast path could not: p
+  // failed the fast checks (double-free key), or s is uncollectable.
   void owner_free_slow(MHeap& h, MSpan* s, void* p);
-  void span_emptied(MHeap& h, MSpan* s);
+  // An owner's free brought s->alloc_count down to 0: s is parked and has
+  // unpark_threshold free objects, enough to go back to partial[], or s is
+  // empty. Called with `lock` held.
+  void free_mark_reached(MHeap& h, MSpan* s);
 
   // A free into a span this P does not own (batched).
   void remote_free(MHeap& h, MSpan* s, void* p, uintptr_t idx);
@@ -169,12 +188,17 @@ struct MCache {
   const char* check(MSpan** bad) const;
 
  private:
+  MSpan* refill_locked(MHeap& h, SpanClass spc);
+  // A span of class spc with free objects that this P owns (not yet
+  // current), from its lists, mcentral, its empty cache or the heap.
+  MSpan* next_span(MHeap& h, SpanClass spc, int li);
   void set_current(SpanClass spc, MSpan* s);
+  void span_emptied(MHeap& h, MSpan* s);
   // The owner key this P gives span s (see MSpan::owner_key).
-  uintptr_t key_for(const MSpan* s, bool parked) const {
-    return tkey | (s->kind == SpanKind::kUncollectable ? kKeyUncollectable : 0) | (parked ? kKeyParked : 0);
+  uintptr_t key_for_class(SpanClass spc) const {
+    return tkey | (span_class_kind(spc) == SpanKind::kUncollectable ? kKeyUncollectable : 0);
   }
-  bool parked_here(const MSpan* s) const { return s->get_owner_key() == key_for(s, true); }
+  uintptr_t key_for(const MSpan* s) const { return key_for_class(s->spanclass); }
   // An empty span of `npages` pages from the cache, re-cut for class spc.
   MSpan* reuse_empty(MHeap& h, SpanClass spc, uint32_t npages);
   void free_empty_cache(MHeap& h);
@@ -188,6 +212,10 @@ struct MCache {
 // Bumped by the scavenger when retained memory is over its goal; each P
 // trims itself at its next slow path.
 extern std::atomic<uint32_t> g_trim_epoch;
+
+// Tests only: called in the middle of re-cutting an empty span for another
+// class (tests/gc_test.cc stops the world there).
+extern void (*g_recut_test_hook)(MSpan*);
 
 // A free sent to span s from a thread with no P (or flushing a batch):
 // pushes the chain head..tail (n objects, head at slot head_idx) with one

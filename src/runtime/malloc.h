@@ -8,7 +8,7 @@
 // * Size classes (heap/sizeclasses.h): ~68 classes from 16 B to 32 KiB for
 //   the manual heap, Go's exact table for the collected heap, generated at
 //   compile time. Bigger objects are whole page runs from MHeap.
-// * malloc (below): the size picks a span through the P's direct table and
+// * malloc (below): the size picks a span class through a constant table and
 //   pops the span's free list. About 15 instructions, one test; everything
 //   else (a missing P, an empty list, large sizes, first use) is behind that
 //   one test in malloc_slow.
@@ -41,7 +41,7 @@ namespace gomem {
 // Slow paths (runtime/malloc.cc).
 GOMEM_NOINLINE void* malloc_slow(size_t size);
 GOMEM_NOINLINE void free_slow(void* p);
-GOMEM_NOINLINE void free_span_emptied(MSpan* s);
+GOMEM_NOINLINE void free_mark_reached(MSpan* s);
 
 // Manual heap allocation with an alignment (a power of two), and the large
 // object path. Return nullptr and set errno = ENOMEM on failure.
@@ -59,7 +59,7 @@ void* out_of_memory();
 // size class. Budget: about 15 instructions, one predicted branch.
 GOMEM_INLINE void* malloc_fast(size_t size) {
   if (GOMEM_LIKELY(size <= kDirectMax)) {
-    MSpan* s = t_mcache->direct[(size + 15) >> 4];
+    MSpan* s = t_mcache->alloc[kDirectClass.spc[(size + 15) >> 4]];
     void** p = static_cast<void**>(s->freelist);
     if (GOMEM_LIKELY(p != nullptr)) {
       s->freelist = p[0];
@@ -87,7 +87,7 @@ GOMEM_INLINE void free_fast(void* ptr) {
       w[1] = key;
       s->local_free = ptr;
       if (GOMEM_LIKELY(--s->alloc_count != 0)) return;
-      return free_span_emptied(s);
+      return free_mark_reached(s);
     }
   }
   free_slow(ptr);
