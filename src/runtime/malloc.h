@@ -9,15 +9,18 @@
 //   the manual heap, Go's exact table for the collected heap, generated at
 //   compile time. Bigger objects are whole page runs from MHeap.
 // * malloc (below): the size picks a span class through a constant table and
-//   pops the span's free list. About 15 instructions, one test; everything
+//   pops the span's free list. 19 instructions, one test; everything
 //   else (a missing P, an empty list, large sizes, first use) is behind that
 //   one test in malloc_slow.
 // * free (below): the arena index maps the pointer to its span in two loads.
 //   If the calling thread owns the span, the object is pushed on the span's
 //   local list, after two checks that catch interior pointers and double
-//   frees. About 25 instructions. Anything else - another thread's span, a
-//   parked span, a large object, a collected object, NULL, garbage - is
-//   free_slow's business.
+//   frees. 29 instructions (both counts are pinned in
+//   tests/fastpath/instructions.txt). Anything else - another thread's span,
+//   an uncollectable span, a large object, a collected object, NULL,
+//   garbage - is free_slow's business; a free that brings its span's
+//   alloc_count to 0 (the span emptied, or a parked span has enough free
+//   objects again: heap/mcache.h) ends in free_mark_reached.
 // * A P's spans, ownership and remote frees: heap/mcache.h.
 // * Spans no P owns: heap/mcentral.h. Pages, arenas, the page map:
 //   heap/mheap.h, heap/arena.h.
@@ -56,7 +59,7 @@ size_t usable_size(const void* p);
 void* out_of_memory();
 
 // malloc's fast path: pop the free list of the P's current span for the
-// size class. Budget: about 15 instructions, one predicted branch.
+// size class. Budget: 19 instructions, one predicted branch.
 GOMEM_INLINE void* malloc_fast(size_t size) {
   if (GOMEM_LIKELY(size <= kDirectMax)) {
     MSpan* s = t_mcache->alloc[kDirectClass.spc[(size + 15) >> 4]];
@@ -73,7 +76,7 @@ GOMEM_INLINE void* malloc_fast(size_t size) {
 }
 
 // free's fast path: the owner pushes the object on its span's local list.
-// Budget: about 25 instructions, three predicted branches.
+// Budget: 29 instructions, three predicted branches.
 GOMEM_INLINE void free_fast(void* ptr) {
   uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
   MSpan* s = g_arena_index.span_or_empty(p);  // NULL, foreign pointers: the empty span
