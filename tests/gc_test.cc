@@ -667,7 +667,8 @@ GC_TEST(GC, ASpanReCutForAnotherClassIsNeverScannedHalfWay) {
     if (!objs[i]) continue;
     gomem::MSpan* s = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(objs[i]));
     int mine = 0;
-    for (int j = 0; j < kN; j++) mine += objs[j] && gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(objs[j])) == s;
+    for (int j = 0; j < kN; j++)
+      mine += objs[j] && gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(objs[j])) == s;
     if (mine != static_cast<int>(s->nelems) || s->current) continue;
     for (int j = 0; j < kN; j++) {
       if (objs[j] && gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(objs[j])) == s) {

@@ -160,7 +160,8 @@ void scan_roots(Marker& m) {
     // A span half re-cut for another class (see MCache::reuse_empty) would
     // send the scan past its end.
     if (!s->large && s->limit() > s->end())
-      fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s, "uncollectable span scanned with a mixed geometry");
+      fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s,
+                  "uncollectable span scanned with a mixed geometry");
     m.scan_range(s->base, s->large ? s->end() : s->limit());
   });
   scan_finalizer_roots(m);
