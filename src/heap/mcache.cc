@@ -121,6 +121,9 @@ void MCache::unpark(MSpan* s, int li) {
 }
 
 uint32_t MCache::drain_notify() {
+  // A push racing with this load is drained next time, as one racing with
+  // the exchange would be.
+  if (notify.load(std::memory_order_relaxed) == nullptr) return 0;
   MSpan* s = notify.exchange(nullptr, std::memory_order_acq_rel);
   uint32_t n = 0;
   while (s) {
@@ -152,7 +155,7 @@ MSpan* MCache::refill_manual(MHeap& h, SpanClass spc) {
 
 MSpan* MCache::refill_locked(MHeap& h, SpanClass spc) {
   MutexLock l(lock);
-  flush_batch(h);
+  if (batch_mask) flush_batch(h);
   if (GOMEM_UNLIKELY(trim_epoch != g_trim_epoch.load(std::memory_order_relaxed))) trim(h);
   int li = manual_list_index(spc);
   MSpan* s = alloc[spc];
