@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "heap/mcache.h"
 #include "heap/sizeclasses.h"
 #include "runtime/malloc.h"
 #include "test_util.h"
@@ -53,6 +54,40 @@ TEST_F(Death, DoubleFreeFromAnotherThread) {
         std::thread([&] { p = gomem_malloc(200); }).join();
         gomem_free(p);
         gomem_free(p);
+      },
+      kDouble);
+}
+
+// The same through the paths the refill work added: a free into a parked
+// span (a plain push now), and an object that malloc's lock-free refill
+// moved from local_free to the free list.
+TEST_F(Death, DoubleFreeIntoAParkedSpan) {
+  EXPECT_DEATH(
+      {
+        std::vector<void*> v;
+        for (int i = 0; i < 64; i++) v.push_back(gomem_malloc(512));  // the first spans fill and park
+        gomem_free(v[0]);
+        gomem_free(v[0]);
+      },
+      kDouble);
+}
+
+TEST_F(Death, DoubleFreeOfAnObjectTheRefillTookBack) {
+  EXPECT_DEATH(
+      {
+        std::vector<void*> v;
+        v.push_back(gomem_malloc(256));
+        gomem::MSpan* s =
+            gomem::t_mcache
+                ->alloc[gomem::make_span_class(gomem::kManualClasses.class_of(256), gomem::SpanKind::kManual)];
+        while (s->freelist) v.push_back(gomem_malloc(256));
+        void* p = v[v.size() - 1];
+        void* q = v[v.size() - 2];
+        gomem_free(p);
+        gomem_free(q);                // local_free: q, p
+        void* r = gomem_malloc(256);  // the refill takes both, hands out q
+        (void)r;
+        gomem_free(p);  // p is on the free list
       },
       kDouble);
 }

@@ -75,17 +75,15 @@ constexpr uint64_t next_epoch(uint64_t old, uint32_t head, uint32_t count, uint3
 }
 }  // namespace xfree
 
-constexpr uintptr_t kKeyParked = 1;
 constexpr uintptr_t kKeyUncollectable = 2;
 
 struct alignas(64) MSpan {
   // ---- Line 0: geometry and ownership. Read by every thread that frees into
   // the span; written when the span is set up and when its owner changes.
-  // Manual: thread key of the owner, | kKeyParked while parked, |
-  // kKeyUncollectable for uncollectable spans (so that their frees take the
-  // slow path, which clears the block); else 0. Written by the owner (or under
-  // mcentral's lock while unowned), read by free's fast path, which matches
-  // only the bare thread key.
+  // Manual: thread key of the owner, | kKeyUncollectable for uncollectable
+  // spans (so that their frees take the slow path, which clears the block);
+  // else 0. Written by the owner (or under mcentral's lock while unowned),
+  // read by free's fast path, which matches only the bare thread key.
   std::atomic<uintptr_t> owner_key{0};
   uintptr_t base = 0;       // address of the first object (= start of the first page)
   uint64_t magic = 0;       // ceil(2^64 / elemsize), see SizeClass::magic
@@ -111,7 +109,14 @@ struct alignas(64) MSpan {
   alignas(64) void* freelist = nullptr;  // manual: next object malloc hands out
   std::atomic<MCache*> owner{nullptr};   // manual: the P that owns the span, or nullptr
   void* local_free = nullptr;            // manual: objects freed by the owner
-  OwnerField<uint32_t> alloc_count;      // objects allocated and not yet returned to the lists (+1 if current)
+  // Objects allocated and not yet returned to the lists (+1 if current),
+  // minus alloc_bias: free's fast path leaves for the slow path when the
+  // field reaches 0.
+  OwnerField<uint32_t> alloc_count;
+  // Manual, owner: 0, or for a parked span nelems - unpark_threshold, so that
+  // the free that brings the owner's frees into it to the threshold is the
+  // one that finds alloc_count at 0 (see mcache.h). allocated() is the count.
+  OwnerField<uint32_t> alloc_bias;
   OwnerField<uint64_t> nmalloc;          // cumulative objects handed out
   ListLinks<MSpan> links;                // P lists, mcentral lists, page-heap free lists
   bool in_central = false;               // on mcentral's list (under its lock)
@@ -119,6 +124,7 @@ struct alignas(64) MSpan {
   bool needzero = false;                 // the free memory may be dirty
   bool in_empty_cache = false;           // manual: on its P's cache of empty spans (any class)
   bool current = false;                  // a P's current span (manual: alloc_count holds +1 for it)
+  bool parked = false;                   // manual: on its owner's full list (owner only)
   uint8_t gc_list = 0;                   // collected: which mcentral set holds it (under its lock)
 
   // ---- Line 2: cross-thread manual state, then the collector's state.
@@ -132,6 +138,7 @@ struct alignas(64) MSpan {
   Mutex speciallock;
 
   // ---- Helpers --------------------------------------------------------------
+  uint32_t allocated() const { return alloc_count + alloc_bias; }
   uintptr_t get_owner_key() const { return owner_key.load(std::memory_order_relaxed); }
   // The owner key as free's fast path reads it: a plain load the compiler
   // can fold into the comparison (an atomic one it will not). Word-sized and

@@ -199,10 +199,10 @@ void* realloc_impl(void* ptr, size_t size) {
   return q;
 }
 
-void free_span_emptied(MSpan* s) {
+void free_mark_reached(MSpan* s) {
   MCache* c = t_mcache;
   MutexLock l(c->lock);
-  c->span_emptied(g_heap, s);
+  c->free_mark_reached(g_heap, s);
 }
 
 void free_slow(void* ptr) {

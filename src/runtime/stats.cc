@@ -51,7 +51,7 @@ void read_heap_stats(gomem_stats* st) {
       return;
     }
     uint64_t nm = s->nmalloc.read_racy();
-    int64_t lv = s->alloc_count.read_racy();
+    int64_t lv = s->alloc_count.read_racy() + s->alloc_bias.read_racy();
     lv -= xfree::count(s->xfree.load(std::memory_order_relaxed));
     if (__atomic_load_n(&s->current, __ATOMIC_RELAXED)) lv -= 1;
     if (lv < 0) lv = 0;
