@@ -11,7 +11,8 @@
  *     collector scans as a root.
  *
  * What the collector sees. It scans, conservatively (any word that points
- * anywhere inside a live collected object keeps it alive):
+ * anywhere inside a live collected object, or just past its end, keeps it
+ * alive; see gomem_gc_set_interior):
  *   - the stacks and registers of registered threads (a thread registers itself
  *     on its first collected allocation, or with gomem_register_thread);
  *   - the writable data and bss of every loaded object (rescanned each cycle,
@@ -86,6 +87,24 @@ GOMEM_API void gomem_gc_collect(void);
 /* Sets GOGC and returns the previous value. Negative disables automatic
  * collection (like debug.SetGCPercent(-1)). */
 GOMEM_API int gomem_gc_set_percent(int percent);
+
+/* Pointers one past the end. By default (GOMEM_GC_INTERIOR_PAST_END) a
+ * pointer just past the last byte of a collected object (a C++ end()
+ * iterator, the `p + n` bound of a loop, a buffer filled backwards from its
+ * end) keeps the object alive, as in Boehm GC: every collected allocation,
+ * scan or noscan, small or large, is served from a slot at least one byte
+ * larger than asked for. That costs memory only for sizes that exactly fill
+ * a size class (16, 32, 64, ... bytes; large objects of whole pages: one more
+ * page). GOMEM_GC_INTERIOR_EXACT (or the environment variable
+ * GOMEM_GC_INTERIOR=exact) drops the extra byte, for programs that never
+ * keep such pointers as the only reference. The mode can be changed at any
+ * time; it applies to the objects allocated after the change (objects
+ * allocated in the exact mode may be reclaimed while only an end pointer
+ * holds them). Returns the previous mode, or -1 (nothing changed) for an
+ * unknown mode. Pointers further out (p + n + 1, p - 1) never count. */
+#define GOMEM_GC_INTERIOR_EXACT 0
+#define GOMEM_GC_INTERIOR_PAST_END 1
+GOMEM_API int gomem_gc_set_interior(int mode);
 
 /* A finalizer runs once, on the finalizer thread, after the object became
  * unreachable; the object (and what it points to) is kept alive until the
