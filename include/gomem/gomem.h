@@ -80,7 +80,12 @@ GOMEM_API GOMEM_MALLOC_ATTR void *gomem_gc_alloc_aligned(size_t alignment, size_
 GOMEM_API GOMEM_MALLOC_ATTR void *gomem_malloc_uncollectable(size_t size);
 /* Optional early free of a collected object (the caller promises nothing
  * points to it any more). free() of a collected object does the same. Like
- * an allocation, it registers the calling thread. */
+ * an allocation, it registers the calling thread. The object is cleared at
+ * once and its slot reclaimed by the next sweep. A second free of it, before
+ * or after that sweep, or a free of a slot that is free, aborts with a
+ * "gomem: double free" message; once the slot has been handed out again, a
+ * second free cannot be told from a free of the new object (as with
+ * malloc). */
 GOMEM_API void gomem_gc_free(void *p);
 /* A full, blocking collection, sweep included (like Go's runtime.GC). */
 GOMEM_API void gomem_gc_collect(void);

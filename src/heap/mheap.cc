@@ -18,7 +18,7 @@ void MHeap::init(MemOS* os, ArenaIndex* index) {
   os_ = os;
   index_ = index;
   spanalloc_.init(os, sizeof(MSpan), 128 * 1024);
-  for (uint32_t w = 1; w <= 16; w++) gcbits_[w].init(os, 2 * w * sizeof(uint64_t), 16 * 1024);
+  for (uint32_t w = 1; w <= 16; w++) gcbits_[w].init(os, 3 * w * sizeof(uint64_t), 16 * 1024);
   next_hint_ = 0;
   secret = os::random_u64() | 1;
 }

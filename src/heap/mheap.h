@@ -157,7 +157,7 @@ class MHeap {
   Mutex scav_lock_;  // one scavenge() at a time
   PageAlloc pages_;
   FixAlloc spanalloc_;
-  FixAlloc gcbits_[17];  // index = words per bitmap (1..16); one allocation holds both bitmaps
+  FixAlloc gcbits_[17];  // index = words per bitmap (1..16); one allocation holds the three bitmaps
   std::atomic<HeapArena*> arenas_{nullptr};
   HeapArena* arenas_tail_ = nullptr;
   uintptr_t cur_next_ = 0;  // next uncommitted byte of the current reservation

@@ -92,10 +92,11 @@ struct alignas(64) MSpan {
   uint64_t base_magic = 0;  // base * magic (mod 2^64): p * magic - base_magic == (p - base) * magic
   union {
     uint64_t free_key = 0;  // manual: written into word 1 of every free object
-    // Collected: both bitmaps in one block of 2 x bitmap_words(), and in the
-    // low bit which half is the allocation bitmap (the other is the mark
-    // bitmap). Sweeping flips the bit instead of swapping pointers, and the
-    // marker finds everything it needs on this cache line.
+    // Collected: the bitmaps in one block of 3 x bitmap_words(), and in the
+    // low bit which of the first two is the allocation bitmap (the other is
+    // the mark bitmap; the third is freed_bits). Sweeping flips the bit
+    // instead of swapping pointers, and the marker finds everything it needs
+    // on this cache line.
     uintptr_t gcbits;
   };
   uintptr_t elemsize = 0;   // object size (npages * kPageSize for large spans)
@@ -202,6 +203,10 @@ struct alignas(64) MSpan {
   GOMEM_INLINE uint64_t* bits_base() const { return reinterpret_cast<uint64_t*>(gcbits & ~uintptr_t{1}); }
   GOMEM_INLINE uint64_t* alloc_bits() const { return bits_base() + (gcbits & 1) * bitmap_words(); }
   GOMEM_INLINE uint64_t* gcmark_bits() const { return bits_base() + (~gcbits & 1) * bitmap_words(); }
+  // Collected: objects freed early (gomem_gc_free) since the span was last
+  // swept; the next sweep frees them whatever their mark says. Written by
+  // gc_free and cleared by sweep, both under the span's mcentral lock.
+  GOMEM_INLINE uint64_t* freed_bits() const { return bits_base() + 2 * bitmap_words(); }
   // Sweep: the mark bitmap becomes the allocation bitmap.
   GOMEM_INLINE void flip_bits() { gcbits ^= 1; }
 };
