@@ -229,7 +229,24 @@ typedef struct gomem_stats {
   gomem_size_class_stats gc_by_size[GOMEM_NUM_SIZE_CLASSES];
 } gomem_stats;
 
+/* Fills *stats. It takes no lock that a collection holds and makes no system
+ * call; its cost is one pass over the heap's span records (a few hundred ns
+ * for a small heap, a few ns more per 8 KiB span in use). Figures of other
+ * threads are read while they run and may be a few objects stale. */
 GOMEM_API void gomem_read_stats(gomem_stats *stats);
+/* The figures programs poll most, without filling a gomem_stats. None takes
+ * a lock a collection holds or makes a system call.
+ *   gomem_heap_alloc  = heap_alloc: bytes of live objects, manual and
+ *                       collected; the same pass over the span records as
+ *                       gomem_read_stats (the manual heap counts its live
+ *                       objects in the spans only);
+ *   gomem_heap_sys    = heap_sys (one load);
+ *   gomem_gc_live     = gc_heap_live: bytes the last cycle marked (one load);
+ *   gomem_gc_count    = num_gc: cycles completed (one load). */
+GOMEM_API uint64_t gomem_heap_alloc(void);
+GOMEM_API uint64_t gomem_heap_sys(void);
+GOMEM_API uint64_t gomem_gc_live(void);
+GOMEM_API uint32_t gomem_gc_count(void);
 /* Writes a human-readable report of the statistics to file descriptor fd. */
 GOMEM_API void gomem_print_stats(int fd);
 

@@ -43,6 +43,8 @@ void push_notify(MCache* owner, MSpan* s) {
 
 GOMEM_META constinit std::atomic<uint32_t> g_trim_epoch{0};
 
+OwnerField<uint64_t>* mcache_nfree_slot(MCache* c, SpanClass spc) { return &c->nfree[manual_list_index(spc)]; }
+
 void MCache::attach(uintptr_t thread_key) {
   tkey = thread_key;
   for (auto& d : direct) d = &g_empty_span;
@@ -204,10 +206,9 @@ MSpan* MCache::reuse_empty(MHeap& h, SpanClass spc, uint32_t npages) {
     s->in_empty_cache = false;
     if (s->spanclass != spc) {
       // Re-cut for the new class. Its page-map entries already point to it.
-      h.retire_mallocs(s->spanclass, s->nmalloc);
-      s->nmalloc = 0;
       const SizeClass& info = span_class_info(spc);
       s->spanclass = spc;
+      s->set_owner(this);  // nfree_slot follows the class
       s->kind = span_class_kind(spc);
       s->elemsize = info.size;
       s->nelems = info.nelems;

@@ -289,12 +289,12 @@ MSpan* MHeap::alloc_span_locked(uintptr_t npages, SpanClass spc, uintptr_t align
     insert_free_run_locked(end, (rend - end) >> kPageShift);
   }
   init_span_locked(s, base, npages, spc, zeroed == npages);
-  publish_locked();
   if (s->large) {
     stats_.large_allocs++;
     stats_.large_alloc_bytes += s->bytes();
     stats_.large_live_bytes += s->bytes();
   }
+  publish_locked();
   return s;
 }
 
@@ -309,8 +309,6 @@ void MHeap::free_span_locked(MSpan* s) {
   if (s->large) {
     stats_.large_frees++;
     stats_.large_live_bytes -= s->bytes();
-  } else {
-    retired_mallocs_[s->spanclass].fetch_add(s->nmalloc, std::memory_order_relaxed);
   }
   stats_.inuse -= s->bytes();
   if (kind_is_gc(s->kind)) {

@@ -18,6 +18,9 @@
 //   frees. About 25 instructions. Anything else - another thread's span, a
 //   parked span, a large object, a collected object, NULL, garbage - is
 //   free_slow's business.
+// * Statistics: each P counts the manual objects it hands out and frees (one
+//   add on each fast path: MCache::nmalloc_direct, and MSpan::nfree_slot),
+//   so that gomem_read_stats sums the Ps instead of walking the spans.
 // * A P's spans, ownership and remote frees: heap/mcache.h.
 // * Spans no P owns: heap/mcentral.h. Pages, arenas, the page map:
 //   heap/mheap.h, heap/arena.h.
@@ -37,6 +40,11 @@
 #include "platform/thread.h"
 
 namespace gomem {
+
+// Frees of small manual objects by threads that hold no P (an exiting
+// thread, or no memory for a P), by manual_list_index; every other free is
+// counted by a P (MCache::nfree).
+extern std::atomic<uint64_t> g_nfree_without_p[kManualLists];
 
 // Slow paths (runtime/malloc.cc).
 GOMEM_NOINLINE void* malloc_slow(size_t size);
@@ -59,12 +67,14 @@ void* out_of_memory();
 // size class. Budget: about 15 instructions, one predicted branch.
 GOMEM_INLINE void* malloc_fast(size_t size) {
   if (GOMEM_LIKELY(size <= kDirectMax)) {
-    MSpan* s = t_mcache->direct[(size + 15) >> 4];
+    MCache* c = t_mcache;
+    uintptr_t i = (size + 15) >> 4;
+    MSpan* s = c->direct[i];
     void** p = static_cast<void**>(s->freelist);
     if (GOMEM_LIKELY(p != nullptr)) {
       s->freelist = p[0];
       s->alloc_count++;
-      s->nmalloc++;
+      c->nmalloc_direct[i]++;
       p[1] = nullptr;  // clear the double-free key
       return p;
     }
@@ -86,6 +96,7 @@ GOMEM_INLINE void free_fast(void* ptr) {
       w[0] = reinterpret_cast<uint64_t>(s->local_free);
       w[1] = key;
       s->local_free = ptr;
+      (*s->nfree_slot)++;
       if (GOMEM_LIKELY(--s->alloc_count != 0)) return;
       return free_span_emptied(s);
     }
