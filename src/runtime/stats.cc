@@ -13,11 +13,14 @@
 // (gc::fill_stats). Counters of other threads are read while they run, so a
 // figure can be a few objects stale.
 //
-// Costs (taskset -c 1 on a shared 2-core machine, one P, see the commit
-// that brought these): gomem_read_stats ~0.5 us, mostly clearing and
-// filling the 7 KiB struct, plus ~0.1 us per further P; gomem_heap_alloc
-// sums the same counters (~0.2 us + ~0.1 us per further P); gomem_heap_sys,
-// gomem_gc_live and gomem_gc_count are one load each.
+// Costs, in instructions (callgrind), independent of the heap's size:
+// gomem_read_stats ~10k with one P (clearing and filling the 7 KiB struct
+// class by class is most of it), ~15k with the collector in use;
+// gomem_heap_alloc ~3k with one P, plus ~1.5k per further P (and the
+// collector's class counters once it is in use); gomem_heap_sys,
+// gomem_gc_live and gomem_gc_count are one load each. Before, read_stats
+// cost 16k instructions plus a sched_getaffinity system call, a pass over
+// every span record and the collection lock (blocking for a whole cycle).
 #include <cstring>
 
 #include "base/fmt.h"
@@ -167,14 +170,16 @@ void read_stats(gomem_stats* st) {
 // counters of one P may go negative: other Ps free its objects).
 uint64_t heap_alloc() {
   ensure_init();
-  gc::GCClassCounts gcc;
-  gc::read_counters(&gcc);
   int64_t bytes = static_cast<int64_t>(g_heap.large_live_bytes());
   for (int j = 2; j < 2 * kManualClasses.count; j++)
     bytes -= static_cast<int64_t>(g_nfree_without_p[j].load(std::memory_order_relaxed) * kTables.list_size[j]);
-  for (int g = 2; g < 2 * kGCClasses.count; g++)
-    bytes += static_cast<int64_t>((gcc.mallocs[g] - gcc.frees[g]) * kTables.gc_size[g]);
   bool gc_used = gc::g_gc_used.load(std::memory_order_relaxed);
+  if (gc_used) {
+    gc::GCClassCounts gcc;
+    gc::read_counters(&gcc);
+    for (int g = 2; g < 2 * kGCClasses.count; g++)
+      bytes += static_cast<int64_t>((gcc.mallocs[g] - gcc.frees[g]) * kTables.gc_size[g]);
+  }
   for_each_p([&](MCache* c) {
     for (int i = 0; i < kDirectEntries; i++)
       bytes += static_cast<int64_t>(c->nmalloc_direct[i].read_racy() * kTables.list_size[kTables.direct_list[i]]);
