@@ -10,13 +10,11 @@
 // pointer of object 2k is the start of object 2k + 1, which it then keeps
 // instead: that is why only every other object is held.
 #include <gtest/gtest.h>
-#include <pthread.h>
-#include <sys/mman.h>
 
 #include <cstring>
-#include <functional>
 #include <vector>
 
+#include "gc_test_util.h"
 #include "gomem/gomem.h"
 #include "heap/heap.h"
 #include "test_util.h"
@@ -25,53 +23,9 @@ using namespace gomem_test;
 
 namespace {
 
-void in_fresh_thread(std::function<void()> fn) {
-  constexpr size_t kStack = 8 << 20;
-  void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  ASSERT_NE(stack, MAP_FAILED);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstack(&attr, stack, kStack);
-  pthread_t t;
-  auto* f = new std::function<void()>(std::move(fn));
-  ASSERT_EQ(pthread_create(
-                &t, &attr,
-                [](void* a) -> void* {
-                  auto* g = static_cast<std::function<void()>*>(a);
-                  (*g)();
-                  delete g;
-                  return nullptr;
-                },
-                f),
-            0);
-  pthread_join(t, nullptr);
-  pthread_attr_destroy(&attr);
-  munmap(stack, kStack);
-}
-
-#define GC_TEST(suite, name)                                    \
-  static void suite##_##name##_body();                          \
-  TEST(suite, name) { in_fresh_thread(suite##_##name##_body); } \
-  static void suite##_##name##_body()
-
 constexpr uintptr_t kMask = 0x5a5a5a5a5a5a5a5aULL;
 
 void* unmask(uintptr_t m) { return reinterpret_cast<void*>(m ^ kMask); }
-
-__attribute__((always_inline)) inline void collect_clean() {
-  __asm__ __volatile__(
-      "lea -262144(%%rsp), %%rax\n"
-      "1: movq $0, (%%rax)\n"
-      "add $8, %%rax\n"
-      "cmp %%rsp, %%rax\n"
-      "jb 1b\n"
-      "xor %%eax, %%eax\n xor %%ecx, %%ecx\n xor %%edx, %%edx\n xor %%esi, %%esi\n xor %%edi, %%edi\n"
-      "xor %%r8d, %%r8d\n xor %%r9d, %%r9d\n xor %%r10d, %%r10d\n xor %%r11d, %%r11d\n"
-      :
-      :
-      : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory");
-  gomem_gc_collect();
-}
 
 // Is the object at p still allocated (after a full collection, sweep
 // included)?
