@@ -182,3 +182,75 @@ TEST_F(Death, StandardFreeReportsToo) {
       kDouble);
 }
 #endif
+
+// Early frees of collected objects (gomem_gc_free, or free() of a collected
+// object). The first free only clears the object and notes it in its span;
+// the slot is reclaimed by the next sweep. A second free must stop there,
+// not clear whatever object took the slot meanwhile.
+void* volatile g_keep;
+
+TEST_F(Death, GcFreeTwice) {
+  EXPECT_DEATH(
+      {
+        void* p = gomem_gc_alloc(48);
+        gomem_gc_free(p);
+        gomem_gc_free(p);
+      },
+      "gomem: double free of 0x[0-9a-f]+ \\(size class [0-9]+, [0-9]+ bytes, gc-scan span.*freed already");
+}
+
+TEST_F(Death, GcFreeTwiceAcrossACollection) {
+  // The collection sweeps the slot free (a stale copy of p on the stack
+  // marks it, but the early free wins); the second free finds a free slot.
+  EXPECT_DEATH(
+      {
+        g_keep = gomem_gc_alloc_noscan(100);  // keeps the span from going back to the heap
+        void* p = gomem_gc_alloc_noscan(100);
+        gomem_gc_free(p);
+        gomem_gc_collect();
+        gomem_gc_free(p);
+      },
+      "gomem: double free of 0x[0-9a-f]+ \\(size class [0-9]+, [0-9]+ bytes, gc-noscan span.*the slot is free");
+}
+
+TEST_F(Death, GcFreeOfASlotNeverHandedOut) {
+  EXPECT_DEATH(
+      {
+        // The first object of a fresh span: its last slot is not handed out.
+        void* p = gomem_gc_alloc(1000);
+        gomem::MSpan* s = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(p));
+        gomem_gc_free(reinterpret_cast<void*>(s->base + uintptr_t{s->nelems - 1} * s->elemsize));
+      },
+      "gomem: double free of 0x[0-9a-f]+ \\(size class [0-9]+.*the slot is free");
+}
+
+TEST_F(Death, GcFreeOfAnInteriorPointer) {
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(gomem_gc_alloc(64));
+        gomem_gc_free(p + 8);
+      },
+      kInterior);
+}
+
+TEST_F(Death, StandardFreeOfACollectedObjectTwice) {
+  EXPECT_DEATH(
+      {
+        void* p = gomem_gc_alloc(24);
+        gomem_free(p);
+        gomem_free(p);
+      },
+      kDouble);
+}
+
+TEST_F(Death, GcFreeOfALargeObjectTwice) {
+  EXPECT_DEATH(
+      {
+        void* keep = gomem_gc_alloc(1 << 20);  // keeps the freed run's neighbour in use
+        void* p = gomem_gc_alloc(300000);
+        gomem_gc_free(p);
+        gomem_gc_free(p);
+        gomem_gc_free(keep);
+      },
+      "gomem: (double free|free of a pointer gomem never handed out) of 0x[0-9a-f]+");
+}

@@ -26,6 +26,8 @@ void push_notify(MCache* owner, MSpan* s) {
 GOMEM_META constinit std::atomic<uint32_t> g_trim_epoch{0};
 GOMEM_META void (*g_recut_test_hook)(MSpan*) = nullptr;
 
+OwnerField<uint64_t>* mcache_nfree_slot(MCache* c, SpanClass spc) { return &c->nfree[manual_list_index(spc)]; }
+
 void MCache::attach(uintptr_t thread_key) {
   tkey = thread_key;
   for (auto& a : alloc) a = &g_empty_span;
@@ -206,10 +208,9 @@ MSpan* MCache::reuse_empty(MHeap& h, SpanClass spc, uint32_t npages) {
       // The marker reads kind, elemsize and nelems of every uncollectable
       // span with the world stopped: change them where no stop can land.
       NoPreempt np;
-      h.retire_mallocs(s->spanclass, s->nmalloc);
-      s->nmalloc = 0;
       const SizeClass& info = span_class_info(spc);
       s->spanclass = spc;
+      s->set_owner(this);  // nfree_slot follows the class
       s->kind = span_class_kind(spc);
       s->elemsize = info.size;
       if (GOMEM_UNLIKELY(g_recut_test_hook != nullptr)) g_recut_test_hook(s);

@@ -60,7 +60,8 @@
 //      brings the span to unpark_threshold free objects (nelems/3, at most
 //      8): only then does the span go back to partial[] (free_mark_reached,
 //      under the lock). A span with one or two free objects never becomes
-//      current; free stays at 29 instructions.
+//      current; free stays at 29 instructions (30 since the per-P free
+//      counter of the statistics, runtime/stats.cc).
 //   3. A span switch calls set_current once (the dry span stays current,
 //      parked, until its successor is found), and malloc maps a size to a
 //      span class through a constant table, so set_current writes one
@@ -183,6 +184,15 @@ struct MCache {
   // Statistics kept by the owner, folded into the global totals when the P
   // is released and read racily by gomem_read_stats.
   OwnerField<uint64_t> remote_frees;   // objects this P freed into other P's spans
+  // Manual objects handed out and freed by this P's holders, cumulative:
+  // summed over every P (runtime/stats.cc), mallocs - frees = live objects,
+  // without looking at a span. Never reset (a pooled P keeps them).
+  OwnerField<uint64_t> nmalloc_direct[kDirectEntries];  // malloc_fast, by direct[] index
+  OwnerField<uint64_t> nmalloc[kManualLists];           // the slow paths, by manual_list_index
+  // Frees by manual_list_index: the owner's fast path (through
+  // MSpan::nfree_slot) and free_slow (the owner's slow frees, this P's
+  // remote frees).
+  OwnerField<uint64_t> nfree[kManualLists];
 
   // ---- Shared.
   std::atomic<MSpan*> notify{nullptr};  // parked spans that received remote frees

@@ -35,6 +35,9 @@ namespace gomem {
 struct MCache;
 struct Special;
 
+// &c->nfree[manual_list_index(spc)] (heap/mcache.cc).
+OwnerField<uint64_t>* mcache_nfree_slot(MCache* c, SpanClass spc);
+
 enum class SpanState : uint8_t {
   kDead = 0,   // not describing memory (on the MSpan free list)
   kInUse = 1,  // holds objects (small spans) or one large object
@@ -90,10 +93,11 @@ struct alignas(64) MSpan {
   uint64_t base_magic = 0;  // base * magic (mod 2^64): p * magic - base_magic == (p - base) * magic
   union {
     uint64_t free_key = 0;  // manual: written into word 1 of every free object
-    // Collected: both bitmaps in one block of 2 x bitmap_words(), and in the
-    // low bit which half is the allocation bitmap (the other is the mark
-    // bitmap). Sweeping flips the bit instead of swapping pointers, and the
-    // marker finds everything it needs on this cache line.
+    // Collected: the bitmaps in one block of 3 x bitmap_words(), and in the
+    // low bit which of the first two is the allocation bitmap (the other is
+    // the mark bitmap; the third is freed_bits). Sweeping flips the bit
+    // instead of swapping pointers, and the marker finds everything it needs
+    // on this cache line.
     uintptr_t gcbits;
   };
   uintptr_t elemsize = 0;   // object size (npages * kPageSize for large spans)
@@ -117,7 +121,10 @@ struct alignas(64) MSpan {
   // the free that brings the owner's frees into it to the threshold is the
   // one that finds alloc_count at 0 (see mcache.h). allocated() is the count.
   OwnerField<uint32_t> alloc_bias;
-  OwnerField<uint64_t> nmalloc;          // cumulative objects handed out
+  // Manual: the owner P's free counter for this span's class
+  // (mcache_nfree_slot, set with the owner), so that free's fast path
+  // counts with one add; nullptr while unowned.
+  OwnerField<uint64_t>* nfree_slot = nullptr;
   ListLinks<MSpan> links;                // P lists, mcentral lists, page-heap free lists
   bool in_central = false;               // on mcentral's list (under its lock)
   bool large = false;                    // one object of npages pages
@@ -132,6 +139,7 @@ struct alignas(64) MSpan {
   MSpan* notify_next = nullptr;                // link on the owner's notify stack
   // Collected kinds (Go's mspan fields; freeindex is on line 0):
   uint64_t alloc_cache = 0;                // ~alloc_bits[freeindex..freeindex+64), bit 0 = freeindex
+  OwnerField<uint64_t> nmalloc;            // alloc_count when a P took it (gc/sweep.cc), by that P
   Special* specials = nullptr;             // finalizers, sorted by offset, under speciallock
   int64_t free_since = 0;                  // page heap: when this free run became free (ns)
   std::atomic<uint32_t> sweepgen{0};       // see gc/sweep.h for the states
@@ -152,7 +160,11 @@ struct alignas(64) MSpan {
   }
   void set_owner_key(uintptr_t k) { owner_key.store(k, std::memory_order_relaxed); }
   MCache* get_owner() const { return owner.load(std::memory_order_relaxed); }
-  void set_owner(MCache* c) { owner.store(c, std::memory_order_relaxed); }
+  // Sets the owner (and nfree_slot, for the current spanclass).
+  void set_owner(MCache* c) {
+    owner.store(c, std::memory_order_relaxed);
+    nfree_slot = c ? mcache_nfree_slot(c, spanclass) : nullptr;
+  }
   uintptr_t start() const { return base; }
   uintptr_t bytes() const { return uintptr_t{npages} << kPageShift; }
   uintptr_t end() const { return base + bytes(); }
@@ -162,7 +174,17 @@ struct alignas(64) MSpan {
   // Index of the object containing p (p inside the span).
   GOMEM_INLINE uintptr_t obj_index(uintptr_t p) const { return mulhi64(p - base, magic); }
   // True if p is the start of a slot (p inside the span).
-  GOMEM_INLINE bool is_slot_start(uintptr_t p) const { return p * magic - base_magic < magic; }
+  GOMEM_INLINE bool is_slot_start(uintptr_t p) const {
+#if defined(__x86_64__)
+    // The multiply takes magic from memory: the compiler would load it into
+    // a register first, one more instruction on free's fast path.
+    uint64_t m = p;
+    __asm__("imulq %1, %0" : "+r"(m) : "m"(magic) : "cc");
+    return m - base_magic < magic;
+#else
+    return p * magic - base_magic < magic;
+#endif
+  }
   GOMEM_INLINE uintptr_t obj_addr(uintptr_t idx) const { return base + idx * elemsize; }
 
   // Manual: builds the free list over every slot (in address order), writes
@@ -209,6 +231,10 @@ struct alignas(64) MSpan {
   GOMEM_INLINE uint64_t* bits_base() const { return reinterpret_cast<uint64_t*>(gcbits & ~uintptr_t{1}); }
   GOMEM_INLINE uint64_t* alloc_bits() const { return bits_base() + (gcbits & 1) * bitmap_words(); }
   GOMEM_INLINE uint64_t* gcmark_bits() const { return bits_base() + (~gcbits & 1) * bitmap_words(); }
+  // Collected: objects freed early (gomem_gc_free) since the span was last
+  // swept; the next sweep frees them whatever their mark says. Written by
+  // gc_free and cleared by sweep, both under the span's mcentral lock.
+  GOMEM_INLINE uint64_t* freed_bits() const { return bits_base() + 2 * bitmap_words(); }
   // Sweep: the mark bitmap becomes the allocation bitmap.
   GOMEM_INLINE void flip_bits() { gcbits ^= 1; }
 };
