@@ -97,6 +97,31 @@ TEST(Dirty, WrittenPagesReportedExactlyAndReprotected) {
   munmap(m, n * kPage);
 }
 
+// Report-only scans leave pages written (and so unprotected: the program's
+// next writes to them cost no fault); protect(lo, hi) protects a sub-range.
+TEST(Dirty, ReportOnlyScanAndProtectOfASubrange) {
+  DirtyTracker t;
+  INIT_OR_SKIP(t);
+  constexpr size_t n = 64;
+  char* m = map_rw(n);
+  ASSERT_TRUE(m);
+  uintptr_t lo = reinterpret_cast<uintptr_t>(m);
+  ASSERT_TRUE(t.register_range(lo, n * kPage));
+  ASSERT_TRUE(t.protect_all());
+  m[2 * kPage] = 1;
+  m[40 * kPage] = 1;
+  Pages p{lo, {}};
+  EXPECT_EQ(t.scan(lo, lo + n * kPage, collect, &p, DirtyTracker::kReportOnly), 2);
+  EXPECT_EQ(p.set, (std::set<size_t>{2, 40}));
+  p.set.clear();
+  EXPECT_EQ(t.scan(lo, lo + n * kPage, collect, &p, DirtyTracker::kReportOnly), 2) << "still written";
+  ASSERT_TRUE(t.protect(lo + 32 * kPage, lo + n * kPage));  // only the upper half
+  EXPECT_EQ(scan(t, m, n), std::set<size_t>{2});
+  m[40 * kPage] = 2;
+  EXPECT_EQ(scan(t, m, n), std::set<size_t>{40});
+  munmap(m, n * kPage);
+}
+
 TEST(Dirty, PagesWrittenByOtherThreads) {
   DirtyTracker t;
   INIT_OR_SKIP(t);

@@ -110,13 +110,14 @@ int main() {
     size_t k = 4096;
     Round r[3];
     for (auto& x : r) x = one_round(mib << 20, k);
-    printf("%4zu MiB: protect (populated) %.1f ms, protect (untouched) %.1f ms, first write %.2f us/page, "
-           "scan clean %.2f ms/GiB, scan %.0f ns per written page (%zu random pages)\n",
-           mib, median3(r[0].protect_ms, r[1].protect_ms, r[2].protect_ms),
-           median3(r[0].protect0_ms, r[1].protect0_ms, r[2].protect0_ms),
-           median3(r[0].fault_ns, r[1].fault_ns, r[2].fault_ns) / 1000,
-           median3(r[0].scan0_ms_per_gib, r[1].scan0_ms_per_gib, r[2].scan0_ms_per_gib),
-           median3(r[0].scan_ns_per_page, r[1].scan_ns_per_page, r[2].scan_ns_per_page), k);
+    printf(
+        "%4zu MiB: protect (populated) %.1f ms, protect (untouched) %.1f ms, first write %.2f us/page, "
+        "scan clean %.2f ms/GiB, scan %.0f ns per written page (%zu random pages)\n",
+        mib, median3(r[0].protect_ms, r[1].protect_ms, r[2].protect_ms),
+        median3(r[0].protect0_ms, r[1].protect0_ms, r[2].protect0_ms),
+        median3(r[0].fault_ns, r[1].fault_ns, r[2].fault_ns) / 1000,
+        median3(r[0].scan0_ms_per_gib, r[1].scan0_ms_per_gib, r[2].scan0_ms_per_gib),
+        median3(r[0].scan_ns_per_page, r[1].scan_ns_per_page, r[2].scan_ns_per_page), k);
   }
   return 0;
 }

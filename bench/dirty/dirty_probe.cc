@@ -39,13 +39,13 @@ constexpr size_t kPage = 4096;
 constexpr int kMaxSamples = 1 << 16;
 
 struct Sample {
-  double ms;         // length of the interval
-  double mutator_ms; // minus the collector's pauses in it (the program ran)
-  int64_t pages;     // distinct pages written in it
-  double scan_ms;    // time the scan took
-  bool had_gc;       // a collection ended inside it
-  uint64_t inuse;    // heap_inuse at its end (cycle mode)
-  uint64_t live;     // gc_heap_live at its end (cycle mode)
+  double ms;          // length of the interval
+  double mutator_ms;  // minus the collector's pauses in it (the program ran)
+  int64_t pages;      // distinct pages written in it
+  double scan_ms;     // time the scan took
+  bool had_gc;        // a collection ended inside it
+  uint64_t inuse;     // heap_inuse at its end (cycle mode)
+  uint64_t live;      // gc_heap_live at its end (cycle mode)
 };
 
 DirtyTracker g_t;
@@ -61,7 +61,6 @@ void (*g_read_stats)(gomem_stats*);
 gomem_stats g_stats;
 
 void count_run(void* arg, uintptr_t s, uintptr_t e) { *static_cast<int64_t*>(arg) += (e - s) / kPage; }
-void ignore_run(void*, uintptr_t, uintptr_t) {}
 
 uint32_t num_gc() {
   if (!g_read_stats) return 0;
@@ -97,7 +96,12 @@ void* sampler(void*) {
       break;
     }
     double ms = (t1 - t_prev) / 1e6;
-    g_samples[g_n++] = {ms, ms - (g_stats.pause_total_ns - paused) / 1e6, pages, (t1 - t0) / 1e6, gc_now != gc, g_stats.heap_inuse,
+    g_samples[g_n++] = {ms,
+                        ms - (g_stats.pause_total_ns - paused) / 1e6,
+                        pages,
+                        (t1 - t0) / 1e6,
+                        gc_now != gc,
+                        g_stats.heap_inuse,
                         g_stats.gc_heap_live};
     t_prev = t1;
     gc = gc_now;
@@ -143,12 +147,14 @@ __attribute__((destructor)) void report() {
           "(= %.2f MB/ms mean)\n"
           "dirty_probe: pages per interval: median %.0f, p90 %.0f, max %.0f; scan time per interval: median "
           "%.3f ms, max %.3f ms\n",
-          e ? e : "10", g_n, m, g_registered / 1048576.0, ms > 0 ? pages / ms : 0, pct(rate, m, 0.5),
-          pct(rate, m, 0.9), ms > 0 ? pages / ms * kPage / 1e6 : 0, pct(per, g_n, 0.5), pct(per, g_n, 0.9),
-          pct(per, g_n, 1.0), pct(scan, g_n, 0.5), pct(scan, g_n, 1.0));
+          e ? e : "10", g_n, m, g_registered / 1048576.0, ms > 0 ? pages / ms : 0, pct(rate, m, 0.5), pct(rate, m, 0.9),
+          ms > 0 ? pages / ms * kPage / 1e6 : 0, pct(per, g_n, 0.5), pct(per, g_n, 0.9), pct(per, g_n, 1.0),
+          pct(scan, g_n, 0.5), pct(scan, g_n, 1.0));
   if (e && atoi(e) == 0) {
     for (int i = 0; i < g_n; i++)
-      fprintf(stderr, "dirty_probe: cycle %d: %ld pages written since the last cycle (%.1f MiB), heap_inuse %.1f MiB, live %.1f MiB\n",
+      fprintf(stderr,
+              "dirty_probe: cycle %d: %ld pages written since the last cycle (%.1f MiB), heap_inuse %.1f MiB, live "
+              "%.1f MiB\n",
               i + 1, static_cast<long>(g_samples[i].pages), g_samples[i].pages * kPage / 1048576.0,
               g_samples[i].inuse / 1048576.0, g_samples[i].live / 1048576.0);
   }
@@ -172,7 +178,7 @@ extern "C" __attribute__((visibility("default"))) void* mmap(void* addr, size_t 
     }
     uintptr_t lo = reinterpret_cast<uintptr_t>(p);
     if (g_t.register_range(lo, len)) {
-      g_t.scan(lo, lo + len, ignore_run, nullptr);
+      g_t.protect(lo, lo + len);
       g_registered += len;
     }
     g_mu.unlock();

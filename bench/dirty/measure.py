@@ -23,7 +23,7 @@ reps = int(sys.argv[4]) if len(sys.argv) > 4 else 3
 exe = os.path.join(build, "bench/gc/binary_trees_gomem")
 probe = os.path.join(build, "bench/dirty/dirty_probe.so")
 GC = re.compile(r"^gc \d+ .*?: [\d.]+\+([\d.]+)\+[\d.]+ ms clock, [\d.]+\+[\d.]+/([\d.]+)/[\d.]+\+[\d.]+ ms cpu, "
-                r"(\d+)->(\d+)->(\d+) MB")
+                r"(\d+)->(\d+)->(\d+) MB", re.M)
 med = statistics.median
 
 
@@ -32,7 +32,7 @@ def run(depth, period):
     out = subprocess.run([exe, str(depth)], env=env, capture_output=True, text=True, timeout=900)
     text = out.stdout + out.stderr
     r = {"time": float(re.search(r"time_s=([\d.]+)", text).group(1))}
-    rates = [int(live) / cpu for _, cpu, _, _, live in GC.findall(text) if float(cpu) > 0 and int(live) > 0]
+    rates = [int(live) / float(cpu) for _, cpu, _, _, live in GC.findall(text) if float(cpu) > 0 and int(live) > 0]
     r["mark"] = med(rates) if rates else 0
     m = re.search(r"per ms of program time: mean ([\d.]+), median ([\d.]+), p90 ([\d.]+)", text)
     r["dirty_mean"], r["dirty_med"], r["dirty_p90"] = (float(x) for x in m.groups())

@@ -98,15 +98,22 @@ class DirtyTracker {
   // racing with it on a page may or may not be. The first protection of a
   // range also covers its untouched pages (the kernel fills page tables).
   bool protect_all();
+  // The same for the pages of [lo, hi) only (e.g. the spans that hold old
+  // objects, leaving the pages being allocated into unprotected: see the
+  // costs above for why).
+  bool protect(uintptr_t lo, uintptr_t hi);
 
-  // Calls fn for each run of pages in [lo, hi) written since the last
-  // protect_all or scan, and protects those pages again in the same walk.
-  // Returns the number of written pages, or -1 if the kernel refused (a page
-  // in [lo, hi) not registered, or the tracker is Off): the tracker is then
-  // Off and the caller must treat the whole range as written.
-  int64_t scan(uintptr_t lo, uintptr_t hi, DirtyRunFn fn, void* arg);
+  // What a scan does to the pages it reports.
+  enum Mode { kReprotect, kReportOnly };
+  // Calls fn for each run of pages in [lo, hi) written since they were last
+  // protected; with kReprotect, protects them again in the same walk (the
+  // kernel does both atomically per page), with kReportOnly leaves them
+  // written. Returns the number of written pages, or -1 if the kernel
+  // refused (a page in [lo, hi) not registered, or the tracker is Off): the
+  // tracker is then Off and the caller must treat the whole range as written.
+  int64_t scan(uintptr_t lo, uintptr_t hi, DirtyRunFn fn, void* arg, Mode mode = kReprotect);
   // scan over every registered range.
-  int64_t scan_all(DirtyRunFn fn, void* arg);
+  int64_t scan_all(DirtyRunFn fn, void* arg, Mode mode = kReprotect);
 
   // In the child after fork(): the inherited descriptors act on the parent's
   // address space; close them without using them and go Off. The child may
@@ -125,7 +132,7 @@ class DirtyTracker {
   };
 
   bool register_locked(uintptr_t lo, size_t len);
-  int64_t scan_range(uintptr_t lo, uintptr_t hi, DirtyRunFn fn, void* arg);
+  int64_t scan_range(uintptr_t lo, uintptr_t hi, DirtyRunFn fn, void* arg, uint64_t flags);
   void go_off(const char* what, int err);
   void go_off_locked(const char* what, int err);
   void close_fds();

@@ -161,13 +161,14 @@ bool DirtyTracker::register_range(uintptr_t lo, size_t len) {
 
 // One PAGEMAP_SCAN walk over [lo, hi), continued from walk_end while the
 // result buffer fills up. With fn == nullptr: protect only (no results).
-int64_t DirtyTracker::scan_range(uintptr_t lo, uintptr_t hi, DirtyRunFn fn, void* arg) {
+// flags: PM_SCAN_* beside PM_SCAN_CHECK_WPASYNC, which every walk sets.
+int64_t DirtyTracker::scan_range(uintptr_t lo, uintptr_t hi, DirtyRunFn fn, void* arg, uint64_t flags) {
   uapi::PageRegion vec[kScanBatch];
   int64_t pages = 0;
   while (lo < hi) {
     uapi::PmScanArg a = {};
     a.size = sizeof a;
-    a.flags = uapi::kScanWpMatching | uapi::kScanCheckWpAsync;
+    a.flags = flags | uapi::kScanCheckWpAsync;
     a.start = lo;
     a.end = hi;
     if (fn) {
@@ -194,18 +195,26 @@ int64_t DirtyTracker::scan_range(uintptr_t lo, uintptr_t hi, DirtyRunFn fn, void
   return pages;
 }
 
-int64_t DirtyTracker::scan(uintptr_t lo, uintptr_t hi, DirtyRunFn fn, void* arg) {
+namespace {
+uint64_t scan_flags(DirtyTracker::Mode mode) { return mode == DirtyTracker::kReprotect ? uapi::kScanWpMatching : 0; }
+}  // namespace
+
+int64_t DirtyTracker::scan(uintptr_t lo, uintptr_t hi, DirtyRunFn fn, void* arg, Mode mode) {
   if (!tracking()) return -1;
-  return scan_range(lo, hi, fn, arg);
+  return scan_range(lo, hi, fn, arg, scan_flags(mode));
 }
 
-int64_t DirtyTracker::scan_all(DirtyRunFn fn, void* arg) {
+bool DirtyTracker::protect(uintptr_t lo, uintptr_t hi) {
+  return tracking() && scan_range(lo, hi, nullptr, nullptr, uapi::kScanWpMatching) >= 0;
+}
+
+int64_t DirtyTracker::scan_all(DirtyRunFn fn, void* arg, Mode mode) {
   if (!tracking()) return -1;
   int64_t total = 0;
   int n = count_.load(std::memory_order_acquire);
   for (int i = 0; i < n; i++) {
     int64_t p = scan_range(ranges_[i].lo.load(std::memory_order_relaxed), ranges_[i].hi.load(std::memory_order_acquire),
-                           fn, arg);
+                           fn, arg, scan_flags(mode));
     if (p < 0) return -1;
     total += p;
   }
