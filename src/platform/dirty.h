@@ -40,9 +40,30 @@
 //   - Private file mappings (a library's .data) can be registered too (async
 //     WP accepts any memory type), so dlopen'ed data can join tracking.
 //
-// Costs (approximate, shared 2-core machine, medians of 3; bench/gc/dirty_bench.c):
-//   see the figures in the report of issue 9's first brick, summarised here:
-//   DIRTY_COSTS_PLACEHOLDER
+// Costs (bench/dirty, kernel 6.18; the 2-core machine was shared, load ~15-20,
+// so ranges of medians of 3):
+//   first protection of 256 MiB: 1.8-12 ms populated, 1-2 ms untouched (64 MiB: 0.3-0.5 ms);
+//   first write to a protected page: 2-6 us (1-1.4 us on a quiet machine);
+//   scan: 0.27 ms per GiB with nothing written, + 70-100 ns per written page.
+// What binary-trees does with it (bench/dirty/results.txt):
+//   - The dirty set IS the allocation stream: every page allocated into is
+//     written; between two cycles it writes exactly the bytes it allocated
+//     (8 MiB at depth 18, 32 MiB at 20: 50% of heap_inuse) and never the
+//     long-lived tree's pages.
+//   - Pre-cleaning does not converge there: over 1-10 ms rounds the program
+//     dirties 1.5-1.7x more bytes per ms of its time than one marker CPU
+//     marks (0.36-0.70 vs 0.21-0.42 MB/ms at depth 18). A concurrent mark must
+//     bound its pre-cleaning rounds (2) and make allocation pay: an allocating
+//     thread rescans a dirty page per page it starts filling (an assist), so
+//     the final stop rescans roots and at most one round's pages.
+//   - A sticky-mark minor cycle would skip the whole long-lived heap (the pages
+//     never written): so the order the numbers favour is minor cycles first
+//     (stop-the-world, one scan per cycle: 0.1-0.4 ms), the concurrent full
+//     cycle second.
+//   - Re-protecting every written page each cycle costs binary-trees ~30% more
+//     CPU (a fault per page allocated into per cycle). Protect only the pages
+//     that hold old objects (protect(lo, hi)); pages left unprotected simply
+//     keep reporting as written (kReportOnly), which is always safe.
 //
 // Nothing here allocates: it runs inside the allocator. A scan reads results
 // into a fixed page_region buffer on the caller's stack and continues from
