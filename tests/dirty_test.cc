@@ -64,13 +64,38 @@ char* map_rw(size_t pages) {
 
 }  // namespace
 
-TEST(Dirty, WrittenPagesReportedExactlyAndReprotected) {
+// A tracker per test, and the mappings the test tracks (unmapped at the end).
+class Dirty : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!t.init()) GTEST_SKIP() << "dirty-page tracking refused: " << t.reason();
+  }
+  void TearDown() override {
+    t.shutdown();
+    for (auto& [p, n] : maps_) munmap(p, n * kPage);
+  }
+  // n fresh read-write pages, registered, and protected unless told not to.
+  char* tracked(size_t n, bool protect = true) {
+    char* m = map_rw(n);
+    if (!m) return nullptr;
+    maps_.emplace_back(m, n);
+    uintptr_t lo = reinterpret_cast<uintptr_t>(m);
+    if (!t.register_range(lo, n * kPage) || (protect && !t.protect_all())) {
+      ADD_FAILURE() << t.reason();
+      return nullptr;
+    }
+    return m;
+  }
   DirtyTracker t;
-  INIT_OR_SKIP(t);
+
+ private:
+  std::vector<std::pair<char*, size_t>> maps_;
+};
+
+TEST_F(Dirty, WrittenPagesReportedExactlyAndReprotected) {
   constexpr size_t n = 256;
-  char* m = map_rw(n);
+  char* m = tracked(n, false);
   ASSERT_TRUE(m);
-  ASSERT_TRUE(t.register_range(reinterpret_cast<uintptr_t>(m), n * kPage)) << t.reason();
   // Never protected: every page counts as written, touched or not.
   m[3 * kPage] = 1;
   EXPECT_EQ(scan(t, m, n), all_pages(n));
@@ -94,20 +119,15 @@ TEST(Dirty, WrittenPagesReportedExactlyAndReprotected) {
   m[60 * kPage] = 3;
   ASSERT_TRUE(t.protect_all()) << t.reason();
   EXPECT_TRUE(scan(t, m, n).empty());
-  munmap(m, n * kPage);
 }
 
 // Report-only scans leave pages written (and so unprotected: the program's
 // next writes to them cost no fault); protect(lo, hi) protects a sub-range.
-TEST(Dirty, ReportOnlyScanAndProtectOfASubrange) {
-  DirtyTracker t;
-  INIT_OR_SKIP(t);
+TEST_F(Dirty, ReportOnlyScanAndProtectOfASubrange) {
   constexpr size_t n = 64;
-  char* m = map_rw(n);
+  char* m = tracked(n);
   ASSERT_TRUE(m);
   uintptr_t lo = reinterpret_cast<uintptr_t>(m);
-  ASSERT_TRUE(t.register_range(lo, n * kPage));
-  ASSERT_TRUE(t.protect_all());
   m[2 * kPage] = 1;
   m[40 * kPage] = 1;
   Pages p{lo, {}};
@@ -119,18 +139,13 @@ TEST(Dirty, ReportOnlyScanAndProtectOfASubrange) {
   EXPECT_EQ(scan(t, m, n), std::set<size_t>{2});
   m[40 * kPage] = 2;
   EXPECT_EQ(scan(t, m, n), std::set<size_t>{40});
-  munmap(m, n * kPage);
 }
 
-TEST(Dirty, PagesWrittenByOtherThreads) {
-  DirtyTracker t;
-  INIT_OR_SKIP(t);
+TEST_F(Dirty, PagesWrittenByOtherThreads) {
   constexpr size_t n = 512;
   constexpr int kThreads = 6;  // more threads than cores
-  char* m = map_rw(n);
+  char* m = tracked(n);
   ASSERT_TRUE(m);
-  ASSERT_TRUE(t.register_range(reinterpret_cast<uintptr_t>(m), n * kPage)) << t.reason();
-  ASSERT_TRUE(t.protect_all());
   std::vector<std::thread> ts;
   for (int k = 0; k < kThreads; k++)
     ts.emplace_back([m, k] {
@@ -141,18 +156,14 @@ TEST(Dirty, PagesWrittenByOtherThreads) {
   for (int k = 0; k < kThreads; k++)
     for (size_t i = k; i < n; i += 3 * kThreads) want.insert(i);
   EXPECT_EQ(scan(t, m, n), want);
-  munmap(m, n * kPage);
 }
 
 // MADV_DONTNEED (the scavenger's decommit) cannot hide a write: the pages
 // given back report as written once, and are tracked exactly afterwards.
-TEST(Dirty, MadvDontneedPagesReportOnceThenTrackedAgain) {
-  DirtyTracker t;
-  INIT_OR_SKIP(t);
+TEST_F(Dirty, MadvDontneedPagesReportOnceThenTrackedAgain) {
   constexpr size_t n = 64;
-  char* m = map_rw(n);
+  char* m = tracked(n);
   ASSERT_TRUE(m);
-  ASSERT_TRUE(t.register_range(reinterpret_cast<uintptr_t>(m), n * kPage));
   memset(m, 1, n * kPage);
   ASSERT_TRUE(t.protect_all());
   m[10 * kPage] = 5;  // written, then given back before the scan
@@ -169,13 +180,10 @@ TEST(Dirty, MadvDontneedPagesReportOnceThenTrackedAgain) {
   EXPECT_TRUE(scan(t, m, n).empty());
   m[33 * kPage] = 1;
   EXPECT_EQ(scan(t, m, n), std::set<size_t>{33});
-  munmap(m, n * kPage);
 }
 
 // The heap reserves arenas PROT_NONE and commits them in pieces.
-TEST(Dirty, ProtNoneReservationCommittedByMprotectStaysRegistered) {
-  DirtyTracker t;
-  INIT_OR_SKIP(t);
+TEST_F(Dirty, ProtNoneReservationCommittedByMprotectStaysRegistered) {
   constexpr size_t n = 128;
   void* r = mmap(nullptr, n * kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   ASSERT_NE(r, MAP_FAILED);
@@ -193,7 +201,7 @@ TEST(Dirty, ProtNoneReservationCommittedByMprotectStaysRegistered) {
 // LinuxMemOS::commit maps MAP_FIXED over the reservation: a new mapping,
 // without the registration. A scan must not then report "nothing written":
 // it fails and the tracker goes Off; registering the piece again mends it.
-TEST(Dirty, CommitByMmapFixedDropsRegistrationAndScanSaysSo) {
+TEST(DirtyCommit, ByMmapFixedDropsRegistrationAndScanSaysSo) {
   constexpr size_t n = 128;
   void* r = mmap(nullptr, n * kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   ASSERT_NE(r, MAP_FAILED);
@@ -211,25 +219,24 @@ TEST(Dirty, CommitByMmapFixedDropsRegistrationAndScanSaysSo) {
     EXPECT_FALSE(t.tracking());
     EXPECT_STREQ(t.reason(), "PAGEMAP_SCAN: EPERM");
     EXPECT_EQ(t.scan(p.base, p.base + n * kPage, collect, &p), -1) << "Off stays Off";
+    t.shutdown();  // closing the userfaultfd drops its registrations
   }
-  DirtyTracker t;  // the first one's userfaultfd is closed: the rest is unregistered
+  DirtyTracker t;
   INIT_OR_SKIP(t);
   ASSERT_TRUE(t.register_range(reinterpret_cast<uintptr_t>(piece), 16 * kPage)) << t.reason();
   ASSERT_TRUE(t.protect_all());
   piece[5 * kPage] = 1;
   EXPECT_EQ(scan(t, piece, 16), std::set<size_t>{5});
+  t.shutdown();
   munmap(m, n * kPage);
 }
 
 // More written runs than one ioctl's result buffer holds: the scan continues
 // from the kernel's walk_end and loses none.
-TEST(Dirty, HugeRangeScannedInPieces) {
-  DirtyTracker t;
-  INIT_OR_SKIP(t);
+TEST_F(Dirty, HugeRangeScannedInPieces) {
   constexpr size_t n = 16384;  // 64 MiB
-  char* m = map_rw(n);
+  char* m = tracked(n, false);
   ASSERT_TRUE(m);
-  ASSERT_TRUE(t.register_range(reinterpret_cast<uintptr_t>(m), n * kPage));
   int64_t count = 0;
   EXPECT_EQ(scan(t, m, n, &count).size(), n);
   std::set<size_t> want;
@@ -241,33 +248,25 @@ TEST(Dirty, HugeRangeScannedInPieces) {
   EXPECT_EQ(scan(t, m, n, &count), want);
   EXPECT_EQ(static_cast<size_t>(count), want.size());
   EXPECT_TRUE(scan(t, m, n).empty());
-  munmap(m, n * kPage);
 }
 
 // A library's .data is a private file mapping: async write-protection takes it.
 static char g_data[3 * kPage] __attribute__((aligned(kPage))) = {1};
 
-TEST(Dirty, DataSegmentCanJoinTracking) {
-  DirtyTracker t;
-  INIT_OR_SKIP(t);
+TEST_F(Dirty, DataSegmentCanJoinTracking) {
   ASSERT_TRUE(t.register_range(reinterpret_cast<uintptr_t>(g_data), sizeof g_data)) << t.reason();
   ASSERT_TRUE(t.protect_all());
   g_data[kPage + 17] = 2;
   EXPECT_EQ(scan(t, g_data, 3), std::set<size_t>{1});
-  t.shutdown();
 }
 
 // The child inherits the descriptors, which still act on the parent's address
 // space; fork_child drops them, and init starts the child's own tracking.
 // The parent's written pages are not stolen by anything the child does.
-TEST(Dirty, ForkChildIsNotTrackingUntilInit) {
-  DirtyTracker t;
-  INIT_OR_SKIP(t);
+TEST_F(Dirty, ForkChildIsNotTrackingUntilInit) {
   constexpr size_t n = 32;
-  char* m = map_rw(n);
+  char* m = tracked(n);
   ASSERT_TRUE(m);
-  ASSERT_TRUE(t.register_range(reinterpret_cast<uintptr_t>(m), n * kPage));
-  ASSERT_TRUE(t.protect_all());
   m[4 * kPage] = 1;  // the parent's write, to be reported to the parent only
   pid_t pid = fork();
   if (pid == 0) {
@@ -293,10 +292,9 @@ TEST(Dirty, ForkChildIsNotTrackingUntilInit) {
   EXPECT_EQ(WEXITSTATUS(status), 0)
       << "child step failed (10 tracking, 11 reason, 12 scan, 13 init, 14 protect, 15 report)";
   EXPECT_EQ(scan(t, m, n), std::set<size_t>{4});
-  munmap(m, n * kPage);
 }
 
-TEST(Dirty, ForcedOffGivesCleanReason) {
+TEST(DirtyOff, ForcedOffGivesCleanReason) {
   ASSERT_EQ(setenv("GOMEM_DIRTY", "off", 1), 0);
   DirtyTracker t;
   bool ok = t.init();
@@ -311,7 +309,7 @@ TEST(Dirty, ForcedOffGivesCleanReason) {
   EXPECT_STREQ(t.reason(), "disabled by GOMEM_DIRTY=off") << "the first reason stays";
 }
 
-TEST(Dirty, NotInitialisedIsOff) {
+TEST(DirtyOff, NotInitialisedIsOff) {
   DirtyTracker t;
   EXPECT_FALSE(t.tracking());
   EXPECT_STREQ(t.reason(), "not initialised");
