@@ -17,6 +17,7 @@
 //   Uninit --init ok--> Tracking --register fails / scan fails / fork_child--> Off(reason)
 //   Uninit --init refused (kernel, seccomp, GOMEM_DIRTY=off)--> Off(reason)
 //   Off --init ok (e.g. in a fork child)--> Tracking (the ranges it knew are registered again)
+//   any --shutdown--> Off (tests)
 // Off is permanent for the epoch: the collector must then mark with the world
 // stopped (and say so once in gctrace, quoting reason()).
 //
@@ -73,8 +74,10 @@
 // mu_. Ranges are append-only (arenas are never unmapped): a range's bounds
 // are published with release stores, so scan_all, which takes no lock, sees
 // each range either before or after a registration, never half of one. scan
-// may run on several threads at once on disjoint ranges; on overlapping
-// ranges each written page is reported to exactly one of them.
+// may run on several threads at once; where their ranges overlap, each
+// written page is reported to exactly one of them (the kernel reads and
+// re-protects a page table under its lock). init and shutdown replace the
+// descriptors: they must not run while another thread scans.
 #pragma once
 
 #include <atomic>
@@ -104,8 +107,9 @@ class DirtyTracker {
   // environment says GOMEM_DIRTY=off.
   bool init();
   bool tracking() const { return state_.load(std::memory_order_acquire) == kTracking; }
-  // Why the tracker is not tracking: "not initialised", "GOMEM_DIRTY=off",
-  // "userfaultfd: EPERM", ... Empty while tracking.
+  // Why the tracker is not tracking: "not initialised", "disabled by
+  // GOMEM_DIRTY=off", "userfaultfd: EPERM", "PAGEMAP_SCAN: EPERM" (a page not
+  // registered), "fork child: ...". Empty while tracking.
   const char* reason() const { return reason_; }
 
   // Registers [lo, lo+len) for write-protection. The range must be mapped
@@ -159,9 +163,9 @@ class DirtyTracker {
   void close_fds();
 
   Mutex mu_;                              // serialises init, register_range, fork_child
-  std::atomic<uint32_t> state_{kUninit};  // State; written under mu_ or by go_off (any thread)
-  int uffd_ = -1;                         // userfaultfd; written under mu_ while not Tracking
-  int pagemap_ = -1;                      // /proc/self/pagemap; as uffd_
+  std::atomic<uint32_t> state_{kUninit};  // State; written under mu_ (go_off takes it), release
+  int uffd_ = -1;                         // userfaultfd; written by init/shutdown under mu_, fork_child
+  int pagemap_ = -1;                      // /proc/self/pagemap; as uffd_, read by scans
   std::atomic<int> count_{0};             // published ranges; release store under mu_
   Range ranges_[kMaxRanges];              // [0, count_) valid
   char reason_[96] = "not initialised";   // written under mu_ before state_; read once Off

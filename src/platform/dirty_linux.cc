@@ -18,29 +18,16 @@ namespace gomem {
 
 namespace {
 
+// The errors the kernel gives for these calls, by name (reason() quotes them).
 const char* errno_name(int err) {
-  switch (err) {
-    case EPERM:
-      return "EPERM";
-    case EACCES:
-      return "EACCES";
-    case EINVAL:
-      return "EINVAL";
-    case ENOSYS:
-      return "ENOSYS";
-    case EBUSY:
-      return "EBUSY";
-    case ENOMEM:
-      return "ENOMEM";
-    case ENOENT:
-      return "ENOENT";
-    case ENOTTY:
-      return "ENOTTY";
-    case EFAULT:
-      return "EFAULT";
-    default:
-      return nullptr;
-  }
+  static constexpr struct {
+    int err;
+    const char* name;
+  } kNames[] = {{EPERM, "EPERM"},   {EACCES, "EACCES"}, {EINVAL, "EINVAL"}, {ENOSYS, "ENOSYS"}, {EBUSY, "EBUSY"},
+                {ENOMEM, "ENOMEM"}, {ENOENT, "ENOENT"}, {ENOTTY, "ENOTTY"}, {EFAULT, "EFAULT"}};
+  for (const auto& n : kNames)
+    if (n.err == err) return n.name;
+  return nullptr;
 }
 
 int ioctl_retry(int fd, unsigned long req, void* arg) {
