@@ -171,7 +171,4 @@ class DirtyTracker {
   char reason_[96] = "not initialised";   // written under mu_ before state_; read once Off
 };
 
-// The process's tracker, for the heap's arenas.
-DirtyTracker& dirty_tracker();
-
 }  // namespace gomem

@@ -37,11 +37,10 @@ int ioctl_retry(int fd, unsigned long req, void* arg) {
   return r;
 }
 
-constinit DirtyTracker g_tracker;
+// The PAGEMAP_SCAN flags of a scan mode.
+uint64_t scan_flags(DirtyTracker::Mode mode) { return mode == DirtyTracker::kReprotect ? uapi::kScanWpMatching : 0; }
 
 }  // namespace
-
-DirtyTracker& dirty_tracker() { return g_tracker; }
 
 void DirtyTracker::go_off_locked(const char* what, int err) {
   Buf b(reason_, sizeof reason_);
@@ -138,7 +137,7 @@ bool DirtyTracker::register_range(uintptr_t lo, size_t len) {
       ranges_[n].hi.store(lo + len, std::memory_order_relaxed);
       count_.store(n + 1, std::memory_order_release);
     } else {
-      go_off_locked("more than 256 separate ranges to track", 0);
+      go_off_locked("more separate ranges than kMaxRanges", 0);
       ok = false;
     }
   }
@@ -165,7 +164,7 @@ int64_t DirtyTracker::scan_range(uintptr_t lo, uintptr_t hi, DirtyRunFn fn, void
     a.category_mask = uapi::kPageIsWritten;
     a.return_mask = uapi::kPageIsWritten;
     int n = ioctl_retry(pagemap_, uapi::kPagemapScan, &a);
-    if (n < 0) {
+    if (n < 0) {  // pages it re-protected may not have been reported: Off, all written
       go_off("PAGEMAP_SCAN", errno);
       return -1;
     }
@@ -181,10 +180,6 @@ int64_t DirtyTracker::scan_range(uintptr_t lo, uintptr_t hi, DirtyRunFn fn, void
   }
   return pages;
 }
-
-namespace {
-uint64_t scan_flags(DirtyTracker::Mode mode) { return mode == DirtyTracker::kReprotect ? uapi::kScanWpMatching : 0; }
-}  // namespace
 
 int64_t DirtyTracker::scan(uintptr_t lo, uintptr_t hi, DirtyRunFn fn, void* arg, Mode mode) {
   if (!tracking()) return -1;
@@ -211,7 +206,7 @@ int64_t DirtyTracker::scan_all(DirtyRunFn fn, void* arg, Mode mode) {
 bool DirtyTracker::protect_all() { return scan_all(nullptr, nullptr) >= 0; }
 
 void DirtyTracker::fork_child() {
-  mu_.reset();  // the forking thread may have held it in another thread's name: only it survives
+  mu_.reset();  // a thread that does not exist in the child may have held it
   close_fds();
   if (state_.load(std::memory_order_relaxed) == kTracking) go_off_locked("fork child: not tracking until init()", 0);
 }
