@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -105,6 +106,8 @@ int stop_signal() {
   const char* v = getenv("GOMEM_SIG_SUSPEND");
   return v && atoi(v) > 0 ? atoi(v) : SIGPWR;
 }
+
+constexpr size_t kObjQueueFull = 96;
 
 int gettid_() { return static_cast<int>(syscall(SYS_gettid)); }
 
@@ -253,7 +256,80 @@ int fresh_process_main() {
 
 const int g_fresh = getenv("GOMEM_SIGNALS_TEST_FRESH") ? (_exit(fresh_process_main()), 0) : 0;
 
+// A process of this binary started with GOMEM_SIGNALS_TEST_QUEUE_FULL=1 and
+// a real-time stop signal (GOMEM_SIG_SUSPEND): while no real-time signal can
+// be queued (RLIMIT_SIGPENDING 0: tgkill says EAGAIN), a collection stops
+// a thread that holds an object only on its stack. The limit comes back
+// after 300 ms, from a thread the collector does not know.
+int queue_full_main() {
+  gomem_gc_collect();
+  std::mutex mu;
+  std::condition_variable cv;
+  int state = 0;  // 1: the holder holds its object; 2: collected; 3: checked
+  bool kept = false;
+  std::thread([&] {
+    void* volatile keep = gomem_gc_alloc(kObjQueueFull);
+    fill(keep, kObjQueueFull, 77);
+    std::unique_lock<std::mutex> l(mu);
+    state = 1;
+    cv.notify_all();
+    cv.wait(l, [&] { return state == 2; });
+    kept = gomem_gc_base(keep) == keep && check(keep, kObjQueueFull, 77);
+    state = 3;
+    cv.notify_all();
+    cv.wait(l, [] { return false; });  // never leaves (its record may be gone): _exit ends it
+  }).detach();
+  std::unique_lock<std::mutex> l(mu);
+  cv.wait(l, [&] { return state == 1; });
+  l.unlock();
+  rlimit saved;
+  getrlimit(RLIMIT_SIGPENDING, &saved);
+  rlimit none = {0, saved.rlim_max};  // the hard limit stays: the soft one can come back
+  setrlimit(RLIMIT_SIGPENDING, &none);
+  std::thread([saved] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    setrlimit(RLIMIT_SIGPENDING, &saved);
+  }).detach();
+  gomem_gc_collect();
+  churn(kObjQueueFull, 1000);
+  gomem_gc_collect();
+  l.lock();
+  state = 2;
+  cv.notify_all();
+  cv.wait(l, [&] { return state == 3; });
+  if (!kept) say("FAIL: the object held by the thread was freed");
+  _exit(kept ? 0 : 1);
+}
+
+const int g_queue_full = getenv("GOMEM_SIGNALS_TEST_QUEUE_FULL") ? (_exit(queue_full_main()), 0) : 0;
+
 }  // namespace
+
+// Before: a thread the stop signal could not be queued to (EAGAIN) was taken
+// for gone and dropped from the registry: its stack was no root.
+GC_TEST(GCSignals, AThreadIsNotDroppedWhenTheStopSignalCannotBeQueued) {
+  ChildResult r = run_in_child(
+      [] {
+        setenv("GOMEM_SIGNALS_TEST_QUEUE_FULL", "1", 1);
+        setenv("GOMEM_SIG_SUSPEND", std::to_string(SIGRTMIN + 4).c_str(), 1);
+        execl("/proc/self/exe", "gc_signals_test", static_cast<char*>(nullptr));
+        return 2;
+      },
+      60);
+  EXPECT_TRUE(r.exited && r.status == 0) << "status " << r.status << ", child's stderr:\n" << r.err;
+}
+
+// Before: the stop signal could be blocked with the collector in use.
+GC_TEST(GCSignals, MasksPassThroughUntilTheCollectorIsInUse) {
+  ChildResult r = run_in_child(
+      [] {
+        setenv("GOMEM_SIGNALS_TEST_FRESH", "1", 1);
+        execl("/proc/self/exe", "gc_signals_test", static_cast<char*>(nullptr));
+        return 2;
+      },
+      60);
+  EXPECT_TRUE(r.exited && r.status == 0) << "status " << r.status << ", child's stderr:\n" << r.err;
+}
 
 // ---------------------------------------------------------------------------
 // Threads that block every signal through libc and wait.

@@ -265,7 +265,9 @@ void stop_the_world() {
   for (GCThread* t = g_reg.threads.front(); t;) {
     GCThread* next = ThreadList::next(t);
     if (t != self) {
-      if (os::signal_tid(t->tid, g_reg.sig) == 0) {
+      if (os::signal_tid(t->tid, g_reg.sig) != ESRCH) {
+        // Sent, or not yet: a real-time stop signal finds the queue full
+        // (EAGAIN) while RLIMIT_SIGPENDING is used up; wait_parked re-sends.
         expected++;
       } else {
         // The thread is gone without unregistering (killed, or exited after
