@@ -300,7 +300,9 @@ void* runner_main(void*) {
   register_current_thread(/*helper=*/true);
   for (;;) {
     uint32_t v = g_fin.queued.load(std::memory_order_acquire);
-    if (!run_one()) os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_fin.queued), v);
+    if (run_one()) continue;
+    os::clear_vector_registers();  // scanned while it sleeps (platform/thread.h)
+    os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_fin.queued), v);
   }
   return nullptr;
 }
