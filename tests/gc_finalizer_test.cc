@@ -299,10 +299,10 @@ GC_TEST(Finalizer, RunFinalizersRunsEachExactlyOnceAndCountsWhatItRan) {
 namespace {
 
 struct Inheritor {
-  uintptr_t masked;          // the object, as the creator held it
-  uintptr_t seen_masked;     // the child's xmm15 / v23 at entry, masked
-  std::atomic<int>* ready;   // counts children that registered
-  std::atomic<int>* go;      // set by the test once it collected
+  uintptr_t masked;         // the object, as the creator held it
+  uintptr_t seen_masked;    // the child's xmm15 / v23 at entry, masked
+  std::atomic<int>* ready;  // counts children that registered
+  std::atomic<int>* go;     // set by the test once it collected
 };
 
 void* inheritor_main(void* a) {
