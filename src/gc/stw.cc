@@ -280,10 +280,11 @@ bool register_current_thread(bool helper) {
   t_gcthread = t;
   // A registered thread must be reachable by the world-stop signal.
   os::unblock_signal(g_reg.sig);
-  // From now on its registers are roots: drop what it inherited from the
-  // thread that created it. A helper is started by the collector, whose
-  // vector registers still hold objects it marked; the finalizer runner,
-  // idle in futex_wait, would keep them alive forever.
+  // From now on its registers are roots: drop the vector registers it
+  // inherited from the thread that created it (clone copies them). The
+  // collector starts the finalizer runner and the sweeper with objects it
+  // has just marked still in them, and any thread may idle for good without
+  // overwriting them (gomem's own also clear them before each sleep).
   os::clear_vector_registers();
   return true;
 }
