@@ -66,7 +66,12 @@ extern "C" {
 GOMEM_API GOMEM_MALLOC_ATTR void *gomem_malloc(size_t size);
 GOMEM_API GOMEM_MALLOC_ATTR void *gomem_calloc(size_t count, size_t size);
 GOMEM_API void *gomem_realloc(void *p, size_t size);
-/* alignment must be a power of two; any size is accepted. */
+/* Any size is accepted. The alignment follows glibc 2.36's memalign and
+ * aligned_alloc (and so do those two drop-ins): up to 16 it is malloc; one
+ * that is no power of two is rounded up to the next (24 -> 32, 4097 -> 8192);
+ * above SIZE_MAX/2 + 1 the result is NULL with errno EINVAL, and an alignment
+ * or size too large for the heap gives NULL with ENOMEM. posix_memalign
+ * returns EINVAL unless the alignment is a power of two >= sizeof(void *). */
 GOMEM_API GOMEM_MALLOC_ATTR void *gomem_aligned_alloc(size_t alignment, size_t size);
 GOMEM_API void gomem_free(void *p);
 /* Bytes usable at p (at least what was asked for). 0 for NULL. */
