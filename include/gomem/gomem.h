@@ -109,7 +109,11 @@ GOMEM_API int gomem_gc_set_percent(int percent);
 typedef void (*gomem_finalizer_fn)(void *obj, void *arg);
 GOMEM_API int gomem_gc_set_finalizer(void *p, gomem_finalizer_fn fn, void *arg);
 
-/* Extra root ranges [begin, end), scanned conservatively every cycle. */
+/* Extra root ranges [begin, end), scanned conservatively every cycle. The
+ * range must be mapped and readable when it is added (else the program stops
+ * with a message naming the first unreadable address) and until it is
+ * removed: pages unmapped or protected meanwhile are dropped from the range
+ * at the next collection, with one warning naming the range. */
 GOMEM_API void gomem_add_roots(void *begin, void *end);
 GOMEM_API void gomem_remove_roots(void *begin, void *end);
 
@@ -137,7 +141,9 @@ GOMEM_API void gomem_remove_roots(void *begin, void *end);
  * Stopping the world. Each collection stops registered threads with a
  * signal: SIGPWR by default, another one with the environment variable
  * GOMEM_SIG_SUSPEND=<number> (like Boehm GC's GC_SIG_SUSPEND); the program
- * must leave that signal to gomem. The handler is installed with SA_RESTART,
+ * must leave that signal to gomem. A fault signal (SIGSEGV, SIGBUS, SIGILL,
+ * SIGFPE, SIGTRAP, SIGSYS), SIGABRT, SIGKILL, SIGSTOP or glibc's own 32 and 33
+ * stop the program at startup with a message. The handler is installed with SA_RESTART,
  * so most interrupted system calls restart by themselves, but, as with Boehm
  * GC, some fail with EINTR (or return early) whatever SA_RESTART says: on
  * Linux nanosleep, clock_nanosleep and usleep, poll, select, epoll_wait,
