@@ -159,6 +159,12 @@ TEST(Env, SmallKnobsTakeTheirRangesOnly) {
   EXPECT_FALSE(s.madv_free);
   EXPECT_EQ(parse_env("GOMEM_STATS", "1", &s), nullptr);
   EXPECT_TRUE(s.print_stats);
+  EXPECT_EQ(parse_env("GOMEM_GC_INTERIOR", "exact", &s), nullptr);
+  EXPECT_TRUE(s.interior_exact);
+  EXPECT_NE(parse_env("GOMEM_GC_INTERIOR", "EXACT", &s), nullptr);
+  EXPECT_EQ(parse_env("GOMEM_DIRTY", "off", &s), nullptr);
+  EXPECT_FALSE(s.dirty_tracking);
+  EXPECT_NE(parse_env("GOMEM_DIRTY", "0", &s), nullptr);
   // Empty means unset; an unknown name is not gomem's.
   EnvSettings d;
   EXPECT_EQ(parse_env("GOMEMLIMIT", "", &d), nullptr);

@@ -11,7 +11,8 @@
  *     collector scans as a root.
  *
  * What the collector sees. It scans, conservatively (any word that points
- * anywhere inside a live collected object keeps it alive):
+ * anywhere inside a live collected object, or just past its end, keeps it
+ * alive; see gomem_gc_set_interior):
  *   - the stacks and registers of registered threads (a thread registers itself
  *     on its first collected allocation, or with gomem_register_thread),
  *     fiber stacks they declared they run on (gomem_fiber_start_switch);
@@ -22,7 +23,9 @@
  *   - the writable data and bss of every loaded object (rescanned each cycle,
  *     so dlopen'ed libraries count);
  *   - ranges added with gomem_add_roots;
- *   - uncollectable blocks and collected "scan" objects.
+ *   - uncollectable blocks and collected "scan" objects;
+ *   - the arguments of finalizers and cleanups, and what objects with
+ *     finalizers point to (see gomem_gc_set_finalizer).
  * It does NOT see: manual memory (malloc, new, gomem_malloc), the
  * thread-local variables of libraries dlopen'ed after the thread registered,
  * and of dlopen'ed libraries whose TLS the C library allocates with malloc
@@ -92,7 +95,12 @@ GOMEM_API GOMEM_MALLOC_ATTR void *gomem_gc_alloc_aligned(size_t alignment, size_
 GOMEM_API GOMEM_MALLOC_ATTR void *gomem_malloc_uncollectable(size_t size);
 /* Optional early free of a collected object (the caller promises nothing
  * points to it any more). free() of a collected object does the same. Like
- * an allocation, it registers the calling thread. */
+ * an allocation, it registers the calling thread. The object is cleared at
+ * once and its slot reclaimed by the next sweep. A second free of it, before
+ * or after that sweep, or a free of a slot that is free, aborts with a
+ * "gomem: double free" message; once the slot has been handed out again, a
+ * second free cannot be told from a free of the new object (as with
+ * malloc). */
 GOMEM_API void gomem_gc_free(void *p);
 /* A full, blocking collection, sweep included (like Go's runtime.GC). */
 GOMEM_API void gomem_gc_collect(void);
@@ -100,14 +108,129 @@ GOMEM_API void gomem_gc_collect(void);
  * collection (like debug.SetGCPercent(-1)). */
 GOMEM_API int gomem_gc_set_percent(int percent);
 
-/* A finalizer runs once, on the finalizer thread, after the object became
- * unreachable; the object (and what it points to) is kept alive until the
- * finalizer has run and is freed by a later cycle if still unreachable.
- * p must be the start of a collected object. fn == NULL removes the
- * finalizer. Returns 0 on success, -1 if p is not a collected object. Like
- * an allocation, it registers the calling thread. */
+/* Pointers one past the end. By default (GOMEM_GC_INTERIOR_PAST_END) a
+ * pointer just past the last byte of a collected object (a C++ end()
+ * iterator, the `p + n` bound of a loop, a buffer filled backwards from its
+ * end) keeps the object alive, as in Boehm GC: every collected allocation,
+ * scan or noscan, small or large, is served from a slot at least one byte
+ * larger than asked for. That costs memory only for sizes that exactly fill
+ * a size class (16, 32, 64, ... bytes; large objects of whole pages: one more
+ * page). GOMEM_GC_INTERIOR_EXACT (or the environment variable
+ * GOMEM_GC_INTERIOR=exact) drops the extra byte, for programs that never
+ * keep such pointers as the only reference. The mode can be changed at any
+ * time; it applies to the objects allocated after the change (objects
+ * allocated in the exact mode may be reclaimed while only an end pointer
+ * holds them). Returns the previous mode, or -1 (nothing changed) for an
+ * unknown mode. Pointers further out (p + n + 1, p - 1) never count. */
+#define GOMEM_GC_INTERIOR_EXACT 0
+#define GOMEM_GC_INTERIOR_PAST_END 1
+GOMEM_API int gomem_gc_set_interior(int mode);
+
+/* Finalizers (Go's runtime.SetFinalizer). A finalizer runs once, after the
+ * object became unreachable, as fn(obj, arg): on the finalizer thread (a
+ * thread gomem starts at the first finalizer it queues), or on a thread that
+ * calls gomem_gc_run_finalizers, whichever takes it first; queued ones run
+ * in the order their objects were found dead. The object, and what it
+ * points to, is kept alive until the finalizer has run (the finalizer may
+ * store it somewhere: "resurrect" it); a later cycle frees it if it is
+ * still unreachable. So a finalizable object needs at least two cycles to be
+ * freed. arg is kept alive too, and so is everything the object points to:
+ *
+ *   - Ordering (Go's rule): if A points to B and both have finalizers, A's
+ *     runs first and B's a cycle later (B is still reachable from A while A
+ *     waits for its finalizer).
+ *   - Cycles: if finalizable objects point to each other (directly or
+ *     through other objects), each keeps the others alive and none is ever
+ *     finalized or freed: a leak to avoid (as in Go). A no-order finalizer
+ *     breaks it.
+ *   - Self pointers: with gomem_gc_set_finalizer, a pointer from the object
+ *     into itself counts like any other, so an object that points into itself
+ *     is never finalized (Go's rule). gomem_gc_set_finalizer_ignore_self
+ *     (Boehm GC's GC_register_finalizer_ignore_self) ignores pointers into
+ *     the object itself, and otherwise follows the rules above; this is what
+ *     gomem::gc_new uses for destructors (a C++ object with a `this` member or
+ *     a short std::string points into itself).
+ *   - gomem_gc_set_finalizer_no_order (Boehm's
+ *     GC_register_finalizer_no_order): the object's contents keep nothing
+ *     alive until it is found unreachable, so its finalizer may run while
+ *     other finalizable objects it points to have already been finalized, or
+ *     are finalized in the same cycle; cycles of no-order objects are
+ *     finalized (all in one cycle) and freed.
+ *
+ * Weak pointers to the object are cleared before its finalizer runs, and stay
+ * cleared even if the finalizer resurrects it.
+ * p must be the start of an allocated collected object. fn == NULL removes
+ * the finalizer (of any of the three kinds); setting one replaces the
+ * previous one. gomem_gc_free drops it. Returns 0 on success, -1 if p is not
+ * the start of an allocated collected object. Like an allocation, these
+ * register the calling thread. */
 typedef void (*gomem_finalizer_fn)(void *obj, void *arg);
 GOMEM_API int gomem_gc_set_finalizer(void *p, gomem_finalizer_fn fn, void *arg);
+GOMEM_API int gomem_gc_set_finalizer_ignore_self(void *p, gomem_finalizer_fn fn, void *arg);
+GOMEM_API int gomem_gc_set_finalizer_no_order(void *p, gomem_finalizer_fn fn, void *arg);
+
+/* Runs the queued finalizers and cleanups on the calling thread (Boehm's
+ * GC_invoke_finalizers) and returns how many it ran. Each runs exactly once,
+ * here or on the finalizer thread. Before returning it waits for those that
+ * other threads (the finalizer thread, other callers) have started, up to one
+ * second, so that after gomem_gc_collect(); gomem_gc_run_finalizers(); every
+ * finalizer and cleanup that collection queued has returned (unless one runs
+ * longer than a second). Called from a finalizer, it does not wait. Registers
+ * the calling thread. num_finalizers_run (gomem_stats) counts finalizers and
+ * cleanups that returned, on any thread. */
+GOMEM_API size_t gomem_gc_run_finalizers(void);
+
+/* Cleanups (Go's runtime.AddCleanup): fn(arg) runs once, like a finalizer
+ * (same threads, same queue), after the object containing p became
+ * unreachable; the object is never passed to it and never kept alive for it:
+ * it is freed by the cycle that found it unreachable. p may point anywhere
+ * inside an allocated collected object; an object may have several cleanups
+ * (they run in no particular order) and a finalizer too (the cleanups run
+ * once the object is unreachable after its finalizer ran). Objects in cycles
+ * with cleanups are collected. arg is kept alive until fn ran: if arg
+ * reaches the object (arg pointing into it is refused), the object never
+ * dies, as in Go. gomem_gc_free drops the cleanups without running them.
+ * Returns 0, or -1 if p is not inside an allocated collected object, fn is
+ * NULL or arg points into the object. Registers the calling thread. */
+GOMEM_API int gomem_gc_add_cleanup(void *p, void (*fn)(void *arg), void *arg);
+
+/* Weak pointers (Go's weak.Pointer). gomem_weak_make(p) returns the handle
+ * of p, which may point anywhere inside an allocated collected object (NULL
+ * if it does not, if p is NULL, or out of memory); the same p always gives
+ * the same handle while its object lives, so handles compare equal when
+ * their pointers do. gomem_weak_get returns p while its object is reachable
+ * and NULL from the cycle that finds it unreachable on, even if a finalizer
+ * resurrects it (the handle is cleared before finalizers are queued);
+ * gomem_weak_get(NULL) is NULL. A weak pointer does not keep the object
+ * alive; gomem_gc_free of the object clears it too.
+ * The handle is itself a small collected object (pointer-free, Go's
+ * design): it lives as long as its object does, and afterwards as long as
+ * the collector sees a pointer to it, so keep handles where collected
+ * pointers must be (a registered thread's stack, globals, registered roots,
+ * uncollectable blocks, collected scan objects), never only in malloc
+ * memory. Both calls register the calling thread. */
+typedef struct gomem_weak gomem_weak;
+GOMEM_API gomem_weak *gomem_weak_make(void *p);
+GOMEM_API void *gomem_weak_get(gomem_weak *w);
+
+/* Introspection. gomem_gc_base returns the start of the allocated object
+ * containing p (anywhere inside it), collected or manual, or NULL if p lies
+ * in no allocated object (NULL, the stack, globals, free slots, free pages,
+ * memory gomem did not allocate). gomem_kind says which heap the object
+ * containing p belongs to, GOMEM_KIND_NONE under the same conditions. A
+ * collected object that died in the last cycle counts as allocated until
+ * its span is swept (gomem_gc_collect returns with everything swept). Neither
+ * call registers the thread or takes a lock; for an object another thread
+ * may be allocating or freeing meanwhile, the answer is a snapshot. */
+enum {
+  GOMEM_KIND_NONE = 0,
+  GOMEM_KIND_MANUAL,        /* malloc, new, gomem_malloc */
+  GOMEM_KIND_UNCOLLECTABLE, /* gomem_malloc_uncollectable */
+  GOMEM_KIND_GC_SCAN,       /* gomem_gc_alloc, gomem::gc_new */
+  GOMEM_KIND_GC_NOSCAN      /* gomem_gc_alloc_noscan */
+};
+GOMEM_API void *gomem_gc_base(const void *p);
+GOMEM_API int gomem_kind(const void *p);
 
 /* Extra root ranges [begin, end), scanned conservatively every cycle. The
  * range must be mapped and readable when it is added (else the program stops
@@ -120,11 +243,11 @@ GOMEM_API void gomem_remove_roots(void *begin, void *end);
 /* Threads that hold collected pointers without allocating collected memory
  * must register so that their stacks and registers are scanned. Threads that
  * allocate register automatically, and so do threads that call
- * gomem_gc_free, free() on a collected object, gomem_gc_set_finalizer,
- * gomem_gc_collect, or gomem_free_os_memory once the collected heap is in
- * use. A registered thread is unregistered when it exits, after the last
- * round of its pthread key destructors (collected memory they allocate is
- * safe to use there).
+ * gomem_gc_free, free() on a collected object, the finalizer, cleanup and
+ * weak-pointer calls, gomem_gc_collect, or gomem_free_os_memory once the
+ * collected heap is in use. A registered thread is unregistered when it
+ * exits, after the last round of its pthread key destructors (collected
+ * memory they allocate is safe to use there).
  * Returns 0 on success.
  *
  * A thread that is not registered may call the malloc family (gomem_malloc,
@@ -284,7 +407,24 @@ typedef struct gomem_stats {
   gomem_size_class_stats gc_by_size[GOMEM_NUM_SIZE_CLASSES];
 } gomem_stats;
 
+/* Fills *stats. It takes no lock that a collection holds, makes no system
+ * call and does not walk the heap: it sums counters kept per P (threads that
+ * allocate; pooled when they exit) and per size class, about 10,000
+ * instructions with one P (1-2 us), whatever the heap's size. Figures of
+ * other threads are read while they run and may be a few objects stale. */
 GOMEM_API void gomem_read_stats(gomem_stats *stats);
+/* The figures programs poll most, without filling a gomem_stats. None takes
+ * a lock a collection holds or makes a system call.
+ *   gomem_heap_alloc  = heap_alloc: bytes of live objects, manual and
+ *                       collected; sums the same counters (about 3,000
+ *                       instructions with one P, 1,500 more per P);
+ *   gomem_heap_sys    = heap_sys (one load);
+ *   gomem_gc_live     = gc_heap_live: bytes the last cycle marked (one load);
+ *   gomem_gc_count    = num_gc: cycles completed (one load). */
+GOMEM_API uint64_t gomem_heap_alloc(void);
+GOMEM_API uint64_t gomem_heap_sys(void);
+GOMEM_API uint64_t gomem_gc_live(void);
+GOMEM_API uint32_t gomem_gc_count(void);
 /* Writes a human-readable report of the statistics to file descriptor fd. */
 GOMEM_API void gomem_print_stats(int fd);
 

@@ -5,8 +5,10 @@
 //     count), minus gomem's own metadata sections;
 //   - ranges added with gomem_add_roots;
 //   - every uncollectable block;
-//   - the referents of objects with finalizers, and queued finalizers
-//     (finalizer.cc);
+//   - the referents of objects with finalizers (minus self pointers for
+//     ignore-self ones, none for no-order ones), the arguments of
+//     finalizers and cleanups, weak handles, and queued finalizers and
+//     cleanups (finalizer.cc);
 //   - the stacks, static TLS and saved registers of registered threads
 //     (stw.cc, stacks.cc), and the collector's own.
 #include <link.h>
@@ -197,6 +199,11 @@ void scan_roots(Marker& m) {
   for (size_t i = 0; i < g_roots.usnap.n; i++) m.scan_range(g_roots.usnap.v[i].lo, g_roots.usnap.v[i].hi);
   g_heap.for_each_span_record([&](MSpan* s) {
     if (s->state.load(std::memory_order_acquire) != SpanState::kInUse || s->kind != SpanKind::kUncollectable) return;
+    // A span half re-cut for another class (see MCache::reuse_empty) would
+    // send the scan past its end.
+    if (!s->large && s->limit() > s->end())
+      fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s,
+                  "uncollectable span scanned with a mixed geometry");
     m.scan_range(s->base, s->large ? s->end() : s->limit());
   });
   scan_finalizer_roots(m);

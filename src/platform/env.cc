@@ -11,9 +11,9 @@
 namespace gomem {
 namespace os {
 
-const char* const kEnvNames[] = {"GOMEMLIMIT",           "GOGC",    "GOMEM_GC_MARKERS", "GOMEM_SIG_SUSPEND",
-                                 "GOMEM_STW_TIMEOUT_MS", "GODEBUG", "GOMEM_SCAVENGER",  "GOMEM_MADV",
-                                 "GOMEM_STATS",          nullptr};
+const char* const kEnvNames[] = {
+    "GOMEMLIMIT",      "GOGC",       "GOMEM_GC_MARKERS", "GOMEM_SIG_SUSPEND", "GOMEM_STW_TIMEOUT_MS", "GODEBUG",
+    "GOMEM_SCAVENGER", "GOMEM_MADV", "GOMEM_STATS",      "GOMEM_GC_INTERIOR", "GOMEM_DIRTY",          nullptr};
 
 namespace {
 
@@ -167,6 +167,9 @@ const char* parse_env(const char* name, const char* v, EnvSettings* out) {
   if (strcmp(name, "GOMEM_MADV") == 0)
     return parse_choice(v, "free", "dontneed", "want free or dontneed", &out->madv_free);
   if (strcmp(name, "GOMEM_STATS") == 0) return parse_choice(v, "1", "0", "want 0 or 1", &out->print_stats);
+  if (strcmp(name, "GOMEM_GC_INTERIOR") == 0)
+    return parse_choice(v, "exact", "past_end", "want exact or past_end", &out->interior_exact);
+  if (strcmp(name, "GOMEM_DIRTY") == 0) return parse_choice(v, "on", "off", "want on or off", &out->dirty_tracking);
   return nullptr;
 }
 

@@ -31,6 +31,8 @@ struct EnvSettings {
   bool scavenger = true;             // GOMEM_SCAVENGER=0 turns it off
   bool madv_free = false;            // GOMEM_MADV=free (dontneed is the default)
   bool print_stats = false;          // GOMEM_STATS=1
+  bool interior_exact = false;       // GOMEM_GC_INTERIOR=exact (past_end is the default)
+  bool dirty_tracking = true;        // GOMEM_DIRTY=off: marking stays stop-the-world
 };
 
 // The knobs' names, null-terminated.
