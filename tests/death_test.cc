@@ -275,6 +275,8 @@ TEST_F(Death, AddRootsOfAProtectedPageNamesThatPage) {
       // The child maps its own pages: the range's offsets, and a page start.
       "gomem_add_roots of \\[0x[0-9a-f]+064, 0x[0-9a-f]+ff8\\): the memory at 0x[0-9a-f]+000 is not mapped readable");
   munmap(p, 3 * 4096);
+}
+
 // Early frees of collected objects (gomem_gc_free, or free() of a collected
 // object). The first free only clears the object and notes it in its span;
 // the slot is reclaimed by the next sweep. A second free must stop there,
