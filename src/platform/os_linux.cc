@@ -217,6 +217,7 @@ size_t readable_prefix(uintptr_t p, size_t n) {
     }
     a = (reinterpret_cast<uintptr_t>(remote[k - 1].iov_base) & ~uintptr_t{kPhysPageSize - 1}) + kPhysPageSize;
   }
+  memset(sink, 0, sizeof sink);  // a byte of each page: no stale pointer bits on the collector's stack
   errno = saved;
   return result;
 }
