@@ -217,7 +217,10 @@ size_t readable_prefix(uintptr_t p, size_t n) {
     }
     a = (reinterpret_cast<uintptr_t>(remote[k - 1].iov_base) & ~uintptr_t{kPhysPageSize - 1}) + kPhysPageSize;
   }
-  memset(sink, 0, sizeof sink);  // a byte of each page: no stale pointer bits on the collector's stack
+  // A byte of each page: leave no stale pointer bits on the collector's
+  // stack (the barrier keeps the compiler from dropping the dead store).
+  memset(sink, 0, sizeof sink);
+  __asm__ __volatile__("" : : "r"(sink) : "memory");
   errno = saved;
   return result;
 }
