@@ -10,6 +10,9 @@
 // keeps its default. GODEBUG is shared with Go programs, so only the keys
 // gomem reads (gctrace, scavtrace) are checked; the others are Go's.
 //
+// GOMEM_GC_INTERIOR and GOMEM_DIRTY are read again where they are used
+// (their owners re-read them at run time), through parse_env too.
+//
 // The parser (parse_env) is a pure function of its strings, so tests and
 // the environment fuzzer (fuzz/env) call it directly.
 #pragma once
