@@ -44,6 +44,7 @@
 #include "gomem/gomem.h"
 #include "heap/fault.h"
 #include "heap/preempt.h"
+#include "platform/env.h"
 #include "platform/os.h"
 #include "runtime/malloc.h"
 #include "runtime/proc.h"
@@ -60,7 +61,7 @@ void fork_hook_prepare_scavenge() { gc::fork_prepare_scavenge(); }
 void fork_hook_parent_scavenge() { gc::fork_parent_scavenge(); }
 void fork_hook_child_scavenge() { gc::fork_child_scavenge(); }
 void fork_hook_release_p(MCache* c) { gc::release_p_spans_after_fork(c); }
-void gc_init_hook() { gc::gc_init(); }
+void gc_init_hook(const os::EnvSettings& env) { gc::gc_init(env); }
 void gc_fill_stats(gomem_stats* st) { gc::fill_stats(st); }
 
 // A thread gives its P back: its collected spans go to mcentral.
@@ -138,8 +139,9 @@ GOMEM_META constinit std::atomic<int> g_interior{-1};
 int interior_mode() {
   int m = g_interior.load(std::memory_order_relaxed);
   if (GOMEM_LIKELY(m >= 0)) return m;
-  const char* v = os::getenv("GOMEM_GC_INTERIOR");
-  m = v && strcmp(v, "exact") == 0 ? GOMEM_GC_INTERIOR_EXACT : GOMEM_GC_INTERIOR_PAST_END;
+  os::EnvSettings env;  // checked at initialisation (os::read_env)
+  if (const char* v = os::getenv("GOMEM_GC_INTERIOR")) os::parse_env("GOMEM_GC_INTERIOR", v, &env);
+  m = env.interior_exact ? GOMEM_GC_INTERIOR_EXACT : GOMEM_GC_INTERIOR_PAST_END;
   int unset = -1;
   if (!g_interior.compare_exchange_strong(unset, m, std::memory_order_relaxed)) m = unset;
   return m;
