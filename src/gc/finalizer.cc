@@ -261,6 +261,7 @@ GOMEM_NO_TSAN void scan_ignoring_self(Marker& m, uintptr_t obj, uintptr_t n) {
   for (uintptr_t i = 0; i < n / sizeof(uintptr_t); i++) {
     uintptr_t v = w[i];
     if (v - obj < n) continue;
+    if (GOMEM_UNLIKELY(g_trace_root.hi != 0)) m.trace_words(w + i, 1);
     m.mark_candidate(v == obj + n ? v + 1 : v);
   }
   m.scanned_bytes += n;
@@ -401,6 +402,7 @@ uint64_t finalizers_run() { return g_fin.run.load(std::memory_order_relaxed); }
 
 void scan_finalizer_roots(Marker& m) {
   for_each_entry([&](Entry& e) {
+    m.note(RootKind::kFinalizer, e.obj);
     if (e.kind == SpecialKind::kFinalizer && e.order != FinalizerOrder::kNoOrder) {
       MSpan* s = g_arena_index.span_or_empty(e.obj);
       if (s->kind == SpanKind::kScan) {
@@ -411,11 +413,12 @@ void scan_finalizer_roots(Marker& m) {
           m.scan_range(e.obj, e.obj + s->elemsize);
       }
     }
-    m.mark_candidate(reinterpret_cast<uintptr_t>(e.arg));
+    m.scan_words(reinterpret_cast<const uintptr_t*>(&e.arg), 1);
   });
+  m.note(RootKind::kQueued);
   for (Queued* q = g_fin.queue; q; q = q->next) {
-    m.mark_candidate(q->obj);
-    m.mark_candidate(reinterpret_cast<uintptr_t>(q->arg));
+    m.scan_words(&q->obj, 1);
+    m.scan_words(reinterpret_cast<const uintptr_t*>(&q->arg), 1);
   }
 }
 
@@ -436,7 +439,8 @@ void queue_dead_specials(Marker& m) {
     e.kind = SpecialKind::kQueued;
     e.arg = q;
   });
-  for (Queued* q = first; q; q = q->next) m.mark_candidate(q->obj);
+  m.note(RootKind::kQueued);
+  for (Queued* q = first; q; q = q->next) m.scan_words(&q->obj, 1);
   if (first) mark_parallel(m);
   // 3. Cleanups of objects that stay unreachable.
   bool cleanups = false;

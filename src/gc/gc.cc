@@ -116,6 +116,7 @@ void collect(Trigger why) {
   // Only now is the heap's extent final (a thread could still grow it into
   // a new arena right up to the stop) and are the registered roots fixed.
   heap_range(&g_range);
+  find_trace_root();
   snapshot_roots();
   // 3. Mark.
   Marker m;
@@ -166,6 +167,7 @@ void gc_init() {
   if (const char* v = os::getenv("GODEBUG"))
     g_gcsettings.gctrace = strstr(v, "gctrace=1") != nullptr || strstr(v, "scavtrace=1") != nullptr;
   if (const char* v = os::getenv("GOMEM_SCAVENGER")) g_gcsettings.scavenger = strcmp(v, "0") != 0;
+  if (const char* v = os::getenv("GOMEM_GC_TRACE_ROOT")) g_gcsettings.trace_root = strtoull(v, nullptr, 16);
   pacer_init_from_env();
   g_heap.grow_hook = heap_grew;
 }
