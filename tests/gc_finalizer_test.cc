@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -204,6 +205,7 @@ namespace {
 std::atomic<int> g_pair_runs{0};
 std::atomic<bool> g_pair_freed[2];
 std::atomic<int> g_finalized_after_free{0};
+std::atomic<int> g_pair_done{0};  // finalizers of the pair that returned
 
 void free_partner(void* obj, void* arg) {
   int me = static_cast<int>(reinterpret_cast<uintptr_t>(arg));
@@ -214,6 +216,7 @@ void free_partner(void* obj, void* arg) {
   }
   g_pair_freed[1 - me].store(true);
   gomem_gc_free(static_cast<void**>(obj)[0]);
+  g_pair_done.fetch_add(1);
 }
 
 GOMEM_NOINLINE_TEST void make_freeing_pair() {
@@ -227,12 +230,19 @@ GOMEM_NOINLINE_TEST void make_freeing_pair() {
 }  // namespace
 
 // Before: gomem_gc_free dropped only the finalizers still in the table, so
-// the second finalizer ran on the object the first had freed.
+// the second finalizer ran on the object the first had freed. Only the
+// finalizer thread runs the pair: were this thread to run finalizers too, it
+// could take the second record while the first finalizer runs, and a
+// finalizer already started cannot be dropped.
 GC_TEST(Finalizer, GcFreeDropsAFinalizerAlreadyQueued) {
   reset_runs();
   g_pair_freed[0] = g_pair_freed[1] = false;
+  g_pair_done = 0;
   make_freeing_pair();
-  collect_and_finalize();
+  collect_clean();  // queues both and wakes the finalizer thread
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (g_pair_done.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  ASSERT_EQ(g_pair_done.load(), 1) << "the finalizer thread did not run the pair's finalizers within 30 s";
   collect_and_finalize();
   EXPECT_EQ(g_pair_runs.load(), 1) << "gomem_gc_free did not drop the freed object's queued finalizer";
   EXPECT_EQ(g_finalized_after_free.load(), 0) << "a finalizer ran on an object gomem_gc_free had freed";

@@ -268,8 +268,10 @@ GOMEM_NO_TSAN void scan_ignoring_self(Marker& m, uintptr_t obj, uintptr_t n) {
 }
 
 // Pops one queued record and runs it on the calling (registered) thread.
-// False if the queue is empty.
-bool run_one() {
+// False if the queue is empty. Not inlined: the copies of the object live in
+// this frame, dead once it returns, which the finalizer thread clears before
+// it sleeps (its own frame never holds an object).
+GOMEM_NOINLINE bool run_one() {
   // obj and arg must be on this thread's stack or registers before the
   // record stops being a root: copy them while the world cannot stop.
   void* volatile obj = nullptr;
@@ -302,6 +304,7 @@ void* runner_main(void*) {
   for (;;) {
     uint32_t v = g_fin.queued.load(std::memory_order_acquire);
     if (run_one()) continue;
+    os::clear_dead_stack();        // the last record's copies (run_one)
     os::clear_vector_registers();  // scanned while it sleeps (platform/thread.h)
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_fin.queued), v);
   }
