@@ -7,6 +7,7 @@
 #include "heap/fault.h"
 #include "heap/preempt.h"
 #include "platform/os.h"
+#include "platform/thread.h"
 
 namespace gomem {
 namespace gc {
@@ -121,6 +122,7 @@ void collect(Trigger why) {
   // 3. Mark.
   Marker m;
   m.init();
+  os::clear_dead_stack();  // what the steps above left there is not a root (scan_self)
   scan_roots(m);
   mark_parallel(m);
   queue_dead_specials(m);

@@ -152,7 +152,7 @@ void start_markers();
 // Roots (roots.cc).
 void collect_data_segments();  // before the world stops (dl_iterate_phdr)
 void snapshot_roots();         // world stopped: registered ranges, segments still mapped
-void scan_roots(Marker& m);    // world stopped
+void scan_roots(Marker& m);    // world stopped; the caller cleared its dead stack
 void scan_thread_roots(Marker& m);  // stw.cc
 void scan_finalizer_roots(Marker& m);  // finalizer.cc
 // A thread's stacks and static TLS (stacks.cc). stop_point turns the stack

@@ -148,8 +148,12 @@ void roots_fork_prepare() { g_roots.lock.lock(); }
 void roots_fork_parent() { g_roots.lock.unlock(); }
 void roots_fork_child() { g_roots.lock.reset(); }
 
+// The collector's own stack is scanned from here: first (and with the dead
+// stack below cleared by the caller of scan_roots), so that what the other
+// scans and the collector's earlier work (sweep, world-stop) left in dead
+// frames below, or in the unused part of regs, is not taken for a root.
 GOMEM_NOINLINE void scan_self(Marker& m) {
-  uintptr_t regs[os::kMaxSavedRegisters];
+  uintptr_t regs[os::kMaxSavedRegisters] = {};
   size_t n = os::spill_registers(regs, os::kMaxSavedRegisters);
   GCThread* t = t_gcthread;
   m.note(RootKind::kRegisters, t ? t->tid : 0);
@@ -158,6 +162,7 @@ GOMEM_NOINLINE void scan_self(Marker& m) {
 }
 
 void scan_roots(Marker& m) {
+  scan_self(m);
   for (size_t i = 0; i < g_roots.segs.n; i++) {
     m.note(RootKind::kData, 0, 0, g_roots.segs.v[i].name);
     m.scan_range(g_roots.segs.v[i].lo, g_roots.segs.v[i].hi);
@@ -178,7 +183,6 @@ void scan_roots(Marker& m) {
   });
   scan_finalizer_roots(m);
   scan_thread_roots(m);
-  scan_self(m);
 }
 
 }  // namespace gc
