@@ -255,13 +255,14 @@ bool is_marked(uintptr_t obj) {
 // word just past its end (an end pointer into itself) is taken as a pointer
 // into the object that starts there (obj + n + 1 lies inside that one only),
 // so that it keeps that one alive, never this one, whatever the marker makes
-// of end pointers.
-GOMEM_NO_TSAN void scan_ignoring_self(Marker& m, uintptr_t obj, uintptr_t n) {
+// of end pointers. tracing: GOMEM_GC_TRACE_ROOT is on (every word into
+// another object is then reported).
+GOMEM_NO_TSAN void scan_ignoring_self(Marker& m, uintptr_t obj, uintptr_t n, bool tracing) {
   const uintptr_t* w = reinterpret_cast<const uintptr_t*>(obj);
+  if (GOMEM_UNLIKELY(tracing) && g_trace_root.lo != obj) m.trace_words(w, n / sizeof(uintptr_t));
   for (uintptr_t i = 0; i < n / sizeof(uintptr_t); i++) {
     uintptr_t v = w[i];
     if (v - obj < n) continue;
-    if (GOMEM_UNLIKELY(g_trace_root.hi != 0)) m.trace_words(w + i, 1);
     m.mark_candidate(v == obj + n ? v + 1 : v);
   }
   m.scanned_bytes += n;
@@ -404,19 +405,21 @@ size_t run_finalizers() {
 uint64_t finalizers_run() { return g_fin.run.load(std::memory_order_relaxed); }
 
 void scan_finalizer_roots(Marker& m) {
+  const bool tracing = g_trace_root.hi != 0;  // GOMEM_GC_TRACE_ROOT: one branch per record
   for_each_entry([&](Entry& e) {
-    m.note(RootKind::kFinalizer, e.obj);
+    if (GOMEM_UNLIKELY(tracing)) m.note(RootKind::kFinalizer, e.obj);
     if (e.kind == SpecialKind::kFinalizer && e.order != FinalizerOrder::kNoOrder) {
       MSpan* s = g_arena_index.span_or_empty(e.obj);
       if (s->kind == SpanKind::kScan) {
         // What it points to; not the object itself.
         if (e.order == FinalizerOrder::kIgnoreSelf)
-          scan_ignoring_self(m, e.obj, s->elemsize);
+          scan_ignoring_self(m, e.obj, s->elemsize, tracing);
         else
           m.scan_range(e.obj, e.obj + s->elemsize);
       }
     }
-    m.scan_words(reinterpret_cast<const uintptr_t*>(&e.arg), 1);
+    if (GOMEM_UNLIKELY(tracing)) m.trace_words(reinterpret_cast<const uintptr_t*>(&e.arg), 1);
+    m.mark_candidate(reinterpret_cast<uintptr_t>(e.arg));
   });
   m.note(RootKind::kQueued);
   for (Queued* q = g_fin.queue; q; q = q->next) {

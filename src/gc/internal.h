@@ -129,6 +129,8 @@ class Marker {
   uint64_t scanned_bytes = 0;
 
  private:
+  // scan_range; obj: the heap object [lo, hi) belongs to (0: a root).
+  void scan_block(uintptr_t lo, uintptr_t hi, uintptr_t obj);
   void flush_full();
   bool refill();
   void balance();

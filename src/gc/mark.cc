@@ -217,21 +217,25 @@ GOMEM_NO_TSAN void Marker::scan_words(const uintptr_t* w, size_t n) {
   for (size_t i = 0; i < n; i++) mark_candidate(w[i]);
 }
 
-GOMEM_NO_TSAN void Marker::scan_range(uintptr_t lo, uintptr_t hi) {
+GOMEM_NO_TSAN void Marker::scan_range(uintptr_t lo, uintptr_t hi) { scan_block(lo, hi, 0); }
+
+GOMEM_NO_TSAN GOMEM_INLINE void Marker::scan_block(uintptr_t lo, uintptr_t hi, uintptr_t obj) {
   lo = align_up(lo, sizeof(uintptr_t));
   hi = align_down(hi, sizeof(uintptr_t));
   if (hi <= lo) return;
   scanned_bytes += hi - lo;
   const uintptr_t* p = reinterpret_cast<const uintptr_t*>(lo);
   const uintptr_t* e = reinterpret_cast<const uintptr_t*>(hi);
-  if (GOMEM_UNLIKELY(g_trace_root.hi != 0)) trace_words(p, static_cast<size_t>(e - p));
+  if (GOMEM_UNLIKELY(g_trace_root.hi != 0)) {
+    if (obj) note(RootKind::kHeapObject, obj);
+    trace_words(p, static_cast<size_t>(e - p));
+  }
   for (; p < e; p++) mark_candidate(*p);
 }
 
 void Marker::scan_object(uintptr_t b) {
   MSpan* s = g_arena_index.span_or_empty(b);
   uintptr_t n = s->elemsize;
-  if (GOMEM_UNLIKELY(g_trace_root.hi != 0)) note(RootKind::kHeapObject, s->large ? s->base : b);
   if (s->large) {
     uintptr_t end = s->base + n;
     if (b == s->base && n > kObletBytes) {
@@ -241,7 +245,7 @@ void Marker::scan_object(uintptr_t b) {
       n = end - b < kObletBytes ? end - b : kObletBytes;
     }
   }
-  scan_range(b, b + n);
+  scan_block(b, b + n, s->large ? s->base : b);
 }
 
 void Marker::drain() {
