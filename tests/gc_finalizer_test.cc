@@ -191,6 +191,23 @@ GC_TEST(Finalizer, GoRuleFinalizesAPointerBeforeItsTargetOneCycleApart) {
   EXPECT_EQ(gomem_kind(unmask(b)), GOMEM_KIND_NONE) << "B was not freed after its finalizer";
 }
 
+// The finalizer thread sleeps after the last finalizer it ran, and is
+// scanned then: it must not keep that finalizer's object (nor what it points
+// to) alive. Before, the copy it made of the object stayed in a frame of its
+// own.
+GC_TEST(Finalizer, TheFinalizerThreadDoesNotKeepTheObjectItFinalized) {
+  reset_runs();
+  uintptr_t b;
+  make_finalizable_pair(kGoRule, 40, /*cycle=*/false, &b);
+  collect_clean();  // queues A's finalizer; only the finalizer thread runs it
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (runs(40) == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  ASSERT_EQ(runs(40), 1) << "the finalizer thread did not run A's finalizer within 30 s";
+  gomem_gc_run_finalizers();  // returns once the finalizer thread's finalizer has
+  collect_and_finalize();
+  EXPECT_EQ(runs(41), 1) << "B is still reachable: something holds A";
+}
+
 GC_TEST(Finalizer, CyclesAreFinalizedOnlyWithNoOrderFinalizers) {
   reset_runs();
   uintptr_t b_go, b_self, b_none;

@@ -169,7 +169,7 @@ void find_trace_root() {
 
 // Off the marking path: only runs when a scanned range was found to hold the
 // traced object. Never allocates (the world is stopped).
-GOMEM_NOINLINE void Marker::trace_words(const uintptr_t* w, size_t n) {
+GOMEM_NO_TSAN GOMEM_NOINLINE void Marker::trace_words(const uintptr_t* w, size_t n) {
   for (size_t i = 0; i < n; i++) {
     if (w[i] - g_trace_root.lo >= g_trace_root.hi - g_trace_root.lo) continue;
     StackBuf<512> b;
