@@ -259,6 +259,19 @@ GOMEM_API void gomem_print_stats(int fd);
  * allocate or free while it runs. */
 GOMEM_API long gomem_check_heap(void);
 
+/* ---------------------------------------------------------------------------
+ * Warnings (added for the Boehm GC layer, issue 10).
+ * ------------------------------------------------------------------------- */
+/* Non-fatal diagnostics (today: a collected allocation that failed for lack
+ * of memory, with the heap's figures) go to fn instead of standard error;
+ * NULL restores standard error. msg is one NUL-terminated line, ending in a
+ * newline, valid only during the call. fn runs on the thread that hit the
+ * condition, outside gomem's locks; it may allocate but must not free the
+ * object being reported. Returns the previous fn (NULL = standard error).
+ * Fatal faults (bad free, corruption) still print and abort. */
+typedef void (*gomem_warn_fn)(const char *msg);
+GOMEM_API gomem_warn_fn gomem_set_warn_fn(gomem_warn_fn fn);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

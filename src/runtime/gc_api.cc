@@ -1,6 +1,8 @@
 // The collected heap's C API and the runtime's hooks into the collector.
 #include <errno.h>
 
+#include <atomic>
+
 #include "base/fmt.h"
 #include "gc/collector.h"
 #include "gomem/gomem.h"
@@ -79,6 +81,17 @@ GOMEM_INLINE MCache* gc_ready() {
   return gc_ready_slow();
 }
 
+// Where non-fatal diagnostics go: gomem_set_warn_fn's callback, or stderr
+// when it is null. Written by any thread through gomem_set_warn_fn, read by
+// the thread that warns; an atomic pointer, nothing else to order.
+std::atomic<gomem_warn_fn> g_warn_fn{nullptr};
+
+void warn(const Buf& b) {
+  gomem_warn_fn fn = g_warn_fn.load(std::memory_order_acquire);
+  if (fn) fn(b.str());
+  else os::write_stderr(b.str(), b.len());
+}
+
 GOMEM_NOINLINE void* gc_out_of_memory(size_t size) {
   gomem_stats st;
   gomem_read_stats(&st);
@@ -86,7 +99,7 @@ GOMEM_NOINLINE void* gc_out_of_memory(size_t size) {
   b.s("gomem: out of memory: collected allocation of ").u(size).s(" bytes failed (heap_sys ");
   b.bytes(st.heap_sys).s(", heap_alloc ").bytes(st.heap_alloc).s(", gc_heap_live ").bytes(st.gc_heap_live);
   b.s(", next_gc ").bytes(st.next_gc).s(")\n");
-  os::write_stderr(b.str(), b.len());
+  warn(b);
   return out_of_memory();
 }
 
@@ -223,6 +236,10 @@ GOMEM_EXPORT void gomem_fiber_start_switch(void* stack_lo, size_t size) {
 }
 
 GOMEM_EXPORT void gomem_fiber_finish_switch(void) { gc::fiber_finish_switch(); }
+
+GOMEM_EXPORT gomem_warn_fn gomem_set_warn_fn(gomem_warn_fn fn) {
+  return g_warn_fn.exchange(fn, std::memory_order_acq_rel);
+}
 
 GOMEM_EXPORT void gomem_free_os_memory(void) {
   ensure_init();
