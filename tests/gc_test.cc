@@ -18,9 +18,9 @@
 #include <thread>
 #include <vector>
 
+#include "gc_test_util.h"
 #include "gomem/gomem.h"
 #include "gomem/gomem.hpp"
-#include "gc_test_util.h"
 #include "test_util.h"
 
 using namespace gomem_test;

@@ -22,7 +22,9 @@
  *   - the writable data and bss of every loaded object (rescanned each cycle,
  *     so dlopen'ed libraries count);
  *   - ranges added with gomem_add_roots;
- *   - uncollectable blocks and collected "scan" objects.
+ *   - uncollectable blocks and collected "scan" objects;
+ *   - the arguments of finalizers and cleanups, and what objects with
+ *     finalizers point to (see gomem_gc_set_finalizer).
  * It does NOT see: manual memory (malloc, new, gomem_malloc), the
  * thread-local variables of libraries dlopen'ed after the thread registered,
  * and of dlopen'ed libraries whose TLS the C library allocates with malloc
@@ -95,14 +97,111 @@ GOMEM_API void gomem_gc_collect(void);
  * collection (like debug.SetGCPercent(-1)). */
 GOMEM_API int gomem_gc_set_percent(int percent);
 
-/* A finalizer runs once, on the finalizer thread, after the object became
- * unreachable; the object (and what it points to) is kept alive until the
- * finalizer has run and is freed by a later cycle if still unreachable.
- * p must be the start of a collected object. fn == NULL removes the
- * finalizer. Returns 0 on success, -1 if p is not a collected object. Like
- * an allocation, it registers the calling thread. */
+/* Finalizers (Go's runtime.SetFinalizer). A finalizer runs once, after the
+ * object became unreachable, as fn(obj, arg): on the finalizer thread (a
+ * thread gomem starts at the first finalizer it queues), or on a thread that
+ * calls gomem_gc_run_finalizers, whichever takes it first; queued ones run
+ * in the order their objects were found dead. The object, and what it
+ * points to, is kept alive until the finalizer has run (the finalizer may
+ * store it somewhere: "resurrect" it); a later cycle frees it if it is
+ * still unreachable. So a finalizable object needs at least two cycles to be
+ * freed. arg is kept alive too, and so is everything the object points to:
+ *
+ *   - Ordering (Go's rule): if A points to B and both have finalizers, A's
+ *     runs first and B's a cycle later (B is still reachable from A while A
+ *     waits for its finalizer).
+ *   - Cycles: if finalizable objects point to each other (directly or
+ *     through other objects), each keeps the others alive and none is ever
+ *     finalized or freed: a leak to avoid (as in Go). A no-order finalizer
+ *     breaks it.
+ *   - Self pointers: with gomem_gc_set_finalizer, a pointer from the object
+ *     into itself counts like any other, so an object that points into itself
+ *     is never finalized (Go's rule). gomem_gc_set_finalizer_ignore_self
+ *     (Boehm GC's GC_register_finalizer_ignore_self) ignores pointers into
+ *     the object itself, and otherwise follows the rules above; this is what
+ *     gomem::gc_new uses for destructors (a C++ object with a `this` member or
+ *     a short std::string points into itself).
+ *   - gomem_gc_set_finalizer_no_order (Boehm's
+ *     GC_register_finalizer_no_order): the object's contents keep nothing
+ *     alive until it is found unreachable, so its finalizer may run while
+ *     other finalizable objects it points to have already been finalized, or
+ *     are finalized in the same cycle; cycles of no-order objects are
+ *     finalized (all in one cycle) and freed.
+ *
+ * Weak pointers to the object are cleared before its finalizer runs, and stay
+ * cleared even if the finalizer resurrects it.
+ * p must be the start of an allocated collected object. fn == NULL removes
+ * the finalizer (of any of the three kinds); setting one replaces the
+ * previous one. gomem_gc_free drops it. Returns 0 on success, -1 if p is not
+ * the start of an allocated collected object. Like an allocation, these
+ * register the calling thread. */
 typedef void (*gomem_finalizer_fn)(void *obj, void *arg);
 GOMEM_API int gomem_gc_set_finalizer(void *p, gomem_finalizer_fn fn, void *arg);
+GOMEM_API int gomem_gc_set_finalizer_ignore_self(void *p, gomem_finalizer_fn fn, void *arg);
+GOMEM_API int gomem_gc_set_finalizer_no_order(void *p, gomem_finalizer_fn fn, void *arg);
+
+/* Runs the queued finalizers and cleanups on the calling thread (Boehm's
+ * GC_invoke_finalizers) and returns how many it ran. Each runs exactly once,
+ * here or on the finalizer thread. Before returning it waits for those that
+ * other threads (the finalizer thread, other callers) have started, up to one
+ * second, so that after gomem_gc_collect(); gomem_gc_run_finalizers(); every
+ * finalizer and cleanup that collection queued has returned (unless one runs
+ * longer than a second). Called from a finalizer, it does not wait. Registers
+ * the calling thread. num_finalizers_run (gomem_stats) counts finalizers and
+ * cleanups that returned, on any thread. */
+GOMEM_API size_t gomem_gc_run_finalizers(void);
+
+/* Cleanups (Go's runtime.AddCleanup): fn(arg) runs once, like a finalizer
+ * (same threads, same queue), after the object containing p became
+ * unreachable; the object is never passed to it and never kept alive for it:
+ * it is freed by the cycle that found it unreachable. p may point anywhere
+ * inside an allocated collected object; an object may have several cleanups
+ * (they run in no particular order) and a finalizer too (the cleanups run
+ * once the object is unreachable after its finalizer ran). Objects in cycles
+ * with cleanups are collected. arg is kept alive until fn ran: if arg
+ * reaches the object (arg pointing into it is refused), the object never
+ * dies, as in Go. gomem_gc_free drops the cleanups without running them.
+ * Returns 0, or -1 if p is not inside an allocated collected object, fn is
+ * NULL or arg points into the object. Registers the calling thread. */
+GOMEM_API int gomem_gc_add_cleanup(void *p, void (*fn)(void *arg), void *arg);
+
+/* Weak pointers (Go's weak.Pointer). gomem_weak_make(p) returns the handle
+ * of p, which may point anywhere inside an allocated collected object (NULL
+ * if it does not, if p is NULL, or out of memory); the same p always gives
+ * the same handle while its object lives, so handles compare equal when
+ * their pointers do. gomem_weak_get returns p while its object is reachable
+ * and NULL from the cycle that finds it unreachable on, even if a finalizer
+ * resurrects it (the handle is cleared before finalizers are queued);
+ * gomem_weak_get(NULL) is NULL. A weak pointer does not keep the object
+ * alive; gomem_gc_free of the object clears it too.
+ * The handle is itself a small collected object (pointer-free, Go's
+ * design): it lives as long as its object does, and afterwards as long as
+ * the collector sees a pointer to it, so keep handles where collected
+ * pointers must be (a registered thread's stack, globals, registered roots,
+ * uncollectable blocks, collected scan objects), never only in malloc
+ * memory. Both calls register the calling thread. */
+typedef struct gomem_weak gomem_weak;
+GOMEM_API gomem_weak *gomem_weak_make(void *p);
+GOMEM_API void *gomem_weak_get(gomem_weak *w);
+
+/* Introspection. gomem_gc_base returns the start of the allocated object
+ * containing p (anywhere inside it), collected or manual, or NULL if p lies
+ * in no allocated object (NULL, the stack, globals, free slots, free pages,
+ * memory gomem did not allocate). gomem_kind says which heap the object
+ * containing p belongs to, GOMEM_KIND_NONE under the same conditions. A
+ * collected object that died in the last cycle counts as allocated until
+ * its span is swept (gomem_gc_collect returns with everything swept). Neither
+ * call registers the thread or takes a lock; for an object another thread
+ * may be allocating or freeing meanwhile, the answer is a snapshot. */
+enum {
+  GOMEM_KIND_NONE = 0,
+  GOMEM_KIND_MANUAL,        /* malloc, new, gomem_malloc */
+  GOMEM_KIND_UNCOLLECTABLE, /* gomem_malloc_uncollectable */
+  GOMEM_KIND_GC_SCAN,       /* gomem_gc_alloc, gomem::gc_new */
+  GOMEM_KIND_GC_NOSCAN      /* gomem_gc_alloc_noscan */
+};
+GOMEM_API void *gomem_gc_base(const void *p);
+GOMEM_API int gomem_kind(const void *p);
 
 /* Extra root ranges [begin, end), scanned conservatively every cycle. */
 GOMEM_API void gomem_add_roots(void *begin, void *end);
@@ -111,11 +210,11 @@ GOMEM_API void gomem_remove_roots(void *begin, void *end);
 /* Threads that hold collected pointers without allocating collected memory
  * must register so that their stacks and registers are scanned. Threads that
  * allocate register automatically, and so do threads that call
- * gomem_gc_free, free() on a collected object, gomem_gc_set_finalizer,
- * gomem_gc_collect, or gomem_free_os_memory once the collected heap is in
- * use. A registered thread is unregistered when it exits, after the last
- * round of its pthread key destructors (collected memory they allocate is
- * safe to use there).
+ * gomem_gc_free, free() on a collected object, the finalizer, cleanup and
+ * weak-pointer calls, gomem_gc_collect, or gomem_free_os_memory once the
+ * collected heap is in use. A registered thread is unregistered when it
+ * exits, after the last round of its pthread key destructors (collected
+ * memory they allocate is safe to use there).
  * Returns 0 on success.
  *
  * A thread that is not registered may call the malloc family (gomem_malloc,
@@ -138,7 +237,31 @@ GOMEM_API void gomem_remove_roots(void *begin, void *end);
  * Linux nanosleep, clock_nanosleep and usleep, poll, select, epoll_wait,
  * System V semaphores and message queues, socket calls with a timeout, and
  * others listed in signal(7). Code in registered threads should retry them
- * on EINTR. Unregistered threads never get the signal. */
+ * on EINTR. Unregistered threads never get the signal.
+ *
+ * Blocking it. A thread that blocks the stop signal cannot be stopped, so,
+ * as Boehm GC does, once the collector is in use (the first collected
+ * allocation, collection or gomem_register_thread) gomem's pthread_sigmask
+ * and sigprocmask never block it: SIG_BLOCK and SIG_SETMASK take it out of
+ * the set, and the old mask they report is the real one, in which it is
+ * unblocked (saving a mask and restoring it with SIG_SETMASK works as
+ * before). The masks of sigsuspend, ppoll, pselect and epoll_pwait(2) lose
+ * it too (a collection during the wait returns EINTR, as a caught signal
+ * would), and so do the sets of sigwait, sigwaitinfo, sigtimedwait and
+ * signalfd, which therefore never take it from the collector (sigwait
+ * itself retries; the others return EINTR). Nothing else changes: a program
+ * that never uses the collector gets libc's functions untouched. Not
+ * covered: a sigaction sa_mask, masks restored by siglongjmp or setcontext
+ * that were saved before the collector was in use, sighold/sigpause and raw
+ * system calls. If a thread still does not answer within
+ * GOMEM_STW_TIMEOUT_MS (default 1000), the collection prints a line per
+ * such thread on standard error, "gomem: collection waiting for thread TID
+ * (pthread 0x...): suspend signal N is blocked (SigBlk: ...)" or "not
+ * responding (State: ...)" from /proc, repeated at doubling intervals (up
+ * to a minute), and goes on waiting, since marking without that thread's
+ * stack could free what it holds. A registered thread that is gone (exited
+ * without unregistering, or whose tid now names another thread) is dropped
+ * and the collection goes on. */
 GOMEM_API int gomem_register_thread(void);
 GOMEM_API int gomem_unregister_thread(void);
 

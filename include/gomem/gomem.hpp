@@ -3,6 +3,7 @@
 // (which libgomem.so provides by replacing the global operators).
 //
 //   auto* t = gomem::gc_new<Tree>(args...);  // collected; ~Tree runs as a finalizer
+//   gomem::weak_ptr<Tree> w(t);                 // w.get(): t, or nullptr once t is unreachable
 //   std::vector<Node*, gomem::gc_allocator<Node*>> v;  // a buffer the collector scans
 //   gomem::collect();                           // a full collection
 //   gomem::keep_alive(p);                       // p stays reachable up to here
@@ -57,14 +58,52 @@ void* gc_memory(std::size_t bytes) {
 
 // A collected T, constructed with args. Memory is zeroed before the
 // constructor runs. If T is not trivially destructible, ~T runs as a
-// finalizer once the object is unreachable (on the finalizer thread).
+// finalizer once the object is unreachable: on the finalizer thread, or in
+// gomem_gc_run_finalizers(); the memory is freed by a later cycle. The
+// finalizer ignores pointers from the object into itself
+// (gomem_gc_set_finalizer_ignore_self), so an object with a `this` member or
+// a short std::string (whose characters sit inside the object) is destroyed
+// like any other. Otherwise Go's rules hold (gomem.h): if A points to B and
+// both have destructors, ~A runs first and ~B a cycle later; objects with
+// destructors that point to each other, directly or through other objects,
+// are never destroyed nor freed (break such cycles, or keep the
+// back-pointers in gomem::weak_ptr). Beware of members that are containers
+// with gc_allocator whose nodes point back into the container (std::list,
+// std::map, std::set, std::unordered_map): that is such a cycle.
 template <class T, class... Args>
 T* gc_new(Args&&... args) {
   void* mem = detail::gc_memory<T>(sizeof(T));
   T* obj = ::new (mem) T(std::forward<Args>(args)...);
-  if constexpr (!std::is_trivially_destructible_v<T>) gomem_gc_set_finalizer(obj, &detail::run_destructor<T>, nullptr);
+  if constexpr (!std::is_trivially_destructible_v<T>)
+    gomem_gc_set_finalizer_ignore_self(obj, &detail::run_destructor<T>, nullptr);
   return obj;
 }
+
+// Runs the queued finalizers (destructors of gc_new objects) and cleanups on
+// this thread; returns how many ran (gomem_gc_run_finalizers).
+inline std::size_t run_finalizers() { return gomem_gc_run_finalizers(); }
+
+// A weak pointer to a collected T (Go's weak.Pointer): get() returns the
+// pointer while the object is reachable and nullptr from the collection
+// that finds it unreachable on, even if a finalizer (~T) resurrects it.
+// Copyable; two weak_ptrs made from the same pointer compare equal. It holds
+// a gomem_weak handle, itself a collected object: keep weak_ptrs where
+// collected pointers must be (stack, globals, collected objects, containers
+// using gc_allocator), not only in malloc memory (gomem.h, gomem_weak_make).
+template <class T>
+class weak_ptr {
+ public:
+  weak_ptr() noexcept = default;
+  // p == nullptr, or not inside a collected object: an empty weak_ptr.
+  explicit weak_ptr(T* p) noexcept
+      : h_(p ? gomem_weak_make(const_cast<void*>(static_cast<const void*>(p))) : nullptr) {}
+  T* get() const noexcept { return static_cast<T*>(gomem_weak_get(h_)); }
+  bool operator==(const weak_ptr& o) const noexcept { return h_ == o.h_; }
+  bool operator!=(const weak_ptr& o) const noexcept { return h_ != o.h_; }
+
+ private:
+  gomem_weak* h_ = nullptr;  // a collected object
+};
 
 // A standard allocator whose buffers are collected objects that the
 // collector scans: use it for containers that hold pointers to collected

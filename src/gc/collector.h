@@ -11,14 +11,17 @@
 //   3. Mark (mark.cc). Roots (roots.cc): the stacks and saved registers of
 //      registered threads, the writable data of every loaded object minus
 //      gomem's own metadata, ranges added with gomem_add_roots, uncollectable
-//      blocks, and the referents of objects with finalizers. Scanning is
+//      blocks, the referents of objects with finalizers, the arguments of
+//      finalizers and cleanups, weak handles (finalizer.cc). Scanning is
 //      conservative: any aligned word that points anywhere inside an
 //      allocated object of a collected span marks it, found in O(1) through
 //      the arena index and the span's magic divisor. Noscan objects are
 //      marked, never scanned. Marker threads share work through a pool of
 //      work buffers and steal from each other.
-//   4. Mark termination, still stopped: unreachable objects with finalizers
-//      are kept for one more cycle and their finalizers queued (finalizer.cc);
+//   4. Mark termination, still stopped (finalizer.cc): weak handles of
+//      unreachable objects are cleared; unreachable objects with finalizers
+//      are kept for one more cycle (a second marking round traces them) and
+//      their finalizers queued; cleanups of objects still unmarked are queued;
 //      mheap.sweepgen += 2, which makes every collected span "needs
 //      sweeping" and swaps mcentral's swept / unswept sets; every P gives
 //      back its cached collected spans; the pacer sets the next goal
@@ -34,8 +37,9 @@
 // of a span or scavenge is half done in the child; the child gives back the
 // collected spans held by the threads that did not survive the fork.
 //
-// Threads: collected allocation, early frees, set_finalizer and collections
-// register the calling thread first (gc_api.cc). A thread that is not
+// Threads: collected allocation, early frees, finalizers, cleanups, weak
+// pointers and collections register the calling thread first (gc_api.cc).
+// A thread that is not
 // registered is neither stopped nor scanned: it may use the malloc family and
 // the root-range calls, but is no root.
 //
@@ -96,6 +100,10 @@ struct GCThread {
   uintptr_t alt_hi = 0;
   std::atomic<uint32_t> parked_gen{0};  // the stop generation it last parked for
   int tid = 0;
+  // Kernel start time of the thread (os::thread_start_time): tells it from
+  // a later thread that got the same tid. Set when it registers (and in a
+  // fork child), under the registry lock; read by the collector holding it.
+  int64_t start_time = 0;
   bool helper = false;  // a gomem thread (finalizer runner, background sweeper)
   ListLinks<GCThread> links;
 };
@@ -226,16 +234,43 @@ void add_roots(uintptr_t lo, uintptr_t hi);
 void remove_roots(uintptr_t lo, uintptr_t hi);
 
 // ---------------------------------------------------------------------------
-// Finalizers (finalizer.cc).
+// Finalizers, cleanups and weak pointers (finalizer.cc). The callers are
+// registered threads.
 
-bool set_finalizer(void* p, void (*fn)(void*, void*), void* arg);
-void remove_finalizer(uintptr_t p);
+using FinalizerFn = void (*)(void* obj, void* arg);
+using CleanupFn = void (*)(void* arg);
+
+// What a finalizable object's own contents keep alive (Boehm GC's three
+// registration kinds).
+enum class FinalizerOrder : uint8_t {
+  kGo,          // everything it points to, itself included (runtime.SetFinalizer)
+  kIgnoreSelf,  // everything it points to except itself (GC_register_finalizer_ignore_self)
+  kNoOrder,     // nothing until it is finalized (GC_register_finalizer_no_order)
+};
+
+// p must be the start of an allocated collected object; fn == nullptr
+// removes its finalizer. False if p is not such an object.
+bool set_finalizer(void* p, FinalizerFn fn, void* arg, FinalizerOrder order);
+// Adds a cleanup to the collected object containing p. False if there is
+// none, or if arg points into it.
+bool add_cleanup(void* p, CleanupFn fn, void* arg);
+// The weak handle of p (a word holding p until p's object dies, then 0):
+// the existing one, or `fresh` (a collected noscan word the caller just
+// allocated), now registered. nullptr if p is in no allocated collected object.
+std::atomic<uintptr_t>* weak_handle(void* p, std::atomic<uintptr_t>* fresh);
+// The object at base is freed early: its finalizer and cleanups are dropped,
+// its weak handles cleared.
+void remove_specials(uintptr_t base);
+// Runs queued finalizers and cleanups on the calling thread; returns how
+// many it ran.
+size_t run_finalizers();
 uint64_t finalizers_run();
 
 // Internal settings.
 struct Settings {
   int markers = 0;           // GOMEM_GC_MARKERS (0 = one per CPU, at most 8)
   int sig_suspend = 0;       // GOMEM_SIG_SUSPEND (0 = SIGPWR)
+  int stw_timeout_ms = 1000;  // GOMEM_STW_TIMEOUT_MS: a world-stop's wait before it names late threads
   bool gctrace = false;      // GODEBUG=gctrace=1
   bool scavenger = true;     // GOMEM_SCAVENGER=0 turns the background scavenger off
 };

@@ -89,7 +89,7 @@ void collect(Trigger why) {
   m.init();
   scan_roots(m);
   mark_parallel(m);
-  queue_dead_finalizers(m);
+  queue_dead_specials(m);
   int64_t t_mark = os::nanotime();
   // 4. Mark termination: flip sweepgen, take the Ps' spans back, pace.
   g_heap.sweepgen.fetch_add(2, std::memory_order_acq_rel);
@@ -130,6 +130,7 @@ void gc_init() {
   g_cycles.start_ns = os::nanotime();
   if (const char* v = os::getenv("GOMEM_GC_MARKERS")) g_gcsettings.markers = atoi(v);
   if (const char* v = os::getenv("GOMEM_SIG_SUSPEND")) g_gcsettings.sig_suspend = atoi(v);
+  if (const char* v = os::getenv("GOMEM_STW_TIMEOUT_MS")) g_gcsettings.stw_timeout_ms = atoi(v) > 0 ? atoi(v) : 1000;
   if (const char* v = os::getenv("GODEBUG"))
     g_gcsettings.gctrace = strstr(v, "gctrace=1") != nullptr || strstr(v, "scavtrace=1") != nullptr;
   if (const char* v = os::getenv("GOMEM_SCAVENGER")) g_gcsettings.scavenger = strcmp(v, "0") != 0;

@@ -85,13 +85,13 @@ uintptr_t alloc_large(size_t size, SpanKind kind) {
 
 // The caller is registered (runtime/gc_api.cc): the whole free runs in a
 // non-preemptible section, like an allocation, so a world-stop never finds
-// it half-way (a finalizer record gone but the object not yet cleared, a
+// it half-way (its finalizer record gone but the object not yet cleared, a
 // large span off mcentral's list but not yet back in the heap).
 void gc_free(void* p, MSpan* s) {
   uintptr_t a = reinterpret_cast<uintptr_t>(p);
   if (s->large ? a != s->base : !s->is_slot_start(a)) fatal_fault(Fault::kInteriorFree, p, s);
   NoPreempt np;
-  remove_finalizer(a);
+  remove_specials(a);
   if (s->large) {
     if (unlink_large_span(s)) {
       count_large_free(s);

@@ -117,8 +117,10 @@ void scan_finalizer_roots(Marker& m);  // finalizer.cc
 uintptr_t stop_point(GCThread* t, uintptr_t sp);
 void scan_thread_stacks(Marker& m, const GCThread* t, uintptr_t stop);
 
-// Finalizers (finalizer.cc): after marking, queue those whose object died.
-void queue_dead_finalizers(Marker& m);
+// Finalizers, cleanups, weak handles (finalizer.cc): after marking, clear
+// the weak handles of dead objects and queue their finalizers and cleanups
+// (may run a second marking round on m).
+void queue_dead_specials(Marker& m);
 void wake_finalizer_thread();
 
 // Sweep (sweep.cc): during mark termination.

@@ -5,8 +5,10 @@
 //     count), minus gomem's own metadata sections;
 //   - ranges added with gomem_add_roots;
 //   - every uncollectable block;
-//   - the referents of objects with finalizers, and queued finalizers
-//     (finalizer.cc);
+//   - the referents of objects with finalizers (minus self pointers for
+//     ignore-self ones, none for no-order ones), the arguments of
+//     finalizers and cleanups, weak handles, and queued finalizers and
+//     cleanups (finalizer.cc);
 //   - the stacks, static TLS and saved registers of registered threads
 //     (stw.cc, stacks.cc), and the collector's own.
 #include <link.h>

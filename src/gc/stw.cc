@@ -13,6 +13,20 @@
 // The registry lock is held by the collector from stop to start, so threads
 // cannot register or leave mid-cycle; a thread blocked on it is still
 // stopped by the signal like any other.
+//
+// A thread that blocks the signal cannot be stopped, so once the handler is
+// installed the signal-mask functions keep it out of every mask a program
+// sets or waits with (platform/signals.h, override/signal_override.cc). A
+// thread can still block it behind their back, so no wait here is silent:
+// every 100 ms the collector re-sends the signal to the threads that have
+// not parked (a raw sigwait may have taken it), drops the records of
+// threads that are gone (exited without unregistering, or whose tid now
+// names a thread started at another time), and once the stop has waited
+// GOMEM_STW_TIMEOUT_MS (1 s) it prints a line per late thread saying why,
+// from /proc (the signal is blocked, or its scheduler state), then again at
+// doubling intervals up to a minute, and goes on waiting: the thread may be
+// a debugger's or may unblock the signal later, and marking without its
+// stack would free what it holds.
 #include <errno.h>
 
 #include "base/fmt.h"
@@ -22,6 +36,7 @@
 #include "heap/fixalloc.h"
 #include "heap/preempt.h"
 #include "platform/os.h"
+#include "platform/signals.h"
 #include "platform/thread.h"
 #include "heap/heap.h"
 
@@ -107,6 +122,76 @@ void install_handler_locked() {
   if (!os::install_signal_handler(g_reg.sig, suspend_handler)) fatal("cannot install the world-stop signal handler");
   g_preempt_park = park_pending;
   g_reg.handler_installed = true;
+  os::set_stop_signal(g_reg.sig);
+}
+
+// True if record t's thread no longer exists: no thread has its tid, or
+// the one that has it now started at another time (the tid was reused).
+bool thread_gone(const GCThread* t) {
+  if (os::signal_tid(t->tid, 0) == ESRCH) return true;
+  int64_t start = os::thread_start_time(t->tid);
+  return start == 0 || (start > 0 && t->start_time > 0 && start != t->start_time);
+}
+
+// One line on standard error about a thread the world-stop is waiting for.
+void report_late_thread(const GCThread* t, bool gone) {
+  StackBuf<400> b;
+  b.s("gomem: collection waiting for thread ").i(t->tid).s(" (pthread ").x(t->handle).s("): ");
+  os::ThreadState st;
+  if (gone) {
+    b.s("thread is gone (exited without unregistering, or its tid was reused); dropped from the registry");
+  } else if (!os::thread_state(t->tid, &st)) {
+    b.s("not responding (its state cannot be read from /proc); still waiting");
+  } else if (st.sigblk >> (g_reg.sig - 1) & 1) {
+    b.s("suspend signal ").i(g_reg.sig).s(" is blocked (SigBlk: ").x(st.sigblk);
+    b.s("; blocked outside pthread_sigmask, e.g. by a raw system call or a handler's sa_mask); still waiting");
+  } else {
+    b.s("not responding (State: ").s(st.state).s("); still waiting");
+  }
+  b.c('\n');
+  os::write_stderr(b.str(), b.len());
+}
+
+// Waits until `expected` threads have parked for stop generation gen
+// (see the header: bounded steps, re-sends, dropped records, reports).
+void wait_parked(uint32_t gen, uint32_t expected) {
+  constexpr int64_t kStepNs = 100 * 1000 * 1000;
+  constexpr int64_t kMaxReportGapNs = 60ll * 1000 * 1000 * 1000;
+  GCThread* self = t_gcthread;
+  int64_t now = os::nanotime();
+  int64_t next_step = now + kStepNs;
+  int64_t report_gap = int64_t{g_gcsettings.stw_timeout_ms} * 1000 * 1000;
+  int64_t next_report = now + report_gap;
+  for (;;) {
+    uint32_t n = g_nparked.load(std::memory_order_acquire);
+    if (n >= expected) return;
+    now = os::nanotime();
+    if (now < next_step) {
+      os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_nparked), n, next_step - now);
+      continue;
+    }
+    bool report = now >= next_report;
+    for (GCThread* t = g_reg.threads.front(); t;) {
+      GCThread* next = ThreadList::next(t);
+      if (t != self && t->parked_gen.load(std::memory_order_acquire) != gen) {
+        bool gone = thread_gone(t);
+        if (report) report_late_thread(t, gone);
+        if (gone) {
+          g_reg.threads.remove(t);
+          g_reg.alloc.free(t);
+          expected--;
+        } else {
+          os::signal_tid(t->tid, g_reg.sig);
+        }
+      }
+      t = next;
+    }
+    if (report) {
+      report_gap = report_gap * 2 < kMaxReportGapNs ? report_gap * 2 : kMaxReportGapNs;
+      next_report = now + report_gap;
+    }
+    next_step = now + kStepNs;
+  }
 }
 
 }  // namespace
@@ -116,6 +201,8 @@ bool register_current_thread(bool helper) {
   uintptr_t lo = 0, hi = 0, tls_lo = 0, tls_hi = 0;
   if (!os::current_stack_bounds(&lo, &hi)) return false;  // may allocate: before the lock
   os::static_tls_bounds(&tls_lo, &tls_hi);                // the loader's lock: before ours too
+  int tid = os::gettid();
+  int64_t start_time = os::thread_start_time(tid);
   static_assert(sizeof(SavedRegs) + sizeof(GCThread) < 1024);
   MutexLock l(g_reg.lock);
   install_handler_locked();
@@ -129,7 +216,8 @@ bool register_current_thread(bool helper) {
   t->handle = os::pthread_handle();
   t->own = t->stacks[0] = StackRange{lo, hi};
   t->tls = StackRange{tls_lo, tls_hi};
-  t->tid = os::gettid();
+  t->tid = tid;
+  t->start_time = start_time;
   t->helper = helper;
   t->parked_gen.store(g_stop_gen.load(std::memory_order_relaxed), std::memory_order_relaxed);
   t_saved = reinterpret_cast<SavedRegs*>(static_cast<char*>(mem) + sizeof(GCThread));
@@ -178,24 +266,7 @@ void stop_the_world() {
     }
     t = next;
   }
-  int waits = 0;
-  for (;;) {
-    uint32_t n = g_nparked.load(std::memory_order_acquire);
-    if (n >= expected) break;
-    os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_nparked), n, 20 * 1000 * 1000);
-    if (++waits % 50 == 0) {
-      // A second without everyone: a thread may have died after the signal.
-      for (GCThread* t = g_reg.threads.front(); t;) {
-        GCThread* next = ThreadList::next(t);
-        if (t != self && t->parked_gen.load(std::memory_order_acquire) != gen && os::signal_tid(t->tid, 0) != 0) {
-          g_reg.threads.remove(t);
-          g_reg.alloc.free(t);
-          expected--;
-        }
-        t = next;
-      }
-    }
-  }
+  wait_parked(gen, expected);
 }
 
 void start_the_world() {
@@ -229,6 +300,7 @@ void stw_fork_child() {
   if (self) {
     self->handle = os::pthread_handle();
     self->tid = os::gettid();
+    self->start_time = os::thread_start_time(self->tid);
   }
   g_stopping.store(false, std::memory_order_relaxed);
   g_start_gen.store(g_stop_gen.load(std::memory_order_relaxed), std::memory_order_relaxed);

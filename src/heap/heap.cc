@@ -8,4 +8,22 @@ GOMEM_META constinit MCache g_empty_mcache;
 GOMEM_TLS MCache* t_mcache = &g_empty_mcache;
 GOMEM_META constinit MCache* g_all_p = nullptr;
 
+MSpan* find_object(uintptr_t p, uintptr_t* base) {
+  if (p >= kArenaL1Entries << kArenaShift) return nullptr;  // beyond the index (it would alias)
+  MSpan* s = g_arena_index.span_of(p);
+  if (!s || s->state.load(std::memory_order_acquire) != SpanState::kInUse || p < s->base || p >= s->end())
+    return nullptr;
+  if (s->large) {
+    *base = s->base;
+    return s;
+  }
+  uintptr_t idx = s->obj_index(p);
+  if (idx >= s->nelems) return nullptr;
+  uintptr_t obj = s->obj_addr(idx);
+  bool free = kind_is_gc(s->kind) ? s->is_free_slot(idx) : reinterpret_cast<const uint64_t*>(obj)[1] == s->free_key;
+  if (free) return nullptr;
+  *base = obj;
+  return s;
+}
+
 }  // namespace gomem

@@ -18,6 +18,16 @@ extern GOMEM_TLS MCache* t_mcache;
 // runtime's pool lock serialises additions, readers load with acquire).
 extern MCache* g_all_p;
 
+// The in-use span holding the allocated object that contains p, with the
+// object's start in *base; nullptr if p lies in no allocated object (a free
+// slot, the tail past a span's last slot, a free page, memory gomem does not
+// own). Collected spans say "allocated" as the allocator sees it: an object
+// that died in the last cycle counts until its span is swept. A free slot of
+// a manual span is recognised by the free key in its word 1 (heap/mspan.h).
+// Reads another thread's span without a lock: exact for objects the caller
+// may use, a snapshot for the others.
+MSpan* find_object(uintptr_t p, uintptr_t* base);
+
 template <class F>
 void for_each_p(F fn) {
   for (MCache* c = __atomic_load_n(&g_all_p, __ATOMIC_ACQUIRE); c; c = c->all_next) fn(c);

@@ -8,6 +8,14 @@
 
 using namespace gomem;
 
+namespace gomem {
+extern const char kSignalOverrideLinked;
+}
+// A static link that takes malloc from libgomem.a takes the signal-mask
+// functions (signal_override.cc) with it: the collector needs them whenever
+// it runs, whether or not the program itself calls one.
+__attribute__((used)) static const char* const g_link_signal_override = &kSignalOverrideLinked;
+
 extern "C" {
 
 GOMEM_EXPORT void* malloc(size_t size) { return malloc_fast(size); }

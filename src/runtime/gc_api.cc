@@ -7,6 +7,7 @@
 #include "gc/collector.h"
 #include "gomem/gomem.h"
 #include "heap/fault.h"
+#include "heap/preempt.h"
 #include "platform/os.h"
 #include "runtime/malloc.h"
 #include "runtime/proc.h"
@@ -124,6 +125,13 @@ void* gc_alloc(size_t size, SpanKind kind) {
   return gc_out_of_memory(size);
 }
 
+int set_finalizer_registered(void* p, gomem_finalizer_fn fn, void* arg, gc::FinalizerOrder order) {
+  if (!gc_ready()) return -1;
+  int r = gc::set_finalizer(p, fn, arg, order) ? 0 : -1;
+  if (GOMEM_UNLIKELY(t_exiting)) release_p();
+  return r;
+}
+
 MSpan* collected_span(void* p) {
   MSpan* s = g_arena_index.span_of(reinterpret_cast<uintptr_t>(p));
   if (!s || s->state.load(std::memory_order_acquire) != SpanState::kInUse) return nullptr;
@@ -191,13 +199,75 @@ GOMEM_EXPORT int gomem_gc_set_percent(int percent) {
   return gc::set_gc_percent(percent);
 }
 
+// The finalizer, cleanup and weak-pointer calls register the caller first:
+// the table is the collector's while the world is stopped, so a caller must
+// be one the world-stop waits for (and weak_get's result must be on a stack
+// the collector scans).
 GOMEM_EXPORT int gomem_gc_set_finalizer(void* p, gomem_finalizer_fn fn, void* arg) {
-  // Registered first: the table is the collector's while the world is
-  // stopped, so a caller must be one the world-stop waits for.
+  return set_finalizer_registered(p, fn, arg, gc::FinalizerOrder::kGo);
+}
+
+GOMEM_EXPORT int gomem_gc_set_finalizer_ignore_self(void* p, gomem_finalizer_fn fn, void* arg) {
+  return set_finalizer_registered(p, fn, arg, gc::FinalizerOrder::kIgnoreSelf);
+}
+
+GOMEM_EXPORT int gomem_gc_set_finalizer_no_order(void* p, gomem_finalizer_fn fn, void* arg) {
+  return set_finalizer_registered(p, fn, arg, gc::FinalizerOrder::kNoOrder);
+}
+
+GOMEM_EXPORT int gomem_gc_add_cleanup(void* p, void (*fn)(void* arg), void* arg) {
   if (!gc_ready()) return -1;
-  int r = gc::set_finalizer(p, fn, arg) ? 0 : -1;
+  int r = gc::add_cleanup(p, fn, arg) ? 0 : -1;
   if (GOMEM_UNLIKELY(t_exiting)) release_p();
   return r;
+}
+
+GOMEM_EXPORT size_t gomem_gc_run_finalizers(void) {
+  if (!gc_ready()) return 0;
+  size_t n = gc::run_finalizers();
+  if (GOMEM_UNLIKELY(t_exiting)) release_p();
+  return n;
+}
+
+GOMEM_EXPORT gomem_weak* gomem_weak_make(void* p) {
+  if (!p) return nullptr;
+  // The handle first (an allocation may collect; p is on this stack).
+  auto* fresh = static_cast<std::atomic<uintptr_t>*>(gc_alloc(sizeof(uintptr_t), SpanKind::kNoscan));
+  if (!fresh) return nullptr;
+  std::atomic<uintptr_t>* h = gc::weak_handle(p, fresh);
+  if (GOMEM_UNLIKELY(t_exiting)) release_p();
+  return reinterpret_cast<gomem_weak*>(h);
+}
+
+GOMEM_EXPORT void* gomem_weak_get(gomem_weak* w) {
+  if (!w || !gc_ready()) return nullptr;
+  // The collector clears handles with the world stopped: inside the section
+  // the handle still holds the object or 0, and the object is on this
+  // thread's stack or registers before the next world-stop.
+  NoPreempt np;
+  return reinterpret_cast<void*>(reinterpret_cast<std::atomic<uintptr_t>*>(w)->load(std::memory_order_acquire));
+}
+
+GOMEM_EXPORT void* gomem_gc_base(const void* p) {
+  uintptr_t base;
+  return find_object(reinterpret_cast<uintptr_t>(p), &base) ? reinterpret_cast<void*>(base) : nullptr;
+}
+
+GOMEM_EXPORT int gomem_kind(const void* p) {
+  uintptr_t base;
+  MSpan* s = find_object(reinterpret_cast<uintptr_t>(p), &base);
+  if (!s) return GOMEM_KIND_NONE;
+  switch (s->kind) {
+    case SpanKind::kManual:
+      return GOMEM_KIND_MANUAL;
+    case SpanKind::kUncollectable:
+      return GOMEM_KIND_UNCOLLECTABLE;
+    case SpanKind::kScan:
+      return GOMEM_KIND_GC_SCAN;
+    case SpanKind::kNoscan:
+      return GOMEM_KIND_GC_NOSCAN;
+  }
+  return GOMEM_KIND_NONE;
 }
 
 GOMEM_EXPORT void gomem_add_roots(void* begin, void* end) {

@@ -1,0 +1,56 @@
+// Signal masks and thread state, for the world-stop signal.
+//
+// The collector stops a registered thread with a signal (gc/stw.cc), so a
+// thread that blocks that signal, or waits for it with sigwait, would stop
+// every collection. Boehm GC's answer, taken here: once the collector is in
+// use (set_stop_signal), the libc functions that set or wait with a signal
+// mask are interposed (override/signal_override.cc) and call libc's own with
+// the stop signal taken out of the mask. Until then they pass every mask
+// through untouched, so a program that never collects sees libc unchanged.
+//
+// A thread can still block the signal behind the interposers' back (a raw
+// rt_sigprocmask system call, a handler whose sa_mask holds it), so the
+// collector also reads the thread's state from /proc to say why it waits.
+// These readers use a buffer on the stack and never allocate: they run with
+// the world half stopped.
+#pragma once
+
+#include <signal.h>
+
+#include <cstdint>
+
+namespace gomem {
+namespace os {
+
+// The signal the interposers keep out of masks: 0 until the collector
+// installs its handler, then its stop signal. Written once, read anywhere.
+void set_stop_signal(int sig);
+int stop_signal();
+
+// The mask a program asked for, minus the stop signal: set itself when
+// there is nothing to take out, else a copy in *copy.
+const sigset_t* without_stop_signal(const sigset_t* set, sigset_t* copy);
+
+// libc's definition of `name`, the one after this object's in the lookup
+// order (dlsym RTLD_NEXT); the process stops with a message if there is
+// none. dlsym does not allocate when it finds the symbol.
+void* next_symbol(const char* name);
+
+// Start time of thread tid of this process, in clock ticks since boot
+// (field 22 of /proc/self/task/TID/stat), which tells a thread from a later
+// one given the same tid: > 0 for a live thread; 0 if there is no such
+// thread or it is a zombie; -1 if it cannot be read (no /proc, no descriptor
+// left).
+int64_t thread_start_time(int tid);
+
+// What /proc/self/task/TID/status says of a thread: its State line
+// ("S (sleeping)") and its blocked signals (SigBlk, bit sig-1). False if it
+// cannot be read.
+struct ThreadState {
+  char state[32];
+  uint64_t sigblk;
+};
+bool thread_state(int tid, ThreadState* out);
+
+}  // namespace os
+}  // namespace gomem

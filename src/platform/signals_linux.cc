@@ -1,0 +1,122 @@
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "base/fmt.h"
+#include "platform/os.h"
+#include "platform/signals.h"
+
+namespace gomem {
+namespace os {
+
+namespace {
+
+constinit std::atomic<int> g_stop_signal{0};
+
+// Reads /proc/self/task/TID/<file> into buf (NUL-terminated): its length;
+// 0 if the thread does not exist; -1 if the file cannot be read.
+long read_task_file(int tid, const char* file, char* buf, size_t cap) {
+  StackBuf<64> path;
+  path.s("/proc/self/task/").i(tid).c('/').s(file);
+  int fd = open(path.str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT || errno == ESRCH ? 0 : -1;
+  size_t n = 0;
+  while (n < cap - 1) {
+    ssize_t r = read(fd, buf + n, cap - 1 - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    n += static_cast<size_t>(r);
+  }
+  close(fd);
+  buf[n] = 0;
+  return n > 0 ? static_cast<long>(n) : -1;
+}
+
+// The value after `key` in a status file, or nullptr.
+const char* field(const char* text, const char* key) {
+  size_t klen = __builtin_strlen(key);
+  for (const char* line = text; *line;) {
+    if (__builtin_strncmp(line, key, klen) == 0) {
+      const char* v = line + klen;
+      while (*v == ' ' || *v == '\t') v++;
+      return v;
+    }
+    while (*line && *line != '\n') line++;
+    if (*line) line++;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void set_stop_signal(int sig) { g_stop_signal.store(sig, std::memory_order_release); }
+
+int stop_signal() { return g_stop_signal.load(std::memory_order_acquire); }
+
+const sigset_t* without_stop_signal(const sigset_t* set, sigset_t* copy) {
+  int sig = stop_signal();
+  if (!set || sig == 0 || sigismember(set, sig) != 1) return set;
+  *copy = *set;
+  sigdelset(copy, sig);
+  return copy;
+}
+
+void* next_symbol(const char* name) {
+  void* f = dlsym(RTLD_NEXT, name);
+  if (!f) {
+    StackBuf<128> b;
+    b.s("gomem: libc's ").s(name).s(" not found (dlsym RTLD_NEXT)\n");
+    write_stderr(b.str(), b.len());
+    abort_process();
+  }
+  return f;
+}
+
+int64_t thread_start_time(int tid) {
+  char buf[1024];
+  long n = read_task_file(tid, "stat", buf, sizeof buf);
+  if (n <= 0) return n;
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so
+  // the fields are counted from the last ')'.
+  const char* s = buf + n;
+  while (s > buf && *s != ')') s--;
+  if (*s != ')') return -1;
+  s++;
+  while (*s == ' ') s++;
+  if (*s == 'Z' || *s == 'X') return 0;  // exited; its tid is not free yet
+  for (int f = 3; f < 22 && *s; f++) {   // s is at field f
+    while (*s && *s != ' ') s++;
+    while (*s == ' ') s++;
+  }
+  int64_t v = 0;
+  while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0');
+  return v > 0 ? v : -1;
+}
+
+bool thread_state(int tid, ThreadState* out) {
+  char buf[4096];
+  if (read_task_file(tid, "status", buf, sizeof buf) <= 0) return false;
+  const char* st = field(buf, "State:");
+  const char* blk = field(buf, "SigBlk:");
+  if (!st || !blk) return false;
+  size_t i = 0;
+  while (st[i] && st[i] != '\n' && i < sizeof out->state - 1) {
+    out->state[i] = st[i];
+    i++;
+  }
+  out->state[i] = 0;
+  out->sigblk = 0;
+  for (; *blk && *blk != '\n'; blk++) {
+    int d = *blk >= '0' && *blk <= '9' ? *blk - '0' : *blk >= 'a' && *blk <= 'f' ? *blk - 'a' + 10 : -1;
+    if (d < 0) break;
+    out->sigblk = out->sigblk << 4 | static_cast<uint64_t>(d);
+  }
+  return true;
+}
+
+}  // namespace os
+}  // namespace gomem
