@@ -32,8 +32,8 @@
 // pointer-free object would not keep the rest of the list alive.
 #define _GNU_SOURCE
 #include <errno.h>
-#include <stddef.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,14 +62,16 @@ GOMEM_API int gomem_gc_set_interior(int mode);
 #pragma weak gomem_gc_count
 #pragma weak gomem_gc_set_interior
 static uint64_t stat_of(size_t field) {
-  gomem_stats *st = gomem_malloc(sizeof *st);
+  gomem_stats* st = gomem_malloc(sizeof *st);
   if (!st) return 0;
   gomem_read_stats(st);
-  uint64_t v = field == offsetof(gomem_stats, num_gc) ? st->num_gc : *(uint64_t *)((char *)st + field);
+  uint64_t v = field == offsetof(gomem_stats, num_gc) ? st->num_gc : *(uint64_t*)((char*)st + field);
   gomem_free(st);
   return v;
 }
-static uint64_t heap_alloc(void) { return gomem_heap_alloc ? gomem_heap_alloc() : stat_of(offsetof(gomem_stats, heap_alloc)); }
+static uint64_t heap_alloc(void) {
+  return gomem_heap_alloc ? gomem_heap_alloc() : stat_of(offsetof(gomem_stats, heap_alloc));
+}
 static uint64_t heap_sys(void) { return gomem_heap_sys ? gomem_heap_sys() : stat_of(offsetof(gomem_stats, heap_sys)); }
 static uint64_t gc_live(void) { return gomem_gc_live ? gomem_gc_live() : stat_of(offsetof(gomem_stats, gc_heap_live)); }
 static uint64_t gc_count(void) { return gomem_gc_count ? gomem_gc_count() : stat_of(offsetof(gomem_stats, num_gc)); }
@@ -77,7 +79,6 @@ static uint64_t total_alloc(void) { return stat_of(offsetof(gomem_stats, total_a
 static void set_interior(int mode) {
   if (gomem_gc_set_interior) gomem_gc_set_interior(mode);
 }
-
 
 // ---------------------------------------------------------------------------
 // Exported variables (bdwgc's names; programs read and write them).
@@ -99,21 +100,21 @@ GC_word GC_non_gc_bytes;
 int GC_no_dls;
 GC_word GC_free_space_divisor = 3;
 GC_word GC_max_retries;
-char *GC_stackbottom;
+char* GC_stackbottom;
 int GC_dont_precollect;
 unsigned long GC_time_limit = GC_TIME_UNLIMITED;
-void *GC_least_plausible_heap_addr = (void *)1;
-void *GC_greatest_plausible_heap_addr = (void *)~(GC_word)0;
+void* GC_least_plausible_heap_addr = (void*)1;
+void* GC_greatest_plausible_heap_addr = (void*)~(GC_word)0;
 size_t GC_debug_header_size;
 
-static void default_same_obj_print(void *p, void *q) {
+static void default_same_obj_print(void* p, void* q) {
   fprintf(stderr, "GC_same_obj test failed: %p and %p are not in the same object\n", p, q);
   abort();
 }
-static void default_visible_print(void *p) { (void)p; }
-void (*GC_same_obj_print_proc)(void *, void *) = default_same_obj_print;
-void (*GC_is_valid_displacement_print_proc)(void *) = default_visible_print;
-void (*GC_is_visible_print_proc)(void *) = default_visible_print;
+static void default_visible_print(void* p) { (void)p; }
+void (*GC_same_obj_print_proc)(void*, void*) = default_same_obj_print;
+void (*GC_is_valid_displacement_print_proc)(void*) = default_visible_print;
+void (*GC_is_visible_print_proc)(void*) = default_visible_print;
 
 atomic_int compat_attention = 1;
 int compat_dont_gc_applied;
@@ -130,12 +131,12 @@ static atomic_int initialized;
 // ---------------------------------------------------------------------------
 // Warnings and out of memory (group 2).
 // ---------------------------------------------------------------------------
-static void default_warn_proc(char *msg, GC_word arg) { fprintf(stderr, msg, arg); }
+static void default_warn_proc(char* msg, GC_word arg) { fprintf(stderr, msg, arg); }
 
 // The program's warn proc (GC_set_warn_proc); any thread may set it.
 static _Atomic(GC_warn_proc) warn_proc = default_warn_proc;
 
-void GC_ignore_warn_proc(char *msg, GC_word arg) {
+void GC_ignore_warn_proc(char* msg, GC_word arg) {
   (void)msg;
   (void)arg;
 }
@@ -144,25 +145,25 @@ GC_warn_proc GC_get_warn_proc(void) { return atomic_load(&warn_proc); }
 
 // gomem's diagnostics, as bdwgc words its own: "GC Warning: " and the text,
 // with '%' doubled since warn procs treat the message as a printf format.
-static void compat_warn(const char *msg) {
+static void compat_warn(const char* msg) {
   char buf[600];
   size_t n = (size_t)snprintf(buf, sizeof buf, "GC Warning: ");
-  for (const char *s = msg; *s && n + 2 < sizeof buf; s++) {
+  for (const char* s = msg; *s && n + 2 < sizeof buf; s++) {
     if (*s == '%') buf[n++] = '%';
     buf[n++] = *s;
   }
   buf[n] = 0;
-  atomic_load(&warn_proc)(buf, 0);
+  atomic_load (&warn_proc)(buf, 0);
 }
 
-static void *default_oom_fn(size_t n) {
+static void* default_oom_fn(size_t n) {
   (void)n;
   return NULL;
 }
 void GC_set_oom_fn(GC_oom_func fn) { __atomic_store_n(&GC_oom_fn, fn, __ATOMIC_RELEASE); }
 GC_oom_func GC_get_oom_fn(void) { return __atomic_load_n(&GC_oom_fn, __ATOMIC_ACQUIRE); }
 
-static void default_abort(const char *msg) {
+static void default_abort(const char* msg) {
   if (msg) fprintf(stderr, "%s\n", msg);
 }
 static GC_abort_func abort_func = default_abort;
@@ -184,8 +185,10 @@ static void apply_dont_gc(void) {
     compat_dont_gc_applied = want;
     return;
   }
-  if (want) saved_percent = gomem_gc_set_percent(-1);
-  else gomem_gc_set_percent(saved_percent);
+  if (want)
+    saved_percent = gomem_gc_set_percent(-1);
+  else
+    gomem_gc_set_percent(saved_percent);
   compat_dont_gc_applied = want;
 }
 
@@ -193,8 +196,10 @@ static void apply_free_space_divisor(GC_word d) {
   if (d == 0) d = 1;
   int percent = (int)(200 / d);
   if (percent < 1) percent = 1;
-  if (compat_dont_gc_applied) saved_percent = percent;
-  else gomem_gc_set_percent(percent);
+  if (compat_dont_gc_applied)
+    saved_percent = percent;
+  else
+    gomem_gc_set_percent(percent);
 }
 
 void compat_init(void) {
@@ -203,7 +208,7 @@ void compat_init(void) {
   if (!atomic_load_explicit(&initialized, memory_order_relaxed)) {
     if (!GC_oom_fn) GC_oom_fn = default_oom_fn;
     gomem_set_warn_fn(compat_warn);
-    const char *env = getenv("GC_DONT_GC");
+    const char* env = getenv("GC_DONT_GC");
     if (env) GC_dont_gc = 1;
     env = getenv("GC_FREE_SPACE_DIVISOR");
     if (env && atoi(env) > 0) GC_free_space_divisor = (GC_word)atoi(env);
@@ -222,7 +227,7 @@ void GC_init(void) { compat_init(); }
 int GC_is_init_called(void) { return atomic_load(&initialized); }
 void GC_deinit(void) {}
 
-void *compat_after_alloc(void *p, size_t n) {
+void* compat_after_alloc(void* p, size_t n) {
   if (COMPAT_UNLIKELY(!atomic_load_explicit(&initialized, memory_order_acquire))) compat_init();
   if (GC_dont_gc != compat_dont_gc_applied) {
     pthread_mutex_lock(&compat_ctl_lock);
@@ -234,82 +239,86 @@ void *compat_after_alloc(void *p, size_t n) {
   return p;
 }
 
-#define AFTER_ALLOC(p, n)                                                                       \
-  (COMPAT_UNLIKELY(!(p) || atomic_load_explicit(&compat_attention, memory_order_relaxed) ||   \
-                   GC_dont_gc != compat_dont_gc_applied)                                        \
-       ? compat_after_alloc(p, n)                                                              \
+#define AFTER_ALLOC(p, n)                                                                   \
+  (COMPAT_UNLIKELY(!(p) || atomic_load_explicit(&compat_attention, memory_order_relaxed) || \
+                   GC_dont_gc != compat_dont_gc_applied)                                    \
+       ? compat_after_alloc(p, n)                                                           \
        : (p))
 
 // ---------------------------------------------------------------------------
 // Allocation (group 1).
 // ---------------------------------------------------------------------------
-void *GC_malloc(size_t n) {
-  void *p = gomem_gc_alloc(n);
+void* GC_malloc(size_t n) {
+  void* p = gomem_gc_alloc(n);
   return AFTER_ALLOC(p, n);
 }
 
-void *GC_malloc_atomic(size_t n) {
-  void *p = gomem_gc_alloc_noscan(n);
+void* GC_malloc_atomic(size_t n) {
+  void* p = gomem_gc_alloc_noscan(n);
   return AFTER_ALLOC(p, n);
 }
 
-void *GC_malloc_uncollectable(size_t n) {
-  void *p = gomem_malloc_uncollectable(n);
+void* GC_malloc_uncollectable(size_t n) {
+  void* p = gomem_malloc_uncollectable(n);
   return AFTER_ALLOC(p, n);
 }
 
-void *GC_malloc_atomic_uncollectable(size_t n) { return GC_malloc_uncollectable(n); }
-void *GC_malloc_ignore_off_page(size_t n) { return GC_malloc(n); }
-void *GC_malloc_atomic_ignore_off_page(size_t n) { return GC_malloc_atomic(n); }
-void *GC_malloc_stubborn(size_t n) { return GC_malloc(n); }
-void GC_change_stubborn(const void *p) { (void)p; }
-void GC_end_stubborn_change(const void *p) { (void)p; }
-void GC_ptr_store_and_dirty(void *p, const void *q) { *(const void **)p = q; }
-void GC_debug_ptr_store_and_dirty(void *p, const void *q) { *(const void **)p = q; }
+void* GC_malloc_atomic_uncollectable(size_t n) { return GC_malloc_uncollectable(n); }
+void* GC_malloc_ignore_off_page(size_t n) { return GC_malloc(n); }
+void* GC_malloc_atomic_ignore_off_page(size_t n) { return GC_malloc_atomic(n); }
+void* GC_malloc_stubborn(size_t n) { return GC_malloc(n); }
+void GC_change_stubborn(const void* p) { (void)p; }
+void GC_end_stubborn_change(const void* p) { (void)p; }
+void GC_ptr_store_and_dirty(void* p, const void* q) { *(const void**)p = q; }
+void GC_debug_ptr_store_and_dirty(void* p, const void* q) { *(const void**)p = q; }
 
-char *GC_strdup(const char *s) {
+char* GC_strdup(const char* s) {
   if (!s) return NULL;
   size_t n = strlen(s) + 1;
-  char *d = GC_malloc_atomic(n);
+  char* d = GC_malloc_atomic(n);
   if (d) memcpy(d, s, n);
   return d;
 }
 
-char *GC_strndup(const char *s, size_t max) {
+char* GC_strndup(const char* s, size_t max) {
   size_t n = strnlen(s, max);
-  char *d = GC_malloc_atomic(n + 1);
+  char* d = GC_malloc_atomic(n + 1);
   if (!d) return NULL;
   memcpy(d, s, n);
   d[n] = 0;
   return d;
 }
 
-void *GC_memalign(size_t align, size_t n) {
+void* GC_memalign(size_t align, size_t n) {
   if (align <= 16) return GC_malloc(n);
   if (align & (align - 1)) {
     errno = EINVAL;
     return NULL;
   }
-  void *p = gomem_gc_alloc_aligned(align, n, 1);
+  void* p = gomem_gc_alloc_aligned(align, n, 1);
   return AFTER_ALLOC(p, n);
 }
 
-int GC_posix_memalign(void **out, size_t align, size_t n) {
-  if (align < sizeof(void *) || (align & (align - 1))) return EINVAL;
-  void *p = GC_memalign(align, n);
+int GC_posix_memalign(void** out, size_t align, size_t n) {
+  if (align < sizeof(void*) || (align & (align - 1))) return EINVAL;
+  void* p = GC_memalign(align, n);
   if (!p) return ENOMEM;
   *out = p;
   return 0;
 }
 
-void GC_free(void *p) {
-  if (p) gomem_free(p);
+// An uncollectable block is cleared first: gomem scans whole uncollectable
+// spans, free slots included, and bdwgc does not scan freed blocks.
+void GC_free(void* p) {
+  if (!p) return;
+  if (gomem_kind(p) == GOMEM_KIND_UNCOLLECTABLE) memset(p, 0, gomem_usable_size(p));
+  gomem_free(p);
 }
 
 // bdwgc's realloc: NULL allocates, size 0 frees, a shrink to half or more
 // stays in place, anything else moves the contents to a new object of the
 // same kind and frees the old one.
-void *GC_realloc(void *p, size_t n) {
+void* GC_realloc(void* p, size_t n) {
   if (!p) return GC_malloc(n);
   if (n == 0) {
     GC_free(p);
@@ -317,11 +326,17 @@ void *GC_realloc(void *p, size_t n) {
   }
   size_t old = gomem_usable_size(p);
   if (n <= old && n >= old / 2) return p;
-  void *q;
+  void* q;
   switch (gomem_kind(p)) {
-    case GOMEM_KIND_GC_NOSCAN: q = GC_malloc_atomic(n); break;
-    case GOMEM_KIND_UNCOLLECTABLE: q = GC_malloc_uncollectable(n); break;
-    case GOMEM_KIND_GC_SCAN: q = GC_malloc(n); break;
+    case GOMEM_KIND_GC_NOSCAN:
+      q = GC_malloc_atomic(n);
+      break;
+    case GOMEM_KIND_UNCOLLECTABLE:
+      q = GC_malloc_uncollectable(n);
+      break;
+    case GOMEM_KIND_GC_SCAN:
+      q = GC_malloc(n);
+      break;
     default:
       fprintf(stderr, "gomem: GC_realloc of %p: not an object of the collected heap\n", p);
       abort();
@@ -332,8 +347,8 @@ void *GC_realloc(void *p, size_t n) {
   return q;
 }
 
-void *GC_malloc_many(size_t n) {
-  void *list = NULL;
+void* GC_malloc_many(size_t n) {
+  void* list = NULL;
   GC_generic_malloc_many(n, GC_I_NORMAL, &list);
   return list;
 }
@@ -341,29 +356,27 @@ void *GC_malloc_many(size_t n) {
 // ---------------------------------------------------------------------------
 // Debugging allocation (group 8): the plain calls.
 // ---------------------------------------------------------------------------
-void *GC_debug_malloc(size_t n, const char *s, int i) { return (void)s, (void)i, GC_malloc(n); }
-void *GC_debug_malloc_atomic(size_t n, const char *s, int i) { return (void)s, (void)i, GC_malloc_atomic(n); }
-char *GC_debug_strdup(const char *str, const char *s, int i) { return (void)s, (void)i, GC_strdup(str); }
-char *GC_debug_strndup(const char *str, size_t n, const char *s, int i) {
-  return (void)s, (void)i, GC_strndup(str, n);
-}
-void *GC_debug_malloc_uncollectable(size_t n, const char *s, int i) {
+void* GC_debug_malloc(size_t n, const char* s, int i) { return (void)s, (void)i, GC_malloc(n); }
+void* GC_debug_malloc_atomic(size_t n, const char* s, int i) { return (void)s, (void)i, GC_malloc_atomic(n); }
+char* GC_debug_strdup(const char* str, const char* s, int i) { return (void)s, (void)i, GC_strdup(str); }
+char* GC_debug_strndup(const char* str, size_t n, const char* s, int i) { return (void)s, (void)i, GC_strndup(str, n); }
+void* GC_debug_malloc_uncollectable(size_t n, const char* s, int i) {
   return (void)s, (void)i, GC_malloc_uncollectable(n);
 }
-void *GC_debug_malloc_atomic_uncollectable(size_t n, const char *s, int i) {
+void* GC_debug_malloc_atomic_uncollectable(size_t n, const char* s, int i) {
   return (void)s, (void)i, GC_malloc_uncollectable(n);
 }
-void *GC_debug_malloc_stubborn(size_t n, const char *s, int i) { return (void)s, (void)i, GC_malloc(n); }
-void *GC_debug_malloc_ignore_off_page(size_t n, const char *s, int i) { return (void)s, (void)i, GC_malloc(n); }
-void *GC_debug_malloc_atomic_ignore_off_page(size_t n, const char *s, int i) {
+void* GC_debug_malloc_stubborn(size_t n, const char* s, int i) { return (void)s, (void)i, GC_malloc(n); }
+void* GC_debug_malloc_ignore_off_page(size_t n, const char* s, int i) { return (void)s, (void)i, GC_malloc(n); }
+void* GC_debug_malloc_atomic_ignore_off_page(size_t n, const char* s, int i) {
   return (void)s, (void)i, GC_malloc_atomic(n);
 }
-void GC_debug_free(void *p) { GC_free(p); }
-void *GC_debug_realloc(void *p, size_t n, const char *s, int i) { return (void)s, (void)i, GC_realloc(p, n); }
-void GC_debug_change_stubborn(const void *p) { (void)p; }
-void GC_debug_end_stubborn_change(const void *p) { (void)p; }
-void *GC_debug_malloc_replacement(size_t n) { return GC_malloc(n); }
-void *GC_debug_realloc_replacement(void *p, size_t n) { return GC_realloc(p, n); }
+void GC_debug_free(void* p) { GC_free(p); }
+void* GC_debug_realloc(void* p, size_t n, const char* s, int i) { return (void)s, (void)i, GC_realloc(p, n); }
+void GC_debug_change_stubborn(const void* p) { (void)p; }
+void GC_debug_end_stubborn_change(const void* p) { (void)p; }
+void* GC_debug_malloc_replacement(size_t n) { return GC_malloc(n); }
+void* GC_debug_realloc_replacement(void* p, size_t n) { return GC_realloc(p, n); }
 void GC_debug_register_displacement(size_t n) { (void)n; }
 void GC_register_displacement(size_t n) { (void)n; }
 size_t GC_get_debug_header_size(void) { return 0; }
@@ -372,13 +385,13 @@ size_t GC_get_debug_header_size(void) { return 0; }
 // Typed allocation (group 8): conservative. A descriptor is the number of
 // words it describes; the object is scanned, every word.
 // ---------------------------------------------------------------------------
-GC_descr GC_make_descriptor(const GC_word *bm, size_t len) {
+GC_descr GC_make_descriptor(const GC_word* bm, size_t len) {
   (void)bm;
   return (GC_descr)(len * sizeof(GC_word)) | GC_DS_LENGTH;
 }
-void *GC_malloc_explicitly_typed(size_t n, GC_descr d) { return (void)d, GC_malloc(n); }
-void *GC_malloc_explicitly_typed_ignore_off_page(size_t n, GC_descr d) { return (void)d, GC_malloc(n); }
-void *GC_calloc_explicitly_typed(size_t count, size_t size, GC_descr d) {
+void* GC_malloc_explicitly_typed(size_t n, GC_descr d) { return (void)d, GC_malloc(n); }
+void* GC_malloc_explicitly_typed_ignore_off_page(size_t n, GC_descr d) { return (void)d, GC_malloc(n); }
+void* GC_calloc_explicitly_typed(size_t count, size_t size, GC_descr d) {
   (void)d;
   size_t n;
   if (__builtin_mul_overflow(count, size, &n)) return GC_get_oom_fn()((size_t)-1);
@@ -399,14 +412,14 @@ static atomic_uint n_kinds = 4;
 static GC_mark_proc procs[MAX_PROCS];
 static unsigned n_procs = GC_RESERVED_MARK_PROCS;
 
-void **GC_new_free_list_inner(void) {
+void** GC_new_free_list_inner(void) {
   // The free-list array is only a token on gomem; uncollectable so that
   // whatever a program stores in it is seen.
-  return gomem_malloc_uncollectable((GC_TINY_FREELISTS + 1) * sizeof(void *));
+  return gomem_malloc_uncollectable((GC_TINY_FREELISTS + 1) * sizeof(void*));
 }
-void **GC_new_free_list(void) { return GC_new_free_list_inner(); }
+void** GC_new_free_list(void) { return GC_new_free_list_inner(); }
 
-unsigned GC_new_kind_inner(void **fl, GC_word descr, int add_size, int clear) {
+unsigned GC_new_kind_inner(void** fl, GC_word descr, int add_size, int clear) {
   (void)fl;
   (void)clear;  // gomem clears every object
   unsigned k = atomic_load(&n_kinds);
@@ -419,7 +432,7 @@ unsigned GC_new_kind_inner(void **fl, GC_word descr, int add_size, int clear) {
   return k;
 }
 
-unsigned GC_new_kind(void **fl, GC_word descr, int add_size, int clear) {
+unsigned GC_new_kind(void** fl, GC_word descr, int add_size, int clear) {
   pthread_mutex_lock(&compat_ctl_lock);
   unsigned k = GC_new_kind_inner(fl, descr, add_size, clear);
   pthread_mutex_unlock(&compat_ctl_lock);
@@ -448,7 +461,7 @@ void GC_init_gcj_malloc_mp(unsigned index, GC_mark_proc proc) {
 
 // Never called by gomem (it calls no mark procedure); a program that calls
 // it itself gets the mark stack back unchanged.
-struct GC_ms_entry *GC_mark_and_push(void *obj, struct GC_ms_entry *msp, struct GC_ms_entry *lim, void **src) {
+struct GC_ms_entry* GC_mark_and_push(void* obj, struct GC_ms_entry* msp, struct GC_ms_entry* lim, void** src) {
   (void)obj;
   (void)lim;
   (void)src;
@@ -463,46 +476,52 @@ static int kind_of(int k) {
   return kinds[k];
 }
 
-void *GC_generic_malloc(size_t n, int k) {
+void* GC_generic_malloc(size_t n, int k) {
   switch (kind_of(k)) {
-    case KIND_NOSCAN: return GC_malloc_atomic(n);
-    case KIND_UNCOLLECTABLE: return GC_malloc_uncollectable(n);
-    default: return GC_malloc(n);
+    case KIND_NOSCAN:
+      return GC_malloc_atomic(n);
+    case KIND_UNCOLLECTABLE:
+      return GC_malloc_uncollectable(n);
+    default:
+      return GC_malloc(n);
   }
 }
-void *GC_generic_malloc_ignore_off_page(size_t n, int k) { return GC_generic_malloc(n, k); }
-void *GC_generic_malloc_uncollectable(size_t n, int k) { return (void)k, GC_malloc_uncollectable(n); }
-void *GC_generic_or_special_malloc(size_t n, int k) { return GC_generic_malloc(n, k); }
-void *GC_debug_generic_or_special_malloc(size_t n, int k, const char *s, int i) {
+void* GC_generic_malloc_ignore_off_page(size_t n, int k) { return GC_generic_malloc(n, k); }
+void* GC_generic_malloc_uncollectable(size_t n, int k) { return (void)k, GC_malloc_uncollectable(n); }
+void* GC_generic_or_special_malloc(size_t n, int k) { return GC_generic_malloc(n, k); }
+void* GC_debug_generic_or_special_malloc(size_t n, int k, const char* s, int i) {
   return (void)s, (void)i, GC_generic_malloc(n, k);
 }
-void *GC_malloc_kind(size_t n, int k) { return GC_generic_malloc(n, k); }
-void *GC_malloc_kind_global(size_t n, int k) { return GC_generic_malloc(n, k); }
+void* GC_malloc_kind(size_t n, int k) { return GC_generic_malloc(n, k); }
+void* GC_malloc_kind_global(size_t n, int k) { return GC_generic_malloc(n, k); }
 
 // About 1 KiB of objects per call (at least one, at most 64), linked through
 // their first words, newest last. Scanned objects, whatever the kind (see
 // the essay).
-void GC_generic_malloc_many(size_t n, int k, void **result) {
+void GC_generic_malloc_many(size_t n, int k, void** result) {
   int uncollectable = kind_of(k) == KIND_UNCOLLECTABLE;
   size_t count = n >= 1024 ? 1 : 1024 / (n ? n : 1);
   if (count > 64) count = 64;
-  void *head = NULL;
+  void* head = NULL;
   for (size_t i = 0; i < count; i++) {
-    void *p = uncollectable ? GC_malloc_uncollectable(n < sizeof(void *) ? sizeof(void *) : n)
-                            : GC_malloc(n < sizeof(void *) ? sizeof(void *) : n);
+    void* p = uncollectable ? GC_malloc_uncollectable(n < sizeof(void*) ? sizeof(void*) : n)
+                            : GC_malloc(n < sizeof(void*) ? sizeof(void*) : n);
     if (!p) break;
-    *(void **)p = head;
+    *(void**)p = head;
     head = p;
   }
   *result = head;
 }
 
-int GC_get_kind_and_size(const void *p, size_t *psize) {
+int GC_get_kind_and_size(const void* p, size_t* psize) {
   if (psize) *psize = gomem_usable_size(p);
   switch (gomem_kind(p)) {
-    case GOMEM_KIND_GC_NOSCAN: return 0;
-    case GOMEM_KIND_UNCOLLECTABLE: return 2;
-    default: return 1;
+    case GOMEM_KIND_GC_NOSCAN:
+      return 0;
+    case GOMEM_KIND_UNCOLLECTABLE:
+      return 2;
+    default:
+      return 1;
   }
 }
 
@@ -510,7 +529,7 @@ void GC_register_describe_type_fn(int kind, GC_describe_type_fn fn) {
   (void)kind;
   (void)fn;
 }
-void *GC_clear_stack(void *p) { return p; }
+void* GC_clear_stack(void* p) { return p; }
 
 // Recorded, never called (gomem has no hook at the start of a collection).
 static GC_start_callback_proc start_callback;
@@ -519,32 +538,32 @@ GC_start_callback_proc GC_get_start_callback(void) { return start_callback; }
 static GC_push_other_roots_proc push_other_roots;
 void GC_set_push_other_roots(GC_push_other_roots_proc fn) { push_other_roots = fn; }
 GC_push_other_roots_proc GC_get_push_other_roots(void) { return push_other_roots; }
-void GC_push_all(void *b, void *t) {
+void GC_push_all(void* b, void* t) {
   (void)b;
   (void)t;
 }
-void GC_push_all_eager(void *b, void *t) {
+void GC_push_all_eager(void* b, void* t) {
   (void)b;
   (void)t;
 }
-void GC_push_conditional(void *b, void *t, int all) {
+void GC_push_conditional(void* b, void* t, int all) {
   (void)b;
   (void)t;
   (void)all;
 }
 void GC_push_finalizer_structures(void) {}
 // Mark bits are the collector's own: an allocated object counts as marked.
-int GC_is_marked(const void *p) { return gomem_kind(p) != GOMEM_KIND_NONE; }
-void GC_clear_mark_bit(const void *p) { (void)p; }
-void GC_set_mark_bit(const void *p) { (void)p; }
-int GC_is_tmp_root(void *p) { return (void)p, 0; }
+int GC_is_marked(const void* p) { return gomem_kind(p) != GOMEM_KIND_NONE; }
+void GC_clear_mark_bit(const void* p) { (void)p; }
+void GC_set_mark_bit(const void* p) { (void)p; }
+int GC_is_tmp_root(void* p) { return (void)p, 0; }
 void GC_print_trace(GC_word n) { (void)n; }
 void GC_print_trace_inner(GC_word n) { (void)n; }
 void GC_print_free_list(int k, size_t g) {
   (void)k;
   (void)g;
 }
-void GC_enumerate_reachable_objects_inner(GC_reachable_object_proc fn, void *cd) {
+void GC_enumerate_reachable_objects_inner(GC_reachable_object_proc fn, void* cd) {
   (void)fn;
   (void)cd;
 }
@@ -556,9 +575,9 @@ void GC_enumerate_reachable_objects_inner(GC_reachable_object_proc fn, void *cd)
 pthread_mutex_t compat_alloc_lock COMPAT_HIDDEN = PTHREAD_MUTEX_INITIALIZER;
 void GC_alloc_lock(void) { pthread_mutex_lock(&compat_alloc_lock); }
 void GC_alloc_unlock(void) { pthread_mutex_unlock(&compat_alloc_lock); }
-void *GC_call_with_alloc_lock(GC_fn_type fn, void *cd) {
+void* GC_call_with_alloc_lock(GC_fn_type fn, void* cd) {
   pthread_mutex_lock(&compat_alloc_lock);
-  void *r = fn(cd);
+  void* r = fn(cd);
   pthread_mutex_unlock(&compat_alloc_lock);
   return r;
 }
@@ -569,8 +588,10 @@ void *GC_call_with_alloc_lock(GC_fn_type fn, void *cd) {
 static void collect(int unmap) {
   compat_init();
   if (GC_dont_gc) return;
-  if (unmap) gomem_free_os_memory();
-  else gomem_gc_collect();
+  if (unmap)
+    gomem_free_os_memory();
+  else
+    gomem_gc_collect();
   // The collector's callbacks first (they queue bdwgc-style finalizers and
   // clear links), then what bdwgc does after a collection.
   gomem_gc_run_finalizers();
@@ -609,8 +630,10 @@ void GC_enable(void) {
 int GC_is_disabled(void) { return GC_dont_gc != 0; }
 void GC_set_disable_automatic_collection(int off) {
   pthread_mutex_lock(&compat_ctl_lock);
-  if (off) saved_percent = gomem_gc_set_percent(-1);
-  else gomem_gc_set_percent(saved_percent);
+  if (off)
+    saved_percent = gomem_gc_set_percent(-1);
+  else
+    gomem_gc_set_percent(saved_percent);
   pthread_mutex_unlock(&compat_ctl_lock);
 }
 int GC_get_disable_automatic_collection(void) {
@@ -649,15 +672,15 @@ int GC_get_manual_vdb_allowed(void) { return 0; }
 // some (GC_no_dls, GC_exclude_static_roots, the has-static-roots callback)
 // is accepted and ignored, which keeps more alive, never less.
 struct root_range {
-  struct root_range *next;
+  struct root_range* next;
   void *lo, *hi;
 };
 // The ranges added by GC_add_roots (for GC_clear_roots and GC_remove_roots);
 // manual memory, under compat_ctl_lock.
-static struct root_range *roots;
+static struct root_range* roots;
 
-void GC_add_roots(void *lo, void *hi) {
-  struct root_range *r = gomem_malloc(sizeof *r);
+void GC_add_roots(void* lo, void* hi) {
+  struct root_range* r = gomem_malloc(sizeof *r);
   if (!r) return;
   r->lo = lo;
   r->hi = hi;
@@ -669,11 +692,11 @@ void GC_add_roots(void *lo, void *hi) {
 }
 
 // Removes the added ranges that lie within [lo, hi) (all with lo > hi).
-static void remove_roots_within(void *lo, void *hi, int all) {
+static void remove_roots_within(void* lo, void* hi, int all) {
   pthread_mutex_lock(&compat_ctl_lock);
-  for (struct root_range **pp = &roots; *pp;) {
-    struct root_range *r = *pp;
-    if (all || ((char *)r->lo >= (char *)lo && (char *)r->hi <= (char *)hi)) {
+  for (struct root_range** pp = &roots; *pp;) {
+    struct root_range* r = *pp;
+    if (all || ((char*)r->lo >= (char*)lo && (char*)r->hi <= (char*)hi)) {
       gomem_remove_roots(r->lo, r->hi);
       *pp = r->next;
       gomem_free(r);
@@ -683,9 +706,9 @@ static void remove_roots_within(void *lo, void *hi, int all) {
   }
   pthread_mutex_unlock(&compat_ctl_lock);
 }
-void GC_remove_roots(void *lo, void *hi) { remove_roots_within(lo, hi, 0); }
+void GC_remove_roots(void* lo, void* hi) { remove_roots_within(lo, hi, 0); }
 void GC_clear_roots(void) { remove_roots_within(NULL, NULL, 1); }
-void GC_exclude_static_roots(void *lo, void *hi) {
+void GC_exclude_static_roots(void* lo, void* hi) {
   (void)lo;
   (void)hi;
 }
@@ -695,8 +718,8 @@ int GC_get_no_dls(void) { return GC_no_dls; }
 void GC_register_has_static_roots_callback(GC_has_static_roots_func fn) { (void)fn; }
 
 // Plain setters and getters of the exported variables.
-#define ACCESSORS(type, name, var)          \
-  void GC_set_##name(type v) { var = v; }   \
+#define ACCESSORS(type, name, var)        \
+  void GC_set_##name(type v) { var = v; } \
   type GC_get_##name(void) { return var; }
 ACCESSORS(int, find_leak, GC_find_leak)
 ACCESSORS(int, finalize_on_demand, GC_finalize_on_demand)
@@ -744,28 +767,28 @@ static int collected_kind(int k) {
   return k == GOMEM_KIND_GC_SCAN || k == GOMEM_KIND_GC_NOSCAN || k == GOMEM_KIND_UNCOLLECTABLE;
 }
 
-void *GC_base(void *p) { return collected_kind(gomem_kind(p)) ? gomem_gc_base(p) : NULL; }
-int GC_is_heap_ptr(const void *p) { return collected_kind(gomem_kind(p)); }
-size_t GC_size(const void *p) { return gomem_usable_size(gomem_gc_base(p)); }
+void* GC_base(void* p) { return collected_kind(gomem_kind(p)) ? gomem_gc_base(p) : NULL; }
+int GC_is_heap_ptr(const void* p) { return collected_kind(gomem_kind(p)); }
+size_t GC_size(const void* p) { return gomem_usable_size(gomem_gc_base(p)); }
 
-void *GC_same_obj(void *p, void *q) {
-  void *bp = GC_base(p);
+void* GC_same_obj(void* p, void* q) {
+  void* bp = GC_base(p);
   if (bp != GC_base(q)) GC_same_obj_print_proc(p, q);
   return p;
 }
-void *GC_pre_incr(void **p, ptrdiff_t how_much) {
-  void *initial = *p;
-  void *result = GC_same_obj((char *)initial + how_much, initial);
+void* GC_pre_incr(void** p, ptrdiff_t how_much) {
+  void* initial = *p;
+  void* result = GC_same_obj((char*)initial + how_much, initial);
   *p = result;
   return result;
 }
-void *GC_post_incr(void **p, ptrdiff_t how_much) {
-  void *initial = *p;
-  *p = GC_same_obj((char *)initial + how_much, initial);
+void* GC_post_incr(void** p, ptrdiff_t how_much) {
+  void* initial = *p;
+  *p = GC_same_obj((char*)initial + how_much, initial);
   return initial;
 }
-void *GC_is_visible(void *p) { return p; }
-void *GC_is_valid_displacement(void *p) { return p; }
+void* GC_is_visible(void* p) { return p; }
+void* GC_is_valid_displacement(void* p) { return p; }
 
 GC_word GC_get_gc_no(void) { return GC_gc_no = gc_count(); }
 size_t GC_get_heap_size(void) { return (size_t)heap_sys(); }
@@ -785,8 +808,7 @@ size_t GC_get_bytes_since_gc(void) {
 }
 size_t GC_get_total_bytes(void) { return (size_t)total_alloc(); }
 
-void GC_get_heap_usage_safe(GC_word *heap, GC_word *free_bytes, GC_word *unmapped, GC_word *since_gc,
-                            GC_word *total) {
+void GC_get_heap_usage_safe(GC_word* heap, GC_word* free_bytes, GC_word* unmapped, GC_word* since_gc, GC_word* total) {
   if (heap) *heap = GC_get_heap_size();
   if (free_bytes) *free_bytes = GC_get_free_bytes();
   if (unmapped) *unmapped = 0;
@@ -794,7 +816,7 @@ void GC_get_heap_usage_safe(GC_word *heap, GC_word *free_bytes, GC_word *unmappe
   if (total) *total = GC_get_total_bytes();
 }
 
-size_t GC_get_prof_stats(struct GC_prof_stats_s *st, size_t size) {
+size_t GC_get_prof_stats(struct GC_prof_stats_s* st, size_t size) {
   struct GC_prof_stats_s s;
   s.heapsize_full = GC_get_heap_size();
   s.free_bytes_full = GC_get_free_bytes();
@@ -809,17 +831,17 @@ size_t GC_get_prof_stats(struct GC_prof_stats_s *st, size_t size) {
   s.expl_freed_bytes_since_gc = 0;
   s.obtained_from_os_bytes = GC_get_obtained_from_os_bytes();
   if (size > sizeof s) {
-    memset((char *)st + sizeof s, 0xff, size - sizeof s);
+    memset((char*)st + sizeof s, 0xff, size - sizeof s);
     size = sizeof s;
   }
   memcpy(st, &s, size);
   return size;
 }
-size_t GC_get_prof_stats_unsafe(struct GC_prof_stats_s *st, size_t size) { return GC_get_prof_stats(st, size); }
+size_t GC_get_prof_stats_unsafe(struct GC_prof_stats_s* st, size_t size) { return GC_get_prof_stats(st, size); }
 size_t GC_get_size_map_at(int i) { return i < 0 ? 0 : (size_t)(i + 15) & ~(size_t)15; }
 
 void GC_dump(void) { gomem_print_stats(2); }
-void GC_dump_named(const char *name) {
+void GC_dump_named(const char* name) {
   if (name) fprintf(stderr, "GC dump %s:\n", name);
   gomem_print_stats(2);
 }

@@ -41,7 +41,7 @@ extern int compat_dont_gc_applied COMPAT_HIDDEN;
 // Called after an allocation of n bytes that returned p (maybe NULL) when
 // compat_attention is set, GC_dont_gc changed, or p is NULL. Returns what
 // the allocation returns (GC_oom_fn's result when p is NULL).
-void *compat_after_alloc(void *p, size_t n) COMPAT_HIDDEN;
+void* compat_after_alloc(void* p, size_t n) COMPAT_HIDDEN;
 
 // Initializes the layer once (GC_init): safe from any thread, any number of
 // times.

@@ -58,7 +58,7 @@ enum { ORDER_NORMAL, ORDER_IGNORE_SELF, ORDER_NONE };
 
 // A chained hash table node: records and links start with one.
 struct hnode {
-  struct hnode *next;  // next in the bucket
+  struct hnode* next;  // next in the bucket
   GC_word key;         // hidden address (and, for links, the long bit)
 };
 
@@ -68,29 +68,29 @@ struct link;
 struct fin_rec {
   struct hnode h;           // key: GC_HIDE_POINTER(obj)
   GC_finalization_proc fn;  // the program's finalizer, or NULL
-  void *cd;                 // its client data
+  void* cd;                 // its client data
   int order;                // ORDER_*: how fn's gomem finalizer is ordered
-  struct link *links;       // the links to obj
+  struct link* links;       // the links to obj
 };
 
 struct link {
-  struct hnode h;          // key: GC_HIDE_POINTER(link address | is_long)
-  struct link *next;       // next link to the same object
-  struct fin_rec *rec;     // the object's record
-  int is_long;             // a long link (cleared after finalization)
-  gomem_weak *holder;      // the collected object the link lies in, or NULL
+  struct hnode h;       // key: GC_HIDE_POINTER(link address | is_long)
+  struct link* next;    // next link to the same object
+  struct fin_rec* rec;  // the object's record
+  int is_long;          // a long link (cleared after finalization)
+  gomem_weak* holder;   // the collected object the link lies in, or NULL
 };
 
 // A finalizer waiting for GC_invoke_finalizers.
 struct queued {
-  struct queued *next;
-  void *obj;  // visible: keeps the object alive until fn ran
+  struct queued* next;
+  void* obj;  // visible: keeps the object alive until fn ran
   GC_finalization_proc fn;
-  void *cd;
+  void* cd;
 };
 
 struct table {
-  struct hnode **buckets;  // manual memory
+  struct hnode** buckets;  // manual memory
   size_t mask;             // bucket count - 1 (0 before the first insert)
   size_t count;
 };
@@ -108,24 +108,32 @@ static atomic_int notify_due;
 static GC_await_finalize_proc await_finalize_proc;
 static GC_toggleref_func toggleref_func;
 
+// Frees an uncollectable block of the layer, cleared first: gomem scans
+// whole uncollectable spans, free slots included, so a pointer left in a
+// freed block would keep its object alive.
+static void release(void* block, size_t size) {
+  memset(block, 0, size);
+  gomem_free(block);
+}
+
 // ---------------------------------------------------------------------------
 // Hash tables.
 // ---------------------------------------------------------------------------
-static size_t bucket_of(const struct table *t, GC_word key) {
+static size_t bucket_of(const struct table* t, GC_word key) {
   return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & t->mask;
 }
 
-static struct hnode *table_find(const struct table *t, GC_word key) {
+static struct hnode* table_find(const struct table* t, GC_word key) {
   if (!t->mask) return NULL;
-  for (struct hnode *n = t->buckets[bucket_of(t, key)]; n; n = n->next)
+  for (struct hnode* n = t->buckets[bucket_of(t, key)]; n; n = n->next)
     if (n->key == key) return n;
   return NULL;
 }
 
 // Returns 0 when out of memory (the table stays as it was).
-static int table_grow(struct table *t) {
+static int table_grow(struct table* t) {
   size_t nb = t->mask ? 2 * (t->mask + 1) : 64;
-  struct hnode **b = gomem_calloc(nb, sizeof *b);
+  struct hnode** b = gomem_calloc(nb, sizeof *b);
   if (!b) return 0;
   struct table nt = {b, nb - 1, t->count};
   for (size_t i = 0; t->mask && i <= t->mask; i++) {
@@ -141,7 +149,7 @@ static int table_grow(struct table *t) {
   return 1;
 }
 
-static int table_insert(struct table *t, struct hnode *n) {
+static int table_insert(struct table* t, struct hnode* n) {
   if (t->count >= t->mask && !table_grow(t)) return 0;
   size_t i = bucket_of(t, n->key);
   n->next = t->buckets[i];
@@ -150,8 +158,8 @@ static int table_insert(struct table *t, struct hnode *n) {
   return 1;
 }
 
-static void table_remove(struct table *t, struct hnode *n) {
-  for (struct hnode **pp = &t->buckets[bucket_of(t, n->key)]; *pp; pp = &(*pp)->next) {
+static void table_remove(struct table* t, struct hnode* n) {
+  for (struct hnode** pp = &t->buckets[bucket_of(t, n->key)]; *pp; pp = &(*pp)->next) {
     if (*pp == n) {
       *pp = n->next;
       t->count--;
@@ -163,55 +171,58 @@ static void table_remove(struct table *t, struct hnode *n) {
 // ---------------------------------------------------------------------------
 // Records and arming the gomem finalizer. All under fin_lock.
 // ---------------------------------------------------------------------------
-static struct fin_rec *rec_find(void *obj) { return (struct fin_rec *)table_find(&recs, GC_HIDE_POINTER(obj)); }
+static struct fin_rec* rec_find(void* obj) { return (struct fin_rec*)table_find(&recs, GC_HIDE_POINTER(obj)); }
 
-static struct fin_rec *rec_get(void *obj) {
-  struct fin_rec *r = rec_find(obj);
+static struct fin_rec* rec_get(void* obj) {
+  struct fin_rec* r = rec_find(obj);
   if (r) return r;
   r = gomem_malloc_uncollectable(sizeof *r);
   if (!r) return NULL;
   r->h.key = GC_HIDE_POINTER(obj);
   if (!table_insert(&recs, &r->h)) {
-    gomem_free(r);
+    release(r, sizeof *r);
     return NULL;
   }
   return r;
 }
 
-static void layer_fin(void *obj, void *arg);
+static void layer_fin(void* obj, void* arg);
 
 // Gives obj the gomem finalizer its record asks for, or drops both when
 // nothing is left to do.
-static void arm(struct fin_rec *r, void *obj) {
-  if (r->fn && r->order == ORDER_NORMAL) gomem_gc_set_finalizer(obj, layer_fin, NULL);
-  else if (r->fn && r->order == ORDER_IGNORE_SELF) gomem_gc_set_finalizer_ignore_self(obj, layer_fin, NULL);
-  else if (r->fn || r->links) gomem_gc_set_finalizer_no_order(obj, layer_fin, NULL);
+static void arm(struct fin_rec* r, void* obj) {
+  if (r->fn && r->order == ORDER_NORMAL)
+    gomem_gc_set_finalizer(obj, layer_fin, NULL);
+  else if (r->fn && r->order == ORDER_IGNORE_SELF)
+    gomem_gc_set_finalizer_ignore_self(obj, layer_fin, NULL);
+  else if (r->fn || r->links)
+    gomem_gc_set_finalizer_no_order(obj, layer_fin, NULL);
   else {
     gomem_gc_set_finalizer(obj, NULL, NULL);
     table_remove(&recs, &r->h);
-    gomem_free(r);
+    release(r, sizeof *r);
   }
 }
 
-static void link_drop(struct link *l) {
+static void link_drop(struct link* l) {
   table_remove(&links, &l->h);
-  for (struct link **pp = &l->rec->links; *pp; pp = &(*pp)->next) {
+  for (struct link** pp = &l->rec->links; *pp; pp = &(*pp)->next) {
     if (*pp == l) {
       *pp = l->next;
       break;
     }
   }
-  gomem_free(l);
+  release(l, sizeof *l);
 }
 
 // Clears and drops r's links of the given length. A link inside a collected
 // object that died is not written.
-static void clear_links(struct fin_rec *r, int is_long) {
+static void clear_links(struct fin_rec* r, int is_long) {
   for (struct link *l = r->links, *next; l; l = next) {
     next = l->next;
     if (l->is_long != is_long) continue;
-    void **addr = (void **)GC_REVEAL_POINTER(l->h.key & ~(GC_word)1);
-    void *holder = l->holder ? gomem_weak_get(l->holder) : addr;
+    void** addr = (void**)((GC_word)GC_REVEAL_POINTER(l->h.key) & ~(GC_word)1);
+    void* holder = l->holder ? gomem_weak_get(l->holder) : addr;
     if (holder) *addr = NULL;
     __asm__ __volatile__("" : : "r"(holder) : "memory");  // the holder lives until the write is done
     link_drop(l);
@@ -221,12 +232,12 @@ static void clear_links(struct fin_rec *r, int is_long) {
 // gomem's finalizer for every object the layer tracks (see the essay). The
 // record is looked up, not taken from arg: it may have changed since the
 // finalizer was set.
-static void layer_fin(void *obj, void *arg) {
+static void layer_fin(void* obj, void* arg) {
   (void)arg;
-  struct queued *q = NULL;
+  struct queued* q = NULL;
   pthread_mutex_lock(&compat_alloc_lock);
   pthread_mutex_lock(&fin_lock);
-  struct fin_rec *r = rec_find(obj);
+  struct fin_rec* r = rec_find(obj);
   if (r) {
     clear_links(r, 0);
     if (r->fn) q = gomem_malloc_uncollectable(sizeof *q);
@@ -234,8 +245,10 @@ static void layer_fin(void *obj, void *arg) {
       q->obj = obj;
       q->fn = r->fn;
       q->cd = r->cd;
-      if (q_tail) q_tail->next = q;
-      else q_head = q;
+      if (q_tail)
+        q_tail->next = q;
+      else
+        q_head = q;
       q_tail = q;
       atomic_fetch_add(&q_len, 1);
       r->fn = NULL;
@@ -256,16 +269,16 @@ static void layer_fin(void *obj, void *arg) {
 // ---------------------------------------------------------------------------
 // Finalizers (group 4).
 // ---------------------------------------------------------------------------
-static void register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn, void **ocd,
+static void register_finalizer(void* obj, GC_finalization_proc fn, void* cd, GC_finalization_proc* ofn, void** ocd,
                                int order) {
   GC_finalization_proc old_fn = NULL;
-  void *old_cd = NULL;
+  void* old_cd = NULL;
   compat_init();
   int k = gomem_kind(obj);
   // bdwgc ignores objects outside its collected heap, and so does the layer.
   if ((k == GOMEM_KIND_GC_SCAN || k == GOMEM_KIND_GC_NOSCAN) && gomem_gc_base(obj) == obj) {
     pthread_mutex_lock(&fin_lock);
-    struct fin_rec *r = fn ? rec_get(obj) : rec_find(obj);
+    struct fin_rec* r = fn ? rec_get(obj) : rec_find(obj);
     if (r) {
       old_fn = r->fn;
       old_cd = r->cd;
@@ -280,37 +293,36 @@ static void register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_
   if (ocd) *ocd = old_cd;
 }
 
-void GC_register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn, void **ocd) {
+void GC_register_finalizer(void* obj, GC_finalization_proc fn, void* cd, GC_finalization_proc* ofn, void** ocd) {
   register_finalizer(obj, fn, cd, ofn, ocd, ORDER_NORMAL);
 }
-void GC_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
-                                       void **ocd) {
+void GC_register_finalizer_ignore_self(void* obj, GC_finalization_proc fn, void* cd, GC_finalization_proc* ofn,
+                                       void** ocd) {
   register_finalizer(obj, fn, cd, ofn, ocd, ORDER_IGNORE_SELF);
 }
-void GC_register_finalizer_no_order(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
-                                    void **ocd) {
+void GC_register_finalizer_no_order(void* obj, GC_finalization_proc fn, void* cd, GC_finalization_proc* ofn,
+                                    void** ocd) {
   register_finalizer(obj, fn, cd, ofn, ocd, ORDER_NONE);
 }
 // Java's rule (run once unreachable, even from other finalizable objects)
 // is no-order on gomem.
-void GC_register_finalizer_unreachable(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
-                                       void **ocd) {
+void GC_register_finalizer_unreachable(void* obj, GC_finalization_proc fn, void* cd, GC_finalization_proc* ofn,
+                                       void** ocd) {
   register_finalizer(obj, fn, cd, ofn, ocd, ORDER_NONE);
 }
-void GC_debug_register_finalizer(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
-                                 void **ocd) {
+void GC_debug_register_finalizer(void* obj, GC_finalization_proc fn, void* cd, GC_finalization_proc* ofn, void** ocd) {
   GC_register_finalizer(obj, fn, cd, ofn, ocd);
 }
-void GC_debug_register_finalizer_ignore_self(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
-                                             void **ocd) {
+void GC_debug_register_finalizer_ignore_self(void* obj, GC_finalization_proc fn, void* cd, GC_finalization_proc* ofn,
+                                             void** ocd) {
   GC_register_finalizer_ignore_self(obj, fn, cd, ofn, ocd);
 }
-void GC_debug_register_finalizer_no_order(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
-                                          void **ocd) {
+void GC_debug_register_finalizer_no_order(void* obj, GC_finalization_proc fn, void* cd, GC_finalization_proc* ofn,
+                                          void** ocd) {
   GC_register_finalizer_no_order(obj, fn, cd, ofn, ocd);
 }
-void GC_debug_register_finalizer_unreachable(void *obj, GC_finalization_proc fn, void *cd, GC_finalization_proc *ofn,
-                                             void **ocd) {
+void GC_debug_register_finalizer_unreachable(void* obj, GC_finalization_proc fn, void* cd, GC_finalization_proc* ofn,
+                                             void** ocd) {
   GC_register_finalizer_unreachable(obj, fn, cd, ofn, ocd);
 }
 
@@ -322,7 +334,7 @@ int GC_invoke_finalizers(void) {
   int n = 0;
   for (;;) {
     pthread_mutex_lock(&fin_lock);
-    struct queued *q = q_head;
+    struct queued* q = q_head;
     if (q) {
       q_head = q->next;
       if (!q_head) q_tail = NULL;
@@ -330,10 +342,10 @@ int GC_invoke_finalizers(void) {
     }
     pthread_mutex_unlock(&fin_lock);
     if (!q) return n;
-    void *obj = q->obj;
+    void* obj = q->obj;
     GC_finalization_proc fn = q->fn;
-    void *cd = q->cd;
-    gomem_free(q);
+    void* cd = q->cd;
+    release(q, sizeof *q);
     fn(obj, cd);
     n++;
   }
@@ -361,8 +373,8 @@ void compat_finalizers_due(void) {
 
 void GC_dump_finalization(void) {
   pthread_mutex_lock(&fin_lock);
-  fprintf(stderr, "gomem (libgc): %zu objects with finalizers or links, %zu links, %ld finalizers queued\n",
-          recs.count, links.count, (long)atomic_load(&q_len));
+  fprintf(stderr, "gomem (libgc): %zu objects with finalizers or links, %zu links, %ld finalizers queued\n", recs.count,
+          links.count, (long)atomic_load(&q_len));
   pthread_mutex_unlock(&fin_lock);
 }
 
@@ -371,7 +383,7 @@ GC_await_finalize_proc GC_get_await_finalize_proc(void) { return await_finalize_
 void GC_set_toggleref_func(GC_toggleref_func fn) { toggleref_func = fn; }
 GC_toggleref_func GC_get_toggleref_func(void) { return toggleref_func; }
 // Toggle references are not supported: the caller keeps its own reference.
-int GC_toggleref_add(void *obj, int is_strong) {
+int GC_toggleref_add(void* obj, int is_strong) {
   (void)obj;
   (void)is_strong;
   return GC_UNIMPLEMENTED;
@@ -380,42 +392,42 @@ int GC_toggleref_add(void *obj, int is_strong) {
 // ---------------------------------------------------------------------------
 // Disappearing links (group 5).
 // ---------------------------------------------------------------------------
-static GC_word link_key(void **link, int is_long) { return GC_HIDE_POINTER((GC_word)link | (GC_word)is_long); }
+static GC_word link_key(void** link, int is_long) { return GC_HIDE_POINTER((GC_word)link | (GC_word)is_long); }
 
-static void check_link(void **link, const char *what) {
-  if (((GC_word)link & (sizeof(void *) - 1)) != 0 || !link) {
-    fprintf(stderr, "gomem: %s: link %p is not a word-aligned address\n", what, (void *)link);
+static void check_link(void** link, const char* what) {
+  if (((GC_word)link & (sizeof(void*) - 1)) != 0 || !link) {
+    fprintf(stderr, "gomem: %s: link %p is not a word-aligned address\n", what, (void*)link);
     abort();
   }
 }
 
-static int register_link(void **link, const void *obj, int is_long) {
+static int register_link(void** link, const void* obj, int is_long) {
   check_link(link, is_long ? "GC_register_long_link" : "GC_general_register_disappearing_link");
   compat_init();
   int k = gomem_kind(obj);
   // Only a collected object can disappear; a link to anything else would
   // never be cleared (as in bdwgc).
   if (k != GOMEM_KIND_GC_SCAN && k != GOMEM_KIND_GC_NOSCAN) return GC_SUCCESS;
-  void *base = gomem_gc_base(obj);
+  void* base = gomem_gc_base(obj);
   // Made outside the lock (it allocates); NULL when the link is not in a
   // collected object.
-  gomem_weak *holder = gomem_weak_make(link);
+  gomem_weak* holder = gomem_weak_make(link);
   int result = GC_SUCCESS;
   pthread_mutex_lock(&fin_lock);
-  struct link *old = (struct link *)table_find(&links, link_key(link, is_long));
+  struct link* old = (struct link*)table_find(&links, link_key(link, is_long));
   if (old && old->holder && !gomem_weak_get(old->holder)) {
     // A link left in an object that died: its address is in use again.
-    struct fin_rec *r = old->rec;
+    struct fin_rec* r = old->rec;
     link_drop(old);
-    arm(r, (void *)GC_REVEAL_POINTER(r->h.key));
+    arm(r, (void*)GC_REVEAL_POINTER(r->h.key));
     old = NULL;
   }
-  struct fin_rec *r = old ? NULL : rec_get(base);
-  struct link *l = r ? gomem_malloc_uncollectable(sizeof *l) : NULL;
+  struct fin_rec* r = old ? NULL : rec_get(base);
+  struct link* l = r ? gomem_malloc_uncollectable(sizeof *l) : NULL;
   if (old) {
     result = GC_DUPLICATE;
   } else if (!l || (l->h.key = link_key(link, is_long), !table_insert(&links, &l->h))) {
-    if (l) gomem_free(l);
+    if (l) release(l, sizeof *l);
     if (r) arm(r, base);  // drops a record made for nothing
     result = GC_NO_MEMORY;
   } else {
@@ -430,27 +442,27 @@ static int register_link(void **link, const void *obj, int is_long) {
   return result;
 }
 
-static int unregister_link(void **link, int is_long) {
-  if (((GC_word)link & (sizeof(void *) - 1)) != 0) return 0;
+static int unregister_link(void** link, int is_long) {
+  if (((GC_word)link & (sizeof(void*) - 1)) != 0) return 0;
   pthread_mutex_lock(&fin_lock);
-  struct link *l = (struct link *)table_find(&links, link_key(link, is_long));
+  struct link* l = (struct link*)table_find(&links, link_key(link, is_long));
   if (l) {
-    struct fin_rec *r = l->rec;
+    struct fin_rec* r = l->rec;
     link_drop(l);
-    if (!r->links) arm(r, (void *)GC_REVEAL_POINTER(r->h.key));
+    if (!r->links) arm(r, (void*)GC_REVEAL_POINTER(r->h.key));
   }
   pthread_mutex_unlock(&fin_lock);
   return l != NULL;
 }
 
-static int move_link(void **link, void **new_link, int is_long) {
+static int move_link(void** link, void** new_link, int is_long) {
   check_link(new_link, is_long ? "GC_move_long_link" : "GC_move_disappearing_link");
-  if (((GC_word)link & (sizeof(void *) - 1)) != 0) return GC_NOT_FOUND;
-  gomem_weak *holder = gomem_weak_make(new_link);
+  if (((GC_word)link & (sizeof(void*) - 1)) != 0) return GC_NOT_FOUND;
+  gomem_weak* holder = gomem_weak_make(new_link);
   int result = GC_SUCCESS;
   pthread_mutex_lock(&fin_lock);
-  struct link *l = (struct link *)table_find(&links, link_key(link, is_long));
-  struct link *taken = (struct link *)table_find(&links, link_key(new_link, is_long));
+  struct link* l = (struct link*)table_find(&links, link_key(link, is_long));
+  struct link* taken = (struct link*)table_find(&links, link_key(new_link, is_long));
   if (!l) {
     result = GC_NOT_FOUND;
   } else if (new_link == link) {
@@ -467,10 +479,10 @@ static int move_link(void **link, void **new_link, int is_long) {
   return result;
 }
 
-int GC_general_register_disappearing_link(void **link, const void *obj) { return register_link(link, obj, 0); }
-int GC_register_disappearing_link(void **link) { return register_link(link, *link, 0); }
-int GC_unregister_disappearing_link(void **link) { return unregister_link(link, 0); }
-int GC_move_disappearing_link(void **link, void **new_link) { return move_link(link, new_link, 0); }
-int GC_register_long_link(void **link, const void *obj) { return register_link(link, obj, 1); }
-int GC_unregister_long_link(void **link) { return unregister_link(link, 1); }
-int GC_move_long_link(void **link, void **new_link) { return move_link(link, new_link, 1); }
+int GC_general_register_disappearing_link(void** link, const void* obj) { return register_link(link, obj, 0); }
+int GC_register_disappearing_link(void** link) { return register_link(link, *link, 0); }
+int GC_unregister_disappearing_link(void** link) { return unregister_link(link, 0); }
+int GC_move_disappearing_link(void** link, void** new_link) { return move_link(link, new_link, 0); }
+int GC_register_long_link(void** link, const void* obj) { return register_link(link, obj, 1); }
+int GC_unregister_long_link(void** link) { return unregister_link(link, 1); }
+int GC_move_long_link(void** link, void** new_link) { return move_link(link, new_link, 1); }

@@ -38,7 +38,7 @@ void GC_allow_register_threads(void) { compat_init(); }
 void GC_use_threads_discovery(void) {}
 void GC_start_mark_threads(void) {}
 
-int GC_register_my_thread(const struct GC_stack_base *sb) {
+int GC_register_my_thread(const struct GC_stack_base* sb) {
   (void)sb;
   if (t_registered) return GC_DUPLICATE;
   compat_init();
@@ -56,7 +56,7 @@ int GC_unregister_my_thread(void) {
 
 int GC_thread_is_registered(void) { return t_registered; }
 
-void GC_register_altstack(void *stack, GC_word stack_size, void *altstack, GC_word altstack_size) {
+void GC_register_altstack(void* stack, GC_word stack_size, void* altstack, GC_word altstack_size) {
   (void)stack;
   (void)stack_size;
   (void)altstack;
@@ -67,7 +67,7 @@ void GC_register_altstack(void *stack, GC_word stack_size, void *altstack, GC_wo
 // SIGPWR). The restart signal is the same one: gomem parks threads in the
 // handler without a second signal.
 int GC_get_suspend_signal(void) {
-  const char *env = getenv("GOMEM_SIG_SUSPEND");
+  const char* env = getenv("GOMEM_SIG_SUSPEND");
   int sig = env ? atoi(env) : 0;
   return sig > 0 && sig < NSIG ? sig : SIGPWR;
 }
@@ -77,35 +77,35 @@ void GC_set_thr_restart_signal(int sig) { (void)sig; }
 
 // The stack of the calling thread: [stackaddr, stackaddr + size), whose top
 // is bdwgc's "base" on a stack growing down.
-int GC_get_stack_base(struct GC_stack_base *sb) {
+int GC_get_stack_base(struct GC_stack_base* sb) {
   pthread_attr_t attr;
-  void *addr;
+  void* addr;
   size_t size;
   if (pthread_getattr_np(pthread_self(), &attr) != 0) return GC_UNIMPLEMENTED;
   int r = pthread_attr_getstack(&attr, &addr, &size);
   pthread_attr_destroy(&attr);
   if (r != 0) return GC_UNIMPLEMENTED;
-  sb->mem_base = (char *)addr + size;
+  sb->mem_base = (char*)addr + size;
   return GC_SUCCESS;
 }
 
-void *GC_call_with_stack_base(GC_stack_base_func fn, void *arg) {
+void* GC_call_with_stack_base(GC_stack_base_func fn, void* arg) {
   struct GC_stack_base sb;
   if (GC_get_stack_base(&sb) != GC_SUCCESS) sb.mem_base = __builtin_frame_address(0);
   return fn(&sb, arg);
 }
 
-void *GC_get_my_stackbottom(struct GC_stack_base *sb) {
+void* GC_get_my_stackbottom(struct GC_stack_base* sb) {
   GC_get_stack_base(sb);
-  return (void *)pthread_self();
+  return (void*)pthread_self();
 }
-void GC_set_stackbottom(void *handle, const struct GC_stack_base *sb) {
+void GC_set_stackbottom(void* handle, const struct GC_stack_base* sb) {
   (void)handle;
   (void)sb;
 }
 
-void *GC_do_blocking(GC_fn_type fn, void *cd) { return fn(cd); }
-void *GC_call_with_gc_active(GC_fn_type fn, void *cd) { return fn(cd); }
+void* GC_do_blocking(GC_fn_type fn, void* cd) { return fn(cd); }
+void* GC_call_with_gc_active(GC_fn_type fn, void* cd) { return fn(cd); }
 
 // Stopping the world from outside: gomem's collector stops it only for its
 // own phases; a program's request is accepted as a collection barrier.
@@ -116,23 +116,24 @@ void GC_start_world_external(void) {}
 // (maybe the only pointer to a collected object) is seen until the thread
 // has it on its stack.
 struct start_info {
-  void *(*fn)(void *);
-  void *arg;
+  void* (*fn)(void*);
+  void* arg;
 };
 
-static void *start_thread(void *p) {
-  struct start_info *si = p;
+static void* start_thread(void* p) {
+  struct start_info* si = p;
   gomem_register_thread();
   t_registered = 1;
-  void *(*fn)(void *) = si->fn;
-  void *arg = si->arg;
+  void* (*fn)(void*) = si->fn;
+  void* arg = si->arg;
+  si->arg = NULL;  // gomem scans free slots of uncollectable spans too
   gomem_free(si);
   return fn(arg);
 }
 
-int GC_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg) {
+int GC_pthread_create(pthread_t* t, const pthread_attr_t* attr, void* (*fn)(void*), void* arg) {
   compat_init();
-  struct start_info *si = gomem_malloc_uncollectable(sizeof *si);
+  struct start_info* si = gomem_malloc_uncollectable(sizeof *si);
   if (!si) return EAGAIN;
   si->fn = fn;
   si->arg = arg;
@@ -141,16 +142,16 @@ int GC_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void
   return r;
 }
 
-int GC_pthread_join(pthread_t t, void **ret) { return pthread_join(t, ret); }
+int GC_pthread_join(pthread_t t, void** ret) { return pthread_join(t, ret); }
 int GC_pthread_detach(pthread_t t) { return pthread_detach(t); }
 int GC_pthread_cancel(pthread_t t) { return pthread_cancel(t); }
-void GC_pthread_exit(void *ret) { pthread_exit(ret); }
+void GC_pthread_exit(void* ret) { pthread_exit(ret); }
 
-int GC_pthread_sigmask(int how, const sigset_t *set, sigset_t *old) {
+int GC_pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
   if (!set || how == SIG_UNBLOCK) return pthread_sigmask(how, set, old);
   sigset_t s = *set;
   sigdelset(&s, GC_get_suspend_signal());
   return pthread_sigmask(how, &s, old);
 }
 
-void *GC_dlopen(const char *path, int mode) { return dlopen(path, mode); }
+void* GC_dlopen(const char* path, int mode) { return dlopen(path, mode); }

@@ -43,27 +43,27 @@ GC_API GC_ATTR_MALLOC GC_ATTR_ALLOC_SIZE(1) void *GC_CALL GC_malloc_kind_global(
       break;                                                                                     \
     }                                                                                            \
     *my_fl = *(void **)my_entry;                                                                 \
+    (result) = my_entry;                                                                         \
     init;                                                                                        \
     GC_PREFETCH_FOR_WRITE(*my_fl);                                                               \
-    (result) = my_entry;                                                                         \
   } while (0)
 
 #define GC_MALLOC_WORDS_KIND(result, n, tiny_fl, kind, init)                                   \
   do {                                                                                         \
     size_t gc_grans = GC_WORDS_TO_WHOLE_GRANULES(n);                                           \
     GC_FAST_MALLOC_GRANS(result, gc_grans, tiny_fl, 0, kind, GC_malloc_kind(gc_grans * GC_GRANULE_BYTES, kind), \
-                         *(void **)(result) = 0);                                              \
+                         init);                                                                \
   } while (0)
 #define GC_MALLOC_WORDS(result, n, tiny_fl) GC_MALLOC_WORDS_KIND(result, n, tiny_fl, GC_I_NORMAL, *(void **)(result) = 0)
 #define GC_MALLOC_ATOMIC_WORDS(result, n, tiny_fl) GC_MALLOC_WORDS_KIND(result, n, tiny_fl, GC_I_PTRFREE, (void)0)
 #define GC_CONS(result, first, second, tiny_fl)                        \
   do {                                                                 \
-    void *l = (void *)(first);                                         \
-    void *r = (void *)(second);                                        \
+    void *gc_cons_l = (void *)(first);                                 \
+    void *gc_cons_r = (void *)(second);                                \
     GC_MALLOC_WORDS_KIND(result, 2, tiny_fl, GC_I_NORMAL, (void)0);    \
     if ((result) != 0) {                                               \
-      *(void **)(result) = l;                                          \
-      ((void **)(result))[1] = r;                                      \
+      *(void **)(result) = gc_cons_l;                                  \
+      ((void **)(result))[1] = gc_cons_r;                              \
     }                                                                  \
   } while (0)
 
