@@ -28,10 +28,15 @@
 // Globals that hold gomem's own metadata live in these sections so that the
 // collector can leave them out of the data/bss roots it scans. GOMEM_META is
 // for initialised data; GOMEM_META_BSS for large zero-initialised tables,
-// which must not take room in the library file (the trailing '#' turns the
-// compiler's own section flags into an assembler comment, leaving @nobits).
-#define GOMEM_META __attribute__((section("gomem_meta")))
+// which must not take room in the library file (the trailing assembler
+// comment, '#' on x86-64 and '//' on AArch64, hides the compiler's own
+// section flags, leaving @nobits).
+#if defined(__aarch64__)
+#define GOMEM_META_BSS __attribute__((section("gomem_meta_bss,\"aw\",@nobits//")))
+#else
 #define GOMEM_META_BSS __attribute__((section("gomem_meta_bss,\"aw\",@nobits#")))
+#endif
+#define GOMEM_META __attribute__((section("gomem_meta")))
 
 // Compiled with ThreadSanitizer? Owner-private counters that other threads
 // read only for statistics are then accessed atomically (see atomic.h).

@@ -56,8 +56,12 @@ class Marker {
     if (v - g_range.lo >= g_range.span) return;
     MSpan* s = g_arena_index.span_or_empty(v);
     // Everything below is on the span's first cache line (and a large
-    // span's magic divides every offset in it down to 0).
-    if (s->state.load(std::memory_order_relaxed) != SpanState::kInUse) return;
+    // span's magic divides every offset in it down to 0). Acquire: the
+    // fields read below were written before the span was published with a
+    // release store of kInUse (perhaps by a thread the world-stop does not
+    // stop, allocating manual memory); on Arm a relaxed load would let them
+    // be read stale (x86's ordering hid this).
+    if (s->state.load(std::memory_order_acquire) != SpanState::kInUse) return;
     SpanKind k = s->kind;
     if (!kind_is_gc(k)) return;
     uintptr_t idx = s->obj_index(v);

@@ -82,6 +82,11 @@ GOMEM_NOINLINE void park(void* uctx) {
     r->n = os::spill_registers(r->r, os::kMaxSavedRegisters);
     sp = os::current_sp();
   }
+  // The saved registers, alt_* and stop_sp reach the collector through the
+  // release in the fetch_add below: it reads them only after its acquire
+  // load of g_nparked counted this thread (every change of g_nparked after
+  // the stop's reset is such a read-modify-write, so each thread's release
+  // counts). Nothing here leans on x86's store ordering.
   t->stop_sp.store(stop_point(t, sp), std::memory_order_relaxed);
   t->parked_gen.store(gen, std::memory_order_release);
   g_nparked.fetch_add(1, std::memory_order_acq_rel);

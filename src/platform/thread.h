@@ -51,8 +51,20 @@ bool current_stack_bounds(uintptr_t* lo, uintptr_t* hi);
 // AArch64 (above it). Does not allocate.
 bool static_tls_bounds(uintptr_t* lo, uintptr_t* hi);
 
-// Current stack pointer (approximately: the address of a local).
-GOMEM_INLINE uintptr_t current_sp() { return reinterpret_cast<uintptr_t>(__builtin_frame_address(0)); }
+// The stack pointer register: the lowest address of the caller's frame, so
+// that the words below its frame address (on x86-64, the callers' values of
+// registers the caller saved in its prologue) are included from here up.
+GOMEM_INLINE uintptr_t current_sp() {
+  uintptr_t sp;
+#if defined(__x86_64__)
+  __asm__ __volatile__("mov %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__)
+  __asm__ __volatile__("mov %0, sp" : "=r"(sp));
+#else
+#error "gomem: current_sp has no port for this architecture"
+#endif
+  return sp;
+}
 
 // Signals used to stop the world. install_stop_handler installs handler for
 // signal `sig` with SA_RESTART | SA_SIGINFO and every other signal blocked
@@ -71,15 +83,17 @@ bool on_alt_stack(uintptr_t sp, uintptr_t* hi);
 uintptr_t pthread_handle();
 
 // Registers saved by the kernel for an interrupted thread: copies the
-// general-purpose registers from a signal handler's ucontext into out
-// (returns how many) and returns the interrupted stack pointer in *sp.
+// general-purpose and the vector registers from a signal handler's ucontext
+// into out (returns how many words) and returns the interrupted stack
+// pointer in *sp. x86-64: 23 + 32 words, AArch64: 31 + 64.
 size_t ucontext_registers(void* ucontext, uintptr_t* out, size_t max, uintptr_t* sp);
-// Spills the caller's callee-saved registers into out (returns how many), so
-// that values living only in registers can be found in memory.
+// Stores the caller's callee-saved registers into out (returns how many
+// words: x86-64 6, AArch64 19), which must live until they have been
+// scanned: values living only in registers are then found in memory.
 size_t spill_registers(uintptr_t* out, size_t max);
-constexpr size_t kMaxSavedRegisters = 32;
+constexpr size_t kMaxSavedRegisters = 96;
 // Bytes below the stack pointer that a leaf function may use without moving
-// it (the SysV x86-64 red zone).
+// it (the SysV x86-64 red zone; AArch64 has none, and keeps the margin).
 constexpr uintptr_t kRedZone = 128;
 
 // Signals that mean a thread is going away under us.

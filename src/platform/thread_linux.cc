@@ -28,6 +28,36 @@ void exit_trampoline(void* arg) {
 }
 
 void make_exit_key() { g_exit_key_ok = pthread_key_create(&g_exit_key, exit_trampoline) == 0; }
+
+// Copies bytes (a whole number of words) from src into at most max words.
+size_t copy_words(const void* src, size_t bytes, uintptr_t* out, size_t max) {
+  size_t n = bytes / sizeof(uintptr_t);
+  if (n > max) n = max;
+  memcpy(out, src, n * sizeof(uintptr_t));
+  return n;
+}
+
+#if defined(__aarch64__)
+// The 32 128-bit vector registers in a signal frame: the kernel's
+// fpsimd_context record (asm/sigcontext.h: magic 0x46508001, then size,
+// fpsr, fpcr, vregs[32]), one of the records in uc_mcontext.__reserved,
+// always present. nullptr if not found.
+const void* aarch64_vregs(const ucontext_t* uc) {
+  constexpr uint32_t kFpsimdMagic = 0x46508001;
+  constexpr size_t kVregsOffset = 16;
+  const unsigned char* p = uc->uc_mcontext.__reserved;
+  const unsigned char* end = p + sizeof uc->uc_mcontext.__reserved;
+  while (p + 8 <= end) {
+    uint32_t magic, size;
+    memcpy(&magic, p, 4);
+    memcpy(&size, p + 4, 4);
+    if (magic == 0 || size < 8 || size > static_cast<size_t>(end - p)) return nullptr;
+    if (magic == kFpsimdMagic) return size >= kVregsOffset + 32 * 16 ? p + kVregsOffset : nullptr;
+    p += size;
+  }
+  return nullptr;
+}
+#endif
 }  // namespace
 
 bool set_thread_exit_value(void (*fn)(void*), void* arg) {
@@ -145,23 +175,33 @@ bool on_alt_stack(uintptr_t sp, uintptr_t* hi) {
 
 uintptr_t pthread_handle() { return static_cast<uintptr_t>(pthread_self()); }
 
+// The general-purpose registers, then the vector registers (a compiler may
+// keep a pointer in one: GCC on AArch64 parks integers in d8-d15 across
+// calls, and both targets move them through vector registers).
 size_t ucontext_registers(void* uctx, uintptr_t* out, size_t max, uintptr_t* sp) {
   auto* uc = static_cast<ucontext_t*>(uctx);
   size_t n = 0;
 #if defined(__x86_64__)
   for (int i = 0; i < NGREG && n < max; i++) out[n++] = static_cast<uintptr_t>(uc->uc_mcontext.gregs[i]);
   *sp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+  if (const auto* fp = uc->uc_mcontext.fpregs) n += copy_words(fp->_xmm, sizeof fp->_xmm, out + n, max - n);
 #elif defined(__aarch64__)
   for (int i = 0; i < 31 && n < max; i++) out[n++] = uc->uc_mcontext.regs[i];
   *sp = uc->uc_mcontext.sp;
+  if (const void* v = aarch64_vregs(uc)) n += copy_words(v, 32 * 16, out + n, max - n);
 #else
-  *sp = reinterpret_cast<uintptr_t>(&uc);
+#error "gomem: ucontext_registers has no port for this architecture"
 #endif
   return n;
 }
 
+// The callee-saved registers, stored straight into the caller's array: a
+// function that stored them into its own frame (__builtin_unwind_init)
+// would lose them when it returns, and a compiler-generated save could come
+// after the function's own use of a register had replaced its value.
 size_t spill_registers(uintptr_t* out, size_t max) {
 #if defined(__x86_64__)
+  // rbx, rbp, r12-r15 (SysV: no vector register survives a call).
   if (max < 6) return 0;
   __asm__ __volatile__(
       "movq %%rbx, 0(%0)\n\t"
@@ -174,11 +214,27 @@ size_t spill_registers(uintptr_t* out, size_t max) {
       : "r"(out)
       : "memory");
   return 6;
+#elif defined(__aarch64__)
+  // x19-x28, the frame pointer x29, and d8-d15 (AAPCS64: the low halves of
+  // v8-v15 survive a call).
+  if (max < 19) return 0;
+  __asm__ __volatile__(
+      "stp x19, x20, [%0, #0]\n\t"
+      "stp x21, x22, [%0, #16]\n\t"
+      "stp x23, x24, [%0, #32]\n\t"
+      "stp x25, x26, [%0, #48]\n\t"
+      "stp x27, x28, [%0, #64]\n\t"
+      "str x29, [%0, #80]\n\t"
+      "stp d8, d9, [%0, #88]\n\t"
+      "stp d10, d11, [%0, #104]\n\t"
+      "stp d12, d13, [%0, #120]\n\t"
+      "stp d14, d15, [%0, #136]\n\t"
+      :
+      : "r"(out)
+      : "memory");
+  return 19;
 #else
-  __builtin_unwind_init();
-  (void)out;
-  (void)max;
-  return 0;
+#error "gomem: spill_registers has no port for this architecture"
 #endif
 }
 
