@@ -395,6 +395,22 @@ GOMEM_API long gomem_check_heap(void);
 typedef void (*gomem_warn_fn)(const char *msg);
 GOMEM_API gomem_warn_fn gomem_set_warn_fn(gomem_warn_fn fn);
 
+/* Root callbacks (for the Boehm GC layer's mark procedures, Guile's among
+ * them): memory the collector cannot find by itself (a language's stacks in
+ * mmap'ed memory, reachable only through the program's own bookkeeping).
+ * Every collection calls fn(arg) while it marks its roots, with the world
+ * stopped, on the collecting thread; fn reads the program's data and names
+ * what to scan with gomem_gc_mark_range, and must not allocate, free, take
+ * a lock another thread may hold, or call any other gomem function but
+ * gomem_weak_get. Callbacks cannot be removed; at most 16. Returns 0, or -1
+ * when the table is full. */
+typedef void (*gomem_root_fn)(void *arg);
+GOMEM_API int gomem_gc_add_root_fn(gomem_root_fn fn, void *arg);
+/* Inside a root callback: scans [lo, hi) conservatively, like a registered
+ * root range (every word that points into a collected object keeps it
+ * alive). Anywhere else it is a fault: message and abort. */
+GOMEM_API void gomem_gc_mark_range(const void *lo, const void *hi);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

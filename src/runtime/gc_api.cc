@@ -307,6 +307,15 @@ GOMEM_EXPORT void gomem_fiber_start_switch(void* stack_lo, size_t size) {
 
 GOMEM_EXPORT void gomem_fiber_finish_switch(void) { gc::fiber_finish_switch(); }
 
+GOMEM_EXPORT int gomem_gc_add_root_fn(gomem_root_fn fn, void* arg) {
+  ensure_init();
+  return fn && gc::add_root_fn(fn, arg) ? 0 : -1;
+}
+
+GOMEM_EXPORT void gomem_gc_mark_range(const void* lo, const void* hi) {
+  gc::mark_range_from_root_fn(reinterpret_cast<uintptr_t>(lo), reinterpret_cast<uintptr_t>(hi));
+}
+
 GOMEM_EXPORT gomem_warn_fn gomem_set_warn_fn(gomem_warn_fn fn) {
   return g_warn_fn.exchange(fn, std::memory_order_acq_rel);
 }
