@@ -21,12 +21,14 @@
 // program that never does keeps gomem's pacing (GOGC, default 100).
 // GC_set_max_heap_size is gomem's soft memory limit.
 //
-// Custom kinds (GC_new_kind, GC_new_proc: Guile, ECL). gomem has no mark
-// procedures: an object of a kind with a mark procedure or a non-empty
-// descriptor is a scanned object, every word conservatively, so it keeps
-// alive all its mark procedure would (weak references made by a mark
-// procedure become strong). A kind whose descriptor is empty (length 0, no
-// size added) is pointer-free. Mark procedures are recorded, never called.
+// Custom kinds (GC_new_kind, GC_new_proc: Guile, ECL). An object of a kind
+// with a mark procedure or a non-empty descriptor is a scanned object, every
+// word conservatively; a kind whose descriptor is empty (length 0, no size
+// added) is pointer-free. Objects of a kind with a mark procedure are also
+// tracked, and their procedure is called by every collection for as long as
+// they live (markprocs.c), so what only the procedure knows of (Guile's VM
+// stacks) is marked too. Weak references a mark procedure makes become
+// strong (the conservative scan sees them).
 // Objects handed out by GC_generic_malloc_many are always scanned objects,
 // whatever the kind: the list is linked through first words, and a
 // pointer-free object would not keep the rest of the list alive.
@@ -217,6 +219,7 @@ void compat_init(void) {
     apply_dont_gc();
     gomem_register_thread();
     compat_mark_thread_registered();
+    compat_markprocs_init();
     atomic_store_explicit(&initialized, 1, memory_order_release);
   }
   pthread_mutex_unlock(&compat_ctl_lock);
@@ -403,14 +406,14 @@ void* GC_calloc_explicitly_typed(size_t count, size_t size, GC_descr d) {
 // ---------------------------------------------------------------------------
 enum { KIND_NOSCAN, KIND_SCAN, KIND_UNCOLLECTABLE };
 #define MAX_KINDS 64
-#define MAX_PROCS GC_MAX_MARK_PROCS
 // What each kind allocates: bdwgc's four predefined kinds, then those of
 // GC_new_kind. Written under compat_ctl_lock; a kind is published (n_kinds
 // incremented) after its entry is written.
 static unsigned char kinds[MAX_KINDS] = {KIND_NOSCAN, KIND_SCAN, KIND_UNCOLLECTABLE, KIND_UNCOLLECTABLE};
 static atomic_uint n_kinds = 4;
-static GC_mark_proc procs[MAX_PROCS];
-static unsigned n_procs = GC_RESERVED_MARK_PROCS;
+// Each kind's descriptor (GC_new_kind's template), for the mark
+// procedures (markprocs.c). Written with kinds[].
+static GC_word kind_descr[MAX_KINDS];
 
 void** GC_new_free_list_inner(void) {
   // The free-list array is only a token on gomem; uncollectable so that
@@ -428,6 +431,7 @@ unsigned GC_new_kind_inner(void** fl, GC_word descr, int add_size, int clear) {
     abort();
   }
   kinds[k] = (descr == 0 && !add_size) ? KIND_NOSCAN : KIND_SCAN;
+  kind_descr[k] = descr;
   atomic_store(&n_kinds, k + 1);
   return k;
 }
@@ -437,35 +441,6 @@ unsigned GC_new_kind(void** fl, GC_word descr, int add_size, int clear) {
   unsigned k = GC_new_kind_inner(fl, descr, add_size, clear);
   pthread_mutex_unlock(&compat_ctl_lock);
   return k;
-}
-
-unsigned GC_new_proc_inner(GC_mark_proc proc) {
-  if (n_procs >= MAX_PROCS) {
-    fprintf(stderr, "gomem: GC_new_proc: more than %d mark procedures\n", MAX_PROCS);
-    abort();
-  }
-  procs[n_procs] = proc;
-  return n_procs++;
-}
-
-unsigned GC_new_proc(GC_mark_proc proc) {
-  pthread_mutex_lock(&compat_ctl_lock);
-  unsigned i = GC_new_proc_inner(proc);
-  pthread_mutex_unlock(&compat_ctl_lock);
-  return i;
-}
-
-void GC_init_gcj_malloc_mp(unsigned index, GC_mark_proc proc) {
-  if (index < MAX_PROCS) procs[index] = proc;
-}
-
-// Never called by gomem (it calls no mark procedure); a program that calls
-// it itself gets the mark stack back unchanged.
-struct GC_ms_entry* GC_mark_and_push(void* obj, struct GC_ms_entry* msp, struct GC_ms_entry* lim, void** src) {
-  (void)obj;
-  (void)lim;
-  (void)src;
-  return msp;
 }
 
 static int kind_of(int k) {
@@ -483,8 +458,11 @@ void* GC_generic_malloc(size_t n, int k) {
     case KIND_UNCOLLECTABLE:
       return GC_malloc_uncollectable(n);
     default:
-      return GC_malloc(n);
+      break;
   }
+  void* p = GC_malloc(n);
+  if (p && (kind_descr[k] & GC_DS_TAGS) == GC_DS_PROC) compat_track_object(p, kind_descr[k]);
+  return p;
 }
 void* GC_generic_malloc_ignore_off_page(size_t n, int k) { return GC_generic_malloc(n, k); }
 void* GC_generic_malloc_uncollectable(size_t n, int k) { return (void)k, GC_malloc_uncollectable(n); }
@@ -507,6 +485,7 @@ void GC_generic_malloc_many(size_t n, int k, void** result) {
     void* p = uncollectable ? GC_malloc_uncollectable(n < sizeof(void*) ? sizeof(void*) : n)
                             : GC_malloc(n < sizeof(void*) ? sizeof(void*) : n);
     if (!p) break;
+    if (!uncollectable && (kind_descr[k] & GC_DS_TAGS) == GC_DS_PROC) compat_track_object(p, kind_descr[k]);
     *(void**)p = head;
     head = p;
   }
@@ -538,19 +517,6 @@ GC_start_callback_proc GC_get_start_callback(void) { return start_callback; }
 static GC_push_other_roots_proc push_other_roots;
 void GC_set_push_other_roots(GC_push_other_roots_proc fn) { push_other_roots = fn; }
 GC_push_other_roots_proc GC_get_push_other_roots(void) { return push_other_roots; }
-void GC_push_all(void* b, void* t) {
-  (void)b;
-  (void)t;
-}
-void GC_push_all_eager(void* b, void* t) {
-  (void)b;
-  (void)t;
-}
-void GC_push_conditional(void* b, void* t, int all) {
-  (void)b;
-  (void)t;
-  (void)all;
-}
 void GC_push_finalizer_structures(void) {}
 // Mark bits are the collector's own: an allocated object counts as marked.
 int GC_is_marked(const void* p) { return gomem_kind(p) != GOMEM_KIND_NONE; }

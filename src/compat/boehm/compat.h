@@ -7,6 +7,8 @@
 //   threads.c   thread registration, the pthread wrappers, stacks (group 3)
 //   finalize.c  finalizers with bdwgc's invocation rules, disappearing
 //               links (groups 4, 5)
+//   markprocs.c mark procedures of custom kinds, run from a root callback
+//               (group 9)
 // Where gomem's semantics differ from bdwgc's, the layer follows bdwgc's
 // (docs/libgc.md lists the differences that remain).
 #ifndef GOMEM_COMPAT_BOEHM_COMPAT_H
@@ -53,6 +55,12 @@ void compat_init(void) COMPAT_HIDDEN;
 void compat_finalizers_due(void) COMPAT_HIDDEN;
 // finalize.c: has the collector found objects whose layer work is pending?
 int compat_finalizers_pending(void) COMPAT_HIDDEN;
+
+// markprocs.c: calls obj's mark procedure (descr: GC_MAKE_PROC) in every
+// collection while obj lives. obj is a collected scan object.
+void compat_track_object(void* obj, GC_word descr) COMPAT_HIDDEN;
+// markprocs.c: installs the root callback that runs the mark procedures.
+void compat_markprocs_init(void) COMPAT_HIDDEN;
 
 // threads.c: records that the calling thread is registered (GC_init does
 // it for the thread that initializes).
