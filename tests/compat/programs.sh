@@ -1,31 +1,21 @@
 #!/usr/bin/env bash
 # Real Debian programs built for Boehm GC, unmodified, under
 # `gomem run --libgc`: w3m -dump of a large generated page must print what it
-# prints on bdwgc, and mmv must rename thousands of files as it does on
-# bdwgc. Skipped (with a message) when the packages are not installed
+# prints on bdwgc, mmv must rename thousands of files as it does on bdwgc,
+# and guile must print what it prints on bdwgc for a script of lists, hash
+# tables and weak tables. Skipped (with a message) when the packages are not installed
 # (scripts/deps installs them).
 #   programs.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
+src=$(cd "$(dirname "$0")" && pwd)
 gomem=$build/gomem
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 ran=0
 
 if command -v w3m >/dev/null; then
-  python3 - "$tmp/big.html" <<'PY'
-import random, sys
-random.seed(1)
-words = ['alpha', 'beta', '<b>gamma</b>', 'delta', '<i>eps</i>', 'zeta']
-with open(sys.argv[1], 'w') as f:
-    f.write('<html><body>\n')
-    for i in range(3000):
-        f.write('<h2>Section %d</h2><p>%s</p>\n' % (i, ' '.join(random.choice(words) for _ in range(60))))
-        if i % 10 == 0:
-            f.write('<table border=1>' + ''.join('<tr>' + ''.join('<td>%d</td>' % (i * j + k) for k in range(8)) + '</tr>' for j in range(5)) + '</table>\n')
-            f.write('<ul>' + ''.join('<li><a href="x%d.html">link %d</a></li>' % (j, j) for j in range(10)) + '</ul>\n')
-    f.write('</body></html>\n')
-PY
+  python3 "$src/gen_html.py" "$tmp/big.html"
   w3m -dump "$tmp/big.html" >"$tmp/bdwgc.txt"
   "$gomem" run --libgc -- w3m -dump "$tmp/big.html" >"$tmp/gomem.txt"
   [ -s "$tmp/bdwgc.txt" ] || { echo "w3m printed nothing"; exit 1; }
@@ -49,5 +39,16 @@ if command -v mmv >/dev/null; then
   ran=1
 else
   echo "mmv not installed: skipped"
+fi
+if command -v guile >/dev/null; then
+  # Guile uses bdwgc's internals: custom kinds, mark procedures (its VM
+  # stacks), disappearing links, finalizers on demand.
+  ROUNDS=8 guile --no-auto-compile "$src/lists.scm" >"$tmp/guile.bdwgc"
+  ROUNDS=8 "$gomem" run --libgc -- guile --no-auto-compile "$src/lists.scm" >"$tmp/guile.gomem"
+  cmp "$tmp/guile.bdwgc" "$tmp/guile.gomem" || { echo "guile printed something else on gomem"; exit 1; }
+  echo "guile: lists, hash tables and weak tables, same output on gomem"
+  ran=1
+else
+  echo "guile not installed: skipped"
 fi
 [ $ran -eq 1 ] || echo "no program ran"
