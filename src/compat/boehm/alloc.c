@@ -76,7 +76,9 @@ static uint64_t heap_alloc(void) {
 }
 static uint64_t heap_sys(void) { return gomem_heap_sys ? gomem_heap_sys() : stat_of(offsetof(gomem_stats, heap_sys)); }
 static uint64_t gc_live(void) { return gomem_gc_live ? gomem_gc_live() : stat_of(offsetof(gomem_stats, gc_heap_live)); }
-static uint64_t gc_count(void) { return gomem_gc_count ? gomem_gc_count() : stat_of(offsetof(gomem_stats, num_gc)); }
+static uint64_t gc_count(void) {
+  return gomem_gc_count ? gomem_gc_count() : atomic_load_explicit(&compat_collections, memory_order_relaxed);
+}
 static uint64_t total_alloc(void) { return stat_of(offsetof(gomem_stats, total_alloc)); }
 static void set_interior(int mode) {
   if (gomem_gc_set_interior) gomem_gc_set_interior(mode);

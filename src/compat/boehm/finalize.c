@@ -401,6 +401,15 @@ static void check_link(void** link, const char* what) {
   }
 }
 
+// The weak pointer to the collected object a link lies in (one per object:
+// gomem gives the same handle for the same address), or NULL when the link
+// is not in a collected object.
+static gomem_weak* holder_of(void** link) {
+  int k = gomem_kind(link);
+  if (k != GOMEM_KIND_GC_SCAN && k != GOMEM_KIND_GC_NOSCAN) return NULL;
+  return gomem_weak_make(gomem_gc_base(link));
+}
+
 static int register_link(void** link, const void* obj, int is_long) {
   check_link(link, is_long ? "GC_register_long_link" : "GC_general_register_disappearing_link");
   compat_init();
@@ -411,7 +420,7 @@ static int register_link(void** link, const void* obj, int is_long) {
   void* base = gomem_gc_base(obj);
   // Made outside the lock (it allocates); NULL when the link is not in a
   // collected object.
-  gomem_weak* holder = gomem_weak_make(link);
+  gomem_weak* holder = holder_of(link);
   int result = GC_SUCCESS;
   pthread_mutex_lock(&fin_lock);
   struct link* old = (struct link*)table_find(&links, link_key(link, is_long));
@@ -458,7 +467,7 @@ static int unregister_link(void** link, int is_long) {
 static int move_link(void** link, void** new_link, int is_long) {
   check_link(new_link, is_long ? "GC_move_long_link" : "GC_move_disappearing_link");
   if (((GC_word)link & (sizeof(void*) - 1)) != 0) return GC_NOT_FOUND;
-  gomem_weak* holder = gomem_weak_make(new_link);
+  gomem_weak* holder = holder_of(new_link);
   int result = GC_SUCCESS;
   pthread_mutex_lock(&fin_lock);
   struct link* l = (struct link*)table_find(&links, link_key(link, is_long));
