@@ -21,7 +21,8 @@
  *     thread stays a root until its last pthread key destructor has run;
  *   - the writable data and bss of every loaded object (rescanned each cycle,
  *     so dlopen'ed libraries count);
- *   - ranges added with gomem_add_roots;
+ *   - ranges added with gomem_add_roots, and what root callbacks name
+ *     (gomem_gc_add_root_fn);
  *   - uncollectable blocks and collected "scan" objects;
  *   - the arguments of finalizers and cleanups, and what objects with
  *     finalizers point to (see gomem_gc_set_finalizer).
