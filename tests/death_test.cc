@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "heap/mcache.h"
 #include "heap/sizeclasses.h"
 #include "runtime/malloc.h"
 #include "test_util.h"
@@ -53,6 +54,40 @@ TEST_F(Death, DoubleFreeFromAnotherThread) {
         std::thread([&] { p = gomem_malloc(200); }).join();
         gomem_free(p);
         gomem_free(p);
+      },
+      kDouble);
+}
+
+// The same through the paths the refill work added: a free into a parked
+// span (a plain push now), and an object that malloc's lock-free refill
+// moved from local_free to the free list.
+TEST_F(Death, DoubleFreeIntoAParkedSpan) {
+  EXPECT_DEATH(
+      {
+        std::vector<void*> v;
+        for (int i = 0; i < 64; i++) v.push_back(gomem_malloc(512));  // the first spans fill and park
+        gomem_free(v[0]);
+        gomem_free(v[0]);
+      },
+      kDouble);
+}
+
+TEST_F(Death, DoubleFreeOfAnObjectTheRefillTookBack) {
+  EXPECT_DEATH(
+      {
+        std::vector<void*> v;
+        v.push_back(gomem_malloc(256));
+        gomem::MSpan* s =
+            gomem::t_mcache
+                ->alloc[gomem::make_span_class(gomem::kManualClasses.class_of(256), gomem::SpanKind::kManual)];
+        while (s->freelist) v.push_back(gomem_malloc(256));
+        void* p = v[v.size() - 1];
+        void* q = v[v.size() - 2];
+        gomem_free(p);
+        gomem_free(q);                // local_free: q, p
+        void* r = gomem_malloc(256);  // the refill takes both, hands out q
+        (void)r;
+        gomem_free(p);  // p is on the free list
       },
       kDouble);
 }
@@ -147,3 +182,75 @@ TEST_F(Death, StandardFreeReportsToo) {
       kDouble);
 }
 #endif
+
+// Early frees of collected objects (gomem_gc_free, or free() of a collected
+// object). The first free only clears the object and notes it in its span;
+// the slot is reclaimed by the next sweep. A second free must stop there,
+// not clear whatever object took the slot meanwhile.
+void* volatile g_keep;
+
+TEST_F(Death, GcFreeTwice) {
+  EXPECT_DEATH(
+      {
+        void* p = gomem_gc_alloc(48);
+        gomem_gc_free(p);
+        gomem_gc_free(p);
+      },
+      "gomem: double free of 0x[0-9a-f]+ \\(size class [0-9]+, [0-9]+ bytes, gc-scan span.*freed already");
+}
+
+TEST_F(Death, GcFreeTwiceAcrossACollection) {
+  // The collection sweeps the slot free (a stale copy of p on the stack
+  // marks it, but the early free wins); the second free finds a free slot.
+  EXPECT_DEATH(
+      {
+        g_keep = gomem_gc_alloc_noscan(100);  // keeps the span from going back to the heap
+        void* p = gomem_gc_alloc_noscan(100);
+        gomem_gc_free(p);
+        gomem_gc_collect();
+        gomem_gc_free(p);
+      },
+      "gomem: double free of 0x[0-9a-f]+ \\(size class [0-9]+, [0-9]+ bytes, gc-noscan span.*the slot is free");
+}
+
+TEST_F(Death, GcFreeOfASlotNeverHandedOut) {
+  EXPECT_DEATH(
+      {
+        // The first object of a fresh span: its last slot is not handed out.
+        void* p = gomem_gc_alloc(1000);
+        gomem::MSpan* s = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(p));
+        gomem_gc_free(reinterpret_cast<void*>(s->base + uintptr_t{s->nelems - 1} * s->elemsize));
+      },
+      "gomem: double free of 0x[0-9a-f]+ \\(size class [0-9]+.*the slot is free");
+}
+
+TEST_F(Death, GcFreeOfAnInteriorPointer) {
+  EXPECT_DEATH(
+      {
+        char* p = static_cast<char*>(gomem_gc_alloc(64));
+        gomem_gc_free(p + 8);
+      },
+      kInterior);
+}
+
+TEST_F(Death, StandardFreeOfACollectedObjectTwice) {
+  EXPECT_DEATH(
+      {
+        void* p = gomem_gc_alloc(24);
+        gomem_free(p);
+        gomem_free(p);
+      },
+      kDouble);
+}
+
+TEST_F(Death, GcFreeOfALargeObjectTwice) {
+  EXPECT_DEATH(
+      {
+        void* keep = gomem_gc_alloc(1 << 20);  // keeps the freed run's neighbour in use
+        void* p = gomem_gc_alloc(300000);
+        gomem_gc_free(p);
+        gomem_gc_free(p);
+        gomem_gc_free(keep);
+      },
+      "gomem: (double free|free of a pointer gomem never handed out) of 0x[0-9a-f]+");
+}

@@ -21,6 +21,9 @@
 #include "gc_test_util.h"
 #include "gomem/gomem.h"
 #include "gomem/gomem.hpp"
+#include "heap/mcache.h"
+#include "heap/preempt.h"
+#include "runtime/malloc.h"
 #include "test_util.h"
 
 using namespace gomem_test;
@@ -536,5 +539,84 @@ GC_TEST(GC, GcPercentAndStatistics) {
   EXPECT_GT(b.pause_ns[(b.num_gc + 255) % 256], 0u);
   EXPECT_GE(b.next_gc, uint64_t{4} << 20);
   EXPECT_EQ(b.mallocs - b.frees, b.heap_objects);
+  gomem_check_heap();
+}
+
+// An empty manual span that a P re-cuts for an uncollectable class changes
+// kind, elemsize and nelems one after another; the marker scans every
+// uncollectable span from base to base + nelems * elemsize with the world
+// stopped, so a stop between those stores must be impossible (a 16-byte
+// span's 512 slots of 1024 bytes would run 504 KiB past its end). A test
+// hook in the middle of the re-cut asks another thread to collect, and waits
+// until that collection has either finished (the stop landed in the re-cut:
+// the marker's geometry check aborts) or is waiting for this thread to
+// leave its non-preemptible section.
+namespace recut {
+std::atomic<bool> go{false}, done{false}, fired{false};
+thread_local bool armed = false;
+constexpr int64_t kBoundNs = 20'000'000'000;  // every wait here gives up after 20 s
+
+int64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
+}
+
+void hook(gomem::MSpan* s) {
+  if (!armed || s->kind != gomem::SpanKind::kUncollectable) return;
+  armed = false;
+  fired = true;
+  go = true;
+  for (int64_t end = now_ns() + kBoundNs; !done && !gomem::t_preempt_pending && now_ns() < end;) sched_yield();
+}
+}  // namespace recut
+
+GC_TEST(GC, ASpanReCutForAnotherClassIsNeverScannedHalfWay) {
+  using namespace recut;
+  ASSERT_EQ(gomem_register_thread(), 0);
+  std::thread collector([] {
+    for (int64_t end = now_ns() + kBoundNs; !go && now_ns() < end;) sched_yield();
+    gomem_gc_collect();
+    done = true;
+  });
+  // Fill 16-byte spans, then free every object of each span this thread
+  // filled entirely: they go to the P's empty-span cache. Plain arrays: a
+  // vector's growth would allocate and could take the empty spans first.
+  constexpr int kN = 4 * 512;
+  static void* objs[kN];
+  for (int i = 0; i < kN; i++) objs[i] = gomem_malloc(16);
+  int emptied = 0;
+  for (int i = 0; i < kN; i++) {
+    if (!objs[i]) continue;
+    gomem::MSpan* s = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(objs[i]));
+    int mine = 0;
+    for (int j = 0; j < kN; j++)
+      mine += objs[j] && gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(objs[j])) == s;
+    if (mine != static_cast<int>(s->nelems) || s->current) continue;
+    for (int j = 0; j < kN; j++) {
+      if (objs[j] && gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(objs[j])) == s) {
+        gomem_free(objs[j]);
+        objs[j] = nullptr;
+      }
+    }
+    emptied++;
+  }
+  ASSERT_GE(emptied, 1);
+  // Uncollectable 1000-byte blocks (one page per span, as for 16 bytes)
+  // until one comes from a re-cut span (mcentral may hold spans of that
+  // class from earlier tests' threads).
+  gomem::g_recut_test_hook = hook;
+  armed = true;
+  static void* blocks[4096];
+  int nb = 0;
+  while (!fired && nb < 4096) blocks[nb++] = gomem_malloc_uncollectable(1000);
+  gomem::g_recut_test_hook = nullptr;
+  armed = false;
+  go = true;  // the collector thread ends even if the hook never ran
+  collector.join();
+  EXPECT_TRUE(fired) << "no span was re-cut";
+  EXPECT_TRUE(done);
+  for (int i = 0; i < nb; i++) gomem_free(blocks[i]);
+  for (int i = 0; i < kN; i++) gomem_free(objs[i]);
   gomem_check_heap();
 }

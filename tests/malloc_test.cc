@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 #include <malloc.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <thread>
 #include <vector>
 
+#include "heap/mcache.h"
 #include "heap/sizeclasses.h"
 #include "runtime/malloc.h"
 #include "test_util.h"
@@ -229,6 +232,133 @@ TEST(Malloc, ThreadsTakeAndReturnPs) {
   gomem_read_stats(&b);
   EXPECT_EQ(b.num_p_in_use, a.num_p_in_use);
   EXPECT_LE(b.num_p, a.num_p + 2) << "Ps should be pooled and reused";
+}
+
+namespace {
+
+gomem::MSpan* span_of(void* p) { return gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(p)); }
+
+// The current span of the manual class for `size` in the calling thread's P.
+gomem::MSpan* current_span(size_t size) {
+  return gomem::t_mcache->alloc[gomem::make_span_class(gomem::kManualClasses.class_of(size), gomem::SpanKind::kManual)];
+}
+
+// Allocates objects of `size` until the current span has no free object
+// left (and is still current); returns the last object.
+void* drain_current(size_t size) {
+  void* p = gomem_malloc(size);
+  while (current_span(size)->freelist) p = gomem_malloc(size);
+  return p;
+}
+
+}  // namespace
+
+// A span that ran out of objects is parked; its owner's frees into it are
+// plain pushes (free's fast path) and it comes back to the P's partial list
+// only once unpark_threshold of its objects are free, so that the span
+// becoming current again is worth the switch.
+TEST(Malloc, OwnerFreesIntoAParkedSpanArePlainPushesUntilEnoughCameBack) {
+  std::thread([] {
+    constexpr size_t kSize = 512;
+    std::vector<void*> objs;
+    for (int i = 0; i < 64; i++) objs.push_back(gomem_malloc(kSize));
+    // A span this thread filled entirely, and no longer current: parked.
+    gomem::MSpan* a = nullptr;
+    for (void* p : objs) {
+      gomem::MSpan* s = span_of(p);
+      uint32_t mine = 0;
+      for (void* q : objs) mine += span_of(q) == s;
+      if (mine == s->nelems && !s->current) a = s;
+    }
+    ASSERT_NE(a, nullptr);
+    EXPECT_TRUE(a->parked);
+    const uint32_t k = gomem::unpark_threshold(a->nelems);
+    ASSERT_GT(k, 1u);
+    std::vector<void*> freed;
+    for (void*& p : objs) {
+      if (span_of(p) == a && freed.size() + 1 < k) {
+        freed.push_back(p);
+        gomem_free(p);
+        p = nullptr;
+      }
+    }
+    EXPECT_TRUE(a->parked);
+    gomem_check_heap();
+    // Two span switches: neither may come back to a, which has k - 1 free objects.
+    std::vector<void*> more;
+    for (int i = 0; i < 2; i++) {
+      more.push_back(drain_current(kSize));
+      more.push_back(gomem_malloc(kSize));
+    }
+    for (void* p : more) EXPECT_NE(span_of(p), a) << "a parked span with k - 1 free objects became current";
+    // The k-th free brings it back; the next switch takes it, with all k.
+    for (void*& p : objs) {
+      if (p && span_of(p) == a) {
+        freed.push_back(p);
+        gomem_free(p);
+        p = nullptr;
+        break;
+      }
+    }
+    EXPECT_FALSE(a->parked);
+    more.push_back(drain_current(kSize));
+    std::vector<void*> again;
+    for (uint32_t i = 0; i < k; i++) {
+      again.push_back(gomem_malloc(kSize));
+      EXPECT_EQ(span_of(again.back()), a);
+    }
+    std::sort(again.begin(), again.end());
+    std::sort(freed.begin(), freed.end());
+    EXPECT_EQ(again, freed);
+    gomem_check_heap();
+    for (void* p : objs) gomem_free(p);
+    for (void* p : more) gomem_free(p);
+    for (void* p : again) gomem_free(p);
+  }).join();
+  gomem_check_heap();
+}
+
+// When the current span runs dry, malloc first takes back what was freed
+// into it - by the owner (local_free) or by other threads (the remote list)
+// - without taking the P's lock: here the test holds that lock, and the
+// allocations must still complete (before, they waited for it forever: the
+// alarm ends the child then).
+TEST(MallocDeathTest, RefillFromTheCurrentSpansOwnFreesTakesNoLock) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        alarm(20);
+        std::thread([] {
+          constexpr size_t kSize = 256;
+          void* last = drain_current(kSize);
+          gomem::MSpan* s = current_span(kSize);
+          ASSERT_EQ(span_of(last), s);
+          // Own frees pending.
+          gomem_free(last);
+          gomem::t_mcache->lock.lock();
+          void* p = gomem_malloc(kSize);
+          gomem::t_mcache->lock.unlock();
+          if (p != last || current_span(kSize) != s) _exit(2);
+          // Remote frees pending: another thread frees two objects of s
+          // (its batch is sent home when it exits).
+          void* q = gomem_malloc(kSize);
+          ASSERT_EQ(span_of(q), s);
+          std::thread([&] {
+            gomem_free(p);
+            gomem_free(q);
+          }).join();
+          gomem::t_mcache->lock.lock();
+          void* r1 = gomem_malloc(kSize);
+          void* r2 = gomem_malloc(kSize);
+          gomem::t_mcache->lock.unlock();
+          if (!((r1 == p && r2 == q) || (r1 == q && r2 == p)) || current_span(kSize) != s) _exit(3);
+          gomem_free(r1);
+          gomem_free(r2);
+        }).join();
+        gomem_check_heap();
+        _exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 #ifndef GOMEM_SANITIZED

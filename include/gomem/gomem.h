@@ -11,7 +11,8 @@
  *     collector scans as a root.
  *
  * What the collector sees. It scans, conservatively (any word that points
- * anywhere inside a live collected object keeps it alive):
+ * anywhere inside a live collected object, or just past its end, keeps it
+ * alive; see gomem_gc_set_interior):
  *   - the stacks and registers of registered threads (a thread registers itself
  *     on its first collected allocation, or with gomem_register_thread),
  *     fiber stacks they declared they run on (gomem_fiber_start_switch);
@@ -90,13 +91,36 @@ GOMEM_API GOMEM_MALLOC_ATTR void *gomem_gc_alloc_aligned(size_t alignment, size_
 GOMEM_API GOMEM_MALLOC_ATTR void *gomem_malloc_uncollectable(size_t size);
 /* Optional early free of a collected object (the caller promises nothing
  * points to it any more). free() of a collected object does the same. Like
- * an allocation, it registers the calling thread. */
+ * an allocation, it registers the calling thread. The object is cleared at
+ * once and its slot reclaimed by the next sweep. A second free of it, before
+ * or after that sweep, or a free of a slot that is free, aborts with a
+ * "gomem: double free" message; once the slot has been handed out again, a
+ * second free cannot be told from a free of the new object (as with
+ * malloc). */
 GOMEM_API void gomem_gc_free(void *p);
 /* A full, blocking collection, sweep included (like Go's runtime.GC). */
 GOMEM_API void gomem_gc_collect(void);
 /* Sets GOGC and returns the previous value. Negative disables automatic
  * collection (like debug.SetGCPercent(-1)). */
 GOMEM_API int gomem_gc_set_percent(int percent);
+
+/* Pointers one past the end. By default (GOMEM_GC_INTERIOR_PAST_END) a
+ * pointer just past the last byte of a collected object (a C++ end()
+ * iterator, the `p + n` bound of a loop, a buffer filled backwards from its
+ * end) keeps the object alive, as in Boehm GC: every collected allocation,
+ * scan or noscan, small or large, is served from a slot at least one byte
+ * larger than asked for. That costs memory only for sizes that exactly fill
+ * a size class (16, 32, 64, ... bytes; large objects of whole pages: one more
+ * page). GOMEM_GC_INTERIOR_EXACT (or the environment variable
+ * GOMEM_GC_INTERIOR=exact) drops the extra byte, for programs that never
+ * keep such pointers as the only reference. The mode can be changed at any
+ * time; it applies to the objects allocated after the change (objects
+ * allocated in the exact mode may be reclaimed while only an end pointer
+ * holds them). Returns the previous mode, or -1 (nothing changed) for an
+ * unknown mode. Pointers further out (p + n + 1, p - 1) never count. */
+#define GOMEM_GC_INTERIOR_EXACT 0
+#define GOMEM_GC_INTERIOR_PAST_END 1
+GOMEM_API int gomem_gc_set_interior(int mode);
 
 /* Finalizers (Go's runtime.SetFinalizer). A finalizer runs once, after the
  * object became unreachable, as fn(obj, arg): on the finalizer thread (a
@@ -373,7 +397,24 @@ typedef struct gomem_stats {
   gomem_size_class_stats gc_by_size[GOMEM_NUM_SIZE_CLASSES];
 } gomem_stats;
 
+/* Fills *stats. It takes no lock that a collection holds, makes no system
+ * call and does not walk the heap: it sums counters kept per P (threads that
+ * allocate; pooled when they exit) and per size class, about 10,000
+ * instructions with one P (1-2 us), whatever the heap's size. Figures of
+ * other threads are read while they run and may be a few objects stale. */
 GOMEM_API void gomem_read_stats(gomem_stats *stats);
+/* The figures programs poll most, without filling a gomem_stats. None takes
+ * a lock a collection holds or makes a system call.
+ *   gomem_heap_alloc  = heap_alloc: bytes of live objects, manual and
+ *                       collected; sums the same counters (about 3,000
+ *                       instructions with one P, 1,500 more per P);
+ *   gomem_heap_sys    = heap_sys (one load);
+ *   gomem_gc_live     = gc_heap_live: bytes the last cycle marked (one load);
+ *   gomem_gc_count    = num_gc: cycles completed (one load). */
+GOMEM_API uint64_t gomem_heap_alloc(void);
+GOMEM_API uint64_t gomem_heap_sys(void);
+GOMEM_API uint64_t gomem_gc_live(void);
+GOMEM_API uint32_t gomem_gc_count(void);
 /* Writes a human-readable report of the statistics to file descriptor fd. */
 GOMEM_API void gomem_print_stats(int fd);
 

@@ -180,9 +180,17 @@ enum class Trigger { kHeap, kForced, kMemoryLimit };
 void collect(Trigger why);
 void gc_init();
 void fill_stats(gomem_stats* st);
+// Cycles completed so far (one atomic load).
+uint32_t num_gc();
+// Collected objects by size class and kind: index sc * 2 + (scan ? 1 : 0)
+// (gc_count_index); sc == 0 counts large objects.
+constexpr int kGCCountIndexes = kMaxClasses * 2;
+constexpr SpanClass gc_count_class(int i) {
+  return make_span_class(static_cast<uint32_t>(i / 2), (i & 1) ? SpanKind::kScan : SpanKind::kNoscan);
+}
 struct GCClassCounts {
-  uint64_t mallocs[kNumSpanClasses];
-  uint64_t frees[kNumSpanClasses];
+  uint64_t mallocs[kGCCountIndexes];
+  uint64_t frees[kGCCountIndexes];
   uint64_t large_alloc_bytes, large_free_bytes;
 };
 void read_counters(GCClassCounts* out);

@@ -18,16 +18,26 @@ bool should_collect(Trigger why);
 
 namespace {
 
+// Statistics readers (gomem_read_stats) never take the collection lock,
+// which a cycle holds throughout: the figures they read are published at the
+// end of each cycle under stats_lock, a leaf lock held for a few hundred
+// bytes of copying, never while the world is stopped (a reader stopped
+// inside it would hold the collector up).
 struct CycleStats {
   Mutex lock;  // the collection lock: one cycle at a time
-  uint32_t num_gc = 0;
+  // Under the collection lock:
+  uint64_t gc_cpu_ns = 0;  // wall time of pauses x markers, plus the sweep the collector did
+  int64_t start_ns = 0;
+  int ncpu = 1;  // os::num_cpus() as of the last cycle (a system call: not on the readers' path)
+  // Written by the collector under both locks; read under stats_lock:
+  Mutex stats_lock;
+  std::atomic<uint32_t> num_gc{0};  // also read alone, without the lock (gomem_gc_count)
   uint32_t num_forced = 0;
   uint64_t pause_total = 0;
   uint64_t pause_ns[GOMEM_NUM_PAUSES] = {};
   uint64_t pause_end[GOMEM_NUM_PAUSES] = {};
   uint64_t last_gc = 0;
-  uint64_t gc_cpu_ns = 0;  // wall time of pauses x markers, plus the sweep the collector did
-  int64_t start_ns = 0;
+  double gc_cpu_fraction = 0;  // gc_cpu_ns / (time since start x ncpu), at the last publish
 };
 GOMEM_META constinit CycleStats g_cycles;
 
@@ -46,7 +56,7 @@ void trace_line(uint32_t n, int64_t start, int64_t t_stop, int64_t t_mark, int64
                 uint64_t marked, uint64_t goal, int markers, bool forced) {
   StackBuf<512> b;
   double since = static_cast<double>(start - g_cycles.start_ns) / 1e9;
-  double elapsed = static_cast<double>(os::nanotime() - g_cycles.start_ns) * os::num_cpus();
+  double elapsed = static_cast<double>(os::nanotime() - g_cycles.start_ns) * g_cycles.ncpu;
   int pct = elapsed > 0 ? static_cast<int>(100.0 * static_cast<double>(g_cycles.gc_cpu_ns) / elapsed + 0.5) : 0;
   auto ms = [](int64_t ns) { return static_cast<double>(ns) / 1e6; };
   double stw = ms(t_stop - start), mark = ms(t_mark - t_stop), term = ms(t_end - t_mark);
@@ -59,6 +69,29 @@ void trace_line(uint32_t n, int64_t start, int64_t t_stop, int64_t t_mark, int64
   if (forced) b.s(" (forced)");
   b.c('\n');
   os::write_stderr(b.str(), b.len());
+}
+
+// The collector's share of the CPU time since the program started (Go's
+// GCCPUFraction). Under the collection lock.
+double cpu_fraction() {
+  double elapsed = static_cast<double>(os::nanotime() - g_cycles.start_ns) * g_cycles.ncpu;
+  return elapsed > 0 ? static_cast<double>(g_cycles.gc_cpu_ns) / elapsed : 0;
+}
+
+// Publishes a finished cycle's figures for the readers (under the collection
+// lock, the world started again). Returns the cycle's number.
+uint32_t publish_cycle(bool forced, uint64_t pause, uint64_t end_wall) {
+  g_cycles.ncpu = os::num_cpus();
+  MutexLock sl(g_cycles.stats_lock);
+  uint32_t n = g_cycles.num_gc.load(std::memory_order_relaxed) + 1;
+  if (forced) g_cycles.num_forced++;
+  g_cycles.pause_total += pause;
+  g_cycles.pause_ns[(n - 1) % GOMEM_NUM_PAUSES] = pause;
+  g_cycles.pause_end[(n - 1) % GOMEM_NUM_PAUSES] = end_wall;
+  g_cycles.last_gc = end_wall;
+  g_cycles.gc_cpu_fraction = cpu_fraction();
+  g_cycles.num_gc.store(n, std::memory_order_release);
+  return n;
 }
 
 }  // namespace
@@ -95,19 +128,13 @@ void collect(Trigger why) {
   g_heap.sweepgen.fetch_add(2, std::memory_order_acq_rel);
   release_p_spans_stw();
   pacer_commit(m.marked_bytes);
-  uint32_t n = ++g_cycles.num_gc;
-  if (why == Trigger::kForced) g_cycles.num_forced++;
   int64_t t_end = os::nanotime();
-  uint64_t pause = static_cast<uint64_t>(t_end - t_stop0);
-  g_cycles.pause_total += pause;
-  g_cycles.pause_ns[(n - 1) % GOMEM_NUM_PAUSES] = pause;
   uint64_t wall = static_cast<uint64_t>(os::walltime());
-  g_cycles.pause_end[(n - 1) % GOMEM_NUM_PAUSES] = wall;
-  g_cycles.last_gc = wall;
   start_the_world();
   int markers = num_markers();
   g_cycles.gc_cpu_ns += static_cast<uint64_t>(t_mark - t_stop) * static_cast<uint64_t>(markers) +
                         static_cast<uint64_t>(t_stop - start) + static_cast<uint64_t>(t_end - t_mark);
+  uint32_t n = publish_cycle(why == Trigger::kForced, static_cast<uint64_t>(t_end - t_stop0), wall);
   m.release();
   // 5. Sweep: in the background, and by allocation.
   wake_sweeper();
@@ -123,11 +150,16 @@ void collect(Trigger why) {
     int64_t s0 = os::nanotime();
     finish_sweep();
     g_cycles.gc_cpu_ns += static_cast<uint64_t>(os::nanotime() - s0);
+    MutexLock sl(g_cycles.stats_lock);
+    g_cycles.gc_cpu_fraction = cpu_fraction();
   }
 }
 
+uint32_t num_gc() { return g_cycles.num_gc.load(std::memory_order_acquire); }
+
 void gc_init() {
   g_cycles.start_ns = os::nanotime();
+  g_cycles.ncpu = os::num_cpus();
   if (const char* v = os::getenv("GOMEM_GC_MARKERS")) g_gcsettings.markers = atoi(v);
   if (const char* v = os::getenv("GOMEM_SIG_SUSPEND")) g_gcsettings.sig_suspend = atoi(v);
   if (const char* v = os::getenv("GOMEM_STW_TIMEOUT_MS")) g_gcsettings.stw_timeout_ms = atoi(v) > 0 ? atoi(v) : 1000;
@@ -139,30 +171,32 @@ void gc_init() {
 }
 
 void read_counters(GCClassCounts* out) {
-  for (int i = 0; i < kNumSpanClasses; i++) {
-    out->mallocs[i] = g_counters.mallocs[i].load(std::memory_order_relaxed);
-    out->frees[i] = g_counters.frees[i].load(std::memory_order_relaxed);
+  for (int i = 0; i < kGCCountIndexes; i++) {
+    SpanClass spc = gc_count_class(i);
+    out->mallocs[i] = g_counters.mallocs[spc].load(std::memory_order_relaxed);
+    out->frees[i] = g_counters.frees[spc].load(std::memory_order_relaxed);
   }
   out->large_alloc_bytes = g_counters.large_alloc_bytes.load(std::memory_order_relaxed);
   out->large_free_bytes = g_counters.large_free_bytes.load(std::memory_order_relaxed);
 }
 
 void fill_stats(gomem_stats* st) {
-  MutexLock l(g_cycles.lock);  // (never inside a non-preemptible section: a cycle holds it)
-  st->num_gc = g_cycles.num_gc;
-  st->num_forced_gc = g_cycles.num_forced;
-  st->pause_total_ns = g_cycles.pause_total;
-  memcpy(st->pause_ns, g_cycles.pause_ns, sizeof st->pause_ns);
-  memcpy(st->pause_end, g_cycles.pause_end, sizeof st->pause_end);
-  st->last_gc = g_cycles.last_gc;
+  {
+    MutexLock l(g_cycles.stats_lock);
+    st->num_gc = g_cycles.num_gc.load(std::memory_order_relaxed);
+    st->num_forced_gc = g_cycles.num_forced;
+    st->pause_total_ns = g_cycles.pause_total;
+    memcpy(st->pause_ns, g_cycles.pause_ns, sizeof st->pause_ns);
+    memcpy(st->pause_end, g_cycles.pause_end, sizeof st->pause_end);
+    st->last_gc = g_cycles.last_gc;
+    st->gc_cpu_fraction = g_cycles.gc_cpu_fraction;
+  }
   st->next_gc = g_pacer.goal.load();
   st->gc_heap_live = g_pacer.heap_marked.load();
   int p = g_pacer.gc_percent.load();
   st->gc_percent = p;
   st->enable_gc = p >= 0;
   st->memory_limit = g_pacer.memory_limit.load();
-  double elapsed = static_cast<double>(os::nanotime() - g_cycles.start_ns) * os::num_cpus();
-  st->gc_cpu_fraction = elapsed > 0 ? static_cast<double>(g_cycles.gc_cpu_ns) / elapsed : 0;
   st->num_finalizers_run = finalizers_run();
 }
 
@@ -172,12 +206,13 @@ void fill_stats(gomem_stats* st) {
 //
 //   g_cycles.lock (the collection lock: no cycle runs across a fork; a
 //     thread waiting for it can still be stopped)
+//   -> g_cycles.stats_lock (a leaf: a statistics reader may hold it)
 //   -> non-preemptible section (for the allocator locks below)
 //   -> g_reg.lock (stw.cc: thread registry)
 //   -> g_roots.lock (roots.cc) -> g_fin.lock (finalizer.cc)
 //   -> sweeper and scavenger start locks (held around pthread_create, which
 //      allocates: before the pool lock)
-//   -> g_stats_lock (runtime/stats.cc) -> g_procs.lock -> every P's lock
+//   -> g_procs.lock -> every P's lock
 //   -> every mcentral lock (runtime/proc.cc)
 //   -> the scavenge lock (scavenger.cc, standing in for MHeap::scav_lock_)
 //   -> g_heap.lock.
@@ -185,13 +220,13 @@ void fill_stats(gomem_stats* st) {
 // No path takes two of these in the other order: the collector takes the
 // registry, mcentral and heap locks under g_cycles and the start locks and
 // g_fin (pthread_create) after it; g_roots and g_fin are leaves but for the
-// OS; read_stats calls into the collector only after g_stats_lock is
-// released; the start locks only nest the allocator's (pthread_create);
+// OS; g_cycles.stats_lock nests nothing; the start locks only nest the allocator's (pthread_create);
 // allocation-time scavenging only try_locks the scavenge lock. The mark
 // pool's lock (mark.cc) needs no hold: it is only taken during a cycle,
 // which g_cycles excludes.
 void fork_prepare() {
   g_cycles.lock.lock();
+  g_cycles.stats_lock.lock();
   nopreempt_enter();
   stw_fork_prepare();
   roots_fork_prepare();
@@ -207,6 +242,7 @@ void fork_parent() {
   roots_fork_parent();
   stw_fork_parent();
   nopreempt_exit();
+  g_cycles.stats_lock.unlock();
   g_cycles.lock.unlock();
 }
 
@@ -216,6 +252,7 @@ void fork_parent() {
 void fork_child(MCache* self) {
   stw_fork_child();
   g_cycles.lock.reset();
+  g_cycles.stats_lock.reset();
   roots_fork_child();
   helpers_fork_child();
   sweep_fork_child(self);

@@ -83,6 +83,30 @@ uintptr_t alloc_large(size_t size, SpanKind kind) {
   return v;
 }
 
+namespace {
+
+// A small object freed early: cleared now (so that it retains nothing) and
+// noted in the span's freed_bits; the next sweep frees the slot whatever its
+// mark says (nothing points to it, as the caller promised, but a stale word
+// may still look like a pointer). Under the span's mcentral lock, which every
+// sweep holds: the slot cannot change state while it is checked. Caught:
+// a second free before that sweep (the freed bit), and a free of a slot that
+// is free (swept already, or never handed out). Not caught: a second free
+// after the slot was handed out again, which frees the new object - the
+// pointer is the same, so no allocator can tell the two apart.
+void free_small_early(void* p, MSpan* s) {
+  uintptr_t idx = s->obj_index(reinterpret_cast<uintptr_t>(p));
+  uint64_t bit = uint64_t{1} << (idx & 63);
+  MutexLock l(g_heap.central[s->spanclass].lock);
+  if (s->is_free_slot(idx)) fatal_fault(Fault::kDoubleFree, p, s, "the slot is free");
+  uint64_t* freed = &s->freed_bits()[idx >> 6];
+  if (*freed & bit) fatal_fault(Fault::kDoubleFree, p, s, "freed already, not yet swept");
+  memset(p, 0, s->elemsize);
+  *freed |= bit;
+}
+
+}  // namespace
+
 // The caller is registered (runtime/gc_api.cc): the whole free runs in a
 // non-preemptible section, like an allocation, so a world-stop never finds
 // it half-way (its finalizer record gone but the object not yet cleared, a
@@ -103,9 +127,7 @@ void gc_free(void* p, MSpan* s) {
     // free already (do not touch it).
     return;
   }
-  // The slot is reclaimed by the next sweep (nothing points to it, as the
-  // caller promised); clearing it now keeps it from retaining anything.
-  memset(p, 0, s->elemsize);
+  free_small_early(p, s);
 }
 
 }  // namespace gc

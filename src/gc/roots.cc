@@ -199,6 +199,11 @@ void scan_roots(Marker& m) {
   for (size_t i = 0; i < g_roots.usnap.n; i++) m.scan_range(g_roots.usnap.v[i].lo, g_roots.usnap.v[i].hi);
   g_heap.for_each_span_record([&](MSpan* s) {
     if (s->state.load(std::memory_order_acquire) != SpanState::kInUse || s->kind != SpanKind::kUncollectable) return;
+    // A span half re-cut for another class (see MCache::reuse_empty) would
+    // send the scan past its end.
+    if (!s->large && s->limit() > s->end())
+      fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s,
+                  "uncollectable span scanned with a mixed geometry");
     m.scan_range(s->base, s->large ? s->end() : s->limit());
   });
   scan_finalizer_roots(m);

@@ -15,8 +15,9 @@
 // the swept half and the other the unswept half, so bumping sweepgen turns
 // every swept set into an unswept one at no cost.
 //
-// Sweeping a span: popcount the mark bits; allocBits = gcmarkBits; fresh
-// zeroed mark bits; freeindex = 0. An empty span goes back to the heap. A
+// Sweeping a span: drop the objects freed early (gcalloc.cc) from the mark
+// bits and popcount them; allocBits = gcmarkBits; fresh zeroed mark bits;
+// freeindex = 0. An empty span goes back to the heap. A
 // sweeper pops, acquires and sweeps a span holding the lock of its mcentral
 // (the work is a few bitmap words), so that fork(), which takes every
 // mcentral lock, never leaves a span half swept in the child.
@@ -83,7 +84,12 @@ uint32_t sweep_locked(MSpan* s, uint32_t sg) {
   uint32_t words = s->bitmap_words();
   uint32_t nalloc = 0;
   uint64_t* marks = s->gcmark_bits();
-  for (uint32_t w = 0; w < words; w++) nalloc += popcount64(marks[w]);
+  uint64_t* freed = s->freed_bits();
+  for (uint32_t w = 0; w < words; w++) {
+    marks[w] &= ~freed[w];  // freed early: a stale pointer may have marked it
+    freed[w] = 0;
+    nalloc += popcount64(marks[w]);
+  }
   uint32_t old = s->alloc_count;
   if (nalloc > old) fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s, "more marked objects than allocated");
   uint32_t nfreed = old - nalloc;

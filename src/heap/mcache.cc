@@ -5,6 +5,7 @@
 #include "heap/fault.h"
 #include "heap/heap.h"
 #include "heap/mheap.h"
+#include "heap/preempt.h"
 #include "platform/os.h"
 
 namespace gomem {
@@ -12,25 +13,6 @@ namespace gomem {
 using namespace xfree;
 
 namespace {
-
-// For each manual size class up to 1 KiB, the range of direct[] entries
-// that map to it (sizes are monotone in the class, so the range is contiguous).
-struct DirectRange {
-  uint8_t lo = 0, hi = 0;  // [lo, hi)
-};
-struct DirectRanges {
-  DirectRange r[kMaxClasses];
-};
-constexpr DirectRanges make_direct_ranges() {
-  DirectRanges d{};
-  for (int i = 0; i < kDirectEntries; i++) {
-    uint32_t c = kManualClasses.class_of(i == 0 ? 1 : static_cast<size_t>(i) * 16);
-    if (d.r[c].hi == 0) d.r[c].lo = static_cast<uint8_t>(i);
-    d.r[c].hi = static_cast<uint8_t>(i + 1);
-  }
-  return d;
-}
-constexpr DirectRanges kDirectRanges = make_direct_ranges();
 
 void push_notify(MCache* owner, MSpan* s) {
   MSpan* top = owner->notify.load(std::memory_order_relaxed);
@@ -42,10 +24,12 @@ void push_notify(MCache* owner, MSpan* s) {
 }  // namespace
 
 GOMEM_META constinit std::atomic<uint32_t> g_trim_epoch{0};
+GOMEM_META void (*g_recut_test_hook)(MSpan*) = nullptr;
+
+OwnerField<uint64_t>* mcache_nfree_slot(MCache* c, SpanClass spc) { return &c->nfree[manual_list_index(spc)]; }
 
 void MCache::attach(uintptr_t thread_key) {
   tkey = thread_key;
-  for (auto& d : direct) d = &g_empty_span;
   for (auto& a : alloc) a = &g_empty_span;
   empty_bytes = 0;
   drop_batches();
@@ -62,12 +46,7 @@ void MCache::drop_batches() {
 void MCache::set_current(SpanClass spc, MSpan* s) {
   MSpan* old = alloc[spc];
   alloc[spc] = s;
-  SpanKind kind = span_class_kind(spc);
-  if (kind == SpanKind::kManual) {
-    const DirectRange& r = kDirectRanges.r[span_class_size_class(spc)];
-    for (int i = r.lo; i < r.hi; i++) direct[i] = s;
-  }
-  if (!kind_is_gc(kind)) {
+  if (!kind_is_gc(span_class_kind(spc))) {
     if (old != &g_empty_span) {
       old->current = false;
       old->alloc_count -= 1;
@@ -96,37 +75,44 @@ bool MCache::collect_remote(MSpan* s) {
   return true;
 }
 
-bool MCache::take_own_free(MSpan* s) {
+GOMEM_INLINE bool MCache::take_own_free(MSpan* s) {
   if (s->freelist) return true;
-  if (s->local_free) {
-    s->freelist = s->local_free;
+  if (void* lf = s->local_free) {
+    // Clear local_free first: a fork between the two stores loses these
+    // objects in the child (a leak) instead of listing them twice.
     s->local_free = nullptr;
+    compiler_barrier();
+    s->freelist = lf;
     return true;
   }
+  if (count(s->xfree.load(std::memory_order_acquire)) == 0) return false;
   return collect_remote(s);
 }
 
 bool MCache::park(MSpan* s, int li) {
-  s->set_owner_key(key_for(s, true));
   uint64_t old = s->xfree.load(std::memory_order_acquire);
   for (;;) {
-    if (count(old) != 0) {  // remote frees arrived: not full after all
-      s->set_owner_key(key_for(s, false));
-      return false;
-    }
+    if (count(old) != 0) return false;   // remote frees arrived: not full after all
     if (state(old) == kNotified) break;  // the notify stack will bring it back
     if (s->xfree.compare_exchange_weak(old, with(old, 0, 0, kParked), std::memory_order_acq_rel,
                                        std::memory_order_acquire))
       break;
   }
+  // Every object is allocated (the current span's +1 aside): the owner's
+  // frees are plain pushes until unpark_threshold of them have come back.
+  s->parked = true;
+  s->alloc_bias = s->nelems - unpark_threshold(s->nelems);
+  s->alloc_count -= s->alloc_bias;
   full[li].push_back(s);
   return true;
 }
 
 void MCache::unpark(MSpan* s, int li) {
   full[li].remove(s);
-  partial[li].push_front(s);
-  s->set_owner_key(key_for(s, false));
+  partial[li].push_back(s);  // behind the others: those have had longer to collect frees
+  s->parked = false;
+  s->alloc_count += s->alloc_bias;
+  s->alloc_bias = 0;
   uint64_t old = s->xfree.load(std::memory_order_acquire);
   while (state(old) == kParked) {
     if (s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
@@ -137,12 +123,15 @@ void MCache::unpark(MSpan* s, int li) {
 }
 
 uint32_t MCache::drain_notify() {
+  // A push racing with this load is drained next time, as one racing with
+  // the exchange would be.
+  if (notify.load(std::memory_order_relaxed) == nullptr) return 0;
   MSpan* s = notify.exchange(nullptr, std::memory_order_acq_rel);
   uint32_t n = 0;
   while (s) {
     MSpan* next = s->notify_next;
     s->notify_next = nullptr;
-    if (parked_here(s)) unpark(s, manual_list_index(s->spanclass));
+    if (s->parked) unpark(s, manual_list_index(s->spanclass));
     uint64_t old = s->xfree.load(std::memory_order_acquire);
     while (state(old) == kNotified) {
       if (s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
@@ -159,28 +148,39 @@ uint32_t MCache::drain_notify() {
 // Refill.
 
 MSpan* MCache::refill_manual(MHeap& h, SpanClass spc) {
+  MSpan* s = alloc[spc];
+  // The current span's own frees need no lock (see the essay in mcache.h);
+  // the empty span's lists are always empty.
+  if (GOMEM_LIKELY(trim_epoch == g_trim_epoch.load(std::memory_order_relaxed)) && take_own_free(s)) return s;
+  return refill_locked(h, spc);
+}
+
+MSpan* MCache::refill_locked(MHeap& h, SpanClass spc) {
   MutexLock l(lock);
-  flush_batch(h);
+  if (batch_mask) flush_batch(h);
   if (GOMEM_UNLIKELY(trim_epoch != g_trim_epoch.load(std::memory_order_relaxed))) trim(h);
   int li = manual_list_index(spc);
   MSpan* s = alloc[spc];
-  if (s != &g_empty_span) {
-    if (take_own_free(s)) return s;
-    if (!park(s, li)) {
-      take_own_free(s);
-      return s;
-    }
-    set_current(spc, &g_empty_span);
+  if (s != &g_empty_span && (take_own_free(s) || !park(s, li))) {
+    take_own_free(s);
+    return s;
   }
+  // A parked current span stays alloc[spc] (with its +1) until its
+  // successor is found, so that set_current runs once per switch.
+  s = next_span(h, spc, li);
+  set_current(spc, s ? s : &g_empty_span);
+  return s;
+}
+
+MSpan* MCache::next_span(MHeap& h, SpanClass spc, int li) {
   drain_notify();
-  while ((s = partial[li].pop_front()) != nullptr) {
+  while (MSpan* s = partial[li].pop_front()) {
     if (take_own_free(s) || !park(s, li)) {
       take_own_free(s);
-      set_current(spc, s);
       return s;
     }
   }
-  s = h.central[spc].adopt(h, this, tkey | (span_class_kind(spc) == SpanKind::kUncollectable ? kKeyUncollectable : 0));
+  MSpan* s = h.central[spc].adopt(h, this, key_for_class(spc));
   if (!s) {
     uint32_t npages = span_class_info(spc).npages;
     s = reuse_empty(h, spc, npages);
@@ -190,10 +190,11 @@ MSpan* MCache::refill_manual(MHeap& h, SpanClass spc) {
       s->set_owner(this);
       s->xfree.store(pack(0, 0, kActive, 0), std::memory_order_release);
     }
-    s->set_owner_key(key_for(s, false));
+    s->set_owner_key(key_for(s));
     s->build_freelist();
   }
-  set_current(spc, s);
+  s->parked = false;
+  s->alloc_bias = 0;
   return s;
 }
 
@@ -204,12 +205,15 @@ MSpan* MCache::reuse_empty(MHeap& h, SpanClass spc, uint32_t npages) {
     s->in_empty_cache = false;
     if (s->spanclass != spc) {
       // Re-cut for the new class. Its page-map entries already point to it.
-      h.retire_mallocs(s->spanclass, s->nmalloc);
-      s->nmalloc = 0;
+      // The marker reads kind, elemsize and nelems of every uncollectable
+      // span with the world stopped: change them where no stop can land.
+      NoPreempt np;
       const SizeClass& info = span_class_info(spc);
       s->spanclass = spc;
+      s->set_owner(this);  // nfree_slot follows the class
       s->kind = span_class_kind(spc);
       s->elemsize = info.size;
+      if (GOMEM_UNLIKELY(g_recut_test_hook != nullptr)) g_recut_test_hook(s);
       s->nelems = info.nelems;
       s->magic = info.magic;
       s->base_magic = s->base * s->magic;
@@ -276,7 +280,6 @@ GOMEM_NO_TSAN static bool in_a_remote_batch(MSpan* s, void* p) {
 
 void MCache::owner_free_slow(MHeap& h, MSpan* s, void* p) {
   MutexLock l(lock);
-  int li = manual_list_index(s->spanclass);
   uint64_t* w = static_cast<uint64_t*>(p);
   if (w[1] == s->free_key) {
     // Word 1 holds the free key: probably a double free. Look for p on every
@@ -286,12 +289,19 @@ void MCache::owner_free_slow(MHeap& h, MSpan* s, void* p) {
     // Or in another thread's remote-free batch, not sent home yet.
     if (in_a_remote_batch(s, p)) fatal_fault(Fault::kDoubleFree, p, s, "already freed by another thread");
   }
-  if (parked_here(s)) unpark(s, li);
   if (s->kind == SpanKind::kUncollectable) memset(w + 2, 0, s->elemsize - 16);
   *static_cast<void**>(p) = s->local_free;
   w[1] = s->free_key;
   s->local_free = p;
-  if (--s->alloc_count == 0) span_emptied(h, s);
+  if (--s->alloc_count == 0) free_mark_reached(h, s);
+}
+
+void MCache::free_mark_reached(MHeap& h, MSpan* s) {
+  if (s->parked) {
+    unpark(s, manual_list_index(s->spanclass));
+    if (s->alloc_count != 0) return;
+  }
+  span_emptied(h, s);
 }
 
 void MCache::span_emptied(MHeap& h, MSpan* s) {
@@ -448,6 +458,7 @@ void MCache::release_all(MHeap& h, bool in_child) {
       // adopt and the heap check assume).
       uint32_t free_objs = s->count_local_free();
       s->alloc_count = s->nelems - free_objs;
+      s->alloc_bias = 0;
     }
   }
   // Stop new notifications: a span can only be notified while parked, so
@@ -456,7 +467,10 @@ void MCache::release_all(MHeap& h, bool in_child) {
   // up while a remote freer may still write its notify link.
   uint32_t pending = 0;
   for (MSpan* s = owned.front(); s; s = SpanList::next(s)) {
-    s->set_owner_key(key_for(s, false));
+    s->set_owner_key(key_for(s));
+    s->parked = false;
+    s->alloc_count += s->alloc_bias;
+    s->alloc_bias = 0;
     uint64_t old = s->xfree.load(std::memory_order_acquire);
     for (;;) {
       if (state(old) == kNotified) {

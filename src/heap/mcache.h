@@ -14,13 +14,13 @@
 // keeps being owned after it fills up, so that the owner's free of an object
 // in any of its spans is a plain push on that span's local_free list. A P's
 // manual spans are, per size class:
-//   - alloc[spc]: the current span, popped by malloc (and pointed to by
-//     direct[], the size -> span shortcut for sizes up to 1 KiB);
+//   - alloc[spc]: the current span, popped by malloc (which finds spc for
+//     sizes up to 1 KiB in the constant table kDirectClass);
 //   - partial[]: spans with free objects (local_free, remote frees, or a
-//     fresh free list), taken in turn when the current span runs dry;
-//   - full[]: spans with no free object ("parked", owner_key has its low bit
-//     set so the owner's free takes the slow path and moves the span back to
-//     partial[]).
+//     fresh free list), taken oldest first when the current span runs dry;
+//   - full[]: "parked" spans, which had no free object when they were last
+//     current (MSpan::parked; xfree state kParked, so that a remote free
+//     notifies the owner).
 // A free from another thread never goes into the freeing thread's cache: it
 // goes home to its span's xfree list with one CAS, batched per span
 // (RemoteBatch). If the span was parked, that CAS also marks it kNotified
@@ -29,15 +29,72 @@
 // (see mcentral.h), and the remote free that empties one returns its pages
 // to the heap.
 //
+// The fragmented steady state (issue 11). A program that keeps a working
+// set of objects of mixed sizes and replaces them at random leaves every
+// span of every class with a few free slots: the current span runs dry
+// after a handful of objects, and most frees land in spans that are not
+// current. bench/workloads/random_replace.c is that program (20,000 slots of
+// 8..1024 B, one thread); callgrind counts the allocator's instructions per
+// step (one free + one malloc) as the difference of a 1 M and a 2 M step run:
+// mimalloc 74.5, jemalloc 92.7, glibc 161, and gomem 390 before the design
+// below. Then every span that ran dry was parked (owner key marked, so that
+// every owner free into it took the slow path: checked_span, the lock, an
+// unpark), and on the next refill the span freed into last came back as
+// current with one or two objects: 0.73 refills per malloc and 0.70 slow
+// frees per free, ~490 instructions for each such pair (the lock twice,
+// batches flushed, direct[] entries set twice, a park and an unpark).
+// The design now:
+//
+//   1. Refill without the lock first (refill_manual): the current span's
+//      local_free becomes its free list, or its remote frees are collected
+//      with one CAS. Only owner-private fields change, so no lock is needed:
+//      the lock serves fork(), and a fork that cuts this short leaks the
+//      moved objects in the child (local_free is cleared before the free
+//      list is set), as a cut fast path does. Batches are flushed and the
+//      trim request honoured on the locked path, which still runs at least
+//      once per span switch.
+//   2. Owner frees into a parked span stay on free's fast path (the owner
+//      key no longer changes when a span parks). park() sets alloc_bias to
+//      nelems - unpark_threshold and subtracts it from alloc_count, so the
+//      fast path's existing "count reached 0" test fires at the free that
+//      brings the span to unpark_threshold free objects (nelems/3, at most
+//      8): only then does the span go back to partial[] (free_mark_reached,
+//      under the lock). A span with one or two free objects never becomes
+//      current; free stays at 29 instructions (30 since the per-P free
+//      counter of the statistics, runtime/stats.cc).
+//   3. A span switch calls set_current once (the dry span stays current,
+//      parked, until its successor is found), and malloc maps a size to a
+//      span class through a constant table, so set_current writes one
+//      alloc[] entry instead of a range of direct[] ones (malloc: 17 -> 19
+//      instructions).
+// Measured the same way after: 110 instructions per step: free 29, malloc
+// 18, and 63 in slow paths (per step: refill_locked 14.7, malloc_slow 9.5,
+// park 8.5, next_span 8.1, free_mark_reached 7.6, unpark 7.4,
+// refill_manual 4.9, drain_notify 1.7), that is a span switch every 5.8
+// mallocs (and the unpark that goes with it) at ~370 instructions, plus
+// 0.02 lock-free refills per malloc. The whole program runs 478
+// instructions per step against mimalloc's 443. The threaded shape (larson,
+// 4 threads, a quarter of the frees remote): 323 -> 150 per replacement
+// (mimalloc 101, glibc 209).
+// The threshold trades memory for switches: the objects of a parked span
+// below it (at most a third of a span) wait for the rest. Steady-state peak
+// RSS on this row: 14.2 MB before, 16.0 MB now (mimalloc 14.6, jemalloc
+// 16.1); a quarter of a span (at most 4) gave 138 instructions at 15.4 MB,
+// half of one 102 at 17.5 MB.
+//
 // Empty spans go back to the page heap, except for a per-P cache of empty
 // spans (up to kEmptyReserveBytes) that any size class with the same page
 // count can re-cut: waves of alloc and free, even over many classes in turn,
-// then never take the heap lock or touch the page map. The scavenger's trim
-// request (trim()) empties the cache when memory is over its goal.
+// then never take the heap lock or touch the page map. A re-cut changes the
+// span's geometry in a non-preemptible section, because the collector scans
+// uncollectable spans by their geometry with the world stopped. The
+// scavenger's trim request (trim()) empties the cache when memory is over
+// its goal.
 //
 // Thread safety: everything here is private to the thread holding the P,
 // except `notify` (pushed by other threads) and `lock`, which the owner
-// holds during every slow path so that fork() can find the P consistent.
+// holds during every slow path that changes the P's lists, so that fork()
+// can find them consistent.
 #pragma once
 
 #include <atomic>
@@ -52,9 +109,20 @@ namespace gomem {
 
 class MHeap;
 
-// direct[(size + 15) / 16] for size <= kDirectMax.
+// kDirectClass[(size + 15) / 16]: the manual span class of a size up to
+// kDirectMax, malloc's shortcut to alloc[].
 constexpr uintptr_t kDirectMax = 1024;
 constexpr int kDirectEntries = kDirectMax / 16 + 1;
+struct DirectClasses {
+  SpanClass spc[kDirectEntries];
+};
+constexpr DirectClasses make_direct_classes() {
+  DirectClasses d{};
+  for (int i = 0; i < kDirectEntries; i++)
+    d.spc[i] = make_span_class(kManualClasses.class_of(i == 0 ? 1 : static_cast<size_t>(i) * 16), SpanKind::kManual);
+  return d;
+}
+inline constexpr DirectClasses kDirectClass = make_direct_classes();
 // Empty manual spans a P may keep instead of returning them to the heap.
 constexpr uintptr_t kEmptyReserveBytes = 1024 * 1024;
 // Objects batched for one remote span before they are sent.
@@ -63,6 +131,14 @@ constexpr uint32_t kRemoteBatchMax = 64;
 // thread freeing objects of several sizes made elsewhere keeps one batch
 // per span instead of sending one object whenever the span changes.
 constexpr int kRemoteBatches = 64;  // one bit each in MCache::batch_mask
+// A parked span returns to its P's partial list once the owner has freed
+// this many of its objects (a third of the span, at most
+// kUnparkObjectsMax, at least one; see the essay above).
+constexpr uint32_t kUnparkObjectsMax = 8;
+constexpr uint32_t unpark_threshold(uint32_t nelems) {
+  uint32_t q = nelems / 3;
+  return q < 1 ? 1 : q > kUnparkObjectsMax ? kUnparkObjectsMax : q;
+}
 
 // Index of a manual span class in the per-P lists.
 constexpr int manual_list_index(SpanClass spc) {
@@ -92,7 +168,6 @@ inline int remote_batch_slot(const MSpan* s) {
 
 struct MCache {
   // ---- Fast-path state (owner only).
-  MSpan* direct[kDirectEntries];    // manual size -> current span
   MSpan* alloc[kNumSpanClasses];    // span class -> current span
   uintptr_t tkey = 0;               // thread key of the holder (0 while pooled)
 
@@ -109,6 +184,15 @@ struct MCache {
   // Statistics kept by the owner, folded into the global totals when the P
   // is released and read racily by gomem_read_stats.
   OwnerField<uint64_t> remote_frees;   // objects this P freed into other P's spans
+  // Manual objects handed out and freed by this P's holders, cumulative:
+  // summed over every P (runtime/stats.cc), mallocs - frees = live objects,
+  // without looking at a span. Never reset (a pooled P keeps them).
+  OwnerField<uint64_t> nmalloc_direct[kDirectEntries];  // malloc_fast, by direct[] index
+  OwnerField<uint64_t> nmalloc[kManualLists];           // the slow paths, by manual_list_index
+  // Frees by manual_list_index: the owner's fast path (through
+  // MSpan::nfree_slot) and free_slow (the owner's slow frees, this P's
+  // remote frees).
+  OwnerField<uint64_t> nfree[kManualLists];
 
   // ---- Shared.
   std::atomic<MSpan*> notify{nullptr};  // parked spans that received remote frees
@@ -121,7 +205,6 @@ struct MCache {
   bool in_use = false;
 
   constexpr MCache() {
-    for (auto& d : direct) d = &g_empty_span;
     for (auto& a : alloc) a = &g_empty_span;
   }
 
@@ -132,11 +215,13 @@ struct MCache {
   // free list and returns it, or nullptr if the heap is out of memory.
   MSpan* refill_manual(MHeap& h, SpanClass spc);
 
-  // The owner frees p into its own span s when the fast path could not:
-  // s is parked, or p failed the fast checks (double-free key), or s became
-  // empty. `pushed` says whether the fast path already pushed p.
+  // The owner frees p into its own span s when the fast path could not: p
+  // failed the fast checks (double-free key), or s is uncollectable.
   void owner_free_slow(MHeap& h, MSpan* s, void* p);
-  void span_emptied(MHeap& h, MSpan* s);
+  // An owner's free brought s->alloc_count down to 0: s is parked and has
+  // unpark_threshold free objects, enough to go back to partial[], or s is
+  // empty. Called with `lock` held.
+  void free_mark_reached(MHeap& h, MSpan* s);
 
   // A free into a span this P does not own (batched).
   void remote_free(MHeap& h, MSpan* s, void* p, uintptr_t idx);
@@ -169,12 +254,17 @@ struct MCache {
   const char* check(MSpan** bad) const;
 
  private:
+  MSpan* refill_locked(MHeap& h, SpanClass spc);
+  // A span of class spc with free objects that this P owns (not yet
+  // current), from its lists, mcentral, its empty cache or the heap.
+  MSpan* next_span(MHeap& h, SpanClass spc, int li);
   void set_current(SpanClass spc, MSpan* s);
+  void span_emptied(MHeap& h, MSpan* s);
   // The owner key this P gives span s (see MSpan::owner_key).
-  uintptr_t key_for(const MSpan* s, bool parked) const {
-    return tkey | (s->kind == SpanKind::kUncollectable ? kKeyUncollectable : 0) | (parked ? kKeyParked : 0);
+  uintptr_t key_for_class(SpanClass spc) const {
+    return tkey | (span_class_kind(spc) == SpanKind::kUncollectable ? kKeyUncollectable : 0);
   }
-  bool parked_here(const MSpan* s) const { return s->get_owner_key() == key_for(s, true); }
+  uintptr_t key_for(const MSpan* s) const { return key_for_class(s->spanclass); }
   // An empty span of `npages` pages from the cache, re-cut for class spc.
   MSpan* reuse_empty(MHeap& h, SpanClass spc, uint32_t npages);
   void free_empty_cache(MHeap& h);
@@ -188,6 +278,10 @@ struct MCache {
 // Bumped by the scavenger when retained memory is over its goal; each P
 // trims itself at its next slow path.
 extern std::atomic<uint32_t> g_trim_epoch;
+
+// Tests only: called in the middle of re-cutting an empty span for another
+// class (tests/gc_test.cc stops the world there).
+extern void (*g_recut_test_hook)(MSpan*);
 
 // A free sent to span s from a thread with no P (or flushing a batch):
 // pushes the chain head..tail (n objects, head at slot head_idx) with one

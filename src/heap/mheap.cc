@@ -18,7 +18,7 @@ void MHeap::init(MemOS* os, ArenaIndex* index) {
   os_ = os;
   index_ = index;
   spanalloc_.init(os, sizeof(MSpan), 128 * 1024);
-  for (uint32_t w = 1; w <= 16; w++) gcbits_[w].init(os, 2 * w * sizeof(uint64_t), 16 * 1024);
+  for (uint32_t w = 1; w <= 16; w++) gcbits_[w].init(os, 3 * w * sizeof(uint64_t), 16 * 1024);
   next_hint_ = 0;
   secret = os::random_u64() | 1;
 }
@@ -289,12 +289,12 @@ MSpan* MHeap::alloc_span_locked(uintptr_t npages, SpanClass spc, uintptr_t align
     insert_free_run_locked(end, (rend - end) >> kPageShift);
   }
   init_span_locked(s, base, npages, spc, zeroed == npages);
-  publish_locked();
   if (s->large) {
     stats_.large_allocs++;
     stats_.large_alloc_bytes += s->bytes();
     stats_.large_live_bytes += s->bytes();
   }
+  publish_locked();
   return s;
 }
 
@@ -309,8 +309,6 @@ void MHeap::free_span_locked(MSpan* s) {
   if (s->large) {
     stats_.large_frees++;
     stats_.large_live_bytes -= s->bytes();
-  } else {
-    retired_mallocs_[s->spanclass].fetch_add(s->nmalloc, std::memory_order_relaxed);
   }
   stats_.inuse -= s->bytes();
   if (kind_is_gc(s->kind)) {

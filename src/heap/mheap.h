@@ -82,11 +82,6 @@ class MHeap {
   // Large objects: returns the pages past new_npages to the free runs.
   void shrink_large(MSpan* s, uintptr_t new_npages);
 
-  // Objects allocated from small spans that have since been freed to the
-  // heap (their spans held nothing when freed, so every one was freed too).
-  uint64_t retired_mallocs(SpanClass spc) const { return retired_mallocs_[spc].load(std::memory_order_relaxed); }
-  void retire_mallocs(SpanClass spc, uint64_t n) { retired_mallocs_[spc].fetch_add(n, std::memory_order_relaxed); }
-
   // Gives free pages back to the OS (Go's mgcscavenge): retained pages of
   // free runs that have been free for at least min_age_ns, oldest runs first
   // and, among those, the highest addresses first, up to max_bytes (0 = no
@@ -95,9 +90,12 @@ class MHeap {
   // (releasing them would break a transparent huge page; Go's 96.9 % rule).
   // The heap lock is dropped around each madvise. Returns bytes released.
   uint64_t scavenge(uint64_t max_bytes, int64_t min_age_ns, bool force);
-  // Retained (backed, counted in RSS) free bytes and in-use bytes, cheaply.
+  // Retained (backed, counted in RSS) free bytes, in-use bytes, committed
+  // bytes and bytes of large objects, cheaply (lock-free loads).
   uint64_t retained_bytes() const { return retained_.load(std::memory_order_relaxed); }
   uint64_t inuse_bytes() const { return inuse_.load(std::memory_order_relaxed); }
+  uint64_t sys_bytes() const { return sys_.load(std::memory_order_relaxed); }
+  uint64_t large_live_bytes() const { return large_live_.load(std::memory_order_relaxed); }
 
   // Statistics snapshot.
   HeapPageStats page_stats();
@@ -162,7 +160,7 @@ class MHeap {
   Mutex scav_lock_;  // one scavenge() at a time
   PageAlloc pages_;
   FixAlloc spanalloc_;
-  FixAlloc gcbits_[17];  // index = words per bitmap (1..16); one allocation holds both bitmaps
+  FixAlloc gcbits_[17];  // index = words per bitmap (1..16); one allocation holds the three bitmaps
   std::atomic<HeapArena*> arenas_{nullptr};
   HeapArena* arenas_tail_ = nullptr;
   uintptr_t cur_next_ = 0;  // next uncommitted byte of the current reservation
@@ -171,12 +169,15 @@ class MHeap {
   void publish_locked() {
     retained_.store(stats_.sys - stats_.released, std::memory_order_relaxed);
     inuse_.store(stats_.inuse, std::memory_order_relaxed);
+    sys_.store(stats_.sys, std::memory_order_relaxed);
+    large_live_.store(stats_.large_live_bytes, std::memory_order_relaxed);
   }
 
   HeapPageStats stats_;
   std::atomic<uint64_t> retained_{0};  // stats_.sys - stats_.released, for lock-free readers
   std::atomic<uint64_t> inuse_{0};
-  std::atomic<uint64_t> retired_mallocs_[kNumSpanClasses] = {};
+  std::atomic<uint64_t> sys_{0};         // stats_.sys
+  std::atomic<uint64_t> large_live_{0};  // stats_.large_live_bytes
 };
 
 }  // namespace gomem

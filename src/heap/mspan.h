@@ -35,6 +35,9 @@ namespace gomem {
 struct MCache;
 struct Special;
 
+// &c->nfree[manual_list_index(spc)] (heap/mcache.cc).
+OwnerField<uint64_t>* mcache_nfree_slot(MCache* c, SpanClass spc);
+
 enum class SpanState : uint8_t {
   kDead = 0,   // not describing memory (on the MSpan free list)
   kInUse = 1,  // holds objects (small spans) or one large object
@@ -75,27 +78,26 @@ constexpr uint64_t next_epoch(uint64_t old, uint32_t head, uint32_t count, uint3
 }
 }  // namespace xfree
 
-constexpr uintptr_t kKeyParked = 1;
 constexpr uintptr_t kKeyUncollectable = 2;
 
 struct alignas(64) MSpan {
   // ---- Line 0: geometry and ownership. Read by every thread that frees into
   // the span; written when the span is set up and when its owner changes.
-  // Manual: thread key of the owner, | kKeyParked while parked, |
-  // kKeyUncollectable for uncollectable spans (so that their frees take the
-  // slow path, which clears the block); else 0. Written by the owner (or under
-  // mcentral's lock while unowned), read by free's fast path, which matches
-  // only the bare thread key.
+  // Manual: thread key of the owner, | kKeyUncollectable for uncollectable
+  // spans (so that their frees take the slow path, which clears the block);
+  // else 0. Written by the owner (or under mcentral's lock while unowned),
+  // read by free's fast path, which matches only the bare thread key.
   std::atomic<uintptr_t> owner_key{0};
   uintptr_t base = 0;       // address of the first object (= start of the first page)
   uint64_t magic = 0;       // ceil(2^64 / elemsize), see SizeClass::magic
   uint64_t base_magic = 0;  // base * magic (mod 2^64): p * magic - base_magic == (p - base) * magic
   union {
     uint64_t free_key = 0;  // manual: written into word 1 of every free object
-    // Collected: both bitmaps in one block of 2 x bitmap_words(), and in the
-    // low bit which half is the allocation bitmap (the other is the mark
-    // bitmap). Sweeping flips the bit instead of swapping pointers, and the
-    // marker finds everything it needs on this cache line.
+    // Collected: the bitmaps in one block of 3 x bitmap_words(), and in the
+    // low bit which of the first two is the allocation bitmap (the other is
+    // the mark bitmap; the third is freed_bits). Sweeping flips the bit
+    // instead of swapping pointers, and the marker finds everything it needs
+    // on this cache line.
     uintptr_t gcbits;
   };
   uintptr_t elemsize = 0;   // object size (npages * kPageSize for large spans)
@@ -111,14 +113,25 @@ struct alignas(64) MSpan {
   alignas(64) void* freelist = nullptr;  // manual: next object malloc hands out
   std::atomic<MCache*> owner{nullptr};   // manual: the P that owns the span, or nullptr
   void* local_free = nullptr;            // manual: objects freed by the owner
-  OwnerField<uint32_t> alloc_count;      // objects allocated and not yet returned to the lists (+1 if current)
-  OwnerField<uint64_t> nmalloc;          // cumulative objects handed out
+  // Objects allocated and not yet returned to the lists (+1 if current),
+  // minus alloc_bias: free's fast path leaves for the slow path when the
+  // field reaches 0.
+  OwnerField<uint32_t> alloc_count;
+  // Manual, owner: 0, or for a parked span nelems - unpark_threshold, so that
+  // the free that brings the owner's frees into it to the threshold is the
+  // one that finds alloc_count at 0 (see mcache.h). allocated() is the count.
+  OwnerField<uint32_t> alloc_bias;
+  // Manual: the owner P's free counter for this span's class
+  // (mcache_nfree_slot, set with the owner), so that free's fast path
+  // counts with one add; nullptr while unowned.
+  OwnerField<uint64_t>* nfree_slot = nullptr;
   ListLinks<MSpan> links;                // P lists, mcentral lists, page-heap free lists
   bool in_central = false;               // on mcentral's list (under its lock)
   bool large = false;                    // one object of npages pages
   bool needzero = false;                 // the free memory may be dirty
   bool in_empty_cache = false;           // manual: on its P's cache of empty spans (any class)
   bool current = false;                  // a P's current span (manual: alloc_count holds +1 for it)
+  bool parked = false;                   // manual: on its owner's full list (owner only)
   uint8_t gc_list = 0;                   // collected: which mcentral set holds it (under its lock)
 
   // ---- Line 2: cross-thread manual state, then the collector's state.
@@ -126,12 +139,14 @@ struct alignas(64) MSpan {
   MSpan* notify_next = nullptr;                // link on the owner's notify stack
   // Collected kinds (Go's mspan fields; freeindex is on line 0):
   uint64_t alloc_cache = 0;                // ~alloc_bits[freeindex..freeindex+64), bit 0 = freeindex
+  OwnerField<uint64_t> nmalloc;            // alloc_count when a P took it (gc/sweep.cc), by that P
   Special* specials = nullptr;             // finalizers, sorted by offset, under speciallock
   int64_t free_since = 0;                  // page heap: when this free run became free (ns)
   std::atomic<uint32_t> sweepgen{0};       // see gc/sweep.h for the states
   Mutex speciallock;
 
   // ---- Helpers --------------------------------------------------------------
+  uint32_t allocated() const { return alloc_count + alloc_bias; }
   uintptr_t get_owner_key() const { return owner_key.load(std::memory_order_relaxed); }
   // The owner key as free's fast path reads it: a plain load the compiler
   // can fold into the comparison (an atomic one it will not). Word-sized and
@@ -145,7 +160,11 @@ struct alignas(64) MSpan {
   }
   void set_owner_key(uintptr_t k) { owner_key.store(k, std::memory_order_relaxed); }
   MCache* get_owner() const { return owner.load(std::memory_order_relaxed); }
-  void set_owner(MCache* c) { owner.store(c, std::memory_order_relaxed); }
+  // Sets the owner (and nfree_slot, for the current spanclass).
+  void set_owner(MCache* c) {
+    owner.store(c, std::memory_order_relaxed);
+    nfree_slot = c ? mcache_nfree_slot(c, spanclass) : nullptr;
+  }
   uintptr_t start() const { return base; }
   uintptr_t bytes() const { return uintptr_t{npages} << kPageShift; }
   uintptr_t end() const { return base + bytes(); }
@@ -155,7 +174,17 @@ struct alignas(64) MSpan {
   // Index of the object containing p (p inside the span).
   GOMEM_INLINE uintptr_t obj_index(uintptr_t p) const { return mulhi64(p - base, magic); }
   // True if p is the start of a slot (p inside the span).
-  GOMEM_INLINE bool is_slot_start(uintptr_t p) const { return p * magic - base_magic < magic; }
+  GOMEM_INLINE bool is_slot_start(uintptr_t p) const {
+#if defined(__x86_64__)
+    // The multiply takes magic from memory: the compiler would load it into
+    // a register first, one more instruction on free's fast path.
+    uint64_t m = p;
+    __asm__("imulq %1, %0" : "+r"(m) : "m"(magic) : "cc");
+    return m - base_magic < magic;
+#else
+    return p * magic - base_magic < magic;
+#endif
+  }
   GOMEM_INLINE uintptr_t obj_addr(uintptr_t idx) const { return base + idx * elemsize; }
 
   // Manual: builds the free list over every slot (in address order), writes
@@ -202,6 +231,10 @@ struct alignas(64) MSpan {
   GOMEM_INLINE uint64_t* bits_base() const { return reinterpret_cast<uint64_t*>(gcbits & ~uintptr_t{1}); }
   GOMEM_INLINE uint64_t* alloc_bits() const { return bits_base() + (gcbits & 1) * bitmap_words(); }
   GOMEM_INLINE uint64_t* gcmark_bits() const { return bits_base() + (~gcbits & 1) * bitmap_words(); }
+  // Collected: objects freed early (gomem_gc_free) since the span was last
+  // swept; the next sweep frees them whatever their mark says. Written by
+  // gc_free and cleared by sweep, both under the span's mcentral lock.
+  GOMEM_INLINE uint64_t* freed_bits() const { return bits_base() + 2 * bitmap_words(); }
   // Sweep: the mark bitmap becomes the allocation bitmap.
   GOMEM_INLINE void flip_bits() { gcbits ^= 1; }
 };

@@ -54,7 +54,8 @@ void check_manual_span(MSpan* s) {
   uint64_t x = s->xfree.load(std::memory_order_acquire);
   uint32_t nremote = walk_chain(s, s->xfree_obj(xfree::head(x)), s->nelems, seen, "remote-free object outside the span's slots");
   if (nremote != xfree::count(x)) check_failed("remote-free count disagrees with the remote list", reinterpret_cast<void*>(s->base), s);
-  if (s->alloc_count - (s->current ? 1 : 0) + nfree != s->nelems) check_failed("allocated + free != objects in span", reinterpret_cast<void*>(s->base), s);
+  if (s->allocated() - (s->current ? 1 : 0) + nfree != s->nelems)
+    check_failed("allocated + free != objects in span", reinterpret_cast<void*>(s->base), s);
   MCache* owner = s->get_owner();
   uintptr_t key = s->get_owner_key();
   if (s->in_empty_cache) {
@@ -65,7 +66,7 @@ void check_manual_span(MSpan* s) {
     case xfree::kActive:
     case xfree::kParked:
     case xfree::kNotified:
-      if (!owner || (key & ~(kKeyParked | kKeyUncollectable)) != owner->tkey ||
+      if (!owner || (key & ~kKeyUncollectable) != owner->tkey ||
           ((key & kKeyUncollectable) != 0) != (s->kind == SpanKind::kUncollectable))
         check_failed("owned span with a wrong owner", reinterpret_cast<void*>(s->base), s);
       break;
@@ -83,12 +84,14 @@ void check_manual_span(MSpan* s) {
 void check_p(MCache* c) {
   for (int li = 0; li < kManualLists; li++) {
     for (MSpan* s = c->partial[li].front(); s; s = SpanList::next(s)) {
-      if (s->get_owner() != c || (s->get_owner_key() & ~kKeyUncollectable) != c->tkey)
+      if (s->get_owner() != c || (s->get_owner_key() & ~kKeyUncollectable) != c->tkey || s->parked ||
+          s->alloc_bias != 0)
         check_failed("span on a P's partial list not owned by it", reinterpret_cast<void*>(s->base), s);
       if (manual_list_index(s->spanclass) != li) check_failed("span on the wrong list", reinterpret_cast<void*>(s->base), s);
     }
     for (MSpan* s = c->full[li].front(); s; s = SpanList::next(s)) {
-      if (s->get_owner() != c || (s->get_owner_key() & ~kKeyUncollectable) != (c->tkey | kKeyParked))
+      if (s->get_owner() != c || (s->get_owner_key() & ~kKeyUncollectable) != c->tkey || !s->parked ||
+          s->alloc_count == 0 || s->alloc_bias != s->nelems - unpark_threshold(s->nelems))
         check_failed("span on a P's full list not parked by it", reinterpret_cast<void*>(s->base), s);
     }
   }
@@ -96,7 +99,8 @@ void check_p(MCache* c) {
     MSpan* s = c->alloc[spc];
     if (s == &g_empty_span) continue;
     if (s->spanclass != spc) check_failed("current span of the wrong class", reinterpret_cast<void*>(s->base), s);
-    if (!kind_is_gc(s->kind) && (s->get_owner() != c || (s->get_owner_key() & ~kKeyUncollectable) != c->tkey || !s->current))
+    if (!kind_is_gc(s->kind) && (s->get_owner() != c || (s->get_owner_key() & ~kKeyUncollectable) != c->tkey ||
+                                 !s->current || s->parked || s->alloc_bias != 0))
       check_failed("current span not owned by its P", reinterpret_cast<void*>(s->base), s);
   }
 }

@@ -1,5 +1,43 @@
 // The collected heap's C API and the runtime's hooks into the collector.
+//
+// Pointers one past the end. C and C++ programs keep pointers just past an
+// object (end() iterators, `p + n` loop bounds, buffers filled backwards from
+// their end) and Boehm GC keeps such objects alive: it serves every request
+// from a slot one byte larger. A slot-start test alone cannot tell "end of
+// object k - 1" from "start of object k", so gomem had to choose how. Figures
+// from bench/gc binary_trees (16-byte nodes, the worst case: an exact fit of
+// the 16-byte class), heap_sys and peak RSS, GODEBUG=gctrace=1 mean live:
+//
+//                         depth 18                depth 20
+//   exact (no padding)    36 MiB, 36 MB RSS       128 MiB, 138 MB RSS, live 31.8 MB
+//   (a) pad by one byte   44 MiB, 49 MB RSS       192 MiB, 203 MB RSS, live 49.7 MB
+//   (b) marker: a slot    36 MiB, 40 MB RSS       132 MiB, 143 MB RSS, live 32.7 MB
+//       start also marks
+//       the slot before
+//
+// (b) is cheaper here, but what it retains is unbounded: every pointer to an
+// object keeps its memory neighbour alive and everything the neighbour
+// reaches. A tree built bottom-up allocates its root last, so a long-lived
+// result allocated right after a temporary tree keeps the whole tree; a cache
+// of such results keeps every tree. It also needs a second span lookup for
+// candidates at a span's first slot (the neighbour is the previous span's
+// last object, or a large object ending at that page). (c), padding only
+// where the class does not change, covers nothing: where base + size stays
+// inside the slot it is already found. So gomem does (a), as Boehm GC does:
+// the cost is bounded (one size-class step, only for sizes that fill their
+// class exactly: 16 -> 24, 32 -> 48, 64 -> 80 bytes; a large object of whole
+// pages takes one more page) and falls on memory, never on what survives.
+// Boehm's 16-byte granules pay the same for binary_trees (16 + 1 -> 32).
+// Noscan objects are padded too: a char* end pointer into a string or a
+// buffer written backwards from its end (number formatting) is as common as
+// an end() iterator. Programs that keep no such pointer turn it off with
+// GOMEM_GC_INTERIOR=exact or gomem_gc_set_interior; the mode only decides how
+// much memory the next allocations ask for, so it can change at any time.
 #include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <atomic>
 
 #include <atomic>
 
@@ -104,6 +142,29 @@ GOMEM_NOINLINE void* gc_out_of_memory(size_t size) {
   return out_of_memory();
 }
 
+// The interior mode (GOMEM_GC_INTERIOR_*): -1 until the environment or
+// gomem_gc_set_interior sets it. Written by those two (an exchange, so the
+// API call made before the first use wins over the environment), read by
+// every collected allocation.
+GOMEM_META constinit std::atomic<int> g_interior{-1};
+
+int interior_mode() {
+  int m = g_interior.load(std::memory_order_relaxed);
+  if (GOMEM_LIKELY(m >= 0)) return m;
+  const char* v = os::getenv("GOMEM_GC_INTERIOR");
+  m = v && strcmp(v, "exact") == 0 ? GOMEM_GC_INTERIOR_EXACT : GOMEM_GC_INTERIOR_PAST_END;
+  int unset = -1;
+  if (!g_interior.compare_exchange_strong(unset, m, std::memory_order_relaxed)) m = unset;
+  return m;
+}
+
+// The size to ask the heap for: one byte more in the past-end mode, so that
+// base + size lies inside the object (see the essay above).
+GOMEM_INLINE size_t padded(size_t size) {
+  return size + static_cast<size_t>(interior_mode() == GOMEM_GC_INTERIOR_PAST_END && size < SIZE_MAX);
+}
+
+// size is what the heap hands out (padded already).
 void* gc_alloc(size_t size, SpanKind kind) {
   MCache* c = gc_ready();
   if (GOMEM_UNLIKELY(!c)) return out_of_memory();
@@ -158,18 +219,18 @@ using namespace gomem;
 
 extern "C" {
 
-GOMEM_EXPORT void* gomem_gc_alloc(size_t size) { return gc_alloc(size, SpanKind::kScan); }
+GOMEM_EXPORT void* gomem_gc_alloc(size_t size) { return gc_alloc(padded(size), SpanKind::kScan); }
 
-GOMEM_EXPORT void* gomem_gc_alloc_noscan(size_t size) { return gc_alloc(size, SpanKind::kNoscan); }
+GOMEM_EXPORT void* gomem_gc_alloc_noscan(size_t size) { return gc_alloc(padded(size), SpanKind::kNoscan); }
 
 GOMEM_EXPORT void* gomem_gc_alloc_aligned(size_t alignment, size_t size, int scan) {
   SpanKind kind = scan ? SpanKind::kScan : SpanKind::kNoscan;
-  if (alignment <= 8) return gc_alloc(size, kind);
+  if (alignment <= 8) return gc_alloc(padded(size), kind);
   if (!is_pow2(alignment)) {
     errno = EINVAL;
     return nullptr;
   }
-  size_t want = size < alignment ? alignment : size;
+  size_t want = size < alignment ? alignment : padded(size);
   if (alignment <= kPageSize && want <= kMaxSmallSize) {
     // The smallest class whose objects all have this alignment.
     for (uint32_t cl = kGCClasses.class_of(want); cl < static_cast<uint32_t>(kGCClasses.count); cl++)
@@ -185,6 +246,12 @@ GOMEM_EXPORT void gomem_gc_free(void* p) {
   MSpan* s = collected_span(p);
   if (!s) fatal_fault(Fault::kInvalidFree, p, g_arena_index.span_of(reinterpret_cast<uintptr_t>(p)), "not a collected object");
   gc_free_from_any_thread(p, s);
+}
+
+GOMEM_EXPORT int gomem_gc_set_interior(int mode) {
+  if (mode != GOMEM_GC_INTERIOR_EXACT && mode != GOMEM_GC_INTERIOR_PAST_END) return -1;
+  interior_mode();  // the environment's choice first, so that it is what is returned
+  return g_interior.exchange(mode, std::memory_order_relaxed);
 }
 
 GOMEM_EXPORT void gomem_gc_collect(void) {

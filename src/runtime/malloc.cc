@@ -12,6 +12,8 @@
 
 namespace gomem {
 
+GOMEM_META constinit std::atomic<uint64_t> g_nfree_without_p[kManualLists];
+
 void* out_of_memory() {
   errno = ENOMEM;
   return nullptr;
@@ -31,7 +33,7 @@ GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc) {
   }
   s->freelist = p[0];
   s->alloc_count++;
-  s->nmalloc++;
+  c->nmalloc[manual_list_index(spc)]++;
   p[1] = nullptr;
   return p;
 }
@@ -89,7 +91,6 @@ void* malloc_large(size_t size, size_t align, SpanKind kind) {
   MSpan* s = g_heap.alloc_span(npages, make_span_class(0, kind), align_pages);
   if (!s) return out_of_memory();
   s->alloc_count = 1;
-  s->nmalloc = 1;
   if (kind == SpanKind::kUncollectable && s->needzero) memset(reinterpret_cast<void*>(s->base), 0, s->bytes());
   return reinterpret_cast<void*>(s->base);
 }
@@ -199,10 +200,10 @@ void* realloc_impl(void* ptr, size_t size) {
   return q;
 }
 
-void free_span_emptied(MSpan* s) {
+void free_mark_reached(MSpan* s) {
   MCache* c = t_mcache;
   MutexLock l(c->lock);
-  c->span_emptied(g_heap, s);
+  c->free_mark_reached(g_heap, s);
 }
 
 void free_slow(void* ptr) {
@@ -224,10 +225,13 @@ void free_slow(void* ptr) {
     c = acquire_p();
     if (!c) c = &g_empty_mcache;
   }
+  SpanClass spc = s->spanclass;  // (s may go back to the heap below)
   if (s->get_owner() == c) {
     c->owner_free_slow(g_heap, s, ptr);
+    c->nfree[manual_list_index(spc)]++;
   } else if (c != &g_empty_mcache) {
     c->remote_free(g_heap, s, ptr, idx);
+    c->nfree[manual_list_index(spc)]++;
   } else {
     // No P (an exiting thread, or no memory for a P): send it home at once.
     uint64_t* w = static_cast<uint64_t*>(ptr);
@@ -235,6 +239,7 @@ void free_slow(void* ptr) {
     if (s->kind == SpanKind::kUncollectable) memset(w + 2, 0, s->elemsize - 16);
     w[0] = 0;
     w[1] = s->free_key;
+    g_nfree_without_p[manual_list_index(spc)].fetch_add(1, std::memory_order_relaxed);
     send_remote_frees(g_heap, s, ptr, ptr, 1, static_cast<uint32_t>(idx));
   }
 }

@@ -8,16 +8,22 @@
 // * Size classes (heap/sizeclasses.h): ~68 classes from 16 B to 32 KiB for
 //   the manual heap, Go's exact table for the collected heap, generated at
 //   compile time. Bigger objects are whole page runs from MHeap.
-// * malloc (below): the size picks a span through the P's direct table and
-//   pops the span's free list. About 15 instructions, one test; everything
+// * malloc (below): the size picks a span class through a constant table and
+//   pops the span's free list. 19 instructions, one test; everything
 //   else (a missing P, an empty list, large sizes, first use) is behind that
 //   one test in malloc_slow.
 // * free (below): the arena index maps the pointer to its span in two loads.
 //   If the calling thread owns the span, the object is pushed on the span's
 //   local list, after two checks that catch interior pointers and double
-//   frees. About 25 instructions. Anything else - another thread's span, a
-//   parked span, a large object, a collected object, NULL, garbage - is
-//   free_slow's business.
+//   frees. 30 instructions (both counts are pinned in
+//   tests/fastpath/instructions.txt). Anything else - another thread's span,
+//   an uncollectable span, a large object, a collected object, NULL,
+//   garbage - is free_slow's business; a free that brings its span's
+//   alloc_count to 0 (the span emptied, or a parked span has enough free
+//   objects again: heap/mcache.h) ends in free_mark_reached.
+// * Statistics: each P counts the manual objects it hands out and frees (one
+//   add on each fast path: MCache::nmalloc_direct, and MSpan::nfree_slot),
+//   so that gomem_read_stats sums the Ps instead of walking the spans.
 // * A P's spans, ownership and remote frees: heap/mcache.h.
 // * Spans no P owns: heap/mcentral.h. Pages, arenas, the page map:
 //   heap/mheap.h, heap/arena.h.
@@ -38,10 +44,15 @@
 
 namespace gomem {
 
+// Frees of small manual objects by threads that hold no P (an exiting
+// thread, or no memory for a P), by manual_list_index; every other free is
+// counted by a P (MCache::nfree).
+extern std::atomic<uint64_t> g_nfree_without_p[kManualLists];
+
 // Slow paths (runtime/malloc.cc).
 GOMEM_NOINLINE void* malloc_slow(size_t size);
 GOMEM_NOINLINE void free_slow(void* p);
-GOMEM_NOINLINE void free_span_emptied(MSpan* s);
+GOMEM_NOINLINE void free_mark_reached(MSpan* s);
 
 // Manual heap allocation with an alignment (a power of two), and the large
 // object path. Return nullptr and set errno = ENOMEM on failure.
@@ -56,15 +67,17 @@ size_t usable_size(const void* p);
 void* out_of_memory();
 
 // malloc's fast path: pop the free list of the P's current span for the
-// size class. Budget: about 15 instructions, one predicted branch.
+// size class. Budget: 19 instructions, one predicted branch.
 GOMEM_INLINE void* malloc_fast(size_t size) {
   if (GOMEM_LIKELY(size <= kDirectMax)) {
-    MSpan* s = t_mcache->direct[(size + 15) >> 4];
+    MCache* c = t_mcache;
+    uintptr_t i = (size + 15) >> 4;
+    MSpan* s = c->alloc[kDirectClass.spc[i]];
     void** p = static_cast<void**>(s->freelist);
     if (GOMEM_LIKELY(p != nullptr)) {
       s->freelist = p[0];
       s->alloc_count++;
-      s->nmalloc++;
+      c->nmalloc_direct[i]++;
       p[1] = nullptr;  // clear the double-free key
       return p;
     }
@@ -73,7 +86,7 @@ GOMEM_INLINE void* malloc_fast(size_t size) {
 }
 
 // free's fast path: the owner pushes the object on its span's local list.
-// Budget: about 25 instructions, three predicted branches.
+// Budget: 30 instructions, three predicted branches.
 GOMEM_INLINE void free_fast(void* ptr) {
   uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
   MSpan* s = g_arena_index.span_or_empty(p);  // NULL, foreign pointers: the empty span
@@ -86,8 +99,9 @@ GOMEM_INLINE void free_fast(void* ptr) {
       w[0] = reinterpret_cast<uint64_t>(s->local_free);
       w[1] = key;
       s->local_free = ptr;
+      (*s->nfree_slot)++;
       if (GOMEM_LIKELY(--s->alloc_count != 0)) return;
-      return free_span_emptied(s);
+      return free_mark_reached(s);
     }
   }
   free_slow(ptr);

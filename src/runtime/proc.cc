@@ -9,15 +9,11 @@
 
 namespace gomem {
 
-// Fork hooks of the collector (runtime/gc_api.cc) and the statistics
-// (runtime/stats.cc).
+// Fork hooks of the collector (runtime/gc_api.cc).
 void fork_hook_prepare_scavenge();
 void fork_hook_parent_scavenge();
 void fork_hook_child_scavenge();
 void fork_hook_release_p(MCache* c);
-void stats_fork_prepare();
-void stats_fork_parent();
-void stats_fork_child();
 
 GOMEM_TLS bool t_exiting = false;
 GOMEM_META constinit ProcPool g_procs;
@@ -108,7 +104,7 @@ uint64_t mcache_sys_bytes() { return g_mcache_alloc.sys_bytes(); }
 // ---------------------------------------------------------------------------
 // fork(): the parent takes every lock, in the order the code nests them
 // (the full list is in gc/gc.cc): the collector's (collection, registry,
-// roots, finalizers, thread start), the statistics lock, then the
+// roots, finalizers, thread start), then the
 // allocator's (pool, P, mcentral, the scavenge lock, heap), so the child
 // starts from a consistent heap. In the child only the forking thread
 // exists: every other thread's P gives its spans back, collected ones first
@@ -118,7 +114,6 @@ uint64_t mcache_sys_bytes() { return g_mcache_alloc.sys_bytes(); }
 void fork_prepare() {
   if (!runtime_initialized()) return;
   fork_hook_prepare();
-  stats_fork_prepare();
   g_procs.lock.lock();
   for_each_p([](MCache* c) { c->lock.lock(); });
   for (auto& mc : g_heap.central) mc.lock.lock();
@@ -133,7 +128,6 @@ void fork_parent() {
   for (auto& mc : g_heap.central) mc.lock.unlock();
   for_each_p([](MCache* c) { c->lock.unlock(); });
   g_procs.lock.unlock();
-  stats_fork_parent();
   fork_hook_parent();
 }
 
@@ -144,7 +138,6 @@ void fork_child() {
   for (auto& mc : g_heap.central) mc.lock.reset();
   for_each_p([](MCache* c) { c->lock.reset(); });
   g_procs.lock.reset();
-  stats_fork_child();
   MCache* self = t_mcache;
   if (self != &g_empty_mcache) {
     self->tkey = os::thread_key();
