@@ -260,14 +260,6 @@ bool run_one() {
   else
     rec.cleanup(arg);
   t_running--;
-  // The finalizer thread then waits in frames that overlap this one: leave
-  // no copy of the object or its argument behind, or the stack scan of the
-  // waiting thread would keep them alive (and, through the object, what it
-  // points to: the next finalizer of a chain would never run).
-  obj = nullptr;
-  arg = nullptr;
-  static_cast<Queued volatile&>(rec).obj = 0;
-  static_cast<Queued volatile&>(rec).arg = nullptr;
   g_fin.run.fetch_add(1, std::memory_order_relaxed);
   if (g_fin.running.fetch_sub(1, std::memory_order_acq_rel) == 1)
     os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_fin.running), 1 << 30);
