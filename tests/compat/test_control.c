@@ -44,6 +44,23 @@ int main(void) {
   GC_dont_gc = 0;
   churn(64, 10);
 
+  /* Automatic collections off, explicit ones still run. */
+  GC_set_disable_automatic_collection(1);
+  CHECK(GC_get_disable_automatic_collection());
+  before = GC_get_gc_no();
+  churn(4096, 50000);
+  CHECK(GC_get_gc_no() == before);
+  GC_gcollect();
+  CHECK(GC_get_gc_no() == before + 1);
+  GC_disable(); /* both, then one at a time */
+  GC_enable();
+  churn(4096, 50000);
+  CHECK(GC_get_gc_no() == before + 1);
+  GC_set_disable_automatic_collection(0);
+  CHECK(!GC_get_disable_automatic_collection());
+  churn(4096, 100000);
+  CHECK(GC_get_gc_no() > before + 1);
+
   /* Roots. */
   root_area = malloc(16 * sizeof(void*));
   memset(root_area, 0, 16 * sizeof(void*));

@@ -45,43 +45,15 @@
 #include "gc/gc_inline.h"
 #include "gc/gc_typed.h"
 
-// TRANSITION: gomem's constant-time getters (agreed names, landing on main
-// separately) and gomem_gc_set_interior are referenced weakly; until the
-// library has them, the statistics come from gomem_read_stats (a heap walk)
-// and the interior mode stays gomem's default.
-GOMEM_API uint64_t gomem_heap_alloc(void);
-GOMEM_API uint64_t gomem_heap_sys(void);
-GOMEM_API uint64_t gomem_gc_live(void);
-GOMEM_API uint32_t gomem_gc_count(void);
-GOMEM_API int gomem_gc_set_interior(int mode);
-#ifndef GOMEM_GC_INTERIOR_EXACT
-#define GOMEM_GC_INTERIOR_EXACT 0
-#define GOMEM_GC_INTERIOR_PAST_END 1
-#endif
-#pragma weak gomem_heap_alloc
-#pragma weak gomem_heap_sys
-#pragma weak gomem_gc_live
-#pragma weak gomem_gc_count
-#pragma weak gomem_gc_set_interior
-static uint64_t stat_of(size_t field) {
+// Cumulative bytes allocated: gomem_read_stats sums per-P counters (no heap
+// walk, no system call).
+static uint64_t total_alloc(void) {
   gomem_stats* st = gomem_malloc(sizeof *st);
   if (!st) return 0;
   gomem_read_stats(st);
-  uint64_t v = field == offsetof(gomem_stats, num_gc) ? st->num_gc : *(uint64_t*)((char*)st + field);
+  uint64_t v = st->total_alloc;
   gomem_free(st);
   return v;
-}
-static uint64_t heap_alloc(void) {
-  return gomem_heap_alloc ? gomem_heap_alloc() : stat_of(offsetof(gomem_stats, heap_alloc));
-}
-static uint64_t heap_sys(void) { return gomem_heap_sys ? gomem_heap_sys() : stat_of(offsetof(gomem_stats, heap_sys)); }
-static uint64_t gc_live(void) { return gomem_gc_live ? gomem_gc_live() : stat_of(offsetof(gomem_stats, gc_heap_live)); }
-static uint64_t gc_count(void) {
-  return gomem_gc_count ? gomem_gc_count() : atomic_load_explicit(&compat_collections, memory_order_relaxed);
-}
-static uint64_t total_alloc(void) { return stat_of(offsetof(gomem_stats, total_alloc)); }
-static void set_interior(int mode) {
-  if (gomem_gc_set_interior) gomem_gc_set_interior(mode);
 }
 
 // ---------------------------------------------------------------------------
@@ -183,16 +155,19 @@ void GC_set_log_fd(int fd) { (void)fd; }
 // Initialization and the allocation slow path.
 // ---------------------------------------------------------------------------
 // Applies GC_dont_gc to gomem. Caller holds compat_ctl_lock.
+// GC_set_disable_automatic_collection: GOGC off, explicit collections still
+// run (under compat_ctl_lock). GOGC is off while this or GC_dont_gc says so;
+// saved_percent holds the value to restore.
+static int auto_off;
+
 static void apply_dont_gc(void) {
   int want = GC_dont_gc;
-  if ((want != 0) == (compat_dont_gc_applied != 0)) {
-    compat_dont_gc_applied = want;
-    return;
+  if ((want != 0) != (compat_dont_gc_applied != 0) && !auto_off) {
+    if (want)
+      saved_percent = gomem_gc_set_percent(-1);
+    else
+      gomem_gc_set_percent(saved_percent);
   }
-  if (want)
-    saved_percent = gomem_gc_set_percent(-1);
-  else
-    gomem_gc_set_percent(saved_percent);
   compat_dont_gc_applied = want;
 }
 
@@ -200,7 +175,7 @@ static void apply_free_space_divisor(GC_word d) {
   if (d == 0) d = 1;
   int percent = (int)(200 / d);
   if (percent < 1) percent = 1;
-  if (compat_dont_gc_applied)
+  if (compat_dont_gc_applied || auto_off)
     saved_percent = percent;
   else
     gomem_gc_set_percent(percent);
@@ -217,7 +192,7 @@ void compat_init(void) {
     env = getenv("GC_FREE_SPACE_DIVISOR");
     if (env && atoi(env) > 0) GC_free_space_divisor = (GC_word)atoi(env);
     if (GC_free_space_divisor != 3) apply_free_space_divisor(GC_free_space_divisor);
-    if (!GC_all_interior_pointers) set_interior(GOMEM_GC_INTERIOR_EXACT);
+    if (!GC_all_interior_pointers) gomem_gc_set_interior(GOMEM_GC_INTERIOR_EXACT);
     apply_dont_gc();
     gomem_register_thread();
     compat_mark_thread_registered();
@@ -598,17 +573,12 @@ void GC_enable(void) {
 int GC_is_disabled(void) { return GC_dont_gc != 0; }
 void GC_set_disable_automatic_collection(int off) {
   pthread_mutex_lock(&compat_ctl_lock);
-  if (off)
-    saved_percent = gomem_gc_set_percent(-1);
-  else
-    gomem_gc_set_percent(saved_percent);
+  if (off && !auto_off && !compat_dont_gc_applied) saved_percent = gomem_gc_set_percent(-1);
+  if (!off && auto_off && !compat_dont_gc_applied) gomem_gc_set_percent(saved_percent);
+  auto_off = off != 0;
   pthread_mutex_unlock(&compat_ctl_lock);
 }
-int GC_get_disable_automatic_collection(void) {
-  int p = gomem_gc_set_percent(-1);
-  gomem_gc_set_percent(p);
-  return p < 0;
-}
+int GC_get_disable_automatic_collection(void) { return auto_off; }
 
 void GC_set_free_space_divisor(GC_word d) {
   pthread_mutex_lock(&compat_ctl_lock);
@@ -622,7 +592,7 @@ int GC_expand_hp(size_t n) { return (void)n, 1; }
 
 void GC_set_all_interior_pointers(int v) {
   GC_all_interior_pointers = v;
-  set_interior(v ? GOMEM_GC_INTERIOR_PAST_END : GOMEM_GC_INTERIOR_EXACT);
+  gomem_gc_set_interior(v ? GOMEM_GC_INTERIOR_PAST_END : GOMEM_GC_INTERIOR_EXACT);
 }
 int GC_get_all_interior_pointers(void) { return GC_all_interior_pointers; }
 
@@ -758,20 +728,20 @@ void* GC_post_incr(void** p, ptrdiff_t how_much) {
 void* GC_is_visible(void* p) { return p; }
 void* GC_is_valid_displacement(void* p) { return p; }
 
-GC_word GC_get_gc_no(void) { return GC_gc_no = gc_count(); }
-size_t GC_get_heap_size(void) { return (size_t)heap_sys(); }
+GC_word GC_get_gc_no(void) { return GC_gc_no = gomem_gc_count(); }
+size_t GC_get_heap_size(void) { return (size_t)gomem_heap_sys(); }
 size_t GC_get_free_bytes(void) {
-  uint64_t sys = heap_sys(), used = heap_alloc();
+  uint64_t sys = gomem_heap_sys(), used = gomem_heap_alloc();
   return used < sys ? (size_t)(sys - used) : 0;
 }
 size_t GC_get_unmapped_bytes(void) { return 0; }
-size_t GC_get_memory_use(void) { return (size_t)heap_alloc(); }
-size_t GC_get_obtained_from_os_bytes(void) { return (size_t)heap_sys(); }
+size_t GC_get_memory_use(void) { return (size_t)gomem_heap_alloc(); }
+size_t GC_get_obtained_from_os_bytes(void) { return (size_t)gomem_heap_sys(); }
 size_t GC_get_expl_freed_bytes_since_gc(void) { return 0; }
 // Bytes allocated since the last collection: what the heap holds beyond
 // what that collection found live.
 size_t GC_get_bytes_since_gc(void) {
-  uint64_t used = heap_alloc(), live = gc_live();
+  uint64_t used = gomem_heap_alloc(), live = gomem_gc_live();
   return used > live ? (size_t)(used - live) : 0;
 }
 size_t GC_get_total_bytes(void) { return (size_t)total_alloc(); }

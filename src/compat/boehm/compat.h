@@ -59,9 +59,6 @@ int compat_finalizers_pending(void) COMPAT_HIDDEN;
 // markprocs.c: calls obj's mark procedure (descr: GC_MAKE_PROC) in every
 // collection while obj lives. obj is a collected scan object.
 void compat_track_object(void* obj, GC_word descr) COMPAT_HIDDEN;
-// markprocs.c: collections since GC_init, counted by the root callback
-// (it runs once per cycle, world stopped).
-extern atomic_ulong compat_collections COMPAT_HIDDEN;
 // markprocs.c: installs the root callback that runs the mark procedures.
 void compat_markprocs_init(void) COMPAT_HIDDEN;
 

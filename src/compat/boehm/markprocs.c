@@ -68,8 +68,6 @@ static size_t hint_index;
 // stopped): GC_mark_and_push and GC_push_all act only then.
 static int in_root_fn;
 
-atomic_ulong compat_collections;
-
 unsigned GC_new_proc_inner(GC_mark_proc proc) {
   if (n_procs >= MAX_PROCS) {
     fprintf(stderr, "gomem: GC_new_proc: more than %d mark procedures\n", MAX_PROCS);
@@ -193,7 +191,6 @@ static void run_proc(GC_word* addr, GC_word descr, int depth) {
 // run; entries of dead objects are emptied.
 static void run_mark_procs(void* arg) {
   (void)arg;
-  atomic_fetch_add_explicit(&compat_collections, 1, memory_order_relaxed);
   in_root_fn = 1;
   for (struct chunk* c = atomic_load_explicit(&chunks, memory_order_acquire); c;
        c = atomic_load_explicit(&c->next, memory_order_acquire)) {

@@ -41,10 +41,11 @@ void GC_start_mark_threads(void) {}
 int GC_register_my_thread(const struct GC_stack_base* sb) {
   (void)sb;
   if (t_registered) return GC_DUPLICATE;
-  compat_init();
-  if (t_registered) return GC_DUPLICATE;  // compat_init registered this thread
-  gomem_register_thread();
-  t_registered = 1;
+  compat_init();  // may register this thread (the first to use the layer)
+  if (!t_registered) {
+    gomem_register_thread();
+    t_registered = 1;
+  }
   return GC_SUCCESS;
 }
 
