@@ -11,7 +11,7 @@
 //     cleanups (finalizer.cc);
 //   - the stacks, static TLS and saved registers of registered threads
 //     (stw.cc, stacks.cc), and the collector's own;
-//   - what root callbacks (gomem_gc_add_root_fn) name, called last.
+//   - what root callbacks (gomem_gc_add_root_fn) name.
 #include <link.h>
 
 #include <cstring>
@@ -208,8 +208,8 @@ void scan_roots(Marker& m) {
   });
   scan_finalizer_roots(m);
   scan_thread_roots(m);
-  scan_self(m);
   scan_root_fns(m);
+  scan_self(m);  // last: its register and stack snapshot is taken here
 }
 
 }  // namespace gc
