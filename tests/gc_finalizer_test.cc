@@ -197,6 +197,47 @@ GC_TEST(Finalizer, CyclesAreFinalizedOnlyWithNoOrderFinalizers) {
   (void)b_go;
 }
 
+namespace {
+// Two no-order objects that point to each other, each one's finalizer
+// freeing the other with gomem_gc_free (as an owner's destructor would). Both
+// are queued in one cycle; whichever runs first frees the other.
+std::atomic<int> g_pair_runs{0};
+std::atomic<bool> g_pair_freed[2];
+std::atomic<int> g_finalized_after_free{0};
+
+void free_partner(void* obj, void* arg) {
+  int me = static_cast<int>(reinterpret_cast<uintptr_t>(arg));
+  g_pair_runs.fetch_add(1);
+  if (g_pair_freed[me].load()) {
+    g_finalized_after_free.fetch_add(1);  // obj was freed: do not touch it
+    return;
+  }
+  g_pair_freed[1 - me].store(true);
+  gomem_gc_free(static_cast<void**>(obj)[0]);
+}
+
+GOMEM_NOINLINE_TEST void make_freeing_pair() {
+  void** a = static_cast<void**>(gomem_gc_alloc(32));
+  void** b = static_cast<void**>(gomem_gc_alloc(32));
+  a[0] = b;
+  b[0] = a;
+  EXPECT_EQ(gomem_gc_set_finalizer_no_order(a, free_partner, tag(0)), 0);
+  EXPECT_EQ(gomem_gc_set_finalizer_no_order(b, free_partner, tag(1)), 0);
+}
+}  // namespace
+
+// Before: gomem_gc_free dropped only the finalizers still in the table, so
+// the second finalizer ran on the object the first had freed.
+GC_TEST(Finalizer, GcFreeDropsAFinalizerAlreadyQueued) {
+  reset_runs();
+  g_pair_freed[0] = g_pair_freed[1] = false;
+  make_freeing_pair();
+  collect_and_finalize();
+  collect_and_finalize();
+  EXPECT_EQ(g_pair_runs.load(), 1) << "gomem_gc_free did not drop the freed object's queued finalizer";
+  EXPECT_EQ(g_finalized_after_free.load(), 0) << "a finalizer ran on an object gomem_gc_free had freed";
+}
+
 // ---------------------------------------------------------------------------
 // gomem_gc_run_finalizers.
 

@@ -14,8 +14,11 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -104,6 +107,8 @@ int stop_signal() {
   return v && atoi(v) > 0 ? atoi(v) : SIGPWR;
 }
 
+constexpr size_t kObjQueueFull = 96;
+
 int gettid_() { return static_cast<int>(syscall(SYS_gettid)); }
 
 // Blocks every signal with the system call itself, as a program that
@@ -181,6 +186,41 @@ GC_TEST(GCSignals, ARecordWhoseTidNowNamesAnotherThreadIsDropped) {
   EXPECT_NE(r.err.find("collected"), std::string::npos) << r.err;
 }
 
+// Before: a live thread was taken for gone when /proc has no entry for its
+// tid, as in a PID namespace of its own with /proc mounted from the parent's
+// namespace (unshare -p without remounting /proc, some sandboxes): gettid()
+// names the thread in one namespace, /proc/self/task in the other. A thread
+// that did not park within 100 ms was then dropped from the registry while
+// it ran (its record freed, its stack no root) and the collection went on.
+GC_TEST(GCSignals, ALiveThreadIsNotTakenForGoneWhenProcShowsAnotherPidNamespace) {
+  ChildResult r = run_in_child(
+      [] {
+        if (unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0) return 77;
+        pid_t pid = fork();  // pid 1 of the new namespace; /proc stays the parent's
+        if (pid < 0) return 77;
+        if (pid == 0) {
+          prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with its parent, which the test kills
+          gomem_gc_collect();
+          start_unstoppable_thread([] {});
+          say("unstoppable thread started");
+          gomem_gc_collect();  // waits for the thread, and says so
+          say("collected");
+          _exit(0);
+        }
+        int st = 0;
+        waitpid(pid, &st, 0);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+      },
+      60,
+      [](const std::string& err) {
+        return err.find("still waiting") != std::string::npos || err.find("collected") != std::string::npos;
+      });
+  if (r.exited && r.status == 77) GTEST_SKIP() << "no user and PID namespaces here";
+  EXPECT_NE(r.err.find("unstoppable thread started"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("collected"), std::string::npos) << "a live thread was dropped: " << r.err;
+  EXPECT_NE(r.err.find("still waiting"), std::string::npos) << r.err;
+}
+
 // ---------------------------------------------------------------------------
 // Before the collector is in use, masks go through untouched.
 
@@ -216,7 +256,68 @@ int fresh_process_main() {
 
 const int g_fresh = getenv("GOMEM_SIGNALS_TEST_FRESH") ? (_exit(fresh_process_main()), 0) : 0;
 
+// A process of this binary started with GOMEM_SIGNALS_TEST_QUEUE_FULL=1 and
+// a real-time stop signal (GOMEM_SIG_SUSPEND): while no real-time signal can
+// be queued (RLIMIT_SIGPENDING 0: tgkill says EAGAIN), a collection stops
+// a thread that holds an object only on its stack. The limit comes back
+// after 300 ms, from a thread the collector does not know.
+int queue_full_main() {
+  gomem_gc_collect();
+  std::mutex mu;
+  std::condition_variable cv;
+  int state = 0;  // 1: the holder holds its object; 2: collected; 3: checked
+  bool kept = false;
+  std::thread([&] {
+    void* volatile keep = gomem_gc_alloc(kObjQueueFull);
+    fill(keep, kObjQueueFull, 77);
+    std::unique_lock<std::mutex> l(mu);
+    state = 1;
+    cv.notify_all();
+    cv.wait(l, [&] { return state == 2; });
+    kept = gomem_gc_base(keep) == keep && check(keep, kObjQueueFull, 77);
+    state = 3;
+    cv.notify_all();
+    cv.wait(l, [] { return false; });  // never leaves (its record may be gone): _exit ends it
+  }).detach();
+  std::unique_lock<std::mutex> l(mu);
+  cv.wait(l, [&] { return state == 1; });
+  l.unlock();
+  rlimit saved;
+  getrlimit(RLIMIT_SIGPENDING, &saved);
+  rlimit none = {0, saved.rlim_max};  // the hard limit stays: the soft one can come back
+  setrlimit(RLIMIT_SIGPENDING, &none);
+  std::thread([saved] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    setrlimit(RLIMIT_SIGPENDING, &saved);
+  }).detach();
+  gomem_gc_collect();
+  churn(kObjQueueFull, 1000);
+  gomem_gc_collect();
+  l.lock();
+  state = 2;
+  cv.notify_all();
+  cv.wait(l, [&] { return state == 3; });
+  if (!kept) say("FAIL: the object held by the thread was freed");
+  _exit(kept ? 0 : 1);
+}
+
+const int g_queue_full = getenv("GOMEM_SIGNALS_TEST_QUEUE_FULL") ? (_exit(queue_full_main()), 0) : 0;
+
 }  // namespace
+
+// Before: a thread the stop signal could not be queued to (EAGAIN) was taken
+// for gone and dropped from the registry: its stack was no root.
+GC_TEST(GCSignals, AThreadIsNotDroppedWhenTheStopSignalCannotBeQueued) {
+  ChildResult r = run_in_child(
+      [] {
+        setenv("GOMEM_SIGNALS_TEST_QUEUE_FULL", "1", 1);
+        setenv("GOMEM_SIG_SUSPEND", std::to_string(SIGRTMIN + 4).c_str(), 1);
+        execl("/proc/self/exe", "gc_signals_test", static_cast<char*>(nullptr));
+        return 2;
+      },
+      60);
+  EXPECT_TRUE(r.exited && r.status == 0) << "status " << r.status << ", child's stderr:\n" << r.err;
+}
 
 // Before: the stop signal could be blocked with the collector in use.
 GC_TEST(GCSignals, MasksPassThroughUntilTheCollectorIsInUse) {

@@ -8,7 +8,10 @@
 // one weak handle per address inside it. An explicit free (gomem_gc_free)
 // drops them (remove_specials); otherwise each record leaves the table at
 // the mark termination that finds its object unmarked, so no record ever
-// names a freed slot.
+// names a freed slot. A finalizer queued there stays in the table as a
+// kQueued record until it is popped, so that an explicit free of its object
+// meanwhile (a no-order finalizer may free another object queued in the same
+// cycle) finds it and drops it: the finalizer never runs on a freed object.
 //
 // During marking (scan_finalizer_roots, world stopped) a record is a root
 // for what it must keep alive:
@@ -61,7 +64,9 @@ namespace gc {
 
 namespace {
 
-enum class SpecialKind : uint8_t { kFinalizer, kCleanup, kWeak };
+// kQueued: a finalizer found dead and queued, not yet popped (so that
+// gomem_gc_free finds it in the table, not by walking the queue).
+enum class SpecialKind : uint8_t { kFinalizer, kCleanup, kWeak, kQueued };
 
 struct Entry {
   uintptr_t obj;  // start of the object; 0 = empty slot, 1 = deleted
@@ -71,7 +76,7 @@ struct Entry {
     FinalizerFn fin;    // kFinalizer
     CleanupFn cleanup;  // kCleanup
   };
-  void* arg;  // kFinalizer, kCleanup: the argument; kWeak: the handle
+  void* arg;  // kFinalizer, kCleanup: the argument; kWeak: the handle; kQueued: its Queued
 };
 
 struct Queued {
@@ -203,6 +208,35 @@ Queued* enqueue_locked(const Entry& e) {
   return q;
 }
 
+// A queued finalizer whose object gomem_gc_free freed stays in the queue
+// (unlinking it would take a walk) but runs nothing and is not counted.
+void dropped(void*) {}
+
+void drop_queued(Queued* q) {
+  q->obj = 0;
+  q->cleanup = dropped;
+  q->arg = nullptr;
+}
+
+// Takes the oldest record that is not dropped off the queue (onto the free
+// list: the caller copies it before it lets go of the lock); a finalizer's
+// kQueued entry leaves the table. nullptr if there is none.
+Queued* pop_locked() {
+  Queued* q;
+  do {
+    q = g_fin.queue;
+    if (!q) return nullptr;
+    g_fin.queue = q->next;
+    if (!g_fin.queue) g_fin.queue_tail = nullptr;
+    q->next = g_fin.free_recs;
+    g_fin.free_recs = q;
+  } while (!q->obj && q->cleanup == dropped);
+  if (q->obj)
+    if (Entry* e = find_locked(q->obj, [q](Entry& x) { return x.kind == SpecialKind::kQueued && x.arg == q; }))
+      erase_locked(*e);
+  return q;
+}
+
 // The allocated collected object containing a: its span, and its start and
 // size in *base, *size. nullptr if there is none.
 MSpan* collected_object(uintptr_t a, uintptr_t* base, uintptr_t* size) {
@@ -243,15 +277,11 @@ bool run_one() {
   {
     NoPreempt np;
     MutexLock l(g_fin.lock);
-    Queued* q = g_fin.queue;
+    Queued* q = pop_locked();
     if (!q) return false;
-    g_fin.queue = q->next;
-    if (!g_fin.queue) g_fin.queue_tail = nullptr;
     rec = *q;
     obj = reinterpret_cast<void*>(q->obj);
     arg = q->arg;
-    q->next = g_fin.free_recs;
-    g_fin.free_recs = q;
     g_fin.running.fetch_add(1, std::memory_order_relaxed);
   }
   t_running++;
@@ -270,7 +300,9 @@ void* runner_main(void*) {
   register_current_thread(/*helper=*/true);
   for (;;) {
     uint32_t v = g_fin.queued.load(std::memory_order_acquire);
-    if (!run_one()) os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_fin.queued), v);
+    if (run_one()) continue;
+    os::clear_vector_registers();  // scanned while it sleeps (platform/thread.h)
+    os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_fin.queued), v);
   }
   return nullptr;
 }
@@ -344,6 +376,7 @@ void remove_specials(uintptr_t base) {
   MutexLock l(g_fin.lock);
   find_locked(base, [](Entry& e) {
     if (e.kind == SpecialKind::kWeak) static_cast<std::atomic<uintptr_t>*>(e.arg)->store(0, std::memory_order_release);
+    if (e.kind == SpecialKind::kQueued) drop_queued(static_cast<Queued*>(e.arg));
     erase_locked(e);
     return false;  // all of them
   });
@@ -400,7 +433,8 @@ void queue_dead_specials(Marker& m) {
     if (e.kind != SpecialKind::kFinalizer || is_marked(e.obj)) return;
     Queued* q = enqueue_locked(e);
     if (!first) first = q;
-    erase_locked(e);
+    e.kind = SpecialKind::kQueued;
+    e.arg = q;
   });
   for (Queued* q = first; q; q = q->next) m.mark_candidate(q->obj);
   if (first) mark_parallel(m);

@@ -131,11 +131,16 @@ void install_handler_locked() {
 }
 
 // True if record t's thread no longer exists: no thread has its tid, or
-// the one that has it now started at another time (the tid was reused).
+// /proc says the one that has it is a zombie or started at another time
+// (the tid was reused). /proc is believed only if it named the thread when
+// it registered (t->start_time > 0): mounted from another PID namespace
+// (unshare -p without a new /proc), it numbers threads differently, and a
+// live thread would look gone.
 bool thread_gone(const GCThread* t) {
   if (os::signal_tid(t->tid, 0) == ESRCH) return true;
+  if (t->start_time <= 0) return false;
   int64_t start = os::thread_start_time(t->tid);
-  return start == 0 || (start > 0 && t->start_time > 0 && start != t->start_time);
+  return start == 0 || (start > 0 && start != t->start_time);
 }
 
 // One line on standard error about a thread the world-stop is waiting for.
@@ -260,7 +265,9 @@ void stop_the_world() {
   for (GCThread* t = g_reg.threads.front(); t;) {
     GCThread* next = ThreadList::next(t);
     if (t != self) {
-      if (os::signal_tid(t->tid, g_reg.sig) == 0) {
+      if (os::signal_tid(t->tid, g_reg.sig) != ESRCH) {
+        // Sent, or not yet: a real-time stop signal finds the queue full
+        // (EAGAIN) while RLIMIT_SIGPENDING is used up; wait_parked re-sends.
         expected++;
       } else {
         // The thread is gone without unregistering (killed, or exited after
