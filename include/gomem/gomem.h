@@ -444,8 +444,9 @@ GOMEM_API gomem_warn_fn gomem_set_warn_fn(gomem_warn_fn fn);
  * stopped, on the collecting thread; fn reads the program's data and names
  * what to scan with gomem_gc_mark_range, and must not allocate, free, take
  * a lock another thread may hold, or call any other gomem function but
- * gomem_weak_get. Callbacks cannot be removed; at most 16. Returns 0, or -1
- * when the table is full. */
+ * gomem_weak_get, gomem_gc_base, gomem_kind and gomem_usable_size.
+ * Callbacks cannot be removed; at most 16. Returns 0, or -1 when fn is NULL
+ * or the table is full. */
 typedef void (*gomem_root_fn)(void *arg);
 GOMEM_API int gomem_gc_add_root_fn(gomem_root_fn fn, void *arg);
 /* Inside a root callback: scans [lo, hi) conservatively, like a registered
