@@ -102,6 +102,7 @@ struct ExitTest {
   uintptr_t round;  // the destructor round that allocates
   uint64_t seed;
   Collectors* collectors;
+  uintptr_t held = 0;  // masked: an object allocated before exit, or 0
   bool ran = false;
   bool waited = false;
   bool intact = false;
@@ -109,7 +110,21 @@ struct ExitTest {
 };
 ExitTest* g_exit;
 
+// Holds, in its locals only, an object allocated earlier by the thread:
+// the destructor makes no call into gomem, so nothing registers the thread
+// again; only other threads collect.
+GOMEM_NOINLINE_TEST void hold_without_allocating(ExitTest* e) {
+  void* volatile p = unmask(e->held);
+  e->held = 0;
+  clear_stack();
+  e->waited = e->collectors->run(3);
+  e->intact = check(p, kExitSize, e->seed);
+  e->finalized_while_used = g_finalized[e->seed % kSeeds].load();
+  e->ran = true;
+}
+
 GOMEM_NOINLINE_TEST void hold_in_destructor(ExitTest* e) {
+  if (e->held) return hold_without_allocating(e);
   void* volatile p = unmask(make_finalizable(kExitSize, e->seed));  // only here
   clear_stack();
   e->waited = e->collectors->run(3);  // other threads collect meanwhile
@@ -133,7 +148,7 @@ void exit_destructor(void* v) {
   hold_in_destructor(g_exit);
 }
 
-void run_exit_test(uintptr_t round, uint64_t seed) {
+void run_exit_test(uintptr_t round, uint64_t seed, bool allocate_at_exit = true) {
   ExitTest e;
   e.round = round;
   e.seed = seed;
@@ -145,13 +160,14 @@ void run_exit_test(uintptr_t round, uint64_t seed) {
     e.collectors = &c;
     std::thread t([&] {
       gomem_gc_free(gomem_gc_alloc(16));  // a registered thread with a P
+      if (!allocate_at_exit) e.held = make_finalizable(kExitSize, seed);
       pthread_setspecific(e.key, reinterpret_cast<void*>(1));
     });
     t.join();
   }
   ASSERT_TRUE(e.ran);
   EXPECT_TRUE(e.waited) << "the other threads' collections did not run within the bound";
-  EXPECT_TRUE(e.intact) << "an object allocated by a key destructor in round " << round
+  EXPECT_TRUE(e.intact) << "an object a key destructor used in round " << round
                         << " was freed while the destructor used it";
   EXPECT_EQ(e.finalized_while_used, 0) << "it was finalized while in use";
   // Now unreachable: finalized exactly once. (The thread is gone: the
@@ -175,6 +191,13 @@ GC_TEST(GCRoots, AnObjectAKeyDestructorAllocatesLivesWhileTheDestructorUsesIt) {
 // is gone.
 GC_TEST(GCRoots, AnObjectAllocatedInTheLastDestructorRoundLivesWhileInUse) {
   run_exit_test(PTHREAD_DESTRUCTOR_ITERATIONS, 2);
+}
+
+// The same round, but the destructor only holds an object the thread
+// allocated before it exited, and calls nothing of gomem's: the thread is a
+// root until glibc's last exit steps, not just until gomem's destructor.
+GC_TEST(GCRoots, AnObjectHeldByTheLastDestructorRoundWithoutAllocatingLives) {
+  run_exit_test(PTHREAD_DESTRUCTOR_ITERATIONS, 3, /*allocate_at_exit=*/false);
 }
 
 // ---------------------------------------------------------------------------

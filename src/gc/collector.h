@@ -105,6 +105,11 @@ struct GCThread {
   // fork child), under the registry lock; read by the collector holding it.
   int64_t start_time = 0;
   bool helper = false;  // a gomem thread (finalizer runner, background sweeper)
+  // Set by the thread itself in its last round of key destructors
+  // (mark_current_thread_exiting); read by the collector under the registry
+  // lock. Such a record is never unregistered by its thread: the collector
+  // drops it once the thread is gone or in glibc's final exit steps.
+  std::atomic<bool> exiting{false};
   ListLinks<GCThread> links;
 };
 
@@ -113,6 +118,10 @@ extern GOMEM_TLS GCThread* t_gcthread;
 // Registers the calling thread (idempotent). False if out of memory.
 bool register_current_thread(bool helper = false);
 void unregister_current_thread();
+// The calling thread has run gomem's last key destructor: it stays a root
+// while it runs the program's destructors after it, and the collector drops
+// the record once the thread can no longer run program code (stw.cc).
+void mark_current_thread_exiting();
 // Stack switches of the calling thread (stacks.cc; gomem_fiber_*): it is
 // about to switch to [lo, hi) (0, 0: back to its own stack) / it has.
 void fiber_start_switch(uintptr_t lo, uintptr_t hi);
@@ -280,11 +289,11 @@ uint64_t finalizers_run();
 
 // Internal settings.
 struct Settings {
-  int markers = 0;           // GOMEM_GC_MARKERS (0 = one per CPU, at most 8)
-  int sig_suspend = 0;       // GOMEM_SIG_SUSPEND (0 = SIGPWR)
+  int markers = 0;            // GOMEM_GC_MARKERS (0 = one per CPU, at most 8)
+  int sig_suspend = 0;        // GOMEM_SIG_SUSPEND (0 = SIGPWR)
   int stw_timeout_ms = 1000;  // GOMEM_STW_TIMEOUT_MS: a world-stop's wait before it names late threads
-  bool gctrace = false;      // GODEBUG=gctrace=1
-  bool scavenger = true;     // GOMEM_SCAVENGER=0 turns the background scavenger off
+  bool gctrace = false;       // GODEBUG=gctrace=1
+  bool scavenger = true;      // GOMEM_SCAVENGER=0 turns the background scavenger off
 };
 extern Settings g_gcsettings;
 

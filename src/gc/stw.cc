@@ -27,6 +27,19 @@
 // doubling intervals up to a minute, and goes on waiting: the thread may be
 // a debugger's or may unblock the signal later, and marking without its
 // stack would free what it holds.
+//
+// Thread exit. A thread is a root until it can no longer run program code:
+// gomem's key destructor marks its record "exiting" in the last round
+// (runtime/proc.cc) but leaves it registered, since the program's
+// destructors that run after it in that round may hold collected pointers.
+// glibc's start_thread blocks every signal after the last destructor
+// (__libc_signal_block_all, just before the thread ends), so an exiting
+// thread that does not park and has the suspend signal blocked is in those
+// final steps: its record is dropped. The first check comes 1 ms into a
+// stop, so such a thread delays a stop by about a millisecond. Records of
+// exiting threads that are gone are also pruned when threads register, so
+// a program that starts many threads between collections does not pile
+// them up.
 #include <errno.h>
 
 #include "base/fmt.h"
@@ -34,11 +47,11 @@
 #include "gc/internal.h"
 #include "heap/fault.h"
 #include "heap/fixalloc.h"
+#include "heap/heap.h"
 #include "heap/preempt.h"
 #include "platform/os.h"
 #include "platform/signals.h"
 #include "platform/thread.h"
-#include "heap/heap.h"
 
 namespace gomem {
 namespace gc {
@@ -56,6 +69,7 @@ struct Registry {
   bool alloc_ready = false;
   bool handler_installed = false;
   int sig = 0;
+  uint32_t nexiting = 0;  // records marked exiting (mark_current_thread_exiting)
 };
 GOMEM_META constinit Registry g_reg;
 
@@ -105,8 +119,10 @@ void suspend_handler(int, void*, void* uctx) {
   GCThread* t = t_gcthread;
   if (t && g_stopping.load(std::memory_order_acquire) &&
       t->parked_gen.load(std::memory_order_relaxed) != g_stop_gen.load(std::memory_order_acquire)) {
-    if (t_nopreempt > 0) t_preempt_pending = 1;
-    else park(uctx);
+    if (t_nopreempt > 0)
+      t_preempt_pending = 1;
+    else
+      park(uctx);
   }
   errno = saved_errno;
 }
@@ -143,6 +159,33 @@ bool thread_gone(const GCThread* t) {
   return start == 0 || (start > 0 && start != t->start_time);
 }
 
+// True if record t's thread is past its last key destructor and in glibc's
+// final exit steps (every signal blocked): it runs no program code again.
+bool thread_finished(const GCThread* t) {
+  if (!t->exiting.load(std::memory_order_acquire)) return false;
+  os::ThreadState st;
+  return os::thread_state(t->tid, &st) && (st.sigblk >> (g_reg.sig - 1) & 1);
+}
+
+// Registry lock held: forgets record t, whose thread is gone or finished.
+void drop_locked(GCThread* t) {
+  if (t->exiting.load(std::memory_order_relaxed)) g_reg.nexiting--;
+  g_reg.threads.remove(t);
+  g_reg.alloc.free(t);
+}
+
+// Registry lock held: drops the records of exiting threads that are gone,
+// once there are enough of them to matter.
+void prune_exited_locked() {
+  constexpr uint32_t kPruneAt = 32;
+  if (g_reg.nexiting < kPruneAt) return;
+  for (GCThread* t = g_reg.threads.front(); t;) {
+    GCThread* next = ThreadList::next(t);
+    if (t->exiting.load(std::memory_order_relaxed) && os::signal_tid(t->tid, 0) == ESRCH) drop_locked(t);
+    t = next;
+  }
+}
+
 // One line on standard error about a thread the world-stop is waiting for.
 void report_late_thread(const GCThread* t, bool gone) {
   StackBuf<400> b;
@@ -165,11 +208,12 @@ void report_late_thread(const GCThread* t, bool gone) {
 // Waits until `expected` threads have parked for stop generation gen
 // (see the header: bounded steps, re-sends, dropped records, reports).
 void wait_parked(uint32_t gen, uint32_t expected) {
+  constexpr int64_t kFirstStepNs = 1000 * 1000;  // finished threads (see the header)
   constexpr int64_t kStepNs = 100 * 1000 * 1000;
   constexpr int64_t kMaxReportGapNs = 60ll * 1000 * 1000 * 1000;
   GCThread* self = t_gcthread;
   int64_t now = os::nanotime();
-  int64_t next_step = now + kStepNs;
+  int64_t next_step = now + (g_reg.nexiting ? kFirstStepNs : kStepNs);
   int64_t report_gap = int64_t{g_gcsettings.stw_timeout_ms} * 1000 * 1000;
   int64_t next_report = now + report_gap;
   for (;;) {
@@ -184,11 +228,11 @@ void wait_parked(uint32_t gen, uint32_t expected) {
     for (GCThread* t = g_reg.threads.front(); t;) {
       GCThread* next = ThreadList::next(t);
       if (t != self && t->parked_gen.load(std::memory_order_acquire) != gen) {
-        bool gone = thread_gone(t);
-        if (report) report_late_thread(t, gone);
-        if (gone) {
-          g_reg.threads.remove(t);
-          g_reg.alloc.free(t);
+        bool finished = thread_finished(t);
+        bool gone = !finished && thread_gone(t);
+        if (report && !finished) report_late_thread(t, gone);
+        if (finished || gone) {
+          drop_locked(t);
           expected--;
         } else {
           os::signal_tid(t->tid, g_reg.sig);
@@ -216,6 +260,7 @@ bool register_current_thread(bool helper) {
   static_assert(sizeof(SavedRegs) + sizeof(GCThread) < 1024);
   MutexLock l(g_reg.lock);
   install_handler_locked();
+  prune_exited_locked();
   if (!g_reg.alloc_ready) {
     g_reg.alloc.init(&g_heap.os(), sizeof(GCThread) + sizeof(SavedRegs), 64 * 1024);
     g_reg.alloc_ready = true;
@@ -235,6 +280,12 @@ bool register_current_thread(bool helper) {
   t_gcthread = t;
   // A registered thread must be reachable by the world-stop signal.
   os::unblock_signal(g_reg.sig);
+  // From now on its registers are roots: drop the vector registers it
+  // inherited from the thread that created it (clone copies them). The
+  // collector starts the finalizer runner and the sweeper with objects it
+  // has just marked still in them, and any thread may idle for good without
+  // overwriting them (gomem's own also clear them before each sleep).
+  os::clear_vector_registers();
   return true;
 }
 
@@ -242,11 +293,20 @@ void unregister_current_thread() {
   GCThread* t = t_gcthread;
   if (!t) return;
   MutexLock l(g_reg.lock);
+  if (t->exiting.load(std::memory_order_relaxed)) g_reg.nexiting--;
   g_reg.threads.remove(t);
   t_gcthread = nullptr;
   t_saved = nullptr;
   t->~GCThread();
   g_reg.alloc.free(t);
+}
+
+void mark_current_thread_exiting() {
+  GCThread* t = t_gcthread;
+  if (!t || t->exiting.load(std::memory_order_relaxed)) return;
+  MutexLock l(g_reg.lock);
+  t->exiting.store(true, std::memory_order_release);
+  g_reg.nexiting++;
 }
 
 int num_registered_threads() {
@@ -272,8 +332,7 @@ void stop_the_world() {
       } else {
         // The thread is gone without unregistering (killed, or exited after
         // its destructors ran): it will never unregister, so drop it.
-        g_reg.threads.remove(t);
-        g_reg.alloc.free(t);
+        drop_locked(t);
       }
     }
     t = next;
@@ -303,10 +362,7 @@ void stw_fork_child() {
   GCThread* self = t_gcthread;
   for (GCThread* t = g_reg.threads.front(); t;) {
     GCThread* next = ThreadList::next(t);
-    if (t != self) {
-      g_reg.threads.remove(t);
-      g_reg.alloc.free(t);
-    }
+    if (t != self) drop_locked(t);
     t = next;
   }
   if (self) {

@@ -93,10 +93,11 @@ size_t ucontext_registers(void* ucontext, uintptr_t* out, size_t max, uintptr_t*
 size_t spill_registers(uintptr_t* out, size_t max);
 constexpr size_t kMaxSavedRegisters = 96;
 // Zeroes the vector registers a call may clobber (x86-64: xmm0-15; AArch64:
-// v0-v7 and v16-v31). A new thread starts with its creator's, and the
-// collector scans a stopped thread's (ucontext_registers): gomem's own
-// registered threads call this before they sleep, so that no stale pointer
-// there keeps an object alive while they do.
+// v0-v7, v16-v31 and the upper halves of v8-v15). A new thread starts with
+// its creator's, and the collector scans a stopped thread's
+// (ucontext_registers): every thread calls this when it registers, and
+// gomem's own registered threads again before they sleep, so that no stale
+// pointer there keeps an object alive.
 void clear_vector_registers();
 // Bytes below the stack pointer that a leaf function may use without moving
 // it (the SysV x86-64 red zone; AArch64 has none, and keeps the margin).

@@ -70,7 +70,7 @@ void gc_release_thread(MCache* c) {
   if (c != &g_empty_mcache) gc::release_p_spans(c);
 }
 
-void gc_leave_thread() { gc::unregister_current_thread(); }
+void gc_thread_exiting() { gc::mark_current_thread_exiting(); }
 
 const char* gc_check_span(MSpan* s) {
   uint32_t allocated = 0;

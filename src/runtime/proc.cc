@@ -24,15 +24,13 @@ GOMEM_META constinit FixAlloc g_mcache_alloc;
 bool g_mcache_alloc_ready = false;
 
 // A thread's exit. Key destructors run in rounds; gomem's re-arms itself in
-// each round but the last, so it runs in every round, and the thread stays
-// registered (its stack a root) until the last: a destructor of the
-// program's that allocates collected memory in an earlier round, or before
-// gomem's in the last, holds its objects safely. The P is given back in
-// every round (and after each allocation once exiting: t_exiting). A
-// destructor that runs after gomem's in the last round and allocates
-// registers the thread again, for good: the collector drops the record once
-// the thread is gone (stop_the_world, tgkill says ESRCH), never while the
-// thread, and so its stack, still exists.
+// each round but the last, so it runs in every round and gives the P back
+// each time (and after each allocation once exiting: t_exiting). In the
+// last round it only marks the thread exiting: the thread stays registered
+// (its stack and TLS roots) while the program's destructors that run after
+// gomem's hold collected objects, whether they allocate or not, and the
+// collector drops the record once the thread is in glibc's final exit steps
+// or gone (gc/stw.cc), never while it can still run program code.
 void thread_exit_destructor(void* round) {
   t_exiting = true;
   release_p();
@@ -40,7 +38,7 @@ void thread_exit_destructor(void* round) {
   if (r < os::kThreadExitRounds)
     os::set_thread_exit_value(thread_exit_destructor, reinterpret_cast<void*>(r + 1));
   else
-    gc_leave_thread();
+    gc_thread_exiting();
 }
 
 }  // namespace

@@ -24,8 +24,9 @@ extern Settings g_settings;
 void gc_free_hook(void* p, MSpan* s);
 // The calling thread gives its P's collected spans back.
 void gc_release_thread(MCache* c);
-// The calling thread leaves the collector's registry (its last exit round).
-void gc_leave_thread();
+// The calling thread runs gomem's last exit round: the collector drops its
+// record once it can no longer run program code (gc/stw.cc).
+void gc_thread_exiting();
 
 // The collector's part of fork handling (threads, locks).
 void fork_hook_prepare();
