@@ -127,8 +127,10 @@ std::atomic<gomem_warn_fn> g_warn_fn{nullptr};
 
 void warn(const Buf& b) {
   gomem_warn_fn fn = g_warn_fn.load(std::memory_order_acquire);
-  if (fn) fn(b.str());
-  else os::write_stderr(b.str(), b.len());
+  if (fn)
+    fn(b.str());
+  else
+    os::write_stderr(b.str(), b.len());
 }
 
 GOMEM_NOINLINE void* gc_out_of_memory(size_t size) {
