@@ -1,13 +1,19 @@
 // Bad input stops the program with a message naming the fault, the pointer
 // and the size class: double frees (same thread, another thread, large),
 // pointers gomem never handed out, interior pointers, realloc of a freed
-// block. Each case runs in a child process (GoogleTest death tests).
+// block; malformed environment knobs; root ranges that are not readable.
+// Each case runs in a child process (GoogleTest death tests).
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "gomem/gomem.h"
 #include "heap/mcache.h"
 #include "heap/sizeclasses.h"
 #include "runtime/malloc.h"
@@ -182,6 +188,94 @@ TEST_F(Death, StandardFreeReportsToo) {
       kDouble);
 }
 #endif
+
+// A malformed environment knob stops the process when gomem initialises.
+// The death test's child runs this binary again with the variable set
+// ("threadsafe" style), so gomem reads it at the child's first allocation
+// and the statement is never reached; with the value accepted, the
+// statement returns and the test fails.
+void expect_env_death(const char* name, const char* value, const char* why) {
+  setenv(name, value, 1);
+  std::string re = std::string("gomem: ") + name + "=" + value + ": invalid: " + why;
+  EXPECT_DEATH(
+      {
+        void* p = gomem_malloc(8);
+        gomem_free(p);
+      },
+      re)
+      << name << "=" << value;
+  unsetenv(name);
+}
+
+TEST_F(Death, GomemlimitThatOverflowsOrIsNegative) {
+  const char* want = "want a byte count below 2\\^63";
+  expect_env_death("GOMEMLIMIT", "16777216TiB", want);  // 2^64: wrapped to 0
+  expect_env_death("GOMEMLIMIT", "8388608TiB", want);   // 2^63
+  expect_env_death("GOMEMLIMIT", "18446744073709551616", want);
+  expect_env_death("GOMEMLIMIT", "-1", want);
+  expect_env_death("GOMEMLIMIT", "-5MiB", want);
+  expect_env_death("GOMEMLIMIT", "12XB", want);
+  expect_env_death("GOMEMLIMIT", "1.5GiB", want);
+}
+
+TEST_F(Death, MalformedGogcAndGomemKnobs) {
+  expect_env_death("GOGC", "abc", "want a percentage");
+  expect_env_death("GOGC", "99999999999", "want a percentage");
+  expect_env_death("GOGC", "10%", "want a percentage");
+  expect_env_death("GOMEM_GC_MARKERS", "-2", "want a number of marker threads");
+  expect_env_death("GOMEM_GC_MARKERS", "four", "want a number of marker threads");
+  expect_env_death("GOMEM_STW_TIMEOUT_MS", "0", "want milliseconds from 1");
+  expect_env_death("GOMEM_STW_TIMEOUT_MS", "4294967297", "want milliseconds from 1");
+  expect_env_death("GOMEM_SCAVENGER", "no", "want 0 or 1");
+  expect_env_death("GOMEM_MADV", "Free", "want free or dontneed");
+  expect_env_death("GOMEM_STATS", "yes", "want 0 or 1");
+  expect_env_death("GOMEM_GC_INTERIOR", "exakt", "want exact or past_end");
+  expect_env_death("GOMEM_DIRTY", "no", "want on or off");
+  expect_env_death("GODEBUG", "madvdontneed=1,gctrace=on", "want gctrace=N and scavtrace=N");
+}
+
+TEST_F(Death, SuspendSignalThatCannotStopThreads) {
+  const char* fault = "a synchronous fault signal cannot stop threads";
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS})
+    expect_env_death("GOMEM_SIG_SUSPEND", std::to_string(sig).c_str(), fault);
+  expect_env_death("GOMEM_SIG_SUSPEND", std::to_string(SIGABRT).c_str(), "SIGABRT is abort");
+  expect_env_death("GOMEM_SIG_SUSPEND", std::to_string(SIGKILL).c_str(), "SIGKILL and SIGSTOP cannot be caught");
+  expect_env_death("GOMEM_SIG_SUSPEND", std::to_string(SIGSTOP).c_str(), "SIGKILL and SIGSTOP cannot be caught");
+  for (const char* v : {"32", "33", "65", "1000"})
+    expect_env_death("GOMEM_SIG_SUSPEND", v, "want a signal number from 1 to 31");
+  for (const char* v : {"0", "-1", "SIGUSR1", "2000"})
+    expect_env_death("GOMEM_SIG_SUSPEND", v, "want a signal number such as 30");
+}
+
+const char* kRootsNotReadable =
+    "gomem: fatal error: gomem_add_roots of \\[0x[0-9a-f]+, 0x[0-9a-f]+\\): the memory at 0x[0-9a-f]+ is not mapped "
+    "readable";
+
+TEST_F(Death, AddRootsOfAnUnmappedRange) {
+  char* p = static_cast<char*>(mmap(nullptr, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  munmap(p, 2 * 4096);
+  EXPECT_DEATH(
+      {
+        gomem_add_roots(p, p + 2 * 4096);
+        gomem_gc_collect();
+      },
+      kRootsNotReadable);
+}
+
+TEST_F(Death, AddRootsOfAProtectedPageNamesThatPage) {
+  char* p = static_cast<char*>(mmap(nullptr, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(p, MAP_FAILED);
+  mprotect(p + 2 * 4096, 4096, PROT_NONE);
+  EXPECT_DEATH(
+      {
+        gomem_add_roots(p + 100, p + 3 * 4096 - 8);
+        gomem_gc_collect();
+      },
+      // The child maps its own pages: the range's offsets, and a page start.
+      "gomem_add_roots of \\[0x[0-9a-f]+064, 0x[0-9a-f]+ff8\\): the memory at 0x[0-9a-f]+000 is not mapped readable");
+  munmap(p, 3 * 4096);
+}
 
 // Early frees of collected objects (gomem_gc_free, or free() of a collected
 // object). The first free only clears the object and notes it in its span;

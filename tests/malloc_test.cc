@@ -157,9 +157,11 @@ TEST(Malloc, AlignedAllocationsOfEveryPowerOfTwo) {
       gomem_free(p);
     }
   }
-  errno = 0;
-  EXPECT_EQ(gomem_aligned_alloc(24, 100), nullptr);
-  EXPECT_EQ(errno, EINVAL);
+  // No power of two: rounded up, as glibc 2.36 does (harden_test has the table).
+  void* p = gomem_aligned_alloc(24, 100);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 32, 0u);
+  gomem_free(p);
 }
 
 TEST(Malloc, CountersAddUpPerClassAndInTotal) {

@@ -70,7 +70,12 @@ extern "C" {
 GOMEM_API GOMEM_MALLOC_ATTR void *gomem_malloc(size_t size);
 GOMEM_API GOMEM_MALLOC_ATTR void *gomem_calloc(size_t count, size_t size);
 GOMEM_API void *gomem_realloc(void *p, size_t size);
-/* alignment must be a power of two; any size is accepted. */
+/* Any size is accepted. The alignment follows glibc 2.36's memalign and
+ * aligned_alloc (and so do those two drop-ins): up to 16 it is malloc; one
+ * that is no power of two is rounded up to the next (24 -> 32, 4097 -> 8192);
+ * above SIZE_MAX/2 + 1 the result is NULL with errno EINVAL, and an alignment
+ * or size too large for the heap gives NULL with ENOMEM. posix_memalign
+ * returns EINVAL unless the alignment is a power of two >= sizeof(void *). */
 GOMEM_API GOMEM_MALLOC_ATTR void *gomem_aligned_alloc(size_t alignment, size_t size);
 GOMEM_API void gomem_free(void *p);
 /* Bytes usable at p (at least what was asked for). 0 for NULL. */
@@ -228,7 +233,11 @@ enum {
 GOMEM_API void *gomem_gc_base(const void *p);
 GOMEM_API int gomem_kind(const void *p);
 
-/* Extra root ranges [begin, end), scanned conservatively every cycle. */
+/* Extra root ranges [begin, end), scanned conservatively every cycle. The
+ * range must be mapped and readable when it is added (else the program stops
+ * with a message naming the first unreadable address) and until it is
+ * removed: pages unmapped or protected meanwhile are dropped from the range
+ * at the next collection, with one warning naming the range. */
 GOMEM_API void gomem_add_roots(void *begin, void *end);
 GOMEM_API void gomem_remove_roots(void *begin, void *end);
 
@@ -256,7 +265,9 @@ GOMEM_API void gomem_remove_roots(void *begin, void *end);
  * Stopping the world. Each collection stops registered threads with a
  * signal: SIGPWR by default, another one with the environment variable
  * GOMEM_SIG_SUSPEND=<number> (like Boehm GC's GC_SIG_SUSPEND); the program
- * must leave that signal to gomem. The handler is installed with SA_RESTART,
+ * must leave that signal to gomem. A fault signal (SIGSEGV, SIGBUS, SIGILL,
+ * SIGFPE, SIGTRAP, SIGSYS), SIGABRT, SIGKILL, SIGSTOP or glibc's own 32 and 33
+ * stop the program at startup with a message. The handler is installed with SA_RESTART,
  * so most interrupted system calls restart by themselves, but, as with Boehm
  * GC, some fail with EINTR (or return early) whatever SA_RESTART says: on
  * Linux nanosleep, clock_nanosleep and usleep, poll, select, epoll_wait,
@@ -433,7 +444,9 @@ GOMEM_API long gomem_check_heap(void);
  * newline, valid only during the call. fn runs on the thread that hit the
  * condition, outside gomem's locks; it may allocate but must not free the
  * object being reported. Returns the previous fn (NULL = standard error).
- * Fatal faults (bad free, corruption) still print and abort. */
+ * Fatal faults (bad free, corruption) still print and abort, and warnings
+ * raised while the world is stopped (a root range found unmapped) still go
+ * to standard error. */
 typedef void (*gomem_warn_fn)(const char *msg);
 GOMEM_API gomem_warn_fn gomem_set_warn_fn(gomem_warn_fn fn);
 

@@ -28,15 +28,27 @@
 // Globals that hold gomem's own metadata live in these sections so that the
 // collector can leave them out of the data/bss roots it scans. GOMEM_META is
 // for initialised data; GOMEM_META_BSS for large zero-initialised tables,
-// which must not take room in the library file (the trailing assembler
-// comment, '#' on x86-64 and '//' on AArch64, hides the compiler's own
-// section flags, leaving @nobits).
-#if defined(__aarch64__)
+// which must not take room in the library file, defined between
+// GOMEM_META_BSS_BEGIN and _END. With GCC a trailing assembler comment ('#'
+// on x86-64, '//' on AArch64) hides the compiler's own section flags,
+// leaving @nobits; clang has no such trick (its section attribute makes the
+// table file data in a section whose name has no __start_ symbol, so the
+// collector scanned it as a root), but its section pragma keeps zeroed data
+// @nobits.
+#define GOMEM_META __attribute__((section("gomem_meta")))
+#if defined(__clang__)
+#define GOMEM_META_BSS
+#define GOMEM_META_BSS_BEGIN _Pragma("clang section bss = \"gomem_meta_bss\"")
+#define GOMEM_META_BSS_END _Pragma("clang section bss = \"\"")
+#elif defined(__aarch64__)
 #define GOMEM_META_BSS __attribute__((section("gomem_meta_bss,\"aw\",@nobits//")))
+#define GOMEM_META_BSS_BEGIN
+#define GOMEM_META_BSS_END
 #else
 #define GOMEM_META_BSS __attribute__((section("gomem_meta_bss,\"aw\",@nobits#")))
+#define GOMEM_META_BSS_BEGIN
+#define GOMEM_META_BSS_END
 #endif
-#define GOMEM_META __attribute__((section("gomem_meta")))
 
 // Compiled with ThreadSanitizer? Owner-private counters that other threads
 // read only for statistics are then accessed atomically (see atomic.h).

@@ -56,6 +56,7 @@
 #include "heap/mcache.h"
 #include "heap/mspan.h"
 #include "heap/sizeclasses.h"
+#include "platform/env.h"
 #include "platform/mutex.h"
 
 struct gomem_stats;
@@ -175,7 +176,7 @@ struct Pacer {
 };
 extern Pacer g_pacer;
 
-void pacer_init_from_env();
+void pacer_init(int64_t memory_limit, int gc_percent);
 void pacer_commit(uint64_t marked);  // after mark termination
 // Called after a refill or a large allocation: starts a cycle if due.
 void maybe_trigger();
@@ -187,7 +188,7 @@ void add_heap_live(int64_t delta);
 enum class Trigger { kHeap, kForced, kMemoryLimit };
 // Runs one full cycle (unless kHeap and another thread already ran it).
 void collect(Trigger why);
-void gc_init();
+void gc_init(const os::EnvSettings& env);
 void fill_stats(gomem_stats* st);
 // Cycles completed so far (one atomic load).
 uint32_t num_gc();

@@ -6,6 +6,7 @@
 #include "gomem/gomem.h"
 #include "heap/fault.h"
 #include "heap/preempt.h"
+#include "platform/env.h"
 #include "platform/os.h"
 
 namespace gomem {
@@ -157,16 +158,15 @@ void collect(Trigger why) {
 
 uint32_t num_gc() { return g_cycles.num_gc.load(std::memory_order_acquire); }
 
-void gc_init() {
+void gc_init(const os::EnvSettings& env) {
   g_cycles.start_ns = os::nanotime();
   g_cycles.ncpu = os::num_cpus();
-  if (const char* v = os::getenv("GOMEM_GC_MARKERS")) g_gcsettings.markers = atoi(v);
-  if (const char* v = os::getenv("GOMEM_SIG_SUSPEND")) g_gcsettings.sig_suspend = atoi(v);
-  if (const char* v = os::getenv("GOMEM_STW_TIMEOUT_MS")) g_gcsettings.stw_timeout_ms = atoi(v) > 0 ? atoi(v) : 1000;
-  if (const char* v = os::getenv("GODEBUG"))
-    g_gcsettings.gctrace = strstr(v, "gctrace=1") != nullptr || strstr(v, "scavtrace=1") != nullptr;
-  if (const char* v = os::getenv("GOMEM_SCAVENGER")) g_gcsettings.scavenger = strcmp(v, "0") != 0;
-  pacer_init_from_env();
+  g_gcsettings.markers = env.markers;
+  g_gcsettings.sig_suspend = env.sig_suspend;
+  g_gcsettings.stw_timeout_ms = env.stw_timeout_ms;
+  g_gcsettings.gctrace = env.gctrace;
+  g_gcsettings.scavenger = env.scavenger;
+  pacer_init(env.memory_limit, env.gc_percent);
   g_heap.grow_hook = heap_grew;
 }
 

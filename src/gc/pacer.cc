@@ -9,9 +9,6 @@
 // trigger is the goal itself (Go triggers earlier so that its concurrent
 // mark ends near the goal). GOGC=off (or a negative percent) disables
 // collection by the pacer; explicit collections still run.
-#include <cstdlib>
-#include <cstring>
-
 #include "gc/internal.h"
 #include "platform/os.h"
 
@@ -25,35 +22,12 @@ namespace {
 
 uint64_t compute_goal(uint64_t marked, int percent) {
   if (percent < 0) return ~uint64_t{0};
-  uint64_t goal = marked + marked / 100 * static_cast<uint64_t>(percent) +
-                  marked % 100 * static_cast<uint64_t>(percent) / 100;
+  uint64_t goal =
+      marked + marked / 100 * static_cast<uint64_t>(percent) + marked % 100 * static_cast<uint64_t>(percent) / 100;
   uint64_t min = kHeapMinimum * static_cast<uint64_t>(percent) / 100;
   return goal < min ? min : goal;
 }
 
-}  // namespace
-
-namespace {
-// Parses Go's GOMEMLIMIT syntax: a byte count with an optional B, KiB, MiB,
-// GiB or TiB suffix, or "off".
-bool parse_limit(const char* v, uint64_t* out) {
-  if (strcmp(v, "off") == 0) {
-    *out = kNoLimit;
-    return true;
-  }
-  char* end = nullptr;
-  unsigned long long n = strtoull(v, &end, 10);
-  if (end == v) return false;
-  uint64_t mult = 1;
-  if (*end == 0 || strcmp(end, "B") == 0) mult = 1;
-  else if (strcmp(end, "KiB") == 0) mult = uint64_t{1} << 10;
-  else if (strcmp(end, "MiB") == 0) mult = uint64_t{1} << 20;
-  else if (strcmp(end, "GiB") == 0) mult = uint64_t{1} << 30;
-  else if (strcmp(end, "TiB") == 0) mult = uint64_t{1} << 40;
-  else return false;
-  *out = n * mult;
-  return true;
-}
 }  // namespace
 
 uint64_t memory_limit_goal() {
@@ -81,20 +55,11 @@ uint64_t set_memory_limit(uint64_t bytes) {
   return old;
 }
 
-void pacer_init_from_env() {
-  if (const char* v = os::getenv("GOMEMLIMIT")) {
-    uint64_t limit;
-    if (parse_limit(v, &limit)) g_pacer.memory_limit.store(limit);
-  }
-  if (const char* v = os::getenv("GOGC")) {
-    if (strcmp(v, "off") == 0) {
-      g_pacer.gc_percent.store(-1);
-    } else {
-      char* end = nullptr;
-      long p = strtol(v, &end, 10);
-      if (end != v && *end == 0) g_pacer.gc_percent.store(p < 0 ? -1 : static_cast<int>(p > 1000000 ? 1000000 : p));
-    }
-  }
+// GOMEMLIMIT and GOGC, checked by os::read_env. GOGC is capped at
+// 1000000 % so that the goal's arithmetic cannot overflow.
+void pacer_init(int64_t memory_limit, int gc_percent) {
+  g_pacer.memory_limit.store(static_cast<uint64_t>(memory_limit));
+  g_pacer.gc_percent.store(gc_percent > 1000000 ? 1000000 : gc_percent);
   uint64_t goal = compute_goal(0, g_pacer.gc_percent.load());
   g_pacer.goal.store(goal);
   g_pacer.trigger.store(goal);

@@ -18,8 +18,8 @@
 
 #include "base/fmt.h"
 #include "gc/internal.h"
-#include "heap/preempt.h"
 #include "heap/fault.h"
+#include "heap/preempt.h"
 #include "platform/os.h"
 #include "platform/thread.h"
 
@@ -61,7 +61,7 @@ struct RangeVec {
 };
 
 struct Roots {
-  Mutex lock;      // user ranges; taken inside non-preemptible sections only
+  Mutex lock;  // user ranges; taken inside non-preemptible sections only
   RangeVec user;
   RangeVec segs;   // data segments, gathered before each stop (collector only)
   RangeVec usnap;  // snapshot of user ranges for the current cycle
@@ -70,8 +70,9 @@ GOMEM_META constinit Roots g_roots;
 
 // Adds [lo, hi) to segs minus the metadata sections.
 void add_segment(uintptr_t lo, uintptr_t hi) {
-  Range ex[2] = {{reinterpret_cast<uintptr_t>(__start_gomem_meta), reinterpret_cast<uintptr_t>(__stop_gomem_meta)},
-                 {reinterpret_cast<uintptr_t>(__start_gomem_meta_bss), reinterpret_cast<uintptr_t>(__stop_gomem_meta_bss)}};
+  Range ex[2] = {
+      {reinterpret_cast<uintptr_t>(__start_gomem_meta), reinterpret_cast<uintptr_t>(__stop_gomem_meta)},
+      {reinterpret_cast<uintptr_t>(__start_gomem_meta_bss), reinterpret_cast<uintptr_t>(__stop_gomem_meta_bss)}};
   if (ex[0].lo > ex[1].lo) {
     Range t = ex[0];
     ex[0] = ex[1];
@@ -93,6 +94,30 @@ int phdr_callback(struct dl_phdr_info* info, size_t, void*) {
     add_segment(lo, lo + ph.p_memsz);
   }
   return 0;
+}
+
+// Adds user range r to the snapshot, less any page that is no longer
+// readable (the program unmapped or protected it without
+// gomem_remove_roots): those are dropped with one warning naming the range,
+// instead of a fault with the world stopped. True if r was trimmed.
+bool snapshot_user_range(Range r) {
+  size_t ok = os::readable_prefix(r.lo, r.hi - r.lo);
+  if (ok == r.hi - r.lo) {
+    g_roots.usnap.push(r);
+    return false;
+  }
+  StackBuf<256> b;
+  b.s("root range [").x(r.lo).s(", ").x(r.hi).s(") is no longer mapped readable from ").x(r.lo + ok);
+  b.s(": its unreadable pages are dropped (call gomem_remove_roots before unmapping)");
+  warn(b.str());
+  uintptr_t a = r.lo;
+  while (a < r.hi) {
+    if (ok) g_roots.usnap.push({a, a + ok});
+    a += ok;
+    while (a < r.hi && os::readable_prefix(a, 1) == 0) a = (a & ~uintptr_t{os::kPhysPageSize - 1}) + os::kPhysPageSize;
+    ok = a < r.hi ? os::readable_prefix(a, r.hi - a) : 0;
+  }
+  return true;
 }
 
 // Root callbacks: appended by any thread (entry written, then the count
@@ -137,8 +162,19 @@ void mark_range_from_root_fn(uintptr_t lo, uintptr_t hi) {
   if (hi > lo) g_root_fn_marker->scan_range(lo, hi);
 }
 
+// A root range must be readable when it is added (else the next cycle
+// would fault in the middle of a stop, with no word of why) and stay so
+// until it is removed. One that is unmapped or protected later is trimmed
+// at the next snapshot, with a warning (snapshot_user_range).
 void add_roots(uintptr_t lo, uintptr_t hi) {
   if (hi <= lo) return;
+  size_t ok = os::readable_prefix(lo, hi - lo);
+  if (ok < hi - lo) {
+    StackBuf<256> b;
+    b.s("gomem_add_roots of [").x(lo).s(", ").x(hi).s("): the memory at ").x(lo + ok);
+    b.s(" is not mapped readable; a root range must stay readable until gomem_remove_roots");
+    fatal(b.str());
+  }
   NoPreempt np;
   MutexLock l(g_roots.lock);
   if (!g_roots.user.push({lo, hi})) fatal("out of memory for the root set");
@@ -173,7 +209,12 @@ void snapshot_roots() {
   {
     MutexLock l(g_roots.lock);
     g_roots.usnap.n = 0;
-    for (size_t i = 0; i < g_roots.user.n; i++) g_roots.usnap.push(g_roots.user.v[i]);
+    bool trimmed = false;
+    for (size_t i = 0; i < g_roots.user.n; i++) trimmed |= snapshot_user_range(g_roots.user.v[i]);
+    if (trimmed) {  // keep the readable pieces only, so the warning is said once
+      g_roots.user.n = 0;
+      for (size_t i = 0; i < g_roots.usnap.n; i++) g_roots.user.push(g_roots.usnap.v[i]);
+    }
   }
   size_t k = 0;
   for (size_t i = 0; i < g_roots.segs.n; i++) {

@@ -11,6 +11,7 @@
 
 #include "base/fmt.h"
 #include "platform/dirty.h"
+#include "platform/env.h"
 #include "platform/os.h"
 #include "platform/uffd_abi.h"
 
@@ -72,8 +73,9 @@ bool DirtyTracker::init() {
   mu_.lock();
   close_fds();  // a re-init: the old userfaultfd's registrations go with it
   bool ok = false;
-  const char* env = os::getenv("GOMEM_DIRTY");
-  if (env && strcmp(env, "off") == 0) {
+  os::EnvSettings env;  // read here, not at initialisation: a test sets it between two inits
+  if (const char* v = os::getenv("GOMEM_DIRTY")) os::parse_env("GOMEM_DIRTY", v, &env);
+  if (!env.dirty_tracking) {
     go_off_locked("disabled by GOMEM_DIRTY=off", 0);
   } else if ((uffd_ = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | uapi::kUffdUserModeOnly))) <
              0) {

@@ -88,6 +88,13 @@ void futex_wake(const volatile uint32_t* addr, int n);
 // True if every page of [p, p+n) is mapped (mincore).
 bool is_mapped(uintptr_t p, size_t n);
 
+// How many bytes of [p, p+n) can be read from p on: n, or less at the first
+// page that is unmapped or not readable (PROT_NONE). It reads one byte of
+// each page through process_vm_readv, which fails instead of faulting;
+// where that call is refused (seccomp), it tells mapped pages only
+// (mincore). Never allocates; errno is kept.
+size_t readable_prefix(uintptr_t p, size_t n);
+
 // Peak and current resident set size of the process, bytes (from /proc).
 size_t rss_bytes();
 

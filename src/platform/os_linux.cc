@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,9 +66,7 @@ class LinuxMemOS final : public MemOS {
     return p == MAP_FAILED ? nullptr : p;
   }
 
-  void set_hugepages(void* p, size_t n, bool on) override {
-    madvise(p, n, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-  }
+  void set_hugepages(void* p, size_t n, bool on) override { madvise(p, n, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE); }
 };
 
 constinit LinuxMemOS g_linux_os;
@@ -178,6 +177,52 @@ bool is_mapped(uintptr_t p, size_t n) {
     if (mincore(reinterpret_cast<void*>(a), len, vec) != 0 && errno == ENOMEM) return false;
   }
   return true;
+}
+
+namespace {
+
+// readable_prefix where process_vm_readv is refused: mapped pages only.
+size_t mapped_prefix(uintptr_t p, size_t n) {
+  uintptr_t a = p;
+  while (a < p + n) {
+    uintptr_t next = (a & ~uintptr_t{kPhysPageSize - 1}) + kPhysPageSize;
+    if (!is_mapped(a, 1)) break;
+    a = next;
+  }
+  return a < p + n ? a - p : n;
+}
+
+}  // namespace
+
+size_t readable_prefix(uintptr_t p, size_t n) {
+  constexpr int kBatch = 256;  // pages probed per system call
+  int saved = errno;
+  char sink[kBatch];
+  struct iovec remote[kBatch];
+  uintptr_t end = p + n, a = p;
+  size_t result = n;
+  while (a < end) {
+    int k = 0;
+    for (uintptr_t q = a; q < end && k < kBatch; q = (q & ~uintptr_t{kPhysPageSize - 1}) + kPhysPageSize)
+      remote[k++] = {reinterpret_cast<void*>(q), 1};
+    struct iovec local = {sink, static_cast<size_t>(k)};
+    ssize_t got = process_vm_readv(getpid(), &local, 1, remote, static_cast<unsigned long>(k), 0);
+    if (got < 0 && errno != EFAULT) {
+      result = (a - p) + mapped_prefix(a, end - a);
+      break;
+    }
+    if (got < k) {
+      result = reinterpret_cast<uintptr_t>(remote[got < 0 ? 0 : got].iov_base) - p;
+      break;
+    }
+    a = (reinterpret_cast<uintptr_t>(remote[k - 1].iov_base) & ~uintptr_t{kPhysPageSize - 1}) + kPhysPageSize;
+  }
+  // A byte of each page: leave no stale pointer bits on the collector's
+  // stack (the barrier keeps the compiler from dropping the dead store).
+  memset(sink, 0, sizeof sink);
+  __asm__ __volatile__("" : : "r"(sink) : "memory");
+  errno = saved;
+  return result;
 }
 
 size_t rss_bytes() {

@@ -46,6 +46,7 @@
 #include "gomem/gomem.h"
 #include "heap/fault.h"
 #include "heap/preempt.h"
+#include "platform/env.h"
 #include "platform/os.h"
 #include "runtime/malloc.h"
 #include "runtime/proc.h"
@@ -62,7 +63,7 @@ void fork_hook_prepare_scavenge() { gc::fork_prepare_scavenge(); }
 void fork_hook_parent_scavenge() { gc::fork_parent_scavenge(); }
 void fork_hook_child_scavenge() { gc::fork_child_scavenge(); }
 void fork_hook_release_p(MCache* c) { gc::release_p_spans_after_fork(c); }
-void gc_init_hook() { gc::gc_init(); }
+void gc_init_hook(const os::EnvSettings& env) { gc::gc_init(env); }
 void gc_fill_stats(gomem_stats* st) { gc::fill_stats(st); }
 
 // A thread gives its P back: its collected spans go to mcentral.
@@ -120,12 +121,14 @@ GOMEM_INLINE MCache* gc_ready() {
   return gc_ready_slow();
 }
 
-// Where non-fatal diagnostics go: gomem_set_warn_fn's callback, or stderr
-// when it is null. Written by any thread through gomem_set_warn_fn, read by
-// the thread that warns; an atomic pointer, nothing else to order.
+// Where the out-of-memory diagnostic goes: gomem_set_warn_fn's callback, or
+// stderr when it is null. Written by any thread through gomem_set_warn_fn,
+// read by the thread that warns; an atomic pointer, nothing else to order.
+// (Warnings raised with the world stopped, heap/fault.h's warn, stay on
+// stderr: a program's callback could wait for a stopped thread's lock.)
 std::atomic<gomem_warn_fn> g_warn_fn{nullptr};
 
-void warn(const Buf& b) {
+void warn_to_hook(const Buf& b) {
   gomem_warn_fn fn = g_warn_fn.load(std::memory_order_acquire);
   if (fn)
     fn(b.str());
@@ -140,7 +143,7 @@ GOMEM_NOINLINE void* gc_out_of_memory(size_t size) {
   b.s("gomem: out of memory: collected allocation of ").u(size).s(" bytes failed (heap_sys ");
   b.bytes(st.heap_sys).s(", heap_alloc ").bytes(st.heap_alloc).s(", gc_heap_live ").bytes(st.gc_heap_live);
   b.s(", next_gc ").bytes(st.next_gc).s(")\n");
-  warn(b);
+  warn_to_hook(b);
   return out_of_memory();
 }
 
@@ -153,8 +156,9 @@ GOMEM_META constinit std::atomic<int> g_interior{-1};
 int interior_mode() {
   int m = g_interior.load(std::memory_order_relaxed);
   if (GOMEM_LIKELY(m >= 0)) return m;
-  const char* v = os::getenv("GOMEM_GC_INTERIOR");
-  m = v && strcmp(v, "exact") == 0 ? GOMEM_GC_INTERIOR_EXACT : GOMEM_GC_INTERIOR_PAST_END;
+  os::EnvSettings env;  // checked at initialisation (os::read_env)
+  if (const char* v = os::getenv("GOMEM_GC_INTERIOR")) os::parse_env("GOMEM_GC_INTERIOR", v, &env);
+  m = env.interior_exact ? GOMEM_GC_INTERIOR_EXACT : GOMEM_GC_INTERIOR_PAST_END;
   int unset = -1;
   if (!g_interior.compare_exchange_strong(unset, m, std::memory_order_relaxed)) m = unset;
   return m;

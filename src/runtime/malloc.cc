@@ -77,8 +77,10 @@ void* malloc_slow(size_t size) {
   MCache* c = current_p();
   if (GOMEM_UNLIKELY(!c)) return out_of_memory();
   void* p;
-  if (size <= kMaxSmallSize) p = alloc_small(c, make_span_class(kManualClasses.class_of(size ? size : 1), SpanKind::kManual));
-  else p = malloc_large(size, kPageSize, SpanKind::kManual);
+  if (size <= kMaxSmallSize)
+    p = alloc_small(c, make_span_class(kManualClasses.class_of(size ? size : 1), SpanKind::kManual));
+  else
+    p = malloc_large(size, kPageSize, SpanKind::kManual);
   after_slow_path();
   return p;
 }
@@ -96,10 +98,16 @@ void* malloc_large(size_t size, size_t align, SpanKind kind) {
 }
 
 void* malloc_aligned(size_t size, size_t align) {
+  // glibc 2.36's rule (_mid_memalign), for memalign and aligned_alloc alike:
+  // an alignment malloc gives anyway is malloc; one that is no power of two
+  // is rounded up to the next, unless no power of two fits in a size_t.
   if (align <= 16) return malloc_fast(size);
   if (!is_pow2(align)) {
-    errno = EINVAL;
-    return nullptr;
+    if (align > SIZE_MAX / 2 + 1) {
+      errno = EINVAL;
+      return nullptr;
+    }
+    align = uintptr_t{1} << (64 - __builtin_clzll(align));
   }
   if (align <= kPageSize && size <= kMaxSmallSize) {
     // The smallest class whose objects are all aligned: its size is a

@@ -3,6 +3,7 @@
 
 #include <atomic>
 
+#include "platform/env.h"
 #include "platform/os.h"
 #include "platform/thread.h"
 #include "runtime/malloc.h"
@@ -16,28 +17,21 @@ namespace {
 GOMEM_META constinit Mutex g_init_lock;
 GOMEM_META constinit std::atomic<int> g_init_state{0};  // 0 = not started, 2 = done
 
-bool env_is(const char* name, const char* value) {
-  const char* v = os::getenv(name);
-  if (!v) return false;
-  const char* a = v;
-  const char* b = value;
-  while (*a && *a == *b) a++, b++;
-  return *a == 0 && *b == 0;
-}
-
 GOMEM_NOINLINE void do_init() {
+  os::EnvSettings env;  // every knob, read once and handed to the collector
   {
     MutexLock l(g_init_lock);
     if (g_init_state.load(std::memory_order_relaxed) == 2) return;
-    g_settings.print_stats_at_exit = env_is("GOMEM_STATS", "1");
-    g_settings.madv_free = env_is("GOMEM_MADV", "free");
+    os::read_env(&env);  // stops the process on a malformed knob
+    g_settings.print_stats_at_exit = env.print_stats;
+    g_settings.madv_free = env.madv_free;
     os::set_madv_free(g_settings.madv_free);
     g_heap.init(&linux_mem_os(), &g_arena_index);
     g_init_state.store(2, std::memory_order_release);
   }
   // These may allocate, so they run after the heap is usable.
   os::register_atfork(fork_prepare, fork_parent, fork_child);
-  gc_init_hook();
+  gc_init_hook(env);
 }
 
 __attribute__((destructor)) void report_at_exit() {

@@ -7,6 +7,7 @@
 
 #include "base/compiler.h"
 #include "heap/mspan.h"
+#include "platform/env.h"
 
 namespace gomem {
 
@@ -33,7 +34,7 @@ void fork_hook_prepare();
 void fork_hook_parent();
 void fork_hook_child();
 // Called once at the end of initialisation (reads GOGC and the like).
-void gc_init_hook();
+void gc_init_hook(const os::EnvSettings& env);
 
 // Writes the statistics report to fd.
 void print_stats_to(int fd);
