@@ -124,6 +124,19 @@ GC_TEST(Finalizer, GcNewDestroysAndFreesObjectsThatPointIntoThemselves) {
   EXPECT_EQ(g_self_dtors.load(), kSmall + kBig) << "a destructor ran twice";
 }
 
+// The collector scans its own stack too: scanning the finalizers' objects
+// left their addresses in dead frames there, which it then took for roots,
+// so one of them survived its first cycle (now and then: which one the
+// sweep and the table's order decide).
+GC_TEST(Finalizer, TheCollectorsOwnStackDoesNotKeepAFinalizableObject) {
+  constexpr int kN = 20000;
+  collect_and_finalize();
+  g_self_dtors = 0;
+  make_self_pointing(kN, 0);
+  collect_and_finalize();
+  EXPECT_EQ(g_self_dtors.load(), kN) << "an object was kept by a stale word";
+}
+
 namespace {
 // A 64-byte object whose word 3 points at its word 1 and word 7 just past
 // its end, with a finalizer; then a spacer, the object the end pointer keeps
@@ -182,6 +195,23 @@ GC_TEST(Finalizer, GoRuleFinalizesAPointerBeforeItsTargetOneCycleApart) {
   EXPECT_EQ(gomem_kind(unmask(b)), GOMEM_KIND_NONE) << "B was not freed after its finalizer";
 }
 
+// The finalizer thread sleeps after the last finalizer it ran, and is
+// scanned then: it must not keep that finalizer's object (nor what it points
+// to) alive. Before, the copy it made of the object stayed in a frame of its
+// own.
+GC_TEST(Finalizer, TheFinalizerThreadDoesNotKeepTheObjectItFinalized) {
+  reset_runs();
+  uintptr_t b;
+  make_finalizable_pair(kGoRule, 40, /*cycle=*/false, &b);
+  collect_clean();  // queues A's finalizer; only the finalizer thread runs it
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (runs(40) == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  ASSERT_EQ(runs(40), 1) << "the finalizer thread did not run A's finalizer within 30 s";
+  gomem_gc_run_finalizers();  // returns once the finalizer thread's finalizer has
+  collect_and_finalize();
+  EXPECT_EQ(runs(41), 1) << "B is still reachable: something holds A";
+}
+
 GC_TEST(Finalizer, CyclesAreFinalizedOnlyWithNoOrderFinalizers) {
   reset_runs();
   uintptr_t b_go, b_self, b_none;
@@ -209,6 +239,7 @@ namespace {
 std::atomic<int> g_pair_runs{0};
 std::atomic<bool> g_pair_freed[2];
 std::atomic<int> g_finalized_after_free{0};
+std::atomic<int> g_pair_done{0};  // finalizers of the pair that returned
 
 void free_partner(void* obj, void* arg) {
   int me = static_cast<int>(reinterpret_cast<uintptr_t>(arg));
@@ -219,6 +250,7 @@ void free_partner(void* obj, void* arg) {
   }
   g_pair_freed[1 - me].store(true);
   gomem_gc_free(static_cast<void**>(obj)[0]);
+  g_pair_done.fetch_add(1);
 }
 
 GOMEM_NOINLINE_TEST void make_freeing_pair() {
@@ -232,12 +264,19 @@ GOMEM_NOINLINE_TEST void make_freeing_pair() {
 }  // namespace
 
 // Before: gomem_gc_free dropped only the finalizers still in the table, so
-// the second finalizer ran on the object the first had freed.
+// the second finalizer ran on the object the first had freed. Only the
+// finalizer thread runs the pair: were this thread to run finalizers too, it
+// could take the second record while the first finalizer runs, and a
+// finalizer already started cannot be dropped.
 GC_TEST(Finalizer, GcFreeDropsAFinalizerAlreadyQueued) {
   reset_runs();
   g_pair_freed[0] = g_pair_freed[1] = false;
+  g_pair_done = 0;
   make_freeing_pair();
-  collect_and_finalize();
+  collect_clean();  // queues both and wakes the finalizer thread
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (g_pair_done.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  ASSERT_EQ(g_pair_done.load(), 1) << "the finalizer thread did not run the pair's finalizers within 30 s";
   collect_and_finalize();
   EXPECT_EQ(g_pair_runs.load(), 1) << "gomem_gc_free did not drop the freed object's queued finalizer";
   EXPECT_EQ(g_finalized_after_free.load(), 0) << "a finalizer ran on an object gomem_gc_free had freed";

@@ -1,7 +1,8 @@
 // Roots a C/C++ program relies on beyond stacks and globals: objects that
 // pthread key destructors allocate at thread exit, static thread-local
 // storage (the main thread's too), and fiber stacks declared with
-// gomem_fiber_start_switch / gomem_fiber_finish_switch.
+// gomem_fiber_start_switch / gomem_fiber_finish_switch. What GOMEM_GC_TRACE_ROOT
+// reports about them.
 //
 // As in gc_test.cc: pointers are held XOR-masked where the test does not mean
 // to hold them, the stack is cleared before collecting, bodies run on fresh
@@ -23,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "gc/collector.h"  // the GOMEM_GC_TRACE_ROOT setting
 #include "gc_test_util.h"
 #include "gomem/gomem.h"
 #include "test_util.h"
@@ -454,4 +456,53 @@ GC_TEST(GCFiber, SwitchingWhileOtherThreadsCollect) {
   EXPECT_TRUE(thread_ok) << "an object on the thread's stack was freed";
   EXPECT_TRUE(pp.fiber_ok) << "an object on the fiber's stack was freed";
   munmap(pp.stack, kFiberStack);
+}
+
+// ---------------------------------------------------------------------------
+// GOMEM_GC_TRACE_ROOT: the marker names every word that points into the
+// traced object. The variable is read at start-up into the setting, which the
+// test sets directly.
+
+namespace {
+void* volatile g_trace_global;  // in the test's .bss: a data segment root
+void* volatile g_trace_holder;  // keeps the heap object that points to the traced one
+
+std::string hex(const void* p) {
+  char b[32];
+  snprintf(b, sizeof b, "%#lx", static_cast<unsigned long>(reinterpret_cast<uintptr_t>(p)));
+  return b;
+}
+
+GOMEM_NOINLINE_TEST void hold_traced(uintptr_t obj, uintptr_t holder, void** range) {
+  char* o = static_cast<char*>(unmask(obj));
+  g_trace_global = o + 8;
+  static_cast<void**>(unmask(holder))[3] = o + 16;
+  g_trace_holder = unmask(holder);
+  range[1] = o;
+}
+}  // namespace
+
+GC_TEST(TraceRoot, NamesTheDataSegmentTheHeapObjectAndTheRegisteredRange) {
+  uintptr_t obj = make_masked(64, 1);
+  uintptr_t holder = make_masked(64, 2);
+  void** range = static_cast<void**>(calloc(8, sizeof(void*)));  // manual memory: a root only once added
+  gomem_add_roots(range, range + 8);
+  hold_traced(obj, holder, range);
+  gomem::gc::g_gcsettings.trace_root = reinterpret_cast<uintptr_t>(unmask(obj)) + 40;  // any address inside it
+  testing::internal::CaptureStderr();
+  collect_clean();
+  std::string out = testing::internal::GetCapturedStderr();
+  gomem::gc::g_gcsettings.trace_root = 0;
+  std::string head = "gomem: GOMEM_GC_TRACE_ROOT: object " + hex(unmask(obj)) + " (";
+  EXPECT_NE(out.find(head), std::string::npos) << out;
+  EXPECT_NE(out.find(" at " + hex(const_cast<void**>(&g_trace_global)) + " in the data segment of "), std::string::npos)
+      << out;
+  EXPECT_NE(out.find(" in the heap object " + hex(unmask(holder))), std::string::npos) << out;
+  EXPECT_NE(out.find(" at " + hex(range + 1) + " in the registered range " + hex(range) + "-" + hex(range + 8)),
+            std::string::npos)
+      << out;
+  gomem_remove_roots(range, range + 8);
+  free(range);
+  g_trace_global = nullptr;
+  g_trace_holder = nullptr;
 }

@@ -56,9 +56,12 @@ GOMEM_NOINLINE_TEST inline uintptr_t make_masked(size_t n, uint64_t seed, bool s
 inline void* unmask(uintptr_t m) { return reinterpret_cast<void*>(m ^ kMask); }
 
 // Overwrites the stack below the caller, where dead frames may still hold
-// copies of pointers, and the caller-saved registers. Inlined, so that it
-// starts right at the caller's stack pointer: a called function could not
-// clear the padding slots at the top of its own frame.
+// copies of pointers, and the caller-saved registers (general and vector:
+// the collector scans a stopped thread's vector registers too). Inlined, so
+// that it starts right at the caller's stack pointer: a called function could
+// not clear the padding slots at the top of its own frame. In assembly: a
+// local buffer would be part of the caller's frame, above the dead frames of
+// the functions it called, and clear none of them.
 __attribute__((always_inline)) inline void clear_stack() {
 #if defined(__x86_64__)
   __asm__ __volatile__(
@@ -69,10 +72,41 @@ __attribute__((always_inline)) inline void clear_stack() {
       "jb 1b\n"
       "xor %%eax, %%eax\n xor %%ecx, %%ecx\n xor %%edx, %%edx\n xor %%esi, %%esi\n xor %%edi, %%edi\n"
       "xor %%r8d, %%r8d\n xor %%r9d, %%r9d\n xor %%r10d, %%r10d\n xor %%r11d, %%r11d\n"
+      "pxor %%xmm0, %%xmm0\n pxor %%xmm1, %%xmm1\n pxor %%xmm2, %%xmm2\n pxor %%xmm3, %%xmm3\n"
+      "pxor %%xmm4, %%xmm4\n pxor %%xmm5, %%xmm5\n pxor %%xmm6, %%xmm6\n pxor %%xmm7, %%xmm7\n"
+      "pxor %%xmm8, %%xmm8\n pxor %%xmm9, %%xmm9\n pxor %%xmm10, %%xmm10\n pxor %%xmm11, %%xmm11\n"
+      "pxor %%xmm12, %%xmm12\n pxor %%xmm13, %%xmm13\n pxor %%xmm14, %%xmm14\n pxor %%xmm15, %%xmm15\n"
       :
       :
-      : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory");
+      : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5",
+        "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
+#elif defined(__aarch64__)
+  // v8-v15 are callee-saved (their low halves): only the others are
+  // cleared, as a call would be free to.
+  __asm__ __volatile__(
+      "mov x9, sp\n"
+      "sub x10, x9, #262144\n"
+      "1: stp xzr, xzr, [x10], #16\n"
+      "cmp x10, x9\n"
+      "b.lo 1b\n"
+      "mov x0, xzr\n mov x1, xzr\n mov x2, xzr\n mov x3, xzr\n mov x4, xzr\n mov x5, xzr\n"
+      "mov x6, xzr\n mov x7, xzr\n mov x8, xzr\n mov x9, xzr\n mov x10, xzr\n mov x11, xzr\n"
+      "mov x12, xzr\n mov x13, xzr\n mov x14, xzr\n mov x15, xzr\n mov x16, xzr\n mov x17, xzr\n"
+      "mov x18, xzr\n"
+      "movi v0.2d, #0\n movi v1.2d, #0\n movi v2.2d, #0\n movi v3.2d, #0\n"
+      "movi v4.2d, #0\n movi v5.2d, #0\n movi v6.2d, #0\n movi v7.2d, #0\n"
+      "movi v16.2d, #0\n movi v17.2d, #0\n movi v18.2d, #0\n movi v19.2d, #0\n"
+      "movi v20.2d, #0\n movi v21.2d, #0\n movi v22.2d, #0\n movi v23.2d, #0\n"
+      "movi v24.2d, #0\n movi v25.2d, #0\n movi v26.2d, #0\n movi v27.2d, #0\n"
+      "movi v28.2d, #0\n movi v29.2d, #0\n movi v30.2d, #0\n movi v31.2d, #0\n"
+      :
+      :
+      : "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16",
+        "x17", "x18", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20", "v21", "v22",
+        "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
 #else
+  // Clears only this buffer, inside the caller's frame: the dead frames
+  // below it keep what they held (tests may see false retention here).
   volatile char buf[256 * 1024];
   memset(const_cast<char*>(buf), 0, sizeof buf);
 #endif

@@ -165,6 +165,14 @@ TEST(Env, SmallKnobsTakeTheirRangesOnly) {
   EXPECT_EQ(parse_env("GOMEM_DIRTY", "off", &s), nullptr);
   EXPECT_FALSE(s.dirty_tracking);
   EXPECT_NE(parse_env("GOMEM_DIRTY", "0", &s), nullptr);
+  EXPECT_EQ(parse_env("GOMEM_GC_TRACE_ROOT", "0xc000012340", &s), nullptr);
+  EXPECT_EQ(s.trace_root, 0xc000012340u);
+  EXPECT_EQ(parse_env("GOMEM_GC_TRACE_ROOT", "C0000AB", &s), nullptr);
+  EXPECT_EQ(s.trace_root, 0xc0000abu);
+  EXPECT_NE(parse_env("GOMEM_GC_TRACE_ROOT", "0x", &s), nullptr);
+  EXPECT_NE(parse_env("GOMEM_GC_TRACE_ROOT", "0", &s), nullptr);
+  EXPECT_NE(parse_env("GOMEM_GC_TRACE_ROOT", "12345678901234567", &s), nullptr);  // 17 digits
+  EXPECT_NE(parse_env("GOMEM_GC_TRACE_ROOT", "0xc0g0", &s), nullptr);
   // Empty means unset; an unknown name is not gomem's.
   EnvSettings d;
   EXPECT_EQ(parse_env("GOMEMLIMIT", "", &d), nullptr);

@@ -295,6 +295,7 @@ struct Settings {
   int stw_timeout_ms = 1000;  // GOMEM_STW_TIMEOUT_MS: a world-stop's wait before it names late threads
   bool gctrace = false;       // GODEBUG=gctrace=1
   bool scavenger = true;      // GOMEM_SCAVENGER=0 turns the background scavenger off
+  uintptr_t trace_root = 0;   // GOMEM_GC_TRACE_ROOT=<hex address>: report what points to its object
 };
 extern Settings g_gcsettings;
 

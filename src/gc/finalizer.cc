@@ -255,9 +255,11 @@ bool is_marked(uintptr_t obj) {
 // word just past its end (an end pointer into itself) is taken as a pointer
 // into the object that starts there (obj + n + 1 lies inside that one only),
 // so that it keeps that one alive, never this one, whatever the marker makes
-// of end pointers.
-GOMEM_NO_TSAN void scan_ignoring_self(Marker& m, uintptr_t obj, uintptr_t n) {
+// of end pointers. tracing: GOMEM_GC_TRACE_ROOT is on (every word into
+// another object is then reported).
+GOMEM_NO_TSAN void scan_ignoring_self(Marker& m, uintptr_t obj, uintptr_t n, bool tracing) {
   const uintptr_t* w = reinterpret_cast<const uintptr_t*>(obj);
+  if (GOMEM_UNLIKELY(tracing) && g_trace_root.lo != obj) m.trace_words(w, n / sizeof(uintptr_t));
   for (uintptr_t i = 0; i < n / sizeof(uintptr_t); i++) {
     uintptr_t v = w[i];
     if (v - obj < n) continue;
@@ -267,8 +269,10 @@ GOMEM_NO_TSAN void scan_ignoring_self(Marker& m, uintptr_t obj, uintptr_t n) {
 }
 
 // Pops one queued record and runs it on the calling (registered) thread.
-// False if the queue is empty.
-bool run_one() {
+// False if the queue is empty. Not inlined: the copies of the object live in
+// this frame, dead once it returns, which the finalizer thread clears before
+// it sleeps (its own frame never holds an object).
+GOMEM_NOINLINE bool run_one() {
   // obj and arg must be on this thread's stack or registers before the
   // record stops being a root: copy them while the world cannot stop.
   void* volatile obj = nullptr;
@@ -301,6 +305,7 @@ void* runner_main(void*) {
   for (;;) {
     uint32_t v = g_fin.queued.load(std::memory_order_acquire);
     if (run_one()) continue;
+    os::clear_dead_stack();        // the last record's copies (run_one)
     os::clear_vector_registers();  // scanned while it sleeps (platform/thread.h)
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_fin.queued), v);
   }
@@ -400,22 +405,26 @@ size_t run_finalizers() {
 uint64_t finalizers_run() { return g_fin.run.load(std::memory_order_relaxed); }
 
 void scan_finalizer_roots(Marker& m) {
+  const bool tracing = g_trace_root.hi != 0;  // GOMEM_GC_TRACE_ROOT: one branch per record
   for_each_entry([&](Entry& e) {
+    if (GOMEM_UNLIKELY(tracing)) m.note(RootKind::kFinalizer, e.obj);
     if (e.kind == SpecialKind::kFinalizer && e.order != FinalizerOrder::kNoOrder) {
       MSpan* s = g_arena_index.span_or_empty(e.obj);
       if (s->kind == SpanKind::kScan) {
         // What it points to; not the object itself.
         if (e.order == FinalizerOrder::kIgnoreSelf)
-          scan_ignoring_self(m, e.obj, s->elemsize);
+          scan_ignoring_self(m, e.obj, s->elemsize, tracing);
         else
           m.scan_range(e.obj, e.obj + s->elemsize);
       }
     }
+    if (GOMEM_UNLIKELY(tracing)) m.trace_words(reinterpret_cast<const uintptr_t*>(&e.arg), 1);
     m.mark_candidate(reinterpret_cast<uintptr_t>(e.arg));
   });
+  m.note(RootKind::kQueued);
   for (Queued* q = g_fin.queue; q; q = q->next) {
-    m.mark_candidate(q->obj);
-    m.mark_candidate(reinterpret_cast<uintptr_t>(q->arg));
+    m.scan_words(&q->obj, 1);
+    m.scan_words(reinterpret_cast<const uintptr_t*>(&q->arg), 1);
   }
 }
 
@@ -436,7 +445,8 @@ void queue_dead_specials(Marker& m) {
     e.kind = SpecialKind::kQueued;
     e.arg = q;
   });
-  for (Queued* q = first; q; q = q->next) m.mark_candidate(q->obj);
+  m.note(RootKind::kQueued);
+  for (Queued* q = first; q; q = q->next) m.scan_words(&q->obj, 1);
   if (first) mark_parallel(m);
   // 3. Cleanups of objects that stay unreachable.
   bool cleanups = false;

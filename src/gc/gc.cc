@@ -8,6 +8,7 @@
 #include "heap/preempt.h"
 #include "platform/env.h"
 #include "platform/os.h"
+#include "platform/thread.h"
 
 namespace gomem {
 namespace gc {
@@ -117,10 +118,12 @@ void collect(Trigger why) {
   // Only now is the heap's extent final (a thread could still grow it into
   // a new arena right up to the stop) and are the registered roots fixed.
   heap_range(&g_range);
+  find_trace_root();
   snapshot_roots();
   // 3. Mark.
   Marker m;
   m.init();
+  os::clear_dead_stack();  // what the steps above left there is not a root (scan_self)
   scan_roots(m);
   mark_parallel(m);
   queue_dead_specials(m);
@@ -166,6 +169,7 @@ void gc_init(const os::EnvSettings& env) {
   g_gcsettings.stw_timeout_ms = env.stw_timeout_ms;
   g_gcsettings.gctrace = env.gctrace;
   g_gcsettings.scavenger = env.scavenger;
+  g_gcsettings.trace_root = env.trace_root;
   pacer_init(env.memory_limit, env.gc_percent);
   g_heap.grow_hook = heap_grew;
 }

@@ -43,6 +43,32 @@ struct HeapRange {
 };
 extern HeapRange g_range;
 
+// GOMEM_GC_TRACE_ROOT ("why is this object alive"): the object containing
+// g_gcsettings.trace_root, [lo, hi), found at the start of each mark (both 0
+// when the setting is off or no object holds the address, which costs the
+// scans one not-taken branch per range). Written by the collector with the
+// world stopped, read by the markers after.
+struct TraceRoot {
+  uintptr_t lo = 0;
+  uintptr_t hi = 0;
+};
+extern TraceRoot g_trace_root;
+void find_trace_root();  // world stopped, after heap_range
+
+// What a marker is scanning, for the GOMEM_GC_TRACE_ROOT report.
+enum class RootKind : uint8_t {
+  kHeapObject,     // a: the object
+  kStack,          // a: thread id, b: where it stopped (0: unknown)
+  kRegisters,      // a: thread id; the word's index is the register's
+  kTLS,            // a: thread id
+  kData,           // name: the module's path ("" for the main program)
+  kUser,           // a, b: the range (gomem_add_roots)
+  kUncollectable,  // a: the span's base
+  kFinalizer,      // a: the object with the finalizer (its referents, arg)
+  kQueued,         // a: the object of a queued finalizer or cleanup (0)
+  kCallback,       // a, b: the range a root callback named (gomem_gc_mark_range)
+};
+
 // One marking thread's state (Go's gcWork).
 class Marker {
  public:
@@ -79,6 +105,16 @@ class Marker {
   // Conservative scans.
   void scan_range(uintptr_t lo, uintptr_t hi);
   void scan_words(const uintptr_t* w, size_t n);
+  // Names what the following scans read, for the GOMEM_GC_TRACE_ROOT report
+  // (roots; scan_object names heap objects itself, only when tracing).
+  GOMEM_INLINE void note(RootKind k, uintptr_t a = 0, uintptr_t b = 0, const char* name = nullptr) {
+    where_ = k;
+    where_a_ = a;
+    where_b_ = b;
+    where_name_ = name;
+  }
+  // Reports each word of [w, w+n) that points into the traced object.
+  void trace_words(const uintptr_t* w, size_t n);
   // Scans the object at b (or, inside a large object, the oblet at b).
   void scan_object(uintptr_t b);
 
@@ -94,11 +130,18 @@ class Marker {
   uint64_t scanned_bytes = 0;
 
  private:
+  // scan_range; obj: the heap object [lo, hi) belongs to (0: a root).
+  void scan_block(uintptr_t lo, uintptr_t hi, uintptr_t obj);
   void flush_full();
   bool refill();
   void balance();
 
   WorkBuf* buf_ = nullptr;
+  // What is being scanned (note()): written and read by this marker only.
+  RootKind where_ = RootKind::kHeapObject;
+  uintptr_t where_a_ = 0;
+  uintptr_t where_b_ = 0;
+  const char* where_name_ = nullptr;
 };
 
 // Runs drain() on the collector thread and the helper markers; returns when
@@ -112,7 +155,7 @@ void start_markers();
 // Roots (roots.cc).
 void collect_data_segments();  // before the world stops (dl_iterate_phdr)
 void snapshot_roots();         // world stopped: registered ranges, segments still mapped
-void scan_roots(Marker& m);    // world stopped
+void scan_roots(Marker& m);    // world stopped; the caller cleared its dead stack
 void scan_thread_roots(Marker& m);  // stw.cc
 void scan_finalizer_roots(Marker& m);  // finalizer.cc
 // A thread's stacks and static TLS (stacks.cc). stop_point turns the stack

@@ -8,6 +8,7 @@
 // only added by markers that are not idle.
 #include <cstring>
 
+#include "base/fmt.h"
 #include "gc/internal.h"
 #include "heap/fault.h"
 #include "heap/fixalloc.h"
@@ -18,6 +19,7 @@ namespace gomem {
 namespace gc {
 
 GOMEM_META constinit HeapRange g_range;
+GOMEM_META constinit TraceRoot g_trace_root;
 
 namespace {
 
@@ -153,17 +155,84 @@ void Marker::balance() {
   g_pool.nfull.fetch_add(1, std::memory_order_release);
 }
 
+void find_trace_root() {
+  uintptr_t a = g_gcsettings.trace_root;
+  g_trace_root = TraceRoot{};
+  if (!a || a - g_range.lo >= g_range.span) return;
+  MSpan* s = g_arena_index.span_or_empty(a);
+  if (s->state.load(std::memory_order_acquire) != SpanState::kInUse) return;
+  uintptr_t idx = s->obj_index(a);
+  if (idx >= s->nelems) return;
+  g_trace_root.lo = s->base + idx * s->elemsize;
+  g_trace_root.hi = g_trace_root.lo + s->elemsize;
+}
+
+// Off the marking path: only runs when a scanned range was found to hold the
+// traced object. Never allocates (the world is stopped).
+GOMEM_NO_TSAN GOMEM_NOINLINE void Marker::trace_words(const uintptr_t* w, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (w[i] - g_trace_root.lo >= g_trace_root.hi - g_trace_root.lo) continue;
+    StackBuf<512> b;
+    b.s("gomem: GOMEM_GC_TRACE_ROOT: object ").x(g_trace_root.lo).s(" (").u(g_trace_root.hi - g_trace_root.lo);
+    b.s(" B) is pointed to by the word ").x(w[i]);
+    switch (where_) {
+      case RootKind::kHeapObject:
+        b.s(" at ").p(w + i).s(" in the heap object ").x(where_a_);
+        break;
+      case RootKind::kStack:
+        b.s(" at ").p(w + i).s(" on the stack of thread ").u(where_a_).s(" (stopped at ").x(where_b_).c(')');
+        break;
+      case RootKind::kRegisters:
+        b.s(" in saved register ").u(i).s(" of thread ").u(where_a_);
+        break;
+      case RootKind::kTLS:
+        b.s(" at ").p(w + i).s(" in the static TLS of thread ").u(where_a_);
+        break;
+      case RootKind::kData:
+        b.s(" at ")
+            .p(w + i)
+            .s(" in the data segment of ")
+            .s(where_name_ && *where_name_ ? where_name_ : "the main program");
+        break;
+      case RootKind::kUser:
+        b.s(" at ").p(w + i).s(" in the registered range ").x(where_a_).c('-').x(where_b_);
+        break;
+      case RootKind::kUncollectable:
+        b.s(" at ").p(w + i).s(" in the uncollectable span at ").x(where_a_);
+        break;
+      case RootKind::kFinalizer:
+        b.s(" at ").p(w + i).s(", a finalizer root of the object ").x(where_a_);
+        break;
+      case RootKind::kQueued:
+        b.s(" at ").p(w + i).s(" in the finalizer and cleanup queue");
+        break;
+      case RootKind::kCallback:
+        b.s(" at ").p(w + i).s(" in the range ").x(where_a_).c('-').x(where_b_).s(" a root callback named");
+        break;
+    }
+    b.c('\n');
+    os::write_stderr(b.str(), b.len());
+  }
+}
+
 GOMEM_NO_TSAN void Marker::scan_words(const uintptr_t* w, size_t n) {
+  if (GOMEM_UNLIKELY(g_trace_root.hi != 0)) trace_words(w, n);
   for (size_t i = 0; i < n; i++) mark_candidate(w[i]);
 }
 
-GOMEM_NO_TSAN void Marker::scan_range(uintptr_t lo, uintptr_t hi) {
+GOMEM_NO_TSAN void Marker::scan_range(uintptr_t lo, uintptr_t hi) { scan_block(lo, hi, 0); }
+
+GOMEM_NO_TSAN GOMEM_INLINE void Marker::scan_block(uintptr_t lo, uintptr_t hi, uintptr_t obj) {
   lo = align_up(lo, sizeof(uintptr_t));
   hi = align_down(hi, sizeof(uintptr_t));
   if (hi <= lo) return;
   scanned_bytes += hi - lo;
   const uintptr_t* p = reinterpret_cast<const uintptr_t*>(lo);
   const uintptr_t* e = reinterpret_cast<const uintptr_t*>(hi);
+  if (GOMEM_UNLIKELY(g_trace_root.hi != 0)) {
+    if (obj) note(RootKind::kHeapObject, obj);
+    trace_words(p, static_cast<size_t>(e - p));
+  }
   for (; p < e; p++) mark_candidate(*p);
 }
 
@@ -179,7 +248,7 @@ void Marker::scan_object(uintptr_t b) {
       n = end - b < kObletBytes ? end - b : kObletBytes;
     }
   }
-  scan_range(b, b + n);
+  scan_block(b, b + n, s->large ? s->base : b);
 }
 
 void Marker::drain() {
@@ -272,4 +341,3 @@ void helpers_fork_child() {
 
 }  // namespace gc
 }  // namespace gomem
-

@@ -36,6 +36,7 @@ namespace {
 
 struct Range {
   uintptr_t lo, hi;
+  const char* name;  // data segments: the module's path (the loader's string); else nullptr
 };
 
 // A growable array of ranges in metadata memory (never malloc).
@@ -68,11 +69,12 @@ struct Roots {
 };
 GOMEM_META constinit Roots g_roots;
 
-// Adds [lo, hi) to segs minus the metadata sections.
-void add_segment(uintptr_t lo, uintptr_t hi) {
+// Adds [lo, hi) of the module `name` to segs minus the metadata sections.
+void add_segment(uintptr_t lo, uintptr_t hi, const char* name) {
   Range ex[2] = {
-      {reinterpret_cast<uintptr_t>(__start_gomem_meta), reinterpret_cast<uintptr_t>(__stop_gomem_meta)},
-      {reinterpret_cast<uintptr_t>(__start_gomem_meta_bss), reinterpret_cast<uintptr_t>(__stop_gomem_meta_bss)}};
+      {reinterpret_cast<uintptr_t>(__start_gomem_meta), reinterpret_cast<uintptr_t>(__stop_gomem_meta), nullptr},
+      {reinterpret_cast<uintptr_t>(__start_gomem_meta_bss), reinterpret_cast<uintptr_t>(__stop_gomem_meta_bss),
+       nullptr}};
   if (ex[0].lo > ex[1].lo) {
     Range t = ex[0];
     ex[0] = ex[1];
@@ -80,10 +82,10 @@ void add_segment(uintptr_t lo, uintptr_t hi) {
   }
   for (const Range& e : ex) {
     if (!e.lo || e.hi <= lo || e.lo >= hi) continue;
-    if (e.lo > lo) g_roots.segs.push({lo, e.lo});
+    if (e.lo > lo) g_roots.segs.push({lo, e.lo, name});
     lo = e.hi;
   }
-  if (hi > lo) g_roots.segs.push({lo, hi});
+  if (hi > lo) g_roots.segs.push({lo, hi, name});
 }
 
 int phdr_callback(struct dl_phdr_info* info, size_t, void*) {
@@ -91,7 +93,7 @@ int phdr_callback(struct dl_phdr_info* info, size_t, void*) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
     if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_W)) continue;
     uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
-    add_segment(lo, lo + ph.p_memsz);
+    add_segment(lo, lo + ph.p_memsz, info->dlpi_name);
   }
   return 0;
 }
@@ -159,7 +161,9 @@ void mark_range_from_root_fn(uintptr_t lo, uintptr_t hi) {
     os::write_stderr(b.str(), b.len());
     os::abort_process();
   }
-  if (hi > lo) g_root_fn_marker->scan_range(lo, hi);
+  if (hi <= lo) return;
+  g_root_fn_marker->note(RootKind::kCallback, lo, hi);
+  g_root_fn_marker->scan_range(lo, hi);
 }
 
 // A root range must be readable when it is added (else the next cycle
@@ -177,7 +181,7 @@ void add_roots(uintptr_t lo, uintptr_t hi) {
   }
   NoPreempt np;
   MutexLock l(g_roots.lock);
-  if (!g_roots.user.push({lo, hi})) fatal("out of memory for the root set");
+  if (!g_roots.user.push({lo, hi, nullptr})) fatal("out of memory for the root set");
 }
 
 void remove_roots(uintptr_t lo, uintptr_t hi) {
@@ -228,16 +232,29 @@ void roots_fork_prepare() { g_roots.lock.lock(); }
 void roots_fork_parent() { g_roots.lock.unlock(); }
 void roots_fork_child() { g_roots.lock.reset(); }
 
+// The collector's own stack is scanned from here: first (and with the dead
+// stack below cleared by the caller of scan_roots), so that what the other
+// scans and the collector's earlier work (sweep, world-stop) left in dead
+// frames below, or in the unused part of regs, is not taken for a root.
 GOMEM_NOINLINE void scan_self(Marker& m) {
-  uintptr_t regs[os::kMaxSavedRegisters];
+  uintptr_t regs[os::kMaxSavedRegisters] = {};
   size_t n = os::spill_registers(regs, os::kMaxSavedRegisters);
+  GCThread* t = t_gcthread;
+  m.note(RootKind::kRegisters, t ? t->tid : 0);
   m.scan_words(regs, n);
-  if (GCThread* t = t_gcthread) scan_thread_stacks(m, t, stop_point(t, os::current_sp()));
+  if (t) scan_thread_stacks(m, t, stop_point(t, os::current_sp()));
 }
 
 void scan_roots(Marker& m) {
-  for (size_t i = 0; i < g_roots.segs.n; i++) m.scan_range(g_roots.segs.v[i].lo, g_roots.segs.v[i].hi);
-  for (size_t i = 0; i < g_roots.usnap.n; i++) m.scan_range(g_roots.usnap.v[i].lo, g_roots.usnap.v[i].hi);
+  scan_self(m);
+  for (size_t i = 0; i < g_roots.segs.n; i++) {
+    m.note(RootKind::kData, 0, 0, g_roots.segs.v[i].name);
+    m.scan_range(g_roots.segs.v[i].lo, g_roots.segs.v[i].hi);
+  }
+  for (size_t i = 0; i < g_roots.usnap.n; i++) {
+    m.note(RootKind::kUser, g_roots.usnap.v[i].lo, g_roots.usnap.v[i].hi);
+    m.scan_range(g_roots.usnap.v[i].lo, g_roots.usnap.v[i].hi);
+  }
   g_heap.for_each_span_record([&](MSpan* s) {
     if (s->state.load(std::memory_order_acquire) != SpanState::kInUse || s->kind != SpanKind::kUncollectable) return;
     // A span half re-cut for another class (see MCache::reuse_empty) would
@@ -245,12 +262,12 @@ void scan_roots(Marker& m) {
     if (!s->large && s->limit() > s->end())
       fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s,
                   "uncollectable span scanned with a mixed geometry");
+    m.note(RootKind::kUncollectable, s->base);
     m.scan_range(s->base, s->large ? s->end() : s->limit());
   });
   scan_finalizer_roots(m);
   scan_thread_roots(m);
   scan_root_fns(m);
-  scan_self(m);  // last: its register and stack snapshot is taken here
 }
 
 }  // namespace gc

@@ -86,6 +86,7 @@ uintptr_t stop_point(GCThread* t, uintptr_t sp) {
 }
 
 void scan_thread_stacks(Marker& m, const GCThread* t, uintptr_t sp) {
+  m.note(RootKind::kStack, t->tid, sp);
   StackRange s[2];
   int n = current_stacks(t, s);
   for (int i = 0; i < n; i++) {
@@ -96,6 +97,7 @@ void scan_thread_stacks(Marker& m, const GCThread* t, uintptr_t sp) {
   }
   if (t->alt_hi) m.scan_range(t->alt_sp, t->alt_hi);
   if (t->own_sp) scan_from(m, t->own_sp, t->own);
+  m.note(RootKind::kTLS, t->tid);
   m.scan_range(t->tls.lo, t->tls.hi);
 }
 

@@ -352,6 +352,7 @@ void scan_thread_roots(Marker& m) {
   for (GCThread* t = g_reg.threads.front(); t; t = ThreadList::next(t)) {
     if (t == self) continue;
     SavedRegs* r = reinterpret_cast<SavedRegs*>(reinterpret_cast<char*>(t) + sizeof(GCThread));
+    m.note(RootKind::kRegisters, t->tid);
     m.scan_words(r->r, r->n);
     scan_thread_stacks(m, t, t->stop_sp.load(std::memory_order_acquire));
   }

@@ -134,6 +134,7 @@ void* sweeper_main(void*) {
   uint32_t seen = 0;
   for (;;) {
     uint32_t k;
+    os::clear_dead_stack();        // slots the last sweep freed may be reused
     os::clear_vector_registers();  // scanned while it sleeps (platform/thread.h)
     while ((k = g_sweeper_kick.load(std::memory_order_acquire)) == seen)
       os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_sweeper_kick), k);

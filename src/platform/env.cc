@@ -13,7 +13,8 @@ namespace os {
 
 const char* const kEnvNames[] = {
     "GOMEMLIMIT",      "GOGC",       "GOMEM_GC_MARKERS", "GOMEM_SIG_SUSPEND", "GOMEM_STW_TIMEOUT_MS", "GODEBUG",
-    "GOMEM_SCAVENGER", "GOMEM_MADV", "GOMEM_STATS",      "GOMEM_GC_INTERIOR", "GOMEM_DIRTY",          nullptr};
+    "GOMEM_SCAVENGER", "GOMEM_MADV", "GOMEM_STATS",      "GOMEM_GC_INTERIOR", "GOMEM_DIRTY",
+    "GOMEM_GC_TRACE_ROOT", nullptr};
 
 namespace {
 
@@ -118,6 +119,22 @@ const char* bad_suspend_signal(int sig) {
          "not a fault signal";
 }
 
+// An address in hexadecimal, with or without 0x, not 0.
+const char* parse_address(const char* v, uintptr_t* out) {
+  constexpr const char* kWant = "want an address in hexadecimal such as 0xc000012340";
+  if (v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) v += 2;
+  uintptr_t a = 0;
+  int digits = 0;
+  for (; *v; v++, digits++) {
+    int d = *v >= '0' && *v <= '9' ? *v - '0' : (*v | 0x20) >= 'a' && (*v | 0x20) <= 'f' ? (*v | 0x20) - 'a' + 10 : -1;
+    if (d < 0 || digits == 16) return kWant;
+    a = a << 4 | static_cast<uintptr_t>(d);
+  }
+  if (digits == 0 || a == 0) return kWant;
+  *out = a;
+  return nullptr;
+}
+
 const char* parse_signal(const char* v, int* out) {
   int sig;
   if (const char* why = parse_int(v, 1, 1024, "want a signal number such as 30 (SIGPWR)", &sig)) return why;
@@ -170,6 +187,7 @@ const char* parse_env(const char* name, const char* v, EnvSettings* out) {
   if (strcmp(name, "GOMEM_GC_INTERIOR") == 0)
     return parse_choice(v, "exact", "past_end", "want exact or past_end", &out->interior_exact);
   if (strcmp(name, "GOMEM_DIRTY") == 0) return parse_choice(v, "on", "off", "want on or off", &out->dirty_tracking);
+  if (strcmp(name, "GOMEM_GC_TRACE_ROOT") == 0) return parse_address(v, &out->trace_root);
   return nullptr;
 }
 

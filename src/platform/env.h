@@ -36,6 +36,7 @@ struct EnvSettings {
   bool print_stats = false;          // GOMEM_STATS=1
   bool interior_exact = false;       // GOMEM_GC_INTERIOR=exact (past_end is the default)
   bool dirty_tracking = true;        // GOMEM_DIRTY=off: marking stays stop-the-world
+  uintptr_t trace_root = 0;          // GOMEM_GC_TRACE_ROOT: print what keeps this object alive
 };
 
 // The knobs' names, null-terminated.

@@ -99,6 +99,13 @@ constexpr size_t kMaxSavedRegisters = 96;
 // gomem's own registered threads again before they sleep, so that no stale
 // pointer there keeps an object alive.
 void clear_vector_registers();
+// Zeroes the kDeadStackBytes below the caller's frame (the dead frames of
+// the functions it called) and the general registers a call may clobber,
+// for the same reason: a sleeping thread's stack is scanned from where it
+// stopped, so a pointer its last work left there stays a root until
+// overwritten. The stack must have that much room.
+void clear_dead_stack();
+constexpr size_t kDeadStackBytes = 16 * 1024;
 // Bytes below the stack pointer that a leaf function may use without moving
 // it (the SysV x86-64 red zone; AArch64 has none, and keeps the margin).
 constexpr uintptr_t kRedZone = 128;

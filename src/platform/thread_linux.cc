@@ -225,6 +225,33 @@ void clear_vector_registers() {
 #endif
 }
 
+GOMEM_NOINLINE void clear_dead_stack() {
+  // This frame lies right below the caller's: its array covers the dead
+  // frames there. The compiler must not drop the stores to a dying array.
+  uintptr_t dead[kDeadStackBytes / sizeof(uintptr_t)];
+  for (uintptr_t& w : dead) w = 0;
+  __asm__ __volatile__("" : : "r"(dead) : "memory");
+#if defined(__x86_64__)
+  __asm__ __volatile__(
+      "xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\txor %%esi, %%esi\n\txor %%edi, %%edi\n\t"
+      "xor %%r8d, %%r8d\n\txor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"
+      :
+      :
+      : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11");
+#elif defined(__aarch64__)
+  __asm__ __volatile__(
+      "mov x0, xzr\n\tmov x1, xzr\n\tmov x2, xzr\n\tmov x3, xzr\n\tmov x4, xzr\n\tmov x5, xzr\n\t"
+      "mov x6, xzr\n\tmov x7, xzr\n\tmov x8, xzr\n\tmov x9, xzr\n\tmov x10, xzr\n\tmov x11, xzr\n\t"
+      "mov x12, xzr\n\tmov x13, xzr\n\tmov x14, xzr\n\tmov x15, xzr\n\tmov x16, xzr\n\tmov x17, xzr"
+      :
+      :
+      : "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16",
+        "x17");
+#else
+#error "gomem: clear_dead_stack has no port for this architecture"
+#endif
+}
+
 // The callee-saved registers, stored straight into the caller's array: a
 // function that stored them into its own frame (__builtin_unwind_init)
 // would lose them when it returns, and a compiler-generated save could come
