@@ -1,7 +1,13 @@
 /* gomem: runs a program with libgomem.so preloaded.
  *
- *   gomem run [--stats] [--gctrace] -- CMD ARGS...
+ *   gomem run [--stats] [--gctrace] [--libgc [--malloc]] -- CMD ARGS...
  *   gomem version
+ *
+ * --libgc runs a program built for Boehm GC (linked with -lgc) on gomem:
+ * gomem's libgc.so.1 (lib/gomem-gc, or gomem-gc/ in a build directory) goes
+ * first in LD_LIBRARY_PATH, and nothing is preloaded, so malloc stays the C
+ * library's as with bdwgc; --malloc preloads libgomem.so as well (one heap
+ * for both).
  *
  * The library is looked up next to this executable (../lib/libgomem.so for
  * an installed tree, or ./libgomem.so in a build directory), or taken from
@@ -19,7 +25,7 @@
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: gomem run [--stats] [--gctrace] -- CMD ARGS...\n"
+          "usage: gomem run [--stats] [--gctrace] [--libgc [--malloc]] -- CMD ARGS...\n"
           "       gomem version\n");
   exit(2);
 }
@@ -48,6 +54,26 @@ static int find_lib(char *out, size_t n) {
   return 0;
 }
 
+/* Puts the directory of gomem's libgc.so.1 (next to libgomem.so: lib/gomem-gc
+ * or, in a build directory, gomem-gc) first in LD_LIBRARY_PATH. */
+static int use_libgc(const char *lib) {
+  char dir[PATH_MAX], path[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", lib);
+  char *libdir = dirname(dir);
+  snprintf(path, sizeof path, "%s/gomem-gc/libgc.so.1", libdir);
+  if (access(path, R_OK) != 0) {
+    fprintf(stderr, "gomem: cannot find %s\n", path);
+    return 0;
+  }
+  char *gcdir = dirname(path);
+  const char *old = getenv("LD_LIBRARY_PATH");
+  char value[3 * PATH_MAX];
+  if (old && *old) snprintf(value, sizeof value, "%s:%s", gcdir, old);
+  else snprintf(value, sizeof value, "%s", gcdir);
+  setenv("LD_LIBRARY_PATH", value, 1);
+  return 1;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) usage();
   if (strcmp(argv[1], "version") == 0) {
@@ -56,10 +82,12 @@ int main(int argc, char **argv) {
   }
   if (strcmp(argv[1], "run") != 0) usage();
   int i = 2;
-  int stats = 0, gctrace = 0;
+  int stats = 0, gctrace = 0, libgc = 0, malloc_too = 0;
   for (; i < argc; i++) {
     if (strcmp(argv[i], "--stats") == 0) stats = 1;
     else if (strcmp(argv[i], "--gctrace") == 0) gctrace = 1;
+    else if (strcmp(argv[i], "--libgc") == 0) libgc = 1;
+    else if (strcmp(argv[i], "--malloc") == 0) malloc_too = 1;
     else if (strcmp(argv[i], "--") == 0) {
       i++;
       break;
@@ -71,11 +99,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "gomem: cannot find libgomem.so (set GOMEM_LIB)\n");
     return 127;
   }
-  const char *old = getenv("LD_PRELOAD");
-  char preload[2 * PATH_MAX];
-  if (old && *old) snprintf(preload, sizeof preload, "%s:%s", lib, old);
-  else snprintf(preload, sizeof preload, "%s", lib);
-  setenv("LD_PRELOAD", preload, 1);
+  if (libgc && !use_libgc(lib)) return 127;
+  if (!libgc || malloc_too) {
+    const char *old = getenv("LD_PRELOAD");
+    char preload[2 * PATH_MAX];
+    if (old && *old) snprintf(preload, sizeof preload, "%s:%s", lib, old);
+    else snprintf(preload, sizeof preload, "%s", lib);
+    setenv("LD_PRELOAD", preload, 1);
+  }
   if (stats) setenv("GOMEM_STATS", "1", 1);
   if (gctrace) setenv("GODEBUG", "gctrace=1", 1);
   execvp(argv[i], argv + i);

@@ -22,7 +22,8 @@
  *     thread stays a root until its last pthread key destructor has run;
  *   - the writable data and bss of every loaded object (rescanned each cycle,
  *     so dlopen'ed libraries count);
- *   - ranges added with gomem_add_roots;
+ *   - ranges added with gomem_add_roots, and what root callbacks name
+ *     (gomem_gc_add_root_fn);
  *   - uncollectable blocks and collected "scan" objects;
  *   - the arguments of finalizers and cleanups, and what objects with
  *     finalizers point to (see gomem_gc_set_finalizer).
@@ -433,6 +434,38 @@ GOMEM_API void gomem_print_stats(int fd);
  * on a violation prints what is wrong and aborts. Other threads must not
  * allocate or free while it runs. */
 GOMEM_API long gomem_check_heap(void);
+
+/* ---------------------------------------------------------------------------
+ * Warnings (added for the Boehm GC layer, issue 10).
+ * ------------------------------------------------------------------------- */
+/* Non-fatal diagnostics (today: a collected allocation that failed for lack
+ * of memory, with the heap's figures) go to fn instead of standard error;
+ * NULL restores standard error. msg is one NUL-terminated line, ending in a
+ * newline, valid only during the call. fn runs on the thread that hit the
+ * condition, outside gomem's locks; it may allocate but must not free the
+ * object being reported. Returns the previous fn (NULL = standard error).
+ * Fatal faults (bad free, corruption) still print and abort, and warnings
+ * raised while the world is stopped (a root range found unmapped) still go
+ * to standard error. */
+typedef void (*gomem_warn_fn)(const char *msg);
+GOMEM_API gomem_warn_fn gomem_set_warn_fn(gomem_warn_fn fn);
+
+/* Root callbacks (for the Boehm GC layer's mark procedures, Guile's among
+ * them): memory the collector cannot find by itself (a language's stacks in
+ * mmap'ed memory, reachable only through the program's own bookkeeping).
+ * Every collection calls fn(arg) while it marks its roots, with the world
+ * stopped, on the collecting thread; fn reads the program's data and names
+ * what to scan with gomem_gc_mark_range, and must not allocate, free, take
+ * a lock another thread may hold, or call any other gomem function but
+ * gomem_weak_get, gomem_gc_base, gomem_kind and gomem_usable_size.
+ * Callbacks cannot be removed; at most 16. Returns 0, or -1 when fn is NULL
+ * or the table is full. */
+typedef void (*gomem_root_fn)(void *arg);
+GOMEM_API int gomem_gc_add_root_fn(gomem_root_fn fn, void *arg);
+/* Inside a root callback: scans [lo, hi) conservatively, like a registered
+ * root range (every word that points into a collected object keeps it
+ * alive). Anywhere else it is a fault: message and abort. */
+GOMEM_API void gomem_gc_mark_range(const void *lo, const void *hi);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -250,6 +250,10 @@ void heap_grew();
 
 void add_roots(uintptr_t lo, uintptr_t hi);
 void remove_roots(uintptr_t lo, uintptr_t hi);
+// Root callbacks (gomem_gc_add_root_fn): false when the table is full.
+bool add_root_fn(void (*fn)(void*), void* arg);
+// gomem_gc_mark_range: scans [lo, hi) for the root callback running now.
+void mark_range_from_root_fn(uintptr_t lo, uintptr_t hi);
 
 // ---------------------------------------------------------------------------
 // Finalizers, cleanups and weak pointers (finalizer.cc). The callers are

@@ -66,6 +66,7 @@ enum class RootKind : uint8_t {
   kUncollectable,  // a: the span's base
   kFinalizer,      // a: the object with the finalizer (its referents, arg)
   kQueued,         // a: the object of a queued finalizer or cleanup (0)
+  kCallback,       // a, b: the range a root callback named (gomem_gc_mark_range)
 };
 
 // One marking thread's state (Go's gcWork).

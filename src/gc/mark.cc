@@ -206,6 +206,9 @@ GOMEM_NO_TSAN GOMEM_NOINLINE void Marker::trace_words(const uintptr_t* w, size_t
       case RootKind::kQueued:
         b.s(" at ").p(w + i).s(" in the finalizer and cleanup queue");
         break;
+      case RootKind::kCallback:
+        b.s(" at ").p(w + i).s(" in the range ").x(where_a_).c('-').x(where_b_).s(" a root callback named");
+        break;
     }
     b.c('\n');
     os::write_stderr(b.str(), b.len());

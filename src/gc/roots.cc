@@ -10,7 +10,8 @@
 //     finalizers and cleanups, weak handles, and queued finalizers and
 //     cleanups (finalizer.cc);
 //   - the stacks, static TLS and saved registers of registered threads
-//     (stw.cc, stacks.cc), and the collector's own.
+//     (stw.cc, stacks.cc), and the collector's own;
+//   - what root callbacks (gomem_gc_add_root_fn) name.
 #include <link.h>
 
 #include <cstring>
@@ -121,7 +122,49 @@ bool snapshot_user_range(Range r) {
   return true;
 }
 
+// Root callbacks: appended by any thread (entry written, then the count
+// published with release), read by the collector with the world stopped.
+constexpr int kMaxRootFns = 16;
+struct RootFn {
+  void (*fn)(void*);
+  void* arg;
+};
+RootFn g_root_fns[kMaxRootFns];
+std::atomic<int> g_num_root_fns{0};
+// The marker of the root callback running now, or null: written and read
+// by the collecting thread only (the world is stopped).
+Marker* g_root_fn_marker;
+
+void scan_root_fns(Marker& m) {
+  int n = g_num_root_fns.load(std::memory_order_acquire);
+  g_root_fn_marker = &m;
+  for (int i = 0; i < n; i++) g_root_fns[i].fn(g_root_fns[i].arg);
+  g_root_fn_marker = nullptr;
+}
+
 }  // namespace
+
+bool add_root_fn(void (*fn)(void*), void* arg) {
+  NoPreempt np;
+  MutexLock l(g_roots.lock);
+  int n = g_num_root_fns.load(std::memory_order_relaxed);
+  if (n == kMaxRootFns) return false;
+  g_root_fns[n] = {fn, arg};
+  g_num_root_fns.store(n + 1, std::memory_order_release);
+  return true;
+}
+
+void mark_range_from_root_fn(uintptr_t lo, uintptr_t hi) {
+  if (!g_root_fn_marker) {
+    StackBuf<160> b;
+    b.s("gomem: gomem_gc_mark_range(").x(lo).s(", ").x(hi).s(") outside a root callback\n");
+    os::write_stderr(b.str(), b.len());
+    os::abort_process();
+  }
+  if (hi <= lo) return;
+  g_root_fn_marker->note(RootKind::kCallback, lo, hi);
+  g_root_fn_marker->scan_range(lo, hi);
+}
 
 // A root range must be readable when it is added (else the next cycle
 // would fault in the middle of a stop, with no word of why) and stay so
@@ -224,6 +267,7 @@ void scan_roots(Marker& m) {
   });
   scan_finalizer_roots(m);
   scan_thread_roots(m);
+  scan_root_fns(m);
 }
 
 }  // namespace gc

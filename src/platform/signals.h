@@ -32,8 +32,9 @@ int stop_signal();
 const sigset_t* without_stop_signal(const sigset_t* set, sigset_t* copy);
 
 // libc's definition of `name`, the one after this object's in the lookup
-// order (dlsym RTLD_NEXT); the process stops with a message if there is
-// none. dlsym does not allocate when it finds the symbol.
+// order (dlsym RTLD_NEXT), or the C library's own when this object comes
+// after it (loaded as a dependency, not preloaded); the process stops with a
+// message if there is none. dlsym does not allocate when it finds the symbol.
 void* next_symbol(const char* name);
 
 // Start time of thread tid of this process, in clock ticks since boot

@@ -68,6 +68,13 @@ const sigset_t* without_stop_signal(const sigset_t* set, sigset_t* copy) {
 void* next_symbol(const char* name) {
   void* f = dlsym(RTLD_NEXT, name);
   if (!f) {
+    // Loaded after the C library (a dependency of libgc.so.1, say, not
+    // preloaded): nothing follows this object in the lookup order, and the
+    // program calls libc's functions, not these. Ask the C library itself.
+    void* libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    if (libc) f = dlsym(libc, name);
+  }
+  if (!f) {
     StackBuf<128> b;
     b.s("gomem: libc's ").s(name).s(" not found (dlsym RTLD_NEXT)\n");
     write_stderr(b.str(), b.len());

@@ -39,6 +39,8 @@
 
 #include <atomic>
 
+#include <atomic>
+
 #include "base/fmt.h"
 #include "gc/collector.h"
 #include "gomem/gomem.h"
@@ -119,6 +121,21 @@ GOMEM_INLINE MCache* gc_ready() {
   return gc_ready_slow();
 }
 
+// Where the out-of-memory diagnostic goes: gomem_set_warn_fn's callback, or
+// stderr when it is null. Written by any thread through gomem_set_warn_fn,
+// read by the thread that warns; an atomic pointer, nothing else to order.
+// (Warnings raised with the world stopped, heap/fault.h's warn, stay on
+// stderr: a program's callback could wait for a stopped thread's lock.)
+std::atomic<gomem_warn_fn> g_warn_fn{nullptr};
+
+void warn_to_hook(const Buf& b) {
+  gomem_warn_fn fn = g_warn_fn.load(std::memory_order_acquire);
+  if (fn)
+    fn(b.str());
+  else
+    os::write_stderr(b.str(), b.len());
+}
+
 GOMEM_NOINLINE void* gc_out_of_memory(size_t size) {
   gomem_stats st;
   gomem_read_stats(&st);
@@ -126,7 +143,7 @@ GOMEM_NOINLINE void* gc_out_of_memory(size_t size) {
   b.s("gomem: out of memory: collected allocation of ").u(size).s(" bytes failed (heap_sys ");
   b.bytes(st.heap_sys).s(", heap_alloc ").bytes(st.heap_alloc).s(", gc_heap_live ").bytes(st.gc_heap_live);
   b.s(", next_gc ").bytes(st.next_gc).s(")\n");
-  os::write_stderr(b.str(), b.len());
+  warn_to_hook(b);
   return out_of_memory();
 }
 
@@ -362,6 +379,19 @@ GOMEM_EXPORT void gomem_fiber_start_switch(void* stack_lo, size_t size) {
 }
 
 GOMEM_EXPORT void gomem_fiber_finish_switch(void) { gc::fiber_finish_switch(); }
+
+GOMEM_EXPORT int gomem_gc_add_root_fn(gomem_root_fn fn, void* arg) {
+  ensure_init();
+  return fn && gc::add_root_fn(fn, arg) ? 0 : -1;
+}
+
+GOMEM_EXPORT void gomem_gc_mark_range(const void* lo, const void* hi) {
+  gc::mark_range_from_root_fn(reinterpret_cast<uintptr_t>(lo), reinterpret_cast<uintptr_t>(hi));
+}
+
+GOMEM_EXPORT gomem_warn_fn gomem_set_warn_fn(gomem_warn_fn fn) {
+  return g_warn_fn.exchange(fn, std::memory_order_acq_rel);
+}
 
 GOMEM_EXPORT void gomem_free_os_memory(void) {
   ensure_init();

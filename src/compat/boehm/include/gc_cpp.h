@@ -1,0 +1,2 @@
+/* Boehm GC layout: <gc_cpp.h> is <gc/gc_cpp.h>. */
+#include "gc/gc_cpp.h"
