@@ -36,8 +36,8 @@
 #include <vector>
 
 #include "gc/collector.h"
-#include "gomem/gomem.h"
 #include "gc_test_util.h"
+#include "gomem/gomem.h"
 
 using namespace gomem_test;
 

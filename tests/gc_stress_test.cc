@@ -171,9 +171,11 @@ void four_gigabytes_child() {
   gomem_stats st;
   gomem_read_stats(&st);
   size_t peak = peak_rss_bytes();
-  printf("allocated %zu MB, live ~%zu MB, %u cycles, peak RSS %zu MB, heap_sys %llu MB, heap_inuse %llu MB, marked %llu MB\n",
-         allocated >> 20, kLive >> 20, st.num_gc, peak >> 20, static_cast<unsigned long long>(st.heap_sys >> 20),
-         static_cast<unsigned long long>(st.heap_inuse >> 20), static_cast<unsigned long long>(st.gc_heap_live >> 20));
+  printf(
+      "allocated %zu MB, live ~%zu MB, %u cycles, peak RSS %zu MB, heap_sys %llu MB, heap_inuse %llu MB, marked %llu "
+      "MB\n",
+      allocated >> 20, kLive >> 20, st.num_gc, peak >> 20, static_cast<unsigned long long>(st.heap_sys >> 20),
+      static_cast<unsigned long long>(st.heap_inuse >> 20), static_cast<unsigned long long>(st.gc_heap_live >> 20));
   EXPECT_GT(st.num_gc, 20u);
   EXPECT_GE(st.gc_heap_live, kLive);
 }

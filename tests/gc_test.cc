@@ -28,14 +28,14 @@
 
 using namespace gomem_test;
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <signal.h>
 #include <unistd.h>
+#include <functional>
 #include <random>
 #include <string>
-#include <pthread.h>
-#include <functional>
 
 static void* volatile g_global_root;
 
@@ -304,9 +304,15 @@ GOMEM_NOINLINE_TEST void hold_and_call(uintptr_t held, size_t n, uint64_t seed, 
                                        std::atomic<int>* ready, std::atomic<bool>* done, bool* intact) {
   void* volatile p = unmask(held);
   switch (how) {
-    case 0: EXPECT_EQ(gomem_gc_set_finalizer(unmask(other), no_op_finalizer, nullptr), 0); break;
-    case 1: gomem_gc_free(unmask(other)); break;
-    default: gomem_free(unmask(other)); break;  // free() of a collected object: the same early free
+    case 0:
+      EXPECT_EQ(gomem_gc_set_finalizer(unmask(other), no_op_finalizer, nullptr), 0);
+      break;
+    case 1:
+      gomem_gc_free(unmask(other));
+      break;
+    default:
+      gomem_free(unmask(other));
+      break;  // free() of a collected object: the same early free
   }
   ready->fetch_add(1);
   while (!done->load()) std::this_thread::yield();
@@ -322,8 +328,8 @@ GC_TEST(GC, SetFinalizerAndEarlyFreeRegisterTheCallingThread) {
   bool intact[3] = {};
   std::vector<std::thread> ts;
   for (int how = 0; how < 3; how++)
-    ts.emplace_back(hold_and_call, make_masked(kSize, 40 + how), kSize, 40 + how, how, make_masked(64, 50 + how), &ready,
-                    &done, &intact[how]);
+    ts.emplace_back(hold_and_call, make_masked(kSize, 40 + how), kSize, 40 + how, how, make_masked(64, 50 + how),
+                    &ready, &done, &intact[how]);
   while (ready.load() != 3) std::this_thread::yield();
   for (int i = 0; i < 3; i++) {
     collect_clean();
@@ -401,7 +407,9 @@ void fork_worker(int t, std::atomic<bool>* stop, std::atomic<long>* progress) {
         if (ring[k]) gomem_gc_free(ring[k]);
         ring[k] = nullptr;
         break;
-      case 1: gomem_gc_set_finalizer(p, no_op_finalizer, nullptr); break;
+      case 1:
+        gomem_gc_set_finalizer(p, no_op_finalizer, nullptr);
+        break;
       case 2:
         gomem_add_roots(area, area + 8);
         gomem_remove_roots(area, area + 8);
@@ -411,8 +419,11 @@ void fork_worker(int t, std::atomic<bool>* stop, std::atomic<long>* progress) {
         gomem_read_stats(&st);
         break;
       }
-      case 4: gomem_free(gomem_malloc(rng() % 5000)); break;
-      default: break;
+      case 4:
+        gomem_free(gomem_malloc(rng() % 5000));
+        break;
+      default:
+        break;
     }
     if (t == 0 && iter % 4000 == 0) gomem_free_os_memory();  // the scavenger's lock
     ring[k] = p;
@@ -433,10 +444,14 @@ GC_TEST(GCFork, ForkWhileOtherThreadsCollectAllocateAndFree) {
     pid_t pid = fork();
     if (pid == 0) _exit(fork_child_work(round));
     int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) != pid) failure = "fork or waitpid failed";
-    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) failure = "the child hung (a lock held at fork?)";
-    else if (WIFSIGNALED(status)) failure = "the child died with signal " + std::to_string(WTERMSIG(status));
-    else if (WEXITSTATUS(status) != 0) failure = "the child exited with status " + std::to_string(WEXITSTATUS(status));
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+      failure = "fork or waitpid failed";
+    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+      failure = "the child hung (a lock held at fork?)";
+    else if (WIFSIGNALED(status))
+      failure = "the child died with signal " + std::to_string(WTERMSIG(status));
+    else if (WEXITSTATUS(status) != 0)
+      failure = "the child exited with status " + std::to_string(WEXITSTATUS(status));
     if (!failure.empty()) failure = "round " + std::to_string(round) + ": " + failure;
   }
   stop = true;
@@ -470,7 +485,8 @@ TEST(GCFork, AForkedChildCollectsAfterTheParentsCollectorThreadExited) {
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
         << "round " << round << ": "
-        << (WIFSIGNALED(status) ? "the child died with signal " + std::to_string(WTERMSIG(status)) : "the child failed");
+        << (WIFSIGNALED(status) ? "the child died with signal " + std::to_string(WTERMSIG(status))
+                                : "the child failed");
   }
 }
 

@@ -130,8 +130,10 @@ TEST(Malloc, LargeReallocGrowsInPlaceWhenThePagesAfterAreFree) {
     void* a = gomem_malloc(200000);
     gomem::MSpan* s = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(a));
     gomem::MSpan* next = gomem::g_arena_index.span_of(s->end());
-    if (next && next->state.load() == gomem::SpanState::kFree && next->bytes() >= (1 << 20)) p = a;
-    else tried.push_back(a);
+    if (next && next->state.load() == gomem::SpanState::kFree && next->bytes() >= (1 << 20))
+      p = a;
+    else
+      tried.push_back(a);
   }
   ASSERT_NE(p, nullptr);
   fill(p, 200000, 5);
@@ -401,6 +403,6 @@ TEST(Override, StandardEntryPointsAreGomem) {
   delete b;
   EXPECT_THROW((void)::operator new(SIZE_MAX / 2), std::bad_alloc);
   EXPECT_EQ(::operator new(SIZE_MAX / 2, std::nothrow), nullptr);
-  EXPECT_THROW((void)::operator new(SIZE_MAX / 2, std::align_val_t{64}), std::bad_alloc);
+  EXPECT_THROW((void)::operator new (SIZE_MAX / 2, std::align_val_t{64}), std::bad_alloc);
 }
 #endif

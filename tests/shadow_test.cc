@@ -21,11 +21,17 @@ struct Block {
 
 size_t random_size(std::mt19937_64& rng) {
   switch (rng() % 16) {
-    case 0: return 0;
-    case 1: return rng() % (4u << 20);      // up to 4 MiB
-    case 2: case 3: return rng() % 65536;  // around the small/large cut
-    case 4: return 32768 + rng() % 64;
-    default: return rng() % 1100;          // small classes
+    case 0:
+      return 0;
+    case 1:
+      return rng() % (4u << 20);  // up to 4 MiB
+    case 2:
+    case 3:
+      return rng() % 65536;  // around the small/large cut
+    case 4:
+      return 32768 + rng() % 64;
+    default:
+      return rng() % 1100;  // small classes
   }
 }
 

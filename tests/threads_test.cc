@@ -169,8 +169,10 @@ TEST(Threads, AThousandShortLivedThreadsWithSurvivingObjects) {
         }
         std::lock_guard<std::mutex> l(mu);
         for (size_t i = 0; i < mine.size(); i++) {
-          if (i % 10 == 0) survivors.push_back(mine[i]);  // outlives its thread
-          else gomem_free(mine[i].p);
+          if (i % 10 == 0)
+            survivors.push_back(mine[i]);  // outlives its thread
+          else
+            gomem_free(mine[i].p);
         }
       });
     }

@@ -67,33 +67,33 @@ extern "C" {
  * Manual heap: the malloc family. Memory is 16-byte aligned for every request
  * of 16 bytes or more (8-byte aligned below), like glibc.
  * ------------------------------------------------------------------------- */
-GOMEM_API GOMEM_MALLOC_ATTR void *gomem_malloc(size_t size);
-GOMEM_API GOMEM_MALLOC_ATTR void *gomem_calloc(size_t count, size_t size);
-GOMEM_API void *gomem_realloc(void *p, size_t size);
+GOMEM_API GOMEM_MALLOC_ATTR void* gomem_malloc(size_t size);
+GOMEM_API GOMEM_MALLOC_ATTR void* gomem_calloc(size_t count, size_t size);
+GOMEM_API void* gomem_realloc(void* p, size_t size);
 /* Any size is accepted. The alignment follows glibc 2.36's memalign and
  * aligned_alloc (and so do those two drop-ins): up to 16 it is malloc; one
  * that is no power of two is rounded up to the next (24 -> 32, 4097 -> 8192);
  * above SIZE_MAX/2 + 1 the result is NULL with errno EINVAL, and an alignment
  * or size too large for the heap gives NULL with ENOMEM. posix_memalign
  * returns EINVAL unless the alignment is a power of two >= sizeof(void *). */
-GOMEM_API GOMEM_MALLOC_ATTR void *gomem_aligned_alloc(size_t alignment, size_t size);
-GOMEM_API void gomem_free(void *p);
+GOMEM_API GOMEM_MALLOC_ATTR void* gomem_aligned_alloc(size_t alignment, size_t size);
+GOMEM_API void gomem_free(void* p);
 /* Bytes usable at p (at least what was asked for). 0 for NULL. */
-GOMEM_API size_t gomem_usable_size(const void *p);
+GOMEM_API size_t gomem_usable_size(const void* p);
 
 /* ---------------------------------------------------------------------------
  * Collected heap. Memory is zeroed. Objects of 16 bytes or more whose size is
  * a multiple of 16 are 16-byte aligned; others are 8-byte aligned (Go's rule).
  * ------------------------------------------------------------------------- */
 /* A collected object that may hold pointers: scanned, every word. */
-GOMEM_API GOMEM_MALLOC_ATTR void *gomem_gc_alloc(size_t size);
+GOMEM_API GOMEM_MALLOC_ATTR void* gomem_gc_alloc(size_t size);
 /* A collected object that holds no pointers: marked, never scanned. */
-GOMEM_API GOMEM_MALLOC_ATTR void *gomem_gc_alloc_noscan(size_t size);
+GOMEM_API GOMEM_MALLOC_ATTR void* gomem_gc_alloc_noscan(size_t size);
 /* A collected object aligned to `alignment` (a power of two); scanned if
  * scan != 0. */
-GOMEM_API GOMEM_MALLOC_ATTR void *gomem_gc_alloc_aligned(size_t alignment, size_t size, int scan);
+GOMEM_API GOMEM_MALLOC_ATTR void* gomem_gc_alloc_aligned(size_t alignment, size_t size, int scan);
 /* Manual memory scanned by the collector as a root; free it with gomem_free. */
-GOMEM_API GOMEM_MALLOC_ATTR void *gomem_malloc_uncollectable(size_t size);
+GOMEM_API GOMEM_MALLOC_ATTR void* gomem_malloc_uncollectable(size_t size);
 /* Optional early free of a collected object (the caller promises nothing
  * points to it any more). free() of a collected object does the same. Like
  * an allocation, it registers the calling thread. The object is cleared at
@@ -102,7 +102,7 @@ GOMEM_API GOMEM_MALLOC_ATTR void *gomem_malloc_uncollectable(size_t size);
  * "gomem: double free" message; once the slot has been handed out again, a
  * second free cannot be told from a free of the new object (as with
  * malloc). */
-GOMEM_API void gomem_gc_free(void *p);
+GOMEM_API void gomem_gc_free(void* p);
 /* A full, blocking collection, sweep included (like Go's runtime.GC). */
 GOMEM_API void gomem_gc_collect(void);
 /* Sets GOGC and returns the previous value. Negative disables automatic
@@ -165,10 +165,10 @@ GOMEM_API int gomem_gc_set_interior(int mode);
  * previous one. gomem_gc_free drops it. Returns 0 on success, -1 if p is not
  * the start of an allocated collected object. Like an allocation, these
  * register the calling thread. */
-typedef void (*gomem_finalizer_fn)(void *obj, void *arg);
-GOMEM_API int gomem_gc_set_finalizer(void *p, gomem_finalizer_fn fn, void *arg);
-GOMEM_API int gomem_gc_set_finalizer_ignore_self(void *p, gomem_finalizer_fn fn, void *arg);
-GOMEM_API int gomem_gc_set_finalizer_no_order(void *p, gomem_finalizer_fn fn, void *arg);
+typedef void (*gomem_finalizer_fn)(void* obj, void* arg);
+GOMEM_API int gomem_gc_set_finalizer(void* p, gomem_finalizer_fn fn, void* arg);
+GOMEM_API int gomem_gc_set_finalizer_ignore_self(void* p, gomem_finalizer_fn fn, void* arg);
+GOMEM_API int gomem_gc_set_finalizer_no_order(void* p, gomem_finalizer_fn fn, void* arg);
 
 /* Runs the queued finalizers and cleanups on the calling thread (Boehm's
  * GC_invoke_finalizers) and returns how many it ran. Each runs exactly once,
@@ -193,7 +193,7 @@ GOMEM_API size_t gomem_gc_run_finalizers(void);
  * dies, as in Go. gomem_gc_free drops the cleanups without running them.
  * Returns 0, or -1 if p is not inside an allocated collected object, fn is
  * NULL or arg points into the object. Registers the calling thread. */
-GOMEM_API int gomem_gc_add_cleanup(void *p, void (*fn)(void *arg), void *arg);
+GOMEM_API int gomem_gc_add_cleanup(void* p, void (*fn)(void* arg), void* arg);
 
 /* Weak pointers (Go's weak.Pointer). gomem_weak_make(p) returns the handle
  * of p, which may point anywhere inside an allocated collected object (NULL
@@ -211,8 +211,8 @@ GOMEM_API int gomem_gc_add_cleanup(void *p, void (*fn)(void *arg), void *arg);
  * uncollectable blocks, collected scan objects), never only in malloc
  * memory. Both calls register the calling thread. */
 typedef struct gomem_weak gomem_weak;
-GOMEM_API gomem_weak *gomem_weak_make(void *p);
-GOMEM_API void *gomem_weak_get(gomem_weak *w);
+GOMEM_API gomem_weak* gomem_weak_make(void* p);
+GOMEM_API void* gomem_weak_get(gomem_weak* w);
 
 /* Introspection. gomem_gc_base returns the start of the allocated object
  * containing p (anywhere inside it), collected or manual, or NULL if p lies
@@ -230,16 +230,16 @@ enum {
   GOMEM_KIND_GC_SCAN,       /* gomem_gc_alloc, gomem::gc_new */
   GOMEM_KIND_GC_NOSCAN      /* gomem_gc_alloc_noscan */
 };
-GOMEM_API void *gomem_gc_base(const void *p);
-GOMEM_API int gomem_kind(const void *p);
+GOMEM_API void* gomem_gc_base(const void* p);
+GOMEM_API int gomem_kind(const void* p);
 
 /* Extra root ranges [begin, end), scanned conservatively every cycle. The
  * range must be mapped and readable when it is added (else the program stops
  * with a message naming the first unreadable address) and until it is
  * removed: pages unmapped or protected meanwhile are dropped from the range
  * at the next collection, with one warning naming the range. */
-GOMEM_API void gomem_add_roots(void *begin, void *end);
-GOMEM_API void gomem_remove_roots(void *begin, void *end);
+GOMEM_API void gomem_add_roots(void* begin, void* end);
+GOMEM_API void gomem_remove_roots(void* begin, void* end);
 
 /* Threads that hold collected pointers without allocating collected memory
  * must register so that their stacks and registers are scanned. Threads that
@@ -332,7 +332,7 @@ GOMEM_API int gomem_unregister_thread(void);
  * root, a collected object), not in malloc'ed memory. Unregistered threads
  * may call both functions; they do nothing there, so register before the
  * first switch. A fiber may be resumed by another thread. */
-GOMEM_API void gomem_fiber_start_switch(void *stack_lo, size_t size);
+GOMEM_API void gomem_fiber_start_switch(void* stack_lo, size_t size);
 GOMEM_API void gomem_fiber_finish_switch(void);
 
 /* ---------------------------------------------------------------------------
@@ -359,11 +359,11 @@ typedef struct gomem_size_class_stats {
 
 typedef struct gomem_stats {
   /* General. */
-  uint64_t alloc;        /* = heap_alloc */
-  uint64_t total_alloc;  /* cumulative bytes allocated (object sizes) */
-  uint64_t sys;          /* bytes obtained from the OS, heap and metadata */
-  uint64_t mallocs;      /* cumulative count of objects allocated */
-  uint64_t frees;        /* cumulative count of objects freed */
+  uint64_t alloc;       /* = heap_alloc */
+  uint64_t total_alloc; /* cumulative bytes allocated (object sizes) */
+  uint64_t sys;         /* bytes obtained from the OS, heap and metadata */
+  uint64_t mallocs;     /* cumulative count of objects allocated */
+  uint64_t frees;       /* cumulative count of objects freed */
 
   /* Heap. */
   uint64_t heap_alloc;    /* bytes of allocated objects (manual + collected) */
@@ -382,9 +382,9 @@ typedef struct gomem_stats {
   uint64_t other_sys; /* arena index, page map and other metadata */
 
   /* Collector. */
-  uint64_t next_gc;        /* heap goal: the next cycle starts at this size */
-  uint64_t last_gc;        /* end of the last cycle, ns since 1970 */
-  uint64_t pause_total_ns; /* cumulative stop-the-world time */
+  uint64_t next_gc;                     /* heap goal: the next cycle starts at this size */
+  uint64_t last_gc;                     /* end of the last cycle, ns since 1970 */
+  uint64_t pause_total_ns;              /* cumulative stop-the-world time */
   uint64_t pause_ns[GOMEM_NUM_PAUSES];  /* recent pauses, latest at [(num_gc+255)%256] */
   uint64_t pause_end[GOMEM_NUM_PAUSES]; /* their end times, ns since 1970 */
   uint32_t num_gc;
@@ -413,7 +413,7 @@ typedef struct gomem_stats {
  * allocate; pooled when they exit) and per size class, about 10,000
  * instructions with one P (1-2 us), whatever the heap's size. Figures of
  * other threads are read while they run and may be a few objects stale. */
-GOMEM_API void gomem_read_stats(gomem_stats *stats);
+GOMEM_API void gomem_read_stats(gomem_stats* stats);
 /* The figures programs poll most, without filling a gomem_stats. None takes
  * a lock a collection holds or makes a system call.
  *   gomem_heap_alloc  = heap_alloc: bytes of live objects, manual and
@@ -447,7 +447,7 @@ GOMEM_API long gomem_check_heap(void);
  * Fatal faults (bad free, corruption) still print and abort, and warnings
  * raised while the world is stopped (a root range found unmapped) still go
  * to standard error. */
-typedef void (*gomem_warn_fn)(const char *msg);
+typedef void (*gomem_warn_fn)(const char* msg);
 GOMEM_API gomem_warn_fn gomem_set_warn_fn(gomem_warn_fn fn);
 
 /* Root callbacks (for the Boehm GC layer's mark procedures, Guile's among
@@ -460,12 +460,12 @@ GOMEM_API gomem_warn_fn gomem_set_warn_fn(gomem_warn_fn fn);
  * gomem_weak_get, gomem_gc_base, gomem_kind and gomem_usable_size.
  * Callbacks cannot be removed; at most 16. Returns 0, or -1 when fn is NULL
  * or the table is full. */
-typedef void (*gomem_root_fn)(void *arg);
-GOMEM_API int gomem_gc_add_root_fn(gomem_root_fn fn, void *arg);
+typedef void (*gomem_root_fn)(void* arg);
+GOMEM_API int gomem_gc_add_root_fn(gomem_root_fn fn, void* arg);
 /* Inside a root callback: scans [lo, hi) conservatively, like a registered
  * root range (every word that points into a collected object keeps it
  * alive). Anywhere else it is a fault: message and abort. */
-GOMEM_API void gomem_gc_mark_range(const void *lo, const void *hi);
+GOMEM_API void gomem_gc_mark_range(const void* lo, const void* hi);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -15,12 +15,12 @@ class Buf {
 
   Buf& s(const char* str);
   Buf& c(char ch);
-  Buf& u(uint64_t v);        // decimal
-  Buf& i(int64_t v);         // signed decimal
-  Buf& x(uint64_t v);        // 0x-prefixed hex
+  Buf& u(uint64_t v);  // decimal
+  Buf& i(int64_t v);   // signed decimal
+  Buf& x(uint64_t v);  // 0x-prefixed hex
   Buf& p(const void* ptr) { return x(reinterpret_cast<uintptr_t>(ptr)); }
   Buf& f(double v, int decimals);  // fixed point
-  Buf& pad(size_t width);    // spaces until the line is `width` long
+  Buf& pad(size_t width);          // spaces until the line is `width` long
   // Bytes as a human-readable quantity: 123 B, 4.0 KiB, 1.5 MiB, 2.0 GiB.
   Buf& bytes(uint64_t v);
 

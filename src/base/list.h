@@ -30,8 +30,10 @@ class IntrusiveList {
   void push_front(T* x) {
     (x->*L).prev = nullptr;
     (x->*L).next = head_;
-    if (head_) (head_->*L).prev = x;
-    else tail_ = x;
+    if (head_)
+      (head_->*L).prev = x;
+    else
+      tail_ = x;
     head_ = x;
     count_++;
   }
@@ -39,8 +41,10 @@ class IntrusiveList {
   void push_back(T* x) {
     (x->*L).next = nullptr;
     (x->*L).prev = tail_;
-    if (tail_) (tail_->*L).next = x;
-    else head_ = x;
+    if (tail_)
+      (tail_->*L).next = x;
+    else
+      head_ = x;
     tail_ = x;
     count_++;
   }
@@ -48,10 +52,14 @@ class IntrusiveList {
   void remove(T* x) {
     T* n = (x->*L).next;
     T* p = (x->*L).prev;
-    if (p) (p->*L).next = n;
-    else head_ = n;
-    if (n) (n->*L).prev = p;
-    else tail_ = p;
+    if (p)
+      (p->*L).next = n;
+    else
+      head_ = n;
+    if (n)
+      (n->*L).prev = p;
+    else
+      tail_ = p;
     (x->*L).next = (x->*L).prev = nullptr;
     count_--;
   }

@@ -39,7 +39,8 @@ uintptr_t alloc_small(MCache* c, SpanClass spc) {
       c->alloc[spc] = s;
       refilled = true;
       uint32_t idx = s->next_free_index();
-      if (idx >= s->nelems) fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s, "cached span has no free slot");
+      if (idx >= s->nelems)
+        fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s, "cached span has no free slot");
       s->alloc_count++;
       v = s->base + uintptr_t{idx} * s->elemsize;
     }

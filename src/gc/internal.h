@@ -153,10 +153,10 @@ int num_markers();
 void start_markers();
 
 // Roots (roots.cc).
-void collect_data_segments();  // before the world stops (dl_iterate_phdr)
-void snapshot_roots();         // world stopped: registered ranges, segments still mapped
-void scan_roots(Marker& m);    // world stopped; the caller cleared its dead stack
-void scan_thread_roots(Marker& m);  // stw.cc
+void collect_data_segments();          // before the world stops (dl_iterate_phdr)
+void snapshot_roots();                 // world stopped: registered ranges, segments still mapped
+void scan_roots(Marker& m);            // world stopped; the caller cleared its dead stack
+void scan_thread_roots(Marker& m);     // stw.cc
 void scan_finalizer_roots(Marker& m);  // finalizer.cc
 // A thread's stacks and static TLS (stacks.cc). stop_point turns the stack
 // pointer t stopped at into what scan_thread_stacks takes (and notes an

@@ -296,8 +296,10 @@ void Marker::drain() {
         g_pool.nwait.fetch_sub(1, std::memory_order_acq_rel);
         break;
       }
-      if (++spins < 1000) cpu_relax();
-      else os::yield();
+      if (++spins < 1000)
+        cpu_relax();
+      else
+        os::yield();
     }
   }
 }

@@ -62,7 +62,7 @@ struct Scavenger {
   std::atomic<uint64_t> goal{0};
   std::atomic<uint64_t> released_bg{0};
   std::atomic<uint64_t> released_forced{0};
-  int64_t work_ns = 0;   // time spent releasing, this accounting period
+  int64_t work_ns = 0;  // time spent releasing, this accounting period
   int64_t period_start = 0;
   int64_t last_trim = 0;
 };

@@ -91,7 +91,8 @@ uint32_t sweep_locked(MSpan* s, uint32_t sg) {
     nalloc += popcount64(marks[w]);
   }
   uint32_t old = s->alloc_count;
-  if (nalloc > old) fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s, "more marked objects than allocated");
+  if (nalloc > old)
+    fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s, "more marked objects than allocated");
   uint32_t nfreed = old - nalloc;
   s->alloc_count = nalloc;
   s->flip_bits();  // allocBits = gcmarkBits
@@ -229,8 +230,10 @@ MSpan* cache_span(SpanClass spc) {
         unexpected_in_unswept_set(c, t, sg);
         continue;
       }
-      if (sweep_locked(t, sg) < t->nelems) s = t;  // kept (even if empty): it has room
-      else push_locked(c, t, true, swept);
+      if (sweep_locked(t, sg) < t->nelems)
+        s = t;  // kept (even if empty): it has room
+      else
+        push_locked(c, t, true, swept);
     }
     g_active_sweepers.fetch_sub(1, std::memory_order_acq_rel);
   }

@@ -50,8 +50,8 @@ struct HeapArena {
   // Bit per page (heap lock): the page belongs to an in-use span (the
   // scavenger's huge-page density rule counts these).
   uint64_t inuse[kArenaBitmapWords];
-  uintptr_t base;       // first byte of the arena
-  HeapArena* next;      // all arenas, in creation order (heap lock; read lock-free)
+  uintptr_t base;   // first byte of the arena
+  HeapArena* next;  // all arenas, in creation order (heap lock; read lock-free)
 };
 
 class ArenaIndex {
@@ -66,8 +66,7 @@ class ArenaIndex {
   GOMEM_INLINE MSpan* span_or_empty(uintptr_t p) const {
     uintptr_t biased = __atomic_load_n(&l1_[l1_index(p)], __ATOMIC_ACQUIRE);
     if (GOMEM_UNLIKELY(biased == 0)) return &g_empty_span;
-    return __atomic_load_n(reinterpret_cast<MSpan**>(biased + (p >> kPageShift) * sizeof(void*)),
-                           __ATOMIC_RELAXED);
+    return __atomic_load_n(reinterpret_cast<MSpan**>(biased + (p >> kPageShift) * sizeof(void*)), __ATOMIC_RELAXED);
   }
   // The span whose page holds p, or nullptr.
   GOMEM_INLINE MSpan* span_of(uintptr_t p) const {

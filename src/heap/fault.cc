@@ -9,13 +9,20 @@ namespace gomem {
 namespace {
 const char* fault_name(Fault f) {
   switch (f) {
-    case Fault::kDoubleFree: return "double free";
-    case Fault::kInvalidFree: return "free of a pointer gomem never handed out";
-    case Fault::kInteriorFree: return "free of an interior pointer";
-    case Fault::kCorrupt: return "corrupted heap metadata";
-    case Fault::kOutOfMemory: return "out of memory";
-    case Fault::kBadAlignment: return "invalid alignment";
-    case Fault::kCheckFailed: return "heap check failed";
+    case Fault::kDoubleFree:
+      return "double free";
+    case Fault::kInvalidFree:
+      return "free of a pointer gomem never handed out";
+    case Fault::kInteriorFree:
+      return "free of an interior pointer";
+    case Fault::kCorrupt:
+      return "corrupted heap metadata";
+    case Fault::kOutOfMemory:
+      return "out of memory";
+    case Fault::kBadAlignment:
+      return "invalid alignment";
+    case Fault::kCheckFailed:
+      return "heap check failed";
   }
   return "fault";
 }
@@ -27,8 +34,10 @@ void fatal_fault(Fault f, const void* p, const MSpan* s, const char* detail) {
   if (s) {
     uint32_t sc = span_class_size_class(s->spanclass);
     b.s(" (");
-    if (s->large) b.s("large object of ").u(s->npages).s(" pages");
-    else b.s("size class ").u(sc).s(", ").u(s->elemsize).s(" bytes");
+    if (s->large)
+      b.s("large object of ").u(s->npages).s(" pages");
+    else
+      b.s("size class ").u(sc).s(", ").u(s->elemsize).s(" bytes");
     b.s(", ").s(span_kind_name(s->kind)).s(" span ").p(reinterpret_cast<void*>(s->base)).s("+").u(s->npages).s("p");
     if (!s->large && s->elemsize) {
       uintptr_t a = reinterpret_cast<uintptr_t>(p);

@@ -17,7 +17,7 @@ enum class Fault {
   kCorrupt,       // metadata that contradicts itself
   kOutOfMemory,
   kBadAlignment,
-  kCheckFailed,   // an invariant check failed
+  kCheckFailed,  // an invariant check failed
 };
 
 // Prints "gomem: <fault> of <ptr> (<span details>)[: detail]" and aborts.

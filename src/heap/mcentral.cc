@@ -21,7 +21,8 @@ MSpan* MCentral::adopt(MHeap& h, MCache* owner, uintptr_t tkey) {
     while (!s->xfree.compare_exchange_weak(old, next_epoch(old, 0, 0, kActive), std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
     }
-    if (state(old) != kCentral) fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s, "adopting a span not in mcentral");
+    if (state(old) != kCentral)
+      fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s, "adopting a span not in mcentral");
     uint32_t n = count(old);
     if (n) {
       s->splice_chain(s->xfree_obj(head(old)), n);
@@ -91,7 +92,8 @@ void MCentral::remote_free_locked(MHeap& h, MSpan* s, void* head_obj, void* tail
         case kCentral:
         case kOrphan: {
           uint32_t alloc = s->alloc_count;
-          if (newcount > alloc) fatal_fault(Fault::kDoubleFree, head_obj, s, "freed into a span with no such object allocated");
+          if (newcount > alloc)
+            fatal_fault(Fault::kDoubleFree, head_obj, s, "freed into a span with no such object allocated");
           if (newcount == alloc) {
             nst = kFreeing;
             free_it = true;

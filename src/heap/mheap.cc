@@ -37,9 +37,7 @@ void MHeap::free_mspan_locked(MSpan* s) {
   spanalloc_.free(s);
 }
 
-uint64_t* MHeap::alloc_gcbits_locked(uint32_t words) {
-  return static_cast<uint64_t*>(gcbits_[words].alloc());
-}
+uint64_t* MHeap::alloc_gcbits_locked(uint32_t words) { return static_cast<uint64_t*>(gcbits_[words].alloc()); }
 
 void MHeap::free_gcbits_locked(uint64_t* bits, uint32_t words) { gcbits_[words].free(bits); }
 
@@ -52,21 +50,25 @@ uint64_t MHeap::gcbits_sys() const {
 // ---------------------------------------------------------------------------
 // Page bits.
 
-void MHeap::set_page_bits_locked(uint64_t (HeapArena::*bitmap)[kArenaBitmapWords], uintptr_t base, uintptr_t npages, bool value) {
+void MHeap::set_page_bits_locked(uint64_t (HeapArena::*bitmap)[kArenaBitmapWords], uintptr_t base, uintptr_t npages,
+                                 bool value) {
   while (npages > 0) {
     HeapArena* a = index_->arena_of(base);
     uintptr_t first = (base - a->base) >> kPageShift;
     uintptr_t n = kPagesPerArena - first;
     if (n > npages) n = npages;
     uint64_t* bits = a->*bitmap;
-    if (value) bits_set_range(bits, first, n);
-    else bits_clear_range(bits, first, n);
+    if (value)
+      bits_set_range(bits, first, n);
+    else
+      bits_clear_range(bits, first, n);
     base += n << kPageShift;
     npages -= n;
   }
 }
 
-uintptr_t MHeap::count_page_bits_locked(uint64_t (HeapArena::*bitmap)[kArenaBitmapWords], uintptr_t base, uintptr_t npages) {
+uintptr_t MHeap::count_page_bits_locked(uint64_t (HeapArena::*bitmap)[kArenaBitmapWords], uintptr_t base,
+                                        uintptr_t npages) {
   uintptr_t c = 0;
   while (npages > 0) {
     HeapArena* a = index_->arena_of(base);
@@ -110,8 +112,10 @@ bool MHeap::reserve_arenas_locked(uintptr_t ask) {
 #endif
   while (!r && next_hint_ < kNumHints) {
     uintptr_t hint = (uintptr_t{static_cast<unsigned>(next_hint_)} << 40) | kHintBase;
-    if (os_->reserve(reinterpret_cast<void*>(hint), bytes)) r = hint;
-    else next_hint_++;
+    if (os_->reserve(reinterpret_cast<void*>(hint), bytes))
+      r = hint;
+    else
+      next_hint_++;
   }
   if (!r) {
     // Anywhere, aligned to an arena.
@@ -133,8 +137,10 @@ bool MHeap::reserve_arenas_locked(uintptr_t ask) {
     ha->next = nullptr;
     for (auto& e : ha->spans) e.store(&g_empty_span, std::memory_order_relaxed);
     index_->insert(ha);
-    if (arenas_tail_) arenas_tail_->next = ha;
-    else arenas_.store(ha, std::memory_order_release);
+    if (arenas_tail_)
+      arenas_tail_->next = ha;
+    else
+      arenas_.store(ha, std::memory_order_release);
     arenas_tail_ = ha;
   }
   stats_.reserved += bytes;
@@ -399,104 +405,104 @@ uint64_t MHeap::scavenge(uint64_t max_bytes, int64_t min_age_ns, bool force) {
   uint64_t done = 0;
   int64_t now = os::nanotime();
   for (int round = 0; round < 1000; round++) {
-  size_t n = 0;
-  {
-    NoPreemptLock l(lock);
-    pages_.for_each([&](MSpan* run) {
-      if (n == kMaxCandidates || now - run->free_since < min_age_ns) return;
-      if (count_page_bits_locked(&HeapArena::released, run->base, run->npages) == run->npages) return;
-      cand[n++] = Candidate{run->free_since, run->base};
-    });
-  }
-  // Insertion sort is fine for the usual few hundred runs; fall back to a
-  // simple O(n log n) heap sort for more.
-  auto before = [](const Candidate& a, const Candidate& b) {
-    return a.since != b.since ? a.since < b.since : a.base > b.base;
-  };
-  for (size_t i = 1; i < n; i++) {
-    Candidate c = cand[i];
-    size_t j = i;
-    while (j > 0 && before(c, cand[j - 1])) {
-      cand[j] = cand[j - 1];
-      j--;
+    size_t n = 0;
+    {
+      NoPreemptLock l(lock);
+      pages_.for_each([&](MSpan* run) {
+        if (n == kMaxCandidates || now - run->free_since < min_age_ns) return;
+        if (count_page_bits_locked(&HeapArena::released, run->base, run->npages) == run->npages) return;
+        cand[n++] = Candidate{run->free_since, run->base};
+      });
     }
-    cand[j] = c;
-    if (i > 2048) break;  // long lists: the rest stay in index order
-  }
-  uint64_t round_start = done;
-  for (size_t i = 0; i < n && (max_bytes == 0 || done < max_bytes); i++) {
-    uintptr_t base = cand[i].base;
-    // Release the run from its top down, a quantum at a time. Each piece is
-    // taken out of the index (state kScavenging: neither allocatable nor a
-    // merge partner) while the heap lock is dropped for madvise, then put
-    // back, merging with its neighbours again.
-    while (max_bytes == 0 || done < max_bytes) {
-      uintptr_t pbase, pn, lo;
-      int64_t since;
-      {
-        NoPreemptLock l(lock);
-        MSpan* run = index_->span_of(base);
-        if (!run || run->state.load(std::memory_order_relaxed) != SpanState::kFree || run->base != base) break;
-        since = run->free_since;
-        lo = run->base;
-        uintptr_t rend = run->end();
-        // The highest quantum that still has backed pages.
-        uintptr_t end = rend;
-        while (end > lo) {
-          uintptr_t q = end - lo > kScavengeQuantum ? end - kScavengeQuantum : lo;
-          uintptr_t np = (end - q) >> kPageShift;
-          if (count_page_bits_locked(&HeapArena::released, q, np) < np) break;
-          end = q;
+    // Insertion sort is fine for the usual few hundred runs; fall back to a
+    // simple O(n log n) heap sort for more.
+    auto before = [](const Candidate& a, const Candidate& b) {
+      return a.since != b.since ? a.since < b.since : a.base > b.base;
+    };
+    for (size_t i = 1; i < n; i++) {
+      Candidate c = cand[i];
+      size_t j = i;
+      while (j > 0 && before(c, cand[j - 1])) {
+        cand[j] = cand[j - 1];
+        j--;
+      }
+      cand[j] = c;
+      if (i > 2048) break;  // long lists: the rest stay in index order
+    }
+    uint64_t round_start = done;
+    for (size_t i = 0; i < n && (max_bytes == 0 || done < max_bytes); i++) {
+      uintptr_t base = cand[i].base;
+      // Release the run from its top down, a quantum at a time. Each piece is
+      // taken out of the index (state kScavenging: neither allocatable nor a
+      // merge partner) while the heap lock is dropped for madvise, then put
+      // back, merging with its neighbours again.
+      while (max_bytes == 0 || done < max_bytes) {
+        uintptr_t pbase, pn, lo;
+        int64_t since;
+        {
+          NoPreemptLock l(lock);
+          MSpan* run = index_->span_of(base);
+          if (!run || run->state.load(std::memory_order_relaxed) != SpanState::kFree || run->base != base) break;
+          since = run->free_since;
+          lo = run->base;
+          uintptr_t rend = run->end();
+          // The highest quantum that still has backed pages.
+          uintptr_t end = rend;
+          while (end > lo) {
+            uintptr_t q = end - lo > kScavengeQuantum ? end - kScavengeQuantum : lo;
+            uintptr_t np = (end - q) >> kPageShift;
+            if (count_page_bits_locked(&HeapArena::released, q, np) < np) break;
+            end = q;
+          }
+          if (end <= lo) break;  // the whole run is released already
+          // Down to its highest backed page: a piece shorter than a quantum
+          // (the last of a bounded request) must start below released pages,
+          // or it would release nothing and be picked again forever.
+          while (end > lo && count_page_bits_locked(&HeapArena::released, end - kPageSize, 1) == 1) end -= kPageSize;
+          uintptr_t want = kScavengeQuantum;
+          if (max_bytes && max_bytes - done < want) want = align_up(max_bytes - done, kPageSize);
+          pbase = end - lo > want ? end - want : lo;
+          pn = (end - pbase) >> kPageShift;
+          if (!force && dense_huge_page_locked(pbase)) break;
+          // Take [pbase, end) out of the index; the rest goes back as free runs.
+          pages_.remove(run);
+          index_->set_page(lo, nullptr);
+          index_->set_page(rend - kPageSize, nullptr);
+          free_mspan_locked(run);
+          if (pbase > lo) insert_free_run_locked(lo, (pbase - lo) >> kPageShift, since);
+          if (rend > end) insert_free_run_locked(end, (rend - end) >> kPageShift, since);
+          MSpan* piece = alloc_mspan_locked();
+          if (!piece) fatal("out of memory for span metadata");
+          piece->base = pbase;
+          piece->npages = static_cast<uint32_t>(pn);
+          piece->state.store(SpanState::kScavenging, std::memory_order_release);
+          index_->set_page(pbase, piece);
+          index_->set_page(end - kPageSize, piece);
         }
-        if (end <= lo) break;  // the whole run is released already
-        // Down to its highest backed page: a piece shorter than a quantum
-        // (the last of a bounded request) must start below released pages,
-        // or it would release nothing and be picked again forever.
-        while (end > lo && count_page_bits_locked(&HeapArena::released, end - kPageSize, 1) == 1) end -= kPageSize;
-        uintptr_t want = kScavengeQuantum;
-        if (max_bytes && max_bytes - done < want) want = align_up(max_bytes - done, kPageSize);
-        pbase = end - lo > want ? end - want : lo;
-        pn = (end - pbase) >> kPageShift;
-        if (!force && dense_huge_page_locked(pbase)) break;
-        // Take [pbase, end) out of the index; the rest goes back as free runs.
-        pages_.remove(run);
-        index_->set_page(lo, nullptr);
-        index_->set_page(rend - kPageSize, nullptr);
-        free_mspan_locked(run);
-        if (pbase > lo) insert_free_run_locked(lo, (pbase - lo) >> kPageShift, since);
-        if (rend > end) insert_free_run_locked(end, (rend - end) >> kPageShift, since);
-        MSpan* piece = alloc_mspan_locked();
-        if (!piece) fatal("out of memory for span metadata");
-        piece->base = pbase;
-        piece->npages = static_cast<uint32_t>(pn);
-        piece->state.store(SpanState::kScavenging, std::memory_order_release);
-        index_->set_page(pbase, piece);
-        index_->set_page(end - kPageSize, piece);
-      }
-      bool zero = os_->decommit(reinterpret_cast<void*>(pbase), pn << kPageShift);
-      {
-        NoPreemptLock l(lock);
-        MSpan* piece = index_->span_of(pbase);
-        uintptr_t newly = pn - count_page_bits_locked(&HeapArena::released, pbase, pn);
-        set_page_bits_locked(&HeapArena::released, pbase, pn, true);
-        if (zero) set_page_bits_locked(&HeapArena::zeroed, pbase, pn, true);
-        stats_.released += newly << kPageShift;
-        stats_.scavenged_total += newly << kPageShift;
-        done += newly << kPageShift;
-        index_->set_page(pbase, nullptr);
-        index_->set_page(pbase + ((pn - 1) << kPageShift), nullptr);
-        free_mspan_locked(piece);
-        insert_free_run_locked(pbase, pn, since);
-        publish_locked();
-        // Carry on with what is left below the piece: it merged back with
-        // it into a run that (unless it merged further left) starts at lo.
-        base = lo;
+        bool zero = os_->decommit(reinterpret_cast<void*>(pbase), pn << kPageShift);
+        {
+          NoPreemptLock l(lock);
+          MSpan* piece = index_->span_of(pbase);
+          uintptr_t newly = pn - count_page_bits_locked(&HeapArena::released, pbase, pn);
+          set_page_bits_locked(&HeapArena::released, pbase, pn, true);
+          if (zero) set_page_bits_locked(&HeapArena::zeroed, pbase, pn, true);
+          stats_.released += newly << kPageShift;
+          stats_.scavenged_total += newly << kPageShift;
+          done += newly << kPageShift;
+          index_->set_page(pbase, nullptr);
+          index_->set_page(pbase + ((pn - 1) << kPageShift), nullptr);
+          free_mspan_locked(piece);
+          insert_free_run_locked(pbase, pn, since);
+          publish_locked();
+          // Carry on with what is left below the piece: it merged back with
+          // it into a run that (unless it merged further left) starts at lo.
+          base = lo;
+        }
       }
     }
-  }
-  // A full candidate array may have left runs out: look again while that
-  // makes progress.
-  if (n < kMaxCandidates || done == round_start || (max_bytes && done >= max_bytes)) break;
+    // A full candidate array may have left runs out: look again while that
+    // makes progress.
+    if (n < kMaxCandidates || done == round_start || (max_bytes && done >= max_bytes)) break;
   }
   return done;
 }

@@ -6,10 +6,14 @@ GOMEM_META constinit MSpan g_empty_span;
 
 const char* span_kind_name(SpanKind k) {
   switch (k) {
-    case SpanKind::kManual: return "manual";
-    case SpanKind::kUncollectable: return "uncollectable";
-    case SpanKind::kNoscan: return "gc-noscan";
-    case SpanKind::kScan: return "gc-scan";
+    case SpanKind::kManual:
+      return "manual";
+    case SpanKind::kUncollectable:
+      return "uncollectable";
+    case SpanKind::kNoscan:
+      return "gc-noscan";
+    case SpanKind::kScan:
+      return "gc-scan";
   }
   return "?";
 }
@@ -59,9 +63,7 @@ void MSpan::splice_chain(void* chain, uint32_t n) {
   freelist = chain;
 }
 
-void MSpan::refill_alloc_cache(uint32_t word) {
-  alloc_cache = ~alloc_bits()[word];
-}
+void MSpan::refill_alloc_cache(uint32_t word) { alloc_cache = ~alloc_bits()[word]; }
 
 uint32_t MSpan::next_free_index() {
   uint32_t sfreeindex = freeindex;

@@ -21,8 +21,8 @@
 
 namespace gomem {
 
-extern GOMEM_TLS uint32_t t_nopreempt;         // > 0: inside a non-preemptible section
-extern GOMEM_TLS uint32_t t_preempt_pending;   // a stop was requested meanwhile
+extern GOMEM_TLS uint32_t t_nopreempt;        // > 0: inside a non-preemptible section
+extern GOMEM_TLS uint32_t t_preempt_pending;  // a stop was requested meanwhile
 // Installed by the collector: stops the calling thread for the world-stop in
 // progress. Called with t_nopreempt == 0.
 extern void (*g_preempt_park)();

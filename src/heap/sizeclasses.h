@@ -29,7 +29,7 @@ namespace gomem {
 
 constexpr uintptr_t kPageShift = 13;
 constexpr uintptr_t kPageSize = uintptr_t{1} << kPageShift;  // 8 KiB, Go's runtime page
-constexpr uintptr_t kMaxSmallSize = 32768;                    // larger objects are whole pages
+constexpr uintptr_t kMaxSmallSize = 32768;                   // larger objects are whole pages
 constexpr uintptr_t kSmallSizeDiv = 8;
 constexpr uintptr_t kSmallSizeMax = 1024;
 constexpr uintptr_t kLargeSizeDiv = 128;
@@ -84,9 +84,12 @@ constexpr SizeClassTable make_size_classes(SizeClassParams p) {
   uint32_t align = p.min_align;
   for (uint32_t size = p.min_align; size <= kMaxSmallSize; size += align) {
     if (is_pow2(size)) {
-      if (size >= p.align256_from) align = 256;
-      else if (size >= p.align_eighth_from) align = size / 8;
-      else if (size >= p.align16_from) align = align < 16 ? 16 : align;
+      if (size >= p.align256_from)
+        align = 256;
+      else if (size >= p.align_eighth_from)
+        align = size / 8;
+      else if (size >= p.align16_from)
+        align = align < 16 ? 16 : align;
     }
     // The smallest span whose tail is at most 1/8 of it.
     uint32_t allocsize = kPageSize;

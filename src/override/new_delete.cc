@@ -22,8 +22,7 @@ __asm__(
     ".weak _ZNSt9bad_allocD1Ev\n"
     ".weak _ZSt15get_new_handlerv\n"
     ".weak _ZTISt9bad_alloc\n"
-    ".weak _ZTVSt9bad_alloc\n"
-);
+    ".weak _ZTVSt9bad_alloc\n");
 
 using namespace gomem;
 

@@ -43,8 +43,7 @@ class Mutex {
   GOMEM_NOINLINE void lock_slow() {
     for (int spin = 0; spin < 100; spin++) {
       uint32_t c = state_.load(std::memory_order_relaxed);
-      if (c == 0 && state_.compare_exchange_weak(c, 1, std::memory_order_acquire, std::memory_order_relaxed))
-        return;
+      if (c == 0 && state_.compare_exchange_weak(c, 1, std::memory_order_acquire, std::memory_order_relaxed)) return;
       cpu_relax();
     }
     // Mark contended, then sleep until it is released.

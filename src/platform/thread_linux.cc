@@ -2,11 +2,11 @@
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #include <signal.h>
-#include <ucontext.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -67,9 +67,7 @@ bool set_thread_exit_value(void (*fn)(void*), void* arg) {
   return pthread_setspecific(g_exit_key, arg) == 0;
 }
 
-void register_atfork(void (*prepare)(), void (*parent)(), void (*child)()) {
-  pthread_atfork(prepare, parent, child);
-}
+void register_atfork(void (*prepare)(), void (*parent)(), void (*child)()) { pthread_atfork(prepare, parent, child); }
 
 bool current_stack_bounds(uintptr_t* lo, uintptr_t* hi) {
   pthread_attr_t attr;
@@ -218,8 +216,8 @@ void clear_vector_registers() {
       "movi v28.16b, #0\n\tmovi v29.16b, #0\n\tmovi v30.16b, #0\n\tmovi v31.16b, #0"
       :
       :
-      : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24",
-        "v25", "v26", "v27", "v28", "v29", "v30", "v31");
+      : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16",
+        "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31");
 #else
 #error "gomem: clear_vector_registers has no port for this architecture"
 #endif

@@ -52,14 +52,17 @@ void check_manual_span(MSpan* s) {
   uint32_t nfree = walk_chain(s, s->freelist, s->nelems, seen, "freelist object outside the span's slots");
   nfree += walk_chain(s, s->local_free, s->nelems, seen, "local_free object outside the span's slots");
   uint64_t x = s->xfree.load(std::memory_order_acquire);
-  uint32_t nremote = walk_chain(s, s->xfree_obj(xfree::head(x)), s->nelems, seen, "remote-free object outside the span's slots");
-  if (nremote != xfree::count(x)) check_failed("remote-free count disagrees with the remote list", reinterpret_cast<void*>(s->base), s);
+  uint32_t nremote =
+      walk_chain(s, s->xfree_obj(xfree::head(x)), s->nelems, seen, "remote-free object outside the span's slots");
+  if (nremote != xfree::count(x))
+    check_failed("remote-free count disagrees with the remote list", reinterpret_cast<void*>(s->base), s);
   if (s->allocated() - (s->current ? 1 : 0) + nfree != s->nelems)
     check_failed("allocated + free != objects in span", reinterpret_cast<void*>(s->base), s);
   MCache* owner = s->get_owner();
   uintptr_t key = s->get_owner_key();
   if (s->in_empty_cache) {
-    if (!owner || key != 0 || s->alloc_count != 0) check_failed("span in a P's empty cache that is not empty", reinterpret_cast<void*>(s->base), s);
+    if (!owner || key != 0 || s->alloc_count != 0)
+      check_failed("span in a P's empty cache that is not empty", reinterpret_cast<void*>(s->base), s);
     return;
   }
   switch (xfree::state(x)) {
@@ -71,10 +74,12 @@ void check_manual_span(MSpan* s) {
         check_failed("owned span with a wrong owner", reinterpret_cast<void*>(s->base), s);
       break;
     case xfree::kCentral:
-      if (owner || key || !s->in_central) check_failed("mcentral span with an owner or off the list", reinterpret_cast<void*>(s->base), s);
+      if (owner || key || !s->in_central)
+        check_failed("mcentral span with an owner or off the list", reinterpret_cast<void*>(s->base), s);
       break;
     case xfree::kOrphan:
-      if (owner || key || s->in_central || s->freelist) check_failed("orphan span that is not full or unowned", reinterpret_cast<void*>(s->base), s);
+      if (owner || key || s->in_central || s->freelist)
+        check_failed("orphan span that is not full or unowned", reinterpret_cast<void*>(s->base), s);
       break;
     default:
       check_failed("in-use span in an impossible ownership state", reinterpret_cast<void*>(s->base), s);
@@ -87,7 +92,8 @@ void check_p(MCache* c) {
       if (s->get_owner() != c || (s->get_owner_key() & ~kKeyUncollectable) != c->tkey || s->parked ||
           s->alloc_bias != 0)
         check_failed("span on a P's partial list not owned by it", reinterpret_cast<void*>(s->base), s);
-      if (manual_list_index(s->spanclass) != li) check_failed("span on the wrong list", reinterpret_cast<void*>(s->base), s);
+      if (manual_list_index(s->spanclass) != li)
+        check_failed("span on the wrong list", reinterpret_cast<void*>(s->base), s);
     }
     for (MSpan* s = c->full[li].front(); s; s = SpanList::next(s)) {
       if (s->get_owner() != c || (s->get_owner_key() & ~kKeyUncollectable) != c->tkey || !s->parked ||
@@ -124,7 +130,8 @@ long check_heap() {
     n++;
     if (s->base & (kPageSize - 1)) check_failed("span not page aligned", reinterpret_cast<void*>(s->base), s);
     if (s->large) {
-      if (s->nelems != 1 || s->elemsize != s->bytes()) check_failed("large span geometry", reinterpret_cast<void*>(s->base), s);
+      if (s->nelems != 1 || s->elemsize != s->bytes())
+        check_failed("large span geometry", reinterpret_cast<void*>(s->base), s);
       return;
     }
     const SizeClass& info = span_class_info(s->spanclass);

@@ -91,7 +91,8 @@ const char* gc_check_span(MSpan* s) {
     for_each_p([&](MCache* c) {
       if (c->in_use && c->alloc[s->spanclass] == s) holders++;
     });
-    if (holders != 1) return holders ? "collected span current in two Ps" : "collected span marked current but held by no P";
+    if (holders != 1)
+      return holders ? "collected span current in two Ps" : "collected span marked current but held by no P";
   }
   return nullptr;
 }
@@ -176,8 +177,10 @@ void* gc_alloc(size_t size, SpanKind kind) {
   if (GOMEM_UNLIKELY(!c)) return out_of_memory();
   for (int attempt = 0; attempt < 2; attempt++) {
     uintptr_t v;
-    if (GOMEM_LIKELY(size <= kMaxSmallSize)) v = gc::alloc_small(c, make_span_class(kGCClasses.class_of(size ? size : 1), kind));
-    else v = gc::alloc_large(size, kind);
+    if (GOMEM_LIKELY(size <= kMaxSmallSize))
+      v = gc::alloc_small(c, make_span_class(kGCClasses.class_of(size ? size : 1), kind));
+    else
+      v = gc::alloc_large(size, kind);
     if (GOMEM_LIKELY(v != 0)) {
       if (GOMEM_UNLIKELY(gc::g_scavenger_requested.load(std::memory_order_relaxed))) gc::start_scavenger_requested();
       // A thread in its exit destructors: give the P back at once (the
@@ -250,7 +253,9 @@ GOMEM_EXPORT void* gomem_gc_alloc_aligned(size_t alignment, size_t size, int sca
 GOMEM_EXPORT void gomem_gc_free(void* p) {
   if (!p) return;
   MSpan* s = collected_span(p);
-  if (!s) fatal_fault(Fault::kInvalidFree, p, g_arena_index.span_of(reinterpret_cast<uintptr_t>(p)), "not a collected object");
+  if (!s)
+    fatal_fault(Fault::kInvalidFree, p, g_arena_index.span_of(reinterpret_cast<uintptr_t>(p)),
+                "not a collected object");
   gc_free_from_any_thread(p, s);
 }
 

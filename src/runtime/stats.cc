@@ -24,9 +24,9 @@
 #include <cstring>
 
 #include "base/fmt.h"
+#include "gc/collector.h"
 #include "gomem/gomem.h"
 #include "platform/os.h"
-#include "gc/collector.h"
 #include "runtime/malloc.h"
 #include "runtime/proc.h"
 #include "runtime/runtime.h"

@@ -12,12 +12,12 @@
 #include <new>
 
 static int failures = 0;
-#define CHECK(c)                                               \
-  do {                                                         \
-    if (!(c)) {                                                \
+#define CHECK(c)                                                          \
+  do {                                                                    \
+    if (!(c)) {                                                           \
       std::fprintf(stderr, "check failed: %s (line %d)\n", #c, __LINE__); \
-      failures++;                                              \
-    }                                                          \
+      failures++;                                                         \
+    }                                                                     \
   } while (0)
 
 static int handler_calls = 0;

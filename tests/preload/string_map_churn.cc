@@ -68,10 +68,14 @@ uint64_t mix(uint64_t h, uint64_t v) {
 std::string random_string(Rng& r) {
   uint64_t pick = r.below(1000);
   size_t len;
-  if (pick < 600) len = 1 + r.below(40);
-  else if (pick < 900) len = 40 + r.below(400);
-  else if (pick < 997) len = 1000 + r.below(12000);
-  else len = 100000 + r.below(300000);
+  if (pick < 600)
+    len = 1 + r.below(40);
+  else if (pick < 900)
+    len = 40 + r.below(400);
+  else if (pick < 997)
+    len = 1000 + r.below(12000);
+  else
+    len = 100000 + r.below(300000);
   std::string s(len, '\0');
   uint64_t x = r.next();
   for (size_t i = 0; i < len; i++) {
@@ -235,8 +239,8 @@ class Worker {
 
   void handle(Msg&& msg) {
     if (hash_msg(msg) != msg.expect) {
-      std::fprintf(stderr, "thread %d: corrupt message from thread %d after %d hops (length %zu)\n", id_,
-                   msg.origin, msg.hops, msg.s.size());
+      std::fprintf(stderr, "thread %d: corrupt message from thread %d after %d hops (length %zu)\n", id_, msg.origin,
+                   msg.hops, msg.s.size());
       sh_.corrupt.store(true);
     }
     if (msg.hops < kHops) {
