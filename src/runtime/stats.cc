@@ -21,12 +21,13 @@
 // gomem_gc_live and gomem_gc_count are one load each. Before, read_stats
 // cost 16k instructions plus a sched_getaffinity system call, a pass over
 // every span record and the collection lock (blocking for a whole cycle).
+#include <cstddef>
 #include <cstring>
 
 #include "base/fmt.h"
+#include "gc/collector.h"
 #include "gomem/gomem.h"
 #include "platform/os.h"
-#include "gc/collector.h"
 #include "runtime/malloc.h"
 #include "runtime/proc.h"
 #include "runtime/runtime.h"
@@ -87,13 +88,18 @@ GOMEM_INLINE void for_each_current_gc_span(MCache* c, F fn) {
   }
 }
 
-void read_counts(Counts* k) {
-  gc::read_counters(&k->gc);
+// Fills *k; returns whether the collector was ever used (if not, k->gc is
+// zero: nothing was allocated in the collected heap).
+bool read_counts(Counts* k) {
+  bool gc_used = gc::g_gc_used.load(std::memory_order_relaxed);
+  if (gc_used)
+    gc::read_counters(&k->gc);
+  else
+    k->gc = {};
   for (int j = 0; j < kManualLists; j++) {
     k->mallocs[j] = 0;
     k->frees[j] = g_nfree_without_p[j].load(std::memory_order_relaxed);
   }
-  bool gc_used = gc::g_gc_used.load(std::memory_order_relaxed);
   for_each_p([&](MCache* c) {
     for (int i = 0; i < kDirectEntries; i++) k->mallocs[kTables.direct_list[i]] += c->nmalloc_direct[i].read_racy();
     for (int j = 0; j < kManualLists; j++) {
@@ -102,46 +108,73 @@ void read_counts(Counts* k) {
     }
     if (gc_used) for_each_current_gc_span(c, [&](int g, MSpan* s) { k->gc.mallocs[g] += current_span_mallocs(s); });
   });
+  return gc_used;
 }
 
-// Adds m objects allocated of which f freed, of `size` bytes each, to *b
-// and the totals.
-GOMEM_INLINE void add_class(gomem_stats* st, gomem_size_class_stats* b, uint64_t m, uint64_t f, uint64_t size) {
-  b->size = static_cast<uint32_t>(size);
-  if (m == 0) return;
-  uint64_t l = m - (f < m ? f : m);
-  b->mallocs += m;
-  b->frees += m - l;
-  st->mallocs += m;
-  st->frees += m - l;
-  st->total_alloc += m * size;
-  st->heap_alloc += l * size;
-  st->heap_objects += l;
+// Figures summed over the size classes of one heap.
+struct ClassTotals {
+  uint64_t mallocs = 0, frees = 0, total_alloc = 0, live_bytes = 0;
+};
+
+// Writes out[c] = {size, mallocs, frees} for the classes 1 .. count-1 from
+// the counts by list (lists 2c and 2c+1 are class c: frees beyond mallocs
+// count as none) and returns their totals. Branch-free: one pass, each entry
+// written once.
+GOMEM_INLINE ClassTotals add_classes(gomem_size_class_stats* out, const uint64_t* mallocs, const uint64_t* frees,
+                                     const uint32_t* size, int count) {
+  ClassTotals t;
+  for (int c = 1; c < count; c++) {
+    uint64_t m0 = mallocs[2 * c], m1 = mallocs[2 * c + 1];
+    uint64_t f0 = frees[2 * c] < m0 ? frees[2 * c] : m0, f1 = frees[2 * c + 1] < m1 ? frees[2 * c + 1] : m1;
+    uint64_t m = m0 + m1, f = f0 + f1, sz = size[2 * c];
+    out[c].size = static_cast<uint32_t>(sz);
+    out[c].mallocs = m;
+    out[c].frees = f;
+    t.mallocs += m;
+    t.frees += f;
+    t.total_alloc += m * sz;
+    t.live_bytes += (m - f) * sz;
+  }
+  return t;
 }
 
-// The heap's figures.
+// gc_by_size while the collector was never used: sizes only.
+struct GCClassTemplate {
+  gomem_size_class_stats b[GOMEM_NUM_SIZE_CLASSES];
+};
+constexpr GCClassTemplate make_gc_class_template() {
+  GCClassTemplate t{};
+  for (int c = 1; c < kGCClasses.count; c++) t.b[c].size = kGCClasses.cls[c].size;
+  return t;
+}
+constexpr GCClassTemplate kGCClassTemplate = make_gc_class_template();
+
+// The heap's figures, into a *st whose fields before by_size are zero.
 void read_heap_stats(gomem_stats* st) {
   Counts k;
-  read_counts(&k);
-  for (int j = 2; j < 2 * kManualClasses.count; j++)
-    add_class(st, &st->by_size[j / 2], k.mallocs[j], k.frees[j], kTables.list_size[j]);
-  uint64_t small_before = st->heap_alloc;
-  for (int g = 2; g < 2 * kGCClasses.count; g++)
-    add_class(st, &st->gc_by_size[g / 2], k.gc.mallocs[g], k.gc.frees[g], kTables.gc_size[g]);
-  st->gc_heap_alloc = st->heap_alloc - small_before;
+  bool gc_used = read_counts(&k);
+  ClassTotals man = add_classes(st->by_size, k.mallocs, k.frees, kTables.list_size, kManualClasses.count);
+  ClassTotals gcs;
+  if (gc_used) {
+    gcs = add_classes(st->gc_by_size, k.gc.mallocs, k.gc.frees, kTables.gc_size, kGCClasses.count);
+  } else {
+    memcpy(st->gc_by_size, kGCClassTemplate.b, sizeof st->gc_by_size);
+  }
   // Large objects: the heap counts them all; the collector counts its own.
   HeapPageStats ps = g_heap.page_stats();
   uint64_t gc_large_m = k.gc.mallocs[0] + k.gc.mallocs[1], gc_large_f = k.gc.frees[0] + k.gc.frees[1];
-  st->gc_by_size[0].mallocs = gc_large_m;
-  st->gc_by_size[0].frees = gc_large_f;
-  st->gc_heap_alloc += k.gc.large_alloc_bytes - k.gc.large_free_bytes;
-  st->by_size[0].mallocs = ps.large_allocs - gc_large_m;
-  st->by_size[0].frees = ps.large_frees - (gc_large_f < ps.large_frees ? gc_large_f : ps.large_frees);
-  st->mallocs += ps.large_allocs;
-  st->frees += ps.large_frees;
-  st->total_alloc += ps.large_alloc_bytes;
-  st->heap_alloc += ps.large_live_bytes;
-  st->heap_objects += ps.large_allocs - ps.large_frees;
+  st->gc_by_size[0] = {0, gc_large_m, gc_large_f};
+  st->gc_heap_alloc = gcs.live_bytes + k.gc.large_alloc_bytes - k.gc.large_free_bytes;
+  st->by_size[0] = {0, ps.large_allocs - gc_large_m,
+                    ps.large_frees - (gc_large_f < ps.large_frees ? gc_large_f : ps.large_frees)};
+  for (int c = kManualClasses.count; c < GOMEM_NUM_SIZE_CLASSES; c++) st->by_size[c] = {};
+  for (int c = gc_used ? kGCClasses.count : GOMEM_NUM_SIZE_CLASSES; c < GOMEM_NUM_SIZE_CLASSES; c++)
+    st->gc_by_size[c] = {};
+  st->mallocs = man.mallocs + gcs.mallocs + ps.large_allocs;
+  st->frees = man.frees + gcs.frees + ps.large_frees;
+  st->total_alloc = man.total_alloc + gcs.total_alloc + ps.large_alloc_bytes;
+  st->heap_alloc = man.live_bytes + gcs.live_bytes + ps.large_live_bytes;
+  st->heap_objects = st->mallocs - st->frees;
   st->alloc = st->heap_alloc;
 
   st->heap_sys = ps.sys;
@@ -158,9 +191,12 @@ void read_heap_stats(gomem_stats* st) {
   st->num_p_in_use = static_cast<uint32_t>(__atomic_load_n(&g_procs.in_use, __ATOMIC_RELAXED));
 }
 
+// Every field is written once: the scalars are cleared and set, the pause
+// ring copied (gc_fill_stats), the class arrays written entry by entry.
 void read_stats(gomem_stats* st) {
-  memset(st, 0, sizeof *st);
   ensure_init();
+  memset(st, 0, offsetof(gomem_stats, pause_ns));
+  memset(&st->num_gc, 0, offsetof(gomem_stats, by_size) - offsetof(gomem_stats, num_gc));
   read_heap_stats(st);
   gc_fill_stats(st);
   st->sys = st->heap_sys + st->mspan_sys + st->mcache_sys + st->gc_sys + st->other_sys;
