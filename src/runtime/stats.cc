@@ -88,14 +88,16 @@ GOMEM_INLINE void for_each_current_gc_span(MCache* c, F fn) {
   }
 }
 
-// Fills *k; returns whether the collector was ever used (if not, k->gc is
-// zero: nothing was allocated in the collected heap).
+// Fills *k; returns whether the collector was ever used (if not, nothing
+// was allocated in the collected heap and k->gc holds only zero large-object
+// figures).
 bool read_counts(Counts* k) {
   bool gc_used = gc::g_gc_used.load(std::memory_order_relaxed);
   if (gc_used)
     gc::read_counters(&k->gc);
-  else
-    k->gc = {};
+  else  // only the large-object figures are read then
+    k->gc.mallocs[0] = k->gc.mallocs[1] = k->gc.frees[0] = k->gc.frees[1] = k->gc.large_alloc_bytes =
+        k->gc.large_free_bytes = 0;
   for (int j = 0; j < kManualLists; j++) {
     k->mallocs[j] = 0;
     k->frees[j] = g_nfree_without_p[j].load(std::memory_order_relaxed);
