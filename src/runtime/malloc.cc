@@ -33,7 +33,7 @@ GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc) {
   }
   s->freelist = p[0];
   s->alloc_count++;
-  c->nmalloc[manual_list_index(spc)]++;
+  c->nmalloc[spc]++;
   p[1] = nullptr;
   return p;
 }

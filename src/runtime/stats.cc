@@ -38,22 +38,25 @@ void gc_fill_stats(gomem_stats* st);
 
 namespace {
 
-// The manual size class that direct[i] serves (sizes 16i - 15 .. 16i), as a
-// manual_list_index.
-constexpr int direct_list(int i) {
-  return manual_list_index(
-      make_span_class(kManualClasses.class_of(i ? static_cast<size_t>(i) * 16 : 1), SpanKind::kManual));
+// The span class of manual list j (MCache::nmalloc's index).
+constexpr int list_span_class(int j) {
+  return make_span_class(j / 2, j % 2 ? SpanKind::kUncollectable : SpanKind::kManual);
 }
+static_assert([] {
+  for (int j = 0; j < kManualLists; j++)
+    if (manual_list_index(static_cast<SpanClass>(list_span_class(j))) != j ||
+        list_span_class(j | 1) != list_span_class(j & ~1) + 1)
+      return false;
+  return true;
+}());
 
 struct Tables {
-  uint8_t direct_list[kDirectEntries];    // direct[] index -> manual_list_index
   uint32_t list_size[kManualLists];       // manual_list_index -> object bytes (0: none)
   uint32_t gc_size[gc::kGCCountIndexes];  // gc count index -> object bytes (0: large or none)
 };
 
 constexpr Tables make_tables() {
   Tables t{};
-  for (int i = 0; i < kDirectEntries; i++) t.direct_list[i] = static_cast<uint8_t>(direct_list(i));
   for (int j = 2; j < kManualLists; j++)
     if (j / 2 < kManualClasses.count) t.list_size[j] = kManualClasses.cls[j / 2].size;
   for (int g = 2; g < gc::kGCCountIndexes; g++)
@@ -103,10 +106,12 @@ bool read_counts(Counts* k) {
     k->frees[j] = g_nfree_without_p[j].load(std::memory_order_relaxed);
   }
   for_each_p([&](MCache* c) {
-    for (int i = 0; i < kDirectEntries; i++) k->mallocs[kTables.direct_list[i]] += c->nmalloc_direct[i].read_racy();
-    for (int j = 0; j < kManualLists; j++) {
-      k->mallocs[j] += c->nmalloc[j].read_racy();
+    for (int j = 0; j < kManualLists; j += 2) {  // class j / 2, manual and uncollectable
+      const OwnerField<uint64_t>* m = &c->nmalloc[list_span_class(j)];
+      k->mallocs[j] += m[0].read_racy();
+      k->mallocs[j + 1] += m[1].read_racy();
       k->frees[j] += c->nfree[j].read_racy();
+      k->frees[j + 1] += c->nfree[j + 1].read_racy();
     }
     if (gc_used) for_each_current_gc_span(c, [&](int g, MSpan* s) { k->gc.mallocs[g] += current_span_mallocs(s); });
   });
@@ -219,10 +224,9 @@ uint64_t heap_alloc() {
       bytes += static_cast<int64_t>((gcc.mallocs[g] - gcc.frees[g]) * kTables.gc_size[g]);
   }
   for_each_p([&](MCache* c) {
-    for (int i = 0; i < kDirectEntries; i++)
-      bytes += static_cast<int64_t>(c->nmalloc_direct[i].read_racy() * kTables.list_size[kTables.direct_list[i]]);
     for (int j = 2; j < 2 * kManualClasses.count; j++)
-      bytes += static_cast<int64_t>((c->nmalloc[j].read_racy() - c->nfree[j].read_racy()) * kTables.list_size[j]);
+      bytes += static_cast<int64_t>((c->nmalloc[list_span_class(j)].read_racy() - c->nfree[j].read_racy()) *
+                                    kTables.list_size[j]);
     if (gc_used)
       for_each_current_gc_span(
           c, [&](int g, MSpan* s) { bytes += static_cast<int64_t>(current_span_mallocs(s) * kTables.gc_size[g]); });
