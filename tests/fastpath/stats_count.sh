@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Counts the instructions of gomem_read_stats with valgrind --tool=callgrind:
+# its inclusive cost in two runs of stats_bench (N1 and N2 calls), divided
+# by the difference in calls, with one P and the collector never used
+# ("read_stats"), then after a collection ("read_stats_gc").
+#
+#   stats_count.sh BENCH     prints "read_stats N" and "read_stats_gc N"
+set -euo pipefail
+bench=$1
+n1=2000
+n2=12000
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cost() {  # inclusive Ir of gomem_read_stats in a run of $1 calls, collector $2
+  local out=$tmp/cg.$1.$2
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" "$1" "$2" >/dev/null 2>&1
+  callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
+    awk '/:gomem_read_stats / && !n { gsub(",", "", $1); n = $1 } END { print n + 0 }'
+}
+for gc in 0 1; do
+  c1=$(cost $n1 $gc)
+  c2=$(cost $n2 $gc)
+  name=read_stats; [ $gc = 1 ] && name=read_stats_gc
+  echo "$name $(( (c2 - c1 + (n2 - n1) / 2) / (n2 - n1) ))"
+done
