@@ -38,10 +38,9 @@ void gc_fill_stats(gomem_stats* st);
 
 namespace {
 
-// The span class of manual list j (MCache::nmalloc's index).
-constexpr int list_span_class(int j) {
-  return make_span_class(j / 2, j % 2 ? SpanKind::kUncollectable : SpanKind::kManual);
-}
+// The span class of manual list j (MCache::nmalloc's index), branch-free:
+// the uncollectable class of a size class follows its manual class.
+constexpr int list_span_class(int j) { return make_span_class(j / 2, SpanKind::kManual) + (j & 1); }
 static_assert([] {
   for (int j = 0; j < kManualLists; j++)
     if (manual_list_index(static_cast<SpanClass>(list_span_class(j))) != j ||
@@ -85,9 +84,12 @@ GOMEM_NOINLINE uint64_t current_span_mallocs(MSpan* s) {
 // P c holds a span.
 template <class F>
 GOMEM_INLINE void for_each_current_gc_span(MCache* c, F fn) {
-  for (int g = 2; g < 2 * kGCClasses.count; g++) {
-    MSpan* s = __atomic_load_n(&c->alloc[gc::gc_count_class(g)], __ATOMIC_RELAXED);
-    if (s != &g_empty_span) fn(g, s);
+  for (int sc = 1; sc < kGCClasses.count; sc++) {  // gc count indexes 2sc, 2sc + 1: span classes a[0], a[1]
+    MSpan* const* a = &c->alloc[gc::gc_count_class(2 * sc)];
+    MSpan* s0 = __atomic_load_n(&a[0], __ATOMIC_RELAXED);
+    MSpan* s1 = __atomic_load_n(&a[1], __ATOMIC_RELAXED);
+    if (s0 != &g_empty_span) fn(2 * sc, s0);
+    if (s1 != &g_empty_span) fn(2 * sc + 1, s1);
   }
 }
 
@@ -106,12 +108,12 @@ bool read_counts(Counts* k) {
     k->frees[j] = g_nfree_without_p[j].load(std::memory_order_relaxed);
   }
   for_each_p([&](MCache* c) {
-    for (int j = 0; j < kManualLists; j += 2) {  // class j / 2, manual and uncollectable
-      const OwnerField<uint64_t>* m = &c->nmalloc[list_span_class(j)];
-      k->mallocs[j] += m[0].read_racy();
-      k->mallocs[j + 1] += m[1].read_racy();
-      k->frees[j] += c->nfree[j].read_racy();
-      k->frees[j + 1] += c->nfree[j + 1].read_racy();
+    for (int sc = 0; sc < kManualClasses.count; sc++) {  // lists 2sc, 2sc + 1: manual, uncollectable
+      const OwnerField<uint64_t>* m = &c->nmalloc[list_span_class(2 * sc)];
+      k->mallocs[2 * sc] += m[0].read_racy();
+      k->mallocs[2 * sc + 1] += m[1].read_racy();
+      k->frees[2 * sc] += c->nfree[2 * sc].read_racy();
+      k->frees[2 * sc + 1] += c->nfree[2 * sc + 1].read_racy();
     }
     if (gc_used) for_each_current_gc_span(c, [&](int g, MSpan* s) { k->gc.mallocs[g] += current_span_mallocs(s); });
   });
