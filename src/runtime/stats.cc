@@ -4,8 +4,8 @@
 // Nothing here walks the heap, takes a lock that a collection holds or makes
 // a system call, so a program may poll its heap size as often as it likes.
 // Manual objects are counted by the Ps that hand them out and free them
-// (MCache::nmalloc_direct, nmalloc, nfree: one add on each fast path, no
-// atomics), and a reader sums the Ps: live = mallocs - frees. Collected
+// (MCache::nmalloc by span class, nfree by manual list: one add on each
+// fast path, no atomics), and a reader sums the Ps: live = mallocs - frees. Collected
 // objects are counted by the collector (mallocs when a P gives a span back,
 // frees when swept, gc/sweep.cc) plus what the Ps' current spans handed out
 // since they took them. Large objects are counted by the page heap. The
@@ -13,14 +13,27 @@
 // (gc::fill_stats). Counters of other threads are read while they run, so a
 // figure can be a few objects stale.
 //
-// Costs, in instructions (callgrind), independent of the heap's size:
-// gomem_read_stats ~10k with one P (clearing and filling the 7 KiB struct
-// class by class is most of it), ~15k with the collector in use;
-// gomem_heap_alloc ~3k with one P, plus ~1.5k per further P (and the
-// collector's class counters once it is in use); gomem_heap_sys,
-// gomem_gc_live and gomem_gc_count are one load each. Before, read_stats
-// cost 16k instructions plus a sched_getaffinity system call, a pass over
-// every span record and the collection lock (blocking for a whole cycle).
+// Costs, in instructions (callgrind, tests/fastpath/stats_count.sh, pinned
+// in stats_instructions.txt), independent of the heap's size:
+// gomem_read_stats ~4.7k with one P (~350 ns), ~9.4k with the collector in
+// use, plus ~0.9k per further P (~1.5k with the collector);
+// gomem_heap_alloc ~2.1k with one P, ~6.4k with the collector in use, plus
+// ~1k per further P (~1.7k with the collector); gomem_heap_sys,
+// gomem_gc_live and gomem_gc_count are one load each. What a read does
+// (issue 8: it cost 10.4k and 15.6k instructions, ~1.2 and ~2 us):
+//   - every field of the struct is written once: the scalars cleared with
+//     two memsets around the pause ring, which gc::fill_stats copies; the
+//     class arrays written entry by entry (no 7 KiB memset before them);
+//   - each P's counters are read in one pass by size class (span classes s
+//     and s + 1 of a class are adjacent: manual and uncollectable, noscan
+//     and scan), with no table indirection: malloc's fast path counts by the
+//     span class it already holds, which costs it no instruction;
+//   - the classes are summed in one branch-free pass (add_classes);
+//   - while the collector was never used its counters and the Ps' collected
+//     spans are not read (nothing was allocated there), and gc_by_size is
+//     copied from a constant template.
+// What is left is the loads themselves: ~270 counters per P, ~270 of the
+// collector's, 136 classes summed, and 7 KiB written.
 #include <cstddef>
 #include <cstring>
 
@@ -226,9 +239,12 @@ uint64_t heap_alloc() {
       bytes += static_cast<int64_t>((gcc.mallocs[g] - gcc.frees[g]) * kTables.gc_size[g]);
   }
   for_each_p([&](MCache* c) {
-    for (int j = 2; j < 2 * kManualClasses.count; j++)
-      bytes += static_cast<int64_t>((c->nmalloc[list_span_class(j)].read_racy() - c->nfree[j].read_racy()) *
-                                    kTables.list_size[j]);
+    for (int sc = 1; sc < kManualClasses.count; sc++) {  // lists 2sc, 2sc + 1: manual, uncollectable
+      const OwnerField<uint64_t>* m = &c->nmalloc[list_span_class(2 * sc)];
+      uint64_t live =
+          m[0].read_racy() + m[1].read_racy() - c->nfree[2 * sc].read_racy() - c->nfree[2 * sc + 1].read_racy();
+      bytes += static_cast<int64_t>(live * kTables.list_size[2 * sc]);
+    }
     if (gc_used)
       for_each_current_gc_span(
           c, [&](int g, MSpan* s) { bytes += static_cast<int64_t>(current_span_mallocs(s) * kTables.gc_size[g]); });
