@@ -4,8 +4,8 @@
 // Nothing here walks the heap, takes a lock that a collection holds or makes
 // a system call, so a program may poll its heap size as often as it likes.
 // Manual objects are counted by the Ps that hand them out and free them
-// (MCache::nmalloc by span class, nfree by manual list: one add on each
-// fast path, no atomics), and a reader sums the Ps: live = mallocs - frees. Collected
+// (MCache::counts, laid out like the span classes: one add on each fast
+// path, no atomics), and a reader sums the Ps: live = mallocs - frees. Collected
 // objects are counted by the collector (mallocs when a P gives a span back,
 // frees when swept, gc/sweep.cc) plus what the Ps' current spans handed out
 // since they took them. Large objects are counted by the page heap. The
@@ -15,19 +15,21 @@
 //
 // Costs, in instructions (callgrind, tests/fastpath/stats_count.sh, pinned
 // in stats_instructions.txt), independent of the heap's size:
-// gomem_read_stats ~4.7k with one P (~350 ns), ~9.4k with the collector in
-// use, plus ~0.9k per further P (~1.5k with the collector);
-// gomem_heap_alloc ~2.1k with one P, ~6.4k with the collector in use, plus
-// ~1k per further P (~1.7k with the collector); gomem_heap_sys,
+// gomem_read_stats ~4.7k with one P (~350 ns), ~9.3k with the collector in
+// use, plus ~0.8k per further P (~1.5k with the collector);
+// gomem_heap_alloc ~2k with one P, ~6.4k with the collector in use, plus
+// ~0.9k per further P (~1.6k with the collector); gomem_heap_sys,
 // gomem_gc_live and gomem_gc_count are one load each. What a read does
 // (issue 8: it cost 10.4k and 15.6k instructions, ~1.2 and ~2 us):
 //   - every field of the struct is written once: the scalars cleared with
 //     two memsets around the pause ring, which gc::fill_stats copies; the
 //     class arrays written entry by entry (no 7 KiB memset before them);
-//   - each P's counters are read in one pass by size class (span classes s
-//     and s + 1 of a class are adjacent: manual and uncollectable, noscan
-//     and scan), with no table indirection: malloc's fast path counts by the
-//     span class it already holds, which costs it no instruction;
+//   - each P's counters are read in one pass by size class, four adjacent
+//     counters each (MCache::counts: mallocs and frees, manual and
+//     uncollectable), with no table indirection: malloc's fast path counts
+//     by the span class it already holds, which costs it no instruction
+//     (and the array is 520 bytes smaller than the three it replaced);
+//     the collector's counters are read the same way, noscan and scan;
 //   - the classes are summed in one branch-free pass (add_classes);
 //   - while the collector was never used its counters and the Ps' collected
 //     spans are not read (nothing was allocated there), and gc_by_size is
@@ -51,7 +53,7 @@ void gc_fill_stats(gomem_stats* st);
 
 namespace {
 
-// The span class of manual list j (MCache::nmalloc's index), branch-free:
+// The span class of manual list j (its mallocs' index in MCache::counts), branch-free:
 // the uncollectable class of a size class follows its manual class.
 constexpr int list_span_class(int j) { return make_span_class(j / 2, SpanKind::kManual) + (j & 1); }
 static_assert([] {
@@ -122,11 +124,11 @@ bool read_counts(Counts* k) {
   }
   for_each_p([&](MCache* c) {
     for (int sc = 0; sc < kManualClasses.count; sc++) {  // lists 2sc, 2sc + 1: manual, uncollectable
-      const OwnerField<uint64_t>* m = &c->nmalloc[list_span_class(2 * sc)];
-      k->mallocs[2 * sc] += m[0].read_racy();
-      k->mallocs[2 * sc + 1] += m[1].read_racy();
-      k->frees[2 * sc] += c->nfree[2 * sc].read_racy();
-      k->frees[2 * sc + 1] += c->nfree[2 * sc + 1].read_racy();
+      const OwnerField<uint64_t>* q = &c->counts[list_span_class(2 * sc)];
+      k->mallocs[2 * sc] += q[0].read_racy();
+      k->mallocs[2 * sc + 1] += q[1].read_racy();
+      k->frees[2 * sc] += q[kFreeCountOffset].read_racy();
+      k->frees[2 * sc + 1] += q[kFreeCountOffset + 1].read_racy();
     }
     if (gc_used) for_each_current_gc_span(c, [&](int g, MSpan* s) { k->gc.mallocs[g] += current_span_mallocs(s); });
   });
@@ -240,9 +242,9 @@ uint64_t heap_alloc() {
   }
   for_each_p([&](MCache* c) {
     for (int sc = 1; sc < kManualClasses.count; sc++) {  // lists 2sc, 2sc + 1: manual, uncollectable
-      const OwnerField<uint64_t>* m = &c->nmalloc[list_span_class(2 * sc)];
+      const OwnerField<uint64_t>* q = &c->counts[list_span_class(2 * sc)];
       uint64_t live =
-          m[0].read_racy() + m[1].read_racy() - c->nfree[2 * sc].read_racy() - c->nfree[2 * sc + 1].read_racy();
+          q[0].read_racy() + q[1].read_racy() - q[kFreeCountOffset].read_racy() - q[kFreeCountOffset + 1].read_racy();
       bytes += static_cast<int64_t>(live * kTables.list_size[2 * sc]);
     }
     if (gc_used)
