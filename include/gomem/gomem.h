@@ -409,8 +409,8 @@ typedef struct gomem_stats {
 
 /* Fills *stats. It takes no lock that a collection holds, makes no system
  * call and does not walk the heap: it sums counters kept per P (threads that
- * allocate; pooled when they exit) and per size class, about 4,700
- * instructions with one P (a few hundred ns; about 9,300 once the collector
+ * allocate; pooled when they exit) and per size class, about 4,300
+ * instructions with one P (a few hundred ns; about 8,900 once the collector
  * is in use) and 800-1,500 more per P, whatever the heap's size. Figures of
  * other threads are read while they run and may be a few objects stale. */
 GOMEM_API void gomem_read_stats(gomem_stats *stats);

@@ -15,7 +15,7 @@
 //
 // Costs, in instructions (callgrind, tests/fastpath/stats_count.sh, pinned
 // in stats_instructions.txt), independent of the heap's size:
-// gomem_read_stats ~4.7k with one P (~350 ns), ~9.3k with the collector in
+// gomem_read_stats ~4.3k with one P (~350 ns), ~8.9k with the collector in
 // use, plus ~0.8k per further P (~1.5k with the collector);
 // gomem_heap_alloc ~2k with one P, ~6.4k with the collector in use, plus
 // ~0.9k per further P (~1.6k with the collector); gomem_heap_sys,
@@ -81,7 +81,9 @@ constexpr Tables kTables = make_tables();
 
 // Objects counted so far, on the reader's stack.
 struct Counts {
-  uint64_t mallocs[kManualLists];  // manual heap (manual and uncollectable), by manual_list_index
+  // Manual heap (manual and uncollectable) by manual_list_index, small
+  // classes only (lists 2 .. 2 * kManualClasses.count - 1 are filled).
+  uint64_t mallocs[kManualLists];
   uint64_t frees[kManualLists];
   gc::GCClassCounts gc;  // collected heap, by gc count index
 };
@@ -118,12 +120,13 @@ bool read_counts(Counts* k) {
   else  // only the large-object figures are read then
     k->gc.mallocs[0] = k->gc.mallocs[1] = k->gc.frees[0] = k->gc.frees[1] = k->gc.large_alloc_bytes =
         k->gc.large_free_bytes = 0;
-  for (int j = 0; j < kManualLists; j++) {
-    k->mallocs[j] = 0;
-    k->frees[j] = g_nfree_without_p[j].load(std::memory_order_relaxed);
+  for (int sc = 1; sc < kManualClasses.count; sc++) {
+    k->mallocs[2 * sc] = k->mallocs[2 * sc + 1] = 0;
+    k->frees[2 * sc] = g_nfree_without_p[2 * sc].load(std::memory_order_relaxed);
+    k->frees[2 * sc + 1] = g_nfree_without_p[2 * sc + 1].load(std::memory_order_relaxed);
   }
   for_each_p([&](MCache* c) {
-    for (int sc = 0; sc < kManualClasses.count; sc++) {  // lists 2sc, 2sc + 1: manual, uncollectable
+    for (int sc = 1; sc < kManualClasses.count; sc++) {  // lists 2sc, 2sc + 1: manual, uncollectable
       const OwnerField<uint64_t>* q = &c->counts[list_span_class(2 * sc)];
       k->mallocs[2 * sc] += q[0].read_racy();
       k->mallocs[2 * sc + 1] += q[1].read_racy();
