@@ -142,7 +142,8 @@ constexpr uint32_t unpark_threshold(uint32_t nelems) {
 
 // Index of a manual span class in the per-P lists.
 constexpr int manual_list_index(SpanClass spc) {
-  return static_cast<int>(span_class_size_class(spc)) * 2 + (span_class_kind(spc) == SpanKind::kUncollectable ? 1 : 0);
+  return static_cast<int>(span_class_size_class(spc)) * 2 +
+         (span_class_kind(spc) == SpanKind::kUncollectable ? 1 : 0);
 }
 constexpr int kManualLists = kMaxClasses * 2;
 // MCache::counts: the frees of manual span class spc at spc + this.
@@ -151,13 +152,11 @@ static_assert(static_cast<int>(SpanKind::kManual) + kFreeCountOffset == static_c
               static_cast<int>(SpanKind::kUncollectable) + kFreeCountOffset == static_cast<int>(SpanKind::kScan));
 // Pages of the largest manual small-object span (Go's table: 10).
 constexpr uint32_t kMaxSpanPages = 10;
-static_assert(
-    [] {
-      for (int c = 1; c < kManualClasses.count; c++)
-        if (kManualClasses.cls[c].npages > kMaxSpanPages) return false;
-      return true;
-    }(),
-    "a manual span longer than the empty-span cache's lists");
+static_assert([] {
+  for (int c = 1; c < kManualClasses.count; c++)
+    if (kManualClasses.cls[c].npages > kMaxSpanPages) return false;
+  return true;
+}(), "a manual span longer than the empty-span cache's lists");
 
 struct RemoteBatch {
   MSpan* span = nullptr;  // destination span, or nullptr when empty
@@ -173,22 +172,22 @@ inline int remote_batch_slot(const MSpan* s) {
 
 struct MCache {
   // ---- Fast-path state (owner only).
-  MSpan* alloc[kNumSpanClasses];  // span class -> current span
-  uintptr_t tkey = 0;             // thread key of the holder (0 while pooled)
+  MSpan* alloc[kNumSpanClasses];    // span class -> current span
+  uintptr_t tkey = 0;               // thread key of the holder (0 while pooled)
 
   // ---- Slow-path state (owner only, under `lock`).
   SpanList partial[kManualLists];
   SpanList full[kManualLists];
   SpanList empty[kMaxSpanPages + 1];  // empty manual spans kept for re-use, by page count
-  uintptr_t empty_bytes = 0;          // their bytes (at most kEmptyReserveBytes)
+  uintptr_t empty_bytes = 0;        // their bytes (at most kEmptyReserveBytes)
   RemoteBatch batch[kRemoteBatches];  // remote frees not yet sent home (see remote_free)
   uint64_t batch_mask = 0;            // bit i: batch[i] is not empty
-  uint32_t flush_gen = 0;             // collector: sweepgen when the GC spans were last released
-  uint32_t trim_epoch = 0;            // g_trim_epoch when this P last trimmed its lists
+  uint32_t flush_gen = 0;           // collector: sweepgen when the GC spans were last released
+  uint32_t trim_epoch = 0;          // g_trim_epoch when this P last trimmed its lists
 
   // Statistics kept by the owner, folded into the global totals when the P
   // is released and read racily by gomem_read_stats.
-  OwnerField<uint64_t> remote_frees;  // objects this P freed into other P's spans
+  OwnerField<uint64_t> remote_frees;   // objects this P freed into other P's spans
   // Manual objects handed out and freed by this P's holders, cumulative:
   // summed over every P (runtime/stats.cc), mallocs - frees = live objects,
   // without looking at a span. Never reset (a pooled P keeps them). One

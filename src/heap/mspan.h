@@ -39,9 +39,9 @@ struct Special;
 OwnerField<uint64_t>* mcache_nfree_slot(MCache* c, SpanClass spc);
 
 enum class SpanState : uint8_t {
-  kDead = 0,        // not describing memory (on the MSpan free list)
-  kInUse = 1,       // holds objects (small spans) or one large object
-  kFree = 2,        // a free page run owned by the page heap
+  kDead = 0,   // not describing memory (on the MSpan free list)
+  kInUse = 1,  // holds objects (small spans) or one large object
+  kFree = 2,   // a free page run owned by the page heap
   kScavenging = 3,  // a free run taken out of the index while the scavenger releases it
 };
 
@@ -125,24 +125,24 @@ struct alignas(64) MSpan {
   // (mcache_nfree_slot, set with the owner), so that free's fast path
   // counts with one add; nullptr while unowned.
   OwnerField<uint64_t>* nfree_slot = nullptr;
-  ListLinks<MSpan> links;       // P lists, mcentral lists, page-heap free lists
-  bool in_central = false;      // on mcentral's list (under its lock)
-  bool large = false;           // one object of npages pages
-  bool needzero = false;        // the free memory may be dirty
-  bool in_empty_cache = false;  // manual: on its P's cache of empty spans (any class)
-  bool current = false;         // a P's current span (manual: alloc_count holds +1 for it)
-  bool parked = false;          // manual: on its owner's full list (owner only)
-  uint8_t gc_list = 0;          // collected: which mcentral set holds it (under its lock)
+  ListLinks<MSpan> links;                // P lists, mcentral lists, page-heap free lists
+  bool in_central = false;               // on mcentral's list (under its lock)
+  bool large = false;                    // one object of npages pages
+  bool needzero = false;                 // the free memory may be dirty
+  bool in_empty_cache = false;           // manual: on its P's cache of empty spans (any class)
+  bool current = false;                  // a P's current span (manual: alloc_count holds +1 for it)
+  bool parked = false;                   // manual: on its owner's full list (owner only)
+  uint8_t gc_list = 0;                   // collected: which mcentral set holds it (under its lock)
 
   // ---- Line 2: cross-thread manual state, then the collector's state.
   alignas(64) std::atomic<uint64_t> xfree{0};  // remote frees + ownership, see namespace xfree
   MSpan* notify_next = nullptr;                // link on the owner's notify stack
   // Collected kinds (Go's mspan fields; freeindex is on line 0):
-  uint64_t alloc_cache = 0;           // ~alloc_bits[freeindex..freeindex+64), bit 0 = freeindex
-  OwnerField<uint64_t> nmalloc;       // alloc_count when a P took it (gc/sweep.cc), by that P
-  Special* specials = nullptr;        // finalizers, sorted by offset, under speciallock
-  int64_t free_since = 0;             // page heap: when this free run became free (ns)
-  std::atomic<uint32_t> sweepgen{0};  // see gc/sweep.h for the states
+  uint64_t alloc_cache = 0;                // ~alloc_bits[freeindex..freeindex+64), bit 0 = freeindex
+  OwnerField<uint64_t> nmalloc;            // alloc_count when a P took it (gc/sweep.cc), by that P
+  Special* specials = nullptr;             // finalizers, sorted by offset, under speciallock
+  int64_t free_since = 0;                  // page heap: when this free run became free (ns)
+  std::atomic<uint32_t> sweepgen{0};       // see gc/sweep.h for the states
   Mutex speciallock;
 
   // ---- Helpers --------------------------------------------------------------
