@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -136,4 +138,76 @@ TEST(Stats, FreesByOtherThreadsAreCounted) {
   EXPECT_EQ(gomem_heap_alloc(), before);
   phase = 3;
   for (auto& x : t) x.join();
+}
+
+namespace {
+
+// Every field of `a` and `b` but the padding.
+void expect_same_stats(const gomem_stats& a, const gomem_stats& b) {
+  size_t head = offsetof(gomem_stats, by_size);
+  EXPECT_EQ(memcmp(&a, &b, offsetof(gomem_stats, gc_cpu_fraction)), 0);
+  EXPECT_EQ(a.gc_cpu_fraction, b.gc_cpu_fraction);
+  size_t rest = offsetof(gomem_stats, gc_percent);
+  EXPECT_EQ(memcmp(reinterpret_cast<const char*>(&a) + rest, reinterpret_cast<const char*>(&b) + rest, head - rest), 0);
+  for (int c = 0; c < GOMEM_NUM_SIZE_CLASSES; c++) {
+    EXPECT_EQ(a.by_size[c].size, b.by_size[c].size) << c;
+    EXPECT_EQ(a.by_size[c].mallocs, b.by_size[c].mallocs) << c;
+    EXPECT_EQ(a.by_size[c].frees, b.by_size[c].frees) << c;
+    EXPECT_EQ(a.gc_by_size[c].size, b.gc_by_size[c].size) << c;
+    EXPECT_EQ(a.gc_by_size[c].mallocs, b.gc_by_size[c].mallocs) << c;
+    EXPECT_EQ(a.gc_by_size[c].frees, b.gc_by_size[c].frees) << c;
+  }
+}
+
+// Reads the statistics into a zeroed and into a garbage-filled struct (a
+// read must write every field, whatever was there), and checks the totals
+// against the classes: mallocs, frees and heap_objects are the sums of the
+// per-class counts, heap_alloc - gc_heap_alloc covers the manual classes'
+// live objects, total_alloc their bytes.
+void check_read() {
+  static gomem_stats a, b;  // (7 KiB)
+  memset(&a, 0, sizeof a);
+  memset(&b, 0xa5, sizeof b);
+  gomem_read_stats(&a);
+  gomem_read_stats(&b);
+  expect_same_stats(a, b);
+  uint64_t m = 0, f = 0, live_small = 0, total_small = 0;
+  for (int c = 0; c < GOMEM_NUM_SIZE_CLASSES; c++) {
+    m += a.by_size[c].mallocs + a.gc_by_size[c].mallocs;
+    f += a.by_size[c].frees + a.gc_by_size[c].frees;
+    EXPECT_LE(a.by_size[c].frees, a.by_size[c].mallocs) << c;
+    live_small += (a.by_size[c].mallocs - a.by_size[c].frees) * a.by_size[c].size;
+    total_small += a.by_size[c].mallocs * a.by_size[c].size;
+    if (c > 0 && a.by_size[c].size) EXPECT_GT(a.by_size[c].size, a.by_size[c - 1].size) << c;
+    if (c > 0 && a.gc_by_size[c].size) EXPECT_GT(a.gc_by_size[c].size, a.gc_by_size[c - 1].size) << c;
+  }
+  EXPECT_EQ(a.mallocs, m);
+  EXPECT_EQ(a.frees, f);
+  EXPECT_EQ(a.heap_objects, m - f);
+  EXPECT_EQ(a.alloc, a.heap_alloc);
+  EXPECT_GE(a.heap_alloc - a.gc_heap_alloc, live_small);
+  EXPECT_GE(a.total_alloc, total_small);
+  EXPECT_EQ(a.sys, a.heap_sys + a.mspan_sys + a.mcache_sys + a.gc_sys + a.other_sys);
+  EXPECT_EQ(a.heap_idle, a.heap_sys - a.heap_inuse);
+  EXPECT_EQ(a.enable_gc, a.gc_percent >= 0 ? 1u : 0u);
+}
+
+}  // namespace
+
+TEST(Stats, ReadStatsWritesEveryFieldAndAddsUp) {
+  std::vector<void*> v;
+  for (int i = 0; i < 1000; i++) v.push_back(alloc(16 + i % 2000));
+  v.push_back(alloc(100000));
+  v.push_back(gomem_malloc_uncollectable(100));
+  check_read();
+#ifndef GOMEM_SANITIZED  // (the collector does not run under the sanitizers)
+  std::thread([] {
+    for (int i = 0; i < 1000; i++) gomem_gc_alloc(16 + i % 500);
+    gomem_gc_alloc(100000);
+    gomem_gc_collect();
+    check_read();
+  }).join();
+#endif
+  for (void* p : v) release(p);
+  check_read();
 }

@@ -410,15 +410,16 @@ typedef struct gomem_stats {
 
 /* Fills *stats. It takes no lock that a collection holds, makes no system
  * call and does not walk the heap: it sums counters kept per P (threads that
- * allocate; pooled when they exit) and per size class, about 10,000
- * instructions with one P (1-2 us), whatever the heap's size. Figures of
+ * allocate; pooled when they exit) and per size class, about 4,300
+ * instructions with one P (a few hundred ns; about 8,900 once the collector
+ * is in use) and 800-1,500 more per P, whatever the heap's size. Figures of
  * other threads are read while they run and may be a few objects stale. */
 GOMEM_API void gomem_read_stats(gomem_stats* stats);
 /* The figures programs poll most, without filling a gomem_stats. None takes
  * a lock a collection holds or makes a system call.
  *   gomem_heap_alloc  = heap_alloc: bytes of live objects, manual and
- *                       collected; sums the same counters (about 3,000
- *                       instructions with one P, 1,500 more per P);
+ *                       collected; sums the same counters (about 2,000
+ *                       instructions with one P, 900 more per P);
  *   gomem_heap_sys    = heap_sys (one load);
  *   gomem_gc_live     = gc_heap_live: bytes the last cycle marked (one load);
  *   gomem_gc_count    = num_gc: cycles completed (one load). */

@@ -195,8 +195,11 @@ uint32_t num_gc();
 // Collected objects by size class and kind: index sc * 2 + (scan ? 1 : 0)
 // (gc_count_index); sc == 0 counts large objects.
 constexpr int kGCCountIndexes = kMaxClasses * 2;
+// Branch-free: the scan class of a size class follows its noscan class, so
+// indexes 2c and 2c + 1 are span classes s and s + 1.
+static_assert(static_cast<int>(SpanKind::kScan) == static_cast<int>(SpanKind::kNoscan) + 1);
 constexpr SpanClass gc_count_class(int i) {
-  return make_span_class(static_cast<uint32_t>(i / 2), (i & 1) ? SpanKind::kScan : SpanKind::kNoscan);
+  return static_cast<SpanClass>(make_span_class(static_cast<uint32_t>(i / 2), SpanKind::kNoscan) + (i & 1));
 }
 struct GCClassCounts {
   uint64_t mallocs[kGCCountIndexes];

@@ -175,10 +175,12 @@ void gc_init(const os::EnvSettings& env) {
 }
 
 void read_counters(GCClassCounts* out) {
-  for (int i = 0; i < kGCCountIndexes; i++) {
-    SpanClass spc = gc_count_class(i);
-    out->mallocs[i] = g_counters.mallocs[spc].load(std::memory_order_relaxed);
-    out->frees[i] = g_counters.frees[spc].load(std::memory_order_relaxed);
+  for (int c = 0; c < kMaxClasses; c++) {  // indexes 2c, 2c + 1: span classes spc, spc + 1
+    SpanClass spc = gc_count_class(2 * c);
+    out->mallocs[2 * c] = g_counters.mallocs[spc].load(std::memory_order_relaxed);
+    out->mallocs[2 * c + 1] = g_counters.mallocs[spc + 1].load(std::memory_order_relaxed);
+    out->frees[2 * c] = g_counters.frees[spc].load(std::memory_order_relaxed);
+    out->frees[2 * c + 1] = g_counters.frees[spc + 1].load(std::memory_order_relaxed);
   }
   out->large_alloc_bytes = g_counters.large_alloc_bytes.load(std::memory_order_relaxed);
   out->large_free_bytes = g_counters.large_free_bytes.load(std::memory_order_relaxed);

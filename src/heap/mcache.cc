@@ -26,7 +26,7 @@ void push_notify(MCache* owner, MSpan* s) {
 GOMEM_META constinit std::atomic<uint32_t> g_trim_epoch{0};
 GOMEM_META void (*g_recut_test_hook)(MSpan*) = nullptr;
 
-OwnerField<uint64_t>* mcache_nfree_slot(MCache* c, SpanClass spc) { return &c->nfree[manual_list_index(spc)]; }
+OwnerField<uint64_t>* mcache_nfree_slot(MCache* c, SpanClass spc) { return &c->counts[spc + kFreeCountOffset]; }
 
 void MCache::attach(uintptr_t thread_key) {
   tkey = thread_key;

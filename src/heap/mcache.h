@@ -145,6 +145,10 @@ constexpr int manual_list_index(SpanClass spc) {
   return static_cast<int>(span_class_size_class(spc)) * 2 + (span_class_kind(spc) == SpanKind::kUncollectable ? 1 : 0);
 }
 constexpr int kManualLists = kMaxClasses * 2;
+// MCache::counts: the frees of manual span class spc at spc + this.
+constexpr int kFreeCountOffset = 2;
+static_assert(static_cast<int>(SpanKind::kManual) + kFreeCountOffset == static_cast<int>(SpanKind::kNoscan) &&
+              static_cast<int>(SpanKind::kUncollectable) + kFreeCountOffset == static_cast<int>(SpanKind::kScan));
 // Pages of the largest manual small-object span (Go's table: 10).
 constexpr uint32_t kMaxSpanPages = 10;
 static_assert(
@@ -187,13 +191,16 @@ struct MCache {
   OwnerField<uint64_t> remote_frees;  // objects this P freed into other P's spans
   // Manual objects handed out and freed by this P's holders, cumulative:
   // summed over every P (runtime/stats.cc), mallocs - frees = live objects,
-  // without looking at a span. Never reset (a pooled P keeps them).
-  OwnerField<uint64_t> nmalloc_direct[kDirectEntries];  // malloc_fast, by direct[] index
-  OwnerField<uint64_t> nmalloc[kManualLists];           // the slow paths, by manual_list_index
-  // Frees by manual_list_index: the owner's fast path (through
+  // without looking at a span. Never reset (a pooled P keeps them). One
+  // array laid out like the span classes, so that a reader takes a size
+  // class's four counters in one line and malloc adds to the span class it
+  // already holds: counts[spc] for a manual or uncollectable spc counts
+  // mallocs (malloc_fast and the slow paths), counts[spc + kFreeCountOffset]
+  // (the slots of the collected kinds, which are never allocated from a
+  // P's manual lists) frees: the owner's fast path (through
   // MSpan::nfree_slot) and free_slow (the owner's slow frees, this P's
   // remote frees).
-  OwnerField<uint64_t> nfree[kManualLists];
+  OwnerField<uint64_t> counts[kNumSpanClasses];
 
   // ---- Shared.
   std::atomic<MSpan*> notify{nullptr};  // parked spans that received remote frees

@@ -35,7 +35,7 @@ namespace gomem {
 struct MCache;
 struct Special;
 
-// &c->nfree[manual_list_index(spc)] (heap/mcache.cc).
+// &c->counts[spc + kFreeCountOffset], the frees of spc (heap/mcache.cc).
 OwnerField<uint64_t>* mcache_nfree_slot(MCache* c, SpanClass spc);
 
 enum class SpanState : uint8_t {

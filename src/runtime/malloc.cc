@@ -33,7 +33,7 @@ GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc) {
   }
   s->freelist = p[0];
   s->alloc_count++;
-  c->nmalloc[manual_list_index(spc)]++;
+  c->counts[spc]++;
   p[1] = nullptr;
   return p;
 }
@@ -236,10 +236,10 @@ void free_slow(void* ptr) {
   SpanClass spc = s->spanclass;  // (s may go back to the heap below)
   if (s->get_owner() == c) {
     c->owner_free_slow(g_heap, s, ptr);
-    c->nfree[manual_list_index(spc)]++;
+    c->counts[spc + kFreeCountOffset]++;
   } else if (c != &g_empty_mcache) {
     c->remote_free(g_heap, s, ptr, idx);
-    c->nfree[manual_list_index(spc)]++;
+    c->counts[spc + kFreeCountOffset]++;
   } else {
     // No P (an exiting thread, or no memory for a P): send it home at once.
     uint64_t* w = static_cast<uint64_t*>(ptr);

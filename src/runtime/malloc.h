@@ -22,7 +22,7 @@
 //   alloc_count to 0 (the span emptied, or a parked span has enough free
 //   objects again: heap/mcache.h) ends in free_mark_reached.
 // * Statistics: each P counts the manual objects it hands out and frees (one
-//   add on each fast path: MCache::nmalloc_direct, and MSpan::nfree_slot),
+//   add on each fast path: MCache::counts, and MSpan::nfree_slot),
 //   so that gomem_read_stats sums the Ps instead of walking the spans.
 // * A P's spans, ownership and remote frees: heap/mcache.h.
 // * Spans no P owns: heap/mcentral.h. Pages, arenas, the page map:
@@ -46,7 +46,7 @@ namespace gomem {
 
 // Frees of small manual objects by threads that hold no P (an exiting
 // thread, or no memory for a P), by manual_list_index; every other free is
-// counted by a P (MCache::nfree).
+// counted by a P (MCache::counts).
 extern std::atomic<uint64_t> g_nfree_without_p[kManualLists];
 
 // Slow paths (runtime/malloc.cc).
@@ -72,12 +72,13 @@ GOMEM_INLINE void* malloc_fast(size_t size) {
   if (GOMEM_LIKELY(size <= kDirectMax)) {
     MCache* c = t_mcache;
     uintptr_t i = (size + 15) >> 4;
-    MSpan* s = c->alloc[kDirectClass.spc[i]];
+    SpanClass spc = kDirectClass.spc[i];
+    MSpan* s = c->alloc[spc];
     void** p = static_cast<void**>(s->freelist);
     if (GOMEM_LIKELY(p != nullptr)) {
       s->freelist = p[0];
       s->alloc_count++;
-      c->nmalloc_direct[i]++;
+      c->counts[spc]++;
       p[1] = nullptr;  // clear the double-free key
       return p;
     }

@@ -4,8 +4,8 @@
 // Nothing here walks the heap, takes a lock that a collection holds or makes
 // a system call, so a program may poll its heap size as often as it likes.
 // Manual objects are counted by the Ps that hand them out and free them
-// (MCache::nmalloc_direct, nmalloc, nfree: one add on each fast path, no
-// atomics), and a reader sums the Ps: live = mallocs - frees. Collected
+// (MCache::counts, laid out like the span classes: one add on each fast
+// path, no atomics), and a reader sums the Ps: live = mallocs - frees. Collected
 // objects are counted by the collector (mallocs when a P gives a span back,
 // frees when swept, gc/sweep.cc) plus what the Ps' current spans handed out
 // since they took them. Large objects are counted by the page heap. The
@@ -13,14 +13,30 @@
 // (gc::fill_stats). Counters of other threads are read while they run, so a
 // figure can be a few objects stale.
 //
-// Costs, in instructions (callgrind), independent of the heap's size:
-// gomem_read_stats ~10k with one P (clearing and filling the 7 KiB struct
-// class by class is most of it), ~15k with the collector in use;
-// gomem_heap_alloc ~3k with one P, plus ~1.5k per further P (and the
-// collector's class counters once it is in use); gomem_heap_sys,
-// gomem_gc_live and gomem_gc_count are one load each. Before, read_stats
-// cost 16k instructions plus a sched_getaffinity system call, a pass over
-// every span record and the collection lock (blocking for a whole cycle).
+// Costs, in instructions (callgrind, tests/fastpath/stats_count.sh, pinned
+// in stats_instructions.txt), independent of the heap's size:
+// gomem_read_stats ~4.3k with one P (~350 ns), ~8.9k with the collector in
+// use, plus ~0.8k per further P (~1.5k with the collector);
+// gomem_heap_alloc ~2k with one P, ~6.4k with the collector in use, plus
+// ~0.9k per further P (~1.6k with the collector); gomem_heap_sys,
+// gomem_gc_live and gomem_gc_count are one load each. What a read does
+// (issue 8: it cost 10.4k and 15.6k instructions, ~1.2 and ~2 us):
+//   - every field of the struct is written once: the scalars cleared with
+//     two memsets around the pause ring, which gc::fill_stats copies; the
+//     class arrays written entry by entry (no 7 KiB memset before them);
+//   - each P's counters are read in one pass by size class, four adjacent
+//     counters each (MCache::counts: mallocs and frees, manual and
+//     uncollectable), with no table indirection: malloc's fast path counts
+//     by the span class it already holds, which costs it no instruction
+//     (and the array is 520 bytes smaller than the three it replaced);
+//     the collector's counters are read the same way, noscan and scan;
+//   - the classes are summed in one branch-free pass (add_classes);
+//   - while the collector was never used its counters and the Ps' collected
+//     spans are not read (nothing was allocated there), and gc_by_size is
+//     copied from a constant template.
+// What is left is the loads themselves: ~270 counters per P, ~270 of the
+// collector's, 136 classes summed, and 7 KiB written.
+#include <cstddef>
 #include <cstring>
 
 #include "base/fmt.h"
@@ -37,22 +53,24 @@ void gc_fill_stats(gomem_stats* st);
 
 namespace {
 
-// The manual size class that direct[i] serves (sizes 16i - 15 .. 16i), as a
-// manual_list_index.
-constexpr int direct_list(int i) {
-  return manual_list_index(
-      make_span_class(kManualClasses.class_of(i ? static_cast<size_t>(i) * 16 : 1), SpanKind::kManual));
-}
+// The span class of manual list j (its mallocs' index in MCache::counts), branch-free:
+// the uncollectable class of a size class follows its manual class.
+constexpr int list_span_class(int j) { return make_span_class(j / 2, SpanKind::kManual) + (j & 1); }
+static_assert([] {
+  for (int j = 0; j < kManualLists; j++)
+    if (manual_list_index(static_cast<SpanClass>(list_span_class(j))) != j ||
+        list_span_class(j | 1) != list_span_class(j & ~1) + 1)
+      return false;
+  return true;
+}());
 
 struct Tables {
-  uint8_t direct_list[kDirectEntries];    // direct[] index -> manual_list_index
   uint32_t list_size[kManualLists];       // manual_list_index -> object bytes (0: none)
   uint32_t gc_size[gc::kGCCountIndexes];  // gc count index -> object bytes (0: large or none)
 };
 
 constexpr Tables make_tables() {
   Tables t{};
-  for (int i = 0; i < kDirectEntries; i++) t.direct_list[i] = static_cast<uint8_t>(direct_list(i));
   for (int j = 2; j < kManualLists; j++)
     if (j / 2 < kManualClasses.count) t.list_size[j] = kManualClasses.cls[j / 2].size;
   for (int g = 2; g < gc::kGCCountIndexes; g++)
@@ -63,7 +81,9 @@ constexpr Tables kTables = make_tables();
 
 // Objects counted so far, on the reader's stack.
 struct Counts {
-  uint64_t mallocs[kManualLists];  // manual heap (manual and uncollectable), by manual_list_index
+  // Manual heap (manual and uncollectable) by manual_list_index, small
+  // classes only (lists 2 .. 2 * kManualClasses.count - 1 are filled).
+  uint64_t mallocs[kManualLists];
   uint64_t frees[kManualLists];
   gc::GCClassCounts gc;  // collected heap, by gc count index
 };
@@ -81,67 +101,107 @@ GOMEM_NOINLINE uint64_t current_span_mallocs(MSpan* s) {
 // P c holds a span.
 template <class F>
 GOMEM_INLINE void for_each_current_gc_span(MCache* c, F fn) {
-  for (int g = 2; g < 2 * kGCClasses.count; g++) {
-    MSpan* s = __atomic_load_n(&c->alloc[gc::gc_count_class(g)], __ATOMIC_RELAXED);
-    if (s != &g_empty_span) fn(g, s);
+  for (int sc = 1; sc < kGCClasses.count; sc++) {  // gc count indexes 2sc, 2sc + 1: span classes a[0], a[1]
+    MSpan* const* a = &c->alloc[gc::gc_count_class(2 * sc)];
+    MSpan* s0 = __atomic_load_n(&a[0], __ATOMIC_RELAXED);
+    MSpan* s1 = __atomic_load_n(&a[1], __ATOMIC_RELAXED);
+    if (s0 != &g_empty_span) fn(2 * sc, s0);
+    if (s1 != &g_empty_span) fn(2 * sc + 1, s1);
   }
 }
 
-void read_counts(Counts* k) {
-  gc::read_counters(&k->gc);
-  for (int j = 0; j < kManualLists; j++) {
-    k->mallocs[j] = 0;
-    k->frees[j] = g_nfree_without_p[j].load(std::memory_order_relaxed);
-  }
+// Fills *k; returns whether the collector was ever used (if not, nothing
+// was allocated in the collected heap and k->gc holds only zero large-object
+// figures).
+bool read_counts(Counts* k) {
   bool gc_used = gc::g_gc_used.load(std::memory_order_relaxed);
+  if (gc_used)
+    gc::read_counters(&k->gc);
+  else  // only the large-object figures are read then
+    k->gc.mallocs[0] = k->gc.mallocs[1] = k->gc.frees[0] = k->gc.frees[1] = k->gc.large_alloc_bytes =
+        k->gc.large_free_bytes = 0;
+  for (int sc = 1; sc < kManualClasses.count; sc++) {
+    k->mallocs[2 * sc] = k->mallocs[2 * sc + 1] = 0;
+    k->frees[2 * sc] = g_nfree_without_p[2 * sc].load(std::memory_order_relaxed);
+    k->frees[2 * sc + 1] = g_nfree_without_p[2 * sc + 1].load(std::memory_order_relaxed);
+  }
   for_each_p([&](MCache* c) {
-    for (int i = 0; i < kDirectEntries; i++) k->mallocs[kTables.direct_list[i]] += c->nmalloc_direct[i].read_racy();
-    for (int j = 0; j < kManualLists; j++) {
-      k->mallocs[j] += c->nmalloc[j].read_racy();
-      k->frees[j] += c->nfree[j].read_racy();
+    for (int sc = 1; sc < kManualClasses.count; sc++) {  // lists 2sc, 2sc + 1: manual, uncollectable
+      const OwnerField<uint64_t>* q = &c->counts[list_span_class(2 * sc)];
+      k->mallocs[2 * sc] += q[0].read_racy();
+      k->mallocs[2 * sc + 1] += q[1].read_racy();
+      k->frees[2 * sc] += q[kFreeCountOffset].read_racy();
+      k->frees[2 * sc + 1] += q[kFreeCountOffset + 1].read_racy();
     }
     if (gc_used) for_each_current_gc_span(c, [&](int g, MSpan* s) { k->gc.mallocs[g] += current_span_mallocs(s); });
   });
+  return gc_used;
 }
 
-// Adds m objects allocated of which f freed, of `size` bytes each, to *b
-// and the totals.
-GOMEM_INLINE void add_class(gomem_stats* st, gomem_size_class_stats* b, uint64_t m, uint64_t f, uint64_t size) {
-  b->size = static_cast<uint32_t>(size);
-  if (m == 0) return;
-  uint64_t l = m - (f < m ? f : m);
-  b->mallocs += m;
-  b->frees += m - l;
-  st->mallocs += m;
-  st->frees += m - l;
-  st->total_alloc += m * size;
-  st->heap_alloc += l * size;
-  st->heap_objects += l;
+// Figures summed over the size classes of one heap.
+struct ClassTotals {
+  uint64_t mallocs = 0, frees = 0, total_alloc = 0, live_bytes = 0;
+};
+
+// Writes out[c] = {size, mallocs, frees} for the classes 1 .. count-1 from
+// the counts by list (lists 2c and 2c+1 are class c: frees beyond mallocs
+// count as none) and returns their totals. Branch-free: one pass, each entry
+// written once.
+GOMEM_INLINE ClassTotals add_classes(gomem_size_class_stats* out, const uint64_t* mallocs, const uint64_t* frees,
+                                     const uint32_t* size, int count) {
+  ClassTotals t;
+  for (int c = 1; c < count; c++) {
+    uint64_t m0 = mallocs[2 * c], m1 = mallocs[2 * c + 1];
+    uint64_t f0 = frees[2 * c] < m0 ? frees[2 * c] : m0, f1 = frees[2 * c + 1] < m1 ? frees[2 * c + 1] : m1;
+    uint64_t m = m0 + m1, f = f0 + f1, sz = size[2 * c];
+    out[c].size = static_cast<uint32_t>(sz);
+    out[c].mallocs = m;
+    out[c].frees = f;
+    t.mallocs += m;
+    t.frees += f;
+    t.total_alloc += m * sz;
+    t.live_bytes += (m - f) * sz;
+  }
+  return t;
 }
 
-// The heap's figures.
+// gc_by_size while the collector was never used: sizes only.
+struct GCClassTemplate {
+  gomem_size_class_stats b[GOMEM_NUM_SIZE_CLASSES];
+};
+constexpr GCClassTemplate make_gc_class_template() {
+  GCClassTemplate t{};
+  for (int c = 1; c < kGCClasses.count; c++) t.b[c].size = kGCClasses.cls[c].size;
+  return t;
+}
+constexpr GCClassTemplate kGCClassTemplate = make_gc_class_template();
+
+// The heap's figures, into a *st whose fields before by_size are zero.
 void read_heap_stats(gomem_stats* st) {
   Counts k;
-  read_counts(&k);
-  for (int j = 2; j < 2 * kManualClasses.count; j++)
-    add_class(st, &st->by_size[j / 2], k.mallocs[j], k.frees[j], kTables.list_size[j]);
-  uint64_t small_before = st->heap_alloc;
-  for (int g = 2; g < 2 * kGCClasses.count; g++)
-    add_class(st, &st->gc_by_size[g / 2], k.gc.mallocs[g], k.gc.frees[g], kTables.gc_size[g]);
-  st->gc_heap_alloc = st->heap_alloc - small_before;
+  bool gc_used = read_counts(&k);
+  ClassTotals man = add_classes(st->by_size, k.mallocs, k.frees, kTables.list_size, kManualClasses.count);
+  ClassTotals gcs;
+  if (gc_used) {
+    gcs = add_classes(st->gc_by_size, k.gc.mallocs, k.gc.frees, kTables.gc_size, kGCClasses.count);
+  } else {
+    memcpy(st->gc_by_size, kGCClassTemplate.b, sizeof st->gc_by_size);
+  }
   // Large objects: the heap counts them all; the collector counts its own.
   HeapPageStats ps = g_heap.page_stats();
   uint64_t gc_large_m = k.gc.mallocs[0] + k.gc.mallocs[1], gc_large_f = k.gc.frees[0] + k.gc.frees[1];
-  st->gc_by_size[0].mallocs = gc_large_m;
-  st->gc_by_size[0].frees = gc_large_f;
-  st->gc_heap_alloc += k.gc.large_alloc_bytes - k.gc.large_free_bytes;
-  st->by_size[0].mallocs = ps.large_allocs - gc_large_m;
-  st->by_size[0].frees = ps.large_frees - (gc_large_f < ps.large_frees ? gc_large_f : ps.large_frees);
-  st->mallocs += ps.large_allocs;
-  st->frees += ps.large_frees;
-  st->total_alloc += ps.large_alloc_bytes;
-  st->heap_alloc += ps.large_live_bytes;
-  st->heap_objects += ps.large_allocs - ps.large_frees;
+  st->gc_by_size[0] = {0, gc_large_m, gc_large_f};
+  st->gc_heap_alloc = gcs.live_bytes + k.gc.large_alloc_bytes - k.gc.large_free_bytes;
+  st->by_size[0] = {0, ps.large_allocs - gc_large_m,
+                    ps.large_frees - (gc_large_f < ps.large_frees ? gc_large_f : ps.large_frees)};
+  for (int c = kManualClasses.count; c < GOMEM_NUM_SIZE_CLASSES; c++) st->by_size[c] = {};
+  for (int c = gc_used ? kGCClasses.count : GOMEM_NUM_SIZE_CLASSES; c < GOMEM_NUM_SIZE_CLASSES; c++)
+    st->gc_by_size[c] = {};
+  st->mallocs = man.mallocs + gcs.mallocs + ps.large_allocs;
+  st->frees = man.frees + gcs.frees + ps.large_frees;
+  st->total_alloc = man.total_alloc + gcs.total_alloc + ps.large_alloc_bytes;
+  st->heap_alloc = man.live_bytes + gcs.live_bytes + ps.large_live_bytes;
+  st->heap_objects = st->mallocs - st->frees;
   st->alloc = st->heap_alloc;
 
   st->heap_sys = ps.sys;
@@ -158,9 +218,12 @@ void read_heap_stats(gomem_stats* st) {
   st->num_p_in_use = static_cast<uint32_t>(__atomic_load_n(&g_procs.in_use, __ATOMIC_RELAXED));
 }
 
+// Every field is written once: the scalars are cleared and set, the pause
+// ring copied (gc_fill_stats), the class arrays written entry by entry.
 void read_stats(gomem_stats* st) {
-  memset(st, 0, sizeof *st);
   ensure_init();
+  memset(st, 0, offsetof(gomem_stats, pause_ns));
+  memset(&st->num_gc, 0, offsetof(gomem_stats, by_size) - offsetof(gomem_stats, num_gc));
   read_heap_stats(st);
   gc_fill_stats(st);
   st->sys = st->heap_sys + st->mspan_sys + st->mcache_sys + st->gc_sys + st->other_sys;
@@ -181,10 +244,12 @@ uint64_t heap_alloc() {
       bytes += static_cast<int64_t>((gcc.mallocs[g] - gcc.frees[g]) * kTables.gc_size[g]);
   }
   for_each_p([&](MCache* c) {
-    for (int i = 0; i < kDirectEntries; i++)
-      bytes += static_cast<int64_t>(c->nmalloc_direct[i].read_racy() * kTables.list_size[kTables.direct_list[i]]);
-    for (int j = 2; j < 2 * kManualClasses.count; j++)
-      bytes += static_cast<int64_t>((c->nmalloc[j].read_racy() - c->nfree[j].read_racy()) * kTables.list_size[j]);
+    for (int sc = 1; sc < kManualClasses.count; sc++) {  // lists 2sc, 2sc + 1: manual, uncollectable
+      const OwnerField<uint64_t>* q = &c->counts[list_span_class(2 * sc)];
+      uint64_t live =
+          q[0].read_racy() + q[1].read_racy() - q[kFreeCountOffset].read_racy() - q[kFreeCountOffset + 1].read_racy();
+      bytes += static_cast<int64_t>(live * kTables.list_size[2 * sc]);
+    }
     if (gc_used)
       for_each_current_gc_span(
           c, [&](int g, MSpan* s) { bytes += static_cast<int64_t>(current_span_mallocs(s) * kTables.gc_size[g]); });

@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# CTest entry: counts the fast paths and compares with instructions.txt.
+# CTest entry: counts instructions and compares with a checked-in file.
+#   check.sh BENCH LIB        malloc's and free's fast paths (count.sh,
+#                             instructions.txt; 30 at most each)
+#   check.sh --stats BENCH    gomem_read_stats (stats_count.sh,
+#                             stats_instructions.txt)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-bench=$1
-lib=$2
 command -v valgrind >/dev/null || { echo "valgrind not installed"; exit 1; }
-measured=$("$here/count.sh" "$bench" "$lib" 32)
+if [ "$1" = --stats ]; then
+  measured=$("$here/stats_count.sh" "$2")
+  file=$here/stats_instructions.txt
+  budget=
+else
+  measured=$("$here/count.sh" "$1" "$2" 32)
+  file=$here/instructions.txt
+  budget=30
+fi
 echo "measured:"; echo "$measured"
 status=0
 while read -r fn limit; do
@@ -16,8 +26,10 @@ while read -r fn limit; do
   elif [ "$got" -gt "$limit" ]; then
     echo "FAIL: $fn takes $got instructions, recorded limit is $limit"; status=1
   elif [ "$got" -lt "$limit" ]; then
-    echo "note: $fn takes $got instructions, below the recorded $limit: lower tests/fastpath/instructions.txt"
+    echo "note: $fn takes $got instructions, below the recorded $limit: lower $(basename "$file")"
   fi
-  if [ -n "$got" ] && [ "$got" -gt 30 ]; then echo "FAIL: $fn is over the 30-instruction budget"; status=1; fi
-done < "$here/instructions.txt"
+  if [ -n "$budget" ] && [ -n "$got" ] && [ "$got" -gt "$budget" ]; then
+    echo "FAIL: $fn is over the $budget-instruction budget"; status=1
+  fi
+done < "$file"
 exit $status
