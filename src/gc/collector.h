@@ -109,7 +109,7 @@ struct GCThread {
   // Set by the thread itself in its last round of key destructors
   // (mark_current_thread_exiting); read by the collector under the registry
   // lock. Such a record is never unregistered by its thread: the collector
-  // drops it once the thread is gone or in glibc's final exit steps.
+  // drops it once the thread is gone.
   std::atomic<bool> exiting{false};
   ListLinks<GCThread> links;
 };

@@ -32,14 +32,14 @@
 // gomem's key destructor marks its record "exiting" in the last round
 // (runtime/proc.cc) but leaves it registered, since the program's
 // destructors that run after it in that round may hold collected pointers.
-// glibc's start_thread blocks every signal after the last destructor
-// (__libc_signal_block_all, just before the thread ends), so an exiting
-// thread that does not park and has the suspend signal blocked is in those
-// final steps: its record is dropped. The first check comes 1 ms into a
-// stop, so such a thread delays a stop by about a millisecond. Records of
-// exiting threads that are gone are also pruned when threads register, so
-// a program that starts many threads between collections does not pile
-// them up.
+// After the last destructor glibc blocks every signal and the thread ends
+// within microseconds, so a stop that finds an exiting thread not parked
+// checks every millisecond (not every 100 ms) until it parks or is gone
+// (tgkill: ESRCH). The record is dropped only then: its signal mask is no
+// evidence (our own handler runs with the signal blocked before it parks,
+// and qemu-user reports its host mask). Records of exiting threads that are
+// gone are also pruned when threads register, so a program that starts
+// many threads between collections does not pile them up.
 #include <errno.h>
 
 #include "base/fmt.h"
@@ -159,14 +159,6 @@ bool thread_gone(const GCThread* t) {
   return start == 0 || (start > 0 && start != t->start_time);
 }
 
-// True if record t's thread is past its last key destructor and in glibc's
-// final exit steps (every signal blocked): it runs no program code again.
-bool thread_finished(const GCThread* t) {
-  if (!t->exiting.load(std::memory_order_acquire)) return false;
-  os::ThreadState st;
-  return os::thread_state(t->tid, &st) && (st.sigblk >> (g_reg.sig - 1) & 1);
-}
-
 // Registry lock held: forgets record t, whose thread is gone or finished.
 void drop_locked(GCThread* t) {
   if (t->exiting.load(std::memory_order_relaxed)) g_reg.nexiting--;
@@ -208,12 +200,12 @@ void report_late_thread(const GCThread* t, bool gone) {
 // Waits until `expected` threads have parked for stop generation gen
 // (see the header: bounded steps, re-sends, dropped records, reports).
 void wait_parked(uint32_t gen, uint32_t expected) {
-  constexpr int64_t kFirstStepNs = 1000 * 1000;  // finished threads (see the header)
+  constexpr int64_t kExitStepNs = 1000 * 1000;  // exiting threads (see the header)
   constexpr int64_t kStepNs = 100 * 1000 * 1000;
   constexpr int64_t kMaxReportGapNs = 60ll * 1000 * 1000 * 1000;
   GCThread* self = t_gcthread;
   int64_t now = os::nanotime();
-  int64_t next_step = now + (g_reg.nexiting ? kFirstStepNs : kStepNs);
+  int64_t next_step = now + (g_reg.nexiting ? kExitStepNs : kStepNs);
   int64_t report_gap = int64_t{g_gcsettings.stw_timeout_ms} * 1000 * 1000;
   int64_t next_report = now + report_gap;
   for (;;) {
@@ -225,16 +217,17 @@ void wait_parked(uint32_t gen, uint32_t expected) {
       continue;
     }
     bool report = now >= next_report;
+    bool exiting_late = false;
     for (GCThread* t = g_reg.threads.front(); t;) {
       GCThread* next = ThreadList::next(t);
       if (t != self && t->parked_gen.load(std::memory_order_acquire) != gen) {
-        bool finished = thread_finished(t);
-        bool gone = !finished && thread_gone(t);
-        if (report && !finished) report_late_thread(t, gone);
-        if (finished || gone) {
+        bool gone = thread_gone(t);
+        if (report) report_late_thread(t, gone);
+        if (gone) {
           drop_locked(t);
           expected--;
         } else {
+          exiting_late |= t->exiting.load(std::memory_order_relaxed);
           os::signal_tid(t->tid, g_reg.sig);
         }
       }
@@ -244,7 +237,7 @@ void wait_parked(uint32_t gen, uint32_t expected) {
       report_gap = report_gap * 2 < kMaxReportGapNs ? report_gap * 2 : kMaxReportGapNs;
       next_report = now + report_gap;
     }
-    next_step = now + kStepNs;
+    next_step = now + (exiting_late ? kExitStepNs : kStepNs);
   }
 }
 

@@ -29,8 +29,8 @@ bool g_mcache_alloc_ready = false;
 // last round it only marks the thread exiting: the thread stays registered
 // (its stack and TLS roots) while the program's destructors that run after
 // gomem's hold collected objects, whether they allocate or not, and the
-// collector drops the record once the thread is in glibc's final exit steps
-// or gone (gc/stw.cc), never while it can still run program code.
+// collector drops the record once the thread is gone (gc/stw.cc), never
+// while it can still run program code.
 void thread_exit_destructor(void* round) {
   t_exiting = true;
   release_p();
