@@ -105,7 +105,6 @@ struct GCThread {
   // a later thread that got the same tid. Set when it registers (and in a
   // fork child), under the registry lock; read by the collector holding it.
   int64_t start_time = 0;
-  bool helper = false;  // a gomem thread (finalizer runner, background sweeper)
   // Set by the thread itself in its last round of key destructors
   // (mark_current_thread_exiting); read by the collector under the registry
   // lock. Such a record is never unregistered by its thread: the collector
@@ -117,7 +116,7 @@ struct GCThread {
 extern GOMEM_TLS GCThread* t_gcthread;
 
 // Registers the calling thread (idempotent). False if out of memory.
-bool register_current_thread(bool helper = false);
+bool register_current_thread();
 void unregister_current_thread();
 // The calling thread has run gomem's last key destructor: it stays a root
 // while it runs the program's destructors after it, and the collector drops

@@ -301,7 +301,7 @@ GOMEM_NOINLINE bool run_one() {
 }
 
 void* runner_main(void*) {
-  register_current_thread(/*helper=*/true);
+  register_current_thread();
   for (;;) {
     uint32_t v = g_fin.queued.load(std::memory_order_acquire);
     if (run_one()) continue;

@@ -243,7 +243,7 @@ void wait_parked(uint32_t gen, uint32_t expected) {
 
 }  // namespace
 
-bool register_current_thread(bool helper) {
+bool register_current_thread() {
   if (t_gcthread) return true;
   uintptr_t lo = 0, hi = 0, tls_lo = 0, tls_hi = 0;
   if (!os::current_stack_bounds(&lo, &hi)) return false;  // may allocate: before the lock
@@ -266,7 +266,6 @@ bool register_current_thread(bool helper) {
   t->tls = StackRange{tls_lo, tls_hi};
   t->tid = tid;
   t->start_time = start_time;
-  t->helper = helper;
   t->parked_gen.store(g_stop_gen.load(std::memory_order_relaxed), std::memory_order_relaxed);
   t_saved = reinterpret_cast<SavedRegs*>(static_cast<char*>(mem) + sizeof(GCThread));
   g_reg.threads.push_back(t);

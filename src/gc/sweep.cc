@@ -131,7 +131,7 @@ void* sweeper_main(void*) {
   // read cannot move under it. Unregistered, it could still be popping spans
   // with the previous cycle's sweepgen after the collector bumped it, and
   // would take swept spans for unswept ones.
-  register_current_thread(/*helper=*/true);
+  register_current_thread();
   uint32_t seen = 0;
   for (;;) {
     uint32_t k;
