@@ -68,12 +68,13 @@
 //      alloc[] entry instead of a range of direct[] ones (malloc: 17 -> 19
 //      instructions).
 // Measured the same way after: 110 instructions per step: free 29, malloc
-// 18, and 63 in slow paths (per step: refill_locked 14.7, malloc_slow 9.5,
+// 18 (before the statistics' per-P free counter added one to free), and 63
+// in slow paths (per step: refill_locked 14.7, malloc_slow 9.5,
 // park 8.5, next_span 8.1, free_mark_reached 7.6, unpark 7.4,
 // refill_manual 4.9, drain_notify 1.7), that is a span switch every 5.8
 // mallocs (and the unpark that goes with it) at ~370 instructions, plus
 // 0.02 lock-free refills per malloc. The whole program runs 478
-// instructions per step against mimalloc's 443. The threaded shape (larson,
+// instructions per step against mimalloc's 443 (479 with the counter). The threaded shape (larson,
 // 4 threads, a quarter of the frees remote): 323 -> 150 per replacement
 // (mimalloc 101, glibc 209).
 // The threshold trades memory for switches: the objects of a parked span
