@@ -129,7 +129,6 @@ void fiber_finish_switch();
 // Stops every registered thread but the caller; returns when all are parked.
 void stop_the_world();
 void start_the_world();
-int num_registered_threads();
 
 // ---------------------------------------------------------------------------
 // Collected allocation (gcalloc.cc). The caller holds a P and is registered.

@@ -132,7 +132,11 @@ void park_pending() {
   GCThread* t = t_gcthread;
   if (t && g_stopping.load(std::memory_order_acquire) &&
       t->parked_gen.load(std::memory_order_relaxed) != g_stop_gen.load(std::memory_order_acquire)) {
+    // Runs inside malloc, free and the collector's entry points, which must
+    // leave errno alone (free never changes it); the futex wait may not.
+    int saved_errno = errno;
     park(nullptr);
+    errno = saved_errno;
   }
   t_preempt_pending = 0;
 }
@@ -299,11 +303,6 @@ void mark_current_thread_exiting() {
   MutexLock l(g_reg.lock);
   t->exiting.store(true, std::memory_order_release);
   g_reg.nexiting++;
-}
-
-int num_registered_threads() {
-  MutexLock l(g_reg.lock);
-  return static_cast<int>(g_reg.threads.size());
 }
 
 void stop_the_world() {
