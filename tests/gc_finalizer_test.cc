@@ -635,6 +635,65 @@ GC_TEST(Weak, GetNeverReturnsAFreedObjectWhileCollectionsRun) {
   g_handles = nullptr;
 }
 
+// The calls a program's key destructor may make after gomem's own has run
+// for the last time (the last round: nothing will give a P back later) hand
+// back the P they take. They used to keep it: one P (and its spans) lost per
+// exiting thread.
+namespace {
+struct LastRound {
+  pthread_key_t key;
+  gomem_weak* weak;
+  int call;  // which call the destructor makes
+  bool ran = false;
+};
+LastRound* g_last_round;
+
+void last_round_destructor(void* v) {
+  uintptr_t round = reinterpret_cast<uintptr_t>(v);
+  if (round < PTHREAD_DESTRUCTOR_ITERATIONS) {
+    pthread_setspecific(g_last_round->key, reinterpret_cast<void*>(round + 1));
+    return;
+  }
+  switch (g_last_round->call) {
+    case 0:
+      (void)gomem_weak_get(g_last_round->weak);
+      break;
+    case 1:
+      gomem_free_os_memory();
+      break;
+    case 2:
+      gomem_gc_run_finalizers();
+      break;
+    default:
+      gomem_gc_collect();
+  }
+  g_last_round->ran = true;
+}
+}  // namespace
+
+GC_TEST(Weak, CallsFromTheLastDestructorRoundGiveThePBack) {
+  LastRound lr;
+  g_last_round = &lr;
+  ASSERT_EQ(pthread_key_create(&lr.key, last_round_destructor), 0);  // after gomem's key
+  lr.weak = gomem_weak_make(gomem_gc_alloc(64));
+  ASSERT_NE(lr.weak, nullptr);
+  gomem_stats before, after;
+  gomem_read_stats(&before);
+  for (int i = 0; i < 8; i++) {
+    lr.ran = false;
+    lr.call = i % 4;
+    std::thread t([&] {
+      gomem_gc_free(gomem_gc_alloc(16));  // a registered thread with a P
+      pthread_setspecific(lr.key, reinterpret_cast<void*>(1));
+    });
+    t.join();
+    ASSERT_TRUE(lr.ran);
+  }
+  gomem_read_stats(&after);
+  EXPECT_EQ(after.num_p_in_use, before.num_p_in_use) << "exited threads still hold Ps";
+  pthread_key_delete(lr.key);
+}
+
 // ---------------------------------------------------------------------------
 // Cleanups.
 

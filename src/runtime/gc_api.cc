@@ -122,6 +122,26 @@ GOMEM_INLINE MCache* gc_ready() {
   return gc_ready_slow();
 }
 
+// A call that needs the calling thread ready for collected work (gc_ready),
+// and that gives the P back on its way out when the thread runs its exit
+// destructors: gomem's key destructor may not run again to do it
+// (runtime/proc.cc).
+class GcCall {
+ public:
+  GcCall() : c_(gc_ready()) {}
+  ~GcCall() {
+    if (GOMEM_UNLIKELY(t_exiting)) release_p();
+  }
+  GcCall(const GcCall&) = delete;
+  GcCall& operator=(const GcCall&) = delete;
+  // The caller's P, or nullptr if it could not be made ready (no memory).
+  MCache* mcache() const { return c_; }
+  explicit operator bool() const { return c_ != nullptr; }
+
+ private:
+  MCache* const c_;
+};
+
 // Where the out-of-memory diagnostic goes: gomem_set_warn_fn's callback, or
 // stderr when it is null. Written by any thread through gomem_set_warn_fn,
 // read by the thread that warns; an atomic pointer, nothing else to order.
@@ -173,7 +193,8 @@ GOMEM_INLINE size_t padded(size_t size) {
 
 // size is what the heap hands out (padded already).
 void* gc_alloc(size_t size, SpanKind kind) {
-  MCache* c = gc_ready();
+  GcCall call;
+  MCache* c = call.mcache();
   if (GOMEM_UNLIKELY(!c)) return out_of_memory();
   for (int attempt = 0; attempt < 2; attempt++) {
     uintptr_t v;
@@ -183,10 +204,6 @@ void* gc_alloc(size_t size, SpanKind kind) {
       v = gc::alloc_large(size, kind);
     if (GOMEM_LIKELY(v != 0)) {
       if (GOMEM_UNLIKELY(gc::g_scavenger_requested.load(std::memory_order_relaxed))) gc::start_scavenger_requested();
-      // A thread in its exit destructors: give the P back at once (the
-      // pthread key's destructor may not run again); it stays registered
-      // (runtime/proc.cc).
-      if (GOMEM_UNLIKELY(t_exiting)) release_p();
       return reinterpret_cast<void*>(v);
     }
     if (size > kMaxAllocBytes) break;
@@ -196,10 +213,9 @@ void* gc_alloc(size_t size, SpanKind kind) {
 }
 
 int set_finalizer_registered(void* p, gomem_finalizer_fn fn, void* arg, gc::FinalizerOrder order) {
-  if (!gc_ready()) return -1;
-  int r = gc::set_finalizer(p, fn, arg, order) ? 0 : -1;
-  if (GOMEM_UNLIKELY(t_exiting)) release_p();
-  return r;
+  GcCall call;
+  if (!call) return -1;
+  return gc::set_finalizer(p, fn, arg, order) ? 0 : -1;
 }
 
 MSpan* collected_span(void* p) {
@@ -216,10 +232,9 @@ MSpan* collected_span(void* p) {
 // thread the world-stop signals; and from then on the thread's stack is a
 // root.
 void gc_free_from_any_thread(void* p, MSpan* s) {
-  if (GOMEM_UNLIKELY(!gc_ready())) return;  // cannot register (no memory): the collector will reclaim it
+  GcCall call;
+  if (GOMEM_UNLIKELY(!call)) return;  // cannot register (no memory): the collector will reclaim it
   gc::gc_free(p, s);
-  // A thread in its exit destructors: give the P back at once.
-  if (GOMEM_UNLIKELY(t_exiting)) release_p();
 }
 
 }  // namespace gomem
@@ -267,9 +282,9 @@ GOMEM_EXPORT int gomem_gc_set_interior(int mode) {
 
 GOMEM_EXPORT void gomem_gc_collect(void) {
   ensure_init();
-  if (!gc_ready()) return;
+  GcCall call;
+  if (!call) return;
   gc::collect(gc::Trigger::kForced);
-  if (GOMEM_UNLIKELY(t_exiting)) release_p();
 }
 
 GOMEM_EXPORT int gomem_gc_set_percent(int percent) {
@@ -294,31 +309,30 @@ GOMEM_EXPORT int gomem_gc_set_finalizer_no_order(void* p, gomem_finalizer_fn fn,
 }
 
 GOMEM_EXPORT int gomem_gc_add_cleanup(void* p, void (*fn)(void* arg), void* arg) {
-  if (!gc_ready()) return -1;
-  int r = gc::add_cleanup(p, fn, arg) ? 0 : -1;
-  if (GOMEM_UNLIKELY(t_exiting)) release_p();
-  return r;
+  GcCall call;
+  if (!call) return -1;
+  return gc::add_cleanup(p, fn, arg) ? 0 : -1;
 }
 
 GOMEM_EXPORT size_t gomem_gc_run_finalizers(void) {
-  if (!gc_ready()) return 0;
-  size_t n = gc::run_finalizers();
-  if (GOMEM_UNLIKELY(t_exiting)) release_p();
-  return n;
+  GcCall call;
+  if (!call) return 0;
+  return gc::run_finalizers();
 }
 
 GOMEM_EXPORT gomem_weak* gomem_weak_make(void* p) {
   if (!p) return nullptr;
+  GcCall call;
   // The handle first (an allocation may collect; p is on this stack).
   auto* fresh = static_cast<std::atomic<uintptr_t>*>(gc_alloc(sizeof(uintptr_t), SpanKind::kNoscan));
   if (!fresh) return nullptr;
-  std::atomic<uintptr_t>* h = gc::weak_handle(p, fresh);
-  if (GOMEM_UNLIKELY(t_exiting)) release_p();
-  return reinterpret_cast<gomem_weak*>(h);
+  return reinterpret_cast<gomem_weak*>(gc::weak_handle(p, fresh));
 }
 
 GOMEM_EXPORT void* gomem_weak_get(gomem_weak* w) {
-  if (!w || !gc_ready()) return nullptr;
+  if (!w) return nullptr;
+  GcCall call;
+  if (!call) return nullptr;
   // The collector clears handles with the world stopped: inside the section
   // the handle still holds the object or 0, and the object is on this
   // thread's stack or registers before the next world-stop.
@@ -400,7 +414,8 @@ GOMEM_EXPORT gomem_warn_fn gomem_set_warn_fn(gomem_warn_fn fn) {
 
 GOMEM_EXPORT void gomem_free_os_memory(void) {
   ensure_init();
-  if (gc::g_gc_used.load(std::memory_order_relaxed)) gc_ready();
+  if (!gc::g_gc_used.load(std::memory_order_relaxed)) return gc::free_os_memory();
+  GcCall call;  // a collection may run: the caller must be one it can stop
   gc::free_os_memory();
 }
 
