@@ -24,7 +24,10 @@
 //
 // The real functions are looked up on first use and once more at load time
 // (a constructor), so that a first call from a signal handler, where dlsym
-// is not safe, does not happen in practice.
+// is not safe, does not happen in practice. A fully static executable has
+// no libc function left to find (libc.a's are weak aliases, which these
+// replace): there the platform's system calls stand in for them, without
+// cancellation points (platform/signals.h).
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -40,15 +43,17 @@ using namespace gomem;
 
 namespace {
 
-// libc's definition of one function, looked up once.
+// libc's definition of one function, looked up once; in a static
+// executable, which has none to find, the platform's system-call version.
 template <typename Fn>
 class Real {
  public:
-  constexpr explicit Real(const char* name) : name_(name) {}
+  constexpr Real(const char* name, Fn fallback) : name_(name), fallback_(fallback) {}
   Fn get() {
     void* f = fn_.load(std::memory_order_relaxed);
     if (GOMEM_UNLIKELY(!f)) {
       f = os::next_symbol(name_);
+      if (!f) f = reinterpret_cast<void*>(fallback_);
       fn_.store(f, std::memory_order_relaxed);
     }
     return reinterpret_cast<Fn>(f);
@@ -56,6 +61,7 @@ class Real {
 
  private:
   const char* name_;
+  Fn fallback_;
   std::atomic<void*> fn_{nullptr};  // written by whoever looks it up first; every lookup finds the same
 };
 
@@ -70,17 +76,17 @@ using PselectFn = int (*)(int, fd_set*, fd_set*, fd_set*, const struct timespec*
 using EpollPwaitFn = int (*)(int, struct epoll_event*, int, int, const sigset_t*);
 using EpollPwait2Fn = int (*)(int, struct epoll_event*, int, const struct timespec*, const sigset_t*);
 
-constinit Real<MaskFn> real_pthread_sigmask{"pthread_sigmask"};
-constinit Real<MaskFn> real_sigprocmask{"sigprocmask"};
-constinit Real<int (*)(const sigset_t*)> real_sigsuspend{"sigsuspend"};
-constinit Real<WaitFn> real_sigwait{"sigwait"};
-constinit Real<WaitInfoFn> real_sigwaitinfo{"sigwaitinfo"};
-constinit Real<TimedWaitFn> real_sigtimedwait{"sigtimedwait"};
-constinit Real<PpollFn> real_ppoll{"ppoll"};
-constinit Real<PselectFn> real_pselect{"pselect"};
-constinit Real<EpollPwaitFn> real_epoll_pwait{"epoll_pwait"};
-constinit Real<EpollPwait2Fn> real_epoll_pwait2{"epoll_pwait2"};
-constinit Real<int (*)(int, const sigset_t*, int)> real_signalfd{"signalfd"};
+constinit Real<MaskFn> real_pthread_sigmask{"pthread_sigmask", os::raw::pthread_sigmask};
+constinit Real<MaskFn> real_sigprocmask{"sigprocmask", os::raw::sigprocmask};
+constinit Real<int (*)(const sigset_t*)> real_sigsuspend{"sigsuspend", os::raw::sigsuspend};
+constinit Real<WaitFn> real_sigwait{"sigwait", os::raw::sigwait};
+constinit Real<WaitInfoFn> real_sigwaitinfo{"sigwaitinfo", os::raw::sigwaitinfo};
+constinit Real<TimedWaitFn> real_sigtimedwait{"sigtimedwait", os::raw::sigtimedwait};
+constinit Real<PpollFn> real_ppoll{"ppoll", os::raw::ppoll};
+constinit Real<PselectFn> real_pselect{"pselect", os::raw::pselect};
+constinit Real<EpollPwaitFn> real_epoll_pwait{"epoll_pwait", os::raw::epoll_pwait};
+constinit Real<EpollPwait2Fn> real_epoll_pwait2{"epoll_pwait2", os::raw::epoll_pwait2};
+constinit Real<int (*)(int, const sigset_t*, int)> real_signalfd{"signalfd", os::raw::signalfd};
 
 __attribute__((constructor)) void look_up_mask_functions() {
   real_pthread_sigmask.get();

@@ -15,7 +15,10 @@
 // the world half stopped.
 #pragma once
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 
 #include <cstdint>
 
@@ -33,9 +36,30 @@ const sigset_t* without_stop_signal(const sigset_t* set, sigset_t* copy);
 
 // libc's definition of `name`, the one after this object's in the lookup
 // order (dlsym RTLD_NEXT), or the C library's own when this object comes
-// after it (loaded as a dependency, not preloaded); the process stops with a
-// message if there is none. dlsym does not allocate when it finds the symbol.
+// after it (loaded as a dependency, not preloaded); nullptr when there is
+// none: a fully static executable, whose libc.a definitions are weak aliases
+// that this object's own replace (then the callers use the system-call
+// versions below). dlsym does not allocate when it finds the symbol.
 void* next_symbol(const char* name);
+
+// The same functions as system calls, for a static executable: what libc
+// does minus cancellation (a thread cancelled while it waits in one of these
+// is cancelled at the next cancellation point instead). The mask changes
+// keep libc's two internal signals (cancellation, setxid) unblocked, as
+// libc's own do.
+namespace raw {
+int pthread_sigmask(int how, const sigset_t* set, sigset_t* old);  // an error number
+int sigprocmask(int how, const sigset_t* set, sigset_t* old);      // -1 and errno
+int sigsuspend(const sigset_t* mask);
+int sigwait(const sigset_t* set, int* sig);  // an error number
+int sigwaitinfo(const sigset_t* set, siginfo_t* info);
+int sigtimedwait(const sigset_t* set, siginfo_t* info, const struct timespec* timeout);
+int ppoll(struct pollfd* fds, nfds_t n, const struct timespec* timeout, const sigset_t* mask);
+int pselect(int n, fd_set* r, fd_set* w, fd_set* e, const struct timespec* timeout, const sigset_t* mask);
+int epoll_pwait(int epfd, struct epoll_event* events, int max, int timeout, const sigset_t* mask);
+int epoll_pwait2(int epfd, struct epoll_event* events, int max, const struct timespec* timeout, const sigset_t* mask);
+int signalfd(int fd, const sigset_t* mask, int flags);
+}  // namespace raw
 
 // Start time of thread tid of this process, in clock ticks since boot
 // (field 22 of /proc/self/task/TID/stat), which tells a thread from a later

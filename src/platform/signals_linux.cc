@@ -1,7 +1,11 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -74,14 +78,84 @@ void* next_symbol(const char* name) {
     void* libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
     if (libc) f = dlsym(libc, name);
   }
-  if (!f) {
-    StackBuf<128> b;
-    b.s("gomem: libc's ").s(name).s(" not found (dlsym RTLD_NEXT)\n");
-    write_stderr(b.str(), b.len());
-    abort_process();
-  }
   return f;
 }
+
+namespace raw {
+namespace {
+// The kernel's sigset size (glibc's sigset_t is 128 bytes, the kernel's 8).
+constexpr long kKernelSigsetBytes = _NSIG / 8;
+// glibc's cancellation and setxid signals (SIGCANCEL and SIGSETXID, the
+// first two real-time signals, which SIGRTMIN skips).
+constexpr int kLibcInternalSignals[] = {32, 33};
+
+}  // namespace
+
+int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
+  sigset_t copy;
+  if (set && how != SIG_UNBLOCK) {
+    copy = *set;
+    for (int sig : kLibcInternalSignals) sigdelset(&copy, sig);
+    set = &copy;
+  }
+  return static_cast<int>(syscall(SYS_rt_sigprocmask, how, set, old, kKernelSigsetBytes));
+}
+
+int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
+  return raw::sigprocmask(how, set, old) == 0 ? 0 : errno;
+}
+
+int sigsuspend(const sigset_t* mask) { return static_cast<int>(syscall(SYS_rt_sigsuspend, mask, kKernelSigsetBytes)); }
+
+int sigtimedwait(const sigset_t* set, siginfo_t* info, const struct timespec* timeout) {
+  return static_cast<int>(syscall(SYS_rt_sigtimedwait, set, info, timeout, kKernelSigsetBytes));
+}
+
+int sigwaitinfo(const sigset_t* set, siginfo_t* info) { return raw::sigtimedwait(set, info, nullptr); }
+
+int sigwait(const sigset_t* set, int* sig) {
+  int r;
+  do r = raw::sigtimedwait(set, nullptr, nullptr);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return errno;
+  *sig = r;
+  return 0;
+}
+
+int ppoll(struct pollfd* fds, nfds_t n, const struct timespec* timeout, const sigset_t* mask) {
+  struct timespec t, *tp = nullptr;  // the kernel writes back the time left: a copy, as libc's
+  if (timeout) {
+    t = *timeout;
+    tp = &t;
+  }
+  return static_cast<int>(syscall(SYS_ppoll, fds, n, tp, mask, kKernelSigsetBytes));
+}
+
+int pselect(int n, fd_set* r, fd_set* w, fd_set* e, const struct timespec* timeout, const sigset_t* mask) {
+  struct timespec t, *tp = nullptr;
+  if (timeout) {
+    t = *timeout;
+    tp = &t;
+  }
+  struct {
+    const sigset_t* set;
+    long bytes;
+  } m = {mask, kKernelSigsetBytes};
+  return static_cast<int>(syscall(SYS_pselect6, n, r, w, e, tp, &m));
+}
+
+int epoll_pwait(int epfd, struct epoll_event* events, int max, int timeout, const sigset_t* mask) {
+  return static_cast<int>(syscall(SYS_epoll_pwait, epfd, events, max, timeout, mask, kKernelSigsetBytes));
+}
+
+int epoll_pwait2(int epfd, struct epoll_event* events, int max, const struct timespec* timeout, const sigset_t* mask) {
+  return static_cast<int>(syscall(SYS_epoll_pwait2, epfd, events, max, timeout, mask, kKernelSigsetBytes));
+}
+
+int signalfd(int fd, const sigset_t* mask, int flags) {
+  return static_cast<int>(syscall(SYS_signalfd4, fd, mask, kKernelSigsetBytes, flags));
+}
+}  // namespace raw
 
 int64_t thread_start_time(int tid) {
   char buf[1024];
