@@ -161,8 +161,9 @@ const char* parse_stats(const char* v, EnvSettings* out) {
     out->stats_file = v;
     return nullptr;
   }
-  const char* why = parse_choice(
-      v, "1", "0", "want 0 or 1, or a file to append to (a path with a /, such as ./gomem-stats.txt)", &out->print_stats);
+  const char* why =
+      parse_choice(v, "1", "0", "want 0 or 1, or a file to append to (a path with a /, such as ./gomem-stats.txt)",
+                   &out->print_stats);
   if (!why) out->stats_file = nullptr;
   return why;
 }

@@ -314,8 +314,8 @@ namespace {
 // Where GOMEM_STATS sends the report. Written once by the constructor, before
 // any thread of the program exists; read-only afterwards, but for `written`.
 struct ReportSink {
-  os::KeptFile file;  // fd -1: no report
-  int pid = 0;        // the process that opened it
+  os::KeptFile file;                 // fd -1: no report
+  int pid = 0;                       // the process that opened it
   std::atomic<bool> written{false};  // set by the first report in that process
 };
 GOMEM_META constinit ReportSink g_report;
