@@ -20,11 +20,25 @@ libdir=$(dirname "$lib")
 cmake -S "$src/consumer" -B "$tmp/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 ninja -C "$tmp/consumer" >/dev/null
 LD_LIBRARY_PATH=$libdir "$tmp/consumer/consumer"
-# pkg-config.
+# pkg-config: the program starts as built, without LD_LIBRARY_PATH or
+# ldconfig (gomem.pc's rpath), from any directory.
 export PKG_CONFIG_PATH=$libdir/pkgconfig
 flags=$(pkg-config --cflags --libs gomem)
 c++ -std=c++20 "$src/consumer/consumer.cc" -o "$tmp/pc_consumer" $flags
-LD_LIBRARY_PATH=$libdir "$tmp/pc_consumer"
+(cd / && env -u LD_LIBRARY_PATH "$tmp/pc_consumer") || { echo "pkg-config consumer does not start"; exit 1; }
+# ldconfig at install (cmake/ldconfig.cmake), with a stand-in: run for a
+# root install into /usr/local, not into a staging DESTDIR nor another prefix.
+printf '#!/bin/sh\ntouch "%s/ran"\n' "$tmp" >"$tmp/ldconfig" && chmod +x "$tmp/ldconfig"
+ldconfig_ran() {  # ldconfig_ran PREFIX [DESTDIR]
+  rm -f "$tmp/ran"
+  DESTDIR=${2-} cmake -DCMAKE_INSTALL_PREFIX="$1" -DGOMEM_LDCONFIG="$tmp/ldconfig" -P "$src/../../cmake/ldconfig.cmake" >/dev/null
+  [ -e "$tmp/ran" ]
+}
+if [ "$(id -u)" -eq 0 ]; then
+  ldconfig_ran /usr/local || { echo "no ldconfig after a root install into /usr/local"; exit 1; }
+fi
+! ldconfig_ran /usr/local "$tmp/stage" || { echo "ldconfig ran for a DESTDIR install"; exit 1; }
+! ldconfig_ran "$prefix" || { echo "ldconfig ran for a private prefix"; exit 1; }
 # The gomem command finds the installed library next to itself.
 out=$("$prefix/bin/gomem" run --stats -- /usr/bin/python3 -c 'print("hello")' 2>&1)
 echo "$out" | grep -q hello || { echo "gomem run did not run the program"; exit 1; }
