@@ -10,7 +10,8 @@ trap 'rm -rf "$tmp"' EXIT
 prefix=$tmp/prefix
 cmake --install "$build" --prefix "$prefix" >/dev/null
 lib=$(ls -d "$prefix"/lib*/libgomem.so 2>/dev/null | head -1)
-for f in "$lib" "$prefix/include/gomem/gomem.h" "$prefix/include/gomem/gomem.hpp" "$prefix/bin/gomem"; do
+for f in "$lib" "$prefix/include/gomem/gomem.h" "$prefix/include/gomem/gomem.hpp" "$prefix/bin/gomem" \
+  "$prefix/share/man/man1/gomem.1"; do
   [ -e "$f" ] || { echo "missing after install: $f"; exit 1; }
 done
 libdir=$(dirname "$lib")
@@ -43,4 +44,8 @@ fi
 out=$("$prefix/bin/gomem" run --stats -- /usr/bin/python3 -c 'print("hello")' 2>&1)
 echo "$out" | grep -q hello || { echo "gomem run did not run the program"; exit 1; }
 echo "$out" | grep -q "gomem statistics" || { echo "gomem run --stats printed no statistics"; exit 1; }
-echo "install layout, find_package, pkg-config and gomem run: ok"
+# Its manual page: `man gomem` with MANPATH, the same text as --help.
+if command -v man >/dev/null; then
+  MANPATH=$prefix/share/man man gomem 2>/dev/null | grep -q "GOMEM_STATS" || { echo "man gomem: no manual"; exit 1; }
+fi
+echo "install layout, find_package, pkg-config, gomem run and its manual: ok"
