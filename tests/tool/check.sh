@@ -131,8 +131,10 @@ stats "_Exit(9)" "$helper" _Exit 9
 [ -e "$tmp/own" ] && ! grep -q "gomem statistics" "$tmp/own" || fail "reuse: the report was written into the program's file"
 # --stats-file: appended, one block per process, nothing on stderr.
 mkdir "$tmp/d"
-(cd "$tmp/d" && "$gomem" run --stats-file st -- sh -c 'cd / && ls >/dev/null') 2>"$tmp/err" || fail "--stats-file: status $?"
-[ "$(stats_blocks "$tmp/d/st" 2>/dev/null)" = 2 ] || fail "--stats-file: want 2 reports (sh and ls) in the file, got $(stats_blocks "$tmp/d/st" 2>/dev/null)"
+(cd "$tmp/d" && "$gomem" run --stats-file st -- sh -c 'cd / && ls >/dev/null; ls >/dev/null') 2>"$tmp/err" ||
+  fail "--stats-file: status $?"
+n=$(stats_blocks "$tmp/d/st" 2>/dev/null)
+[ "${n:-0}" -ge 2 ] || fail "--stats-file: want a report per process (sh, ls, ls) in the file, got ${n:-none}"
 empty "$tmp/err" "--stats-file leaves stderr alone"
 
 if [ "$failures" -gt 0 ]; then
