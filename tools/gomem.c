@@ -184,6 +184,22 @@ __attribute__((noreturn)) static void usage_error(const char* fmt, const char* a
   exit(kExitUsage);
 }
 
+/* Adds value to the variable name, before (first) or after what it holds,
+ * with sep between; or sets it if it is unset or empty. */
+static void setenv_add(const char* name, const char* value, char sep, int first) {
+  const char* old = getenv(name);
+  if (!old || !*old) {
+    setenv(name, value, 1);
+    return;
+  }
+  size_t n = strlen(old) + strlen(value) + 2;
+  char* both = malloc(n);
+  if (!both) return;
+  snprintf(both, n, "%s%c%s", first ? value : old, sep, first ? old : value);
+  setenv(name, both, 1);
+  free(both);
+}
+
 static int find_lib(char* out, size_t n) {
   const char* env = getenv("GOMEM_LIB");
   if (env && *env) {
@@ -219,14 +235,7 @@ static int use_libgc(const char* lib) {
     fprintf(stderr, "gomem: cannot find %s\n", path);
     return 0;
   }
-  char* gcdir = dirname(path);
-  const char* old = getenv("LD_LIBRARY_PATH");
-  char value[3 * PATH_MAX];
-  if (old && *old)
-    snprintf(value, sizeof value, "%s:%s", gcdir, old);
-  else
-    snprintf(value, sizeof value, "%s", gcdir);
-  setenv("LD_LIBRARY_PATH", value, 1);
+  setenv_add("LD_LIBRARY_PATH", dirname(path), ':', /*first=*/1);
   return 1;
 }
 
@@ -245,21 +254,6 @@ static void setenv_path(const char* name, const char* path) {
   else
     snprintf(abs, sizeof abs, "%s/%s", cwd, path);
   setenv(name, abs, 1);
-}
-
-/* Sets name=value after what the variable holds (sep between), or alone. */
-static void setenv_append(const char* name, const char* value, char sep) {
-  const char* old = getenv(name);
-  if (!old || !*old) {
-    setenv(name, value, 1);
-    return;
-  }
-  size_t n = strlen(old) + strlen(value) + 2;
-  char* both = malloc(n);
-  if (!both) return;
-  snprintf(both, n, "%s%c%s", old, sep, value);
-  setenv(name, both, 1);
-  free(both);
 }
 
 /* A decimal number of at most 19 digits, or a usage error naming option. */
@@ -330,10 +324,10 @@ static int set_up(const struct RunOptions* o) {
     return kExitFailed;
   }
   if (o->libgc && !use_libgc(lib)) return kExitFailed;
-  if (!o->libgc || o->malloc_too) setenv_append("LD_PRELOAD", lib, ':');
+  if (!o->libgc || o->malloc_too) setenv_add("LD_PRELOAD", lib, ':', /*first=*/1);  // before the user's: gomem's malloc
   if (o->stats) setenv("GOMEM_STATS", "1", 1);
   if (o->stats_file) setenv_path("GOMEM_STATS", o->stats_file);
-  if (o->gctrace) setenv_append("GODEBUG", "gctrace=1", ',');  // later keys win, as in Go
+  if (o->gctrace) setenv_add("GODEBUG", "gctrace=1", ',', /*first=*/0);  // later keys win, as in Go
   if (o->heap_profile) {
     setenv_path("GOMEM_HEAP_PROFILE", o->heap_profile);
     const char* rate = getenv("GOMEM_PROFILE_RATE");

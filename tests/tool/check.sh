@@ -105,7 +105,8 @@ has "$tmp/env" "^GOMEM_HEAP_PROFILE=$tmp/h.pb.gz$" "--heap-profile"
 has "$tmp/env" "^GOMEM_PROFILE_RATE=524288$" "--heap-profile's default rate"
 has "$tmp/env" "^GOMEM_HEAP_PROFILE_EVERY_MB=64$" "--heap-profile-every"
 has "$tmp/env" "^LD_PRELOAD=/.*libgomem\.so" "gomem run preloads libgomem.so"
-"$gomem" run --profile-rate 4096 -- env >"$tmp/env" 2>&1
+LD_PRELOAD=libm.so.6 "$gomem" run --profile-rate 4096 -- env >"$tmp/env" 2>&1
+has "$tmp/env" "^LD_PRELOAD=/[^:]*libgomem\.so[^:]*:libm\.so\.6$" "libgomem.so goes before the user's LD_PRELOAD"
 has "$tmp/env" "^GOMEM_PROFILE_RATE=4096$" "--profile-rate"
 
 # --stats: a report for every way of leaving.
