@@ -159,6 +159,14 @@ TEST(Env, SmallKnobsTakeTheirRangesOnly) {
   EXPECT_FALSE(s.madv_free);
   EXPECT_EQ(parse_env("GOMEM_STATS", "1", &s), nullptr);
   EXPECT_TRUE(s.print_stats);
+  EXPECT_EQ(s.stats_file, nullptr);
+  EXPECT_EQ(parse_env("GOMEM_STATS", "./st.txt", &s), nullptr);  // a file: it has a '/'
+  EXPECT_STREQ(s.stats_file, "./st.txt");
+  EXPECT_NE(parse_env("GOMEM_STATS", "st.txt", &s), nullptr);  // a mistyped choice, not a file
+  EXPECT_STREQ(s.stats_file, "./st.txt");                      // refused: unchanged
+  EXPECT_EQ(parse_env("GOMEM_STATS", "0", &s), nullptr);
+  EXPECT_FALSE(s.print_stats);
+  EXPECT_EQ(s.stats_file, nullptr);
   EXPECT_EQ(parse_env("GOMEM_GC_INTERIOR", "exact", &s), nullptr);
   EXPECT_TRUE(s.interior_exact);
   EXPECT_NE(parse_env("GOMEM_GC_INTERIOR", "EXACT", &s), nullptr);

@@ -70,7 +70,8 @@ bool ref_limit(const std::string& s, int64_t* out) {
 bool same(const EnvSettings& a, const EnvSettings& b) {
   return a.memory_limit == b.memory_limit && a.gc_percent == b.gc_percent && a.markers == b.markers &&
          a.sig_suspend == b.sig_suspend && a.stw_timeout_ms == b.stw_timeout_ms && a.gctrace == b.gctrace &&
-         a.scavenger == b.scavenger && a.madv_free == b.madv_free && a.print_stats == b.print_stats;
+         a.scavenger == b.scavenger && a.madv_free == b.madv_free && a.print_stats == b.print_stats &&
+         a.stats_file == b.stats_file;
 }
 
 [[noreturn]] void mismatch(const char* name, const std::string& v, const char* what) {

@@ -152,6 +152,22 @@ const char* parse_signal(const char* v, int* out) {
   return nullptr;
 }
 
+// GOMEM_STATS: 0, 1 (the report on standard error) or a file to append the
+// report to. A file is told by its '/', so that a mistyped choice ("yes")
+// is refused rather than taken for a file name.
+const char* parse_stats(const char* v, EnvSettings* out) {
+  if (strchr(v, '/')) {
+    out->print_stats = true;
+    out->stats_file = v;
+    return nullptr;
+  }
+  const char* why =
+      parse_choice(v, "1", "0", "want 0 or 1, or a file to append to (a path with a /, such as ./gomem-stats.txt)",
+                   &out->print_stats);
+  if (!why) out->stats_file = nullptr;
+  return why;
+}
+
 // GODEBUG: comma-separated key=value pairs; gomem reads gctrace and
 // scavtrace (an integer, > 0 turns the trace on), later pairs win as in Go.
 // Other keys belong to Go and are left alone.
@@ -192,7 +208,7 @@ const char* parse_env(const char* name, const char* v, EnvSettings* out) {
   if (strcmp(name, "GOMEM_SCAVENGER") == 0) return parse_choice(v, "1", "0", "want 0 or 1", &out->scavenger);
   if (strcmp(name, "GOMEM_MADV") == 0)
     return parse_choice(v, "free", "dontneed", "want free or dontneed", &out->madv_free);
-  if (strcmp(name, "GOMEM_STATS") == 0) return parse_choice(v, "1", "0", "want 0 or 1", &out->print_stats);
+  if (strcmp(name, "GOMEM_STATS") == 0) return parse_stats(v, out);
   if (strcmp(name, "GOMEM_GC_INTERIOR") == 0)
     return parse_choice(v, "exact", "past_end", "want exact or past_end", &out->interior_exact);
   if (strcmp(name, "GOMEM_DIRTY") == 0) return parse_choice(v, "on", "off", "want on or off", &out->dirty_tracking);

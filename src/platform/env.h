@@ -33,7 +33,8 @@ struct EnvSettings {
   bool gctrace = false;              // GODEBUG gctrace=N or scavtrace=N with N > 0
   bool scavenger = true;             // GOMEM_SCAVENGER=0 turns it off
   bool madv_free = false;            // GOMEM_MADV=free (dontneed is the default)
-  bool print_stats = false;          // GOMEM_STATS=1
+  bool print_stats = false;          // GOMEM_STATS=1 or GOMEM_STATS=FILE
+  const char* stats_file = nullptr;  // GOMEM_STATS=FILE (a path with a '/'): the value itself
   bool interior_exact = false;       // GOMEM_GC_INTERIOR=exact (past_end is the default)
   bool dirty_tracking = true;        // GOMEM_DIRTY=off: marking stays stop-the-world
   uintptr_t trace_root = 0;          // GOMEM_GC_TRACE_ROOT: print what keeps this object alive

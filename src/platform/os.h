@@ -58,6 +58,31 @@ bool madv_free();
 void write_stderr(const char* buf, size_t n);
 void write_fd(int fd, const char* buf, size_t n);
 GOMEM_NORETURN void abort_process();
+// Ends the process at once with `status`, as _exit does: no atexit
+// handlers, no destructors, no flushing of stdio.
+GOMEM_NORETURN void exit_process(int status);
+
+// A file kept open by gomem itself (the statistics report): the descriptor
+// is close-on-exec and numbered kHighFd or above where the descriptor limit
+// allows, out of the way of programs that expect the lowest numbers free.
+// `id` names the open file (device and inode), so that a descriptor the
+// program closed, or closed and reused for a file of its own, is noticed.
+struct KeptFile {
+  int fd = -1;       // -1: none
+  uint64_t dev = 0;  // st_dev of the file when it was opened
+  uint64_t ino = 0;  // st_ino of the file when it was opened
+};
+constexpr int kHighFd = 100;
+// A copy of descriptor fd (such as 2, standard error); fd < 0 on failure.
+KeptFile keep_copy(int fd);
+// `path` opened for appending, created (mode 0644) if missing; fd < 0 on
+// failure.
+KeptFile keep_appending(const char* path);
+// Whether f.fd still refers to the file it was opened on.
+bool still_open(const KeptFile& f);
+
+// Process id of the caller (not cached: right in a vfork child too).
+int getpid();
 
 // Monotonic and wall clocks, nanoseconds.
 int64_t nanotime();

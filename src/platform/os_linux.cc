@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -95,6 +96,47 @@ void write_fd(int fd, const char* buf, size_t n) {
 void write_stderr(const char* buf, size_t n) { write_fd(2, buf, n); }
 
 void abort_process() { ::abort(); }
+
+void exit_process(int status) {
+  for (;;) syscall(SYS_exit_group, status);
+}
+
+namespace {
+
+// Moves descriptor fd to kHighFd or above (or to the lowest free one if the
+// limit is lower), close-on-exec; closes fd unless it is to be kept.
+KeptFile keep(int fd, bool close_original) {
+  KeptFile f;
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, kHighFd);
+  if (high < 0) high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (close_original) close(fd);
+  struct stat st;
+  if (high < 0 || fstat(high, &st) != 0) {
+    if (high >= 0) close(high);
+    return f;
+  }
+  f.fd = high;
+  f.dev = st.st_dev;
+  f.ino = st.st_ino;
+  return f;
+}
+
+}  // namespace
+
+KeptFile keep_copy(int fd) { return keep(fd, /*close_original=*/false); }
+
+KeptFile keep_appending(const char* path) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return KeptFile{};
+  return keep(fd, /*close_original=*/true);
+}
+
+bool still_open(const KeptFile& f) {
+  struct stat st;
+  return f.fd >= 0 && fstat(f.fd, &st) == 0 && st.st_dev == f.dev && st.st_ino == f.ino;
+}
+
+int getpid() { return static_cast<int>(syscall(SYS_getpid)); }
 
 int64_t nanotime() {
   struct timespec ts;

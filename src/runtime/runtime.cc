@@ -23,7 +23,6 @@ GOMEM_NOINLINE void do_init() {
     MutexLock l(g_init_lock);
     if (g_init_state.load(std::memory_order_relaxed) == 2) return;
     os::read_env(&env);  // stops the process on a malformed knob
-    g_settings.print_stats_at_exit = env.print_stats;
     g_settings.madv_free = env.madv_free;
     os::set_madv_free(g_settings.madv_free);
     g_heap.init(&linux_mem_os(), &g_arena_index);
@@ -34,9 +33,7 @@ GOMEM_NOINLINE void do_init() {
   gc_init_hook(env);
 }
 
-__attribute__((destructor)) void report_at_exit() {
-  if (g_init_state.load(std::memory_order_acquire) == 2 && g_settings.print_stats_at_exit) print_stats_to(2);
-}
+__attribute__((destructor)) void report_at_exit() { report_stats_at_exit(/*fast_exit=*/false); }
 }  // namespace
 
 void ensure_init() {

@@ -16,8 +16,7 @@ void ensure_init();
 bool runtime_initialized();
 
 struct Settings {
-  bool print_stats_at_exit = false;  // GOMEM_STATS=1
-  bool madv_free = false;            // GOMEM_MADV=free
+  bool madv_free = false;  // GOMEM_MADV=free
 };
 extern Settings g_settings;
 
@@ -38,5 +37,10 @@ void gc_init_hook(const os::EnvSettings& env);
 
 // Writes the statistics report to fd.
 void print_stats_to(int fd);
+// The report GOMEM_STATS asks for (runtime/stats.cc), written once per
+// process: at exit (a destructor) or, with fast_exit, from _exit and _Exit
+// (src/override), which skip destructors. Does nothing if GOMEM_STATS is
+// unset or the runtime never started.
+void report_stats_at_exit(bool fast_exit);
 
 }  // namespace gomem

@@ -36,12 +36,32 @@
 //     copied from a constant template.
 // What is left is the loads themselves: ~270 counters per P, ~270 of the
 // collector's, 136 classes summed, and 7 KiB written.
+//
+// The report at exit (GOMEM_STATS=1, or GOMEM_STATS=FILE to append it to a
+// file). Standard error at exit is not good enough: coreutils close it in an
+// atexit handler, which runs before library destructors, and shells such as
+// dash close it or leave with _exit, which runs no destructor. So the place
+// is fixed at load time (a constructor): a copy of standard error, or the
+// file opened for appending, kept on a close-on-exec descriptor numbered
+// 100 or above (os::KeptFile); a report goes there only if that descriptor
+// still names the same file (a program that closed every descriptor and
+// opened one of its own under that number keeps its file clean). The report
+// is written by the library's destructor, or by _exit and _Exit
+// (src/override/exit_override.cc) in the process that loaded the library;
+// a child forked and not exec'd reports at exit but not at _exit, as it
+// cannot be told from a vfork child, which shares this memory and would
+// mark its parent's report as written. Every exec'd program loads the
+// library again, so each process of a tree reports, headed by its pid, one
+// write(2) each (whole in an O_APPEND file). Killed by a signal, a process
+// reports nothing.
+#include <atomic>
 #include <cstddef>
 #include <cstring>
 
 #include "base/fmt.h"
 #include "gc/collector.h"
 #include "gomem/gomem.h"
+#include "platform/env.h"
 #include "platform/os.h"
 #include "runtime/malloc.h"
 #include "runtime/proc.h"
@@ -268,7 +288,7 @@ void print_stats_to(int fd) {
     if (note) b.s(note);
     b.c('\n');
   };
-  b.s("gomem statistics (pid ").u(static_cast<uint64_t>(os::gettid())).s(")\n");
+  b.s("gomem statistics (pid ").u(static_cast<uint64_t>(os::getpid())).s(")\n");
   line("heap_alloc", st.heap_alloc, "bytes in live objects");
   line("heap_inuse", st.heap_inuse, "bytes in spans holding objects");
   line("heap_idle", st.heap_idle, "bytes in free page runs");
@@ -287,6 +307,36 @@ void print_stats_to(int fd) {
     line("next_gc", st.next_gc, "heap goal");
   }
   os::write_fd(fd, b.str(), b.len());
+}
+
+namespace {
+
+// Where GOMEM_STATS sends the report. Written once by the constructor, before
+// any thread of the program exists; read-only afterwards, but for `written`.
+struct ReportSink {
+  os::KeptFile file;                 // fd -1: no report
+  int pid = 0;                       // the process that opened it
+  std::atomic<bool> written{false};  // set by the first report in that process
+};
+GOMEM_META constinit ReportSink g_report;
+
+__attribute__((constructor)) void open_report() {
+  const char* v = os::getenv("GOMEM_STATS");
+  os::EnvSettings env;
+  // A malformed value is left to initialisation, which stops on it.
+  if (!v || os::parse_env("GOMEM_STATS", v, &env) || !env.print_stats) return;
+  g_report.file = env.stats_file ? os::keep_appending(env.stats_file) : os::keep_copy(2);
+  g_report.pid = os::getpid();
+}
+
+}  // namespace
+
+void report_stats_at_exit(bool fast_exit) {
+  if (g_report.file.fd < 0 || !runtime_initialized()) return;
+  bool loader = os::getpid() == g_report.pid;
+  if (fast_exit && !loader) return;  // perhaps a vfork child: see the header
+  if (loader && g_report.written.exchange(true, std::memory_order_relaxed)) return;
+  if (os::still_open(g_report.file)) print_stats_to(g_report.file.fd);
 }
 
 }  // namespace gomem
