@@ -8,6 +8,7 @@
 #include "platform/thread.h"
 #include "runtime/malloc.h"
 #include "runtime/proc.h"
+#include "runtime/shared_p.h"
 
 namespace gomem {
 
@@ -26,6 +27,7 @@ GOMEM_NOINLINE void do_init() {
     g_settings.print_stats_at_exit = env.print_stats;
     g_settings.madv_free = env.madv_free;
     os::set_madv_free(g_settings.madv_free);
+    shared_ps_init(env.shared_ps);
     g_heap.init(&linux_mem_os(), &g_arena_index);
     g_init_state.store(2, std::memory_order_release);
   }
