@@ -214,6 +214,8 @@ TEST(SharedPs, MemoryBoundedByCpusNotThreads) {
   ASSERT_TRUE(all);
   EXPECT_EQ(bad.load(), 0);
   uint64_t per_thread_spans = static_cast<uint64_t>(T) * classes * 8192;
+  printf("%d threads x %zu classes: heap_sys grew by %llu KiB (a span per class per thread: %llu KiB)\n", T, classes,
+         static_cast<unsigned long long>(growth >> 10), static_cast<unsigned long long>(per_thread_spans >> 10));
   EXPECT_LT(growth, per_thread_spans / 4) << T << " threads x " << classes << " classes: heap_sys grew by " << growth;
 }
 
