@@ -2,7 +2,9 @@
 // read-modify-writes on the fast paths.
 //
 // A thread takes a P on its first allocation and gives it back at exit
-// (runtime/proc.cc); the P's MCache is its allocation context.
+// (runtime/proc.cc); the P's MCache is its allocation context. A few more
+// MCaches are shared per-CPU Ps, held by no thread and used under their
+// lock, for the size classes a thread has used little (runtime/shared_p.h).
 //
 // Collected kinds work exactly as in Go: alloc[spc] is the one span of each
 // collected span class the P allocates from; when it is full the P returns it
