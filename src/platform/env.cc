@@ -11,13 +11,22 @@
 namespace gomem {
 namespace os {
 
-const char* const kEnvNames[] = {"GOMEMLIMIT",           "GOGC",
-                                 "GOMEM_GC_MARKERS",     "GOMEM_SIG_SUSPEND",
-                                 "GOMEM_STW_TIMEOUT_MS", "GODEBUG",
-                                 "GOMEM_SCAVENGER",      "GOMEM_MADV",
-                                 "GOMEM_STATS",          "GOMEM_GC_INTERIOR",
-                                 "GOMEM_DIRTY",          "GOMEM_GC_TRACE_ROOT",
-                                 "GOMEM_SHARED_PS",      nullptr};
+// clang-format off
+const char* const kEnvNames[] = {"GOMEMLIMIT",
+                                 "GOGC",
+                                 "GOMEM_GC_MARKERS",
+                                 "GOMEM_SIG_SUSPEND",
+                                 "GOMEM_STW_TIMEOUT_MS",
+                                 "GODEBUG",
+                                 "GOMEM_SCAVENGER",
+                                 "GOMEM_MADV",
+                                 "GOMEM_STATS",
+                                 "GOMEM_GC_INTERIOR",
+                                 "GOMEM_DIRTY",
+                                 "GOMEM_GC_TRACE_ROOT",
+                                 "GOMEM_SHARED_PS",
+                                 nullptr};
+// clang-format on
 
 namespace {
 

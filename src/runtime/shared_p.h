@@ -4,9 +4,9 @@
 // allocated from, and keeps it while the thread lives. A thread that keeps a
 // few objects of many sizes therefore holds a mostly empty span of each:
 // bench/workloads/threads1000.c (1,000 threads, 2,560 objects each over 40
-// sizes) peaked at FIXME MB under gomem against glibc's 1,290 MB, most of the
-// difference being those spans (a thread keeping 64 objects of 24 B holds a
-// 341-slot span).
+// sizes) peaks at 1,709 MB (VmHWM) under gomem against glibc's 1,290 MB,
+// and part of the difference is those spans (a thread keeping 64 objects
+// of 24 B holds a span of 256 32-B slots).
 //
 // The design: besides the thread Ps there are a few shared Ps, one per CPU
 // the process may run on (os::num_cpus(), at most kMaxSharedPs), made on
@@ -15,7 +15,7 @@
 // "owner only" for a thread P is "under the lock" for a shared P. A size
 // class is cold for a thread until the thread has allocated
 // cold_limit[class] objects of it (GOMEM_SHARED_PS percent of a span's
-// objects, FIXME by default: see the measurements below); until then its
+// objects, 50 by default: see the measurements below); until then its
 // thread P has no span of the class (alloc[] is the empty span), so malloc
 // of that class always leaves the fast path, and malloc's slow path
 // (alloc_small in runtime/malloc.cc) takes the object from the shared P of
@@ -64,9 +64,45 @@
 // stop-the-CPU protocol) to move spans in or out. free's fast path would
 // also lose its owner test (a span owned by a CPU, not by the thread): it
 // would have to read the CPU number and compare it with the span's, and
-// count the object with a commit. FIXME measured.
+// count the object with a commit. Measured: reading the CPU alone
+// (os::current_cpu's rseq path in libgomem.so, objdump) is 11 instructions,
+// 5 of them the run-time checks and 3 the loads through the GOT; with the
+// rseq_cs store that arms the sequence and the per-CPU P lookup, malloc's
+// fast path would go from 19 to ~27 and free's from 30 to ~38, past the
+// issue's budget of +4 each, before any of the span bookkeeping is moved
+// into commits. So the rseq read is used only to choose a shared P, where
+// a mutex (not a restart) gives the exclusion; a per-CPU fast path remains
+// the next step if the budget allows it.
 //
-// Measurements (FIXME).
+// Measurements (callgrind for instructions, VmHWM for memory; 2 CPUs):
+//   - threads1000 (bench/workloads, full preset) peak RSS by GOMEM_SHARED_PS:
+//       off 1,709 MB   50: 1,684   100: 1,678   200: 1,653   1000: 1,544
+//     glibc 1,290 MB. The gain is small at a half span because this row is
+//     not cold: a thread keeps 64 objects per size and replaces as many, so
+//     it passes half a span of every class of 48 B and up and takes its own
+//     spans. heap_sys at the peak shows where the rest is: 1,624 MiB with
+//     sharing off, for 1,282 MiB of objects rounded to their classes (the
+//     classes round these 40 sizes up by 5.1 %, glibc by 1.6 % with its
+//     header). Setting kUnparkObjectsMax (heap/mcache.h) to 1 instead of 8
+//     alone brings heap_sys to 1,416 MiB (VmHWM 1,498 MB): the owner-freed
+//     objects that wait in parked spans (up to a third of each span) are the
+//     larger part of the excess. Everything shared (1000) with that change:
+//     1,350 MiB, VmHWM 1,446 MB = 1.12 x glibc; MSpan records (33 MiB) and
+//     thread Ps (14 MiB) are most of what remains, so 1.05 x glibc needs
+//     finer size classes or lighter span metadata too.
+//   - The limit trades the shared path's cost (a mutex and a remote free
+//     per object, paid once per thread and class up to the limit) against
+//     memory; half a span keeps that cost to the first half span of every
+//     class a thread uses, and a class a thread uses more than that would
+//     fill its own span at least half. tests/shared_p_test.cc: 64 threads
+//     keeping one object of each of 24 classes grow heap_sys by 8 MiB with
+//     a span per class per thread, by nothing measurable (within the heap's
+//     first growth) with shared Ps.
+//   - Hot paths (whole program, difference of two runs): random_replace
+//     (1 thread, 1 M vs 2 M steps) 480.3 -> 483.4 instructions per step;
+//     larson (4 threads, 2 generations, 500 slots, 20,000 vs 40,000 ops)
+//     561 -> 544 per replacement (threads interleave differently under
+//     callgrind: within its noise). The fast paths stay 19 and 30.
 #pragma once
 
 #include <atomic>
