@@ -41,7 +41,10 @@
 // never takes one of their objects: every free of them, by whichever thread,
 // is a remote free (batched, then one CAS on the span's xfree word, waking
 // the shared P through its notify stack if the span was parked), and the
-// next holder of the shared P's lock collects them. The rest is the thread
+// next holder of the shared P's lock collects them. A thread's own P
+// flushes those batches only in its refill, which a thread that allocates
+// only cold classes never runs, so a cold allocation sends the thread's
+// pending batches home first (one uncontended lock when there are any). The rest is the thread
 // P's machinery unchanged: mcentral adoption, the empty-span cache, the
 // scavenger's trim at the next refill.
 //
@@ -93,8 +96,9 @@
 //   - The limit trades the shared path's cost (a mutex and a remote free
 //     per object, paid once per thread and class up to the limit) against
 //     memory; half a span keeps that cost to the first half span of every
-//     class a thread uses, and a class a thread uses more than that would
-//     fill its own span at least half. tests/shared_p_test.cc: 64 threads
+//     class a thread uses, and a thread that has allocated half a span of a
+//     class keeps or churns enough of it for its own span (fast paths, no
+//     lock) to pay for the memory. tests/shared_p_test.cc: 64 threads
 //     keeping one object of each of 24 classes grow heap_sys by 8 MiB with
 //     a span per class per thread, by nothing measurable (within the heap's
 //     first growth) with shared Ps.
