@@ -1,7 +1,7 @@
 // Shared per-CPU Ps for cold size classes (runtime/shared_p.h): many threads
 // each allocating a few objects of many classes, freed by other threads,
-// with rseq disabled (glibc's tunable, in a child), and with threads moving
-// between CPUs; and the memory bound, which the code before shared Ps
+// with rseq disabled (glibc's tunable, in a child), with threads moving
+// between CPUs, and across fork(); and the memory bound, which the code before shared Ps
 // fails (one span per class per thread). Always more threads than cores.
 #include <gtest/gtest.h>
 #include <pthread.h>
@@ -118,6 +118,20 @@ int alloc_few_free_elsewhere(int T, const std::vector<size_t>& sizes, int per_si
 
 int nthreads() { return ncpu() * 4 > 8 ? ncpu() * 4 : 8; }
 
+// Waits up to 300 s for child pid; returns its wait status, or -1 (after
+// killing it) if it did not finish.
+int wait_child(pid_t pid) {
+  int status = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  pid_t r;
+  while ((r = waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a deadline
+  if (r != 0) return status;
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
 }  // namespace
 
 // Few objects of many classes per thread, freed by another thread: every
@@ -146,18 +160,66 @@ TEST(SharedPs, NoRseqChild) {
     execl(self.c_str(), self.c_str(), "--gtest_filter=SharedPs.FewObjectsManyClassesCrossThreadFrees", nullptr);
     _exit(127);
   }
-  int status = 0;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-  pid_t r;
-  while ((r = waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  if (r == 0) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    FAIL() << "the child did not finish within 300 s";
-  }
+  int status = wait_child(pid);
+  ASSERT_NE(status, -1) << "the child did not finish within 300 s";
   ASSERT_TRUE(WIFEXITED(status)) << "child status " << status;
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// fork() while short-lived threads allocate cold objects from the shared
+// Ps and free each other's: the child (only the forking thread) finds the
+// shared Ps whole, allocates from them, frees objects made before the fork,
+// and its heap checks out.
+TEST(SharedPs, ForkWhileThreadsUseSharedPs) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ts;
+  auto sizes = sizes_up_to(1024);
+  for (int t = 0; t < nthreads(); t++) {
+    ts.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed))
+        std::thread([&] {  // a fresh thread: every class is cold for it
+          std::vector<void*> v;
+          for (size_t n : sizes) v.push_back(alloc(n));
+          for (void* p : v) release(p);
+        })
+            .join();
+    });
+  }
+  for (int i = 0; i < 20; i++) {
+    std::vector<Obj> mine;
+    for (size_t n : sizes) {
+      void* p = alloc(n);
+      fill(p, n, n + i);
+      mine.push_back({p, n, n + i});
+    }
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int bad = 0;
+      std::vector<void*> v;
+      for (size_t n : sizes) v.push_back(alloc(n));
+      for (const Obj& o : mine) {
+        if (!check(o.p, o.n, o.seed)) bad++;
+        release(o.p);
+      }
+      for (void* p : v) release(p);
+#if !defined(__SANITIZE_THREAD__)  // TSan cannot start threads after a multi-threaded fork
+      std::thread([&] {
+        for (size_t n : sizes) release(alloc(n));
+      }).join();
+#endif
+      gomem_check_heap();
+      _exit(bad == 0 ? 0 : 1);
+    }
+    int status = wait_child(pid);
+    ASSERT_NE(status, -1) << "the child did not finish within 300 s";
+    ASSERT_TRUE(WIFEXITED(status)) << "child status " << status;
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+    for (const Obj& o : mine) release(o.p);
+  }
+  stop = true;
+  for (auto& th : ts) th.join();
+  EXPECT_GT(gomem_check_heap(), 0);
 }
 
 // Threads move between CPUs between allocations (sched_setaffinity): the
