@@ -181,6 +181,13 @@ TEST(Env, SmallKnobsTakeTheirRangesOnly) {
   EXPECT_NE(parse_env("GOMEM_GC_TRACE_ROOT", "0", &s), nullptr);
   EXPECT_NE(parse_env("GOMEM_GC_TRACE_ROOT", "12345678901234567", &s), nullptr);  // 17 digits
   EXPECT_NE(parse_env("GOMEM_GC_TRACE_ROOT", "0xc0g0", &s), nullptr);
+  EXPECT_EQ(parse_env("GOMEM_SHARED_PS", "0", &s), nullptr);
+  EXPECT_EQ(s.shared_ps, 0);
+  EXPECT_EQ(parse_env("GOMEM_SHARED_PS", "200", &s), nullptr);
+  EXPECT_EQ(s.shared_ps, 200);
+  EXPECT_NE(parse_env("GOMEM_SHARED_PS", "1001", &s), nullptr);
+  EXPECT_NE(parse_env("GOMEM_SHARED_PS", "off", &s), nullptr);
+  EXPECT_EQ(s.shared_ps, 200);
   // Empty means unset; an unknown name is not gomem's.
   EnvSettings d;
   EXPECT_EQ(parse_env("GOMEMLIMIT", "", &d), nullptr);

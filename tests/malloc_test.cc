@@ -41,7 +41,11 @@ TEST(Malloc, EverySizeIsUsableAlignedAndDistinct) {
 TEST(Malloc, FreedSlotIsReused) {
   // A freed object goes to its span's local list and is handed out again
   // once the span's current free list runs dry: within one span's worth of
-  // allocations.
+  // allocations. That is the thread's own span once it has used the class
+  // (a span's worth of objects; before, the class is cold and its objects
+  // come from a shared P: runtime/shared_p.h).
+  std::vector<void*> warm;
+  for (int i = 0; i < 8192 / 48; i++) warm.push_back(gomem_malloc(48));
   void* p = gomem_malloc(48);
   gomem_free(p);
   std::vector<void*> got;
@@ -52,6 +56,7 @@ TEST(Malloc, FreedSlotIsReused) {
   }
   EXPECT_TRUE(reused);
   for (void* q : got) gomem_free(q);
+  for (void* q : warm) gomem_free(q);
   void* big = gomem_malloc(1 << 20);
   gomem_free(big);
   void* big2 = gomem_malloc(1 << 20);

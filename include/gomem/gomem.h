@@ -398,7 +398,7 @@ typedef struct gomem_stats {
   uint64_t num_finalizers_run;
 
   /* Processors (Ps): allocation contexts that threads hold. */
-  uint32_t num_p;        /* Ps made so far */
+  uint32_t num_p;        /* Ps made so far (thread Ps and shared per-CPU Ps) */
   uint32_t num_p_in_use; /* Ps held by live threads */
 
   /* Per size class of the manual heap (malloc), index = class; class 0 =

@@ -31,6 +31,7 @@ OwnerField<uint64_t>* mcache_nfree_slot(MCache* c, SpanClass spc) { return &c->c
 void MCache::attach(uintptr_t thread_key) {
   tkey = thread_key;
   for (auto& a : alloc) a = &g_empty_span;
+  for (auto& n : cold_allocs) n = 0;
   empty_bytes = 0;
   drop_batches();
 }
@@ -152,11 +153,11 @@ MSpan* MCache::refill_manual(MHeap& h, SpanClass spc) {
   // The current span's own frees need no lock (see the essay in mcache.h);
   // the empty span's lists are always empty.
   if (GOMEM_LIKELY(trim_epoch == g_trim_epoch.load(std::memory_order_relaxed)) && take_own_free(s)) return s;
+  MutexLock l(lock);
   return refill_locked(h, spc);
 }
 
 MSpan* MCache::refill_locked(MHeap& h, SpanClass spc) {
-  MutexLock l(lock);
   if (batch_mask) flush_batch(h);
   if (GOMEM_UNLIKELY(trim_epoch != g_trim_epoch.load(std::memory_order_relaxed))) trim(h);
   int li = manual_list_index(spc);

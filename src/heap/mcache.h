@@ -2,7 +2,9 @@
 // read-modify-writes on the fast paths.
 //
 // A thread takes a P on its first allocation and gives it back at exit
-// (runtime/proc.cc); the P's MCache is its allocation context.
+// (runtime/proc.cc); the P's MCache is its allocation context. A few more
+// MCaches are shared per-CPU Ps, held by no thread and used under their
+// lock, for the size classes a thread has used little (runtime/shared_p.h).
 //
 // Collected kinds work exactly as in Go: alloc[spc] is the one span of each
 // collected span class the P allocates from; when it is full the P returns it
@@ -95,7 +97,9 @@
 // Thread safety: everything here is private to the thread holding the P,
 // except `notify` (pushed by other threads) and `lock`, which the owner
 // holds during every slow path that changes the P's lists, so that fork()
-// can find them consistent.
+// can find them consistent. A shared P (runtime/shared_p.h) has no holder:
+// every thread that uses it holds `lock` for all of it, so "owner only"
+// below means "under the lock" there.
 #pragma once
 
 #include <atomic>
@@ -186,6 +190,10 @@ struct MCache {
   uint64_t batch_mask = 0;            // bit i: batch[i] is not empty
   uint32_t flush_gen = 0;             // collector: sweepgen when the GC spans were last released
   uint32_t trim_epoch = 0;            // g_trim_epoch when this P last trimmed its lists
+  // Objects of each manual size class the holder allocated from the shared
+  // Ps since it took this P (runtime/shared_p.h): the class is cold for it
+  // until this reaches the class's limit. Owner only; reset by attach.
+  uint16_t cold_allocs[kMaxClasses];
 
   // Statistics kept by the owner, folded into the global totals when the P
   // is released and read racily by gomem_read_stats.
@@ -211,10 +219,14 @@ struct MCache {
   MCache* pool_next = nullptr;  // next P in the idle pool
   MCache* all_next = nullptr;   // every P ever made
   int id = 0;
-  bool in_use = false;
+  bool in_use = false;  // held by a thread
+  // A shared per-CPU P (runtime/shared_p.h): held by no thread, used by
+  // any under `lock`. Set once, before the P is published.
+  bool shared = false;
 
   constexpr MCache() {
     for (auto& a : alloc) a = &g_empty_span;
+    for (auto& n : cold_allocs) n = 0;
   }
 
   // Resets a fresh or pooled P for a new holder.
@@ -223,6 +235,8 @@ struct MCache {
   // Manual allocation slow path: makes alloc[spc] a span with a non-empty
   // free list and returns it, or nullptr if the heap is out of memory.
   MSpan* refill_manual(MHeap& h, SpanClass spc);
+  // The same with `lock` held (a shared P's allocation).
+  MSpan* refill_locked(MHeap& h, SpanClass spc);
 
   // The owner frees p into its own span s when the fast path could not: p
   // failed the fast checks (double-free key), or s is uncollectable.
@@ -263,7 +277,6 @@ struct MCache {
   const char* check(MSpan** bad) const;
 
  private:
-  MSpan* refill_locked(MHeap& h, SpanClass spc);
   // A span of class spc with free objects that this P owns (not yet
   // current), from its lists, mcentral, its empty cache or the heap.
   MSpan* next_span(MHeap& h, SpanClass spc, int li);

@@ -11,6 +11,7 @@
 namespace gomem {
 namespace os {
 
+// clang-format off
 const char* const kEnvNames[] = {"GOMEMLIMIT",
                                  "GOGC",
                                  "GOMEM_GC_MARKERS",
@@ -23,7 +24,9 @@ const char* const kEnvNames[] = {"GOMEMLIMIT",
                                  "GOMEM_GC_INTERIOR",
                                  "GOMEM_DIRTY",
                                  "GOMEM_GC_TRACE_ROOT",
+                                 "GOMEM_SHARED_PS",
                                  nullptr};
+// clang-format on
 
 namespace {
 
@@ -213,6 +216,8 @@ const char* parse_env(const char* name, const char* v, EnvSettings* out) {
     return parse_choice(v, "exact", "past_end", "want exact or past_end", &out->interior_exact);
   if (strcmp(name, "GOMEM_DIRTY") == 0) return parse_choice(v, "on", "off", "want on or off", &out->dirty_tracking);
   if (strcmp(name, "GOMEM_GC_TRACE_ROOT") == 0) return parse_address(v, &out->trace_root);
+  if (strcmp(name, "GOMEM_SHARED_PS") == 0)
+    return parse_int(v, 0, 1000, "want a percentage of a span from 0 (no shared Ps) to 1000", &out->shared_ps);
   return nullptr;
 }
 

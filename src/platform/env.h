@@ -38,6 +38,10 @@ struct EnvSettings {
   bool interior_exact = false;       // GOMEM_GC_INTERIOR=exact (past_end is the default)
   bool dirty_tracking = true;        // GOMEM_DIRTY=off: marking stays stop-the-world
   uintptr_t trace_root = 0;          // GOMEM_GC_TRACE_ROOT: print what keeps this object alive
+  // GOMEM_SHARED_PS: a thread allocates this percentage of a span's objects
+  // of a size class from the shared per-CPU Ps before its own P takes a
+  // span of that class (runtime/shared_p.h); 0 = no shared Ps.
+  int shared_ps = 50;
 };
 
 // The knobs' names, null-terminated.

@@ -100,6 +100,17 @@ uint64_t random_u64();
 // Online CPUs this process may run on.
 int num_cpus();
 
+// Where current_cpu() finds the calling thread's CPU.
+enum class CpuSource {
+  kRseq,    // glibc's rseq area (glibc 2.35+ registered it: __rseq_size != 0)
+  kGetcpu,  // sched_getcpu (rseq disabled, e.g. GLIBC_TUNABLES=glibc.pthread.rseq=0)
+  kNone,    // neither answers
+};
+CpuSource cpu_source();
+// The CPU the calling thread runs on, or -1 if no source answers. A hint
+// only: the thread may run elsewhere by the time the caller uses it.
+int current_cpu();
+
 // Kernel thread id of the caller.
 int gettid();
 void yield();

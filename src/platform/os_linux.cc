@@ -7,6 +7,10 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#if __has_include(<sys/rseq.h>)
+#include <sys/rseq.h>  // glibc 2.35+
+#define GOMEM_HAVE_RSEQ 1
+#endif
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -181,6 +185,40 @@ int num_cpus() {
   if (r <= 0) return 1;
   int n = CPU_COUNT(&set);
   return n > 0 ? n : 1;
+}
+
+#ifdef GOMEM_HAVE_RSEQ
+// glibc 2.35+ exports where it registered each thread's rseq area. Weak,
+// so that the library loads on an older glibc, where both are missing.
+#pragma weak __rseq_offset
+#pragma weak __rseq_size
+#endif
+
+namespace {
+// cpu_id of the calling thread's rseq area, or -1 if glibc registered none:
+// no symbol, __rseq_size 0 (rseq disabled or refused at startup), or a
+// negative cpu_id (RSEQ_CPU_ID_REGISTRATION_FAILED for this thread). The
+// kernel keeps cpu_id current at every return to user space.
+GOMEM_INLINE int rseq_cpu() {
+#ifndef GOMEM_HAVE_RSEQ
+  return -1;
+#else
+  if (&__rseq_size == nullptr || __rseq_size == 0) return -1;
+  auto* r = reinterpret_cast<const struct rseq*>(static_cast<char*>(__builtin_thread_pointer()) + __rseq_offset);
+  int cpu = static_cast<int32_t>(__atomic_load_n(&r->cpu_id, __ATOMIC_RELAXED));
+  return cpu >= 0 ? cpu : -1;
+#endif
+}
+}  // namespace
+
+CpuSource cpu_source() {
+  if (rseq_cpu() >= 0) return CpuSource::kRseq;
+  return sched_getcpu() >= 0 ? CpuSource::kGetcpu : CpuSource::kNone;
+}
+
+int current_cpu() {
+  int cpu = rseq_cpu();
+  return cpu >= 0 ? cpu : sched_getcpu();
 }
 
 int gettid() { return static_cast<int>(syscall(SYS_gettid)); }

@@ -144,7 +144,7 @@ long check_heap() {
     }
   });
   for_each_p([](MCache* c) {
-    if (c->in_use) check_p(c);
+    if (c->in_use || c->shared) check_p(c);
   });
   return n;
 }

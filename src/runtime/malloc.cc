@@ -9,6 +9,7 @@
 #include "heap/fault.h"
 #include "runtime/proc.h"
 #include "runtime/runtime.h"
+#include "runtime/shared_p.h"
 
 namespace gomem {
 
@@ -21,21 +22,48 @@ void* out_of_memory() {
 
 namespace {
 
-// Pops an object of span class spc from the P's current span, refilling it
-// if it is empty. spc is a manual or uncollectable class.
-GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc) {
-  MSpan* s = c->alloc[spc];
+// Pops an object of span class spc from span s of P c (s->freelist is not
+// empty).
+GOMEM_INLINE void* pop_object(MCache* c, MSpan* s, SpanClass spc) {
   void** p = static_cast<void**>(s->freelist);
-  if (GOMEM_UNLIKELY(!p)) {
-    s = c->refill_manual(g_heap, spc);
-    if (!s) return out_of_memory();
-    p = static_cast<void**>(s->freelist);
-  }
   s->freelist = p[0];
   s->alloc_count++;
   c->counts[spc]++;
   p[1] = nullptr;
   return p;
+}
+
+// An object of span class spc, cold for c's holder, from the shared P of
+// the calling thread's CPU (runtime/shared_p.h); nullptr if there is no
+// shared P or no memory.
+GOMEM_NOINLINE void* alloc_cold(MCache* c, SpanClass spc) {
+  MCache* sp = shared_p_here();
+  if (!sp) return nullptr;
+  if (c->batch_mask) {
+    // The holder's frees of cold objects wait in its batches, where nobody
+    // can reuse them: send them home first (see shared_p.h).
+    MutexLock l(c->lock);
+    c->flush_batch(g_heap);
+  }
+  MutexLock l(sp->lock);
+  MSpan* s = sp->alloc[spc];
+  if (!s->freelist && !(s = sp->refill_locked(g_heap, spc))) return nullptr;
+  c->cold_allocs[span_class_size_class(spc)]++;
+  return pop_object(sp, s, spc);
+}
+
+// Pops an object of span class spc from the P's current span, refilling it
+// if it is empty, or from a shared P while the class is cold for the
+// thread. spc is a manual or uncollectable class.
+GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc) {
+  MSpan* s = c->alloc[spc];
+  if (GOMEM_UNLIKELY(!s->freelist)) {
+    if (s == &g_empty_span && class_is_cold(c, spc))
+      if (void* p = alloc_cold(c, spc)) return p;
+    s = c->refill_manual(g_heap, spc);
+    if (!s) return out_of_memory();
+  }
+  return pop_object(c, s, spc);
 }
 
 // A P for the calling thread, or nullptr if none can be had (out of memory).

@@ -43,6 +43,21 @@ void thread_exit_destructor(void* round) {
 
 }  // namespace
 
+MCache* new_p_locked(bool shared) {
+  if (!g_mcache_alloc_ready) {
+    g_mcache_alloc.init(&g_heap.os(), sizeof(MCache), 256 * 1024);
+    g_mcache_alloc_ready = true;
+  }
+  void* mem = g_mcache_alloc.alloc();
+  if (!mem) return nullptr;
+  MCache* c = new (mem) MCache();
+  c->id = g_procs.count++;
+  c->shared = shared;
+  c->all_next = g_all_p;
+  __atomic_store_n(&g_all_p, c, __ATOMIC_RELEASE);
+  return c;
+}
+
 MCache* acquire_p() {
   ensure_init();
   MCache* c;
@@ -52,16 +67,8 @@ MCache* acquire_p() {
     if (c) {
       g_procs.idle = c->pool_next;
     } else {
-      if (!g_mcache_alloc_ready) {
-        g_mcache_alloc.init(&g_heap.os(), sizeof(MCache), 256 * 1024);
-        g_mcache_alloc_ready = true;
-      }
-      void* mem = g_mcache_alloc.alloc();
-      if (!mem) return nullptr;
-      c = new (mem) MCache();
-      c->id = g_procs.count++;
-      c->all_next = g_all_p;
-      __atomic_store_n(&g_all_p, c, __ATOMIC_RELEASE);
+      c = new_p_locked(/*shared=*/false);
+      if (!c) return nullptr;
     }
     c->pool_next = nullptr;
     c->in_use = true;
@@ -104,7 +111,8 @@ uint64_t mcache_sys_bytes() { return g_mcache_alloc.sys_bytes(); }
 // (the full list is in gc/gc.cc): the collector's (collection, registry,
 // roots, finalizers, thread start), then the
 // allocator's (pool, P, mcentral, the scavenge lock, heap), so the child
-// starts from a consistent heap. In the child only the forking thread
+// starts from a consistent heap (the P locks include the shared Ps',
+// runtime/shared_p.h). In the child only the forking thread
 // exists: every other thread's P gives its spans back, collected ones first
 // (its remote-free batch, possibly half-written when the fork hit, is
 // dropped: at worst a few objects leak).
@@ -142,6 +150,10 @@ void fork_child() {
     self->repair_after_fork();
   }
   for_each_p([&](MCache* c) {
+    // A shared P is whole (its users hold its lock, taken before the
+    // fork); it stays shared. A remote freer may have vanished between
+    // marking one of its parked spans and pushing it, as for self.
+    if (c->shared) c->repair_after_fork();
     if (!c->in_use || c == self) return;
     c->drop_batches();
     fork_hook_release_p(c);  // its collected spans (release_all drops them)

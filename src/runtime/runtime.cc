@@ -8,6 +8,7 @@
 #include "platform/thread.h"
 #include "runtime/malloc.h"
 #include "runtime/proc.h"
+#include "runtime/shared_p.h"
 
 namespace gomem {
 
@@ -25,6 +26,7 @@ GOMEM_NOINLINE void do_init() {
     os::read_env(&env);  // stops the process on a malformed knob
     g_settings.madv_free = env.madv_free;
     os::set_madv_free(g_settings.madv_free);
+    shared_ps_init(env.shared_ps);
     g_heap.init(&linux_mem_os(), &g_arena_index);
     g_init_state.store(2, std::memory_order_release);
   }

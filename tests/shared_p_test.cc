@@ -1,0 +1,308 @@
+// Shared per-CPU Ps for cold size classes (runtime/shared_p.h): many threads
+// each allocating a few objects of many classes, freed by other threads,
+// with rseq disabled (glibc's tunable, in a child), with threads moving
+// between CPUs, and across fork(); and the memory bound, which the code before shared Ps
+// fails (one span per class per thread). Always more threads than cores.
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_util.h"
+
+#if __has_include("runtime/shared_p.h")
+#include "heap/heap.h"
+#include "platform/os.h"
+#include "runtime/shared_p.h"
+#define GOMEM_HAVE_SHARED_PS 1
+#endif
+
+using namespace gomem_test;
+
+namespace {
+
+// Sizes 16, 32, ..., max: one or more per manual size class.
+std::vector<size_t> sizes_up_to(size_t max) {
+  std::vector<size_t> v;
+  for (size_t n = 16; n <= max; n += 16) v.push_back(n);
+  return v;
+}
+
+// How many manual size classes `sizes` fall into.
+size_t classes_of(const std::vector<size_t>& sizes) {
+  std::set<size_t> s;
+  for (size_t n : sizes) {
+    void* p = alloc(n);
+    s.insert(gomem_usable_size(p));
+    release(p);
+  }
+  return s.size();
+}
+
+// A countdown that threads wait on, each wait bounded (60 s): a test that
+// would hang fails instead.
+class Latch {
+ public:
+  explicit Latch(int n) : left_(n) {}
+  void arrive() { left_.fetch_sub(1, std::memory_order_acq_rel); }
+  bool wait() const {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (left_.load(std::memory_order_acquire) > 0) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::yield();
+    }
+    return true;
+  }
+
+ private:
+  std::atomic<int> left_;
+};
+
+struct Obj {
+  void* p;
+  size_t n;
+  uint64_t seed;
+};
+
+// T threads each allocate `per_size` objects of every size in `sizes` and
+// fill them; once all have, each checks and frees the objects of the next
+// thread (cross-thread frees). between(t, i): called before each of
+// thread t's allocations. Returns the number of bad objects.
+template <typename Between>
+int alloc_few_free_elsewhere(int T, const std::vector<size_t>& sizes, int per_size, Between between) {
+  std::vector<std::vector<Obj>> objs(T);
+  std::atomic<int> bad{0};
+  Latch allocated(T);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < T; t++) {
+    ts.emplace_back([&, t] {
+      uint64_t seed = static_cast<uint64_t>(t) << 32;
+      int i = 0;
+      for (int k = 0; k < per_size; k++) {
+        for (size_t n : sizes) {
+          between(t, i++);
+          void* p = alloc(n);
+          if (!p) {
+            bad++;
+            continue;
+          }
+          fill(p, n, ++seed);
+          objs[t].push_back({p, n, seed});
+        }
+      }
+      allocated.arrive();
+      if (!allocated.wait()) {
+        bad++;
+        return;
+      }
+      for (const Obj& o : objs[(t + 1) % T]) {
+        if (!check(o.p, o.n, o.seed)) bad++;
+        release(o.p);
+      }
+    });
+  }
+  for (auto& th : ts) th.join();
+  return bad.load();
+}
+
+int nthreads() { return ncpu() * 4 > 8 ? ncpu() * 4 : 8; }
+
+// Waits up to 300 s for child pid; returns its wait status, or -1 (after
+// killing it) if it did not finish.
+int wait_child(pid_t pid) {
+  int status = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  pid_t r;
+  while ((r = waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling a deadline
+  if (r != 0) return status;
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+}  // namespace
+
+// Few objects of many classes per thread, freed by another thread: every
+// object keeps its contents and the heap checks out.
+TEST(SharedPs, FewObjectsManyClassesCrossThreadFrees) {
+  const char* want_no_rseq = getenv("GOMEM_TEST_EXPECT_NO_RSEQ");
+#ifdef GOMEM_HAVE_SHARED_PS
+  if (want_no_rseq) EXPECT_NE(gomem::os::cpu_source(), gomem::os::CpuSource::kRseq);
+#endif
+  (void)want_no_rseq;
+  auto sizes = sizes_up_to(1024);
+  for (int round = 0; round < 3; round++)
+    EXPECT_EQ(alloc_few_free_elsewhere(nthreads() * 2, sizes, 3, [](int, int) {}), 0);
+  EXPECT_GT(gomem_check_heap(), 0);
+}
+
+// The same with rseq disabled (GLIBC_TUNABLES=glibc.pthread.rseq=0, in a
+// child running the test above): CPUs come from sched_getcpu.
+TEST(SharedPs, NoRseqChild) {
+  std::string self = "/proc/self/exe";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setenv("GLIBC_TUNABLES", "glibc.pthread.rseq=0", 1);
+    setenv("GOMEM_TEST_EXPECT_NO_RSEQ", "1", 1);
+    execl(self.c_str(), self.c_str(), "--gtest_filter=SharedPs.FewObjectsManyClassesCrossThreadFrees", nullptr);
+    _exit(127);
+  }
+  int status = wait_child(pid);
+  ASSERT_NE(status, -1) << "the child did not finish within 300 s";
+  ASSERT_TRUE(WIFEXITED(status)) << "child status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// fork() while short-lived threads allocate cold objects from the shared
+// Ps and free each other's: the child (only the forking thread) finds the
+// shared Ps whole, allocates from them, frees objects made before the fork,
+// and its heap checks out.
+TEST(SharedPs, ForkWhileThreadsUseSharedPs) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ts;
+  auto sizes = sizes_up_to(1024);
+  for (int t = 0; t < nthreads(); t++) {
+    ts.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed))
+        std::thread([&] {  // a fresh thread: every class is cold for it
+          std::vector<void*> v;
+          for (size_t n : sizes) v.push_back(alloc(n));
+          for (void* p : v) release(p);
+        })
+            .join();
+    });
+  }
+  for (int i = 0; i < 20; i++) {
+    std::vector<Obj> mine;
+    for (size_t n : sizes) {
+      void* p = alloc(n);
+      fill(p, n, n + i);
+      mine.push_back({p, n, n + i});
+    }
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int bad = 0;
+      std::vector<void*> v;
+      for (size_t n : sizes) v.push_back(alloc(n));
+      for (const Obj& o : mine) {
+        if (!check(o.p, o.n, o.seed)) bad++;
+        release(o.p);
+      }
+      for (void* p : v) release(p);
+#if !defined(__SANITIZE_THREAD__)  // TSan cannot start threads after a multi-threaded fork
+      std::thread([&] {
+        for (size_t n : sizes) release(alloc(n));
+      }).join();
+#endif
+      gomem_check_heap();
+      _exit(bad == 0 ? 0 : 1);
+    }
+    int status = wait_child(pid);
+    ASSERT_NE(status, -1) << "the child did not finish within 300 s";
+    ASSERT_TRUE(WIFEXITED(status)) << "child status " << status;
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+    for (const Obj& o : mine) release(o.p);
+  }
+  stop = true;
+  for (auto& th : ts) th.join();
+  EXPECT_GT(gomem_check_heap(), 0);
+}
+
+// Threads move between CPUs between allocations (sched_setaffinity): the
+// CPU read before taking a shared P's lock may be stale by then, which
+// must not matter.
+TEST(SharedPs, ThreadsMigrateBetweenCpus) {
+  std::vector<int> cpus;
+  cpu_set_t mask;
+  ASSERT_EQ(sched_getaffinity(0, sizeof mask, &mask), 0);
+  for (int c = 0; c < CPU_SETSIZE; c++)
+    if (CPU_ISSET(c, &mask)) cpus.push_back(c);
+  auto sizes = sizes_up_to(512);
+  int bad = alloc_few_free_elsewhere(nthreads(), sizes, 4, [&](int t, int i) {
+    if (i % 3 != 0) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpus[static_cast<size_t>(t + i) % cpus.size()], &one);
+    pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+  });
+  EXPECT_EQ(bad, 0);
+  EXPECT_GT(gomem_check_heap(), 0);
+}
+
+// The memory bound: N threads each keeping one object of each of ~30
+// classes at once. With a span per class per thread that costs at least
+// N x classes x 8 KiB of heap; with shared Ps, about CPUs x classes spans
+// plus the objects. Fails on the code before shared Ps (growth ~ N x
+// classes x 8 KiB).
+TEST(SharedPs, MemoryBoundedByCpusNotThreads) {
+  const int T = ncpu() * 16 > 64 ? ncpu() * 16 : 64;
+  auto sizes = sizes_up_to(512);
+  size_t classes = classes_of(sizes);
+  std::vector<std::vector<void*>> objs(T);
+  Latch allocated(T), done(1);
+  std::atomic<int> bad{0};
+  uint64_t before = gomem_heap_sys();
+  std::vector<std::thread> ts;
+  for (int t = 0; t < T; t++) {
+    ts.emplace_back([&, t] {
+      for (size_t n : sizes) {
+        void* p = alloc(n);
+        memset(p, t, n);
+        objs[t].push_back(p);
+      }
+      allocated.arrive();
+      if (!done.wait()) bad++;
+      for (void* p : objs[t]) release(p);
+    });
+  }
+  bool all = allocated.wait();
+  uint64_t growth = gomem_heap_sys() - before;
+  done.arrive();
+  for (auto& th : ts) th.join();
+  ASSERT_TRUE(all);
+  EXPECT_EQ(bad.load(), 0);
+  uint64_t per_thread_spans = static_cast<uint64_t>(T) * classes * 8192;
+  printf("%d threads x %zu classes: heap_sys grew by %llu KiB (a span per class per thread: %llu KiB)\n", T, classes,
+         static_cast<unsigned long long>(growth >> 10), static_cast<unsigned long long>(per_thread_spans >> 10));
+  EXPECT_LT(growth, per_thread_spans / 4) << T << " threads x " << classes << " classes: heap_sys grew by " << growth;
+}
+
+#ifdef GOMEM_HAVE_SHARED_PS
+// White box: a fresh thread's first objects of a class come from a shared
+// P, and once it has allocated the class's limit, from its own span.
+TEST(SharedPs, ColdClassMovesToOwnSpanAtLimit) {
+  if (gomem::g_shared_ps.n == 0) GTEST_SKIP() << "GOMEM_SHARED_PS=0";
+  std::thread([] {
+    const size_t n = 48;
+    void* first = alloc(n);
+    gomem::MSpan* s = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(first));
+    ASSERT_NE(s->get_owner(), nullptr);
+    EXPECT_TRUE(s->get_owner()->shared);
+    uint32_t sc = gomem::span_class_size_class(s->spanclass);
+    uint32_t limit = gomem::g_shared_ps.cold_limit[sc];
+    std::vector<void*> v{first};
+    for (uint32_t i = 1; i < limit; i++) v.push_back(alloc(n));
+    void* own = alloc(n);
+    gomem::MSpan* os = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(own));
+    EXPECT_FALSE(os->get_owner()->shared);
+    EXPECT_EQ(os->get_owner(), gomem::t_mcache);
+    for (void* p : v) release(p);
+    release(own);
+  }).join();
+  EXPECT_GT(gomem_check_heap(), 0);
+}
+#endif
