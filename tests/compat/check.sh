@@ -27,7 +27,7 @@ done
 
 tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then
-  tests=(test_alloc test_warn test_threads test_finalize test_links test_control test_stats test_typed test_kinds test_cpp test_gccpp)
+  tests=(test_alloc test_warn test_threads test_finalize test_links test_control test_stats test_typed test_kinds test_cpp test_gccpp test_toggleref)
 fi
 flags=(-O1 -g -Wall -Wextra -Wno-unused-parameter -I"$inc" -L"$gcdir" -Wl,-rpath,"$gcdir")
 failed=0

@@ -197,6 +197,7 @@ void compat_init(void) {
     gomem_register_thread();
     compat_mark_thread_registered();
     compat_markprocs_init();
+    compat_cycle_start_init();
     atomic_store_explicit(&initialized, 1, memory_order_release);
   }
   pthread_mutex_unlock(&compat_ctl_lock);
@@ -487,13 +488,6 @@ void GC_register_describe_type_fn(int kind, GC_describe_type_fn fn) {
 }
 void* GC_clear_stack(void* p) { return p; }
 
-// Recorded, never called (gomem has no hook at the start of a collection).
-static GC_start_callback_proc start_callback;
-void GC_set_start_callback(GC_start_callback_proc fn) { start_callback = fn; }
-GC_start_callback_proc GC_get_start_callback(void) { return start_callback; }
-static GC_push_other_roots_proc push_other_roots;
-void GC_set_push_other_roots(GC_push_other_roots_proc fn) { push_other_roots = fn; }
-GC_push_other_roots_proc GC_get_push_other_roots(void) { return push_other_roots; }
 void GC_push_finalizer_structures(void) {}
 // Mark bits are the collector's own: an allocated object counts as marked.
 int GC_is_marked(const void* p) { return gomem_kind(p) != GOMEM_KIND_NONE; }

@@ -7,8 +7,10 @@
 //   threads.c   thread registration, the pthread wrappers, stacks (group 3)
 //   finalize.c  finalizers with bdwgc's invocation rules, disappearing
 //               links (groups 4, 5)
-//   markprocs.c mark procedures of custom kinds, run from a root callback
-//               (group 9)
+//   markprocs.c mark procedures of custom kinds and GC_push_other_roots,
+//               run from a root callback (group 9)
+//   toggleref.c toggle references and the program's start callback, run
+//               at the start of each collection
 // Where gomem's semantics differ from bdwgc's, the layer follows bdwgc's
 // (docs/libgc.md lists the differences that remain).
 #ifndef GOMEM_COMPAT_BOEHM_COMPAT_H
@@ -61,6 +63,10 @@ int compat_finalizers_pending(void) COMPAT_HIDDEN;
 void compat_track_object(void* obj, GC_word descr) COMPAT_HIDDEN;
 // markprocs.c: installs the root callback that runs the mark procedures.
 void compat_markprocs_init(void) COMPAT_HIDDEN;
+
+// toggleref.c: installs gomem's cycle-start callback (toggle references,
+// GC_set_start_callback).
+void compat_cycle_start_init(void) COMPAT_HIDDEN;
 
 // threads.c: records that the calling thread is registered (GC_init does
 // it for the thread that initializes).

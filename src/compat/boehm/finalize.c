@@ -106,7 +106,6 @@ static atomic_long q_len;
 // Finalizers were queued since the notifier was last called.
 static atomic_int notify_due;
 static GC_await_finalize_proc await_finalize_proc;
-static GC_toggleref_func toggleref_func;
 
 // Frees an uncollectable block of the layer, cleared first: gomem scans
 // whole uncollectable spans, free slots included, so a pointer left in a
@@ -380,14 +379,6 @@ void GC_dump_finalization(void) {
 
 void GC_set_await_finalize_proc(GC_await_finalize_proc fn) { await_finalize_proc = fn; }
 GC_await_finalize_proc GC_get_await_finalize_proc(void) { return await_finalize_proc; }
-void GC_set_toggleref_func(GC_toggleref_func fn) { toggleref_func = fn; }
-GC_toggleref_func GC_get_toggleref_func(void) { return toggleref_func; }
-// Toggle references are not supported: the caller keeps its own reference.
-int GC_toggleref_add(void* obj, int is_strong) {
-  (void)obj;
-  (void)is_strong;
-  return GC_UNIMPLEMENTED;
-}
 
 // ---------------------------------------------------------------------------
 // Disappearing links (group 5).
