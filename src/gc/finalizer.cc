@@ -117,7 +117,15 @@ GOMEM_META constinit Specials g_fin;
 // gomem_gc_run_finalizers).
 GOMEM_TLS uint32_t t_running = 0;
 
-size_t hash(uintptr_t p) { return static_cast<size_t>((p >> 3) * 0x9E3779B97F4A7C15ull); }
+// The table is indexed by the hash's low bits, and the low bits of a
+// product depend only on the multiplier's input's low bits, which object
+// addresses share (16-byte classes, page-aligned large objects): the high
+// half is folded in, or objects of one alignment would all start their
+// probes in a fraction of the slots and pile up in long clusters.
+size_t hash(uintptr_t p) {
+  uint64_t h = static_cast<uint64_t>(p) * 0x9E3779B97F4A7C15ull;
+  return static_cast<size_t>(h ^ (h >> 32));
+}
 
 // Calls fn(e) for each record of the object at obj until fn returns true;
 // returns that record or nullptr.
@@ -429,17 +437,22 @@ void scan_finalizer_roots(Marker& m) {
 }
 
 void queue_dead_specials(Marker& m) {
-  // 1. Weak handles of unreachable objects.
-  for_each_entry([](Entry& e) {
-    if (e.kind != SpecialKind::kWeak || is_marked(e.obj)) return;
-    static_cast<std::atomic<uintptr_t>*>(e.arg)->store(0, std::memory_order_release);
-    erase_locked(e);
-  });
-  // 2. Finalizers: queue them all first, then keep their objects (and, for
-  // no-order ones, only now, what those reach) for one more cycle.
+  // 1. Weak handles of unreachable objects, and 2. their finalizers, in one
+  // walk of the table (it may be large: Boehm GC programs give every weak
+  // table key a record): nothing is marked before the walk ends, so a weak
+  // handle is cleared even if its object's finalizer resurrects it below.
+  // The finalizers are queued first, then their objects (and, for no-order
+  // ones, only now, what those reach) kept for one more cycle.
   Queued* first = nullptr;
+  bool have_cleanups = false;
   for_each_entry([&](Entry& e) {
-    if (e.kind != SpecialKind::kFinalizer || is_marked(e.obj)) return;
+    if (e.kind == SpecialKind::kCleanup) have_cleanups = true;
+    if ((e.kind != SpecialKind::kWeak && e.kind != SpecialKind::kFinalizer) || is_marked(e.obj)) return;
+    if (e.kind == SpecialKind::kWeak) {
+      static_cast<std::atomic<uintptr_t>*>(e.arg)->store(0, std::memory_order_release);
+      erase_locked(e);
+      return;
+    }
     Queued* q = enqueue_locked(e);
     if (!first) first = q;
     e.kind = SpecialKind::kQueued;
@@ -448,14 +461,16 @@ void queue_dead_specials(Marker& m) {
   m.note(RootKind::kQueued);
   for (Queued* q = first; q; q = q->next) m.scan_words(&q->obj, 1);
   if (first) mark_parallel(m);
-  // 3. Cleanups of objects that stay unreachable.
+  // 3. Cleanups of objects that stay unreachable (a walk only if there are
+  // any).
   bool cleanups = false;
-  for_each_entry([&](Entry& e) {
-    if (e.kind != SpecialKind::kCleanup || is_marked(e.obj)) return;
-    enqueue_locked(e);
-    erase_locked(e);
-    cleanups = true;
-  });
+  if (have_cleanups)
+    for_each_entry([&](Entry& e) {
+      if (e.kind != SpecialKind::kCleanup || is_marked(e.obj)) return;
+      enqueue_locked(e);
+      erase_locked(e);
+      cleanups = true;
+    });
   if (first || cleanups) g_fin.queued.fetch_add(1, std::memory_order_release);
 }
 

@@ -509,13 +509,26 @@ void GC_enumerate_reachable_objects_inner(GC_reachable_object_proc fn, void* cd)
 // function. gomem needs no lock to allocate; the layer takes this one where
 // bdwgc's lock makes a promise programs rely on: disappearing links are not
 // cleared while it is held (finalize.c).
-pthread_mutex_t compat_alloc_lock COMPAT_HIDDEN = PTHREAD_MUTEX_INITIALIZER;
-void GC_alloc_lock(void) { pthread_mutex_lock(&compat_alloc_lock); }
-void GC_alloc_unlock(void) { pthread_mutex_unlock(&compat_alloc_lock); }
-void* GC_call_with_alloc_lock(GC_fn_type fn, void* cd) {
+static pthread_mutex_t compat_alloc_lock = PTHREAD_MUTEX_INITIALIZER;
+// Set while this thread holds compat_alloc_lock (written by the thread
+// itself): the start of a collection that this thread's allocation starts
+// inside the lock must not take it again (toggleref.c).
+static __thread int alloc_lock_held;
+void compat_lock_alloc(void) {
   pthread_mutex_lock(&compat_alloc_lock);
-  void* r = fn(cd);
+  alloc_lock_held = 1;
+}
+void compat_unlock_alloc(void) {
+  alloc_lock_held = 0;
   pthread_mutex_unlock(&compat_alloc_lock);
+}
+int compat_alloc_lock_held(void) { return alloc_lock_held; }
+void GC_alloc_lock(void) { compat_lock_alloc(); }
+void GC_alloc_unlock(void) { compat_unlock_alloc(); }
+void* GC_call_with_alloc_lock(GC_fn_type fn, void* cd) {
+  compat_lock_alloc();
+  void* r = fn(cd);
+  compat_unlock_alloc();
   return r;
 }
 

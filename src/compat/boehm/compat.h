@@ -42,6 +42,16 @@ extern atomic_int compat_attention COMPAT_HIDDEN;
 // compare the two. Written under compat_ctl_lock.
 extern int compat_dont_gc_applied COMPAT_HIDDEN;
 
+// The allocation lock (alloc.c): bdwgc's, held by GC_call_with_alloc_lock
+// around the program's function; the layer takes it where bdwgc's lock
+// makes a promise programs rely on (links are cleared all at once,
+// finalize.c; toggle-ref callbacks run under it, toggleref.c). The order is
+// the allocation lock, then fin_lock.
+void compat_lock_alloc(void) COMPAT_HIDDEN;
+void compat_unlock_alloc(void) COMPAT_HIDDEN;
+// Does the calling thread hold it?
+int compat_alloc_lock_held(void) COMPAT_HIDDEN;
+
 // Called after an allocation of n bytes that returned p (maybe NULL) when
 // compat_attention is set, GC_dont_gc changed, or p is NULL. Returns what
 // the allocation returns (GC_oom_fn's result when p is NULL).

@@ -19,7 +19,7 @@
 // weak pointer (which the collector clears when it finds the object
 // unreachable; the entry is then dropped at the next look, and the callback
 // never sees a dead object). Entries are written under compat_alloc_lock
-// only (bdwgc's allocation lock, held around the callback as bdwgc holds
+// only (the allocation lock, held around the callback as bdwgc holds
 // it); the collector reads the block with the world stopped, and each entry
 // switches between strong and weak with the weak pointer made first, so a
 // collection between two stores finds the object held one way or the other.
@@ -29,8 +29,6 @@
 
 #include "compat.h"
 #include "gc/gc_mark.h"
-
-extern pthread_mutex_t compat_alloc_lock COMPAT_HIDDEN;
 
 struct tref {
   void* strong;      // the object while strong, else NULL
@@ -64,10 +62,12 @@ static int trefs_reserve(void) {
 int GC_toggleref_add(void* obj, int is_strong) {
   compat_init();
   int result = GC_SUCCESS;
-  pthread_mutex_lock(&compat_alloc_lock);
+  // Made before taking the lock: a collected allocation may start a
+  // collection, whose start takes the lock.
+  gomem_weak* w = is_strong ? NULL : gomem_weak_make(obj);
+  compat_lock_alloc();
   // As in bdwgc: without a callback nothing is recorded.
   if (toggleref_func) {
-    gomem_weak* w = is_strong ? NULL : gomem_weak_make(obj);
     if (!trefs_reserve()) {
       result = GC_NO_MEMORY;
     } else {
@@ -77,20 +77,20 @@ int GC_toggleref_add(void* obj, int is_strong) {
       n_trefs++;
     }
   }
-  pthread_mutex_unlock(&compat_alloc_lock);
+  compat_unlock_alloc();
   return result;
 }
 
 void GC_set_toggleref_func(GC_toggleref_func fn) {
-  pthread_mutex_lock(&compat_alloc_lock);
+  compat_lock_alloc();
   toggleref_func = fn;
-  pthread_mutex_unlock(&compat_alloc_lock);
+  compat_unlock_alloc();
 }
 
 GC_toggleref_func GC_get_toggleref_func(void) {
-  pthread_mutex_lock(&compat_alloc_lock);
+  compat_lock_alloc();
   GC_toggleref_func fn = toggleref_func;
-  pthread_mutex_unlock(&compat_alloc_lock);
+  compat_unlock_alloc();
   return fn;
 }
 
@@ -124,13 +124,17 @@ static void process_togglerefs(void) {
   n_trefs = kept;
 }
 
-// gomem's cycle-start callback.
+// gomem's cycle-start callback. A collection that an allocation inside the
+// allocation lock starts (a finalizer of the layer's, or a program that
+// allocates in GC_call_with_alloc_lock) runs it with the lock already held
+// by this thread.
 static void cycle_start(void) {
   GC_start_callback_proc fn = atomic_load(&start_callback);
   if (fn) fn();
-  pthread_mutex_lock(&compat_alloc_lock);
+  int take = !compat_alloc_lock_held();
+  if (take) compat_lock_alloc();
   if (toggleref_func && n_trefs) process_togglerefs();
-  pthread_mutex_unlock(&compat_alloc_lock);
+  if (take) compat_unlock_alloc();
 }
 
 void compat_cycle_start_init(void) { gomem_gc_set_cycle_start_fn(cycle_start); }
