@@ -109,6 +109,13 @@ struct Specials {
   // (incremented under the lock, decremented after the call); futex word of
   // gomem_gc_run_finalizers' wait.
   std::atomic<uint32_t> running{0};
+  // Threads in gomem_gc_run_finalizers' wait on `running` (counted before
+  // they read it): the call that brings `running` to 0 wakes them only if
+  // there are any, not once per finalizer (a Boehm GC program runs one per
+  // weak-table key that dies). Sequentially consistent, with `running`'s
+  // decrement: a waiter that the waker does not count reads 0 and does not
+  // wait.
+  std::atomic<uint32_t> running_waiters{0};
   std::atomic<uint64_t> run{0};  // functions that returned
 };
 GOMEM_META constinit Specials g_fin;
@@ -303,7 +310,7 @@ GOMEM_NOINLINE bool run_one() {
     rec.cleanup(arg);
   t_running--;
   g_fin.run.fetch_add(1, std::memory_order_relaxed);
-  if (g_fin.running.fetch_sub(1, std::memory_order_acq_rel) == 1)
+  if (g_fin.running.fetch_sub(1, std::memory_order_seq_cst) == 1 && g_fin.running_waiters.load() != 0)
     os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_fin.running), 1 << 30);
   return true;
 }
@@ -405,8 +412,10 @@ size_t run_finalizers() {
   // thread).
   int64_t deadline = os::nanotime() + 1000 * 1000 * 1000;
   uint32_t v;
-  while ((v = g_fin.running.load(std::memory_order_acquire)) != 0 && os::nanotime() < deadline)
+  g_fin.running_waiters.fetch_add(1);
+  while ((v = g_fin.running.load()) != 0 && os::nanotime() < deadline)
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_fin.running), v, 10 * 1000 * 1000);
+  g_fin.running_waiters.fetch_sub(1, std::memory_order_relaxed);
   return n;
 }
 
@@ -495,6 +504,7 @@ void finalizer_fork_child() {
   g_fin.lock.reset();
   g_fin.runner_started = false;
   g_fin.running.store(t_running, std::memory_order_relaxed);
+  g_fin.running_waiters.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace gc
