@@ -17,7 +17,7 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 gcdir=$(ls -d "$prefix"/lib*/gomem-gc | head -1)
 inc=$prefix/include/gomem-gc
 for f in "$gcdir/libgc.so.1" "$gcdir/libgc.so" "$gcdir/libgccpp.so.1" "$gcdir/libgccpp.so" "$gcdir/libgctba.so.1" "$inc/gc.h" "$inc/gc/gc.h" "$inc/gc_cpp.h" "$inc/gc/gc_cpp.h" \
-         "$inc/gc_allocator.h" "$inc/gc/gc_allocator.h" "$inc/gc/gc_mark.h" "$inc/gc/gc_typed.h" "$inc/gc/gc_inline.h"; do
+         "$inc/gc_allocator.h" "$inc/gc/gc_allocator.h" "$inc/gc/gc_mark.h" "$inc/gc/gc_typed.h" "$inc/gc/gc_inline.h" "$inc/gc/gc_gcj.h" "$inc/gc/javaxfc.h"; do
   [ -e "$f" ] || { echo "missing after install: $f"; exit 1; }
 done
 for lib in libgc.so.1 libgccpp.so.1 libgctba.so.1; do
@@ -27,7 +27,7 @@ done
 
 tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then
-  tests=(test_alloc test_warn test_threads test_finalize test_links test_control test_stats test_typed test_kinds test_cpp test_gccpp test_toggleref)
+  tests=(test_alloc test_warn test_threads test_finalize test_links test_control test_stats test_typed test_kinds test_cpp test_gccpp test_toggleref test_gcj)
 fi
 flags=(-O1 -g -Wall -Wextra -Wno-unused-parameter -I"$inc" -L"$gcdir" -Wl,-rpath,"$gcdir")
 failed=0

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "compat.h"
+#include "gc/gc_gcj.h"
 #include "gc/gc_inline.h"
 #include "gc/gc_typed.h"
 
@@ -676,6 +677,9 @@ ACCESSORS(GC_word, non_gc_bytes, GC_non_gc_bytes)
 ACCESSORS(GC_word, max_retries, GC_max_retries)
 ACCESSORS(int, dont_precollect, GC_dont_precollect)
 ACCESSORS(unsigned long, time_limit, GC_time_limit)
+// Recorded, without effect (gomem has no incremental mode to limit).
+static struct GC_timeval_s time_limit_tv;
+ACCESSORS(struct GC_timeval_s, time_limit_tv, time_limit_tv)
 ACCESSORS(GC_on_heap_resize_proc, on_heap_resize, GC_on_heap_resize)
 static GC_word allocd_bytes_per_finalizer = 10000;
 ACCESSORS(GC_word, allocd_bytes_per_finalizer, allocd_bytes_per_finalizer)
@@ -791,3 +795,30 @@ void GC_dump_named(const char* name) {
   gomem_print_stats(2);
 }
 void GC_dump_regions(void) { gomem_print_stats(2); }
+
+// ---------------------------------------------------------------------------
+// gcj-style objects (gc_gcj.h): the first word points to a vtable whose
+// second word is bdwgc's mark descriptor. gomem scans the object
+// conservatively (every word), which keeps at least what the descriptor
+// names; the kinds are the normal one.
+// ---------------------------------------------------------------------------
+int GC_gcj_kind;
+int GC_gcj_debug_kind;
+
+void GC_init_gcj_malloc(int mp_index, void* mp) {
+  compat_init();
+  if (mp_index >= 0) GC_init_gcj_malloc_mp((unsigned)mp_index, (GC_mark_proc)mp);
+  GC_gcj_kind = GC_gcj_debug_kind = GC_I_NORMAL;
+}
+
+void* GC_gcj_malloc(size_t n, void* vtable) {
+  void** p = GC_malloc(n < sizeof(void*) ? sizeof(void*) : n);
+  if (p) *p = vtable;
+  return p;
+}
+void* GC_gcj_malloc_ignore_off_page(size_t n, void* vtable) { return GC_gcj_malloc(n, vtable); }
+void* GC_debug_gcj_malloc(size_t n, void* vtable, const char* s, int i) {
+  (void)s;
+  (void)i;
+  return GC_gcj_malloc(n, vtable);
+}

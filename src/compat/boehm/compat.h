@@ -3,10 +3,11 @@
 // The layer is libgc.so.1: bdwgc 8.2's C API over gomem's public C API
 // (<gomem/gomem.h>) and nothing else of gomem. Its files:
 //   alloc.c     initialization, allocation, control, statistics, warnings,
-//               typed allocation, custom kinds (groups 1, 2, 6, 7, 8, 9)
+//               typed allocation, custom kinds, gcj objects (groups 1, 2,
+//               6, 7, 8, 9)
 //   threads.c   thread registration, the pthread wrappers, stacks (group 3)
 //   finalize.c  finalizers with bdwgc's invocation rules, disappearing
-//               links (groups 4, 5)
+//               links, GC_finalize_all (groups 4, 5)
 //   markprocs.c mark procedures of custom kinds and GC_push_other_roots,
 //               run from a root callback (group 9)
 //   toggleref.c toggle references and the program's start callback, run

@@ -58,6 +58,7 @@
 #include <string.h>
 
 #include "compat.h"
+#include "gc/javaxfc.h"
 
 enum { ORDER_NORMAL, ORDER_IGNORE_SELF, ORDER_NONE };
 
@@ -423,6 +424,46 @@ int GC_invoke_finalizers(void) {
     fn(obj, cd);
     n++;
   }
+}
+
+// GC_finalize_all: moves every program finalizer to the queue (the queue
+// keeps its object alive), then runs the queue; again while finalizers
+// register new ones.
+static int queue_all_finalizers(void) {
+  int queued = 0;
+  compat_lock_alloc();
+  pthread_mutex_lock(&fin_lock);
+  for (size_t i = 0; recs.mask && i <= recs.mask; i++) {
+    for (struct hnode *n = recs.buckets[i], *next; n; n = next) {
+      next = n->next;  // arm may drop n's record
+      struct fin_rec* r = (struct fin_rec*)n;
+      if (!r->fn) continue;
+      struct queued* q = gomem_malloc_uncollectable(sizeof *q);
+      if (!q) goto out;  // out of memory: those left stay registered
+      void* obj = (void*)GC_REVEAL_POINTER(r->h.key);
+      q->obj = obj;
+      q->fn = r->fn;
+      q->cd = rec_cd(r);
+      if (q_tail)
+        q_tail->next = q;
+      else
+        q_head = q;
+      q_tail = q;
+      atomic_fetch_add(&q_len, 1);
+      rec_set(r, NULL, NULL);
+      arm(r, obj, 0);
+      queued++;
+    }
+  }
+out:
+  pthread_mutex_unlock(&fin_lock);
+  compat_unlock_alloc();
+  return queued;
+}
+
+void GC_finalize_all(void) {
+  compat_init();
+  while (queue_all_finalizers() > 0) GC_invoke_finalizers();
 }
 
 int compat_finalizers_pending(void) { return atomic_load(&q_len) > 0 || atomic_load(&notify_due); }
