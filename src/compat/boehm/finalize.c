@@ -302,6 +302,25 @@ static void clear_links(struct fin_rec* r, int is_long) {
   }
 }
 
+// Moves r's program finalizer (r->fn set) to the end of the queue, which
+// keeps obj alive until it ran; r is left without one. NULL when out of
+// memory (r unchanged). fin_lock held.
+static struct queued* queue_finalizer(struct fin_rec* r, void* obj) {
+  struct queued* q = gomem_malloc_uncollectable(sizeof *q);
+  if (!q) return NULL;
+  q->obj = obj;
+  q->fn = r->fn;
+  q->cd = rec_cd(r);
+  if (q_tail)
+    q_tail->next = q;
+  else
+    q_head = q;
+  q_tail = q;
+  atomic_fetch_add(&q_len, 1);
+  rec_set(r, NULL, NULL);
+  return q;
+}
+
 // gomem's finalizer for every object the layer tracks (see the essay). The
 // record is looked up, not taken from arg: it may have changed since the
 // finalizer was set.
@@ -313,21 +332,8 @@ static void layer_fin(void* obj, void* arg) {
   struct fin_rec* r = rec_find(obj);
   if (r) {
     clear_links(r, 0);
-    if (r->fn) q = gomem_malloc_uncollectable(sizeof *q);
-    if (q) {
-      q->obj = obj;
-      q->fn = r->fn;
-      q->cd = rec_cd(r);
-      if (q_tail)
-        q_tail->next = q;
-      else
-        q_head = q;
-      q_tail = q;
-      atomic_fetch_add(&q_len, 1);
-      rec_set(r, NULL, NULL);
-    } else {
-      clear_links(r, 1);
-    }
+    if (r->fn) q = queue_finalizer(r, obj);
+    if (!q) clear_links(r, 1);
     arm(r, obj, 1);  // long links left: armed again (no-order); otherwise dropped
   }
   pthread_mutex_unlock(&fin_lock);
@@ -438,19 +444,8 @@ static int queue_all_finalizers(void) {
       next = n->next;  // arm may drop n's record
       struct fin_rec* r = (struct fin_rec*)n;
       if (!r->fn) continue;
-      struct queued* q = gomem_malloc_uncollectable(sizeof *q);
-      if (!q) goto out;  // out of memory: those left stay registered
       void* obj = (void*)GC_REVEAL_POINTER(r->h.key);
-      q->obj = obj;
-      q->fn = r->fn;
-      q->cd = rec_cd(r);
-      if (q_tail)
-        q_tail->next = q;
-      else
-        q_head = q;
-      q_tail = q;
-      atomic_fetch_add(&q_len, 1);
-      rec_set(r, NULL, NULL);
+      if (!queue_finalizer(r, obj)) goto out;  // out of memory: those left stay registered
       arm(r, obj, 0);
       queued++;
     }
