@@ -97,3 +97,36 @@ GC_TEST(CompatApi, WarningsGoToTheCallback) {
   EXPECT_NE(g_warning.find("gomem: out of memory: collected allocation of"), std::string::npos) << g_warning;
   EXPECT_EQ(g_warning.back(), '\n');
 }
+
+namespace {
+std::atomic<int> g_starts;
+std::atomic<int> g_nested;  // cycle-start calls made while one was running
+std::atomic<bool> g_in_start;
+uintptr_t g_start_alloc;  // hidden: the last object the callback allocated
+void on_cycle_start() {
+  if (g_in_start.exchange(true)) g_nested.fetch_add(1);
+  g_starts.fetch_add(1, std::memory_order_relaxed);
+  // It may allocate, enough to be due for a collection itself: that one
+  // does not call it again.
+  for (int i = 0; i < 2000; i++) g_start_alloc = reinterpret_cast<uintptr_t>(gomem_gc_alloc(512)) ^ kMask;
+  g_in_start.store(false);
+}
+}  // namespace
+
+GC_TEST(CompatApi, CycleStartCallbackRunsBeforeEveryCollection) {
+  ASSERT_EQ(gomem_gc_set_cycle_start_fn(on_cycle_start), nullptr);
+  int before = g_starts.load();
+  for (int i = 0; i < 3; i++) gomem_gc_collect();
+  EXPECT_GE(g_starts.load() - before, 3);
+  // Collections the pacer starts call it too.
+  before = g_starts.load();
+  uint32_t n = gomem_gc_count();
+  for (int i = 0; i < 1000000 && gomem_gc_count() < n + 2; i++) memset(gomem_gc_alloc_noscan(256), 0xee, 256);
+  ASSERT_GE(gomem_gc_count(), n + 2u);
+  EXPECT_GE(g_starts.load() - before, 2);
+  EXPECT_EQ(g_nested.load(), 0);
+  EXPECT_EQ(gomem_gc_set_cycle_start_fn(nullptr), on_cycle_start);
+  before = g_starts.load();
+  gomem_gc_collect();
+  EXPECT_EQ(g_starts.load(), before);
+}

@@ -463,6 +463,17 @@ GOMEM_API gomem_warn_fn gomem_set_warn_fn(gomem_warn_fn fn);
  * or the table is full. */
 typedef void (*gomem_root_fn)(void* arg);
 GOMEM_API int gomem_gc_add_root_fn(gomem_root_fn fn, void* arg);
+/* The cycle-start callback (for the Boehm GC layer's toggle references and
+ * GC_set_start_callback): every collection, automatic or gomem_gc_collect,
+ * calls fn() first, on the thread that starts it (an allocating thread,
+ * the caller of gomem_gc_collect, or gomem's scavenger), while the world
+ * runs and before it takes any lock of gomem's: fn may allocate, free and
+ * take the program's locks. A collection that fn's own allocations start
+ * does not call it again. Several threads may call fn at once; a thread
+ * that finds a collection just done calls it too. One callback; NULL
+ * removes it. Returns the previous one. */
+typedef void (*gomem_cycle_start_fn)(void);
+GOMEM_API gomem_cycle_start_fn gomem_gc_set_cycle_start_fn(gomem_cycle_start_fn fn);
 /* Inside a root callback: scans [lo, hi) conservatively, like a registered
  * root range (every word that points into a collected object keeps it
  * alive). Anywhere else it is a fault: message and abort. */

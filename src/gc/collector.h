@@ -251,6 +251,9 @@ void heap_grew();
 
 void add_roots(uintptr_t lo, uintptr_t hi);
 void remove_roots(uintptr_t lo, uintptr_t hi);
+// gomem_gc_set_cycle_start_fn (gc.cc): returns the previous callback.
+using CycleStartFn = void (*)();
+CycleStartFn set_cycle_start_fn(CycleStartFn fn);
 // Root callbacks (gomem_gc_add_root_fn): false when the table is full.
 bool add_root_fn(void (*fn)(void*), void* arg);
 // gomem_gc_mark_range: scans [lo, hi) for the root callback running now.

@@ -109,6 +109,13 @@ struct Specials {
   // (incremented under the lock, decremented after the call); futex word of
   // gomem_gc_run_finalizers' wait.
   std::atomic<uint32_t> running{0};
+  // Threads in gomem_gc_run_finalizers' wait on `running` (counted before
+  // they read it): the call that brings `running` to 0 wakes them only if
+  // there are any, not once per finalizer (a Boehm GC program runs one per
+  // weak-table key that dies). Sequentially consistent, with `running`'s
+  // decrement: a waiter that the waker does not count reads 0 and does not
+  // wait.
+  std::atomic<uint32_t> running_waiters{0};
   std::atomic<uint64_t> run{0};  // functions that returned
 };
 GOMEM_META constinit Specials g_fin;
@@ -117,7 +124,15 @@ GOMEM_META constinit Specials g_fin;
 // gomem_gc_run_finalizers).
 GOMEM_TLS uint32_t t_running = 0;
 
-size_t hash(uintptr_t p) { return static_cast<size_t>((p >> 3) * 0x9E3779B97F4A7C15ull); }
+// The table is indexed by the hash's low bits, and the low bits of a
+// product depend only on the multiplier's input's low bits, which object
+// addresses share (16-byte classes, page-aligned large objects): the high
+// half is folded in, or objects of one alignment would all start their
+// probes in a fraction of the slots and pile up in long clusters.
+size_t hash(uintptr_t p) {
+  uint64_t h = static_cast<uint64_t>(p) * 0x9E3779B97F4A7C15ull;
+  return static_cast<size_t>(h ^ (h >> 32));
+}
 
 // Calls fn(e) for each record of the object at obj until fn returns true;
 // returns that record or nullptr.
@@ -295,7 +310,7 @@ GOMEM_NOINLINE bool run_one() {
     rec.cleanup(arg);
   t_running--;
   g_fin.run.fetch_add(1, std::memory_order_relaxed);
-  if (g_fin.running.fetch_sub(1, std::memory_order_acq_rel) == 1)
+  if (g_fin.running.fetch_sub(1, std::memory_order_seq_cst) == 1 && g_fin.running_waiters.load() != 0)
     os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_fin.running), 1 << 30);
   return true;
 }
@@ -397,8 +412,10 @@ size_t run_finalizers() {
   // thread).
   int64_t deadline = os::nanotime() + 1000 * 1000 * 1000;
   uint32_t v;
-  while ((v = g_fin.running.load(std::memory_order_acquire)) != 0 && os::nanotime() < deadline)
+  g_fin.running_waiters.fetch_add(1);
+  while ((v = g_fin.running.load()) != 0 && os::nanotime() < deadline)
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_fin.running), v, 10 * 1000 * 1000);
+  g_fin.running_waiters.fetch_sub(1, std::memory_order_relaxed);
   return n;
 }
 
@@ -429,17 +446,22 @@ void scan_finalizer_roots(Marker& m) {
 }
 
 void queue_dead_specials(Marker& m) {
-  // 1. Weak handles of unreachable objects.
-  for_each_entry([](Entry& e) {
-    if (e.kind != SpecialKind::kWeak || is_marked(e.obj)) return;
-    static_cast<std::atomic<uintptr_t>*>(e.arg)->store(0, std::memory_order_release);
-    erase_locked(e);
-  });
-  // 2. Finalizers: queue them all first, then keep their objects (and, for
-  // no-order ones, only now, what those reach) for one more cycle.
+  // 1. Weak handles of unreachable objects, and 2. their finalizers, in one
+  // walk of the table (it may be large: Boehm GC programs give every weak
+  // table key a record): nothing is marked before the walk ends, so a weak
+  // handle is cleared even if its object's finalizer resurrects it below.
+  // The finalizers are queued first, then their objects (and, for no-order
+  // ones, only now, what those reach) kept for one more cycle.
   Queued* first = nullptr;
+  bool have_cleanups = false;
   for_each_entry([&](Entry& e) {
-    if (e.kind != SpecialKind::kFinalizer || is_marked(e.obj)) return;
+    if (e.kind == SpecialKind::kCleanup) have_cleanups = true;
+    if ((e.kind != SpecialKind::kWeak && e.kind != SpecialKind::kFinalizer) || is_marked(e.obj)) return;
+    if (e.kind == SpecialKind::kWeak) {
+      static_cast<std::atomic<uintptr_t>*>(e.arg)->store(0, std::memory_order_release);
+      erase_locked(e);
+      return;
+    }
     Queued* q = enqueue_locked(e);
     if (!first) first = q;
     e.kind = SpecialKind::kQueued;
@@ -448,14 +470,16 @@ void queue_dead_specials(Marker& m) {
   m.note(RootKind::kQueued);
   for (Queued* q = first; q; q = q->next) m.scan_words(&q->obj, 1);
   if (first) mark_parallel(m);
-  // 3. Cleanups of objects that stay unreachable.
+  // 3. Cleanups of objects that stay unreachable (a walk only if there are
+  // any).
   bool cleanups = false;
-  for_each_entry([&](Entry& e) {
-    if (e.kind != SpecialKind::kCleanup || is_marked(e.obj)) return;
-    enqueue_locked(e);
-    erase_locked(e);
-    cleanups = true;
-  });
+  if (have_cleanups)
+    for_each_entry([&](Entry& e) {
+      if (e.kind != SpecialKind::kCleanup || is_marked(e.obj)) return;
+      enqueue_locked(e);
+      erase_locked(e);
+      cleanups = true;
+    });
   if (first || cleanups) g_fin.queued.fetch_add(1, std::memory_order_release);
 }
 
@@ -480,6 +504,7 @@ void finalizer_fork_child() {
   g_fin.lock.reset();
   g_fin.runner_started = false;
   g_fin.running.store(t_running, std::memory_order_relaxed);
+  g_fin.running_waiters.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace gc

@@ -98,8 +98,34 @@ uint32_t publish_cycle(bool forced, uint64_t pause, uint64_t end_wall) {
 
 }  // namespace
 
+namespace {
+
+// gomem_gc_set_cycle_start_fn's callback: set by any thread, read by every
+// collection (relaxed: a collection that starts as it is set may miss it).
+constinit std::atomic<gomem_cycle_start_fn> g_cycle_start_fn{nullptr};
+// Set while this thread runs the callback: a collection that the callback's
+// own allocations start does not call it again.
+GOMEM_TLS bool t_in_cycle_start_fn;
+
+void run_cycle_start_fn() {
+  gomem_cycle_start_fn fn = g_cycle_start_fn.load(std::memory_order_relaxed);
+  if (!fn || t_in_cycle_start_fn) return;
+  t_in_cycle_start_fn = true;
+  fn();
+  t_in_cycle_start_fn = false;
+}
+
+}  // namespace
+
+gomem_cycle_start_fn set_cycle_start_fn(gomem_cycle_start_fn fn) {
+  return g_cycle_start_fn.exchange(fn, std::memory_order_relaxed);
+}
+
 void collect(Trigger why) {
   if (!register_current_thread()) return;
+  // The world runs and no lock of gomem's is held: the callback may
+  // allocate and take the program's locks.
+  run_cycle_start_fn();
   MutexLock gl(g_cycles.lock);
   if (!should_collect(why)) return;  // another thread just collected
   g_gc_used.store(true, std::memory_order_relaxed);

@@ -404,6 +404,10 @@ GOMEM_EXPORT int gomem_gc_add_root_fn(gomem_root_fn fn, void* arg) {
   return fn && gc::add_root_fn(fn, arg) ? 0 : -1;
 }
 
+GOMEM_EXPORT gomem_cycle_start_fn gomem_gc_set_cycle_start_fn(gomem_cycle_start_fn fn) {
+  return gc::set_cycle_start_fn(fn);
+}
+
 GOMEM_EXPORT void gomem_gc_mark_range(const void* lo, const void* hi) {
   gc::mark_range_from_root_fn(reinterpret_cast<uintptr_t>(lo), reinterpret_cast<uintptr_t>(hi));
 }

@@ -2,8 +2,9 @@
 # The Boehm GC layer as a user gets it: installs gomem into a temporary
 # prefix, compiles each group's test (test_*.c, test_cpp.cc) against the
 # installed headers (include/gomem-gc) and links it with -lgc from
-# lib/gomem-gc, then runs it. Then the soname switch: a program built against
-# Debian's bdwgc runs on gomem under `gomem run --libgc`, unchanged.
+# lib/gomem-gc (test_gccpp: -lgccpp -lgc), then runs it. Then the soname
+# switch: programs built against Debian's bdwgc (C, and C++ with libgccpp)
+# run on gomem under `gomem run --libgc`, unchanged.
 #   check.sh BUILD_DIR [test_name...]
 set -euo pipefail
 build=$1
@@ -15,21 +16,28 @@ prefix=$tmp/prefix
 cmake --install "$build" --prefix "$prefix" >/dev/null
 gcdir=$(ls -d "$prefix"/lib*/gomem-gc | head -1)
 inc=$prefix/include/gomem-gc
-for f in "$gcdir/libgc.so.1" "$gcdir/libgc.so" "$inc/gc.h" "$inc/gc/gc.h" "$inc/gc_cpp.h" "$inc/gc/gc_cpp.h" \
-         "$inc/gc_allocator.h" "$inc/gc/gc_allocator.h" "$inc/gc/gc_mark.h" "$inc/gc/gc_typed.h" "$inc/gc/gc_inline.h"; do
+for f in "$gcdir/libgc.so.1" "$gcdir/libgc.so" "$gcdir/libgccpp.so.1" "$gcdir/libgccpp.so" "$gcdir/libgctba.so.1" "$inc/gc.h" "$inc/gc/gc.h" "$inc/gc_cpp.h" "$inc/gc/gc_cpp.h" \
+         "$inc/gc_allocator.h" "$inc/gc/gc_allocator.h" "$inc/gc/gc_mark.h" "$inc/gc/gc_typed.h" "$inc/gc/gc_inline.h" "$inc/gc/gc_gcj.h" "$inc/gc/javaxfc.h"; do
   [ -e "$f" ] || { echo "missing after install: $f"; exit 1; }
 done
-soname=$(readelf -d "$gcdir/libgc.so.1" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
-[ "$soname" = libgc.so.1 ] || { echo "soname is '$soname', not libgc.so.1"; exit 1; }
+for lib in libgc.so.1 libgccpp.so.1 libgctba.so.1; do
+  soname=$(readelf -d "$gcdir/$lib" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
+  [ "$soname" = $lib ] || { echo "soname is '$soname', not $lib"; exit 1; }
+done
 
 tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then
-  tests=(test_alloc test_warn test_threads test_finalize test_links test_control test_stats test_typed test_kinds test_cpp)
+  tests=(test_alloc test_warn test_threads test_finalize test_links test_control test_stats test_typed test_kinds test_cpp test_gccpp test_toggleref test_gcj)
 fi
 flags=(-O1 -g -Wall -Wextra -Wno-unused-parameter -I"$inc" -L"$gcdir" -Wl,-rpath,"$gcdir")
 failed=0
 for t in "${tests[@]}"; do
-  if [ -e "$src/$t.cc" ]; then
+  if [ "$t" = test_gccpp ]; then
+    c++ -std=c++17 "${flags[@]}" "$src/$t.cc" -o "$tmp/$t" -lgccpp -lgc -lpthread
+    # gc_cpp.h's configurations compile too.
+    c++ -std=c++17 "${flags[@]}" -DGC_NAMESPACE -DGC_NEW_ABORTS_ON_OOM -c "$src/$t.cc" -o "$tmp/$t.ns.o"
+    c++ -std=c++17 "${flags[@]}" -fno-exceptions -DGC_NAME_CONFLICT -c "$src/test_cpp.cc" -o "$tmp/$t.noexc.o"
+  elif [ -e "$src/$t.cc" ]; then
     c++ -std=c++17 "${flags[@]}" "$src/$t.cc" -o "$tmp/$t" -lgc -lpthread
   else
     cc -std=gnu11 "${flags[@]}" "$src/$t.c" -o "$tmp/$t" -lgc -lpthread
@@ -49,6 +57,15 @@ if [ -e /usr/include/gc.h ] && [ -e /usr/lib/x86_64-linux-gnu/libgc.so ] || [ -e
   [ "$("$tmp/switch")" = "bdwgc alive" ] || { echo "switch: not on bdwgc without gomem"; exit 1; }
   out=$("$prefix/bin/gomem" run --libgc -- "$tmp/switch")
   [ "$out" = "gomem alive" ] || { echo "switch: gomem run --libgc gave '$out'"; exit 1; }
+  # A C++ program built against bdwgc's gc_cpp.h, linked with Debian's
+  # -lgccpp -lgc: passes on bdwgc, then on gomem's libgccpp and libgc.
+  if [ -e /usr/include/gc/gc_cpp.h ] && { [ -e /usr/lib/x86_64-linux-gnu/libgccpp.so ] || [ -e /usr/lib/libgccpp.so ]; }; then
+    c++ -std=c++17 -O1 -g "$src/test_gccpp.cc" -o "$tmp/gccpp_bdwgc" -lgccpp -lgc -lpthread
+    timeout 300 "$tmp/gccpp_bdwgc" >/dev/null || { echo "test_gccpp fails on bdwgc itself"; exit 1; }
+    LD_DEBUG=libs "$prefix/bin/gomem" run --libgc -- "$tmp/gccpp_bdwgc" 2>"$tmp/ld.txt" >/dev/null ||
+      { echo "switch: test_gccpp built for bdwgc fails on gomem"; exit 1; }
+    grep -q "calling init: $gcdir/libgccpp.so.1" "$tmp/ld.txt" || { echo "switch: gomem's libgccpp.so.1 not loaded"; exit 1; }
+  fi
 fi
 [ $failed -eq 0 ] || exit 1
 echo "Boehm GC layer: installed headers, -lgc, every group and the soname switch: ok"

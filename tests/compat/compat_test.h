@@ -57,7 +57,7 @@ static inline void in_fresh_thread(void* (*fn)(void*)) {
 /* Allocates garbage of `size` bytes, `n` times, to reuse freed slots. */
 static __attribute__((noinline, unused)) void churn(size_t size, int n) {
   for (int i = 0; i < n; i++) {
-    char* p = GC_MALLOC(size);
+    char* p = (char*)GC_MALLOC(size);
     memset(p, 0xee, size);
   }
 }

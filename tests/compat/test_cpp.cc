@@ -37,7 +37,7 @@ int main() {
   CHECK(GC_base(arr) != nullptr);
   int* np = new (NoGC) int(5);
   CHECK(*np == 5);
-  GC_FREE(np);  // plain delete needs bdwgc's libgccpp, which gomem does not ship
+  GC_FREE(np);  // plain delete needs libgccpp (-lgccpp: test_gccpp)
   std::vector<void*, gc_allocator<void*>> v;
   for (int i = 0; i < 10000; i++) v.push_back(GC_MALLOC(16));
   std::vector<int, traceable_allocator<int>> t(100, 1);

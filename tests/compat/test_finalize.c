@@ -21,6 +21,27 @@ static void other_fin(void* obj, void* cd) {
   (void)cd;
 }
 
+/* The client data is kept alive by the registration alone (links' and
+ * finalizers' records are not where the collector looks; the layer keeps
+ * client data where it does). */
+#define CD_CANARY 0xcdcdcdcdul
+static volatile int cd_checked;
+void* volatile cd_owner; /* the object, alive while this holds it */
+static void fin_with_cd(void* obj, void* cd) {
+  (void)obj;
+  CHECK(((unsigned long*)cd)[0] == CD_CANARY && ((unsigned long*)cd)[7] == CD_CANARY);
+  cd_checked = 1;
+}
+static void* make_with_cd(void* arg) {
+  (void)arg;
+  void* p = GC_MALLOC(64);
+  unsigned long* cd = GC_MALLOC(64);
+  cd[0] = cd[7] = CD_CANARY;
+  GC_REGISTER_FINALIZER(p, fin_with_cd, cd, NULL, NULL);
+  cd_owner = p;
+  return NULL;
+}
+
 static uintptr_t keep_h;
 static void* make(void* arg) {
   long what = (long)arg;
@@ -109,6 +130,22 @@ int main(void) {
   CHECK(collect_until(&finalized[3], 20) == 1);
   CHECK(collect_until(&finalized[4], 20) == 1);
   CHECK(collect_until(&finalized[5], 20) == 1);
+
+  /* The object dies after its client data would have, were the client data
+   * not kept: garbage reuses the slots in between. */
+  in_fresh_thread(make_with_cd);
+  for (int i = 0; i < 5; i++) {
+    churn(64, 5000);
+    clear_stack();
+    GC_gcollect();
+  }
+  CHECK(!cd_checked);
+  cd_owner = NULL;
+  for (int i = 0; i < 20 && !cd_checked; i++) {
+    churn(64, 5000);
+    collect_until(&cd_checked, 1);
+  }
+  CHECK(cd_checked);
 
   make_in_thread(3);
   for (int i = 0; i < 5; i++) {

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "compat.h"
+#include "gc/gc_gcj.h"
 #include "gc/gc_inline.h"
 #include "gc/gc_typed.h"
 
@@ -197,6 +198,7 @@ void compat_init(void) {
     gomem_register_thread();
     compat_mark_thread_registered();
     compat_markprocs_init();
+    compat_cycle_start_init();
     atomic_store_explicit(&initialized, 1, memory_order_release);
   }
   pthread_mutex_unlock(&compat_ctl_lock);
@@ -487,13 +489,6 @@ void GC_register_describe_type_fn(int kind, GC_describe_type_fn fn) {
 }
 void* GC_clear_stack(void* p) { return p; }
 
-// Recorded, never called (gomem has no hook at the start of a collection).
-static GC_start_callback_proc start_callback;
-void GC_set_start_callback(GC_start_callback_proc fn) { start_callback = fn; }
-GC_start_callback_proc GC_get_start_callback(void) { return start_callback; }
-static GC_push_other_roots_proc push_other_roots;
-void GC_set_push_other_roots(GC_push_other_roots_proc fn) { push_other_roots = fn; }
-GC_push_other_roots_proc GC_get_push_other_roots(void) { return push_other_roots; }
 void GC_push_finalizer_structures(void) {}
 // Mark bits are the collector's own: an allocated object counts as marked.
 int GC_is_marked(const void* p) { return gomem_kind(p) != GOMEM_KIND_NONE; }
@@ -515,13 +510,26 @@ void GC_enumerate_reachable_objects_inner(GC_reachable_object_proc fn, void* cd)
 // function. gomem needs no lock to allocate; the layer takes this one where
 // bdwgc's lock makes a promise programs rely on: disappearing links are not
 // cleared while it is held (finalize.c).
-pthread_mutex_t compat_alloc_lock COMPAT_HIDDEN = PTHREAD_MUTEX_INITIALIZER;
-void GC_alloc_lock(void) { pthread_mutex_lock(&compat_alloc_lock); }
-void GC_alloc_unlock(void) { pthread_mutex_unlock(&compat_alloc_lock); }
-void* GC_call_with_alloc_lock(GC_fn_type fn, void* cd) {
+static pthread_mutex_t compat_alloc_lock = PTHREAD_MUTEX_INITIALIZER;
+// Set while this thread holds compat_alloc_lock (written by the thread
+// itself): the start of a collection that this thread's allocation starts
+// inside the lock must not take it again (toggleref.c).
+static __thread int alloc_lock_held;
+void compat_lock_alloc(void) {
   pthread_mutex_lock(&compat_alloc_lock);
-  void* r = fn(cd);
+  alloc_lock_held = 1;
+}
+void compat_unlock_alloc(void) {
+  alloc_lock_held = 0;
   pthread_mutex_unlock(&compat_alloc_lock);
+}
+int compat_alloc_lock_held(void) { return alloc_lock_held; }
+void GC_alloc_lock(void) { compat_lock_alloc(); }
+void GC_alloc_unlock(void) { compat_unlock_alloc(); }
+void* GC_call_with_alloc_lock(GC_fn_type fn, void* cd) {
+  compat_lock_alloc();
+  void* r = fn(cd);
+  compat_unlock_alloc();
   return r;
 }
 
@@ -669,6 +677,9 @@ ACCESSORS(GC_word, non_gc_bytes, GC_non_gc_bytes)
 ACCESSORS(GC_word, max_retries, GC_max_retries)
 ACCESSORS(int, dont_precollect, GC_dont_precollect)
 ACCESSORS(unsigned long, time_limit, GC_time_limit)
+// Recorded, without effect (gomem has no incremental mode to limit).
+static struct GC_timeval_s time_limit_tv;
+ACCESSORS(struct GC_timeval_s, time_limit_tv, time_limit_tv)
 ACCESSORS(GC_on_heap_resize_proc, on_heap_resize, GC_on_heap_resize)
 static GC_word allocd_bytes_per_finalizer = 10000;
 ACCESSORS(GC_word, allocd_bytes_per_finalizer, allocd_bytes_per_finalizer)
@@ -784,3 +795,30 @@ void GC_dump_named(const char* name) {
   gomem_print_stats(2);
 }
 void GC_dump_regions(void) { gomem_print_stats(2); }
+
+// ---------------------------------------------------------------------------
+// gcj-style objects (gc_gcj.h): the first word points to a vtable whose
+// second word is bdwgc's mark descriptor. gomem scans the object
+// conservatively (every word), which keeps at least what the descriptor
+// names; the kinds are the normal one.
+// ---------------------------------------------------------------------------
+int GC_gcj_kind;
+int GC_gcj_debug_kind;
+
+void GC_init_gcj_malloc(int mp_index, void* mp) {
+  compat_init();
+  if (mp_index >= 0) GC_init_gcj_malloc_mp((unsigned)mp_index, (GC_mark_proc)mp);
+  GC_gcj_kind = GC_gcj_debug_kind = GC_I_NORMAL;
+}
+
+void* GC_gcj_malloc(size_t n, void* vtable) {
+  void** p = GC_malloc(n < sizeof(void*) ? sizeof(void*) : n);
+  if (p) *p = vtable;
+  return p;
+}
+void* GC_gcj_malloc_ignore_off_page(size_t n, void* vtable) { return GC_gcj_malloc(n, vtable); }
+void* GC_debug_gcj_malloc(size_t n, void* vtable, const char* s, int i) {
+  (void)s;
+  (void)i;
+  return GC_gcj_malloc(n, vtable);
+}

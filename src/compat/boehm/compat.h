@@ -3,12 +3,15 @@
 // The layer is libgc.so.1: bdwgc 8.2's C API over gomem's public C API
 // (<gomem/gomem.h>) and nothing else of gomem. Its files:
 //   alloc.c     initialization, allocation, control, statistics, warnings,
-//               typed allocation, custom kinds (groups 1, 2, 6, 7, 8, 9)
+//               typed allocation, custom kinds, gcj objects (groups 1, 2,
+//               6, 7, 8, 9)
 //   threads.c   thread registration, the pthread wrappers, stacks (group 3)
 //   finalize.c  finalizers with bdwgc's invocation rules, disappearing
-//               links (groups 4, 5)
-//   markprocs.c mark procedures of custom kinds, run from a root callback
-//               (group 9)
+//               links, GC_finalize_all (groups 4, 5)
+//   markprocs.c mark procedures of custom kinds and GC_push_other_roots,
+//               run from a root callback (group 9)
+//   toggleref.c toggle references and the program's start callback, run
+//               at the start of each collection
 // Where gomem's semantics differ from bdwgc's, the layer follows bdwgc's
 // (docs/libgc.md lists the differences that remain).
 #ifndef GOMEM_COMPAT_BOEHM_COMPAT_H
@@ -40,6 +43,16 @@ extern atomic_int compat_attention COMPAT_HIDDEN;
 // compare the two. Written under compat_ctl_lock.
 extern int compat_dont_gc_applied COMPAT_HIDDEN;
 
+// The allocation lock (alloc.c): bdwgc's, held by GC_call_with_alloc_lock
+// around the program's function; the layer takes it where bdwgc's lock
+// makes a promise programs rely on (links are cleared all at once,
+// finalize.c; toggle-ref callbacks run under it, toggleref.c). The order is
+// the allocation lock, then fin_lock.
+void compat_lock_alloc(void) COMPAT_HIDDEN;
+void compat_unlock_alloc(void) COMPAT_HIDDEN;
+// Does the calling thread hold it?
+int compat_alloc_lock_held(void) COMPAT_HIDDEN;
+
 // Called after an allocation of n bytes that returned p (maybe NULL) when
 // compat_attention is set, GC_dont_gc changed, or p is NULL. Returns what
 // the allocation returns (GC_oom_fn's result when p is NULL).
@@ -61,6 +74,10 @@ int compat_finalizers_pending(void) COMPAT_HIDDEN;
 void compat_track_object(void* obj, GC_word descr) COMPAT_HIDDEN;
 // markprocs.c: installs the root callback that runs the mark procedures.
 void compat_markprocs_init(void) COMPAT_HIDDEN;
+
+// toggleref.c: installs gomem's cycle-start callback (toggle references,
+// GC_set_start_callback).
+void compat_cycle_start_init(void) COMPAT_HIDDEN;
 
 // threads.c: records that the calling thread is registered (GC_init does
 // it for the thread that initializes).

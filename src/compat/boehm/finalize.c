@@ -36,14 +36,21 @@
 // died is dropped, not written: each such link carries a gomem weak pointer
 // to the object holding it.
 //
-// Memory. Records, links and queue entries are uncollectable blocks: the
-// collector sees the finalizers' client data and the queued objects (they
-// must stay alive) and the weak pointers (gomem requires them in scanned
-// memory). The object and link addresses in them are hidden (bitwise
-// complement, bdwgc's GC_HIDE_POINTER) so that they keep nothing alive. The
-// two hash tables are manual memory (they point to uncollectable blocks
-// only). Everything is under fin_lock; layer_fin takes compat_alloc_lock
-// first (the order is alloc lock, then fin_lock).
+// Memory. Records and links are manual memory (gomem_malloc), which the
+// collector does not scan: a program with many links (every key of a Guile
+// weak table has one) would otherwise have the collector scan them all in
+// every cycle. What the collector must see lives in small uncollectable
+// blocks they point to: a finalizer's client data (a cell per record that
+// has one), the weak pointer of each collected object links lie in (a
+// holder, shared by the links in that object: Guile's weak tables hold
+// thousands of links in one array), and the queue entries (their objects
+// must stay alive). Object and link addresses are
+// hidden (bitwise complement, bdwgc's GC_HIDE_POINTER) wherever they would
+// be seen, so that they keep nothing alive. The two hash tables are manual
+// memory. Everything is under fin_lock; layer_fin takes the allocation lock
+// first (the order is alloc lock, then fin_lock). Nothing under fin_lock
+// makes a collected allocation (it may start a collection, whose start
+// takes the allocation lock).
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
@@ -51,8 +58,7 @@
 #include <string.h>
 
 #include "compat.h"
-
-extern pthread_mutex_t compat_alloc_lock COMPAT_HIDDEN;
+#include "gc/javaxfc.h"
 
 enum { ORDER_NORMAL, ORDER_IGNORE_SELF, ORDER_NONE };
 
@@ -64,21 +70,30 @@ struct hnode {
 
 struct link;
 
-// One per object with a program finalizer or links.
+// One per object with a program finalizer or links (manual memory).
 struct fin_rec {
   struct hnode h;           // key: GC_HIDE_POINTER(obj)
   GC_finalization_proc fn;  // the program's finalizer, or NULL
-  void* cd;                 // its client data
+  void** cd_cell;           // uncollectable: fn's client data; NULL for none
   int order;                // ORDER_*: how fn's gomem finalizer is ordered
   struct link* links;       // the links to obj
 };
 
-struct link {
-  struct hnode h;       // key: GC_HIDE_POINTER(link address | is_long)
-  struct link* next;    // next link to the same object
-  struct fin_rec* rec;  // the object's record
-  int is_long;          // a long link (cleared after finalization)
-  gomem_weak* holder;   // the collected object the link lies in, or NULL
+// A collected object that links lie in (uncollectable: the weak pointer
+// must be seen). Shared by its links; freed with the last of them.
+struct holder {
+  struct hnode h;    // key: GC_HIDE_POINTER(the object)
+  gomem_weak* weak;  // the object's weak pointer
+  long nlinks;       // links that name it
+  int in_table;      // found in `holders` (not once its object died)
+};
+
+struct link {             // manual memory
+  struct hnode h;         // key: GC_HIDE_POINTER(link address | is_long)
+  struct link* next;      // next link to the same object
+  struct fin_rec* rec;    // the object's record
+  int is_long;            // a long link (cleared after finalization)
+  struct holder* holder;  // the collected object the link lies in, or NULL
 };
 
 // A finalizer waiting for GC_invoke_finalizers.
@@ -97,8 +112,9 @@ struct table {
 
 static pthread_mutex_t fin_lock = PTHREAD_MUTEX_INITIALIZER;
 // All under fin_lock.
-static struct table recs;   // fin_rec by object
-static struct table links;  // link by link address
+static struct table recs;     // fin_rec by object
+static struct table links;    // link by link address
+static struct table holders;  // holder by object, for the objects alive
 static struct queued *q_head, *q_tail;
 // Finalizers in the queue (written under fin_lock, read racily by
 // GC_should_invoke_finalizers and the allocation path).
@@ -106,11 +122,11 @@ static atomic_long q_len;
 // Finalizers were queued since the notifier was last called.
 static atomic_int notify_due;
 static GC_await_finalize_proc await_finalize_proc;
-static GC_toggleref_func toggleref_func;
 
 // Frees an uncollectable block of the layer, cleared first: gomem scans
 // whole uncollectable spans, free slots included, so a pointer left in a
-// freed block would keep its object alive.
+// freed block would keep its object alive. (Manual blocks are freed with
+// gomem_free: they are never scanned.)
 static void release(void* block, size_t size) {
   memset(block, 0, size);
   gomem_free(block);
@@ -176,21 +192,40 @@ static struct fin_rec* rec_find(void* obj) { return (struct fin_rec*)table_find(
 static struct fin_rec* rec_get(void* obj) {
   struct fin_rec* r = rec_find(obj);
   if (r) return r;
-  r = gomem_malloc_uncollectable(sizeof *r);
+  r = gomem_calloc(1, sizeof *r);
   if (!r) return NULL;
   r->h.key = GC_HIDE_POINTER(obj);
   if (!table_insert(&recs, &r->h)) {
-    release(r, sizeof *r);
+    gomem_free(r);
     return NULL;
   }
   return r;
 }
 
+// Sets r's finalizer and client data; 0 when out of memory for the cell
+// (r unchanged).
+static int rec_set(struct fin_rec* r, GC_finalization_proc fn, void* cd) {
+  if (fn && cd && !r->cd_cell) {
+    r->cd_cell = gomem_malloc_uncollectable(sizeof(void*));
+    if (!r->cd_cell) return 0;
+  }
+  if (r->cd_cell && (!fn || !cd)) {
+    release(r->cd_cell, sizeof(void*));
+    r->cd_cell = NULL;
+  }
+  r->fn = fn;
+  if (r->cd_cell) *r->cd_cell = cd;
+  return 1;
+}
+
+static void* rec_cd(const struct fin_rec* r) { return r->cd_cell ? *r->cd_cell : NULL; }
+
 static void layer_fin(void* obj, void* arg);
 
 // Gives obj the gomem finalizer its record asks for, or drops both when
-// nothing is left to do.
-static void arm(struct fin_rec* r, void* obj) {
+// nothing is left to do. fired: obj's gomem finalizer has just run (so gomem
+// holds none to remove).
+static void arm(struct fin_rec* r, void* obj, int fired) {
   if (r->fn && r->order == ORDER_NORMAL)
     gomem_gc_set_finalizer(obj, layer_fin, NULL);
   else if (r->fn && r->order == ORDER_IGNORE_SELF)
@@ -198,10 +233,47 @@ static void arm(struct fin_rec* r, void* obj) {
   else if (r->fn || r->links)
     gomem_gc_set_finalizer_no_order(obj, layer_fin, NULL);
   else {
-    gomem_gc_set_finalizer(obj, NULL, NULL);
+    if (!fired) gomem_gc_set_finalizer(obj, NULL, NULL);
     table_remove(&recs, &r->h);
-    release(r, sizeof *r);
+    rec_set(r, NULL, NULL);
+    gomem_free(r);
   }
+}
+
+// The holder for the collected object at base, its link count raised; a
+// new one if the object has none yet (or had one, and died: a new object
+// at the same address). NULL when out of memory. Takes fin_lock itself; the
+// weak pointer is made outside it.
+static struct holder* holder_get(void* base) {
+  pthread_mutex_lock(&fin_lock);
+  struct holder* h = (struct holder*)table_find(&holders, GC_HIDE_POINTER(base));
+  if (h && gomem_weak_get(h->weak) == base) {
+    h->nlinks++;
+    pthread_mutex_unlock(&fin_lock);
+    return h;
+  }
+  if (h) {  // its object died: it stays for its links, out of the table
+    table_remove(&holders, &h->h);
+    h->in_table = 0;
+  }
+  pthread_mutex_unlock(&fin_lock);
+  gomem_weak* w = gomem_weak_make(base);
+  h = w ? gomem_malloc_uncollectable(sizeof *h) : NULL;
+  if (!h) return NULL;
+  h->h.key = GC_HIDE_POINTER(base);
+  h->weak = w;
+  h->nlinks = 1;
+  pthread_mutex_lock(&fin_lock);
+  h->in_table = table_insert(&holders, &h->h);  // out of memory: just not found again
+  pthread_mutex_unlock(&fin_lock);
+  return h;
+}
+
+// Drops one link's hold on h (fin_lock held).
+static void holder_put(struct holder* h) {
+  if (!h || --h->nlinks > 0) return;
+  if (h->in_table) table_remove(&holders, &h->h);
+  release(h, sizeof *h);
 }
 
 static void link_drop(struct link* l) {
@@ -212,7 +284,8 @@ static void link_drop(struct link* l) {
       break;
     }
   }
-  release(l, sizeof *l);
+  holder_put(l->holder);
+  gomem_free(l);
 }
 
 // Clears and drops r's links of the given length. A link inside a collected
@@ -222,11 +295,30 @@ static void clear_links(struct fin_rec* r, int is_long) {
     next = l->next;
     if (l->is_long != is_long) continue;
     void** addr = (void**)((GC_word)GC_REVEAL_POINTER(l->h.key) & ~(GC_word)1);
-    void* holder = l->holder ? gomem_weak_get(l->holder) : addr;
+    void* holder = l->holder ? gomem_weak_get(l->holder->weak) : addr;
     if (holder) *addr = NULL;
     __asm__ __volatile__("" : : "r"(holder) : "memory");  // the holder lives until the write is done
     link_drop(l);
   }
+}
+
+// Moves r's program finalizer (r->fn set) to the end of the queue, which
+// keeps obj alive until it ran; r is left without one. NULL when out of
+// memory (r unchanged). fin_lock held.
+static struct queued* queue_finalizer(struct fin_rec* r, void* obj) {
+  struct queued* q = gomem_malloc_uncollectable(sizeof *q);
+  if (!q) return NULL;
+  q->obj = obj;
+  q->fn = r->fn;
+  q->cd = rec_cd(r);
+  if (q_tail)
+    q_tail->next = q;
+  else
+    q_head = q;
+  q_tail = q;
+  atomic_fetch_add(&q_len, 1);
+  rec_set(r, NULL, NULL);
+  return q;
 }
 
 // gomem's finalizer for every object the layer tracks (see the essay). The
@@ -235,31 +327,17 @@ static void clear_links(struct fin_rec* r, int is_long) {
 static void layer_fin(void* obj, void* arg) {
   (void)arg;
   struct queued* q = NULL;
-  pthread_mutex_lock(&compat_alloc_lock);
+  compat_lock_alloc();
   pthread_mutex_lock(&fin_lock);
   struct fin_rec* r = rec_find(obj);
   if (r) {
     clear_links(r, 0);
-    if (r->fn) q = gomem_malloc_uncollectable(sizeof *q);
-    if (q) {
-      q->obj = obj;
-      q->fn = r->fn;
-      q->cd = r->cd;
-      if (q_tail)
-        q_tail->next = q;
-      else
-        q_head = q;
-      q_tail = q;
-      atomic_fetch_add(&q_len, 1);
-      r->fn = NULL;
-      r->cd = NULL;
-    } else {
-      clear_links(r, 1);
-    }
-    arm(r, obj);  // long links left: armed again (no-order); otherwise dropped
+    if (r->fn) q = queue_finalizer(r, obj);
+    if (!q) clear_links(r, 1);
+    arm(r, obj, 1);  // long links left: armed again (no-order); otherwise dropped
   }
   pthread_mutex_unlock(&fin_lock);
-  pthread_mutex_unlock(&compat_alloc_lock);
+  compat_unlock_alloc();
   if (q) {
     atomic_store(&notify_due, 1);
     atomic_store(&compat_attention, 1);
@@ -281,11 +359,14 @@ static void register_finalizer(void* obj, GC_finalization_proc fn, void* cd, GC_
     struct fin_rec* r = fn ? rec_get(obj) : rec_find(obj);
     if (r) {
       old_fn = r->fn;
-      old_cd = r->cd;
-      r->fn = fn;
-      r->cd = fn ? cd : NULL;
-      r->order = order;
-      arm(r, obj);
+      old_cd = rec_cd(r);
+      if (rec_set(r, fn, cd)) {
+        r->order = order;
+      } else {  // out of memory: nothing registered, as bdwgc does
+        old_fn = NULL;
+        old_cd = NULL;
+      }
+      arm(r, obj, 0);
     }
     pthread_mutex_unlock(&fin_lock);
   }
@@ -351,6 +432,35 @@ int GC_invoke_finalizers(void) {
   }
 }
 
+// GC_finalize_all: moves every program finalizer to the queue (the queue
+// keeps its object alive), then runs the queue; again while finalizers
+// register new ones.
+static int queue_all_finalizers(void) {
+  int queued = 0;
+  compat_lock_alloc();
+  pthread_mutex_lock(&fin_lock);
+  for (size_t i = 0; recs.mask && i <= recs.mask; i++) {
+    for (struct hnode *n = recs.buckets[i], *next; n; n = next) {
+      next = n->next;  // arm may drop n's record
+      struct fin_rec* r = (struct fin_rec*)n;
+      if (!r->fn) continue;
+      void* obj = (void*)GC_REVEAL_POINTER(r->h.key);
+      if (!queue_finalizer(r, obj)) goto out;  // out of memory: those left stay registered
+      arm(r, obj, 0);
+      queued++;
+    }
+  }
+out:
+  pthread_mutex_unlock(&fin_lock);
+  compat_unlock_alloc();
+  return queued;
+}
+
+void GC_finalize_all(void) {
+  compat_init();
+  while (queue_all_finalizers() > 0) GC_invoke_finalizers();
+}
+
 int compat_finalizers_pending(void) { return atomic_load(&q_len) > 0 || atomic_load(&notify_due); }
 
 // Set while the thread runs finalizers from an allocation: a finalizer that
@@ -380,14 +490,6 @@ void GC_dump_finalization(void) {
 
 void GC_set_await_finalize_proc(GC_await_finalize_proc fn) { await_finalize_proc = fn; }
 GC_await_finalize_proc GC_get_await_finalize_proc(void) { return await_finalize_proc; }
-void GC_set_toggleref_func(GC_toggleref_func fn) { toggleref_func = fn; }
-GC_toggleref_func GC_get_toggleref_func(void) { return toggleref_func; }
-// Toggle references are not supported: the caller keeps its own reference.
-int GC_toggleref_add(void* obj, int is_strong) {
-  (void)obj;
-  (void)is_strong;
-  return GC_UNIMPLEMENTED;
-}
 
 // ---------------------------------------------------------------------------
 // Disappearing links (group 5).
@@ -401,13 +503,12 @@ static void check_link(void** link, const char* what) {
   }
 }
 
-// The weak pointer to the collected object a link lies in (one per object:
-// gomem gives the same handle for the same address), or NULL when the link
+// The start of the collected object a link lies in, or NULL when the link
 // is not in a collected object.
-static gomem_weak* holder_of(void** link) {
+static void* holder_base(void** link) {
   int k = gomem_kind(link);
   if (k != GOMEM_KIND_GC_SCAN && k != GOMEM_KIND_GC_NOSCAN) return NULL;
-  return gomem_weak_make(gomem_gc_base(link));
+  return gomem_gc_base(link);
 }
 
 static int register_link(void** link, const void* obj, int is_long) {
@@ -418,26 +519,30 @@ static int register_link(void** link, const void* obj, int is_long) {
   // never be cleared (as in bdwgc).
   if (k != GOMEM_KIND_GC_SCAN && k != GOMEM_KIND_GC_NOSCAN) return GC_SUCCESS;
   void* base = gomem_gc_base(obj);
-  // Made outside the lock (it allocates); NULL when the link is not in a
-  // collected object.
-  gomem_weak* holder = holder_of(link);
+  // Outside fin_lock (it may make a weak pointer); NULL when the link is not
+  // in a collected object.
+  void* hbase = holder_base(link);
+  struct holder* holder = hbase ? holder_get(hbase) : NULL;
+  if (hbase && !holder) return GC_NO_MEMORY;
   int result = GC_SUCCESS;
   pthread_mutex_lock(&fin_lock);
   struct link* old = (struct link*)table_find(&links, link_key(link, is_long));
-  if (old && old->holder && !gomem_weak_get(old->holder)) {
+  if (old && old->holder && !gomem_weak_get(old->holder->weak)) {
     // A link left in an object that died: its address is in use again.
     struct fin_rec* r = old->rec;
     link_drop(old);
-    arm(r, (void*)GC_REVEAL_POINTER(r->h.key));
+    arm(r, (void*)GC_REVEAL_POINTER(r->h.key), 0);
     old = NULL;
   }
   struct fin_rec* r = old ? NULL : rec_get(base);
-  struct link* l = r ? gomem_malloc_uncollectable(sizeof *l) : NULL;
+  struct link* l = r ? gomem_calloc(1, sizeof *l) : NULL;
   if (old) {
+    holder_put(holder);
     result = GC_DUPLICATE;
   } else if (!l || (l->h.key = link_key(link, is_long), !table_insert(&links, &l->h))) {
-    if (l) release(l, sizeof *l);
-    if (r) arm(r, base);  // drops a record made for nothing
+    gomem_free(l);
+    holder_put(holder);
+    if (r) arm(r, base, 0);  // drops a record made for nothing
     result = GC_NO_MEMORY;
   } else {
     l->rec = r;
@@ -445,7 +550,7 @@ static int register_link(void** link, const void* obj, int is_long) {
     l->holder = holder;
     l->next = r->links;
     r->links = l;
-    if (!l->next) arm(r, base);
+    if (!l->next) arm(r, base, 0);
   }
   pthread_mutex_unlock(&fin_lock);
   return result;
@@ -458,7 +563,7 @@ static int unregister_link(void** link, int is_long) {
   if (l) {
     struct fin_rec* r = l->rec;
     link_drop(l);
-    if (!r->links) arm(r, (void*)GC_REVEAL_POINTER(r->h.key));
+    if (!r->links) arm(r, (void*)GC_REVEAL_POINTER(r->h.key), 0);
   }
   pthread_mutex_unlock(&fin_lock);
   return l != NULL;
@@ -467,7 +572,9 @@ static int unregister_link(void** link, int is_long) {
 static int move_link(void** link, void** new_link, int is_long) {
   check_link(new_link, is_long ? "GC_move_long_link" : "GC_move_disappearing_link");
   if (((GC_word)link & (sizeof(void*) - 1)) != 0) return GC_NOT_FOUND;
-  gomem_weak* holder = holder_of(new_link);
+  void* hbase = holder_base(new_link);
+  struct holder* holder = hbase ? holder_get(hbase) : NULL;
+  if (hbase && !holder) return GC_NO_MEMORY;
   int result = GC_SUCCESS;
   pthread_mutex_lock(&fin_lock);
   struct link* l = (struct link*)table_find(&links, link_key(link, is_long));
@@ -481,9 +588,12 @@ static int move_link(void** link, void** new_link, int is_long) {
   } else {
     table_remove(&links, &l->h);
     l->h.key = link_key(new_link, is_long);
+    struct holder* old_holder = l->holder;
     l->holder = holder;
+    holder = old_holder;          // the one to let go of below
     table_insert(&links, &l->h);  // cannot fail: the table did not grow
   }
+  holder_put(holder);
   pthread_mutex_unlock(&fin_lock);
   return result;
 }

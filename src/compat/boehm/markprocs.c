@@ -187,11 +187,23 @@ static void run_proc(GC_word* addr, GC_word descr, int depth) {
   drain(base, top, depth);
 }
 
-// The root callback: every tracked object still alive gets its procedure
-// run; entries of dead objects are emptied.
+// The program's own root pusher (GC_set_push_other_roots; bdwgc's
+// exported variable of the same name, which old programs set directly).
+// Called from the root callback, where GC_push_all marks. The default does
+// nothing (gomem finds threads itself) but, as bdwgc's default, is a
+// function a program's pusher can chain to.
+static void default_push_other_roots(void) {}
+__attribute__((visibility("default"))) GC_push_other_roots_proc GC_push_other_roots = default_push_other_roots;
+void GC_set_push_other_roots(GC_push_other_roots_proc fn) { GC_push_other_roots = fn; }
+GC_push_other_roots_proc GC_get_push_other_roots(void) { return GC_push_other_roots; }
+
+// The root callback: the program's root pusher, then every tracked object
+// still alive gets its procedure run; entries of dead objects are emptied.
 static void run_mark_procs(void* arg) {
   (void)arg;
   in_root_fn = 1;
+  GC_push_other_roots_proc push = GC_push_other_roots;
+  if (push) push();  // NULL if the program set it so
   for (struct chunk* c = atomic_load_explicit(&chunks, memory_order_acquire); c;
        c = atomic_load_explicit(&c->next, memory_order_acquire)) {
     for (size_t i = 0; i < CHUNK_ENTRIES; i++) {

@@ -143,6 +143,13 @@ GC_API unsigned long GC_time_limit;
 #define GC_TIME_UNLIMITED 999999
 GC_API void GC_CALL GC_set_time_limit(unsigned long);
 GC_API unsigned long GC_CALL GC_get_time_limit(void);
+struct GC_timeval_s {
+  unsigned long tv_ms;   /* milliseconds */
+  unsigned long tv_nsec; /* and nanoseconds (< 1000000) */
+};
+/* Recorded and returned; no effect on gomem (no incremental mode). */
+GC_API void GC_CALL GC_set_time_limit_tv(struct GC_timeval_s);
+GC_API struct GC_timeval_s GC_CALL GC_get_time_limit_tv(void);
 GC_API void GC_CALL GC_set_allocd_bytes_per_finalizer(GC_word);
 GC_API GC_word GC_CALL GC_get_allocd_bytes_per_finalizer(void);
 GC_API void GC_CALL GC_start_performance_measurement(void);

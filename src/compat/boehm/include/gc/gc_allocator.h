@@ -3,6 +3,9 @@
  *   gc_allocator<T>                 collected; pointer-free for scalar T
  *   gc_allocator_ignore_off_page<T> the same (gomem needs no hint)
  *   traceable_allocator<T>          uncollectable but scanned (a root)
+ * and their <void> specializations (rebind only). An allocation that fails
+ * throws std::bad_alloc (GC_abort_on_oom with GC_NEW_ABORTS_ON_OOM or
+ * without exceptions).
  * Memory from gc_allocator is kept alive only by pointers the collector
  * sees: a container itself must live on a stack, in a global or in
  * collected or uncollectable memory, as with bdwgc.
@@ -14,10 +17,11 @@
 #include <new>
 #include "gc.h"
 
-#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
-#define GC_ALLOCATOR_THROW_OR_ABORT() throw std::bad_alloc()
+#if defined(GC_NEW_ABORTS_ON_OOM) || defined(_LIBCPP_NO_EXCEPTIONS) || \
+    !(defined(__cpp_exceptions) || defined(__EXCEPTIONS))
+#define GC_ALLOCATOR_THROW_OR_ABORT() GC_abort_on_oom()
 #else
-#define GC_ALLOCATOR_THROW_OR_ABORT() __builtin_trap()
+#define GC_ALLOCATOR_THROW_OR_ABORT() throw std::bad_alloc()
 #endif
 
 struct GC_true_type {};
@@ -105,6 +109,25 @@ class traceable_allocator {
     return obj;
   }
 };
+
+// NAME<void>: only the types and rebind, as in the standard's allocator<void>.
+#define GC_ALLOCATOR_VOID(NAME)        \
+  template <>                          \
+  class NAME<void> {                   \
+   public:                             \
+    typedef size_t size_type;          \
+    typedef ptrdiff_t difference_type; \
+    typedef void* pointer;             \
+    typedef const void* const_pointer; \
+    typedef void value_type;           \
+    template <class GC_Tp1>            \
+    struct rebind {                    \
+      typedef NAME<GC_Tp1> other;      \
+    };                                 \
+  };
+GC_ALLOCATOR_VOID(gc_allocator)
+GC_ALLOCATOR_VOID(gc_allocator_ignore_off_page)
+GC_ALLOCATOR_VOID(traceable_allocator)
 
 #define GC_ALLOCATOR_COMPARE(NAME)                                          \
   template <class GC_T1, class GC_T2>                                       \
