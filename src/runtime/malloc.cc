@@ -31,7 +31,7 @@ GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc) {
     if (!s) return out_of_memory();
     p = static_cast<void**>(s->freelist);
   }
-  s->freelist = p[0];
+  s->freelist = s->next_checked(p);
   s->alloc_count++;
   c->counts[spc]++;
   p[1] = nullptr;
@@ -245,7 +245,7 @@ void free_slow(void* ptr) {
     uint64_t* w = static_cast<uint64_t*>(ptr);
     if (w[1] == s->free_key) fatal_fault(Fault::kDoubleFree, ptr, s);
     if (s->kind == SpanKind::kUncollectable) memset(w + 2, 0, s->elemsize - 16);
-    w[0] = 0;
+    s->set_link(ptr, nullptr);
     w[1] = s->free_key;
     g_nfree_without_p[manual_list_index(spc)].fetch_add(1, std::memory_order_relaxed);
     send_remote_frees(g_heap, s, ptr, ptr, 1, static_cast<uint32_t>(idx));

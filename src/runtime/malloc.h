@@ -75,8 +75,9 @@ GOMEM_INLINE void* malloc_fast(size_t size) {
     SpanClass spc = kDirectClass.spc[i];
     MSpan* s = c->alloc[spc];
     void** p = static_cast<void**>(s->freelist);
-    if (GOMEM_LIKELY(p != nullptr)) {
-      s->freelist = p[0];
+    void* next;
+    if (GOMEM_LIKELY(p != nullptr && s->next_fast(p, &next))) {
+      s->freelist = next;
       s->alloc_count++;
       c->counts[spc]++;
       p[1] = nullptr;  // clear the double-free key
@@ -97,7 +98,7 @@ GOMEM_INLINE void free_fast(void* ptr) {
     // An object starts at base + k * elemsize (else it is an interior
     // pointer) and a free object holds the key in word 1 (else: double free?).
     if (GOMEM_LIKELY(s->is_slot_start(p) && w[1] != key)) {
-      w[0] = reinterpret_cast<uint64_t>(s->local_free);
+      s->set_link(ptr, s->local_free);
       w[1] = key;
       s->local_free = ptr;
       (*s->nfree_slot)++;
