@@ -88,9 +88,7 @@ void MSpan::corrupt_link(const void* obj, uintptr_t q) const {
       .p(reinterpret_cast<void*>(base))
       .s(" (class ")
       .u(span_class_size_class(spanclass))
-      .s(", ")
-      .u(elemsize)
-      .s(" bytes) decodes to ")
+      .s(") decodes to ")
       .p(reinterpret_cast<void*>(q))
       .c('\n');
   os::write_stderr(b.str(), b.len());
