@@ -49,8 +49,11 @@ gomem::MSpan* drain_current(std::vector<char*>* mine) {
   return s;
 }
 
-// Two neighbours a, a + kSize of span s that are both in `mine`.
-char* neighbours(gomem::MSpan* s, const std::vector<char*>& mine) {
+// Drains the current span of kSize into *mine and returns a such that a
+// and a + kSize are both in it (nullptr if none is).
+char* neighbours(std::vector<char*>* out) {
+  gomem::MSpan* s = drain_current(out);
+  const std::vector<char*>& mine = *out;
   std::set<char*> set(mine.begin(), mine.end());
   for (char* a : mine) {
     uintptr_t x = reinterpret_cast<uintptr_t>(a);
@@ -68,8 +71,7 @@ void malloc_until_the_corrupt_object_is_popped() {
 // neighbour's link word, with `value`.
 void overflow_into_freed_neighbour(uint64_t value) {
   std::vector<char*> mine;
-  gomem::MSpan* s = drain_current(&mine);
-  char* a = neighbours(s, mine);
+  char* a = neighbours(&mine);
   if (!a) return;  // the test fails (no death) rather than guessing
   gomem_free(a + kSize);
   memcpy(a + kSize, &value, sizeof value);  // the overflow: a[kSize..kSize+8)
@@ -98,8 +100,7 @@ TEST_F(Security, PlausiblePointerInAFreedLinkWordIsNeverHandedOut) {
   EXPECT_DEATH(
       {
         std::vector<char*> mine;
-        gomem::MSpan* s = drain_current(&mine);
-        char* a = neighbours(s, mine);
+        char* a = neighbours(&mine);
         char* live = a ? (mine[0] == a ? mine[1] : mine[0]) : nullptr;
         if (a) {
           memset(live, 0, kSize);  // ends the list there in the default build
@@ -122,8 +123,7 @@ TEST_F(Security, RawLinksToSelfToAFreeObjectAndIntoAnotherSpanAreDetected) {
     EXPECT_DEATH(
         {
           std::vector<char*> mine;
-          gomem::MSpan* s = drain_current(&mine);
-          char* a = neighbours(s, mine);
+          char* a = neighbours(&mine);
           if (a) {
             char* b = a + kSize;
             char* other = static_cast<char*>(gomem_malloc(4 * kSize));  // another span (class)
@@ -146,8 +146,7 @@ TEST_F(Security, CorruptLinkOnTheRemoteFreeListIsDetected) {
   EXPECT_DEATH(
       {
         std::vector<char*> mine;
-        gomem::MSpan* s = drain_current(&mine);
-        char* a = neighbours(s, mine);
+        char* a = neighbours(&mine);
         if (a) {
           char* first = mine[0] == a || mine[0] == a + kSize ? mine[1] : mine[0];
           std::thread([&] {
@@ -254,7 +253,8 @@ TEST_F(Security, MetadataIsNeverAdjacentToUserData) {
   for (uintptr_t m : meta) {
     const Mapping* mm = mapping_of(maps, m);
     ASSERT_NE(mm, nullptr) << std::hex << m;
-    for (const Mapping* u : user) EXPECT_NE(mm, u) << "metadata at " << std::hex << m << " shares a mapping with the heap";
+    for (const Mapping* u : user)
+      EXPECT_NE(mm, u) << "metadata at " << std::hex << m << " shares a mapping with the heap";
     if (hardened()) {
       const Mapping* before = mapping_of(maps, mm->lo - 1);
       const Mapping* after = mapping_of(maps, mm->hi);

@@ -65,6 +65,8 @@ class LinuxMemOS final : public MemOS {
 #if GOMEM_HARDENED
     // A no-access page on each side: metadata never touches other memory,
     // so an overflow out of a heap object cannot reach it (nor it one).
+    // release() of such a block (finalizer and root tables that grew)
+    // leaves its two guard pages mapped: address space only, rare.
     size_t bytes = (n + os::kPhysPageSize - 1) & ~(os::kPhysPageSize - 1);
     void* r = mmap(nullptr, bytes + 2 * os::kPhysPageSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (r == MAP_FAILED) return nullptr;

@@ -95,12 +95,8 @@ namespace {
 // place. Without mappings left to split (vm.max_map_count) the page stays
 // accessible, the object unguarded.
 constexpr uintptr_t kLargeGuardPages = GOMEM_HARDENED ? 1 : 0;
-GOMEM_INLINE uintptr_t large_guard_pages(const MSpan* s) {
-  return s->kind == SpanKind::kManual ? kLargeGuardPages : 0;
-}
-GOMEM_INLINE uintptr_t large_usable_bytes(const MSpan* s) {
-  return s->bytes() - (large_guard_pages(s) << kPageShift);
-}
+GOMEM_INLINE uintptr_t large_guard_pages(const MSpan* s) { return s->kind == SpanKind::kManual ? kLargeGuardPages : 0; }
+GOMEM_INLINE uintptr_t large_usable_bytes(const MSpan* s) { return s->bytes() - (large_guard_pages(s) << kPageShift); }
 void* large_guard(const MSpan* s) { return reinterpret_cast<void*>(s->base + large_usable_bytes(s)); }
 
 }  // namespace
