@@ -47,32 +47,37 @@ void MSpan::build_freelist(uint64_t random) {
   uintptr_t size = elemsize;
   uint64_t key = free_key;
 #if GOMEM_HARDENED
-  // Hardened: a new link key, and the slots in a random order (Fisher-Yates,
-  // driven by a SplitMix64 stream), so that the objects malloc hands out
-  // next are not the neighbours of the one handed out before.
+  // Hardened: a new link key, and the slots in a random order (Fisher-Yates
+  // inside out, j drawn from the high half of a 64-bit LCG, whose high bits
+  // are its good ones), so that the objects malloc hands out next are not
+  // the neighbours of the one handed out before.
   link_key = mix64(random);
   link_bytes = limit() - base;
   uint16_t order[kMaxManualElems];
-  for (uint32_t i = 0; i < nelems; i++) order[i] = static_cast<uint16_t>(i);
   uint64_t state = mix64(random ^ 0xa0761d6478bd642full);  // not the next span's key
-  for (uint32_t i = nelems - 1; i > 0; i--) {
-    state += 0x9E3779B97F4A7C15ull;
-    uint32_t j = static_cast<uint32_t>(mulhi64(mix64(state), uint64_t{i} + 1));
-    uint16_t t = order[i];
-    order[i] = order[j];
-    order[j] = t;
+  order[0] = 0;
+  for (uint32_t i = 1; i < nelems; i++) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    uint32_t j = static_cast<uint32_t>(mulhi64(state, uint64_t{i} + 1));  // 0..i
+    order[i] = static_cast<uint16_t>(i);
+    uint16_t t = order[j];
+    order[j] = order[i];
+    order[i] = t;
   }
   auto slot = [&](uint32_t i) { return reinterpret_cast<void*>(base + order[i] * size); };
 #else
   (void)random;
   auto slot = [&](uint32_t i) { return reinterpret_cast<void*>(base + i * size); };
 #endif
-  for (uint32_t i = 0; i + 1 < nelems; i++) {
-    set_link(slot(i), slot(i + 1));
-    static_cast<uint64_t*>(slot(i))[1] = key;
+  void* obj = slot(0);
+  for (uint32_t i = 1; i < nelems; i++) {
+    void* next = slot(i);
+    set_link(obj, next);
+    static_cast<uint64_t*>(obj)[1] = key;
+    obj = next;
   }
-  set_link(slot(nelems - 1), nullptr);
-  static_cast<uint64_t*>(slot(nelems - 1))[1] = key;
+  set_link(obj, nullptr);
+  static_cast<uint64_t*>(obj)[1] = key;
   // The tail past the last slot (a multiple of 16 bytes, so 0 or >= 16).
   uintptr_t tail = limit();
   if (tail + 16 <= end()) reinterpret_cast<uint64_t*>(tail)[1] = key;
