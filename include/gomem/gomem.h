@@ -366,7 +366,8 @@ typedef struct gomem_stats {
   uint64_t frees;       /* cumulative count of objects freed */
 
   /* Heap. */
-  uint64_t heap_alloc;    /* bytes of allocated objects (manual + collected) */
+  uint64_t heap_alloc;    /* bytes of allocated objects (manual + collected;
+                           * hardened build: with large objects' guard pages) */
   uint64_t heap_sys;      /* bytes of heap memory mapped from the OS */
   uint64_t heap_idle;     /* bytes in free page runs (retained or released) */
   uint64_t heap_inuse;    /* bytes in spans that hold objects */

@@ -63,6 +63,13 @@
 #define GOMEM_TSAN 0
 #endif
 
+// The hardened build (CMake option GOMEM_HARDENED, docs/security.md):
+// free-list links encoded and checked on every pop, fresh spans' free lists
+// in random order, guard pages around metadata and large objects.
+#ifndef GOMEM_HARDENED
+#define GOMEM_HARDENED 0
+#endif
+
 // For code whose reads race by design (the collector's conservative scans).
 #define GOMEM_NO_TSAN __attribute__((no_sanitize("thread")))
 

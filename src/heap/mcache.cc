@@ -192,7 +192,7 @@ MSpan* MCache::next_span(MHeap& h, SpanClass spc, int li) {
       s->xfree.store(pack(0, 0, kActive, 0), std::memory_order_release);
     }
     s->set_owner_key(key_for(s));
-    s->build_freelist();
+    s->build_freelist(h.cut_random());
   }
   s->parked = false;
   s->alloc_bias = 0;
@@ -273,7 +273,7 @@ GOMEM_NO_TSAN static bool in_a_remote_batch(MSpan* s, void* p) {
       if (q == p) return true;
       uintptr_t a = reinterpret_cast<uintptr_t>(q);
       if (a < s->base || a >= s->limit()) break;
-      q = *static_cast<void**>(q);
+      q = reinterpret_cast<void*>(s->link_next(q));
     }
   }
   return false;
@@ -291,7 +291,7 @@ void MCache::owner_free_slow(MHeap& h, MSpan* s, void* p) {
     if (in_a_remote_batch(s, p)) fatal_fault(Fault::kDoubleFree, p, s, "already freed by another thread");
   }
   if (s->kind == SpanKind::kUncollectable) memset(w + 2, 0, s->elemsize - 16);
-  *static_cast<void**>(p) = s->local_free;
+  s->set_link(p, s->local_free);
   w[1] = s->free_key;
   s->local_free = p;
   if (--s->alloc_count == 0) free_mark_reached(h, s);
@@ -339,10 +339,10 @@ void MCache::remote_free(MHeap& h, MSpan* s, void* p, uintptr_t idx) {
   if (b.span != s) {
     if (b.span) flush_one(h, b);
     batch_mask |= uint64_t{1} << slot;
-    *static_cast<void**>(p) = nullptr;
+    s->set_link(p, nullptr);
     b.tail = p;
   } else {
-    *static_cast<void**>(p) = b.head;
+    s->set_link(p, b.head);
   }
   // Link first, count second: a fork between the two leaks one object
   // instead of counting one that is not on the list.
@@ -393,7 +393,7 @@ void send_remote_frees(MHeap& h, MSpan* s, void* head_obj, void* tail, uint32_t 
       default:
         fatal_fault(Fault::kDoubleFree, head_obj, s, "span is already entirely free");
     }
-    *static_cast<void**>(tail) = s->xfree_obj(head(old));
+    s->set_link(tail, s->xfree_obj(head(old)));
     if (s->xfree.compare_exchange_weak(old, with(old, head_idx + 1, count(old) + n, nst), std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
       if (st == kParked) push_notify(owner, s);
@@ -410,8 +410,8 @@ void MCache::release_manual_span(MHeap& h, MSpan* s, uint32_t* pending) {
   // Merge local_free into freelist so mcentral sees one list.
   if (s->local_free) {
     void* t = s->local_free;
-    while (*static_cast<void**>(t)) t = *static_cast<void**>(t);
-    *static_cast<void**>(t) = s->freelist;
+    while (void* next = s->next_checked(t)) t = next;
+    s->set_link(t, s->freelist);
     s->freelist = s->local_free;
     s->local_free = nullptr;
   }

@@ -105,7 +105,7 @@ void MCentral::remote_free_locked(MHeap& h, MSpan* s, void* head_obj, void* tail
         default:
           fatal_fault(Fault::kDoubleFree, head_obj, s, "span is already entirely free");
       }
-      *static_cast<void**>(tail) = s->xfree_obj(head(old));
+      s->set_link(tail, s->xfree_obj(head(old)));
       if (!s->xfree.compare_exchange_weak(old, with(old, head_idx + 1, newcount, nst), std::memory_order_acq_rel,
                                           std::memory_order_acquire))
         continue;

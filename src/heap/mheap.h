@@ -134,6 +134,10 @@ class MHeap {
   // A random value mixed into every span's free key.
   uint64_t secret = 0;
 
+  // A value for MSpan::build_freelist to draw a span's link key and order
+  // from: a Weyl sequence from the secret (build_freelist mixes it).
+  uint64_t cut_random() { return secret + cut_seq_.fetch_add(0x9E3779B97F4A7C15ull, std::memory_order_relaxed); }
+
   // Called (outside the lock) after the heap grew: the scavenger starts
   // itself and enforces the memory limit from here.
   void (*grow_hook)() = nullptr;
@@ -166,6 +170,7 @@ class MHeap {
   uintptr_t cur_next_ = 0;  // next uncommitted byte of the current reservation
   uintptr_t cur_end_ = 0;   // end of the current reservation
   uintptr_t next_hint_ = 0;
+  std::atomic<uint64_t> cut_seq_{0};  // cut_random's counter (any thread, relaxed)
   void publish_locked() {
     retained_.store(stats_.sys - stats_.released, std::memory_order_relaxed);
     inuse_.store(stats_.inuse, std::memory_order_relaxed);

@@ -11,6 +11,16 @@
 //   first word and the span's `free_key` in its second, which is how a
 //   double free is caught on the fast path.
 //
+//   The link word is read and written only through set_link, link_next and
+//   next_checked below. In the hardened build (GOMEM_HARDENED,
+//   docs/security.md) it holds next ^ obj ^ link_key, link_key a random
+//   value drawn each time the span is cut, and every pop checks that the
+//   decoded pointer is null or a slot start of the same span, so that a
+//   heap overflow into a free object's first word stops the program with
+//   "gomem: heap corruption detected" instead of giving the program memory
+//   the attacker chose; a fresh span's free list is then in random order.
+//   The default build stores next as is (no fast-path cost).
+//
 //   Collected kinds (noscan, scan) are Go's: an allocation bitmap searched
 //   through the inverted 64-bit window `alloc_cache` starting at
 //   `freeindex`, mark bits set by the collector, and `sweepgen` saying
@@ -137,13 +147,29 @@ struct alignas(64) MSpan {
   // ---- Line 2: cross-thread manual state, then the collector's state.
   alignas(64) std::atomic<uint64_t> xfree{0};  // remote frees + ownership, see namespace xfree
   MSpan* notify_next = nullptr;                // link on the owner's notify stack
+#if GOMEM_HARDENED
+  union {
+    // Collected kinds (Go's mspan field; freeindex is on line 0):
+    // ~alloc_bits[freeindex..freeindex+64), bit 0 = freeindex.
+    uint64_t alloc_cache = 0;
+    // Manual: the key of the link words (see set_link), drawn by
+    // build_freelist while the span has no object outside its free list;
+    // read by every thread that links an object of the span.
+    uintptr_t link_key;
+  };
+#else
   // Collected kinds (Go's mspan fields; freeindex is on line 0):
-  uint64_t alloc_cache = 0;           // ~alloc_bits[freeindex..freeindex+64), bit 0 = freeindex
+  uint64_t alloc_cache = 0;  // ~alloc_bits[freeindex..freeindex+64), bit 0 = freeindex
+#endif
   OwnerField<uint64_t> nmalloc;       // alloc_count when a P took it (gc/sweep.cc), by that P
   Special* specials = nullptr;        // finalizers, sorted by offset, under speciallock
   int64_t free_since = 0;             // page heap: when this free run became free (ns)
   std::atomic<uint32_t> sweepgen{0};  // see gc/sweep.h for the states
   Mutex speciallock;
+#if GOMEM_HARDENED
+  // Manual: limit() - base, for link_target_ok; written with link_key.
+  uintptr_t link_bytes = 0;
+#endif
 
   // ---- Helpers --------------------------------------------------------------
   uint32_t allocated() const { return alloc_count + alloc_bias; }
@@ -187,10 +213,66 @@ struct alignas(64) MSpan {
   }
   GOMEM_INLINE uintptr_t obj_addr(uintptr_t idx) const { return base + idx * elemsize; }
 
-  // Manual: builds the free list over every slot (in address order), writes
-  // the free key into each, and a key in the tail past the last slot so that
-  // a free of the tail address is caught too.
-  void build_freelist();
+  // Manual: builds the free list over every slot (in address order, or in
+  // an order drawn from `random` in the hardened build, which also makes
+  // link_key from it), writes the free key into each, and a key in the tail
+  // past the last slot so that a free of the tail address is caught too.
+  void build_freelist(uint64_t random);
+
+  // ---- The link word (word 0) of a free object of a manual span.
+  // What obj's link word is xor-ed with.
+  GOMEM_INLINE uintptr_t link_mask(const void* obj) const {
+#if GOMEM_HARDENED
+    return reinterpret_cast<uintptr_t>(obj) ^ link_key;
+#else
+    (void)obj;
+    return 0;
+#endif
+  }
+  // Makes `next` the successor of free object obj.
+  GOMEM_INLINE void set_link(void* obj, void* next) const {
+    *static_cast<uintptr_t*>(obj) = reinterpret_cast<uintptr_t>(next) ^ link_mask(obj);
+  }
+  // obj's successor, unchecked: for callers that check it themselves.
+  GOMEM_INLINE uintptr_t link_next(const void* obj) const {
+    return *static_cast<const uintptr_t*>(obj) ^ link_mask(obj);
+  }
+#if GOMEM_HARDENED
+  // True if q may be linked from an object of this span: a slot start in
+  // [base, limit()) (null is not; callers test it apart).
+  GOMEM_INLINE bool link_target_ok(uintptr_t q) const {
+    uintptr_t d = q - base;
+    if (d >= link_bytes) return false;
+    uint64_t m = d;
+#if defined(__x86_64__)
+    __asm__("imulq %1, %0" : "+r"(m) : "m"(magic) : "cc");  // see is_slot_start
+#else
+    m *= magic;
+#endif
+    return m < magic;
+  }
+#else
+  GOMEM_INLINE bool link_target_ok(uintptr_t) const { return true; }
+#endif
+  // obj's successor; in the hardened build checked, stopping the program
+  // with "gomem: heap corruption detected" if it is neither null nor a slot
+  // of this span.
+  GOMEM_INLINE void* next_checked(const void* obj) const {
+    uintptr_t q = link_next(obj);
+    if (GOMEM_HARDENED && q && GOMEM_UNLIKELY(!link_target_ok(q))) corrupt_link(obj, q);
+    return reinterpret_cast<void*>(q);
+  }
+  // malloc's fast path: sets *next to obj's successor and returns true, or
+  // in the hardened build returns false if that is null or not a slot of
+  // this span (the slow path then pops obj or stops the program).
+  GOMEM_INLINE bool next_fast(const void* obj, void** next) const {
+    uintptr_t q = link_next(obj);
+    *next = reinterpret_cast<void*>(q);
+    return !GOMEM_HARDENED || link_target_ok(q);
+  }
+  // Reports a link word at obj that decodes to q, and aborts.
+  GOMEM_NORETURN GOMEM_COLD void corrupt_link(const void* obj, uintptr_t q) const;
+
   // Manual: true if p is on freelist or local_free (O(nelems)).
   bool lists_contain(void* p) const;
   // Manual: number of objects on freelist and local_free (O(nelems)).

@@ -121,6 +121,10 @@ void sleep_ns(int64_t ns);
 void futex_wait(const volatile uint32_t* addr, uint32_t expected, int64_t timeout_ns = -1);
 void futex_wake(const volatile uint32_t* addr, int n);
 
+// Makes [p, p+n) (whole OS pages) no-access, or readable and writable
+// again. False if the kernel refused (out of mappings).
+bool protect(void* p, size_t n, bool access);
+
 // True if every page of [p, p+n) is mapped (mincore).
 bool is_mapped(uintptr_t p, size_t n);
 

@@ -67,8 +67,24 @@ class LinuxMemOS final : public MemOS {
   void release(void* p, size_t n) override { munmap(p, n); }
 
   void* alloc_meta(size_t n) override {
+#if GOMEM_HARDENED
+    // A no-access page on each side: metadata never touches other memory,
+    // so an overflow out of a heap object cannot reach it (nor it one).
+    // release() of such a block (finalizer and root tables that grew)
+    // leaves its two guard pages mapped: address space only, rare.
+    size_t bytes = (n + os::kPhysPageSize - 1) & ~(os::kPhysPageSize - 1);
+    void* r = mmap(nullptr, bytes + 2 * os::kPhysPageSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED) return nullptr;
+    void* p = static_cast<char*>(r) + os::kPhysPageSize;
+    if (mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) {
+      munmap(r, bytes + 2 * os::kPhysPageSize);
+      return nullptr;
+    }
+    return p;
+#else
     void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? nullptr : p;
+#endif
   }
 
   void set_hugepages(void* p, size_t n, bool on) override { madvise(p, n, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE); }
@@ -244,6 +260,10 @@ void futex_wait(const volatile uint32_t* addr, uint32_t expected, int64_t timeou
 
 void futex_wake(const volatile uint32_t* addr, int n) {
   syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
+}
+
+bool protect(void* p, size_t n, bool access) {
+  return mprotect(p, n, access ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
 }
 
 bool is_mapped(uintptr_t p, size_t n) {

@@ -34,7 +34,7 @@ GOMEM_NORETURN void check_failed(const char* what, const void* p, const MSpan* s
 // Returns the number of objects, or fails the check.
 uint32_t walk_chain(const MSpan* s, void* head, uint32_t limit, uint64_t* seen, const char* list) {
   uint32_t n = 0;
-  for (void* q = head; q; q = *static_cast<void**>(q)) {
+  for (void* q = head; q; q = reinterpret_cast<void*>(s->link_next(q))) {
     uintptr_t a = reinterpret_cast<uintptr_t>(q);
     if (a < s->base || a >= s->limit() || !s->is_slot_start(a)) check_failed(list, q, s);
     uintptr_t idx = s->obj_index(a);

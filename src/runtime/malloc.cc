@@ -7,6 +7,7 @@
 
 #include "gc/collector.h"
 #include "heap/fault.h"
+#include "platform/os.h"
 #include "runtime/proc.h"
 #include "runtime/runtime.h"
 #include "runtime/shared_p.h"
@@ -26,7 +27,7 @@ namespace {
 // empty).
 GOMEM_INLINE void* pop_object(MCache* c, MSpan* s, SpanClass spc) {
   void** p = static_cast<void**>(s->freelist);
-  s->freelist = p[0];
+  s->freelist = s->next_checked(p);
   s->alloc_count++;
   c->counts[spc]++;
   p[1] = nullptr;
@@ -113,13 +114,30 @@ void* malloc_slow(size_t size) {
   return p;
 }
 
+namespace {
+
+// The hardened build ends every manual large object with a no-access page
+// (uncollectable ones are scanned whole by the collector, so have none): an
+// overflow past the last page faults at once. The guard is part of the
+// span, so the object keeps its span's size and never grows or shrinks in
+// place. Without mappings left to split (vm.max_map_count) the page stays
+// accessible, the object unguarded.
+constexpr uintptr_t kLargeGuardPages = GOMEM_HARDENED ? 1 : 0;
+GOMEM_INLINE uintptr_t large_guard_pages(const MSpan* s) { return s->kind == SpanKind::kManual ? kLargeGuardPages : 0; }
+GOMEM_INLINE uintptr_t large_usable_bytes(const MSpan* s) { return s->bytes() - (large_guard_pages(s) << kPageShift); }
+void* large_guard(const MSpan* s) { return reinterpret_cast<void*>(s->base + large_usable_bytes(s)); }
+
+}  // namespace
+
 void* malloc_large(size_t size, size_t align, SpanKind kind) {
   if (size > kMaxAllocBytes || align > kMaxAllocBytes) return out_of_memory();
   uintptr_t npages = div_round_up(size ? size : 1, kPageSize);
   uintptr_t align_pages = align > kPageSize ? align / kPageSize : 1;
   ensure_init();
-  MSpan* s = g_heap.alloc_span(npages, make_span_class(0, kind), align_pages);
+  uintptr_t guard = kind == SpanKind::kManual ? kLargeGuardPages : 0;
+  MSpan* s = g_heap.alloc_span(npages + guard, make_span_class(0, kind), align_pages);
   if (!s) return out_of_memory();
+  if (guard) os::protect(large_guard(s), guard << kPageShift, false);
   s->alloc_count = 1;
   if (kind == SpanKind::kUncollectable && s->needzero) memset(reinterpret_cast<void*>(s->base), 0, s->bytes());
   return reinterpret_cast<void*>(s->base);
@@ -189,7 +207,7 @@ size_t usable_size(const void* ptr) {
   if (!ptr) return 0;
   MSpan* s = g_arena_index.span_of(reinterpret_cast<uintptr_t>(ptr));
   if (!s || s->state.load(std::memory_order_acquire) != SpanState::kInUse) return 0;
-  if (s->large) return s->bytes() - (reinterpret_cast<uintptr_t>(ptr) - s->base);
+  if (s->large) return large_usable_bytes(s) - (reinterpret_cast<uintptr_t>(ptr) - s->base);
   return s->elemsize;
 }
 
@@ -202,7 +220,7 @@ void* realloc_impl(void* ptr, size_t size) {
   uintptr_t idx;
   MSpan* s = checked_span(ptr, &idx);
   if (kind_is_gc(s->kind)) fatal_fault(Fault::kInvalidFree, ptr, s, "realloc of a collected object");
-  size_t old = s->large ? s->bytes() : s->elemsize;
+  size_t old = s->large ? large_usable_bytes(s) : s->elemsize;
   if (s->kind == SpanKind::kUncollectable) {
     // Stays uncollectable (a root), so whatever it points to stays alive.
     if (size <= old && (s->large || size > old / 2)) return ptr;
@@ -214,7 +232,7 @@ void* realloc_impl(void* ptr, size_t size) {
   }
   if (!s->large && static_cast<uint64_t*>(ptr)[1] == s->free_key && s->get_owner() == t_mcache && s->lists_contain(ptr))
     fatal_fault(Fault::kDoubleFree, ptr, s, "realloc of a free object");
-  if (s->large && size > kMaxSmallSize && size <= kMaxAllocBytes) {
+  if (s->large && !large_guard_pages(s) && size > kMaxSmallSize && size <= kMaxAllocBytes) {
     uintptr_t want = div_round_up(size, kPageSize);
     if (want == s->npages) return ptr;
     if (want < s->npages) {
@@ -226,7 +244,7 @@ void* realloc_impl(void* ptr, size_t size) {
     // loop of small appends does not come back here every time.
     uintptr_t target = want + want / 8;
     if (g_heap.grow_large_in_place(s, target) || g_heap.grow_large_in_place(s, want)) return ptr;
-  } else if (!s->large && size <= old && size > old / 2) {
+  } else if ((!s->large || large_guard_pages(s)) && size <= old && size > old / 2) {
     return ptr;
   }
   void* q = malloc_fast(size);
@@ -248,6 +266,7 @@ void free_slow(void* ptr) {
   MSpan* s = checked_span(ptr, &idx);
   if (s->large) {
     if (kind_is_gc(s->kind)) return gc_free_hook(ptr, s);
+    if (uintptr_t guard = large_guard_pages(s)) os::protect(large_guard(s), guard << kPageShift, true);
     g_heap.free_span(s);
     return;
   }
@@ -273,7 +292,7 @@ void free_slow(void* ptr) {
     uint64_t* w = static_cast<uint64_t*>(ptr);
     if (w[1] == s->free_key) fatal_fault(Fault::kDoubleFree, ptr, s);
     if (s->kind == SpanKind::kUncollectable) memset(w + 2, 0, s->elemsize - 16);
-    w[0] = 0;
+    s->set_link(ptr, nullptr);
     w[1] = s->free_key;
     g_nfree_without_p[manual_list_index(spc)].fetch_add(1, std::memory_order_relaxed);
     send_remote_frees(g_heap, s, ptr, ptr, 1, static_cast<uint32_t>(idx));

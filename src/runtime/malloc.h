@@ -16,7 +16,10 @@
 //   If the calling thread owns the span, the object is pushed on the span's
 //   local list, after two checks that catch interior pointers and double
 //   frees. 30 instructions (both counts are pinned in
-//   tests/fastpath/instructions.txt). Anything else - another thread's span,
+//   tests/fastpath/instructions.txt). The hardened build (GOMEM_HARDENED,
+//   docs/security.md) encodes the link word free writes and decodes and
+//   checks the one malloc pops: malloc 29, free 32
+//   (instructions_hardened.txt). Anything else - another thread's span,
 //   an uncollectable span, a large object, a collected object, NULL,
 //   garbage - is free_slow's business; a free that brings its span's
 //   alloc_count to 0 (the span emptied, or a parked span has enough free
@@ -68,7 +71,9 @@ size_t usable_size(const void* p);
 void* out_of_memory();
 
 // malloc's fast path: pop the free list of the P's current span for the
-// size class. Budget: 19 instructions, one predicted branch.
+// size class. Budget: 19 instructions, one predicted branch (hardened: 29,
+// three; the last object of a list, whose link is null, and a corrupt
+// link take the slow path, which pops the one and reports the other).
 GOMEM_INLINE void* malloc_fast(size_t size) {
   if (GOMEM_LIKELY(size <= kDirectMax)) {
     MCache* c = t_mcache;
@@ -76,8 +81,9 @@ GOMEM_INLINE void* malloc_fast(size_t size) {
     SpanClass spc = kDirectClass.spc[i];
     MSpan* s = c->alloc[spc];
     void** p = static_cast<void**>(s->freelist);
-    if (GOMEM_LIKELY(p != nullptr)) {
-      s->freelist = p[0];
+    void* next;
+    if (GOMEM_LIKELY(p != nullptr && s->next_fast(p, &next))) {
+      s->freelist = next;
       s->alloc_count++;
       c->counts[spc]++;
       p[1] = nullptr;  // clear the double-free key
@@ -88,7 +94,7 @@ GOMEM_INLINE void* malloc_fast(size_t size) {
 }
 
 // free's fast path: the owner pushes the object on its span's local list.
-// Budget: 30 instructions, three predicted branches.
+// Budget: 30 instructions, three predicted branches (hardened: 32).
 GOMEM_INLINE void free_fast(void* ptr) {
   uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
   MSpan* s = g_arena_index.span_or_empty(p);  // NULL, foreign pointers: the empty span
@@ -98,7 +104,7 @@ GOMEM_INLINE void free_fast(void* ptr) {
     // An object starts at base + k * elemsize (else it is an interior
     // pointer) and a free object holds the key in word 1 (else: double free?).
     if (GOMEM_LIKELY(s->is_slot_start(p) && w[1] != key)) {
-      w[0] = reinterpret_cast<uint64_t>(s->local_free);
+      s->set_link(ptr, s->local_free);
       w[1] = key;
       s->local_free = ptr;
       (*s->nfree_slot)++;
