@@ -105,6 +105,13 @@ GOMEM_API GOMEM_MALLOC_ATTR void* gomem_malloc_uncollectable(size_t size);
 GOMEM_API void gomem_gc_free(void* p);
 /* A full, blocking collection, sweep included (like Go's runtime.GC). */
 GOMEM_API void gomem_gc_collect(void);
+/* With GOMEM_GC=generational: a blocking minor collection, sweep included,
+ * that frees only objects allocated since the last cycle and found dead
+ * (objects that survived a cycle are old: only a full cycle frees them, runs
+ * their finalizers and cleanups, clears their weak pointers). A full one
+ * when a minor one cannot run (GOMEM_GC=stw, dirty-page tracking refused,
+ * first cycle after a fork). */
+GOMEM_API void gomem_gc_collect_minor(void);
 /* Sets GOGC and returns the previous value. Negative disables automatic
  * collection (like debug.SetGCPercent(-1)). */
 GOMEM_API int gomem_gc_set_percent(int percent);
@@ -396,6 +403,8 @@ typedef struct gomem_stats {
   uint64_t gc_heap_live;  /* bytes marked live by the last cycle */
   uint64_t memory_limit;  /* GOMEMLIMIT, UINT64_MAX-like when off */
   uint64_t num_finalizers_run;
+  uint32_t num_minor_gc; /* of num_gc, minor cycles (GOMEM_GC=generational) */
+  uint32_t gc_mode;      /* 1: generational (minor cycles possible); 0: every cycle full */
 
   /* Processors (Ps): allocation contexts that threads hold. */
   uint32_t num_p;        /* Ps made so far */

@@ -183,8 +183,11 @@ void add_heap_live(int64_t delta);
 // ---------------------------------------------------------------------------
 // Cycles and statistics (gc.cc).
 
-enum class Trigger { kHeap, kForced, kMemoryLimit };
-// Runs one full cycle (unless kHeap and another thread already ran it).
+// kMinor: gomem_gc_collect_minor (a minor cycle in generational mode when
+// one is possible, else a full one).
+enum class Trigger { kHeap, kForced, kMemoryLimit, kMinor };
+// Runs one cycle (unless kHeap and another thread already ran it): full,
+// or minor in generational mode (generational.cc says when).
 void collect(Trigger why);
 void gc_init(const os::EnvSettings& env);
 void fill_stats(gomem_stats* st);
@@ -290,6 +293,14 @@ size_t run_finalizers();
 uint64_t finalizers_run();
 
 // Internal settings.
+// Generational mode (generational.cc): GOMEM_GC=generational. gen_init runs
+// during the runtime's initialisation, right after the heap's, before any
+// arena exists.
+void gen_init(const os::EnvSettings& env);
+// Whether cycles may be minor (1) or are all full stop-the-world ones (0),
+// for gomem_stats.
+uint32_t gc_mode();
+
 struct Settings {
   int markers = 0;            // GOMEM_GC_MARKERS (0 = one per CPU, at most 8)
   int sig_suspend = 0;        // GOMEM_SIG_SUSPEND (0 = SIGPWR)

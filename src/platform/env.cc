@@ -23,6 +23,7 @@ const char* const kEnvNames[] = {"GOMEMLIMIT",
                                  "GOMEM_GC_INTERIOR",
                                  "GOMEM_DIRTY",
                                  "GOMEM_GC_TRACE_ROOT",
+                                 "GOMEM_GC",
                                  nullptr};
 
 namespace {
@@ -197,6 +198,8 @@ const char* parse_env(const char* name, const char* v, EnvSettings* out) {
     return parse_choice(v, "exact", "past_end", "want exact or past_end", &out->interior_exact);
   if (strcmp(name, "GOMEM_DIRTY") == 0) return parse_choice(v, "on", "off", "want on or off", &out->dirty_tracking);
   if (strcmp(name, "GOMEM_GC_TRACE_ROOT") == 0) return parse_address(v, &out->trace_root);
+  if (strcmp(name, "GOMEM_GC") == 0)
+    return parse_choice(v, "generational", "stw", "want stw or generational", &out->generational);
   return nullptr;
 }
 

@@ -37,6 +37,7 @@ struct EnvSettings {
   bool interior_exact = false;       // GOMEM_GC_INTERIOR=exact (past_end is the default)
   bool dirty_tracking = true;        // GOMEM_DIRTY=off: marking stays stop-the-world
   uintptr_t trace_root = 0;          // GOMEM_GC_TRACE_ROOT: print what keeps this object alive
+  bool generational = false;         // GOMEM_GC=generational (stw, the default: every cycle full)
 };
 
 // The knobs' names, null-terminated.
