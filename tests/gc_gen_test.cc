@@ -1,0 +1,296 @@
+// Generational collection (GOMEM_GC=generational, src/gc/generational.cc):
+// a minor cycle keeps old objects marked and must still find every young
+// object that only an old one points to. The pointer gets there by a write
+// to the old object's page: once, repeatedly, from many threads, by the
+// kernel (read()), after the page stayed clean for several cycles, after a
+// fork. Each test fails if a minor cycle skips the old objects on written
+// pages (the remembered-set scan): the young object is then freed.
+//
+// Run with GOMEM_GC=generational (tests/CMakeLists.txt sets it). Without it,
+// or when the kernel refuses dirty-page tracking, the tests skip.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "gc_test_util.h"
+#include "platform/dirty.h"
+
+using namespace gomem_test;
+
+namespace {
+
+constexpr size_t kYoung = 48;  // young objects' size (a busy size class: slots are reused)
+
+// The old object of a test: a plain pointer in a global, so a root.
+uintptr_t* g_old = nullptr;
+
+gomem_stats read_stats() {
+  static gomem_stats st;  // large: not on the test's stack
+  gomem_read_stats(&st);
+  return st;
+}
+
+// Skips unless minor cycles can run; fails if they should and cannot.
+bool generational_or_skip(std::string* why) {
+  const char* mode = getenv("GOMEM_GC");
+  if (!mode || strcmp(mode, "generational") != 0) {
+    *why = "GOMEM_GC is not generational";
+    return false;
+  }
+  gomem::DirtyTracker probe;
+  if (!probe.init()) {
+    *why = std::string("dirty-page tracking refused: ") + probe.reason();
+    return false;
+  }
+  probe.shutdown();
+  EXPECT_EQ(read_stats().gc_mode, 1u) << "GOMEM_GC=generational and the kernel tracks pages, yet cycles are all full";
+  return true;
+}
+
+#define REQUIRE_GENERATIONAL()                   \
+  do {                                           \
+    std::string why_;                            \
+    if (!generational_or_skip(&why_)) {          \
+      GTEST_SKIP() << why_;                      \
+    }                                            \
+  } while (0)
+
+// Automatic cycles off for the test's duration: it decides which run.
+struct NoAutoGC {
+  int old = gomem_gc_set_percent(-1);
+  ~NoAutoGC() { gomem_gc_set_percent(old); }
+};
+
+// An old object of n bytes: allocated, made a root, survives a full cycle.
+GOMEM_NOINLINE_TEST void make_old(size_t n) {
+  g_old = static_cast<uintptr_t*>(gomem_gc_alloc(n));
+  collect_clean();
+}
+
+// A young object (masked), filled with seed's pattern.
+GOMEM_NOINLINE_TEST uintptr_t young(uint64_t seed) { return make_masked(kYoung, seed); }
+
+GOMEM_NOINLINE_TEST void store(size_t word, uintptr_t masked) { g_old[word] = masked ^ kMask; }
+
+GOMEM_NOINLINE_TEST bool alive(uintptr_t masked, uint64_t seed) {
+  void* p = unmask(masked);
+  return gomem_gc_base(p) == p && check(p, kYoung, seed);
+}
+
+// A minor cycle with a clean stack; churn afterwards so that a freed slot
+// would be handed out again and overwritten.
+__attribute__((always_inline)) inline void minor_clean() {
+  uint32_t before = read_stats().num_minor_gc;
+  clear_stack();
+  gomem_gc_collect_minor();
+  EXPECT_EQ(read_stats().num_minor_gc, before + 1) << "the cycle was not a minor one";
+  churn(kYoung, 2000);
+}
+
+}  // namespace
+
+// The old object's page is written once, between two cycles.
+GC_TEST(GCGenerational, AnOldObjectKeepsTheYoungObjectStoredInIt) {
+  REQUIRE_GENERATIONAL();
+  NoAutoGC off;
+  make_old(64);
+  uintptr_t y = young(1);
+  store(3, y);
+  minor_clean();
+  EXPECT_TRUE(alive(y, 1)) << "the young object only the old one points to was freed";
+  g_old = nullptr;
+}
+
+// A large old object: only the written page of it is rescanned.
+GC_TEST(GCGenerational, ALargeOldObjectKeepsTheYoungObjectStoredInItsMiddle) {
+  REQUIRE_GENERATIONAL();
+  NoAutoGC off;
+  make_old(256 * 1024);
+  uintptr_t y = young(2);
+  store((100 * 1024 + 8) / sizeof(uintptr_t), y);
+  minor_clean();
+  EXPECT_TRUE(alive(y, 2));
+  g_old = nullptr;
+}
+
+// Written over and over between cycles, for many cycles: each cycle's last
+// young object must survive it.
+GC_TEST(GCGenerational, APageWrittenRepeatedly) {
+  REQUIRE_GENERATIONAL();
+  NoAutoGC off;
+  make_old(512);
+  for (uint64_t round = 0; round < 20; round++) {
+    uintptr_t y = 0;
+    for (int i = 0; i < 50; i++) {
+      y = young(100 + round * 64 + static_cast<uint64_t>(i));
+      store(1 + i % 8, y);
+      store(1 + i % 8 + 8, 0 ^ kMask);  // and plain words beside it
+    }
+    // The last one stored is the one at word 1 + 49 % 8.
+    minor_clean();
+    EXPECT_TRUE(alive(y, 100 + round * 64 + 49)) << "round " << round;
+  }
+  g_old = nullptr;
+}
+
+// The page stays clean (protected) for several minor cycles, then is
+// written: the write after a long quiet spell is seen.
+GC_TEST(GCGenerational, APageCleanForSeveralCyclesThenWritten) {
+  REQUIRE_GENERATIONAL();
+  NoAutoGC off;
+  make_old(128);
+  for (int i = 0; i < 5; i++) minor_clean();
+  uintptr_t y = young(3);
+  store(7, y);
+  minor_clean();
+  EXPECT_TRUE(alive(y, 3));
+  g_old = nullptr;
+}
+
+// The kernel writes the pointer: read() from a pipe into the old object.
+GC_TEST(GCGenerational, APointerTheKernelWritesIntoAnOldObject) {
+  REQUIRE_GENERATIONAL();
+  NoAutoGC off;
+  make_old(64);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  uintptr_t y = young(4);
+  {
+    uintptr_t v = y ^ kMask;
+    ASSERT_EQ(write(fds[1], &v, sizeof v), static_cast<ssize_t>(sizeof v));
+    v = 0;
+  }
+  ASSERT_EQ(read(fds[0], &g_old[5], sizeof(uintptr_t)), static_cast<ssize_t>(sizeof(uintptr_t)));
+  close(fds[0]);
+  close(fds[1]);
+  minor_clean();
+  EXPECT_TRUE(alive(y, 4)) << "a pointer read() put in an old object was not seen";
+  g_old = nullptr;
+}
+
+namespace {
+
+// One writer: stores young objects into its slot of the old object, and
+// checks that the one it stored before is still there and whole, until told
+// to stop.
+struct Writer {
+  int slot;
+  std::atomic<bool>* stop;
+  std::atomic<long>* failures;
+  std::atomic<long>* stores;
+};
+
+GOMEM_NOINLINE_TEST void write_loop(Writer w) {
+  gomem_register_thread();
+  uint64_t prev = 0;
+  for (uint64_t k = 1; !w.stop->load(); k++) {
+    uint64_t seed = static_cast<uint64_t>(w.slot) << 32 | k;
+    uintptr_t y = young(seed);
+    if (prev && !alive(g_old[w.slot] ^ kMask, prev)) w.failures->fetch_add(1);
+    g_old[w.slot] = y ^ kMask;
+    prev = seed;
+    w.stores->fetch_add(1, std::memory_order_relaxed);
+  }
+  if (!alive(g_old[w.slot] ^ kMask, prev)) w.failures->fetch_add(1);
+}
+
+}  // namespace
+
+// Many threads (more than cores) write into an old object, on one page and
+// on several, while this one runs minor cycles back to back.
+GC_TEST(GCGenerational, ManyThreadsWriteIntoOldObjectsDuringMinorCycles) {
+  REQUIRE_GENERATIONAL();
+  NoAutoGC off;
+  int n = 2 * ncpu();
+  if (n < 4) n = 4;
+  // Slots 64 words apart: eight threads to a page.
+  make_old(static_cast<size_t>(n) * 64 * sizeof(uintptr_t));
+  std::atomic<bool> stop{false};
+  std::atomic<long> failures{0}, stores{0};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < n; i++) ts.emplace_back(write_loop, Writer{i * 64, &stop, &failures, &stores});
+  // Bounded: 300 cycles, then the writers stop at their next store.
+  for (int c = 0; c < 300; c++) {
+    clear_stack();
+    gomem_gc_collect_minor();
+  }
+  stop = true;
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(failures.load(), 0) << "young objects only an old one pointed to were freed (of " << stores.load()
+                                << " stored)";
+  g_old = nullptr;
+}
+
+// fork(): the child's tracker starts over (its first cycle is full), then
+// minor cycles work there; the parent's go on.
+GC_TEST(GCGenerational, AfterForkBothSidesKeepYoungObjectsOfOldOnes) {
+  REQUIRE_GENERATIONAL();
+  NoAutoGC off;
+  make_old(64);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(60);  // a watchdog against a hang
+    uintptr_t y = young(5);
+    store(2, y);
+    clear_stack();
+    gomem_gc_collect_minor();  // full: the registration did not survive the fork
+    churn(kYoung, 2000);
+    if (!alive(y, 5)) _exit(2);
+    uintptr_t z = young(6);
+    store(3, z);
+    uint32_t before = read_stats().num_minor_gc;
+    clear_stack();
+    gomem_gc_collect_minor();
+    churn(kYoung, 2000);
+    if (read_stats().num_minor_gc != before + 1) _exit(3);
+    _exit(alive(z, 6) ? 0 : 4);
+  }
+  uintptr_t y = young(7);
+  store(4, y);
+  minor_clean();
+  EXPECT_TRUE(alive(y, 7));
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << (WIFEXITED(status) ? "the child exited with " + std::to_string(WEXITSTATUS(status))
+                            : "the child died with signal " + std::to_string(WTERMSIG(status)));
+  g_old = nullptr;
+}
+
+// Young garbage goes in a minor cycle; an old object that died stays until a
+// full one, and so do its weak pointer and finalizer (said in docs/gc.md).
+namespace {
+void* volatile g_hold = nullptr;  // a root while an object is made old (volatile: never read)
+
+GOMEM_NOINLINE_TEST bool weak_is(gomem_weak* w, uintptr_t masked) {
+  return reinterpret_cast<uintptr_t>(gomem_weak_get(w)) == (masked ^ kMask);
+}
+GOMEM_NOINLINE_TEST gomem_weak* weak_of(uintptr_t masked) { return gomem_weak_make(unmask(masked)); }
+GOMEM_NOINLINE_TEST void hold(uintptr_t masked) { g_hold = masked ? unmask(masked) : nullptr; }
+}  // namespace
+
+GC_TEST(GCGenerational, MinorCyclesFreeYoungGarbageOnlyAndFullOnesTheRest) {
+  REQUIRE_GENERATIONAL();
+  NoAutoGC off;
+  uintptr_t old_dead = make_masked(kYoung, 8);
+  gomem_weak* w = weak_of(old_dead);
+  hold(old_dead);
+  collect_clean();  // held by a root: now old
+  ASSERT_TRUE(weak_is(w, old_dead)) << "held by a root, it survives";
+  hold(0);  // dead from here on
+  uintptr_t young_dead = young(9);
+  gomem_weak* wy = weak_of(young_dead);
+  uint32_t before = read_stats().num_minor_gc;
+  clear_stack();
+  gomem_gc_collect_minor();
+  EXPECT_EQ(read_stats().num_minor_gc, before + 1);
+  EXPECT_TRUE(weak_is(wy, 0 ^ kMask)) << "young garbage is found dead by a minor cycle";
+  EXPECT_TRUE(weak_is(w, old_dead)) << "an old object is not found dead by a minor cycle";
+  collect_clean();
+  EXPECT_TRUE(weak_is(w, 0 ^ kMask)) << "a full cycle finds it dead";
+}
