@@ -35,6 +35,13 @@
  * objects. A pointer to a collected object kept only there does not keep it
  * alive: keep such pointers in uncollectable blocks, registered roots, or (in
  * C++) containers using gomem::gc_allocator<T>.
+ * With GOMEM_GC=generational a minor cycle rereads a collected object that
+ * survived a cycle only where its page was written since (the kernel's
+ * dirty-page bits): stores by any thread and the kernel's copies into user
+ * memory (read(), recv()) count; writes through pages the kernel pinned
+ * before the cycle (io_uring fixed buffers, O_DIRECT or AIO reads in flight,
+ * RDMA) do not: do not let such I/O deliver pointers into collected objects
+ * in that mode. docs/gc.md has the design.
  *
  * Errors. Freeing a pointer gomem never handed out, an interior pointer, or an
  * object that is already free prints a message naming the fault, the pointer

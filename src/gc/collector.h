@@ -175,7 +175,9 @@ struct Pacer {
 extern Pacer g_pacer;
 
 void pacer_init(int64_t memory_limit, int gc_percent);
-void pacer_commit(uint64_t marked);  // after mark termination
+// After mark termination: marked = what is marked now; the goal is GOGC's
+// over goal_base (the same, but after a minor cycle: generational.cc).
+void pacer_commit(uint64_t marked, uint64_t goal_base);
 // Called after a refill or a large allocation: starts a cycle if due.
 void maybe_trigger();
 void add_heap_live(int64_t delta);

@@ -151,7 +151,7 @@ void collect(Trigger why) {
   // 4. Mark termination: flip sweepgen, take the Ps' spans back, pace.
   g_heap.sweepgen.fetch_add(2, std::memory_order_acq_rel);
   release_p_spans_stw();
-  pacer_commit(gen_end_mark(kind, m.marked_bytes));
+  gen_end_mark(kind, m.marked_bytes);
   int64_t t_end = os::nanotime();
   uint64_t wall = static_cast<uint64_t>(os::walltime());
   start_the_world();

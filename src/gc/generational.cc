@@ -171,24 +171,31 @@ CycleKind gen_start_mark(CycleKind kind, Marker& m, int64_t* dirty_pages) {
   return kind;
 }
 
-uint64_t gen_end_mark(CycleKind kind, uint64_t marked) {
-  if (kind == CycleKind::kStw) return marked;
-  if (kind == CycleKind::kFull) {
-    g_gen.full_marked = marked;
-    g_gen.minors = 0;
-    g_gen.full_due = false;
-    return marked;
+void gen_end_mark(CycleKind kind, uint64_t marked) {
+  if (kind != CycleKind::kMinor) {
+    if (kind == CycleKind::kFull) {
+      g_gen.full_marked = marked;
+      g_gen.minors = 0;
+      g_gen.full_due = false;
+    }
+    pacer_commit(marked, marked);
+    return;
   }
   uint64_t total = g_pacer.heap_marked.load(std::memory_order_relaxed) + marked;
-  // Half of GOGC's headroom over the last full cycle's live heap may fill
-  // with objects promoted since; past that, or after kMaxMinors, a full one.
+  // Objects promoted since the last full cycle may be dead: they may fill
+  // half of GOGC's headroom over that cycle's live heap; past that, or after
+  // kMaxMinors, the next cycle is full.
   int pct = g_pacer.gc_percent.load(std::memory_order_relaxed);
   uint64_t headroom = pct < 0 ? total : g_gen.full_marked / 200 * static_cast<uint64_t>(pct);
   g_gen.full_due = ++g_gen.minors >= kMaxMinors || total > g_gen.full_marked + headroom;
   // Under a memory limit that is near, old garbage is what can be given back.
   if (g_pacer.memory_limit.load(std::memory_order_relaxed) != kNoLimit && total > memory_limit_goal() / 2)
     g_gen.full_due = true;
-  return total;
+  // The goal: GOGC's over the last full cycle's live heap plus this cycle's
+  // survivors, not over everything marked (which counts the promoted
+  // garbage), so that the heap stays near what a full cycle would allow.
+  uint64_t base = g_gen.full_marked + marked;
+  pacer_commit(total, base < total ? base : total);
 }
 
 uint32_t gc_mode() { return g_gen.sticky.load(std::memory_order_relaxed) && g_dirty.tracking() ? 1 : 0; }

@@ -203,9 +203,10 @@ CycleKind gen_choose(Trigger why);
 // marks and protects the heap. Returns the kind that runs (a minor one
 // whose scan the kernel refused becomes full). *dirty_pages: pages rescanned.
 CycleKind gen_start_mark(CycleKind kind, Marker& m, int64_t* dirty_pages);
-// After marking: what the pacer takes as marked (a minor cycle adds the
-// old objects, still marked); decides whether the next cycle is full.
-uint64_t gen_end_mark(CycleKind kind, uint64_t marked);
+// After marking (marked: the bytes this cycle marked): tells the pacer what
+// is marked now (a minor cycle adds the old objects) and what to set the
+// goal over; decides whether the next cycle is full.
+void gen_end_mark(CycleKind kind, uint64_t marked);
 void gen_fork_child();
 
 // Fork (gc.cc has the order). prepare takes the file's locks, parent

@@ -65,10 +65,10 @@ void pacer_init(int64_t memory_limit, int gc_percent) {
   g_pacer.trigger.store(goal);
 }
 
-void pacer_commit(uint64_t marked) {
+void pacer_commit(uint64_t marked, uint64_t goal_base) {
   g_pacer.heap_marked.store(marked, std::memory_order_relaxed);
   g_pacer.heap_live.store(marked, std::memory_order_relaxed);
-  uint64_t goal = compute_goal(marked, g_pacer.gc_percent.load(std::memory_order_relaxed));
+  uint64_t goal = compute_goal(goal_base, g_pacer.gc_percent.load(std::memory_order_relaxed));
   uint64_t lim = memory_limit_goal();
   if (lim < goal) goal = lim;
   g_pacer.goal.store(goal, std::memory_order_relaxed);
