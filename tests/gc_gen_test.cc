@@ -52,12 +52,12 @@ bool generational_or_skip(std::string* why) {
   return true;
 }
 
-#define REQUIRE_GENERATIONAL()                   \
-  do {                                           \
-    std::string why_;                            \
-    if (!generational_or_skip(&why_)) {          \
-      GTEST_SKIP() << why_;                      \
-    }                                            \
+#define REQUIRE_GENERATIONAL()          \
+  do {                                  \
+    std::string why_;                   \
+    if (!generational_or_skip(&why_)) { \
+      GTEST_SKIP() << why_;             \
+    }                                   \
   } while (0)
 
 // Automatic cycles off for the test's duration: it decides which run.
@@ -224,6 +224,16 @@ bool wait_acks(int n) {
   return false;
 }
 
+// More writers than cores (at least 4), each with its slot of a fresh old
+// object: slots 64 words apart, eight writers to a page, several pages.
+GOMEM_NOINLINE_TEST int make_old_for_writers() {
+  int n = 2 * ncpu();
+  if (n < 4) n = 4;
+  if (n > kMaxWriters) n = kMaxWriters;
+  make_old(static_cast<size_t>(n) * 64 * sizeof(uintptr_t));
+  return n;
+}
+
 uint64_t round_seed(int r, int i) { return 1000 + static_cast<uint64_t>(r) * kMaxWriters + static_cast<uint64_t>(i); }
 
 }  // namespace
@@ -233,11 +243,7 @@ uint64_t round_seed(int r, int i) { return 1000 + static_cast<uint64_t>(r) * kMa
 GC_TEST(GCGenerational, ManyThreadsStoreIntoAnOldObjectBetweenMinorCycles) {
   REQUIRE_GENERATIONAL();
   NoAutoGC off;
-  int n = 2 * ncpu();
-  if (n < 4) n = 4;
-  if (n > kMaxWriters) n = kMaxWriters;
-  // Slots 64 words apart: eight writers to a page, several pages.
-  make_old(static_cast<size_t>(n) * 64 * sizeof(uintptr_t));
+  int n = make_old_for_writers();
   g_round = 0;
   g_acks = 0;
   std::vector<std::thread> ts;
@@ -290,9 +296,7 @@ GOMEM_NOINLINE_TEST void write_loop(Writer w) {
 GC_TEST(GCGenerational, DISABLED_ManyAllocatingThreadsStoreIntoAnOldObjectDuringMinorCycles) {
   REQUIRE_GENERATIONAL();
   NoAutoGC off;
-  int n = 2 * ncpu();
-  if (n < 4) n = 4;
-  make_old(static_cast<size_t>(n) * 64 * sizeof(uintptr_t));
+  int n = make_old_for_writers();
   std::atomic<bool> stop{false};
   std::atomic<long> failures{0};
   std::vector<std::thread> ts;

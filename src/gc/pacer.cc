@@ -2,7 +2,8 @@
 //
 // GOGC: the next cycle starts when the collected heap reaches
 //   goal = marked + marked * GOGC / 100,  at least 4 MiB * GOGC / 100
-// (Go's heap minimum). heap_live counts bytes of collected objects
+// (Go's heap minimum). After a minor cycle (generational.cc) "marked" is
+// still the last full cycle's: the goal does not grow with promoted garbage. heap_live counts bytes of collected objects
 // allocated since the last mark, optimistically: a span's free bytes count
 // as soon as a P takes the span (Go's refill accounting), and are given back
 // when it returns them. With the world stopped for the whole mark, the
