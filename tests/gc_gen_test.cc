@@ -380,3 +380,35 @@ GC_TEST(GCGenerational, MinorCyclesFreeYoungGarbageOnlyAndFullOnesTheRest) {
   collect_clean();
   EXPECT_TRUE(weak_is(w, 0 ^ kMask)) << "a full cycle finds it dead";
 }
+
+// GOMEM_GC=generational with the tracker refused (GOMEM_DIRTY=off stands in
+// for an old kernel or a seccomp policy): every cycle is full, and gctrace
+// says why once. Run by its own ctest entry with that environment.
+GC_TEST(GCGenerationalRefused, EveryCycleIsFullAndGctraceSaysWhyOnce) {
+  const char* mode = getenv("GOMEM_GC");
+  const char* dirty = getenv("GOMEM_DIRTY");
+  if (!mode || strcmp(mode, "generational") != 0 || !dirty || strcmp(dirty, "off") != 0)
+    GTEST_SKIP() << "needs GOMEM_GC=generational GOMEM_DIRTY=off GODEBUG=gctrace=1";
+  char path[] = "/tmp/gomem_gen_trace_XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  int saved = dup(2);
+  ASSERT_EQ(dup2(fd, 2), 2);
+  for (int i = 0; i < 3; i++) gomem_gc_collect_minor();
+  dup2(saved, 2);
+  close(saved);
+  char buf[8192] = {};
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  close(fd);
+  unlink(path);
+  ASSERT_GT(n, 0) << "no gctrace output";
+  std::string out(buf, static_cast<size_t>(n));
+  const std::string said = "dirty-page tracking unavailable (disabled by GOMEM_DIRTY=off)";
+  size_t at = out.find(said);
+  EXPECT_NE(at, std::string::npos) << out;
+  EXPECT_EQ(out.find(said, at + 1), std::string::npos) << "said more than once:\n" << out;
+  EXPECT_EQ(out.find("minor"), std::string::npos) << out;
+  gomem_stats st = read_stats();
+  EXPECT_EQ(st.gc_mode, 0u);
+  EXPECT_EQ(st.num_minor_gc, 0u);
+}
