@@ -3,13 +3,15 @@
 // GOGC: the next cycle starts when the collected heap reaches
 //   goal = marked + marked * GOGC / 100,  at least 4 MiB * GOGC / 100
 // (Go's heap minimum). After a minor cycle (generational.cc) "marked" is
-// still the last full cycle's: the goal does not grow with promoted garbage. heap_live counts bytes of collected objects
-// allocated since the last mark, optimistically: a span's free bytes count
-// as soon as a P takes the span (Go's refill accounting), and are given back
-// when it returns them. With the world stopped for the whole mark, the
-// trigger is the goal itself (Go triggers earlier so that its concurrent
-// mark ends near the goal). GOGC=off (or a negative percent) disables
-// collection by the pacer; explicit collections still run.
+// still the last full cycle's: the goal does not grow with promoted garbage.
+//
+// heap_live counts bytes of collected objects allocated since the last
+// mark, optimistically: a span's free bytes count as soon as a P takes the
+// span (Go's refill accounting), and are given back when it returns them.
+// With the world stopped for the whole mark, the trigger is the goal itself
+// (Go triggers earlier so that its concurrent mark ends near the goal).
+// GOGC=off (or a negative percent) disables collection by the pacer;
+// explicit collections still run.
 #include "gc/internal.h"
 #include "platform/os.h"
 
