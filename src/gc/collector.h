@@ -32,6 +32,12 @@
 //      and its sweepgen bump wait for the span it is sweeping), span by
 //      span: alloc_bits = gcmark_bits, empty spans back to the heap.
 //
+// GOMEM_GC=generational (generational.cc): sweeping keeps the mark bits, so
+// objects that survived a cycle stay marked (old); most cycles are minor:
+// step 3 also rescans the old objects on heap pages written since the last
+// stop (the kernel's dirty-page bits) and traces only unmarked objects.
+// Full cycles clear every mark bit between steps 2 and 3.
+//
 // fork() (gc.cc, runtime/proc.cc): the parent takes every lock in the order
 // the code nests them, starting with the collection lock, so no cycle, sweep
 // of a span or scavenge is half done in the child; the child gives back the
