@@ -315,3 +315,28 @@ TEST(DirtyOff, NotInitialisedIsOff) {
   EXPECT_STREQ(t.reason(), "not initialised");
   EXPECT_EQ(t.scan(0, kPage, collect, nullptr), -1);
 }
+
+// The kernel's own writes count: read() copying into a protected page (the
+// generational collector's minor cycles rely on it: a pointer received from
+// a pipe or a socket into an old object). With async write-protection the
+// kernel resolves its own fault (UFFD_USER_MODE_ONLY does not make the copy
+// fail with EFAULT) and the page reports written.
+TEST_F(Dirty, KernelWritesByReadAreRecorded) {
+  constexpr size_t n = 8;
+  char* m = tracked(n);
+  ASSERT_NE(m, nullptr);
+  EXPECT_TRUE(scan(t, m, n).empty());
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const char msg[16] = "from the kernel";
+  ASSERT_EQ(write(fds[1], msg, sizeof msg), static_cast<ssize_t>(sizeof msg));
+  ASSERT_EQ(read(fds[0], m + 5 * kPage + 100, sizeof msg), static_cast<ssize_t>(sizeof msg)) << strerror(errno);
+  EXPECT_EQ(memcmp(m + 5 * kPage + 100, msg, sizeof msg), 0);
+  EXPECT_EQ(scan(t, m, n), std::set<size_t>{5});
+  // A read spanning two pages marks both.
+  ASSERT_EQ(write(fds[1], msg, sizeof msg), static_cast<ssize_t>(sizeof msg));
+  ASSERT_EQ(read(fds[0], m + 3 * kPage - 8, sizeof msg), static_cast<ssize_t>(sizeof msg)) << strerror(errno);
+  EXPECT_EQ(scan(t, m, n), (std::set<size_t>{2, 3}));
+  close(fds[0]);
+  close(fds[1]);
+}

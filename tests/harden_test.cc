@@ -173,6 +173,12 @@ TEST(Env, SmallKnobsTakeTheirRangesOnly) {
   EXPECT_EQ(parse_env("GOMEM_DIRTY", "off", &s), nullptr);
   EXPECT_FALSE(s.dirty_tracking);
   EXPECT_NE(parse_env("GOMEM_DIRTY", "0", &s), nullptr);
+  EXPECT_FALSE(s.generational);
+  EXPECT_EQ(parse_env("GOMEM_GC", "generational", &s), nullptr);
+  EXPECT_TRUE(s.generational);
+  EXPECT_EQ(parse_env("GOMEM_GC", "stw", &s), nullptr);
+  EXPECT_FALSE(s.generational);
+  EXPECT_NE(parse_env("GOMEM_GC", "concurrent", &s), nullptr);
   EXPECT_EQ(parse_env("GOMEM_GC_TRACE_ROOT", "0xc000012340", &s), nullptr);
   EXPECT_EQ(s.trace_root, 0xc000012340u);
   EXPECT_EQ(parse_env("GOMEM_GC_TRACE_ROOT", "C0000AB", &s), nullptr);

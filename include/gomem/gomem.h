@@ -35,6 +35,13 @@
  * objects. A pointer to a collected object kept only there does not keep it
  * alive: keep such pointers in uncollectable blocks, registered roots, or (in
  * C++) containers using gomem::gc_allocator<T>.
+ * With GOMEM_GC=generational a minor cycle rereads a collected object that
+ * survived a cycle only where its page was written since (the kernel's
+ * dirty-page bits): stores by any thread and the kernel's copies into user
+ * memory (read(), recv()) count; writes through pages the kernel pinned
+ * before the cycle (io_uring fixed buffers, O_DIRECT or AIO reads in flight,
+ * RDMA) do not: do not let such I/O deliver pointers into collected objects
+ * in that mode. docs/gc.md has the design.
  *
  * Errors. Freeing a pointer gomem never handed out, an interior pointer, or an
  * object that is already free prints a message naming the fault, the pointer
@@ -105,6 +112,13 @@ GOMEM_API GOMEM_MALLOC_ATTR void* gomem_malloc_uncollectable(size_t size);
 GOMEM_API void gomem_gc_free(void* p);
 /* A full, blocking collection, sweep included (like Go's runtime.GC). */
 GOMEM_API void gomem_gc_collect(void);
+/* With GOMEM_GC=generational: a blocking minor collection, sweep included,
+ * that frees only objects allocated since the last cycle and found dead
+ * (objects that survived a cycle are old: only a full cycle frees them, runs
+ * their finalizers and cleanups, clears their weak pointers). A full one
+ * when a minor one cannot run (GOMEM_GC=stw, dirty-page tracking refused,
+ * first cycle after a fork). */
+GOMEM_API void gomem_gc_collect_minor(void);
 /* Sets GOGC and returns the previous value. Negative disables automatic
  * collection (like debug.SetGCPercent(-1)). */
 GOMEM_API int gomem_gc_set_percent(int percent);
@@ -397,6 +411,8 @@ typedef struct gomem_stats {
   uint64_t gc_heap_live;  /* bytes marked live by the last cycle */
   uint64_t memory_limit;  /* GOMEMLIMIT, UINT64_MAX-like when off */
   uint64_t num_finalizers_run;
+  uint32_t num_minor_gc; /* of num_gc, minor cycles (GOMEM_GC=generational) */
+  uint32_t gc_mode;      /* 1: generational (minor cycles possible); 0: every cycle full */
 
   /* Processors (Ps): allocation contexts that threads hold. */
   uint32_t num_p;        /* Ps made so far (thread Ps and shared per-CPU Ps) */

@@ -27,6 +27,8 @@ namespace gomem {
 
 // A full, blocking collection (like Go's runtime.GC()).
 inline void collect() { gomem_gc_collect(); }
+// A minor collection with GOMEM_GC=generational (gomem_gc_collect_minor).
+inline void collect_minor() { gomem_gc_collect_minor(); }
 
 // Sets GOGC; returns the previous value (like debug.SetGCPercent).
 inline int set_gc_percent(int percent) { return gomem_gc_set_percent(percent); }

@@ -32,6 +32,12 @@
 //      and its sweepgen bump wait for the span it is sweeping), span by
 //      span: alloc_bits = gcmark_bits, empty spans back to the heap.
 //
+// GOMEM_GC=generational (generational.cc): sweeping keeps the mark bits, so
+// objects that survived a cycle stay marked (old); most cycles are minor:
+// step 3 also rescans the old objects on heap pages written since the last
+// stop (the kernel's dirty-page bits) and traces only unmarked objects.
+// Full cycles clear every mark bit between steps 2 and 3.
+//
 // fork() (gc.cc, runtime/proc.cc): the parent takes every lock in the order
 // the code nests them, starting with the collection lock, so no cycle, sweep
 // of a span or scavenge is half done in the child; the child gives back the
@@ -175,7 +181,9 @@ struct Pacer {
 extern Pacer g_pacer;
 
 void pacer_init(int64_t memory_limit, int gc_percent);
-void pacer_commit(uint64_t marked);  // after mark termination
+// After mark termination: marked = what is marked now; the goal is GOGC's
+// over goal_base (the same, but after a minor cycle: generational.cc).
+void pacer_commit(uint64_t marked, uint64_t goal_base);
 // Called after a refill or a large allocation: starts a cycle if due.
 void maybe_trigger();
 void add_heap_live(int64_t delta);
@@ -183,8 +191,11 @@ void add_heap_live(int64_t delta);
 // ---------------------------------------------------------------------------
 // Cycles and statistics (gc.cc).
 
-enum class Trigger { kHeap, kForced, kMemoryLimit };
-// Runs one full cycle (unless kHeap and another thread already ran it).
+// kMinor: gomem_gc_collect_minor (a minor cycle in generational mode when
+// one is possible, else a full one).
+enum class Trigger { kHeap, kForced, kMemoryLimit, kMinor };
+// Runs one cycle (unless kHeap and another thread already ran it): full,
+// or minor in generational mode (generational.cc says when).
 void collect(Trigger why);
 void gc_init(const os::EnvSettings& env);
 void fill_stats(gomem_stats* st);
@@ -293,6 +304,14 @@ size_t run_finalizers();
 uint64_t finalizers_run();
 
 // Internal settings.
+// Generational mode (generational.cc): GOMEM_GC=generational. gen_init runs
+// during the runtime's initialisation, right after the heap's, before any
+// arena exists.
+void gen_init(const os::EnvSettings& env);
+// Whether cycles may be minor (1) or are all full stop-the-world ones (0),
+// for gomem_stats.
+uint32_t gc_mode();
+
 struct Settings {
   int markers = 0;            // GOMEM_GC_MARKERS (0 = one per CPU, at most 8)
   int sig_suspend = 0;        // GOMEM_SIG_SUSPEND (0 = SIGPWR)

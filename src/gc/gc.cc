@@ -35,6 +35,7 @@ struct CycleStats {
   Mutex stats_lock;
   std::atomic<uint32_t> num_gc{0};  // also read alone, without the lock (gomem_gc_count)
   uint32_t num_forced = 0;
+  uint32_t num_minor = 0;  // of num_gc, minor cycles (generational mode)
   uint64_t pause_total = 0;
   uint64_t pause_ns[GOMEM_NUM_PAUSES] = {};
   uint64_t pause_end[GOMEM_NUM_PAUSES] = {};
@@ -54,8 +55,16 @@ void heap_range(HeapRange* r) {
   r->span = hi - lo;
 }
 
+// What gctrace says of a cycle beyond Go's figures.
+struct CycleNote {
+  CycleKind kind;
+  int64_t dirty_pages;   // minor: pages written since the last stop
+  uint64_t dirty_bytes;  // minor: bytes of old objects rescanned on them
+  uint64_t traced;       // bytes this cycle marked (a minor one: young survivors)
+};
+
 void trace_line(uint32_t n, int64_t start, int64_t t_stop, int64_t t_mark, int64_t t_end, uint64_t before,
-                uint64_t marked, uint64_t goal, int markers, bool forced) {
+                uint64_t marked, uint64_t goal, int markers, bool forced, const CycleNote& note) {
   StackBuf<512> b;
   double since = static_cast<double>(start - g_cycles.start_ns) / 1e9;
   double elapsed = static_cast<double>(os::nanotime() - g_cycles.start_ns) * g_cycles.ncpu;
@@ -69,6 +78,12 @@ void trace_line(uint32_t n, int64_t start, int64_t t_stop, int64_t t_mark, int64
   b.u(mb(before)).s("->").u(mb(before)).s("->").u(mb(marked)).s(" MB, ").u(mb(goal)).s(" MB goal, ");
   b.s("0 MB stacks, 0 MB globals, ").i(markers).s(" P");
   if (forced) b.s(" (forced)");
+  if (note.kind == CycleKind::kMinor) {
+    b.s(" (minor: ").u(note.traced >> 10).s(" KB young marked, ").i(note.dirty_pages).s(" pages written, ");
+    b.u(note.dirty_bytes >> 10).s(" KB old rescanned)");
+  } else if (note.kind == CycleKind::kFull) {
+    b.s(" (full)");
+  }
   b.c('\n');
   os::write_stderr(b.str(), b.len());
 }
@@ -82,11 +97,12 @@ double cpu_fraction() {
 
 // Publishes a finished cycle's figures for the readers (under the collection
 // lock, the world started again). Returns the cycle's number.
-uint32_t publish_cycle(bool forced, uint64_t pause, uint64_t end_wall) {
+uint32_t publish_cycle(bool forced, bool minor, uint64_t pause, uint64_t end_wall) {
   g_cycles.ncpu = os::num_cpus();
   MutexLock sl(g_cycles.stats_lock);
   uint32_t n = g_cycles.num_gc.load(std::memory_order_relaxed) + 1;
   if (forced) g_cycles.num_forced++;
+  if (minor) g_cycles.num_minor++;
   g_cycles.pause_total += pause;
   g_cycles.pause_ns[(n - 1) % GOMEM_NUM_PAUSES] = pause;
   g_cycles.pause_end[(n - 1) % GOMEM_NUM_PAUSES] = end_wall;
@@ -129,6 +145,7 @@ void collect(Trigger why) {
   MutexLock gl(g_cycles.lock);
   if (!should_collect(why)) return;  // another thread just collected
   g_gc_used.store(true, std::memory_order_relaxed);
+  bool forced = why == Trigger::kForced || why == Trigger::kMinor;
   int64_t start = os::nanotime();
   // 1. Sweep termination: every span swept once before marking again.
   finish_sweep();
@@ -137,6 +154,7 @@ void collect(Trigger why) {
   // stopped thread could hold (the loader's lock, pthread_create).
   start_markers();
   collect_data_segments();
+  CycleKind kind = gen_choose(why);
   // 2. Stop the world.
   int64_t t_stop0 = os::nanotime();
   stop_the_world();
@@ -149,6 +167,8 @@ void collect(Trigger why) {
   // 3. Mark.
   Marker m;
   m.init();
+  int64_t dirty_pages = 0;
+  kind = gen_start_mark(kind, m, &dirty_pages);
   os::clear_dead_stack();  // what the steps above left there is not a root (scan_self)
   scan_roots(m);
   mark_parallel(m);
@@ -157,25 +177,25 @@ void collect(Trigger why) {
   // 4. Mark termination: flip sweepgen, take the Ps' spans back, pace.
   g_heap.sweepgen.fetch_add(2, std::memory_order_acq_rel);
   release_p_spans_stw();
-  pacer_commit(m.marked_bytes);
+  gen_end_mark(kind, m.marked_bytes);
   int64_t t_end = os::nanotime();
   uint64_t wall = static_cast<uint64_t>(os::walltime());
   start_the_world();
   int markers = num_markers();
   g_cycles.gc_cpu_ns += static_cast<uint64_t>(t_mark - t_stop) * static_cast<uint64_t>(markers) +
                         static_cast<uint64_t>(t_stop - start) + static_cast<uint64_t>(t_end - t_mark);
-  uint32_t n = publish_cycle(why == Trigger::kForced, static_cast<uint64_t>(t_end - t_stop0), wall);
+  uint32_t n = publish_cycle(forced, kind == CycleKind::kMinor, static_cast<uint64_t>(t_end - t_stop0), wall);
   m.release();
   // 5. Sweep: in the background, and by allocation.
   wake_sweeper();
   wake_finalizer_thread();
   if (g_gcsettings.gctrace) {
-    trace_line(n, start, t_stop, t_mark, t_end, live_before, m.marked_bytes, g_pacer.goal.load(), markers,
-               why == Trigger::kForced);
+    trace_line(n, start, t_stop, t_mark, t_end, live_before, g_pacer.heap_marked.load(), g_pacer.goal.load(), markers,
+               forced, CycleNote{kind, dirty_pages, m.dirty_bytes, m.marked_bytes});
     trace_scavenger();
   }
   wake_scavenger();
-  if (why == Trigger::kForced) {
+  if (forced) {
     // Like runtime.GC: return with the heap swept.
     int64_t s0 = os::nanotime();
     finish_sweep();
@@ -217,6 +237,7 @@ void fill_stats(gomem_stats* st) {
     MutexLock l(g_cycles.stats_lock);
     st->num_gc = g_cycles.num_gc.load(std::memory_order_relaxed);
     st->num_forced_gc = g_cycles.num_forced;
+    st->num_minor_gc = g_cycles.num_minor;
     st->pause_total_ns = g_cycles.pause_total;
     memcpy(st->pause_ns, g_cycles.pause_ns, sizeof st->pause_ns);
     memcpy(st->pause_end, g_cycles.pause_end, sizeof st->pause_end);
@@ -230,6 +251,7 @@ void fill_stats(gomem_stats* st) {
   st->enable_gc = p >= 0;
   st->memory_limit = g_pacer.memory_limit.load();
   st->num_finalizers_run = finalizers_run();
+  st->gc_mode = gc_mode();
 }
 
 // fork(). The parent takes every lock of the process in one order, the one
@@ -287,6 +309,7 @@ void fork_child(MCache* self) {
   g_cycles.stats_lock.reset();
   roots_fork_child();
   helpers_fork_child();
+  gen_fork_child();
   sweep_fork_child(self);
   finalizer_fork_child();
   scavenger_fork_child();

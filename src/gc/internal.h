@@ -128,6 +128,7 @@ class Marker {
 
   uint64_t marked_bytes = 0;
   uint64_t scanned_bytes = 0;
+  uint64_t dirty_bytes = 0;  // bytes of old objects rescanned on written pages (a minor cycle)
 
  private:
   // scan_range; obj: the heap object [lo, hi) belongs to (0: a root).
@@ -174,6 +175,39 @@ void wake_finalizer_thread();
 void release_p_spans_stw();
 bool unlink_large_span(MSpan* s);
 void count_large_free(MSpan* s);
+
+// Generational mode (generational.cc has the design).
+enum class CycleKind : uint8_t {
+  kStw,    // GOMEM_GC=stw (or generational refused): marks start clear, none kept
+  kFull,   // generational, full: every mark cleared first, every page protected
+  kMinor,  // generational, minor: old marks kept, written pages rescanned
+};
+struct GenState {
+  // Set once by gen_init (before any collected span exists): sweeps keep the
+  // mark bits (sweep.cc). Read by sweepers.
+  std::atomic<bool> sticky{false};
+  // The rest: under the collection lock (or initialisation).
+  bool requested = false;    // GOMEM_GC=generational was asked for
+  bool armed = false;        // the last stop protected every page: the next may be minor
+  bool full_due = false;     // the pacer wants the next cycle full
+  bool retried = false;      // a re-init of the tracker was tried since the last fork
+  bool said_off = false;     // gctrace said why cycles are all full
+  uint32_t minors = 0;       // minor cycles since the last full one
+  uint64_t full_marked = 0;  // bytes the last full cycle marked
+};
+extern GenState g_gen;
+// Before the world stops: the kind of this cycle.
+CycleKind gen_choose(Trigger why);
+// World stopped, before the roots: a minor cycle rescans the marked objects
+// on written pages (pushing what they reach on m); a full one clears the
+// marks and protects the heap. Returns the kind that runs (a minor one
+// whose scan the kernel refused becomes full). *dirty_pages: pages rescanned.
+CycleKind gen_start_mark(CycleKind kind, Marker& m, int64_t* dirty_pages);
+// After marking (marked: the bytes this cycle marked): tells the pacer what
+// is marked now (a minor cycle adds the old objects) and what to set the
+// goal over; decides whether the next cycle is full.
+void gen_end_mark(CycleKind kind, uint64_t marked);
+void gen_fork_child();
 
 // Fork (gc.cc has the order). prepare takes the file's locks, parent
 // releases them, child resets them (only the forking thread survives).

@@ -2,13 +2,16 @@
 //
 // GOGC: the next cycle starts when the collected heap reaches
 //   goal = marked + marked * GOGC / 100,  at least 4 MiB * GOGC / 100
-// (Go's heap minimum). heap_live counts bytes of collected objects
-// allocated since the last mark, optimistically: a span's free bytes count
-// as soon as a P takes the span (Go's refill accounting), and are given back
-// when it returns them. With the world stopped for the whole mark, the
-// trigger is the goal itself (Go triggers earlier so that its concurrent
-// mark ends near the goal). GOGC=off (or a negative percent) disables
-// collection by the pacer; explicit collections still run.
+// (Go's heap minimum). After a minor cycle (generational.cc) "marked" is
+// still the last full cycle's: the goal does not grow with promoted garbage.
+//
+// heap_live counts bytes of collected objects allocated since the last
+// mark, optimistically: a span's free bytes count as soon as a P takes the
+// span (Go's refill accounting), and are given back when it returns them.
+// With the world stopped for the whole mark, the trigger is the goal itself
+// (Go triggers earlier so that its concurrent mark ends near the goal).
+// GOGC=off (or a negative percent) disables collection by the pacer;
+// explicit collections still run.
 #include "gc/internal.h"
 #include "platform/os.h"
 
@@ -65,10 +68,10 @@ void pacer_init(int64_t memory_limit, int gc_percent) {
   g_pacer.trigger.store(goal);
 }
 
-void pacer_commit(uint64_t marked) {
+void pacer_commit(uint64_t marked, uint64_t goal_base) {
   g_pacer.heap_marked.store(marked, std::memory_order_relaxed);
   g_pacer.heap_live.store(marked, std::memory_order_relaxed);
-  uint64_t goal = compute_goal(marked, g_pacer.gc_percent.load(std::memory_order_relaxed));
+  uint64_t goal = compute_goal(goal_base, g_pacer.gc_percent.load(std::memory_order_relaxed));
   uint64_t lim = memory_limit_goal();
   if (lim < goal) goal = lim;
   g_pacer.goal.store(goal, std::memory_order_relaxed);

@@ -16,8 +16,9 @@
 // every swept set into an unswept one at no cost.
 //
 // Sweeping a span: drop the objects freed early (gcalloc.cc) from the mark
-// bits and popcount them; allocBits = gcmarkBits; fresh zeroed mark bits;
-// freeindex = 0. An empty span goes back to the heap. A
+// bits and popcount them; allocBits = gcmarkBits; fresh zeroed mark bits
+// (in generational mode a copy of the alloc bits: survivors stay marked, see
+// generational.cc); freeindex = 0. An empty span goes back to the heap. A
 // sweeper pops, acquires and sweeps a span holding the lock of its mcentral
 // (the work is a few bitmap words), so that fork(), which takes every
 // mcentral lock, never leaves a span half swept in the child.
@@ -96,7 +97,12 @@ uint32_t sweep_locked(MSpan* s, uint32_t sg) {
   uint32_t nfreed = old - nalloc;
   s->alloc_count = nalloc;
   s->flip_bits();  // allocBits = gcmarkBits
-  memset(s->gcmark_bits(), 0, words * sizeof(uint64_t));
+  // Generational mode: every survivor stays marked (old); a full cycle
+  // clears the marks when it starts (generational.cc).
+  if (g_gen.sticky.load(std::memory_order_relaxed))
+    memcpy(s->gcmark_bits(), s->alloc_bits(), words * sizeof(uint64_t));
+  else
+    memset(s->gcmark_bits(), 0, words * sizeof(uint64_t));
   s->freeindex = 0;
   s->refill_alloc_cache(0);
   if (nfreed) {

@@ -159,6 +159,7 @@ bool MHeap::grow_locked(uintptr_t npages) {
   uintptr_t ask = align_up(npages << kPageShift, kHeapGrowBytes);
   if (cur_end_ - cur_next_ < ask && !reserve_arenas_locked(ask)) return false;
   if (!os_->commit(reinterpret_cast<void*>(cur_next_), ask)) return false;
+  if (commit_hook) commit_hook(cur_next_, ask);
   stats_.sys += ask;
   stats_.released += ask;  // fresh pages are not backed until touched
   uintptr_t n = ask >> kPageShift;

@@ -141,6 +141,11 @@ class MHeap {
   // Called (outside the lock) after the heap grew: the scavenger starts
   // itself and enforces the memory limit from here.
   void (*grow_hook)() = nullptr;
+  // Called under the heap lock right after pages [lo, lo+n) were committed
+  // (a fresh mapping, so any per-mapping OS state is gone): the collector's
+  // generational mode registers them for dirty-page tracking (gc/generational.cc)
+  // before any object can live there. Set once at initialisation.
+  void (*commit_hook)(uintptr_t lo, uintptr_t n) = nullptr;
 
  private:
   MSpan* alloc_span_locked(uintptr_t npages, SpanClass spc, uintptr_t align_pages, bool* grew);

@@ -116,6 +116,8 @@ class DirtyTracker {
   // (PROT_NONE is fine) and page aligned. Its pages count as written until
   // the next protect_all or scan covers them. A range adjacent to the last one
   // extends it. False (and Off) if the kernel refuses or the table is full.
+  // While Off the range is still recorded (not registered): a later init()
+  // registers it with the others.
   bool register_range(uintptr_t lo, size_t len);
 
   // Starts an epoch: protects every page of every registered range. Writes

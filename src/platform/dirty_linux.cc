@@ -130,18 +130,18 @@ bool DirtyTracker::register_locked(uintptr_t lo, size_t len) {
 bool DirtyTracker::register_range(uintptr_t lo, size_t len) {
   mu_.lock();
   bool ok = state_.load(std::memory_order_relaxed) == kTracking && register_locked(lo, len);
-  if (ok) {
-    int n = count_.load(std::memory_order_relaxed);
-    if (n > 0 && ranges_[n - 1].hi.load(std::memory_order_relaxed) == lo) {
-      ranges_[n - 1].hi.store(lo + len, std::memory_order_release);
-    } else if (n < kMaxRanges) {
-      ranges_[n].lo.store(lo, std::memory_order_relaxed);
-      ranges_[n].hi.store(lo + len, std::memory_order_relaxed);
-      count_.store(n + 1, std::memory_order_release);
-    } else {
-      go_off_locked("more separate ranges than kMaxRanges", 0);
-      ok = false;
-    }
+  // Recorded even when Off (a fork child before its init): a later init()
+  // registers every recorded range, so no committed page escapes tracking.
+  int n = count_.load(std::memory_order_relaxed);
+  if (n > 0 && ranges_[n - 1].hi.load(std::memory_order_relaxed) == lo) {
+    ranges_[n - 1].hi.store(lo + len, std::memory_order_release);
+  } else if (n < kMaxRanges) {
+    ranges_[n].lo.store(lo, std::memory_order_relaxed);
+    ranges_[n].hi.store(lo + len, std::memory_order_relaxed);
+    count_.store(n + 1, std::memory_order_release);
+  } else {
+    if (state_.load(std::memory_order_relaxed) != kOff) go_off_locked("more separate ranges than kMaxRanges", 0);
+    ok = false;
   }
   mu_.unlock();
   return ok;

@@ -25,6 +25,7 @@ const char* const kEnvNames[] = {"GOMEMLIMIT",
                                  "GOMEM_DIRTY",
                                  "GOMEM_GC_TRACE_ROOT",
                                  "GOMEM_SHARED_PS",
+                                 "GOMEM_GC",
                                  nullptr};
 // clang-format on
 
@@ -218,6 +219,8 @@ const char* parse_env(const char* name, const char* v, EnvSettings* out) {
   if (strcmp(name, "GOMEM_GC_TRACE_ROOT") == 0) return parse_address(v, &out->trace_root);
   if (strcmp(name, "GOMEM_SHARED_PS") == 0)
     return parse_int(v, 0, 1000, "want a percentage of a span from 0 (no shared Ps) to 1000", &out->shared_ps);
+  if (strcmp(name, "GOMEM_GC") == 0)
+    return parse_choice(v, "generational", "stw", "want stw or generational", &out->generational);
   return nullptr;
 }
 

@@ -42,6 +42,7 @@ struct EnvSettings {
   // of a size class from the shared per-CPU Ps before its own P takes a
   // span of that class (runtime/shared_p.h); 0 = no shared Ps.
   int shared_ps = 50;
+  bool generational = false;         // GOMEM_GC=generational (stw, the default: every cycle full)
 };
 
 // The knobs' names, null-terminated.

@@ -64,6 +64,7 @@ void fork_hook_parent_scavenge() { gc::fork_parent_scavenge(); }
 void fork_hook_child_scavenge() { gc::fork_child_scavenge(); }
 void fork_hook_release_p(MCache* c) { gc::release_p_spans_after_fork(c); }
 void gc_init_hook(const os::EnvSettings& env) { gc::gc_init(env); }
+void gc_heap_init_hook(const os::EnvSettings& env) { gc::gen_init(env); }
 void gc_fill_stats(gomem_stats* st) { gc::fill_stats(st); }
 
 // A thread gives its P back: its collected spans go to mcentral.
@@ -285,6 +286,13 @@ GOMEM_EXPORT void gomem_gc_collect(void) {
   GcCall call;
   if (!call) return;
   gc::collect(gc::Trigger::kForced);
+}
+
+GOMEM_EXPORT void gomem_gc_collect_minor(void) {
+  ensure_init();
+  if (!gc_ready()) return;
+  gc::collect(gc::Trigger::kMinor);
+  if (GOMEM_UNLIKELY(t_exiting)) release_p();
 }
 
 GOMEM_EXPORT int gomem_gc_set_percent(int percent) {

@@ -28,6 +28,7 @@ GOMEM_NOINLINE void do_init() {
     os::set_madv_free(g_settings.madv_free);
     shared_ps_init(env.shared_ps);
     g_heap.init(&linux_mem_os(), &g_arena_index);
+    gc_heap_init_hook(env);
     g_init_state.store(2, std::memory_order_release);
   }
   // These may allocate, so they run after the heap is usable.

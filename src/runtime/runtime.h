@@ -34,6 +34,9 @@ void fork_hook_parent();
 void fork_hook_child();
 // Called once at the end of initialisation (reads GOGC and the like).
 void gc_init_hook(const os::EnvSettings& env);
+// Right after the heap's initialisation, under the init lock, before any
+// memory is committed (the generational mode's dirty-page tracker).
+void gc_heap_init_hook(const os::EnvSettings& env);
 
 // Writes the statistics report to fd.
 void print_stats_to(int fd);

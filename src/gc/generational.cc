@@ -1,0 +1,212 @@
+// Generational collection with sticky mark bits (GOMEM_GC=generational):
+// Demers, Weiser, Hayes, Boehm, Bobrow, Shenker, "Combining Generational and
+// Conservative Garbage Collection", POPL 1990, with the kernel's dirty-page
+// bits (platform/dirty.h) standing in for the write barrier C and C++ lack.
+//
+// Old objects are the ones marked: sweeping keeps the mark bits (sweep.cc
+// copies the new alloc bits into the mark bits instead of clearing them), so
+// every object that survived a cycle stays marked, and objects allocated
+// since are unmarked (young). A minor cycle marks from
+//   - the roots, all of them, as a full cycle does (stacks, registers, TLS,
+//     data segments, added ranges, uncollectable spans, finalizer records);
+//   - the marked objects on the heap pages written since the last cycle's
+//     stop (PAGEMAP_SCAN, which re-protects them in the same walk): only the
+//     part of each such object that lies on a written page;
+// and since mark_candidate skips marked objects, it traces young objects
+// only. Its sweep frees young garbage; an old object that died stays until a
+// full cycle, and so do its finalizer, cleanups and weak pointers: a minor
+// cycle cannot see it dead (it is marked).
+//
+// The invariant (at the end of every cycle's mark, world stopped): no marked
+// object holds a word that points to an allocated unmarked object. A full
+// mark establishes it; a minor mark keeps it, because a marked object
+// changed since the last stop lies on a written page and is rescanned
+// there, and one not changed held, by induction, only words to marked
+// objects or to slots that were free (a word to a free slot that is handed
+// out later is not a pointer the program stored to the new object). The
+// protection is (re)set while the world is stopped, before marking, so no
+// registered thread writes between "protected" and "marked", and every write
+// after the world starts is on a written page at the next stop. The kernel's
+// own writes (read() into the heap) count as writes (tests/gc_gen_test.cc).
+//
+// Which cycle runs: a full one when asked (gomem_gc_collect, out of memory,
+// the memory limit), when the tracker is not tracking or the last stop did
+// not protect every page (a fork child, a refused scan), and when the old
+// objects have grown by a quarter of GOGC's headroom since the last full cycle
+// or kMaxMinors minors ran; a minor one otherwise. A full cycle clears every
+// mark bit first (world stopped) and protects the whole heap.
+//
+// Heap pages are registered as they are committed (MHeap::commit_hook,
+// under the heap lock, before any object can live there): the fresh mapping
+// of a commit drops any registration, and a registered page counts as
+// written until first protected. The tracker starts before the heap is
+// used (gen_init, from the runtime's initialisation); if it is refused, the
+// collector runs full cycles only, said once in gctrace. A fork child's
+// tracker is Off (fork_child); its next cycle re-initialises it (which
+// registers every range again) and is full.
+//
+// Synchronisation: every field of g_gen is written under the collection
+// lock (gc.cc) or during initialisation, and read there; sticky is read by
+// sweepers, set once before any collected span exists.
+#include "base/fmt.h"
+#include "gc/internal.h"
+#include "platform/dirty.h"
+#include "platform/os.h"
+
+namespace gomem {
+namespace gc {
+
+GOMEM_META constinit DirtyTracker g_dirty;
+GOMEM_META constinit GenState g_gen;
+
+namespace {
+
+// Minor cycles in a row before a full one, whatever the old objects' growth:
+// bounds how long a dead old object's finalizer or weak pointer waits.
+constexpr uint32_t kMaxMinors = 64;
+
+void commit_hook(uintptr_t lo, uintptr_t n) { g_dirty.register_range(lo, n); }
+
+// The part of marked scan objects of span s that lies in [lo, hi).
+void scan_marked_in(Marker& m, MSpan* s, uintptr_t lo, uintptr_t hi) {
+  uintptr_t end = s->base + (s->large ? s->elemsize : uintptr_t{s->nelems} * s->elemsize);
+  if (hi > end) hi = end;
+  if (lo >= hi) return;
+  uint64_t* marks = s->gcmark_bits();
+  uintptr_t last = s->obj_index(hi - 1);
+  for (uintptr_t i = s->obj_index(lo); i <= last; i++) {
+    if (!(__atomic_load_n(&marks[i >> 6], __ATOMIC_RELAXED) >> (i & 63) & 1)) continue;
+    uintptr_t obj = s->base + i * s->elemsize;
+    uintptr_t a = obj > lo ? obj : lo;
+    uintptr_t b = obj + s->elemsize < hi ? obj + s->elemsize : hi;
+    m.note(RootKind::kHeapObject, obj);
+    m.scan_range(a, b);
+    m.dirty_bytes += b - a;
+  }
+}
+
+// DirtyRunFn: [lo, hi) was written since the last stop; rescan the marked
+// objects on it.
+void on_dirty_run(void* arg, uintptr_t lo, uintptr_t hi) {
+  Marker& m = *static_cast<Marker*>(arg);
+  for (uintptr_t p = lo; p < hi;) {
+    uintptr_t next = align_down(p, kPageSize) + kPageSize;
+    if (p - g_range.lo < g_range.span) {
+      MSpan* s = g_arena_index.span_or_empty(p);
+      if (s->state.load(std::memory_order_acquire) == SpanState::kInUse) {
+        if (s->kind == SpanKind::kScan) scan_marked_in(m, s, p, hi);
+        next = s->end();
+      }
+    }
+    p = next;
+  }
+}
+
+// Full cycle, world stopped, every span swept: no object is old any more.
+void clear_marks() {
+  g_heap.for_each_span_record([](MSpan* s) {
+    if (s->state.load(std::memory_order_acquire) != SpanState::kInUse || !kind_is_gc(s->kind)) return;
+    uint64_t* marks = s->gcmark_bits();
+    for (uint32_t w = 0; w < s->bitmap_words(); w++) marks[w] = 0;
+  });
+}
+
+void say_off_once() {
+  if (g_gen.said_off) return;
+  g_gen.said_off = true;
+  if (!g_gcsettings.gctrace) return;
+  StackBuf<256> b;
+  b.s("gomem: GOMEM_GC=generational: dirty-page tracking unavailable (").s(g_dirty.reason());
+  b.s("): every cycle is a full stop-the-world one\n");
+  os::write_stderr(b.str(), b.len());
+}
+
+}  // namespace
+
+void gen_init(const os::EnvSettings& env) {
+  if (!env.generational) return;
+  g_gen.requested = true;
+  // Pages committed before the hook would never be registered: only a heap
+  // with no arena yet can be tracked (the runtime calls this right after
+  // initialising it).
+  if (g_heap.arenas() != nullptr || !g_dirty.init()) return;
+  g_heap.commit_hook = commit_hook;
+  g_gen.sticky.store(true, std::memory_order_release);
+}
+
+CycleKind gen_choose(Trigger why) {
+  if (!g_gen.sticky.load(std::memory_order_relaxed)) {
+    if (g_gen.requested) say_off_once();
+    return CycleKind::kStw;
+  }
+  if (!g_dirty.tracking()) {
+    // A fork child (or a refused scan): start tracking again if the kernel
+    // lets us; the registrations are fresh, so this cycle is full anyway.
+    g_gen.armed = false;
+    if (!g_gen.retried && !g_dirty.init()) {
+      g_gen.retried = true;
+      say_off_once();
+    }
+  }
+  if (why == Trigger::kHeap || why == Trigger::kMinor)
+    if (g_gen.armed && (!g_gen.full_due || why == Trigger::kMinor)) return CycleKind::kMinor;
+  return CycleKind::kFull;
+}
+
+CycleKind gen_start_mark(CycleKind kind, Marker& m, int64_t* dirty_pages) {
+  *dirty_pages = 0;
+  if (kind == CycleKind::kStw) return kind;
+  if (kind == CycleKind::kMinor) {
+    int64_t n = g_dirty.scan_all(on_dirty_run, &m, DirtyTracker::kReprotect);
+    if (n >= 0) {
+      *dirty_pages = n;
+      return kind;
+    }
+    // Refused part-way: what was reported is lost. Mark everything; what
+    // the partial scan pushed is only retained one cycle longer.
+    kind = CycleKind::kFull;
+  }
+  clear_marks();
+  g_gen.armed = g_dirty.protect_all();
+  return kind;
+}
+
+void gen_end_mark(CycleKind kind, uint64_t marked) {
+  if (kind != CycleKind::kMinor) {
+    if (kind == CycleKind::kFull) {
+      g_gen.full_marked = marked;
+      g_gen.minors = 0;
+      g_gen.full_due = false;
+    }
+    pacer_commit(marked, marked);
+    return;
+  }
+  uint64_t total = g_pacer.heap_marked.load(std::memory_order_relaxed) + marked;
+  // Objects promoted since the last full cycle may be dead: they may fill
+  // a quarter of GOGC's headroom over that cycle's live heap (more let the
+  // peak RSS of tests/gc_stress_test.cc's 50 MB random-replacement heap pass
+  // three times the live heap); past that, or after kMaxMinors, the next
+  // cycle is full.
+  int pct = g_pacer.gc_percent.load(std::memory_order_relaxed);
+  uint64_t headroom = pct < 0 ? total : g_gen.full_marked / 400 * static_cast<uint64_t>(pct);
+  g_gen.full_due = ++g_gen.minors >= kMaxMinors || total > g_gen.full_marked + headroom;
+  // Under a memory limit that is near, old garbage is what can be given back.
+  if (g_pacer.memory_limit.load(std::memory_order_relaxed) != kNoLimit && total > memory_limit_goal() / 2)
+    g_gen.full_due = true;
+  // The goal stays the last full cycle's (GOGC's over the live heap it
+  // found), not GOGC's over everything marked, which counts the promoted
+  // garbage: the heap stays within what stop-the-world cycles allow. Once
+  // the old objects reach it, the next cycle is full anyway (above).
+  pacer_commit(total, g_gen.full_marked);
+}
+
+uint32_t gc_mode() { return g_gen.sticky.load(std::memory_order_relaxed) && g_dirty.tracking() ? 1 : 0; }
+
+void gen_fork_child() {
+  g_dirty.fork_child();
+  g_gen.armed = false;
+  g_gen.retried = false;
+}
+
+}  // namespace gc
+}  // namespace gomem
