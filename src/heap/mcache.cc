@@ -5,6 +5,7 @@
 #include "heap/fault.h"
 #include "heap/heap.h"
 #include "heap/mheap.h"
+#include "heap/profile.h"
 #include "heap/preempt.h"
 #include "platform/os.h"
 
@@ -33,6 +34,45 @@ void MCache::attach(uintptr_t thread_key) {
   for (auto& a : alloc) a = &g_empty_span;
   empty_bytes = 0;
   drop_batches();
+}
+
+// ---------------------------------------------------------------------------
+// Heap-profile sampling (heap/profile.h).
+
+namespace {
+SpanClass list_class(int li) {
+  return make_span_class(static_cast<uint32_t>(li / 2), li & 1 ? SpanKind::kUncollectable : SpanKind::kManual);
+}
+}  // namespace
+
+void MCache::prof_restore(int li) {
+  void* rest = prof.rest[li];
+  if (!rest) return;
+  prof.rest[li] = nullptr;
+  MSpan* s = alloc[list_class(li)];
+  if (s == &g_empty_span) fatal_fault(Fault::kCorrupt, rest, nullptr, "a sampling cut without its span");
+  void** tail = reinterpret_cast<void**>(&s->freelist);
+  while (*tail) tail = static_cast<void**>(*tail);
+  *tail = rest;
+}
+
+void MCache::prof_reset() {
+  for (int li = 0; li < kManualLists; li++) {
+    prof_restore(li);
+    prof.next[li] = 0;
+  }
+  for (auto& g : prof.gc_left) g = 0;
+  prof.rate = prof::rate();
+}
+
+void MCache::prof_cut(SpanClass spc) {
+  int li = manual_list_index(spc);
+  uint64_t keep = prof.next[li] - 1 - counts[spc];  // mallocs before the sampled one
+  MSpan* s = alloc[spc];
+  void** link = reinterpret_cast<void**>(&s->freelist);
+  for (; keep > 0 && *link; keep--) link = static_cast<void**>(*link);
+  prof.rest[li] = *link;
+  *link = nullptr;
 }
 
 void MCache::drop_batches() {
@@ -434,6 +474,7 @@ void MCache::repair_after_fork() {
 
 void MCache::release_all(MHeap& h, bool in_child) {
   MutexLock l(lock);
+  prof_reset();
   flush_batch(h);
   // Gather every owned manual span; hand collected spans back (gc/).
   SpanList owned;

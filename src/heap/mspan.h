@@ -34,6 +34,9 @@ namespace gomem {
 
 struct MCache;
 struct Special;
+namespace prof {
+struct Bucket;
+}
 
 // &c->counts[spc + kFreeCountOffset], the frees of spc (heap/mcache.cc).
 OwnerField<uint64_t>* mcache_nfree_slot(MCache* c, SpanClass spc);
@@ -141,9 +144,17 @@ struct alignas(64) MSpan {
   uint64_t alloc_cache = 0;           // ~alloc_bits[freeindex..freeindex+64), bit 0 = freeindex
   OwnerField<uint64_t> nmalloc;       // alloc_count when a P took it (gc/sweep.cc), by that P
   Special* specials = nullptr;        // finalizers, sorted by offset, under speciallock
-  int64_t free_since = 0;             // page heap: when this free run became free (ns)
+  union {
+    int64_t free_since = 0;  // page heap: when this free run became free (ns)
+    // In-use large spans holding a sampled object (heap/profile.h): its
+    // call stack's bucket, else nullptr. Set by the allocating thread before
+    // it returns the object (cleared when the span is made large), cleared
+    // by the one path that frees the object (prof::charge_free).
+    prof::Bucket* prof_bucket;
+  };
   std::atomic<uint32_t> sweepgen{0};  // see gc/sweep.h for the states
   Mutex speciallock;
+  uintptr_t prof_bytes = 0;  // with prof_bucket: the sampled object's recorded size
 
   // ---- Helpers --------------------------------------------------------------
   uint32_t allocated() const { return alloc_count + alloc_bias; }

@@ -35,7 +35,9 @@ namespace {
 // references stayed unbound): then running out of memory in new is fatal.
 bool cxx_runtime_bound() { return __cxa_allocate_exception != nullptr; }
 
-GOMEM_NOINLINE void* new_slow(size_t size, size_t align) {
+// With a frame pointer: the heap profile's stack walk passes through here
+// (heap/profile.h); operator new tail-calls it.
+GOMEM_NOINLINE __attribute__((optimize("no-omit-frame-pointer"))) void* new_slow(size_t size, size_t align) {
   for (;;) {
     void* p = align > 16 ? malloc_aligned(size, align) : malloc_fast(size);
     if (p) return p;

@@ -37,6 +37,9 @@ struct EnvSettings {
   bool interior_exact = false;       // GOMEM_GC_INTERIOR=exact (past_end is the default)
   bool dirty_tracking = true;        // GOMEM_DIRTY=off: marking stays stop-the-world
   uintptr_t trace_root = 0;          // GOMEM_GC_TRACE_ROOT: print what keeps this object alive
+  int64_t profile_rate = -1;         // GOMEM_PROFILE_RATE: bytes per heap-profile sample (0 = off, -1 = unset)
+  const char* heap_profile = nullptr;  // GOMEM_HEAP_PROFILE: where to write the heap profile (the environment's string)
+  int heap_profile_every_mb = 0;       // GOMEM_HEAP_PROFILE_EVERY_MB: also write one per N MB of heap growth (0 = no)
 };
 
 // The knobs' names, null-terminated.

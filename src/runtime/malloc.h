@@ -58,6 +58,8 @@ GOMEM_NOINLINE void free_mark_reached(MSpan* s);
 // object path. Return nullptr and set errno = ENOMEM on failure.
 void* malloc_aligned(size_t size, size_t align);
 void* malloc_large(size_t size, size_t align, SpanKind kind);
+// malloc_large without the heap profile's sampling (heap/profile.h).
+void* malloc_large_unsampled(size_t size, size_t align, SpanKind kind);
 void* malloc_uncollectable(size_t size);
 void* calloc_impl(size_t n, size_t size);
 void* realloc_impl(void* p, size_t size);

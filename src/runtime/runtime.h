@@ -36,6 +36,15 @@ void fork_hook_child();
 // Called once at the end of initialisation (reads GOGC and the like).
 void gc_init_hook(const os::EnvSettings& env);
 
+// The heap profile (runtime/pprof.cc): settings from the environment (at
+// initialisation); the dumps GOMEM_HEAP_PROFILE asks for, written at the end
+// of a slow path while g_prof_dumps is set; the sampling rate (returns the
+// previous one).
+void prof_init(const os::EnvSettings& env);
+extern std::atomic<bool> g_prof_dumps;
+GOMEM_NOINLINE void prof_safe_point();
+uint64_t set_profile_rate(uint64_t bytes);
+
 // Writes the statistics report to fd.
 void print_stats_to(int fd);
 
