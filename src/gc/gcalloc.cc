@@ -64,6 +64,20 @@ GOMEM_INLINE uintptr_t alloc_small_impl(MCache* c, SpanClass spc, bool sample) {
   return v;
 }
 
+// The window bits of s that next_free_fast would hand out: the free slots
+// of the current bitmap word from freeindex on, below nelems, but for the
+// word's last slot, which it leaves to the slow path (unless the span ends
+// there). Bits past nelems are set too (the inverted bitmap's padding).
+uint64_t fast_path_slots(const MSpan* s) {
+  uint32_t fi = s->freeindex;
+  uint32_t n = 64 - fi % 64;
+  if (n >= s->nelems - fi)
+    n = s->nelems - fi;
+  else
+    n--;  // the word's last slot: next_free_fast returns 0 there
+  return s->alloc_cache & (n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1);
+}
+
 // Heap-profile sampling of collected objects (heap/profile.h): the fast path
 // (next_free_fast) ran dry, perhaps at a cut of the alloc_cache window. The
 // window is reloaded from the bitmap first (a cut window has free slots
@@ -87,21 +101,26 @@ GOMEM_NOINLINE uintptr_t alloc_small_profiled(MCache* c, SpanClass spc) {
   uintptr_t size = span_class_info(spc).size;
   uint64_t left = c->prof.gc_left[spc];
   if (left == 0) left = 1 + prof::objects_before_sample(rate, size);
+  uintptr_t v;
   if (left == 1) {
-    c->prof.gc_left[spc] = 0;
-    uintptr_t v = alloc_large_unsampled(size, span_class_kind(spc));
+    v = alloc_large_unsampled(size, span_class_kind(spc));
     if (v) prof::record(g_arena_index.span_of(v), size, prof::Heap::kGC);
-    return v;
+    left = 1 + prof::objects_before_sample(rate, size);
+  } else {
+    v = alloc_small_impl(c, spc, false);
+    left--;
   }
-  uintptr_t v = alloc_small_impl(c, spc, false);
-  left--;
   if (v) {
     NoPreempt np;
     MSpan* s = c->alloc[spc];
-    uint64_t w = s->alloc_cache;
-    for (uint64_t keep = left - 1; keep > 0 && w; keep--) w &= w - 1;  // w: the bits past the kept ones
-    s->alloc_cache ^= w;
-    left -= static_cast<uint64_t>(popcount64(s->alloc_cache));
+    if (s != &g_empty_span && s->freeindex < s->nelems) {
+      uint64_t kept = fast_path_slots(s);
+      uint64_t w = kept;
+      for (uint64_t keep = left - 1; keep > 0 && w; keep--) w &= w - 1;  // w: the slots past the kept ones
+      kept ^= w;
+      s->alloc_cache = kept;
+      left -= popcount64(kept);
+    }
   }
   c->prof.gc_left[spc] = left;
   return v;
