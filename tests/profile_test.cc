@@ -369,3 +369,38 @@ TEST(Profile, GoToolPprofReadsIt) {
   EXPECT_NE(out.substr(row, out.find('\n', row) - row).find("prof_alloc_b"), std::string::npos) << out;
   for (uintptr_t x : b) free(reinterpret_cast<void*>(x));
 }
+
+// GOMEM_HEAP_PROFILE=FILE: the profile at exit (FILE), on SIGUSR2 (FILE.1,
+// written at the next slow path), and per GOMEM_HEAP_PROFILE_EVERY_MB of
+// heap growth (FILE.2 on); each decodes and names the program's site.
+TEST(Profile, EnvironmentDumpsAtExitSignalAndGrowth) {
+  char dir[] = "/tmp/gomem_profile_env_XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string file = std::string(dir) + "/heap.pb.gz";
+  std::string cmd = "GOMEM_HEAP_PROFILE=" + file + " GOMEM_PROFILE_RATE=4096 GOMEM_HEAP_PROFILE_EVERY_MB=8 " +
+                    GOMEM_TEST_PROFILE_HELPER;
+  ASSERT_EQ(system(cmd.c_str()), 0);
+  auto load = [](const std::string& path) {
+    int fd = open(path.c_str(), O_RDONLY);
+    EXPECT_GE(fd, 0) << path << " was not written";
+    std::string gz = fd >= 0 ? read_all(fd) : "";
+    if (fd >= 0) close(fd);
+    unlink(path.c_str());
+    return gz;
+  };
+  Profile at_signal = decode(load(file + ".1"));
+  EXPECT_GT(at_signal.flat("env_site", 3, "manual"), 0);
+  EXPECT_LT(at_signal.flat("env_site", 3, "manual"), 8 << 20);  // before the 1 MB blocks
+  // 24 MB of growth in steps of 8 MB: three dumps at least (FILE.2 on),
+  // the last one holding more than the signal's.
+  int last = 1;
+  while (access((file + "." + std::to_string(last + 1)).c_str(), F_OK) == 0) last++;
+  EXPECT_GE(last, 4);
+  Profile grown = decode(load(file + "." + std::to_string(last)));
+  EXPECT_GT(grown.flat("env_site", 3, "manual"), at_signal.flat("env_site", 3, "manual") + (8 << 20));
+  for (int i = 2; i < last; i++) decode(load(file + "." + std::to_string(i)));
+  Profile at_exit = decode(load(file));
+  // Every 1 MB block is sampled (p = 1 - e^-256): 24 MB at least.
+  EXPECT_GE(at_exit.flat("env_site", 3, "manual"), 24 << 20);
+  rmdir(dir);
+}

@@ -10,7 +10,7 @@ namespace gomem {
 namespace os {
 
 struct LoadedObject {
-  const char* path;           // the file ("/proc/self/exe" for the executable)
+  const char* path;           // the file (valid during the call)
   uintptr_t bias;             // load address minus link address
   uintptr_t lo, hi;           // the executable segment, [lo, hi)
   uintptr_t file_offset;      // file offset of that segment

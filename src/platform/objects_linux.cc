@@ -19,6 +19,7 @@ struct Iter {
   void (*fn)(const LoadedObject&, void*);
   void* arg;
   bool first = true;
+  char exe[4096];  // the executable's path, or /proc/self/exe
 };
 
 // The GNU build ID in a PT_NOTE segment, or nullptr.
@@ -42,7 +43,7 @@ int visit(struct dl_phdr_info* info, size_t, void* arg) {
   bool first = it->first;
   it->first = false;
   LoadedObject o{};
-  o.path = first || !info->dlpi_name || !*info->dlpi_name ? "/proc/self/exe" : info->dlpi_name;
+  o.path = first ? it->exe : info->dlpi_name;
   if (!first && (!info->dlpi_name || !*info->dlpi_name)) return 0;  // the vDSO
   o.bias = info->dlpi_addr;
   for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -62,7 +63,11 @@ int visit(struct dl_phdr_info* info, size_t, void* arg) {
 }  // namespace
 
 void for_each_loaded_object(void (*fn)(const LoadedObject&, void*), void* arg) {
-  Iter it{fn, arg};
+  Iter it{fn, arg, true, {}};
+  ssize_t n = readlink("/proc/self/exe", it.exe, sizeof it.exe - 1);
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof it.exe - 1) n = 0;
+  memcpy(it.exe, n ? it.exe : "/proc/self/exe", n ? static_cast<size_t>(n) : sizeof "/proc/self/exe");
+  it.exe[n ? n : sizeof "/proc/self/exe" - 1] = 0;
   dl_iterate_phdr(visit, &it);
 }
 

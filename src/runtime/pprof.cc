@@ -169,7 +169,8 @@ struct Sym {
 };
 
 struct Object {
-  os::LoadedObject o;
+  os::LoadedObject o;  // o.path points to `path`
+  char path[1024];
   const void* file = nullptr;  // mapped, while the writer runs
   size_t file_size = 0;
   Sym* syms = nullptr;  // sorted by addr, in mapped memory
@@ -425,7 +426,11 @@ struct Writer {
 
 void add_object(const os::LoadedObject& o, void* arg) {
   auto* w = static_cast<Writer*>(arg);
-  if (w->nobjects < kMaxObjects) w->objects[w->nobjects++].o = o;
+  if (w->nobjects == kMaxObjects || strlen(o.path) >= sizeof w->objects[0].path) return;
+  Object& ob = w->objects[w->nobjects++];
+  ob.o = o;
+  memcpy(ob.path, o.path, strlen(o.path) + 1);
+  ob.o.path = ob.path;
 }
 
 // ---------------------------------------------------------------------------
@@ -484,6 +489,7 @@ int write_profile(int fd) {
   new (w) Writer();
   w->str("");
   os::for_each_loaded_object(add_object, w);
+  if (w->nobjects) w->mapping(&w->objects[0]);  // pprof takes the first mapping for the program
   uint64_t rate = prof::rate() ? prof::rate() : g_last_rate ? g_last_rate : prof::kDefaultRate;
   w->value_type(1, "alloc_objects", "count");
   w->value_type(1, "alloc_space", "bytes");
@@ -552,6 +558,8 @@ void prof_safe_point() {
       dump_numbered();
   }
 }
+
+void prof_fork_child() { g_write_lock.reset(); }
 
 void prof_init(const os::EnvSettings& env) {
   if (env.profile_rate >= 0)

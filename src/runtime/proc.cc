@@ -136,6 +136,7 @@ void fork_parent() {
 void fork_child() {
   if (!runtime_initialized()) return;
   prof::fork_child();
+  prof_fork_child();
   g_heap.lock.reset();
   fork_hook_child_scavenge();
   for (auto& mc : g_heap.central) mc.lock.reset();

@@ -44,6 +44,9 @@ void prof_init(const os::EnvSettings& env);
 extern std::atomic<bool> g_prof_dumps;
 GOMEM_NOINLINE void prof_safe_point();
 uint64_t set_profile_rate(uint64_t bytes);
+// In a forked child: a profile being written by a thread that is gone is
+// abandoned (its memory leaks in the child).
+void prof_fork_child();
 
 // Writes the statistics report to fd.
 void print_stats_to(int fd);
