@@ -140,8 +140,8 @@ struct Profile {
 Profile decode(const std::string& gz) {
   std::string raw = gunzip_stored(gz);
   std::vector<std::string> strs;
-  std::map<uint64_t, std::string> fname;      // function id -> name
-  std::map<uint64_t, uint64_t> loc_func;      // location id -> function id
+  std::map<uint64_t, std::string> fname;  // function id -> name
+  std::map<uint64_t, uint64_t> loc_func;  // location id -> function id
   std::vector<std::string> sample_msgs, type_msgs;
   for (const Field& f : fields(raw)) {
     if (f.num == 6) strs.push_back(f.b);
@@ -353,8 +353,9 @@ TEST(Profile, GoToolPprofReadsIt) {
   prof_alloc_b(b.data(), kNB);
   gomem_set_profile_rate(0);
   std::string path = write_to_file();
-  std::string cmd = "HOME=/tmp GOCACHE=/tmp/gomem-go-cache GOFLAGS=-mod=mod go tool pprof -top -sample_index=inuse_space " +
-                    path + " 2>&1";
+  std::string cmd =
+      "HOME=/tmp GOCACHE=/tmp/gomem-go-cache GOFLAGS=-mod=mod go tool pprof -top -sample_index=inuse_space " + path +
+      " 2>&1";
   FILE* f = popen(cmd.c_str(), "r");
   ASSERT_NE(f, nullptr);
   std::string out;

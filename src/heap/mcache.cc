@@ -5,8 +5,8 @@
 #include "heap/fault.h"
 #include "heap/heap.h"
 #include "heap/mheap.h"
-#include "heap/profile.h"
 #include "heap/preempt.h"
+#include "heap/profile.h"
 #include "platform/os.h"
 
 namespace gomem {

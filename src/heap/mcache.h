@@ -208,9 +208,9 @@ struct MCache {
   // for `rate`; when prof::g_rate differs, the next slow path undoes every
   // cut and starts again (prof_reset). next[li] / gc_left[spc]: 0 = no draw.
   struct ProfState {
-    uint64_t rate = 0;            // rate of the draws below (0: none made)
-    uint64_t next[kManualLists];  // manual: 1 + the counts[] value at the class's sampled malloc
-    void* rest[kManualLists];     // manual: the current span's free list past the objects before it
+    uint64_t rate = 0;                  // rate of the draws below (0: none made)
+    uint64_t next[kManualLists];        // manual: 1 + the counts[] value at the class's sampled malloc
+    void* rest[kManualLists];           // manual: the current span's free list past the objects before it
     uint64_t gc_left[kNumSpanClasses];  // collected: 1 + objects of the class before its sampled one
   } prof{};
 

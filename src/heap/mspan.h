@@ -141,9 +141,9 @@ struct alignas(64) MSpan {
   alignas(64) std::atomic<uint64_t> xfree{0};  // remote frees + ownership, see namespace xfree
   MSpan* notify_next = nullptr;                // link on the owner's notify stack
   // Collected kinds (Go's mspan fields; freeindex is on line 0):
-  uint64_t alloc_cache = 0;           // ~alloc_bits[freeindex..freeindex+64), bit 0 = freeindex
-  OwnerField<uint64_t> nmalloc;       // alloc_count when a P took it (gc/sweep.cc), by that P
-  Special* specials = nullptr;        // finalizers, sorted by offset, under speciallock
+  uint64_t alloc_cache = 0;      // ~alloc_bits[freeindex..freeindex+64), bit 0 = freeindex
+  OwnerField<uint64_t> nmalloc;  // alloc_count when a P took it (gc/sweep.cc), by that P
+  Special* specials = nullptr;   // finalizers, sorted by offset, under speciallock
   union {
     int64_t free_since = 0;  // page heap: when this free run became free (ns)
     // In-use large spans holding a sampled object (heap/profile.h): its

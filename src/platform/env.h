@@ -25,19 +25,19 @@ namespace os {
 // What the knobs say. Written by read_env (initialisation, under the init
 // lock) or by a caller's own parse_env; read-only afterwards.
 struct EnvSettings {
-  int64_t memory_limit = INT64_MAX;  // GOMEMLIMIT, bytes (INT64_MAX = off, Go's "no limit")
-  int gc_percent = 100;              // GOGC (-1 = off; any negative value means off, as in Go)
-  int markers = 0;                   // GOMEM_GC_MARKERS (0 = one per CPU)
-  int sig_suspend = 0;               // GOMEM_SIG_SUSPEND (0 = the default, SIGPWR)
-  int stw_timeout_ms = 1000;         // GOMEM_STW_TIMEOUT_MS
-  bool gctrace = false;              // GODEBUG gctrace=N or scavtrace=N with N > 0
-  bool scavenger = true;             // GOMEM_SCAVENGER=0 turns it off
-  bool madv_free = false;            // GOMEM_MADV=free (dontneed is the default)
-  bool print_stats = false;          // GOMEM_STATS=1
-  bool interior_exact = false;       // GOMEM_GC_INTERIOR=exact (past_end is the default)
-  bool dirty_tracking = true;        // GOMEM_DIRTY=off: marking stays stop-the-world
-  uintptr_t trace_root = 0;          // GOMEM_GC_TRACE_ROOT: print what keeps this object alive
-  int64_t profile_rate = -1;         // GOMEM_PROFILE_RATE: bytes per heap-profile sample (0 = off, -1 = unset)
+  int64_t memory_limit = INT64_MAX;    // GOMEMLIMIT, bytes (INT64_MAX = off, Go's "no limit")
+  int gc_percent = 100;                // GOGC (-1 = off; any negative value means off, as in Go)
+  int markers = 0;                     // GOMEM_GC_MARKERS (0 = one per CPU)
+  int sig_suspend = 0;                 // GOMEM_SIG_SUSPEND (0 = the default, SIGPWR)
+  int stw_timeout_ms = 1000;           // GOMEM_STW_TIMEOUT_MS
+  bool gctrace = false;                // GODEBUG gctrace=N or scavtrace=N with N > 0
+  bool scavenger = true;               // GOMEM_SCAVENGER=0 turns it off
+  bool madv_free = false;              // GOMEM_MADV=free (dontneed is the default)
+  bool print_stats = false;            // GOMEM_STATS=1
+  bool interior_exact = false;         // GOMEM_GC_INTERIOR=exact (past_end is the default)
+  bool dirty_tracking = true;          // GOMEM_DIRTY=off: marking stays stop-the-world
+  uintptr_t trace_root = 0;            // GOMEM_GC_TRACE_ROOT: print what keeps this object alive
+  int64_t profile_rate = -1;           // GOMEM_PROFILE_RATE: bytes per heap-profile sample (0 = off, -1 = unset)
   const char* heap_profile = nullptr;  // GOMEM_HEAP_PROFILE: where to write the heap profile (the environment's string)
   int heap_profile_every_mb = 0;       // GOMEM_HEAP_PROFILE_EVERY_MB: also write one per N MB of heap growth (0 = no)
 };

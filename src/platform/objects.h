@@ -10,11 +10,11 @@ namespace gomem {
 namespace os {
 
 struct LoadedObject {
-  const char* path;           // the file (valid during the call)
-  uintptr_t bias;             // load address minus link address
-  uintptr_t lo, hi;           // the executable segment, [lo, hi)
-  uintptr_t file_offset;      // file offset of that segment
-  const uint8_t* build_id;    // GNU build ID note in memory, or nullptr
+  const char* path;         // the file (valid during the call)
+  uintptr_t bias;           // load address minus link address
+  uintptr_t lo, hi;         // the executable segment, [lo, hi)
+  uintptr_t file_offset;    // file offset of that segment
+  const uint8_t* build_id;  // GNU build ID note in memory, or nullptr
   size_t build_id_len;
 };
 

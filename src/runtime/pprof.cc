@@ -255,8 +255,9 @@ const Sym* lookup(const Object* ob, uintptr_t pc) {
 // A frame inside gomem: dropped from the top of a stack.
 bool internal_frame(const char* name) {
   static const char* const kPrefixes[] = {"_ZN5gomem", "gomem_", "_Znw", "_Zna", "_ZN12_GLOBAL__N_18new_", nullptr};
-  static const char* const kNames[] = {"malloc", "calloc", "realloc", "free", "posix_memalign", "aligned_alloc",
-                                       "memalign", "valloc", "pvalloc", "reallocarray", nullptr};
+  static const char* const kNames[] = {"malloc",         "calloc",        "realloc",  "free",
+                                       "posix_memalign", "aligned_alloc", "memalign", "valloc",
+                                       "pvalloc",        "reallocarray",  nullptr};
   for (const char* const* p = kPrefixes; *p; p++)
     if (strncmp(name, *p, strlen(*p)) == 0) return true;
   for (const char* const* p = kNames; *p; p++)
@@ -470,10 +471,9 @@ void write_gzip(int fd, const char* p, size_t n) {
     write_all(fd, p + off, len);
     off += len;
   } while (off < n);
-  uint8_t t[8] = {static_cast<uint8_t>(crc),      static_cast<uint8_t>(crc >> 8),
-                  static_cast<uint8_t>(crc >> 16), static_cast<uint8_t>(crc >> 24),
-                  static_cast<uint8_t>(n),        static_cast<uint8_t>(n >> 8),
-                  static_cast<uint8_t>(n >> 16),  static_cast<uint8_t>(n >> 24)};
+  uint8_t t[8] = {static_cast<uint8_t>(crc),       static_cast<uint8_t>(crc >> 8), static_cast<uint8_t>(crc >> 16),
+                  static_cast<uint8_t>(crc >> 24), static_cast<uint8_t>(n),        static_cast<uint8_t>(n >> 8),
+                  static_cast<uint8_t>(n >> 16),   static_cast<uint8_t>(n >> 24)};
   write_all(fd, t, sizeof t);
 }
 
@@ -511,11 +511,11 @@ int write_profile(int fd) {
 // ---------------------------------------------------------------------------
 // GOMEM_HEAP_PROFILE.
 
-GOMEM_META constinit const char* g_path = nullptr;  // GOMEM_HEAP_PROFILE (set at init)
-GOMEM_META constinit uint64_t g_every_bytes = 0;    // GOMEM_HEAP_PROFILE_EVERY_MB in bytes (set at init)
+GOMEM_META constinit const char* g_path = nullptr;              // GOMEM_HEAP_PROFILE (set at init)
+GOMEM_META constinit uint64_t g_every_bytes = 0;                // GOMEM_HEAP_PROFILE_EVERY_MB in bytes (set at init)
 GOMEM_META constinit std::atomic<uint64_t> g_next_dump_sys{0};  // heap_sys that triggers the next growth dump
 GOMEM_META constinit std::atomic<uint32_t> g_dump_seq{0};       // N of the last FILE.N
-GOMEM_META constinit std::atomic<uint32_t> g_sigusr2{0};     // set by the handler, taken by the safe point
+GOMEM_META constinit std::atomic<uint32_t> g_sigusr2{0};        // set by the handler, taken by the safe point
 
 void on_sigusr2(int, void*, void*) { g_sigusr2.store(1, std::memory_order_relaxed); }
 
