@@ -259,6 +259,22 @@ extern "C" __attribute__((noinline)) void prof_gc_alloc(uintptr_t* out, size_t n
   __asm__ __volatile__("" ::: "memory");
 }
 
+namespace gomem::prof {
+double log_e(double x);
+double exp_e(double x);
+}  // namespace gomem::prof
+
+// The library's own ln and exp (it links no libm), which the draws and the
+// scaling use, agree with libm's.
+TEST(Profile, LogAndExpMatchLibm) {
+  for (double x : {1e-16, 1e-9, 0.001, 0.3, 0.7071, 1.0, 1.5, 2.0, 10.0, 12345.678}) {
+    EXPECT_NEAR(gomem::prof::log_e(x), std::log(x), 1e-11 * std::fabs(std::log(x)) + 1e-14) << x;
+  }
+  for (double x : {-700.0, -50.0, -3.3, -1.0, -0.01, 0.0, 0.5, 5.0, 60.0}) {
+    EXPECT_NEAR(gomem::prof::exp_e(x), std::exp(x), 1e-12 * std::exp(x)) << x;
+  }
+}
+
 // Two sites, known amounts: the profile's inuse_space and alloc_space per
 // site lie within the statistical bound of the truth, and after half of one
 // site's objects are freed, its inuse halves while its alloc stays.

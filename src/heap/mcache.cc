@@ -45,9 +45,8 @@ SpanClass list_class(int li) {
 }
 }  // namespace
 
-void MCache::prof_restore(int li) {
+void MCache::prof_restore_slow(int li) {
   void* rest = prof.rest[li];
-  if (!rest) return;
   prof.rest[li] = nullptr;
   MSpan* s = alloc[list_class(li)];
   if (s == &g_empty_span) fatal_fault(Fault::kCorrupt, rest, nullptr, "a sampling cut without its span");
@@ -69,6 +68,7 @@ void MCache::prof_cut(SpanClass spc) {
   int li = manual_list_index(spc);
   uint64_t keep = prof.next[li] - 1 - counts[spc];  // mallocs before the sampled one
   MSpan* s = alloc[spc];
+  if (keep >= s->nelems) return;  // the sample lies past every object the list may hold
   void** link = reinterpret_cast<void**>(&s->freelist);
   for (; keep > 0 && *link; keep--) link = static_cast<void**>(*link);
   prof.rest[li] = *link;

@@ -273,7 +273,10 @@ struct MCache {
   // Sampling: puts the cut-off tail of class li's free list back on its
   // current span; undoes every cut and forgets the draws (takes prof::g_rate);
   // cuts the current span of spc after the objects before its next sample.
-  void prof_restore(int li);
+  GOMEM_INLINE void prof_restore(int li) {
+    if (prof.rest[li]) prof_restore_slow(li);
+  }
+  void prof_restore_slow(int li);
   void prof_reset();
   void prof_cut(SpanClass spc);
 

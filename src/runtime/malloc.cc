@@ -48,18 +48,28 @@ void* alloc_sampled(SpanClass spc) {
   return p;
 }
 
+// Most slow paths while sampling is on: the draws are for the current rate,
+// no cut is to be undone, and the sample lies further than a whole span of
+// objects after this allocation, so no cut is to be made either.
+GOMEM_INLINE bool sample_far(MCache* c, SpanClass spc) {
+  int li = manual_list_index(spc);
+  return c->prof.rate == prof::rate() && !c->prof.rest[li] &&
+         c->prof.next[li] > c->counts[spc] + 1 + kManualClasses.cls[span_class_size_class(spc)].nelems;
+}
+
 // alloc_small while sampling is on, or was on for this P: malloc's fast path
 // ran dry at a cut (or the list is simply empty). Either the sample is due,
 // or the object comes from the span as usual and the span is cut again
 // before the next one.
 GOMEM_NOINLINE void* alloc_small_profiled(MCache* c, SpanClass spc) {
-  if (c->prof.rate != prof::rate()) c->prof_reset();
   int li = manual_list_index(spc);
+  const SizeClass& cls = kManualClasses.cls[span_class_size_class(spc)];
+  uint64_t n = c->counts[spc];
+  if (c->prof.rate != prof::rate()) c->prof_reset();
   c->prof_restore(li);
   uint64_t rate = c->prof.rate;
   if (rate == 0) return alloc_small_unsampled(c, spc);
-  uintptr_t size = kManualClasses.cls[span_class_size_class(spc)].size;
-  uint64_t n = c->counts[spc];
+  uintptr_t size = cls.size;
   if (c->prof.next[li] == 0) c->prof.next[li] = n + 1 + prof::objects_before_sample(rate, size);
   void* p;
   if (n + 1 >= c->prof.next[li]) {  // (>: a check undid the cut)
@@ -75,7 +85,7 @@ GOMEM_NOINLINE void* alloc_small_profiled(MCache* c, SpanClass spc) {
 // Pops an object of span class spc from the P's current span (see
 // alloc_small_unsampled), through the sampler when heap profiling is on.
 GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc) {
-  if (GOMEM_UNLIKELY((prof::rate() | c->prof.rate) != 0)) return alloc_small_profiled(c, spc);
+  if (GOMEM_UNLIKELY((prof::rate() | c->prof.rate) != 0) && !sample_far(c, spc)) return alloc_small_profiled(c, spc);
   return alloc_small_unsampled(c, spc);
 }
 

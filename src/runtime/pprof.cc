@@ -270,6 +270,8 @@ bool internal_frame(const char* name) {
 
 constexpr int kMaxObjects = 512;
 
+void add_object(const os::LoadedObject& o, void* arg);
+
 struct Writer {
   Buf out, msg, line, strings;  // profile; a message being built; a nested one; the string table
   Map string_ids;               // hash of a string -> its index + 1 (no collision handling needed in practice)
@@ -355,10 +357,15 @@ struct Writer {
 
   // How many leading frames of b lie in gomem.
   uint32_t internal_depth(const prof::Bucket* b) {
+    // libgomem.so, if gomem is one (in a stripped copy, its inner
+    // functions have no names).
+    Object* self = object_of(reinterpret_cast<uintptr_t>(&add_object));
+    if (self == &objects[0]) self = nullptr;
     uint32_t i = 0;
     for (; i < b->depth; i++) {
       Object* ob = object_of(b->pcs[i] - 1);
       if (!ob) break;
+      if (ob == self) continue;
       if (!ob->loaded) load_symbols(ob);
       const Sym* y = lookup(ob, b->pcs[i] - 1);
       if (!y || !internal_frame(y->name)) break;
