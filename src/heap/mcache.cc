@@ -45,6 +45,10 @@ SpanClass list_class(int li) {
 }
 }  // namespace
 
+// A fork() may cut these two short (the child's release_all puts the cuts
+// back): each unlinks first and links second, with a release store between,
+// so that the child finds at worst objects on no list (a leak, as when
+// refill_manual is cut short), never objects on two.
 void MCache::prof_restore_slow(int li) {
   void* rest = prof.rest[li];
   prof.rest[li] = nullptr;
@@ -52,7 +56,7 @@ void MCache::prof_restore_slow(int li) {
   if (s == &g_empty_span) fatal_fault(Fault::kCorrupt, rest, nullptr, "a sampling cut without its span");
   void** tail = reinterpret_cast<void**>(&s->freelist);
   while (*tail) tail = static_cast<void**>(*tail);
-  *tail = rest;
+  __atomic_store_n(tail, rest, __ATOMIC_RELEASE);
 }
 
 void MCache::prof_reset() {
@@ -71,8 +75,9 @@ void MCache::prof_cut(SpanClass spc) {
   if (keep >= s->nelems) return;  // the sample lies past every object the list may hold
   void** link = reinterpret_cast<void**>(&s->freelist);
   for (; keep > 0 && *link; keep--) link = static_cast<void**>(*link);
-  prof.rest[li] = *link;
+  void* rest = *link;
   *link = nullptr;
+  __atomic_store_n(&prof.rest[li], rest, __ATOMIC_RELEASE);
 }
 
 void MCache::drop_batches() {
