@@ -19,6 +19,7 @@
 
 #include "gc_test_util.h"
 #include "gomem/gomem.h"
+#include "heap/heap.h"
 
 using gomem_test::kMask;
 
@@ -327,6 +328,27 @@ GC_TEST(Profile, CollectedSamplesChargedBackBySweep) {
   Profile after = write_and_decode();
   EXPECT_EQ(after.flat("prof_gc_alloc", 3, "gc"), 0);
   EXPECT_EQ(after.flat("prof_gc_alloc", 1, "gc"), before.flat("prof_gc_alloc", 1, "gc"));
+}
+
+// Turning sampling off while a collected span's window is cut, the first
+// slow path being a manual one (which undoes this P's cuts): the collected
+// window is whole again, so no slot is skipped. A skipped slot lies below
+// freeindex without being allocated: alloc_count falls short of "slots below
+// freeindex + allocated slots above it" (the count recount_after_fork makes).
+GC_TEST(Profile, TurningSamplingOffMakesCutWindowsWhole) {
+  const gomem::SpanClass spc = gomem::make_span_class(gomem::kGCClasses.class_of(64), gomem::SpanKind::kScan);
+  for (int round = 0; round < 50; round++) {
+    gomem_set_profile_rate(256);  // most windows are cut after a few objects
+    for (int i = 0; i < 3; i++) gomem_gc_alloc(63);
+    gomem_set_profile_rate(0);
+    gomem_free(gomem_malloc(3000 + 16 * round));  // a manual slow path first (a class not used yet)
+    for (int i = 0; i < 70; i++) gomem_gc_alloc(63);
+    gomem::MSpan* s = gomem::t_mcache->alloc[spc];
+    ASSERT_NE(s, &gomem::g_empty_span);
+    uint32_t n = s->freeindex;
+    for (uint32_t i = s->freeindex; i < s->nelems; i++) n += (s->alloc_bits()[i / 64] >> (i % 64)) & 1;
+    ASSERT_EQ(s->alloc_count, n) << "round " << round;
+  }
 }
 
 // Eight threads (more than cores) allocate while the profile is written:

@@ -91,10 +91,7 @@ GOMEM_NOINLINE uintptr_t alloc_small_profiled(MCache* c, SpanClass spc) {
     NoPreempt np;
     if (c->prof.rate != prof::rate()) c->prof_reset();
     MSpan* s = c->alloc[spc];
-    if (s != &g_empty_span && s->freeindex < s->nelems) {
-      s->refill_alloc_cache(s->freeindex / 64);
-      s->alloc_cache >>= (s->freeindex % 64);
-    }
+    if (s != &g_empty_span && s->freeindex < s->nelems) s->reload_alloc_cache();
   }
   uint64_t rate = c->prof.rate;
   if (rate == 0) return alloc_small_impl(c, spc, false);

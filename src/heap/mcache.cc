@@ -64,7 +64,16 @@ void MCache::prof_reset() {
     prof_restore(li);
     prof.next[li] = 0;
   }
-  for (auto& g : prof.gc_left) g = 0;
+  // Collected windows cut short: whole again (next_free_index would skip
+  // the slots left out), in a non-preemptible section like every change of
+  // a current collected span.
+  NoPreempt np;
+  for (int spc = 0; spc < kNumSpanClasses; spc++) {
+    MSpan* s = alloc[spc];
+    if (kind_is_gc(span_class_kind(static_cast<SpanClass>(spc))) && s != &g_empty_span && s->freeindex < s->nelems)
+      s->reload_alloc_cache();
+    prof.gc_left[spc] = 0;
+  }
   prof.rate = prof::rate();
 }
 

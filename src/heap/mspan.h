@@ -231,6 +231,12 @@ struct alignas(64) MSpan {
   uint32_t next_free_index();
   // Collected: loads alloc_cache from alloc_bits at the 64-slot word `word`.
   void refill_alloc_cache(uint32_t word);
+  // Collected: alloc_cache as it is at freeindex (after a window was cut
+  // short: heap/profile.h). freeindex < nelems.
+  void reload_alloc_cache() {
+    refill_alloc_cache(freeindex / 64);
+    alloc_cache >>= (freeindex % 64);
+  }
   // Collected: Go's isFree for object idx (as of the allocator's view).
   bool is_free_slot(uintptr_t idx) const {
     if (idx < freeindex) return false;
