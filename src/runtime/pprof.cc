@@ -25,7 +25,9 @@
 // mappings carry the object's path and GNU build ID, has_functions set. The
 // leading frames of a stack that lie in gomem (its allocation entry points
 // and everything under them, named _ZN5gomem..., gomem_..., malloc, new...)
-// are dropped, so a stack starts at the program's call.
+// are dropped, so a stack starts at the program's call; so are frames in
+// libgomem.so itself, by address, for a stripped copy whose inner functions
+// have no names.
 //
 // Memory. Nothing here calls malloc: the encoded profile, the string and
 // address tables live in memory mapped for the write and unmapped after.
