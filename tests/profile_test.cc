@@ -441,5 +441,20 @@ TEST(Profile, EnvironmentDumpsAtExitSignalAndGrowth) {
   Profile at_exit = decode(load(file));
   // Every 1 MB block is sampled (p = 1 - e^-256): 24 MB at least.
   EXPECT_GE(at_exit.flat("env_site", 3, "manual"), 24 << 20);
-  rmdir(dir);
+  // %p in the name: the process id (a program that starts others with the
+  // same environment); the shell is the helper's parent.
+  std::string pattern = std::string(dir) + "/heap.%p";
+  std::string sh = "GOMEM_HEAP_PROFILE=" + pattern + " GOMEM_PROFILE_RATE=4096 /bin/sh -c '" +
+                   GOMEM_TEST_PROFILE_HELPER + " & echo $! > " + dir + "/pid; wait'";
+  ASSERT_EQ(system(sh.c_str()), 0);
+  int pfd = open((std::string(dir) + "/pid").c_str(), O_RDONLY);
+  ASSERT_GE(pfd, 0);
+  std::string pid = read_all(pfd);
+  close(pfd);
+  unlink((std::string(dir) + "/pid").c_str());
+  pid = pid.substr(0, pid.find('\n'));
+  std::string by_pid = std::string(dir) + "/heap." + pid;
+  EXPECT_GE(decode(load(by_pid)).flat("env_site", 3, "manual"), 24 << 20);
+  for (int i = 1; i < 16; i++) unlink((by_pid + "." + std::to_string(i)).c_str());
+  EXPECT_EQ(rmdir(dir), 0) << "files left in " << dir;
 }

@@ -75,8 +75,9 @@ uint64_t random_u64();
 // Online CPUs this process may run on.
 int num_cpus();
 
-// Kernel thread id of the caller.
+// Kernel thread id of the caller; the process id.
 int gettid();
+int getpid();
 void yield();
 void sleep_ns(int64_t ns);
 

@@ -143,6 +143,8 @@ int num_cpus() {
 
 int gettid() { return static_cast<int>(syscall(SYS_gettid)); }
 
+int getpid() { return static_cast<int>(::getpid()); }
+
 void yield() { sched_yield(); }
 
 void sleep_ns(int64_t ns) {

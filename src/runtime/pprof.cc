@@ -35,7 +35,9 @@
 // published whole; their counters may move while being read).
 //
 // When. gomem_write_heap_profile(fd) at any time. With GOMEM_HEAP_PROFILE=
-// FILE, also at exit (a destructor), and to FILE.N (N = 1, 2, ...) on
+// FILE (each %p in it replaced by the process id, for programs that start
+// others with the same environment), also at exit (a destructor; not by a
+// process that sampled nothing), and to FILE.N (N = 1, 2, ...) on
 // SIGUSR2 and, with GOMEM_HEAP_PROFILE_EVERY_MB=M, whenever heap_sys grew M
 // MB past the last dump (jemalloc's prof.gdump). The signal handler only
 // sets a flag; the dump is written at the next safe point, the end of a
@@ -528,28 +530,41 @@ GOMEM_META constinit std::atomic<uint32_t> g_sigusr2{0};        // set by the ha
 
 void on_sigusr2(int, void*, void*) { g_sigusr2.store(1, std::memory_order_relaxed); }
 
-// Writes the profile to path; false if the file cannot be made.
-bool write_profile_to(const char* path) {
-  int fd = os::create_file(path);
-  if (fd < 0) return false;
+// GOMEM_HEAP_PROFILE with each %p replaced by the process id, then ".n"
+// unless n is 0: the path of a dump.
+void dump_path(StackBuf<4096>* b, uint64_t n) {
+  for (const char* q = g_path; *q; q++) {
+    if (q[0] == '%' && q[1] == 'p') {
+      b->u(static_cast<uint64_t>(os::getpid()));
+      q++;
+    } else {
+      b->c(*q);
+    }
+  }
+  if (n) b->c('.').u(n);
+}
+
+// Writes the profile to the dump path; false if the file cannot be made.
+bool write_dump(bool numbered) {
+  StackBuf<4096> b;
+  dump_path(&b, numbered ? g_dump_seq.fetch_add(1, std::memory_order_relaxed) + 1 : 0);
+  int fd = os::create_file(b.str());
+  if (fd < 0) {
+    StackBuf<4096> e;
+    e.s("gomem: GOMEM_HEAP_PROFILE: cannot create ").s(b.str()).c('\n');
+    os::write_stderr(e.str(), e.len());
+    return false;
+  }
   write_profile(fd);
   os::close_fd(fd);
   return true;
 }
 
-// FILE.N for the next N.
-void dump_numbered() {
-  StackBuf<4096> b;
-  b.s(g_path).c('.').u(g_dump_seq.fetch_add(1, std::memory_order_relaxed) + 1);
-  write_profile_to(b.str());
-}
-
+// At exit, if anything was sampled: a process that sampled nothing (a
+// short-lived helper such as `timeout`, which inherited the environment)
+// leaves the file of the process that did.
 __attribute__((destructor)) void write_profile_at_exit() {
-  if (g_path && !write_profile_to(g_path)) {
-    StackBuf<4096> b;
-    b.s("gomem: GOMEM_HEAP_PROFILE=").s(g_path).s(": cannot create the file\n");
-    os::write_stderr(b.str(), b.len());
-  }
+  if (g_path && prof::all_buckets()) write_dump(false);
 }
 
 }  // namespace
@@ -559,12 +574,12 @@ GOMEM_META constinit std::atomic<bool> g_prof_dumps{false};
 void prof_safe_point() {
   if (!g_write_lock.try_lock()) return;  // another thread is writing one
   g_write_lock.unlock();
-  if (g_sigusr2.exchange(0, std::memory_order_relaxed)) dump_numbered();
+  if (g_sigusr2.exchange(0, std::memory_order_relaxed)) write_dump(true);
   if (g_every_bytes) {
     uint64_t sys = g_heap.sys_bytes();
     uint64_t next = g_next_dump_sys.load(std::memory_order_relaxed);
     if (sys >= next && g_next_dump_sys.compare_exchange_strong(next, sys + g_every_bytes, std::memory_order_relaxed))
-      dump_numbered();
+      write_dump(true);
   }
 }
 
