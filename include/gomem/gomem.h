@@ -451,9 +451,10 @@ GOMEM_API uint64_t gomem_profile_rate(void);
  * kind=gc or kind=manual; functions named from the loaded objects' ELF
  * symbol tables. Does not call malloc; may be called from any thread, not
  * from a signal handler. Returns 0, or -1 when memory for the tables could
- * not be mapped. With GOMEM_HEAP_PROFILE=FILE the library writes FILE at
- * exit, and FILE.1, FILE.2, ... on SIGUSR2 and every
- * GOMEM_HEAP_PROFILE_EVERY_MB megabytes of heap growth. */
+ * not be mapped. With GOMEM_HEAP_PROFILE=FILE (%p: the process id) the
+ * library writes FILE at exit if it sampled anything, and FILE.1, FILE.2,
+ * ... on SIGUSR2 and every GOMEM_HEAP_PROFILE_EVERY_MB megabytes of heap
+ * growth (docs/profiling.md). */
 GOMEM_API int gomem_write_heap_profile(int fd);
 
 /* Walks the whole heap and checks its invariants (every span, every page of
