@@ -194,6 +194,18 @@ TEST(Env, SmallKnobsTakeTheirRangesOnly) {
   EXPECT_NE(parse_env("GOMEM_SHARED_PS", "1001", &s), nullptr);
   EXPECT_NE(parse_env("GOMEM_SHARED_PS", "off", &s), nullptr);
   EXPECT_EQ(s.shared_ps, 200);
+  EXPECT_EQ(parse_env("GOMEM_PROFILE_RATE", "524288", &s), nullptr);
+  EXPECT_EQ(s.profile_rate, 524288);
+  EXPECT_EQ(parse_env("GOMEM_PROFILE_RATE", "0", &s), nullptr);
+  EXPECT_EQ(s.profile_rate, 0);
+  EXPECT_NE(parse_env("GOMEM_PROFILE_RATE", "-1", &s), nullptr);
+  EXPECT_NE(parse_env("GOMEM_PROFILE_RATE", "512KiB", &s), nullptr);
+  EXPECT_NE(parse_env("GOMEM_PROFILE_RATE", "1099511627777", &s), nullptr);  // 2^40 + 1
+  EXPECT_EQ(parse_env("GOMEM_HEAP_PROFILE", "/tmp/heap.pb.gz", &s), nullptr);
+  EXPECT_STREQ(s.heap_profile, "/tmp/heap.pb.gz");
+  EXPECT_EQ(parse_env("GOMEM_HEAP_PROFILE_EVERY_MB", "64", &s), nullptr);
+  EXPECT_EQ(s.heap_profile_every_mb, 64);
+  EXPECT_NE(parse_env("GOMEM_HEAP_PROFILE_EVERY_MB", "64MB", &s), nullptr);
   // Empty means unset; an unknown name is not gomem's.
   EnvSettings d;
   EXPECT_EQ(parse_env("GOMEMLIMIT", "", &d), nullptr);

@@ -16,6 +16,16 @@
 #define GOMEM_INLINE inline __attribute__((always_inline))
 #define GOMEM_NOINLINE __attribute__((noinline))
 #define GOMEM_COLD __attribute__((cold))
+// A function that keeps a frame pointer whatever the build's flags: an
+// allocation entry point that calls (not tail-calls) a slow path, so that
+// the heap profile's frame-pointer walk (heap/profile.h) gets through it to
+// the program. GCC only (clang ignores the optimize attribute; its walks
+// lose the caller of such an entry point).
+#if defined(__clang__)
+#define GOMEM_FRAME_POINTER
+#else
+#define GOMEM_FRAME_POINTER __attribute__((optimize("no-omit-frame-pointer")))
+#endif
 #define GOMEM_NORETURN __attribute__((noreturn))
 #define GOMEM_EXPORT __attribute__((visibility("default")))
 #define GOMEM_HIDDEN __attribute__((visibility("hidden")))

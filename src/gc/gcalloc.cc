@@ -10,16 +10,29 @@
 #include "gc/internal.h"
 #include "heap/fault.h"
 #include "heap/preempt.h"
+#include "heap/profile.h"
 
 namespace gomem {
 namespace gc {
 
-uintptr_t alloc_small(MCache* c, SpanClass spc) {
+uintptr_t alloc_large_unsampled(size_t size, SpanKind kind);
+
+namespace {
+
+GOMEM_NOINLINE uintptr_t alloc_small_profiled(MCache* c, SpanClass spc);
+
+// Go's mallocgc, small case. sample: the heap profile may take this
+// allocation (false when the sampler itself calls).
+GOMEM_INLINE uintptr_t alloc_small_impl(MCache* c, SpanClass spc, bool sample) {
   nopreempt_enter();
   MSpan* s = c->alloc[spc];
   uintptr_t v = s->next_free_fast();
   bool refilled = false;
   if (GOMEM_UNLIKELY(v == 0)) {
+    if (sample && GOMEM_UNLIKELY((prof::rate() | c->prof.rate) != 0)) {
+      nopreempt_exit();
+      return alloc_small_profiled(c, spc);
+    }
     if (s != &g_empty_span) {
       uint32_t idx = s->next_free_index();
       if (idx < s->nelems) {
@@ -51,7 +64,80 @@ uintptr_t alloc_small(MCache* c, SpanClass spc) {
   return v;
 }
 
+// The window bits of s that next_free_fast would hand out: the free slots
+// of the current bitmap word from freeindex on, below nelems, but for the
+// word's last slot, which it leaves to the slow path (unless the span ends
+// there). Bits past nelems are set too (the inverted bitmap's padding).
+uint64_t fast_path_slots(const MSpan* s) {
+  uint32_t fi = s->freeindex;
+  uint32_t n = 64 - fi % 64;
+  if (n >= s->nelems - fi)
+    n = s->nelems - fi;
+  else
+    n--;  // the word's last slot: next_free_fast returns 0 there
+  return s->alloc_cache & (n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1);
+}
+
+// Heap-profile sampling of collected objects (heap/profile.h): the fast path
+// (next_free_fast) ran dry, perhaps at a cut of the alloc_cache window. The
+// window is reloaded from the bitmap first (a cut window has free slots
+// left out, which next_free_index would skip), then either the sample is
+// due, or the object comes from the span as usual and the window is cut
+// again after the objects before the next sample. Objects counted for a cut
+// window that the P gives back unused (a collection takes the P's spans)
+// only delay the next sample.
+GOMEM_NOINLINE uintptr_t alloc_small_profiled(MCache* c, SpanClass spc) {
+  {
+    NoPreempt np;
+    if (c->prof.rate != prof::rate()) c->prof_reset();
+    MSpan* s = c->alloc[spc];
+    if (s != &g_empty_span && s->freeindex < s->nelems) s->reload_alloc_cache();
+  }
+  uint64_t rate = c->prof.rate;
+  if (rate == 0) return alloc_small_impl(c, spc, false);
+  uintptr_t size = span_class_info(spc).size;
+  uint64_t left = c->prof.gc_left[spc];
+  if (left == 0) left = 1 + prof::objects_before_sample(rate, size);
+  uintptr_t v;
+  if (left == 1) {
+    v = alloc_large_unsampled(size, span_class_kind(spc));
+    if (v) prof::record(g_arena_index.span_of(v), size, prof::Heap::kGC);
+    left = 1 + prof::objects_before_sample(rate, size);
+  } else {
+    v = alloc_small_impl(c, spc, false);
+    left--;
+  }
+  if (v) {
+    NoPreempt np;
+    MSpan* s = c->alloc[spc];
+    if (s != &g_empty_span && s->freeindex < s->nelems) {
+      uint64_t kept = fast_path_slots(s);
+      uint64_t w = kept;
+      for (uint64_t keep = left - 1; keep > 0 && w; keep--) w &= w - 1;  // w: the slots past the kept ones
+      kept ^= w;
+      s->alloc_cache = kept;
+      left -= popcount64(kept);
+    }
+  }
+  c->prof.gc_left[spc] = left;
+  return v;
+}
+
+}  // namespace
+
+uintptr_t alloc_small(MCache* c, SpanClass spc) { return alloc_small_impl(c, spc, true); }
+
 uintptr_t alloc_large(size_t size, SpanKind kind) {
+  uintptr_t v = alloc_large_unsampled(size, kind);
+  uint64_t rate = prof::rate();
+  if (GOMEM_UNLIKELY(rate != 0) && v) {
+    MSpan* s = g_arena_index.span_of(v);
+    if (prof::sample_large(rate, s->bytes())) prof::record(s, s->bytes(), prof::Heap::kGC);
+  }
+  return v;
+}
+
+uintptr_t alloc_large_unsampled(size_t size, SpanKind kind) {
   if (size > kMaxAllocBytes) return 0;
   uintptr_t npages = div_round_up(size, kPageSize);
   nopreempt_enter();

@@ -33,6 +33,7 @@
 #include "gc/internal.h"
 #include "heap/fault.h"
 #include "heap/preempt.h"
+#include "heap/profile.h"
 #include "platform/os.h"
 #include "platform/thread.h"
 
@@ -108,7 +109,10 @@ uint32_t sweep_locked(MSpan* s, uint32_t sg) {
   if (nfreed) {
     s->needzero = true;
     g_counters.frees[s->spanclass].fetch_add(nfreed, std::memory_order_relaxed);
-    if (s->large) g_counters.large_free_bytes.fetch_add(s->elemsize, std::memory_order_relaxed);
+    if (s->large) {
+      g_counters.large_free_bytes.fetch_add(s->elemsize, std::memory_order_relaxed);
+      prof::charge_free(s);  // a sampled object died (heap/profile.h)
+    }
   }
   s->sweepgen.store(sg, std::memory_order_release);
   return nalloc;
@@ -280,6 +284,7 @@ void add_large_span(MSpan* s) {
 }
 
 void count_large_free(MSpan* s) {
+  prof::charge_free(s);
   g_counters.frees[s->spanclass].fetch_add(1, std::memory_order_relaxed);
   g_counters.large_free_bytes.fetch_add(s->elemsize, std::memory_order_relaxed);
 }

@@ -6,6 +6,7 @@
 #include "heap/heap.h"
 #include "heap/mheap.h"
 #include "heap/preempt.h"
+#include "heap/profile.h"
 #include "platform/os.h"
 
 namespace gomem {
@@ -34,6 +35,59 @@ void MCache::attach(uintptr_t thread_key) {
   for (auto& n : cold_allocs) n = 0;
   empty_bytes = 0;
   drop_batches();
+}
+
+// ---------------------------------------------------------------------------
+// Heap-profile sampling (heap/profile.h).
+
+namespace {
+SpanClass list_class(int li) {
+  return make_span_class(static_cast<uint32_t>(li / 2), li & 1 ? SpanKind::kUncollectable : SpanKind::kManual);
+}
+}  // namespace
+
+// A fork() may cut these two short (the child's release_all puts the cuts
+// back): each unlinks first and links second, with a release store between,
+// so that the child finds at worst objects on no list (a leak, as when
+// refill_manual is cut short), never objects on two.
+void MCache::prof_restore_slow(int li) {
+  void* rest = prof.rest[li];
+  prof.rest[li] = nullptr;
+  MSpan* s = alloc[list_class(li)];
+  if (s == &g_empty_span) fatal_fault(Fault::kCorrupt, rest, nullptr, "a sampling cut without its span");
+  void** tail = reinterpret_cast<void**>(&s->freelist);
+  while (*tail) tail = static_cast<void**>(*tail);
+  __atomic_store_n(tail, rest, __ATOMIC_RELEASE);
+}
+
+void MCache::prof_reset() {
+  for (int li = 0; li < kManualLists; li++) {
+    prof_restore(li);
+    prof.next[li] = 0;
+  }
+  // Collected windows cut short: whole again (next_free_index would skip
+  // the slots left out), in a non-preemptible section like every change of
+  // a current collected span.
+  NoPreempt np;
+  for (int spc = 0; spc < kNumSpanClasses; spc++) {
+    MSpan* s = alloc[spc];
+    if (kind_is_gc(span_class_kind(static_cast<SpanClass>(spc))) && s != &g_empty_span && s->freeindex < s->nelems)
+      s->reload_alloc_cache();
+    prof.gc_left[spc] = 0;
+  }
+  prof.rate = prof::rate();
+}
+
+void MCache::prof_cut(SpanClass spc) {
+  int li = manual_list_index(spc);
+  uint64_t keep = prof.next[li] - 1 - counts[spc];  // mallocs before the sampled one
+  MSpan* s = alloc[spc];
+  if (keep >= s->nelems) return;  // the sample lies past every object the list may hold
+  void** link = reinterpret_cast<void**>(&s->freelist);
+  for (; keep > 0 && *link; keep--) link = static_cast<void**>(*link);
+  void* rest = *link;
+  *link = nullptr;
+  __atomic_store_n(&prof.rest[li], rest, __ATOMIC_RELEASE);
 }
 
 void MCache::drop_batches() {
@@ -435,6 +489,7 @@ void MCache::repair_after_fork() {
 
 void MCache::release_all(MHeap& h, bool in_child) {
   MutexLock l(lock);
+  prof_reset();
   flush_batch(h);
   // Gather every owned manual span; hand collected spans back (gc/).
   SpanList owned;

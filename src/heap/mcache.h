@@ -211,6 +211,17 @@ struct MCache {
   // remote frees).
   OwnerField<uint64_t> counts[kNumSpanClasses];
 
+  // Heap-profile sampling (heap/profile.h), owner only (and release_all,
+  // check, which run while the owner does not allocate). The draws are made
+  // for `rate`; when prof::g_rate differs, the next slow path undoes every
+  // cut and starts again (prof_reset). next[li] / gc_left[spc]: 0 = no draw.
+  struct ProfState {
+    uint64_t rate = 0;                  // rate of the draws below (0: none made)
+    uint64_t next[kManualLists];        // manual: 1 + the counts[] value at the class's sampled malloc
+    void* rest[kManualLists];           // manual: the current span's free list past the objects before it
+    uint64_t gc_left[kNumSpanClasses];  // collected: 1 + objects of the class before its sampled one
+  } prof{};
+
   // ---- Shared.
   std::atomic<MSpan*> notify{nullptr};  // parked spans that received remote frees
   Mutex lock;
@@ -272,6 +283,16 @@ struct MCache {
   // asks (g_trim_epoch moved), so memory freed by other threads into this
   // P's spans does not stay stranded while the P keeps running.
   void trim(MHeap& h);
+
+  // Sampling: puts the cut-off tail of class li's free list back on its
+  // current span; undoes every cut and forgets the draws (takes prof::g_rate);
+  // cuts the current span of spc after the objects before its next sample.
+  GOMEM_INLINE void prof_restore(int li) {
+    if (prof.rest[li]) prof_restore_slow(li);
+  }
+  void prof_restore_slow(int li);
+  void prof_reset();
+  void prof_cut(SpanClass spc);
 
   // Checks the invariants of the P's lists; returns an error string or nullptr.
   const char* check(MSpan** bad) const;

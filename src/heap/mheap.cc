@@ -221,6 +221,7 @@ void MHeap::init_span_locked(MSpan* s, uintptr_t base, uintptr_t npages, SpanCla
   s->kind = kind;
   s->large = sc == 0;
   if (s->large) {
+    s->prof_bucket = nullptr;  // until the allocator samples it (heap/profile.h)
     s->elemsize = npages << kPageShift;
     s->nelems = 1;
     s->magic = ~uint64_t{0} / s->elemsize + 1;

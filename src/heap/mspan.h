@@ -44,6 +44,9 @@ namespace gomem {
 
 struct MCache;
 struct Special;
+namespace prof {
+struct Bucket;
+}
 
 // &c->counts[spc + kFreeCountOffset], the frees of spc (heap/mcache.cc).
 OwnerField<uint64_t>* mcache_nfree_slot(MCache* c, SpanClass spc);
@@ -161,15 +164,26 @@ struct alignas(64) MSpan {
   // Collected kinds (Go's mspan fields; freeindex is on line 0):
   uint64_t alloc_cache = 0;  // ~alloc_bits[freeindex..freeindex+64), bit 0 = freeindex
 #endif
-  OwnerField<uint64_t> nmalloc;       // alloc_count when a P took it (gc/sweep.cc), by that P
-  Special* specials = nullptr;        // finalizers, sorted by offset, under speciallock
-  int64_t free_since = 0;             // page heap: when this free run became free (ns)
+  OwnerField<uint64_t> nmalloc;  // alloc_count when a P took it (gc/sweep.cc), by that P
+  Special* specials = nullptr;   // finalizers, sorted by offset, under speciallock
+  union {
+    int64_t free_since = 0;  // page heap: when this free run became free (ns)
+    // In-use large spans holding a sampled object (heap/profile.h): its
+    // call stack's bucket, else nullptr. Set by the allocating thread before
+    // it returns the object (cleared when the span is made large), cleared
+    // by the one path that frees the object (prof::charge_free).
+    prof::Bucket* prof_bucket;
+  };
   std::atomic<uint32_t> sweepgen{0};  // see gc/sweep.h for the states
   Mutex speciallock;
+  union {
+    uintptr_t prof_bytes = 0;  // with prof_bucket: the sampled object's recorded size
 #if GOMEM_HARDENED
-  // Manual: limit() - base, for link_target_ok; written with link_key.
-  uintptr_t link_bytes = 0;
+    // Manual small spans (which never hold a sampled object): limit() -
+    // base, for link_target_ok; written with link_key.
+    uintptr_t link_bytes;
 #endif
+  };
 
   // ---- Helpers --------------------------------------------------------------
   uint32_t allocated() const { return alloc_count + alloc_bias; }
@@ -302,6 +316,12 @@ struct alignas(64) MSpan {
   uint32_t next_free_index();
   // Collected: loads alloc_cache from alloc_bits at the 64-slot word `word`.
   void refill_alloc_cache(uint32_t word);
+  // Collected: alloc_cache as it is at freeindex (after a window was cut
+  // short: heap/profile.h). freeindex < nelems.
+  void reload_alloc_cache() {
+    refill_alloc_cache(freeindex / 64);
+    alloc_cache >>= (freeindex % 64);
+  }
   // Collected: Go's isFree for object idx (as of the allocator's view).
   bool is_free_slot(uintptr_t idx) const {
     if (idx < freeindex) return false;

@@ -36,7 +36,7 @@ GOMEM_EXPORT void* aligned_alloc(size_t alignment, size_t size) { return malloc_
 
 GOMEM_EXPORT void* memalign(size_t alignment, size_t size) { return malloc_aligned(size, alignment); }
 
-GOMEM_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) {
+GOMEM_EXPORT GOMEM_FRAME_POINTER int posix_memalign(void** out, size_t alignment, size_t size) {
   if (alignment < sizeof(void*) || !is_pow2(alignment)) return EINVAL;
   int saved = errno;  // posix_memalign reports through its result, not errno
   void* p = malloc_aligned(size, alignment);

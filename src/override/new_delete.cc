@@ -35,7 +35,9 @@ namespace {
 // references stayed unbound): then running out of memory in new is fatal.
 bool cxx_runtime_bound() { return __cxa_allocate_exception != nullptr; }
 
-GOMEM_NOINLINE void* new_slow(size_t size, size_t align) {
+// With a frame pointer: the heap profile's stack walk passes through here
+// (heap/profile.h); operator new tail-calls it.
+GOMEM_NOINLINE GOMEM_FRAME_POINTER void* new_slow(size_t size, size_t align) {
   for (;;) {
     void* p = align > 16 ? malloc_aligned(size, align) : malloc_fast(size);
     if (p) return p;
@@ -46,8 +48,10 @@ GOMEM_NOINLINE void* new_slow(size_t size, size_t align) {
   }
 }
 
+// malloc's fast path, and on a miss new_slow (a tail call: the slow path
+// runs in new_slow's frame, not in one without a frame pointer here).
 GOMEM_INLINE void* new_impl(size_t size) {
-  void* p = malloc_fast(size);
+  void* p = malloc_fast_only(size);
   if (GOMEM_LIKELY(p != nullptr)) return p;
   return new_slow(size, 0);
 }

@@ -26,6 +26,9 @@ const char* const kEnvNames[] = {"GOMEMLIMIT",
                                  "GOMEM_GC_TRACE_ROOT",
                                  "GOMEM_SHARED_PS",
                                  "GOMEM_GC",
+                                 "GOMEM_PROFILE_RATE",
+                                 "GOMEM_HEAP_PROFILE",
+                                 "GOMEM_HEAP_PROFILE_EVERY_MB",
                                  nullptr};
 // clang-format on
 
@@ -148,6 +151,15 @@ const char* parse_address(const char* v, uintptr_t* out) {
   return nullptr;
 }
 
+// Bytes per heap-profile sample: 0 (off) to 2^40.
+const char* parse_profile_rate(const char* v, int64_t* out) {
+  int64_t n;
+  if (!atoi64(v, -1, &n) || n < 0 || n > (int64_t{1} << 40))
+    return "want bytes per sample from 0 (off) to 1099511627776 (Go's default is 524288)";
+  *out = n;
+  return nullptr;
+}
+
 const char* parse_signal(const char* v, int* out) {
   int sig;
   if (const char* why = parse_int(v, 1, 1024, "want a signal number such as 30 (SIGPWR)", &sig)) return why;
@@ -221,6 +233,14 @@ const char* parse_env(const char* name, const char* v, EnvSettings* out) {
     return parse_int(v, 0, 1000, "want a percentage of a span from 0 (no shared Ps) to 1000", &out->shared_ps);
   if (strcmp(name, "GOMEM_GC") == 0)
     return parse_choice(v, "generational", "stw", "want stw or generational", &out->generational);
+  if (strcmp(name, "GOMEM_PROFILE_RATE") == 0) return parse_profile_rate(v, &out->profile_rate);
+  if (strcmp(name, "GOMEM_HEAP_PROFILE") == 0) {
+    out->heap_profile = v;
+    return nullptr;
+  }
+  if (strcmp(name, "GOMEM_HEAP_PROFILE_EVERY_MB") == 0)
+    return parse_int(v, 0, 1 << 20, "want megabytes of heap growth from 0 (never) to 1048576",
+                     &out->heap_profile_every_mb);
   return nullptr;
 }
 

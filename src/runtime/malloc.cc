@@ -8,6 +8,7 @@
 #include "gc/collector.h"
 #include "heap/fault.h"
 #include "platform/os.h"
+#include "heap/profile.h"
 #include "runtime/proc.h"
 #include "runtime/runtime.h"
 #include "runtime/shared_p.h"
@@ -23,8 +24,8 @@ void* out_of_memory() {
 
 namespace {
 
-// Pops an object of span class spc from span s of P c (s->freelist is not
-// empty).
+// Pops an object of span class spc from span s (s->freelist is not empty),
+// counted as a malloc of P c.
 GOMEM_INLINE void* pop_object(MCache* c, MSpan* s, SpanClass spc) {
   void** p = static_cast<void**>(s->freelist);
   s->freelist = s->next_checked(p);
@@ -50,13 +51,14 @@ GOMEM_NOINLINE void* alloc_cold(MCache* c, SpanClass spc) {
   MSpan* s = sp->alloc[spc];
   if (!s->freelist && !(s = sp->refill_locked(g_heap, spc))) return nullptr;
   c->cold_allocs[span_class_size_class(spc)]++;
-  return pop_object(sp, s, spc);
+  // Counted as the holder's malloc: a heap profile samples by its count.
+  return pop_object(c, s, spc);
 }
 
 // Pops an object of span class spc from the P's current span, refilling it
 // if it is empty, or from a shared P while the class is cold for the
 // thread. spc is a manual or uncollectable class.
-GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc) {
+GOMEM_INLINE void* alloc_small_unsampled(MCache* c, SpanClass spc) {
   MSpan* s = c->alloc[spc];
   if (GOMEM_UNLIKELY(!s->freelist)) {
     if (s == &g_empty_span && class_is_cold(c, spc))
@@ -65,6 +67,56 @@ GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc) {
     if (!s) return out_of_memory();
   }
   return pop_object(c, s, spc);
+}
+
+// A sampled small object: a one-object large span of the class's kind
+// (heap/profile.h), recorded with the class's size.
+void* alloc_sampled(SpanClass spc) {
+  uintptr_t size = kManualClasses.cls[span_class_size_class(spc)].size;
+  void* p = malloc_large_unsampled(size, kPageSize, span_class_kind(spc));
+  if (p) prof::record(g_arena_index.span_of(reinterpret_cast<uintptr_t>(p)), size, prof::Heap::kManual);
+  return p;
+}
+
+// Most slow paths while sampling is on: the draws are for the current rate,
+// no cut is to be undone, and the sample lies further than a whole span of
+// objects after this allocation, so no cut is to be made either.
+GOMEM_INLINE bool sample_far(MCache* c, SpanClass spc) {
+  int li = manual_list_index(spc);
+  return c->prof.rate == prof::rate() && !c->prof.rest[li] &&
+         c->prof.next[li] > c->counts[spc] + 1 + kManualClasses.cls[span_class_size_class(spc)].nelems;
+}
+
+// alloc_small while sampling is on, or was on for this P: malloc's fast path
+// ran dry at a cut (or the list is simply empty). Either the sample is due,
+// or the object comes from the span as usual and the span is cut again
+// before the next one.
+GOMEM_NOINLINE void* alloc_small_profiled(MCache* c, SpanClass spc) {
+  int li = manual_list_index(spc);
+  const SizeClass& cls = kManualClasses.cls[span_class_size_class(spc)];
+  uint64_t n = c->counts[spc];
+  if (c->prof.rate != prof::rate()) c->prof_reset();
+  c->prof_restore(li);
+  uint64_t rate = c->prof.rate;
+  if (rate == 0) return alloc_small_unsampled(c, spc);
+  uintptr_t size = cls.size;
+  if (c->prof.next[li] == 0) c->prof.next[li] = n + 1 + prof::objects_before_sample(rate, size);
+  void* p;
+  if (n + 1 >= c->prof.next[li]) {  // (>: a check undid the cut)
+    p = alloc_sampled(spc);
+    c->prof.next[li] = n + 1 + prof::objects_before_sample(rate, size);
+  } else {
+    p = alloc_small_unsampled(c, spc);
+  }
+  if (p && c->alloc[spc] != &g_empty_span) c->prof_cut(spc);
+  return p;
+}
+
+// Pops an object of span class spc from the P's current span (see
+// alloc_small_unsampled), through the sampler when heap profiling is on.
+GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc) {
+  if (GOMEM_UNLIKELY((prof::rate() | c->prof.rate) != 0) && !sample_far(c, spc)) return alloc_small_profiled(c, spc);
+  return alloc_small_unsampled(c, spc);
 }
 
 // A P for the calling thread, or nullptr if none can be had (out of memory).
@@ -100,6 +152,7 @@ MSpan* checked_span(void* ptr, uintptr_t* idx) {
 GOMEM_INLINE void after_slow_path() {
   if (GOMEM_UNLIKELY(gc::g_scavenger_requested.load(std::memory_order_relaxed))) gc::start_scavenger_requested();
   if (GOMEM_UNLIKELY(t_exiting)) release_p_after_exit();
+  if (GOMEM_UNLIKELY(g_prof_dumps.load(std::memory_order_relaxed))) prof_safe_point();
 }
 
 void* malloc_slow(size_t size) {
@@ -130,6 +183,16 @@ void* large_guard(const MSpan* s) { return reinterpret_cast<void*>(s->base + lar
 }  // namespace
 
 void* malloc_large(size_t size, size_t align, SpanKind kind) {
+  void* p = malloc_large_unsampled(size, align, kind);
+  uint64_t rate = prof::rate();
+  if (GOMEM_UNLIKELY(rate != 0) && p) {
+    MSpan* s = g_arena_index.span_of(reinterpret_cast<uintptr_t>(p));
+    if (prof::sample_large(rate, s->bytes())) prof::record(s, s->bytes(), prof::Heap::kManual);
+  }
+  return p;
+}
+
+void* malloc_large_unsampled(size_t size, size_t align, SpanKind kind) {
   if (size > kMaxAllocBytes || align > kMaxAllocBytes) return out_of_memory();
   uintptr_t npages = div_round_up(size ? size : 1, kPageSize);
   uintptr_t align_pages = align > kPageSize ? align / kPageSize : 1;
@@ -232,7 +295,10 @@ void* realloc_impl(void* ptr, size_t size) {
   }
   if (!s->large && static_cast<uint64_t*>(ptr)[1] == s->free_key && s->get_owner() == t_mcache && s->lists_contain(ptr))
     fatal_fault(Fault::kDoubleFree, ptr, s, "realloc of a free object");
-  if (s->large && !large_guard_pages(s) && size > kMaxSmallSize && size <= kMaxAllocBytes) {
+  // A sampled object keeps its size in its record: it moves (and its free
+  // charges the record back) instead of changing size in place; so does a
+  // large object with guard pages.
+  if (s->large && !large_guard_pages(s) && size > kMaxSmallSize && size <= kMaxAllocBytes && !s->prof_bucket) {
     uintptr_t want = div_round_up(size, kPageSize);
     if (want == s->npages) return ptr;
     if (want < s->npages) {
@@ -245,6 +311,8 @@ void* realloc_impl(void* ptr, size_t size) {
     uintptr_t target = want + want / 8;
     if (g_heap.grow_large_in_place(s, target) || g_heap.grow_large_in_place(s, want)) return ptr;
   } else if ((!s->large || large_guard_pages(s)) && size <= old && size > old / 2) {
+    return ptr;
+  } else if (s->prof_bucket && size <= s->prof_bytes && size > s->prof_bytes / 2) {
     return ptr;
   }
   void* q = malloc_fast(size);
@@ -267,6 +335,7 @@ void free_slow(void* ptr) {
   if (s->large) {
     if (kind_is_gc(s->kind)) return gc_free_hook(ptr, s);
     if (uintptr_t guard = large_guard_pages(s)) os::protect(large_guard(s), guard << kPageShift, true);
+    prof::charge_free(s);
     g_heap.free_span(s);
     return;
   }

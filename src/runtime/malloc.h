@@ -62,6 +62,8 @@ GOMEM_NOINLINE void free_mark_reached(MSpan* s);
 // object path. Return nullptr and set errno = ENOMEM on failure.
 void* malloc_aligned(size_t size, size_t align);
 void* malloc_large(size_t size, size_t align, SpanKind kind);
+// malloc_large without the heap profile's sampling (heap/profile.h).
+void* malloc_large_unsampled(size_t size, size_t align, SpanKind kind);
 void* malloc_uncollectable(size_t size);
 void* calloc_impl(size_t n, size_t size);
 void* realloc_impl(void* p, size_t size);
@@ -70,11 +72,10 @@ size_t usable_size(const void* p);
 // Sets errno = ENOMEM and returns nullptr.
 void* out_of_memory();
 
-// malloc's fast path: pop the free list of the P's current span for the
-// size class. Budget: 19 instructions, one predicted branch (hardened: 29,
-// three; the last object of a list, whose link is null, and a corrupt
-// link take the slow path, which pops the one and reports the other).
-GOMEM_INLINE void* malloc_fast(size_t size) {
+// malloc's fast path alone: pop the free list of the P's current span for
+// the size class, or nullptr where malloc_slow must run (a miss, not an
+// out-of-memory).
+GOMEM_INLINE void* malloc_fast_only(size_t size) {
   if (GOMEM_LIKELY(size <= kDirectMax)) {
     MCache* c = t_mcache;
     uintptr_t i = (size + 15) >> 4;
@@ -90,6 +91,16 @@ GOMEM_INLINE void* malloc_fast(size_t size) {
       return p;
     }
   }
+  return nullptr;
+}
+
+// malloc's fast path, then malloc_slow. Budget: 19 instructions, one
+// predicted branch (hardened: 29, three; the last object of a list, whose
+// link is null, and a corrupt link take the slow path, which pops the one
+// and reports the other).
+GOMEM_INLINE void* malloc_fast(size_t size) {
+  void* p = malloc_fast_only(size);
+  if (GOMEM_LIKELY(p != nullptr)) return p;
   return malloc_slow(size);
 }
 

@@ -1,5 +1,7 @@
 #include "runtime/proc.h"
 
+#include "heap/profile.h"
+
 #include <new>
 
 #include "heap/fixalloc.h"
@@ -120,6 +122,7 @@ uint64_t mcache_sys_bytes() { return g_mcache_alloc.sys_bytes(); }
 void fork_prepare() {
   if (!runtime_initialized()) return;
   fork_hook_prepare();
+  prof::fork_prepare();
   g_procs.lock.lock();
   for_each_p([](MCache* c) { c->lock.lock(); });
   for (auto& mc : g_heap.central) mc.lock.lock();
@@ -134,11 +137,14 @@ void fork_parent() {
   for (auto& mc : g_heap.central) mc.lock.unlock();
   for_each_p([](MCache* c) { c->lock.unlock(); });
   g_procs.lock.unlock();
+  prof::fork_parent();
   fork_hook_parent();
 }
 
 void fork_child() {
   if (!runtime_initialized()) return;
+  prof::fork_child();
+  prof_fork_child();
   g_heap.lock.reset();
   fork_hook_child_scavenge();
   for (auto& mc : g_heap.central) mc.lock.reset();

@@ -34,6 +34,7 @@ GOMEM_NOINLINE void do_init() {
   // These may allocate, so they run after the heap is usable.
   os::register_atfork(fork_prepare, fork_parent, fork_child);
   gc_init_hook(env);
+  prof_init(env);
 }
 
 __attribute__((destructor)) void report_at_exit() { report_stats_at_exit(/*fast_exit=*/false); }

@@ -38,6 +38,18 @@ void gc_init_hook(const os::EnvSettings& env);
 // memory is committed (the generational mode's dirty-page tracker).
 void gc_heap_init_hook(const os::EnvSettings& env);
 
+// The heap profile (runtime/pprof.cc): settings from the environment (at
+// initialisation); the dumps GOMEM_HEAP_PROFILE asks for, written at the end
+// of a slow path while g_prof_dumps is set; the sampling rate (returns the
+// previous one).
+void prof_init(const os::EnvSettings& env);
+extern std::atomic<bool> g_prof_dumps;
+GOMEM_NOINLINE void prof_safe_point();
+uint64_t set_profile_rate(uint64_t bytes);
+// In a forked child: a profile being written by a thread that is gone is
+// abandoned (its memory leaks in the child).
+void prof_fork_child();
+
 // Writes the statistics report to fd.
 void print_stats_to(int fd);
 // The report GOMEM_STATS asks for (runtime/stats.cc), written once per

@@ -1,0 +1,138 @@
+// Sampled heap profiling: which allocation sites hold the memory (issue 12).
+//
+// What is sampled. Like Go (runtime.MemProfileRate) and tcmalloc, bytes are
+// sampled as a Poisson process: every allocated byte starts a sample with
+// probability 1/rate, so an allocation of `size` bytes is sampled with
+// probability 1 - exp(-size/rate), independently of every other. The rate
+// is g_rate (GOMEM_PROFILE_RATE or gomem_set_profile_rate; Go's default
+// 512 KiB when profiling is on; 0 = off, the default). The writer scales a
+// site's sampled counts back by Go's formula (runtime/pprof's
+// scaleHeapSample): count and bytes times 1 / (1 - exp(-avg/rate)), avg the
+// site's average sampled object size.
+//
+// Where the test sits: nowhere on the fast paths. Go and tcmalloc count
+// bytes down on every allocation; gomem's malloc pops a free list and its
+// collected allocation an alloc_cache bit, and neither knows the size of
+// what it hands out in bytes. So the countdown is kept per P and per span
+// class, in objects (the draw divided by the class's size), and the fast path
+// is made to stop at the sampled object instead of asking: when a slow path
+// leaves a span current, it cuts the span's supply after the objects that
+// come before the next sample (manual: the free list is cut after them and
+// its tail kept in MCache::prof.rest; collected: the alloc_cache window is
+// truncated, the bitmap still says the rest is free). The fast path then
+// runs dry exactly at the sampled allocation, and malloc_slow or
+// gc::alloc_small, which already test for an empty list, find the sample due
+// (runtime/malloc.cc, gc/gcalloc.cc). Splitting the byte stream by span
+// class and running one exponential countdown on each keeps it a Poisson
+// process of the same rate (the process is memoryless), so the statistics
+// are Go's. With profiling off (rate 0, never set) the slow paths test two
+// zero words and the fast paths are untouched (tests/fastpath). With it on,
+// a manual slow path whose class's sample lies more than a span's objects
+// ahead skips the sampler after a few loads (sample_far); callgrind counts
+// 4.5 % more instructions at Go's rate on a random-replace loop that takes a
+// slow path every third malloc (244.1 M -> 255.0 M for 2 M malloc/free
+// pairs of 8..1 KB), and the samples themselves ~300 instructions each.
+// A cut is undone when the P's rate changes (prof_reset: every manual list
+// and every collected window of the P), when the P is released, and by the
+// heap check; a fork() that interrupts a cut or its undo leaks the objects
+// in between in the child, never lists them twice (MCache::prof_restore).
+//
+// Large allocations are slow paths anyway: each takes a fresh draw and is
+// sampled if the draw falls inside it, which is the same probability.
+//
+// The per-object record (tcmalloc's way): a sampled object gets a span of
+// its own. A sampled small object is served by a one-object large span of
+// the same kind (its class's size recorded, as Go records the class size),
+// a sampled large object is its span already, and MSpan::prof_bucket points
+// to the site's bucket with MSpan::prof_bytes the recorded size. Every path
+// that frees a large span (free, realloc, gomem_gc_free, the sweep of an
+// unmarked large object) already looks at the span, so charge_free finds
+// the record there: no address map to keep in step with the heap, and no
+// change to the small-object free path. Costs: a sampled small object takes
+// a page (at Go's rate, one page per 512 KiB allocated: ~1.6 % of the
+// sampled heap; heap_alloc and the size-class figures count it as large).
+//
+// The stacks: the sampling thread walks frame pointers from its own frame,
+// at most kMaxDepth frames, each frame address checked to lie above the last
+// one and inside the calling thread's stack as far as it was found readable
+// (pages checked once per thread, os::readable_prefix), so a program built
+// without frame pointers gives short or odd stacks, never a fault. gomem's
+// slow paths and the stack walker are built with frame pointers (the fast
+// paths tail-call them, so the walk starts at the caller of malloc); the
+// frames inside gomem are dropped when the profile is written, by symbol.
+// Buckets live in a hash table of metadata memory taken from the OS in
+// chunks (never malloc; never freed); a bucket is made under g_lock and
+// never removed, its counters are atomics.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "base/compiler.h"
+#include "heap/mspan.h"
+
+namespace gomem {
+namespace prof {
+
+constexpr int kMaxDepth = 64;
+constexpr uint64_t kDefaultRate = 512 * 1024;  // Go's MemProfileRate
+
+// The heap a sample came from (the profile's `kind` label).
+enum class Heap : uint8_t { kManual = 0, kGC = 1 };
+
+// One call stack of one heap. Fields other than the counters are written
+// once under g_lock before the bucket is published (release store on the
+// list head); the counters are relaxed atomics, added to by samplers and
+// freers, read by the writer.
+struct Bucket {
+  Bucket* chain;     // next in the hash chain (under g_lock)
+  Bucket* all_next;  // next in the list of every bucket (read by the writer)
+  uint64_t hash;
+  uint32_t depth;
+  Heap heap;
+  std::atomic<uint64_t> alloc_objects, alloc_bytes, free_objects, free_bytes;
+  uintptr_t pcs[];  // depth return addresses, innermost first
+};
+
+// Bytes per sample, 0 = off. Written by set_rate, read by every slow path.
+extern std::atomic<uint64_t> g_rate;
+GOMEM_INLINE uint64_t rate() { return g_rate.load(std::memory_order_relaxed); }
+void set_rate(uint64_t bytes);
+
+// Every bucket made so far (newest first), for the writer.
+Bucket* all_buckets();
+
+// A fresh exponential draw with mean `rate`, in bytes (at least 1).
+uint64_t draw_bytes(uint64_t rate);
+// For a fresh draw: how many objects of `size` bytes come before the
+// sampled one (Go's test: an object is sampled when size >= what is left).
+GOMEM_INLINE uint64_t objects_before_sample(uint64_t rate, uintptr_t size) {
+  uint64_t r = draw_bytes(rate);
+  return r <= size ? 0 : (r - 1) / size;
+}
+// A large allocation of `size` bytes: sampled or not (a fresh draw).
+GOMEM_INLINE bool sample_large(uint64_t rate, uintptr_t size) { return draw_bytes(rate) <= size; }
+
+// Records a sampled object of `bytes` bytes in large span s: walks the
+// caller's stack, finds or makes its bucket, counts the allocation and
+// points s at it. Without memory for a bucket the sample is dropped.
+GOMEM_NOINLINE void record(MSpan* s, uintptr_t bytes, Heap heap);
+
+// The sampled object of span s is freed: counts the free in its bucket.
+void charge_free_slow(MSpan* s);
+GOMEM_INLINE void charge_free(MSpan* s) {
+  if (GOMEM_UNLIKELY(s->prof_bucket != nullptr)) charge_free_slow(s);
+}
+
+// fork(): the bucket lock is held across it (a leaf lock: nothing is
+// taken under it), so the child's table is whole.
+void fork_prepare();
+void fork_parent();
+void fork_child();
+
+// ln and exp (libgomem links no libm): for the draws and the writer's scaling.
+double log_e(double x);
+double exp_e(double x);
+
+}  // namespace prof
+}  // namespace gomem
