@@ -77,6 +77,7 @@ bool MCache::collect_remote(MSpan* s) {
 
 GOMEM_INLINE bool MCache::take_own_free(MSpan* s) {
   if (s->freelist) return true;
+  if (s->unbuilt) return s->build_more();  // before frees: see mspan.h
   if (void* lf = s->local_free) {
     // Clear local_free first: a fork between the two stores loses these
     // objects in the child (a leak) instead of listing them twice.
@@ -191,7 +192,7 @@ MSpan* MCache::next_span(MHeap& h, SpanClass spc, int li) {
       s->xfree.store(pack(0, 0, kActive, 0), std::memory_order_release);
     }
     s->set_owner_key(key_for(s));
-    s->build_freelist();
+    s->build_freelist(h.new_free_key());
   }
   s->parked = false;
   s->alloc_bias = 0;

@@ -8,8 +8,12 @@ namespace gomem {
 
 using namespace xfree;
 
+// adopt's unlocked look at the list head (a racy read by design).
+GOMEM_NO_TSAN static bool looks_empty(const SpanList& l) { return l.empty(); }
+
 MSpan* MCentral::adopt(MHeap& h, MCache* owner, uintptr_t tkey) {
   (void)h;
+  if (looks_empty(partial)) return nullptr;
   MutexLock l(lock);
   while (MSpan* s = partial.pop_front()) {
     s->in_central = false;
@@ -54,7 +58,7 @@ void MCentral::give_up(MHeap& h, MSpan* s) {
       h.free_span(s);
       return;
     }
-    if (s->freelist || n) {
+    if (s->freelist || s->unbuilt || n) {
       if (!s->in_central) {
         partial.push_back(s);
         s->in_central = true;

@@ -37,7 +37,10 @@ struct alignas(64) MCentral {
 
   // Manual: takes an unowned span with free objects and makes `owner`
   // (holding thread key tkey) its owner, with the remote frees collected into
-  // its free list. nullptr if there is none.
+  // its free list. nullptr if there is none. An mcentral that looks empty
+  // without the lock is not locked: g_heap lives in bss, and a program
+  // that never gives a span up then never writes (commits) the 4 KiB pages
+  // holding its mcentrals. A span given up meanwhile is found next time.
   MSpan* adopt(MHeap& h, MCache* owner, uintptr_t tkey);
 
   // Manual: the owner gives span s up (thread exit). Its local_free must be

@@ -231,7 +231,7 @@ void MHeap::init_span_locked(MSpan* s, uintptr_t base, uintptr_t npages, SpanCla
     s->magic = info.magic;
   }
   s->base_magic = base * s->magic;
-  s->free_key = (reinterpret_cast<uintptr_t>(s) * 0x9E3779B97F4A7C15ull) ^ secret;
+  s->free_key = new_free_key();
   s->needzero = !zeroed;
   if (kind_is_gc(kind)) {
     uint32_t words = s->bitmap_words();

@@ -1,5 +1,8 @@
 #include "heap/mspan.h"
 
+#include "heap/fault.h"
+#include "platform/os.h"
+
 namespace gomem {
 
 GOMEM_META constinit MSpan g_empty_span;
@@ -18,21 +21,44 @@ const char* span_kind_name(SpanKind k) {
   return "?";
 }
 
-void MSpan::build_freelist() {
-  uintptr_t p = base;
-  uintptr_t size = elemsize;
-  uint64_t key = free_key;
-  for (uint32_t i = 0; i + 1 < nelems; i++, p += size) {
-    reinterpret_cast<uintptr_t*>(p)[0] = p + size;
-    reinterpret_cast<uint64_t*>(p)[1] = key;
-  }
-  reinterpret_cast<uintptr_t*>(p)[0] = 0;
-  reinterpret_cast<uint64_t*>(p)[1] = key;
-  // The tail past the last slot (a multiple of 16 bytes, so 0 or >= 16).
+void MSpan::build_freelist(uint64_t key) {
+  free_key = key;
+  // The tail past the last slot (a multiple of 16 bytes, so 0 or >= 16). It
+  // lies in the last OS page, which the first build_more touches anyway.
   uintptr_t tail = limit();
   if (tail + 16 <= end()) reinterpret_cast<uint64_t*>(tail)[1] = key;
-  freelist = reinterpret_cast<void*>(base);
+  freelist = nullptr;
   local_free = nullptr;
+  unbuilt = nelems;
+  build_more();
+}
+
+bool MSpan::build_more() {
+  uint32_t hi = unbuilt;
+  if (hi == 0) return false;
+  // The slots that start in the OS page below obj_addr(hi), or the one slot
+  // below it if none does (objects larger than an OS page).
+  uintptr_t page = (obj_addr(hi) - 1) & ~uintptr_t{os::kPhysPageSize - 1};
+  uint32_t lo = page <= base ? 0 : static_cast<uint32_t>((page - base + elemsize - 1) / elemsize);
+  if (lo >= hi) lo = hi - 1;
+  uintptr_t size = elemsize;
+  uint64_t key = free_key;
+  uintptr_t first = obj_addr(lo);
+  for (uintptr_t p = first, last = obj_addr(hi - 1); p <= last; p += size) {
+    auto* w = reinterpret_cast<uint64_t*>(p);
+    // Store before the load: reading a fresh page first would fault it in
+    // twice (the zero page, then a copy to write to).
+    w[0] = p == last ? 0 : p + size;
+    compiler_barrier();
+    if (GOMEM_UNLIKELY(w[1] == key)) fatal_fault(Fault::kInvalidFree, w, this, "freed before it was handed out");
+    w[1] = key;
+  }
+  // unbuilt first: a fork between the two stores leaks these slots in the
+  // child rather than building them twice.
+  unbuilt = lo;
+  compiler_barrier();
+  freelist = reinterpret_cast<void*>(first);
+  return true;
 }
 
 bool MSpan::lists_contain(void* p) const {
@@ -46,7 +72,7 @@ bool MSpan::lists_contain(void* p) const {
 }
 
 uint32_t MSpan::count_local_free() const {
-  uint32_t n = 0;
+  uint32_t n = unbuilt;
   for (void* q = freelist; q && n <= nelems; q = *static_cast<void**>(q)) n++;
   for (void* q = local_free; q && n <= nelems; q = *static_cast<void**>(q)) n++;
   return n;

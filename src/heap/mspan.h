@@ -11,6 +11,21 @@
 //   first word and the span's `free_key` in its second, which is how a
 //   double free is caught on the fast path.
 //
+//   The free list is built lazily, one 4 KiB OS page of slots at a time,
+//   from the top of the span down (mimalloc's page extension): slots below
+//   `unbuilt` have never been linked, so a span's memory is touched only as
+//   far as its objects are handed out. A tiny program with objects in 30
+//   size classes touched 30 x 8 KiB before (each build wrote every slot),
+//   half of that now; each page first touched costs a page fault (~15 us
+//   here). The owner builds more only when freelist runs dry and before it
+//   reuses local_free or remote frees (take_own_free), which is the order
+//   the whole-span free list had. A free of a slot that was never built (a
+//   pointer gomem never handed out) is pushed like any free, but leaves the
+//   free key in the slot, and the build that reaches the slot finds it
+//   there and reports it before the slot could be handed out twice. That
+//   needs a key no earlier use of the memory left: each build takes a new
+//   one (MHeap::new_free_key).
+//
 //   Collected kinds (noscan, scan) are Go's: an allocation bitmap searched
 //   through the inverted 64-bit window `alloc_cache` starting at
 //   `freeindex`, mark bits set by the collector, and `sweepgen` saying
@@ -143,6 +158,11 @@ struct alignas(64) MSpan {
   Special* specials = nullptr;        // finalizers, sorted by offset, under speciallock
   int64_t free_since = 0;             // page heap: when this free run became free (ns)
   std::atomic<uint32_t> sweepgen{0};  // see gc/sweep.h for the states
+  // Manual: slots [0, unbuilt) were never put on a free list (see the
+  // essay); 0 once the free list reached the span's base. Written like
+  // line 1 (the owner, or under mcentral's lock while unowned); here
+  // because line 1 is full, and the refill that reads it reads xfree too.
+  uint32_t unbuilt = 0;
   Mutex speciallock;
 
   // ---- Helpers --------------------------------------------------------------
@@ -187,13 +207,20 @@ struct alignas(64) MSpan {
   }
   GOMEM_INLINE uintptr_t obj_addr(uintptr_t idx) const { return base + idx * elemsize; }
 
-  // Manual: builds the free list over every slot (in address order), writes
-  // the free key into each, and a key in the tail past the last slot so that
-  // a free of the tail address is caught too.
-  void build_freelist();
+  // Manual: starts the span's free list with a new free key: the slots of
+  // its last OS page (build_more), and a key in the tail past the last slot
+  // so that a free of the tail address is caught too. Every other slot is
+  // unbuilt.
+  void build_freelist(uint64_t key);
+  // Manual, freelist empty: links the unbuilt slots of the next OS page
+  // down (at least one slot), in address order, with the free key in each.
+  // False if none was left. A slot that already holds the key was freed
+  // without ever being handed out: reported as an invalid free.
+  bool build_more();
   // Manual: true if p is on freelist or local_free (O(nelems)).
   bool lists_contain(void* p) const;
-  // Manual: number of objects on freelist and local_free (O(nelems)).
+  // Manual: free objects the owner can hand out without remote frees: on
+  // freelist, on local_free and unbuilt (O(nelems)).
   uint32_t count_local_free() const;
   // Manual: puts the chain of n objects starting at `chain` (linked through
   // word 0, null-terminated) in front of freelist.
