@@ -86,7 +86,7 @@ TEST_F(Death, DoubleFreeOfAnObjectTheRefillTookBack) {
         gomem::MSpan* s =
             gomem::t_mcache
                 ->alloc[gomem::make_span_class(gomem::kManualClasses.class_of(256), gomem::SpanKind::kManual)];
-        while (s->freelist) v.push_back(gomem_malloc(256));
+        while (s->freelist || s->unbuilt) v.push_back(gomem_malloc(256));
         void* p = v[v.size() - 1];
         void* q = v[v.size() - 2];
         gomem_free(p);

@@ -409,6 +409,7 @@ void MCache::release_manual_span(MHeap& h, MSpan* s, uint32_t* pending) {
   (void)pending;
   // Merge local_free into freelist so mcentral sees one list.
   if (s->local_free) {
+    if (s->unbuilt) s->check_built(s->local_free);
     void* t = s->local_free;
     while (*static_cast<void**>(t)) t = *static_cast<void**>(t);
     *static_cast<void**>(t) = s->freelist;

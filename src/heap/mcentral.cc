@@ -32,6 +32,7 @@ MSpan* MCentral::adopt(MHeap& h, MCache* owner, uintptr_t tkey) {
       s->splice_chain(s->xfree_obj(head(old)), n);
       s->alloc_count -= n;
     }
+    if (!s->freelist) s->build_more();  // it was here for its unbuilt slots
     return s;
   }
   return nullptr;

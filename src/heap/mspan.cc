@@ -78,7 +78,15 @@ uint32_t MSpan::count_local_free() const {
   return n;
 }
 
+void MSpan::check_built(void* chain) const {
+  uint32_t budget = nelems + 1;
+  for (void* q = chain; q && budget; q = *static_cast<void**>(q), budget--)
+    if (obj_index(reinterpret_cast<uintptr_t>(q)) < unbuilt)
+      fatal_fault(Fault::kInvalidFree, q, this, "freed before it was handed out");
+}
+
 void MSpan::splice_chain(void* chain, uint32_t n) {
+  if (unbuilt) check_built(chain);
   if (!freelist) {
     freelist = chain;
     return;

@@ -222,8 +222,15 @@ struct alignas(64) MSpan {
   // Manual: free objects the owner can hand out without remote frees: on
   // freelist, on local_free and unbuilt (O(nelems)).
   uint32_t count_local_free() const;
+  // Manual: reports an object of the chain (linked through word 0,
+  // null-terminated) that lies below `unbuilt` as an invalid free: it was
+  // never handed out, and once on freelist it could be handed out before
+  // build_more, which would find no key in it, builds its slot again. For
+  // every path that moves freed objects to freelist while slots are
+  // unbuilt (take_own_free never does: it builds first).
+  void check_built(void* chain) const;
   // Manual: puts the chain of n objects starting at `chain` (linked through
-  // word 0, null-terminated) in front of freelist.
+  // word 0, null-terminated) in front of freelist (check_built first).
   void splice_chain(void* chain, uint32_t n);
   // Manual: the object at slot index idx of the xfree encoding (idx + 1).
   void* xfree_obj(uint32_t head) const {
