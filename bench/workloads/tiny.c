@@ -15,12 +15,12 @@
 
 BENCH_MAIN_DEFS
 
-static const size_t kSizes[] = {16,  24,  32,  40,  48,  64,  80,  96,  128,  160,
+static const size_t kSizes[] = {16,  24,  32,  40,  48,  64,  80,  96,   128,  160,
                                 200, 256, 320, 400, 512, 640, 800, 1024, 1500, 2000};
 #define NSIZES (sizeof kSizes / sizeof kSizes[0])
 #define MAXOBJS 4096
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   bench_param_t ps[] = {
       {"objs", 200, 200, "small objects (20 sizes, 16..2000 B)", 0},
   };
@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "tiny: objs must be 1..%d\n", MAXOBJS);
     return 2;
   }
-  static void *objs[MAXOBJS];
+  static void* objs[MAXOBJS];
   double t0 = bench_now();
   uint64_t sum = 0, tag = 1;
   void *buf4k = obj_new(4096, tag++), *buf64k = obj_new(65536, tag++);

@@ -43,14 +43,12 @@ constexpr uintptr_t kHeapAddrBits = 48;
 constexpr uintptr_t kArenaL1Entries = uintptr_t{1} << (kHeapAddrBits - kArenaShift);
 constexpr uintptr_t kArenaBitmapWords = kPagesPerArena / 64;
 
+// The bitmaps (5 KiB) come before the page map, so that a small heap's
+// record is two written OS pages (the bitmaps, the map's first 2 KiB), not
+// three (the map's start, and bitmaps straddling a page boundary at its end).
 struct HeapArena {
-  // Page -> span. Written under the heap lock, read without it.
-  std::atomic<MSpan*> spans[kPagesPerArena];
-  // Bit per page: the first page of an in-use collected span (Go's pageInUse).
-  std::atomic<uint64_t> page_in_use[kArenaBitmapWords];
-  // Bit per page: the first page of a collected span with a marked object
-  // this cycle (Go's pageMarks). Set by markers, cleared at mark start.
-  std::atomic<uint64_t> page_marks[kArenaBitmapWords];
+  uintptr_t base;   // first byte of the arena
+  HeapArena* next;  // all arenas, in creation order (heap lock; read lock-free)
   // Bit per page (heap lock): the page is given back to the OS (not counted
   // in RSS). Fresh pages start released.
   uint64_t released[kArenaBitmapWords];
@@ -59,8 +57,13 @@ struct HeapArena {
   // Bit per page (heap lock): the page belongs to an in-use span (the
   // scavenger's huge-page density rule counts these).
   uint64_t inuse[kArenaBitmapWords];
-  uintptr_t base;   // first byte of the arena
-  HeapArena* next;  // all arenas, in creation order (heap lock; read lock-free)
+  // Bit per page: the first page of an in-use collected span (Go's pageInUse).
+  std::atomic<uint64_t> page_in_use[kArenaBitmapWords];
+  // Bit per page: the first page of a collected span with a marked object
+  // this cycle (Go's pageMarks). Set by markers, cleared at mark start.
+  std::atomic<uint64_t> page_marks[kArenaBitmapWords];
+  // Page -> span. Written under the heap lock, read without it.
+  std::atomic<MSpan*> spans[kPagesPerArena];
 };
 
 class ArenaIndex {

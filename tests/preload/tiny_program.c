@@ -13,7 +13,7 @@
 #include <sys/resource.h>
 
 int main(void) {
-  void *p[64];
+  void* p[64];
   for (int i = 0; i < 64; i++) {
     p[i] = malloc(16 + (size_t)(i % 8) * 40);
     if (!p[i]) return 1;
@@ -21,7 +21,7 @@ int main(void) {
   }
   for (int i = 0; i < 64; i += 2) free(p[i]);
   long anon = -1;
-  FILE *f = fopen("/proc/self/smaps_rollup", "r");
+  FILE* f = fopen("/proc/self/smaps_rollup", "r");
   if (!f) return 77;
   char line[256];
   while (fgets(line, sizeof line, f))
