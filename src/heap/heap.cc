@@ -25,8 +25,9 @@ MSpan* find_object(uintptr_t p, uintptr_t* base) {
   uintptr_t idx = s->obj_index(p);
   if (idx >= s->nelems) return nullptr;
   uintptr_t obj = s->obj_addr(idx);
-  bool free = kind_is_gc(s->kind) ? s->is_free_slot(idx)
-                                  : idx < s->unbuilt || reinterpret_cast<const uint64_t*>(obj)[1] == s->free_key;
+  bool free = kind_is_gc(s->kind)
+                  ? s->is_free_slot(idx)
+                  : idx < s->unbuilt.read_racy() || reinterpret_cast<const uint64_t*>(obj)[1] == s->free_key;
   if (free) return nullptr;
   *base = obj;
   return s;

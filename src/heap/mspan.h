@@ -159,10 +159,11 @@ struct alignas(64) MSpan {
   int64_t free_since = 0;             // page heap: when this free run became free (ns)
   std::atomic<uint32_t> sweepgen{0};  // see gc/sweep.h for the states
   // Manual: slots [0, unbuilt) were never put on a free list (see the
-  // essay); 0 once the free list reached the span's base. Written like
-  // line 1 (the owner, or under mcentral's lock while unowned); here
-  // because line 1 is full, and the refill that reads it reads xfree too.
-  uint32_t unbuilt = 0;
+  // essay); 0 once the free list reached the span's base. Written by the
+  // owner (adopt builds under mcentral's lock, once the owner is set), read
+  // racily by find_object; on line 2 because line 1 is full, and the
+  // refill that reads it reads xfree too.
+  OwnerField<uint32_t> unbuilt;
   Mutex speciallock;
 
   // ---- Helpers --------------------------------------------------------------
