@@ -14,9 +14,9 @@
 //   The free list is built lazily, one 4 KiB OS page of slots at a time,
 //   from the top of the span down (mimalloc's page extension): slots below
 //   `unbuilt` have never been linked, so a span's memory is touched only as
-//   far as its objects are handed out. A tiny program with objects in 30
-//   size classes touched 30 x 8 KiB before (each build wrote every slot),
-//   half of that now; each page first touched costs a page fault (~15 us
+//   far as its objects are handed out. 100 mallocs of 16..808 B (29 size
+//   classes) had 232 KiB of arena resident before (each build wrote every
+//   slot), 136 KiB now; each page first touched costs a page fault (~15 us
 //   here). The owner builds more only when freelist runs dry and before it
 //   reuses local_free or remote frees (take_own_free), which is the order
 //   the whole-span free list had. A free of a slot that was never built (a
