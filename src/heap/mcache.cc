@@ -151,8 +151,11 @@ uint32_t MCache::drain_notify() {
 MSpan* MCache::refill_manual(MHeap& h, SpanClass spc) {
   MSpan* s = alloc[spc];
   // The current span's own frees need no lock (see the essay in mcache.h);
-  // the empty span's lists are always empty.
-  if (GOMEM_LIKELY(trim_epoch == g_trim_epoch.load(std::memory_order_relaxed)) && take_own_free(s)) return s;
+  // the empty span's lists are always empty. Building more of its free list
+  // takes the lock: a fork that cut a build would leave keys in slots the
+  // child builds again, which the build reports as invalid frees (mspan.h).
+  if (GOMEM_LIKELY(trim_epoch == g_trim_epoch.load(std::memory_order_relaxed)) && !s->unbuilt && take_own_free(s))
+    return s;
   return refill_locked(h, spc);
 }
 

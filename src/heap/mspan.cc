@@ -53,8 +53,10 @@ bool MSpan::build_more() {
     if (GOMEM_UNLIKELY(w[1] == key)) fatal_fault(Fault::kInvalidFree, w, this, "freed before it was handed out");
     w[1] = key;
   }
-  // unbuilt first: a fork between the two stores leaks these slots in the
-  // child rather than building them twice.
+  // Callers hold the owner P's lock or mcentral's, so a fork never cuts a
+  // build (a cut one would leave keys in slots the child builds again).
+  // Still, unbuilt first: a cut between the two stores would leak these
+  // slots rather than build them twice.
   unbuilt = lo;
   compiler_barrier();
   freelist = reinterpret_cast<void*>(first);

@@ -216,7 +216,8 @@ struct alignas(64) MSpan {
   // Manual, freelist empty: links the unbuilt slots of the next OS page
   // down (at least one slot), in address order, with the free key in each.
   // False if none was left. A slot that already holds the key was freed
-  // without ever being handed out: reported as an invalid free.
+  // without ever being handed out: reported as an invalid free. Called with
+  // the owner P's lock or mcentral's held (fork takes both).
   bool build_more();
   // Manual: true if p is on freelist or local_free (O(nelems)).
   bool lists_contain(void* p) const;
