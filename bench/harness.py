@@ -116,6 +116,8 @@ WORKLOADS = [
              "8 threads replace random-size objects; 1/4 of frees sent to another thread"),
     Workload("threads1000", ["{bin}/threads1000"], False,
              "1,000 live threads, each keeping 2,560 small objects of 40 sizes: peak RSS"),
+    Workload("tiny", ["{bin}/tiny"], True,
+             "a short-lived program: 200 objects of 20 sizes and two buffers, then exit: peak RSS"),
 ]
 WORKLOAD_NAMES = [w.name for w in WORKLOADS]
 

@@ -86,7 +86,7 @@ TEST_F(Death, DoubleFreeOfAnObjectTheRefillTookBack) {
         gomem::MSpan* s =
             gomem::t_mcache
                 ->alloc[gomem::make_span_class(gomem::kManualClasses.class_of(256), gomem::SpanKind::kManual)];
-        while (s->freelist) v.push_back(gomem_malloc(256));
+        while (s->freelist || s->unbuilt) v.push_back(gomem_malloc(256));
         void* p = v[v.size() - 1];
         void* q = v[v.size() - 2];
         gomem_free(p);
@@ -152,6 +152,37 @@ TEST_F(Death, FreeOfASlotNeverHandedOut) {
         gomem_free(reinterpret_cast<void*>(s->base + uintptr_t{s->nelems} * s->elemsize));
       },
       "gomem: free of a pointer gomem never handed out of 0x[0-9a-f]+ \\(size class");
+}
+
+// Free lists are built one OS page at a time from the top of the span down
+// (heap/mspan.h): a free of a slot below the build line carries no key to
+// catch on free's fast path, so the build that reaches the slot reports it,
+// before the slot could be handed out twice.
+TEST_F(Death, FreeOfASlotNotYetBuiltIsCaughtByTheBuild) {
+  EXPECT_DEATH(
+      {
+        void* p = gomem_malloc(256);
+        gomem::MSpan* s = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(p));
+        if (s->unbuilt == 0) _exit(2);  // slot 0 must be below the build line
+        gomem_free(reinterpret_cast<void*>(s->base));
+        for (uint32_t i = 0; i <= s->nelems; i++) (void)gomem_malloc(256);
+      },
+      "gomem: free of a pointer gomem never handed out of 0x[0-9a-f]+ \\(size class.*freed before it was handed out");
+}
+
+// The same free, then the thread exits: its P gives the span up with the
+// slot on local_free, which another P would hand out before building.
+TEST_F(Death, FreeOfASlotNotYetBuiltIsCaughtAtThreadExit) {
+  EXPECT_DEATH(
+      {
+        std::thread([] {
+          void* p = gomem_malloc(256);
+          gomem::MSpan* s = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(p));
+          if (s->unbuilt == 0) _exit(2);
+          gomem_free(reinterpret_cast<void*>(s->base));
+        }).join();
+      },
+      "gomem: free of a pointer gomem never handed out of 0x[0-9a-f]+ \\(size class.*freed before it was handed out");
 }
 
 TEST_F(Death, ReallocOfAFreedBlock) {

@@ -257,7 +257,7 @@ gomem::MSpan* current_span(size_t size) {
 // left (and is still current); returns the last object.
 void* drain_current(size_t size) {
   void* p = gomem_malloc(size);
-  while (current_span(size)->freelist) p = gomem_malloc(size);
+  while (current_span(size)->freelist || current_span(size)->unbuilt) p = gomem_malloc(size);
   return p;
 }
 

@@ -81,6 +81,7 @@ class Marker {
   GOMEM_INLINE void mark_candidate(uintptr_t v) {
     if (v - g_range.lo >= g_range.span) return;
     MSpan* s = g_arena_index.span_or_empty(v);
+    if (GOMEM_UNLIKELY(s == nullptr)) return;  // reserved, never committed (arena.h)
     // Everything below is on the span's first cache line (and a large
     // span's magic divides every offset in it down to 0). Acquire: the
     // fields read below were written before the span was published with a

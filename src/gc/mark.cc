@@ -159,8 +159,8 @@ void find_trace_root() {
   uintptr_t a = g_gcsettings.trace_root;
   g_trace_root = TraceRoot{};
   if (!a || a - g_range.lo >= g_range.span) return;
-  MSpan* s = g_arena_index.span_or_empty(a);
-  if (s->state.load(std::memory_order_acquire) != SpanState::kInUse) return;
+  MSpan* s = g_arena_index.span_of(a);
+  if (!s || s->state.load(std::memory_order_acquire) != SpanState::kInUse) return;
   uintptr_t idx = s->obj_index(a);
   if (idx >= s->nelems) return;
   g_trace_root.lo = s->base + idx * s->elemsize;

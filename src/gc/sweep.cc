@@ -40,7 +40,9 @@
 namespace gomem {
 namespace gc {
 
-GOMEM_META constinit ClassCounters g_counters;
+GOMEM_META_BSS_BEGIN
+GOMEM_META_BSS constinit ClassCounters g_counters;
+GOMEM_META_BSS_END
 
 namespace {
 

@@ -16,6 +16,15 @@
 // other page maps to nothing. So a lookup never returns a stale span.
 // "Nothing" is stored as &g_empty_span rather than nullptr, so that free's
 // fast path needs no null test: the empty span's owner key matches no thread.
+//
+// The map is filled with &g_empty_span as the heap commits memory (MHeap's
+// grow step, 2 MiB: 2 KiB of map), not when the arena is reserved: filling
+// all 8192 entries at once wrote 64 KiB (16 page faults, a fifth of a tiny
+// program's extra memory) for a heap that may never pass its first 2 MiB.
+// Entries of pages that were reserved but never committed stay nullptr
+// (lookups that may meet such an address, like the marker's candidate
+// test, check; free of such a pointer, which no allocation ever returned
+// and which lies in PROT_NONE memory, faults instead of being reported).
 #pragma once
 
 #include <atomic>
@@ -34,14 +43,12 @@ constexpr uintptr_t kHeapAddrBits = 48;
 constexpr uintptr_t kArenaL1Entries = uintptr_t{1} << (kHeapAddrBits - kArenaShift);
 constexpr uintptr_t kArenaBitmapWords = kPagesPerArena / 64;
 
+// The bitmaps (5 KiB) come before the page map, so that a small heap's
+// record is two written OS pages (the bitmaps, the map's first 2 KiB), not
+// three (the map's start, and bitmaps straddling a page boundary at its end).
 struct HeapArena {
-  // Page -> span. Written under the heap lock, read without it.
-  std::atomic<MSpan*> spans[kPagesPerArena];
-  // Bit per page: the first page of an in-use collected span (Go's pageInUse).
-  std::atomic<uint64_t> page_in_use[kArenaBitmapWords];
-  // Bit per page: the first page of a collected span with a marked object
-  // this cycle (Go's pageMarks). Set by markers, cleared at mark start.
-  std::atomic<uint64_t> page_marks[kArenaBitmapWords];
+  uintptr_t base;   // first byte of the arena
+  HeapArena* next;  // all arenas, in creation order (heap lock; read lock-free)
   // Bit per page (heap lock): the page is given back to the OS (not counted
   // in RSS). Fresh pages start released.
   uint64_t released[kArenaBitmapWords];
@@ -50,8 +57,13 @@ struct HeapArena {
   // Bit per page (heap lock): the page belongs to an in-use span (the
   // scavenger's huge-page density rule counts these).
   uint64_t inuse[kArenaBitmapWords];
-  uintptr_t base;   // first byte of the arena
-  HeapArena* next;  // all arenas, in creation order (heap lock; read lock-free)
+  // Bit per page: the first page of an in-use collected span (Go's pageInUse).
+  std::atomic<uint64_t> page_in_use[kArenaBitmapWords];
+  // Bit per page: the first page of a collected span with a marked object
+  // this cycle (Go's pageMarks). Set by markers, cleared at mark start.
+  std::atomic<uint64_t> page_marks[kArenaBitmapWords];
+  // Page -> span. Written under the heap lock, read without it.
+  std::atomic<MSpan*> spans[kPagesPerArena];
 };
 
 class ArenaIndex {
@@ -60,9 +72,10 @@ class ArenaIndex {
 
   static GOMEM_INLINE uintptr_t l1_index(uintptr_t p) { return (p >> kArenaShift) & (kArenaL1Entries - 1); }
 
-  // The span whose page holds p, or &g_empty_span if there is none. The
-  // fast path of free: one shift + mask + load for the arena, one shift +
-  // load for the span.
+  // The span whose page holds p, or &g_empty_span if there is none, or
+  // nullptr if p lies in reserved memory the heap never committed. The fast
+  // path of free: one shift + mask + load for the arena, one shift + load
+  // for the span.
   GOMEM_INLINE MSpan* span_or_empty(uintptr_t p) const {
     uintptr_t biased = __atomic_load_n(&l1_[l1_index(p)], __ATOMIC_ACQUIRE);
     if (GOMEM_UNLIKELY(biased == 0)) return &g_empty_span;
@@ -71,7 +84,7 @@ class ArenaIndex {
   // The span whose page holds p, or nullptr.
   GOMEM_INLINE MSpan* span_of(uintptr_t p) const {
     MSpan* s = span_or_empty(p);
-    return s == &g_empty_span ? nullptr : s;
+    return s == &g_empty_span ? nullptr : s;  // (or nullptr already: never committed)
   }
   // Two-step form for callers that already know the arena exists.
   GOMEM_INLINE uintptr_t biased_entry(uintptr_t p) const {

@@ -54,7 +54,7 @@ class FixAlloc {
 
   MemOS* os_ = nullptr;
   size_t size_ = 0;
-  size_t align_ = 64;
+  size_t align_ = 0;  // set by init(): zero until then, so a FixAlloc global can live in bss
   size_t chunk_bytes_ = 0;
   size_t per_chunk_ = 0;
   std::atomic<Chunk*> chunks_{nullptr};

@@ -2,10 +2,13 @@
 
 namespace gomem {
 
+// Zero-initialised, so that only the pages a program touches take memory
+// (in the data section, all ~45 KiB of the heap and its 288 mcentrals would be
+// read in from the file and most of them written).
 GOMEM_META_BSS_BEGIN
 GOMEM_META_BSS constinit ArenaIndex g_arena_index;
+GOMEM_META_BSS constinit MHeap g_heap;
 GOMEM_META_BSS_END
-GOMEM_META constinit MHeap g_heap;
 GOMEM_META constinit MCache g_empty_mcache;
 GOMEM_TLS MCache* t_mcache = &g_empty_mcache;
 GOMEM_META constinit MCache* g_all_p = nullptr;
@@ -22,7 +25,9 @@ MSpan* find_object(uintptr_t p, uintptr_t* base) {
   uintptr_t idx = s->obj_index(p);
   if (idx >= s->nelems) return nullptr;
   uintptr_t obj = s->obj_addr(idx);
-  bool free = kind_is_gc(s->kind) ? s->is_free_slot(idx) : reinterpret_cast<const uint64_t*>(obj)[1] == s->free_key;
+  bool free = kind_is_gc(s->kind)
+                  ? s->is_free_slot(idx)
+                  : idx < s->unbuilt.read_racy() || reinterpret_cast<const uint64_t*>(obj)[1] == s->free_key;
   if (free) return nullptr;
   *base = obj;
   return s;

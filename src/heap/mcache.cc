@@ -132,6 +132,7 @@ bool MCache::collect_remote(MSpan* s) {
 
 GOMEM_INLINE bool MCache::take_own_free(MSpan* s) {
   if (s->freelist) return true;
+  if (s->unbuilt) return s->build_more();  // before frees: see mspan.h
   if (void* lf = s->local_free) {
     // Clear local_free first: a fork between the two stores loses these
     // objects in the child (a leak) instead of listing them twice.
@@ -205,9 +206,11 @@ uint32_t MCache::drain_notify() {
 MSpan* MCache::refill_manual(MHeap& h, SpanClass spc) {
   MSpan* s = alloc[spc];
   // The current span's own frees need no lock (see the essay in mcache.h);
-  // the empty span's lists are always empty.
-  if (GOMEM_LIKELY(trim_epoch == g_trim_epoch.load(std::memory_order_relaxed)) && take_own_free(s)) return s;
-  MutexLock l(lock);
+  // the empty span's lists are always empty. Building more of its free list
+  // takes the lock: a fork that cut a build would leave keys in slots the
+  // child builds again, which the build reports as invalid frees (mspan.h).
+  if (GOMEM_LIKELY(trim_epoch == g_trim_epoch.load(std::memory_order_relaxed)) && !s->unbuilt && take_own_free(s))
+    return s;
   return refill_locked(h, spc);
 }
 
@@ -246,7 +249,7 @@ MSpan* MCache::next_span(MHeap& h, SpanClass spc, int li) {
       s->xfree.store(pack(0, 0, kActive, 0), std::memory_order_release);
     }
     s->set_owner_key(key_for(s));
-    s->build_freelist(h.cut_random());
+    s->build_freelist(h.new_free_key(), h.cut_random());
   }
   s->parked = false;
   s->alloc_bias = 0;
@@ -463,6 +466,7 @@ void MCache::release_manual_span(MHeap& h, MSpan* s, uint32_t* pending) {
   (void)pending;
   // Merge local_free into freelist so mcentral sees one list.
   if (s->local_free) {
+    if (s->unbuilt) s->check_built(s->local_free);
     void* t = s->local_free;
     while (void* next = s->next_checked(t)) t = next;
     s->set_link(t, s->freelist);

@@ -8,11 +8,24 @@ namespace gomem {
 
 using namespace xfree;
 
+void MCentral::add_partial(MSpan* s) {
+  partial.push_back(s);
+  s->in_central = true;
+  npartial.store(npartial.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+void MCentral::remove_partial(MSpan* s) {
+  partial.remove(s);
+  s->in_central = false;
+  npartial.store(npartial.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
 MSpan* MCentral::adopt(MHeap& h, MCache* owner, uintptr_t tkey) {
   (void)h;
+  if (npartial.load(std::memory_order_relaxed) == 0) return nullptr;
   MutexLock l(lock);
-  while (MSpan* s = partial.pop_front()) {
-    s->in_central = false;
+  while (MSpan* s = partial.front()) {
+    remove_partial(s);
     s->set_owner(owner);
     s->set_owner_key(tkey);
     uint64_t old = s->xfree.load(std::memory_order_acquire);
@@ -28,6 +41,7 @@ MSpan* MCentral::adopt(MHeap& h, MCache* owner, uintptr_t tkey) {
       s->splice_chain(s->xfree_obj(head(old)), n);
       s->alloc_count -= n;
     }
+    if (!s->freelist) s->build_more();  // it was here for its unbuilt slots
     return s;
   }
   return nullptr;
@@ -47,18 +61,12 @@ void MCentral::give_up(MHeap& h, MSpan* s) {
       if (!s->xfree.compare_exchange_weak(old, next_epoch(old, 0, 0, kFreeing), std::memory_order_acq_rel,
                                           std::memory_order_acquire))
         continue;
-      if (s->in_central) {
-        partial.remove(s);
-        s->in_central = false;
-      }
+      if (s->in_central) remove_partial(s);
       h.free_span(s);
       return;
     }
-    if (s->freelist || n) {
-      if (!s->in_central) {
-        partial.push_back(s);
-        s->in_central = true;
-      }
+    if (s->freelist || s->unbuilt || n) {
+      if (!s->in_central) add_partial(s);
       if (!s->xfree.compare_exchange_weak(old, next_epoch(old, head(old), n, kCentral), std::memory_order_acq_rel,
                                           std::memory_order_acquire))
         continue;
@@ -110,15 +118,11 @@ void MCentral::remote_free_locked(MHeap& h, MSpan* s, void* head_obj, void* tail
                                           std::memory_order_acquire))
         continue;
       if (free_it) {
-        if (s->in_central) {
-          partial.remove(s);
-          s->in_central = false;
-        }
+        if (s->in_central) remove_partial(s);
         // Lock order: mcentral, then heap.
         h.free_span(s);
       } else if (st == kOrphan) {
-        partial.push_back(s);
-        s->in_central = true;
+        add_partial(s);
       } else if (st == kParked) {
         notify_owner = owner;
       }

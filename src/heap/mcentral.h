@@ -15,6 +15,7 @@
 // on a per-object path.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "base/list.h"
@@ -30,6 +31,9 @@ using SpanList = IntrusiveList<MSpan, &MSpan::links>;
 struct alignas(64) MCentral {
   Mutex lock;
   SpanList partial;  // manual: unowned spans with free objects
+  // Manual: partial's length, written under the lock, read without it by
+  // adopt (see there).
+  std::atomic<uint32_t> npartial{0};
 
   // Collected kinds: index by sweepgen/2 % 2 (swept) and 1 - that (unswept).
   SpanList gc_partial[2];
@@ -37,7 +41,10 @@ struct alignas(64) MCentral {
 
   // Manual: takes an unowned span with free objects and makes `owner`
   // (holding thread key tkey) its owner, with the remote frees collected into
-  // its free list. nullptr if there is none.
+  // its free list. nullptr if there is none. An mcentral whose npartial
+  // reads 0 is not locked: g_heap lives in bss, and a program that never
+  // gives a span up then never writes (commits) the 4 KiB pages holding its
+  // mcentrals. A span given up meanwhile is found next time.
   MSpan* adopt(MHeap& h, MCache* owner, uintptr_t tkey);
 
   // Manual: the owner gives span s up (thread exit). Its local_free must be
@@ -48,6 +55,11 @@ struct alignas(64) MCentral {
   // central, or the free that empties it), done under the lock so that list
   // membership and state change together.
   void remote_free_locked(MHeap& h, MSpan* s, void* head, void* tail, uint32_t n, uint32_t head_idx);
+
+ private:
+  // Puts s on partial / takes it off (under the lock), with in_central and npartial.
+  void add_partial(MSpan* s);
+  void remove_partial(MSpan* s);
 };
 
 }  // namespace gomem

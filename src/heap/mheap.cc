@@ -135,7 +135,7 @@ bool MHeap::reserve_arenas_locked(uintptr_t ask) {
     stats_.meta_sys += sizeof(HeapArena);
     ha->base = a;
     ha->next = nullptr;
-    for (auto& e : ha->spans) e.store(&g_empty_span, std::memory_order_relaxed);
+    // ha->spans[] stays nullptr until grow_locked commits its pages (arena.h).
     index_->insert(ha);
     if (arenas_tail_)
       arenas_tail_->next = ha;
@@ -165,6 +165,7 @@ bool MHeap::grow_locked(uintptr_t npages) {
   uintptr_t n = ask >> kPageShift;
   set_page_bits_locked(&HeapArena::released, cur_next_, n, true);
   set_page_bits_locked(&HeapArena::zeroed, cur_next_, n, true);
+  index_->set_range(cur_next_, n, nullptr);  // the page map's "nothing" (arena.h)
   uintptr_t base = cur_next_;
   cur_next_ += ask;
   insert_free_run_locked(base, n);
@@ -232,7 +233,7 @@ void MHeap::init_span_locked(MSpan* s, uintptr_t base, uintptr_t npages, SpanCla
     s->magic = info.magic;
   }
   s->base_magic = base * s->magic;
-  s->free_key = (reinterpret_cast<uintptr_t>(s) * 0x9E3779B97F4A7C15ull) ^ secret;
+  s->free_key = new_free_key();
   s->needzero = !zeroed;
   if (kind_is_gc(kind)) {
     uint32_t words = s->bitmap_words();

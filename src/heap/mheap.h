@@ -133,6 +133,11 @@ class MHeap {
 
   // A random value mixed into every span's free key.
   uint64_t secret = 0;
+  // A free key no span had before (a manual span takes one per free-list
+  // build: mspan.h says why it must differ from every earlier key).
+  uint64_t new_free_key() {
+    return ((key_seq_.fetch_add(1, std::memory_order_relaxed) + 1) * 0x9E3779B97F4A7C15ull) ^ secret;
+  }
 
   // A value for MSpan::build_freelist to draw a span's link key and order
   // from: a Weyl sequence from the secret (build_freelist mixes it).
@@ -176,6 +181,7 @@ class MHeap {
   uintptr_t cur_end_ = 0;   // end of the current reservation
   uintptr_t next_hint_ = 0;
   std::atomic<uint64_t> cut_seq_{0};  // cut_random's counter (any thread, relaxed)
+  std::atomic<uint64_t> key_seq_{0};  // keys taken so far (new_free_key, any thread)
   void publish_locked() {
     retained_.store(stats_.sys - stats_.released, std::memory_order_relaxed);
     inuse_.store(stats_.inuse, std::memory_order_relaxed);

@@ -1,6 +1,7 @@
 #include "heap/mspan.h"
 
 #include "base/fmt.h"
+#include "heap/fault.h"
 #include "platform/os.h"
 
 namespace gomem {
@@ -24,14 +25,10 @@ const char* span_kind_name(SpanKind k) {
 #if GOMEM_HARDENED
 namespace {
 
-// Objects in the largest manual small-object span.
-constexpr uint32_t kMaxManualElems = [] {
-  uint32_t n = 0;
-  for (int c = 1; c < kManualClasses.count; c++)
-    if (kManualClasses.cls[c].nelems > n) n = kManualClasses.cls[c].nelems;
-  return n;
-}();
-static_assert(kMaxManualElems <= 1024, "build_freelist's order array is on the stack");
+// Slots one build_more links at most: those starting in one OS page (the
+// smallest objects are 16 bytes).
+constexpr uint32_t kMaxPageSlots = os::kPhysPageSize / 16;
+static_assert(kManualClasses.cls[1].size >= 16, "build_more's order array holds a page of the smallest slots");
 
 // SplitMix64's output function: spreads one random value over 64 bits.
 uint64_t mix64(uint64_t x) {
@@ -43,20 +40,46 @@ uint64_t mix64(uint64_t x) {
 }  // namespace
 #endif
 
-void MSpan::build_freelist(uint64_t random) {
+void MSpan::build_freelist(uint64_t key, uint64_t random) {
+  free_key = key;
+#if GOMEM_HARDENED
+  // Hardened: a new link key, from which build_more also draws each page's
+  // order.
+  link_key = mix64(random);
+  link_bytes = limit() - base;
+#else
+  (void)random;
+#endif
+  // The tail past the last slot (a multiple of 16 bytes, so 0 or >= 16). It
+  // lies in the last OS page, which the first build_more touches anyway.
+  uintptr_t tail = limit();
+  if (tail + 16 <= end()) reinterpret_cast<uint64_t*>(tail)[1] = key;
+  freelist = nullptr;
+  local_free = nullptr;
+  unbuilt = nelems;
+  build_more();
+}
+
+bool MSpan::build_more() {
+  uint32_t hi = unbuilt;
+  if (hi == 0) return false;
+  // The slots that start in the OS page below obj_addr(hi), or the one slot
+  // below it if none does (objects larger than an OS page).
+  uintptr_t page = (obj_addr(hi) - 1) & ~uintptr_t{os::kPhysPageSize - 1};
+  uint32_t lo = page <= base ? 0 : static_cast<uint32_t>((page - base + elemsize - 1) / elemsize);
+  if (lo >= hi) lo = hi - 1;
+  uint32_t n = hi - lo;
   uintptr_t size = elemsize;
   uint64_t key = free_key;
 #if GOMEM_HARDENED
-  // Hardened: a new link key, and the slots in a random order (Fisher-Yates
-  // inside out, j drawn from the high half of a 64-bit LCG, whose high bits
-  // are its good ones), so that the objects malloc hands out next are not
-  // the neighbours of the one handed out before.
-  link_key = mix64(random);
-  link_bytes = limit() - base;
-  uint16_t order[kMaxManualElems];
-  uint64_t state = mix64(random ^ 0xa0761d6478bd642full);  // not the next span's key
+  // Hardened: the page's slots in a random order (Fisher-Yates inside out,
+  // j drawn from the high half of a 64-bit LCG, whose high bits are its good
+  // ones; seeded from the link key and the page), so that the objects malloc
+  // hands out next are not the neighbours of the one handed out before.
+  uint16_t order[kMaxPageSlots];
+  uint64_t state = mix64(link_key ^ (uint64_t{hi} * 0xa0761d6478bd642full));
   order[0] = 0;
-  for (uint32_t i = 1; i < nelems; i++) {
+  for (uint32_t i = 1; i < n; i++) {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
     uint32_t j = static_cast<uint32_t>(mulhi64(state, uint64_t{i} + 1));  // 0..i
     order[i] = static_cast<uint16_t>(i);
@@ -64,25 +87,27 @@ void MSpan::build_freelist(uint64_t random) {
     order[j] = order[i];
     order[i] = t;
   }
-  auto slot = [&](uint32_t i) { return reinterpret_cast<void*>(base + order[i] * size); };
+  auto slot = [&](uint32_t i) { return reinterpret_cast<uint64_t*>(base + (lo + order[i]) * size); };
 #else
-  (void)random;
-  auto slot = [&](uint32_t i) { return reinterpret_cast<void*>(base + i * size); };
+  auto slot = [&](uint32_t i) { return reinterpret_cast<uint64_t*>(base + (lo + i) * size); };
 #endif
-  void* obj = slot(0);
-  for (uint32_t i = 1; i < nelems; i++) {
-    void* next = slot(i);
-    set_link(obj, next);
-    static_cast<uint64_t*>(obj)[1] = key;
-    obj = next;
+  for (uint32_t i = 0; i < n; i++) {
+    uint64_t* w = slot(i);
+    // Store before the load: reading a fresh page first would fault it in
+    // twice (the zero page, then a copy to write to).
+    set_link(w, i + 1 < n ? slot(i + 1) : nullptr);
+    compiler_barrier();
+    if (GOMEM_UNLIKELY(w[1] == key)) fatal_fault(Fault::kInvalidFree, w, this, "freed before it was handed out");
+    w[1] = key;
   }
-  set_link(obj, nullptr);
-  static_cast<uint64_t*>(obj)[1] = key;
-  // The tail past the last slot (a multiple of 16 bytes, so 0 or >= 16).
-  uintptr_t tail = limit();
-  if (tail + 16 <= end()) reinterpret_cast<uint64_t*>(tail)[1] = key;
+  // Callers hold the owner P's lock or mcentral's, so a fork never cuts a
+  // build (a cut one would leave keys in slots the child builds again).
+  // Still, unbuilt first: a cut between the two stores would leak these
+  // slots rather than build them twice.
+  unbuilt = lo;
+  compiler_barrier();
   freelist = slot(0);
-  local_free = nullptr;
+  return true;
 }
 
 void MSpan::corrupt_link(const void* obj, uintptr_t q) const {
@@ -111,13 +136,21 @@ bool MSpan::lists_contain(void* p) const {
 }
 
 uint32_t MSpan::count_local_free() const {
-  uint32_t n = 0;
+  uint32_t n = unbuilt;
   for (void* q = freelist; q && n <= nelems; q = next_checked(q)) n++;
   for (void* q = local_free; q && n <= nelems; q = next_checked(q)) n++;
   return n;
 }
 
+void MSpan::check_built(void* chain) const {
+  uint32_t budget = nelems + 1;
+  for (void* q = chain; q && budget; q = next_checked(q), budget--)
+    if (obj_index(reinterpret_cast<uintptr_t>(q)) < unbuilt)
+      fatal_fault(Fault::kInvalidFree, q, this, "freed before it was handed out");
+}
+
 void MSpan::splice_chain(void* chain, uint32_t n) {
+  if (unbuilt) check_built(chain);
   if (!freelist) {
     freelist = chain;
     return;

@@ -18,8 +18,24 @@
 //   decoded pointer is null or a slot start of the same span, so that a
 //   heap overflow into a free object's first word stops the program with
 //   "gomem: heap corruption detected" instead of giving the program memory
-//   the attacker chose; a fresh span's free list is then in random order.
+//   the attacker chose; each OS page of a span's free list is then linked
+//   in random order (build_more).
 //   The default build stores next as is (no fast-path cost).
+//
+//   The free list is built lazily, one 4 KiB OS page of slots at a time,
+//   from the top of the span down (mimalloc's page extension): slots below
+//   `unbuilt` have never been linked, so a span's memory is touched only as
+//   far as its objects are handed out. 100 mallocs of 16..808 B (29 size
+//   classes) had 232 KiB of arena resident before (each build wrote every
+//   slot), 136 KiB now; each page first touched costs a page fault (~15 us
+//   here). The owner builds more only when freelist runs dry and before it
+//   reuses local_free or remote frees (take_own_free), which is the order
+//   the whole-span free list had. A free of a slot that was never built (a
+//   pointer gomem never handed out) is pushed like any free, but leaves the
+//   free key in the slot, and the build that reaches the slot finds it
+//   there and reports it before the slot could be handed out twice. That
+//   needs a key no earlier use of the memory left: each build takes a new
+//   one (MHeap::new_free_key).
 //
 //   Collected kinds (noscan, scan) are Go's: an allocation bitmap searched
 //   through the inverted 64-bit window `alloc_cache` starting at
@@ -164,8 +180,18 @@ struct alignas(64) MSpan {
   // Collected kinds (Go's mspan fields; freeindex is on line 0):
   uint64_t alloc_cache = 0;  // ~alloc_bits[freeindex..freeindex+64), bit 0 = freeindex
 #endif
-  OwnerField<uint64_t> nmalloc;  // alloc_count when a P took it (gc/sweep.cc), by that P
-  Special* specials = nullptr;   // finalizers, sorted by offset, under speciallock
+  union {
+    // Collected: alloc_count when a P took it (gc/sweep.cc), by that P.
+    OwnerField<uint64_t> nmalloc{};
+    // Manual: slots [0, unbuilt) were never put on a free list (see the
+    // essay); 0 once the free list reached the span's base (and in a fresh
+    // record: a large span's). Written by the owner (adopt builds under
+    // mcentral's lock, once the owner is set), read racily by find_object;
+    // on line 2 because line 1 is full, and the refill that reads it reads
+    // xfree too.
+    OwnerField<uint32_t> unbuilt;
+  };
+  Special* specials = nullptr;  // finalizers, sorted by offset, under speciallock
   union {
     int64_t free_since = 0;  // page heap: when this free run became free (ns)
     // In-use large spans holding a sampled object (heap/profile.h): its
@@ -227,11 +253,18 @@ struct alignas(64) MSpan {
   }
   GOMEM_INLINE uintptr_t obj_addr(uintptr_t idx) const { return base + idx * elemsize; }
 
-  // Manual: builds the free list over every slot (in address order, or in
-  // an order drawn from `random` in the hardened build, which also makes
-  // link_key from it), writes the free key into each, and a key in the tail
-  // past the last slot so that a free of the tail address is caught too.
-  void build_freelist(uint64_t random);
+  // Manual: starts the span's free list with a new free key: the slots of
+  // its last OS page (build_more), and a key in the tail past the last slot
+  // so that a free of the tail address is caught too. Every other slot is
+  // unbuilt. The hardened build draws link_key from `random`.
+  void build_freelist(uint64_t key, uint64_t random);
+  // Manual, freelist empty: links the unbuilt slots of the next OS page
+  // down (at least one slot), in address order (hardened: in an order drawn
+  // from link_key), with the free key in each. False if none was left. A
+  // slot that already holds the key was freed without ever being handed
+  // out: reported as an invalid free. Called with the owner P's lock or
+  // mcentral's held (fork takes both).
+  bool build_more();
 
   // ---- The link word (word 0) of a free object of a manual span.
   // What obj's link word is xor-ed with.
@@ -289,10 +322,18 @@ struct alignas(64) MSpan {
 
   // Manual: true if p is on freelist or local_free (O(nelems)).
   bool lists_contain(void* p) const;
-  // Manual: number of objects on freelist and local_free (O(nelems)).
+  // Manual: free objects the owner can hand out without remote frees: on
+  // freelist, on local_free and unbuilt (O(nelems)).
   uint32_t count_local_free() const;
+  // Manual: reports an object of the chain (linked through word 0,
+  // null-terminated) that lies below `unbuilt` as an invalid free: it was
+  // never handed out, and once on freelist it could be handed out before
+  // build_more, which would find no key in it, builds its slot again. For
+  // every path that moves freed objects to freelist while slots are
+  // unbuilt (take_own_free never does: it builds first).
+  void check_built(void* chain) const;
   // Manual: puts the chain of n objects starting at `chain` (linked through
-  // word 0, null-terminated) in front of freelist.
+  // word 0, null-terminated) in front of freelist (check_built first).
   void splice_chain(void* chain, uint32_t n);
   // Manual: the object at slot index idx of the xfree encoding (idx + 1).
   void* xfree_obj(uint32_t head) const {

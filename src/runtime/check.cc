@@ -38,6 +38,7 @@ uint32_t walk_chain(const MSpan* s, void* head, uint32_t limit, uint64_t* seen, 
     uintptr_t a = reinterpret_cast<uintptr_t>(q);
     if (a < s->base || a >= s->limit() || !s->is_slot_start(a)) check_failed(list, q, s);
     uintptr_t idx = s->obj_index(a);
+    if (idx < s->unbuilt) check_failed("free object in the part of the span never built", q, s);
     if (bit_test(seen, idx)) check_failed("object on a free list twice", q, s);
     bit_set(seen, idx);
     if (static_cast<uint64_t*>(q)[1] != s->free_key) check_failed("free object without the free key", q, s);
@@ -49,7 +50,8 @@ uint32_t walk_chain(const MSpan* s, void* head, uint32_t limit, uint64_t* seen, 
 void check_manual_span(MSpan* s) {
   uint64_t seen[16] = {};  // nelems <= 1024 for small spans
   if (s->nelems > 1024) check_failed("too many objects for a small span", reinterpret_cast<void*>(s->base), s);
-  uint32_t nfree = walk_chain(s, s->freelist, s->nelems, seen, "freelist object outside the span's slots");
+  uint32_t nfree = s->unbuilt;
+  nfree += walk_chain(s, s->freelist, s->nelems, seen, "freelist object outside the span's slots");
   nfree += walk_chain(s, s->local_free, s->nelems, seen, "local_free object outside the span's slots");
   uint64_t x = s->xfree.load(std::memory_order_acquire);
   uint32_t nremote =

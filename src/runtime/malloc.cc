@@ -15,7 +15,9 @@
 
 namespace gomem {
 
-GOMEM_META constinit std::atomic<uint64_t> g_nfree_without_p[kManualLists];
+GOMEM_META_BSS_BEGIN
+GOMEM_META_BSS constinit std::atomic<uint64_t> g_nfree_without_p[kManualLists];
+GOMEM_META_BSS_END
 
 void* out_of_memory() {
   errno = ENOMEM;
