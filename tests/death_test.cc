@@ -154,6 +154,19 @@ TEST_F(Death, FreeOfASlotNeverHandedOut) {
       "gomem: free of a pointer gomem never handed out of 0x[0-9a-f]+ \\(size class");
 }
 
+// An object of `size` from a span of the calling thread's own P: a class
+// the thread has used little comes from its CPU's shared P
+// (runtime/shared_p.h), which these tests do not want.
+static void* malloc_from_own_span(size_t size) {
+  for (int i = 0; i < 100000; i++) {
+    void* p = gomem_malloc(size);
+    gomem::MCache* owner = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(p))->owner.load();
+    if (!owner || !owner->shared) return p;
+    gomem_free(p);
+  }
+  abort();
+}
+
 // Free lists are built one OS page at a time from the top of the span down
 // (heap/mspan.h): a free of a slot below the build line carries no key to
 // catch on free's fast path, so the build that reaches the slot reports it,
@@ -161,7 +174,7 @@ TEST_F(Death, FreeOfASlotNeverHandedOut) {
 TEST_F(Death, FreeOfASlotNotYetBuiltIsCaughtByTheBuild) {
   EXPECT_DEATH(
       {
-        void* p = gomem_malloc(256);
+        void* p = malloc_from_own_span(256);
         gomem::MSpan* s = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(p));
         if (s->unbuilt == 0) _exit(2);  // slot 0 must be below the build line
         gomem_free(reinterpret_cast<void*>(s->base));
@@ -176,7 +189,7 @@ TEST_F(Death, FreeOfASlotNotYetBuiltIsCaughtAtThreadExit) {
   EXPECT_DEATH(
       {
         std::thread([] {
-          void* p = gomem_malloc(256);
+          void* p = malloc_from_own_span(256);
           gomem::MSpan* s = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(p));
           if (s->unbuilt == 0) _exit(2);
           gomem_free(reinterpret_cast<void*>(s->base));

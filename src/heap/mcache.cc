@@ -211,6 +211,7 @@ MSpan* MCache::refill_manual(MHeap& h, SpanClass spc) {
   // child builds again, which the build reports as invalid frees (mspan.h).
   if (GOMEM_LIKELY(trim_epoch == g_trim_epoch.load(std::memory_order_relaxed)) && !s->unbuilt && take_own_free(s))
     return s;
+  MutexLock l(lock);
   return refill_locked(h, spc);
 }
 

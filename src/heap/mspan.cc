@@ -46,7 +46,7 @@ void MSpan::build_freelist(uint64_t key, uint64_t random) {
   // Hardened: a new link key, from which build_more also draws each page's
   // order.
   link_key = mix64(random);
-  link_bytes = limit() - base;
+  link_bytes = static_cast<uint32_t>(limit() - base);
 #else
   (void)random;
 #endif

@@ -180,18 +180,8 @@ struct alignas(64) MSpan {
   // Collected kinds (Go's mspan fields; freeindex is on line 0):
   uint64_t alloc_cache = 0;  // ~alloc_bits[freeindex..freeindex+64), bit 0 = freeindex
 #endif
-  union {
-    // Collected: alloc_count when a P took it (gc/sweep.cc), by that P.
-    OwnerField<uint64_t> nmalloc{};
-    // Manual: slots [0, unbuilt) were never put on a free list (see the
-    // essay); 0 once the free list reached the span's base (and in a fresh
-    // record: a large span's). Written by the owner (adopt builds under
-    // mcentral's lock, once the owner is set), read racily by find_object;
-    // on line 2 because line 1 is full, and the refill that reads it reads
-    // xfree too.
-    OwnerField<uint32_t> unbuilt;
-  };
-  Special* specials = nullptr;  // finalizers, sorted by offset, under speciallock
+  OwnerField<uint64_t> nmalloc;  // alloc_count when a P took it (gc/sweep.cc), by that P
+  Special* specials = nullptr;   // finalizers, sorted by offset, under speciallock
   union {
     int64_t free_since = 0;  // page heap: when this free run became free (ns)
     // In-use large spans holding a sampled object (heap/profile.h): its
@@ -201,17 +191,27 @@ struct alignas(64) MSpan {
     prof::Bucket* prof_bucket;
   };
   std::atomic<uint32_t> sweepgen{0};  // see gc/sweep.h for the states
+  // Manual: slots [0, unbuilt) were never put on a free list (see the
+  // essay); 0 once the free list reached the span's base. Written by the
+  // owner (adopt builds under mcentral's lock, once the owner is set), read
+  // racily by find_object; on line 2 because line 1 is full, and the
+  // refill that reads it reads xfree too.
+  OwnerField<uint32_t> unbuilt;
   Mutex speciallock;
   union {
-    uintptr_t prof_bytes = 0;  // with prof_bucket: the sampled object's recorded size
+    // With prof_bucket: elemsize minus the sampled object's recorded size
+    // (prof_bytes()), set with prof_bucket.
+    uint32_t prof_slack = 0;
 #if GOMEM_HARDENED
     // Manual small spans (which never hold a sampled object): limit() -
     // base, for link_target_ok; written with link_key.
-    uintptr_t link_bytes;
+    uint32_t link_bytes;
 #endif
   };
 
   // ---- Helpers --------------------------------------------------------------
+  // With prof_bucket: the sampled object's recorded size.
+  uintptr_t prof_bytes() const { return elemsize - prof_slack; }
   uint32_t allocated() const { return alloc_count + alloc_bias; }
   uintptr_t get_owner_key() const { return owner_key.load(std::memory_order_relaxed); }
   // The owner key as free's fast path reads it: a plain load the compiler

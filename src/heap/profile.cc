@@ -150,12 +150,17 @@ uint64_t draw_bytes(uint64_t rate) {
 void record(MSpan* s, uintptr_t bytes, Heap heap) {
   uintptr_t pcs[kMaxDepth];
   int n = walk_stack(pcs);
+  // The span keeps elemsize - bytes in 32 bits (less than a page plus the
+  // alignment's padding; a slack beyond 4 GiB is recorded as in use).
+  uintptr_t slack = s->elemsize - bytes;
+  if (slack > UINT32_MAX) slack = UINT32_MAX;
+  bytes = s->elemsize - slack;
   MutexLock l(g_lock);
   Bucket* b = find_bucket(pcs, n, heap);
   if (!b) return;
   b->alloc_objects.fetch_add(1, std::memory_order_relaxed);
   b->alloc_bytes.fetch_add(bytes, std::memory_order_relaxed);
-  s->prof_bytes = bytes;
+  s->prof_slack = static_cast<uint32_t>(slack);
   s->prof_bucket = b;
 }
 
@@ -163,7 +168,7 @@ void charge_free_slow(MSpan* s) {
   Bucket* b = s->prof_bucket;
   s->prof_bucket = nullptr;
   b->free_objects.fetch_add(1, std::memory_order_relaxed);
-  b->free_bytes.fetch_add(s->prof_bytes, std::memory_order_relaxed);
+  b->free_bytes.fetch_add(s->prof_bytes(), std::memory_order_relaxed);
 }
 
 void fork_prepare() { g_lock.lock(); }

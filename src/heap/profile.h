@@ -44,7 +44,7 @@
 // its own. A sampled small object is served by a one-object large span of
 // the same kind (its class's size recorded, as Go records the class size),
 // a sampled large object is its span already, and MSpan::prof_bucket points
-// to the site's bucket with MSpan::prof_bytes the recorded size. Every path
+// to the site's bucket with MSpan::prof_bytes() the recorded size. Every path
 // that frees a large span (free, realloc, gomem_gc_free, the sweep of an
 // unmarked large object) already looks at the span, so charge_free finds
 // the record there: no address map to keep in step with the heap, and no

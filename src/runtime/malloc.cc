@@ -314,7 +314,7 @@ void* realloc_impl(void* ptr, size_t size) {
     if (g_heap.grow_large_in_place(s, target) || g_heap.grow_large_in_place(s, want)) return ptr;
   } else if ((!s->large || large_guard_pages(s)) && size <= old && size > old / 2) {
     return ptr;
-  } else if (s->prof_bucket && size <= s->prof_bytes && size > s->prof_bytes / 2) {
+  } else if (s->prof_bucket && size <= s->prof_bytes() && size > s->prof_bytes() / 2) {
     return ptr;
   }
   void* q = malloc_fast(size);
