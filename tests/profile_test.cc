@@ -7,10 +7,13 @@
 // functions below must appear in the sampled stacks.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -355,26 +358,35 @@ GC_TEST(Profile, TurningSamplingOffMakesCutWindowsWhole) {
 // every profile decodes.
 TEST(Profile, WrittenWhileThreadsAllocate) {
   gomem_set_profile_rate(kRate);
-  std::atomic<bool> stop{false};
+  struct Shared {
+    std::atomic<bool> stop{false};
+    std::atomic<int> rounds{0};  // finished by all threads
+  } sh;
   std::vector<pthread_t> ts(8);
   for (auto& t : ts)
     ASSERT_EQ(pthread_create(
                   &t, nullptr,
-                  [](void* s) -> void* {
+                  [](void* arg) -> void* {
+                    auto* sh = static_cast<Shared*>(arg);
                     std::vector<uintptr_t> v(1000);
-                    for (int round = 0; round < 2000 && !static_cast<std::atomic<bool>*>(s)->load(); round++) {
+                    for (int round = 0; round < 2000 && !sh->stop.load(); round++) {
                       prof_alloc_b(v.data(), v.size());
                       for (uintptr_t x : v) free(reinterpret_cast<void*>(x));
+                      sh->rounds.fetch_add(1);
                     }
                     return nullptr;
                   },
-                  &stop),
+                  &sh),
               0);
   for (int i = 0; i < 5; i++) {
     Profile p = write_and_decode();
     EXPECT_EQ(p.types.size(), 4u);
   }
-  stop = true;
+  // Every thread allocates until stopped (at most 2000 rounds each): on a
+  // loaded machine they may not have started yet, so wait for 16 rounds of
+  // 1,000 objects (hundreds of samples at kRate) before stopping them.
+  while (sh.rounds.load() < 16) sched_yield();
+  sh.stop = true;
   for (auto& t : ts) pthread_join(t, nullptr);
   gomem_set_profile_rate(0);
   Profile p = write_and_decode();
