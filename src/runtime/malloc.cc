@@ -7,8 +7,8 @@
 
 #include "gc/collector.h"
 #include "heap/fault.h"
-#include "platform/os.h"
 #include "heap/profile.h"
+#include "platform/os.h"
 #include "runtime/proc.h"
 #include "runtime/runtime.h"
 #include "runtime/shared_p.h"

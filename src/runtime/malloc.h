@@ -34,8 +34,9 @@
 //
 // Threads get a P on their first allocation (runtime/proc.cc) and give it
 // back at exit; a size class a thread has used little is served in
-// malloc_slow by a shared per-CPU P instead (runtime/shared_p.h); a thread with no P has t_mcache == &g_empty_mcache, whose
-// every slot is the empty span, so its first malloc falls to the slow path.
+// malloc_slow by a shared per-CPU P instead (runtime/shared_p.h). A thread
+// with no P has t_mcache == &g_empty_mcache, whose every slot is the empty
+// span, so its first malloc falls to the slow path.
 #pragma once
 
 #include <cstddef>
