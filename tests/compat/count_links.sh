@@ -4,7 +4,8 @@
 # pointer-free holders): the instructions of one
 # GC_general_register_disappearing_link call, and of one collection per
 # link (GC_gcollect's inclusive cost, six collections, as the difference of
-# two runs of N1 and N2 links, divided by 6 (N2 - N1)); and the futex wake
+# two runs of N1 and N2 links, divided by 6 (N2 - N1); one marker thread,
+# so that the count is the whole collection's); and the futex wake
 # calls per thousand links cleared (each is cleared by a finalizer of the
 # layer's: a finalizer that returns must not cost a system call). Fails when a count goes above its limit in
 # links_instructions.txt; lower the limit in the commit that makes a count
@@ -37,7 +38,7 @@ inclusive() {
 # them, it lists functions under two names and drops callers from its tree.
 cd "$tmp"
 for n in $n1 $n2; do
-  valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$n" "$tmp/bench" $n >/dev/null 2>&1
+  GOMEM_GC_MARKERS=1 valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$n" "$tmp/bench" $n >/dev/null 2>&1
 done
 r1=$(inclusive "$tmp/cg.$n1" GC_general_register_disappearing_link)
 r2=$(inclusive "$tmp/cg.$n2" GC_general_register_disappearing_link)
