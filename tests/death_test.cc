@@ -78,11 +78,24 @@ TEST_F(Death, DoubleFreeIntoAParkedSpan) {
       kDouble);
 }
 
+// An object of `size` from a span of the calling thread's own P: a class
+// the thread has used little comes from its CPU's shared P
+// (runtime/shared_p.h), which these tests do not want.
+static void* malloc_from_own_span(size_t size) {
+  for (int i = 0; i < 100000; i++) {
+    void* p = gomem_malloc(size);
+    gomem::MCache* owner = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(p))->owner.load();
+    if (!owner || !owner->shared) return p;
+    gomem_free(p);
+  }
+  abort();
+}
+
 TEST_F(Death, DoubleFreeOfAnObjectTheRefillTookBack) {
   EXPECT_DEATH(
       {
         std::vector<void*> v;
-        v.push_back(gomem_malloc(256));
+        v.push_back(malloc_from_own_span(256));
         gomem::MSpan* s =
             gomem::t_mcache
                 ->alloc[gomem::make_span_class(gomem::kManualClasses.class_of(256), gomem::SpanKind::kManual)];
@@ -152,19 +165,6 @@ TEST_F(Death, FreeOfASlotNeverHandedOut) {
         gomem_free(reinterpret_cast<void*>(s->base + uintptr_t{s->nelems} * s->elemsize));
       },
       "gomem: free of a pointer gomem never handed out of 0x[0-9a-f]+ \\(size class");
-}
-
-// An object of `size` from a span of the calling thread's own P: a class
-// the thread has used little comes from its CPU's shared P
-// (runtime/shared_p.h), which these tests do not want.
-static void* malloc_from_own_span(size_t size) {
-  for (int i = 0; i < 100000; i++) {
-    void* p = gomem_malloc(size);
-    gomem::MCache* owner = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(p))->owner.load();
-    if (!owner || !owner->shared) return p;
-    gomem_free(p);
-  }
-  abort();
 }
 
 // Free lists are built one OS page at a time from the top of the span down
