@@ -55,9 +55,16 @@ void MCache::prof_restore_slow(int li) {
   prof.rest[li] = nullptr;
   MSpan* s = alloc[list_class(li)];
   if (s == &g_empty_span) fatal_fault(Fault::kCorrupt, rest, nullptr, "a sampling cut without its span");
-  void** tail = reinterpret_cast<void**>(&s->freelist);
-  while (*tail) tail = static_cast<void**>(*tail);
-  __atomic_store_n(tail, rest, __ATOMIC_RELEASE);
+  // Appended to the list, through the link helpers (encoded links in the
+  // hardened build).
+  void* last = s->freelist;
+  if (!last) {
+    __atomic_store_n(&s->freelist, rest, __ATOMIC_RELEASE);
+    return;
+  }
+  for (void* q; (q = s->next_checked(last)) != nullptr;) last = q;
+  __atomic_store_n(static_cast<uintptr_t*>(last), reinterpret_cast<uintptr_t>(rest) ^ s->link_mask(last),
+                   __ATOMIC_RELEASE);
 }
 
 void MCache::prof_reset() {
@@ -83,10 +90,17 @@ void MCache::prof_cut(SpanClass spc) {
   uint64_t keep = prof.next[li] - 1 - counts[spc];  // mallocs before the sampled one
   MSpan* s = alloc[spc];
   if (keep >= s->nelems) return;  // the sample lies past every object the list may hold
-  void** link = reinterpret_cast<void**>(&s->freelist);
-  for (; keep > 0 && *link; keep--) link = static_cast<void**>(*link);
-  void* rest = *link;
-  *link = nullptr;
+  void* rest;
+  if (keep == 0) {
+    rest = s->freelist;
+    s->freelist = nullptr;
+  } else {
+    void* obj = s->freelist;  // the keep-th object ends the list
+    for (; keep > 1 && obj; keep--) obj = s->next_checked(obj);
+    if (!obj) return;  // the list holds fewer: nothing to cut
+    rest = s->next_checked(obj);
+    s->set_link(obj, nullptr);
+  }
   __atomic_store_n(&prof.rest[li], rest, __ATOMIC_RELEASE);
 }
 

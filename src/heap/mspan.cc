@@ -25,10 +25,15 @@ const char* span_kind_name(SpanKind k) {
 #if GOMEM_HARDENED
 namespace {
 
-// Slots one build_more links at most: those starting in one OS page (the
-// smallest objects are 16 bytes).
-constexpr uint32_t kMaxPageSlots = os::kPhysPageSize / 16;
-static_assert(kManualClasses.cls[1].size >= 16, "build_more's order array holds a page of the smallest slots");
+// Objects in the largest manual small-object span: the hardened build
+// links a whole span at once (build_more).
+constexpr uint32_t kMaxManualElems = [] {
+  uint32_t n = 0;
+  for (int c = 1; c < kManualClasses.count; c++)
+    if (kManualClasses.cls[c].nelems > n) n = kManualClasses.cls[c].nelems;
+  return n;
+}();
+static_assert(kMaxManualElems <= 1024, "build_more's order array is on the stack");
 
 // SplitMix64's output function: spreads one random value over 64 bits.
 uint64_t mix64(uint64_t x) {
@@ -68,15 +73,20 @@ bool MSpan::build_more() {
   uintptr_t page = (obj_addr(hi) - 1) & ~uintptr_t{os::kPhysPageSize - 1};
   uint32_t lo = page <= base ? 0 : static_cast<uint32_t>((page - base + elemsize - 1) / elemsize);
   if (lo >= hi) lo = hi - 1;
+#if GOMEM_HARDENED
+  // Hardened: the whole span at once, so that the random order spans it
+  // (memory is traded for it: the span is touched as it is cut).
+  lo = 0;
+#endif
   uint32_t n = hi - lo;
   uintptr_t size = elemsize;
   uint64_t key = free_key;
 #if GOMEM_HARDENED
-  // Hardened: the page's slots in a random order (Fisher-Yates inside out,
-  // j drawn from the high half of a 64-bit LCG, whose high bits are its good
-  // ones; seeded from the link key and the page), so that the objects malloc
-  // hands out next are not the neighbours of the one handed out before.
-  uint16_t order[kMaxPageSlots];
+  // Hardened: the slots in a random order (Fisher-Yates inside out, j drawn
+  // from the high half of a 64-bit LCG, whose high bits are its good ones;
+  // seeded from the link key), so that the objects malloc hands out next
+  // are not the neighbours of the one handed out before.
+  uint16_t order[kMaxManualElems];
   uint64_t state = mix64(link_key ^ (uint64_t{hi} * 0xa0761d6478bd642full));
   order[0] = 0;
   for (uint32_t i = 1; i < n; i++) {

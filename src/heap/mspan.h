@@ -18,8 +18,8 @@
 //   decoded pointer is null or a slot start of the same span, so that a
 //   heap overflow into a free object's first word stops the program with
 //   "gomem: heap corruption detected" instead of giving the program memory
-//   the attacker chose; each OS page of a span's free list is then linked
-//   in random order (build_more).
+//   the attacker chose; a span's free list is then built whole, in random
+//   order (build_more).
 //   The default build stores next as is (no fast-path cost).
 //
 //   The free list is built lazily, one 4 KiB OS page of slots at a time,
@@ -259,8 +259,8 @@ struct alignas(64) MSpan {
   // unbuilt. The hardened build draws link_key from `random`.
   void build_freelist(uint64_t key, uint64_t random);
   // Manual, freelist empty: links the unbuilt slots of the next OS page
-  // down (at least one slot), in address order (hardened: in an order drawn
-  // from link_key), with the free key in each. False if none was left. A
+  // down (at least one slot), in address order (hardened: every unbuilt
+  // slot, in an order drawn from link_key), with the free key in each. False if none was left. A
   // slot that already holds the key was freed without ever being handed
   // out: reported as an invalid free. Called with the owner P's lock or
   // mcentral's held (fork takes both).

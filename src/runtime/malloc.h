@@ -18,7 +18,7 @@
 //   frees. 30 instructions (both counts are pinned in
 //   tests/fastpath/instructions.txt). The hardened build (GOMEM_HARDENED,
 //   docs/security.md) encodes the link word free writes and decodes and
-//   checks the one malloc pops: malloc 29, free 32
+//   checks the one malloc pops: malloc 30, free 32
 //   (instructions_hardened.txt). Anything else - another thread's span,
 //   an uncollectable span, a large object, a collected object, NULL,
 //   garbage - is free_slow's business; a free that brings its span's
@@ -96,7 +96,7 @@ GOMEM_INLINE void* malloc_fast_only(size_t size) {
 }
 
 // malloc's fast path, then malloc_slow. Budget: 19 instructions, one
-// predicted branch (hardened: 29, three; the last object of a list, whose
+// predicted branch (hardened: 30, three; the last object of a list, whose
 // link is null, and a corrupt link take the slow path, which pops the one
 // and reports the other).
 GOMEM_INLINE void* malloc_fast(size_t size) {
