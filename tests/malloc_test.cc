@@ -241,7 +241,10 @@ TEST(Malloc, ThreadsTakeAndReturnPs) {
   }
   gomem_read_stats(&b);
   EXPECT_EQ(b.num_p_in_use, a.num_p_in_use);
-  EXPECT_LE(b.num_p, a.num_p + 2) << "Ps should be pooled and reused";
+  // num_p also counts the shared Ps (runtime/shared_p.h), made once per CPU
+  // the first time a thread allocates a cold class there.
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  EXPECT_LE(b.num_p, a.num_p + 2 + static_cast<uint32_t>(cpus)) << "Ps should be pooled and reused";
 }
 
 namespace {
