@@ -13,11 +13,14 @@ n1=2000
 n2=12000
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+cpu=$(taskset -pc $$ | sed 's/.*: //; s/[,-].*//')  # the first CPU this shell may use
 cost() {  # inclusive Ir of gomem_read_stats in a run of $1 calls, collector $2
   local out=$tmp/cg.$1.$2
   # No background scavenger: woken by time, it would run inside the loop at
   # a moment that depends on the machine's load.
-  GOMEM_SCAVENGER=0 valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" "$1" "$2" >/dev/null 2>&1
+  # On one CPU: a thread that moved would make a second shared P
+  # (runtime/shared_p.h), whose counters read_stats then sums too.
+  GOMEM_SCAVENGER=0 taskset -c "$cpu" valgrind --tool=callgrind --callgrind-out-file="$out" "$bench" "$1" "$2" >/dev/null 2>&1
   callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
     awk '/:gomem_read_stats / && !n { gsub(",", "", $1); n = $1 } END { print n + 0 }'
 }
