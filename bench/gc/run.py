@@ -444,7 +444,9 @@ def main():
         if os.path.exists(g):
             m = re.search(r"libgomem\S* => (\S+)", sh("ldd '%s'" % g))
             if m:
-                libs.append("gomem variant: " + os.path.realpath(m.group(1)))
+                # Relative to the repository: the doc names no one machine's paths.
+                root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                libs.append("gomem variant: " + os.path.relpath(os.path.realpath(m.group(1)), root))
         libs += ["%s: %s" % (v.label, v.env["LD_PRELOAD"]) for v in variants if "LD_PRELOAD" in v.env]
         info["gomem_lib"] = "; ".join(libs)
     log("benchmarks %s, depths %s, variants %s, %d rep(s)"
