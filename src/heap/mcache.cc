@@ -264,7 +264,8 @@ MSpan* MCache::next_span(MHeap& h, SpanClass spc, int li) {
       s->xfree.store(pack(0, 0, kActive, 0), std::memory_order_release);
     }
     s->set_owner_key(key_for(s));
-    s->build_freelist(h.new_free_key(), h.cut_random());
+    // The shared counter behind cut_random only where its value is used.
+    s->build_freelist(h.new_free_key(), GOMEM_HARDENED ? h.cut_random() : 0);
   }
   s->parked = false;
   s->alloc_bias = 0;
