@@ -16,39 +16,21 @@ under test. Any failure makes the exit status 1; timings are never asserted.
 """
 import argparse
 import csv
-import datetime
-import math
 import os
-import platform
 import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-LIBDIR = "/usr/lib/x86_64-linux-gnu"
-PYTHON = "/usr/bin/python3"
-
-# name -> library to preload (None = the C library's own malloc).
-PEERS = {
-    "glibc": None,
-    "jemalloc": f"{LIBDIR}/libjemalloc.so.2",
-    "tcmalloc": f"{LIBDIR}/libtcmalloc_minimal.so.4",
-    "mimalloc": f"{LIBDIR}/libmimalloc.so.2",
-}
-ALL_ALLOCS = ["glibc", "jemalloc", "tcmalloc", "mimalloc", "gomem"]
-DEB_PACKAGES = {
-    "glibc": "libc6",
-    "jemalloc": "libjemalloc2",
-    "tcmalloc": "libgoogle-perftools4",
-    "mimalloc": "libmimalloc2.0",
-}
+sys.path.insert(0, os.path.join(HERE, "lib"))
+from benchlib import (  # noqa: E402
+    ALL_ALLOCS, COLORS, PYTHON, allocators_line, check_run, command_text, date_line, finish,
+    fmt_kb, fmt_time, geomean, lib_built, load_runs, loadavg, loadavg_line, log, machine_line,
+    make_env, now_iso, parse_tokens, preload_args, pyplot, report_files, repo_path, rotation,
+    run_process, run_settings, select_allocs, short, table_head, tail, validation_lines,
+    verify_checksums, write_csv)
 
 
 class Workload:
@@ -137,163 +119,6 @@ CSV_FIELDS = ["mode", "kind", "timestamp", "rep", "workload", "allocator", "stat
               "loadavg", "lib_built", "error", "command"]
 
 
-def loadavg():
-    """The 1-minute load average (other work on the machine skews timings)."""
-    try:
-        with open("/proc/loadavg") as f:
-            return float(f.read().split()[0])
-    except (OSError, ValueError):
-        return float("nan")
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def parse_tokens(text):
-    """Every key=value token of the output (later ones win)."""
-    out = {}
-    for line in text.splitlines():
-        for tok in line.split():
-            if "=" in tok:
-                k, _, v = tok.partition("=")
-                if k and re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k):
-                    out[k] = v
-    return out
-
-
-def make_env(lib, extra):
-    env = dict(os.environ)
-    env.pop("LD_PRELOAD", None)
-    # Allocator tuning variables from the caller's shell would skew results.
-    for k in list(env):
-        if k.startswith(("MALLOC_", "GLIBC_TUNABLES", "MIMALLOC_", "JE_MALLOC", "MALLOC_CONF",
-                         "TCMALLOC_", "GOMEM_", "PYTHONMALLOC")):
-            env.pop(k)
-    env["LC_ALL"] = "C"
-    if lib:
-        env["LD_PRELOAD"] = lib
-    env.update(extra)
-    return env
-
-
-def run_process(cmd, env, timeout):
-    """Runs cmd; returns dict with wall time, rusage, exit status and output."""
-    with tempfile.TemporaryFile() as fout, tempfile.TemporaryFile() as ferr:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, env=env, stdout=fout, stderr=ferr, stdin=subprocess.DEVNULL,
-                             start_new_session=True)
-        timed_out = []
-
-        def kill():
-            timed_out.append(True)
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        timer = threading.Timer(timeout, kill)
-        timer.start()
-        try:
-            while True:
-                try:
-                    _, status, ru = os.wait4(p.pid, 0)
-                    break
-                except InterruptedError:
-                    continue
-        finally:
-            timer.cancel()
-        t1 = time.perf_counter()
-        p.returncode = os.waitstatus_to_exitcode(status)  # already reaped
-        fout.seek(0)
-        ferr.seek(0)
-        out = fout.read().decode("utf-8", "replace")
-        err = ferr.read().decode("utf-8", "replace")
-    return {"wall_s": t1 - t0, "maxrss_kb": ru.ru_maxrss, "user_s": ru.ru_utime,
-            "sys_s": ru.ru_stime, "exit": p.returncode, "timed_out": bool(timed_out),
-            "stdout": out, "stderr": err}
-
-
-def same_file(a, b):
-    try:
-        return os.path.realpath(a) == os.path.realpath(b)
-    except OSError:
-        return False
-
-
-def check_run(res, lib):
-    """Returns '' if the run is valid (checksum compared later), else why not."""
-    if res["timed_out"]:
-        return "timeout"
-    if res["exit"] < 0:
-        return f"killed by signal {-res['exit']} ({signal.Signals(-res['exit']).name})"
-    if "cannot be preloaded" in res["stderr"]:
-        return "LD_PRELOAD failed: " + res["stderr"].strip().splitlines()[0]
-    if res["exit"] != 0:
-        if "CORRUPTION" in res["stderr"]:
-            return f"exit {res['exit']}: memory corruption detected"
-        return f"exit {res['exit']}"
-    tok = res["tokens"]
-    if "checksum" not in tok:
-        return "no checksum printed"
-    ml = tok.get("malloc_lib", "unknown")
-    if lib is None:
-        if not os.path.basename(ml).startswith("libc.so"):
-            return f"malloc came from {ml}, expected the C library"
-    elif not same_file(ml, lib):
-        return f"malloc came from {ml}, not from the preloaded {lib}"
-    return ""
-
-
-def tail(text, n=6):
-    lines = [l for l in text.strip().splitlines() if l.strip()]
-    return " | ".join(lines[-n:])
-
-
-def short(text, n=48):
-    """Failure text short enough for a table cell (the full text is listed below it)."""
-    return text if len(text) <= n else text[:n - 1] + "…"
-
-
-def fmt_time(s):
-    if s >= 100:
-        return f"{s:.0f} s"
-    if s >= 1:
-        return f"{s:.2f} s"
-    return f"{s * 1000:.0f} ms"
-
-
-def fmt_kb(kb):
-    if kb >= 1024 * 1024:
-        return f"{kb / 1048576:.2f} GiB"
-    if kb >= 1024:
-        return f"{kb / 1024:.1f} MiB"
-    return f"{kb} KiB"
-
-
-def geomean(xs):
-    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
-
-
-def pkg_version(pkg):
-    try:
-        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True,
-                             text=True, timeout=10)
-        return out.stdout.strip() or "?"
-    except Exception:
-        return "?"
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
-
-
 def callgrind_count(cmd, env, timeout):
     """Total instructions of one run under callgrind, or None and an error."""
     full = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] + cmd
@@ -307,25 +132,13 @@ def callgrind_count(cmd, env, timeout):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin-dir", help="directory with the built workloads")
-    ap.add_argument("--from-csv", metavar="CSV",
-                    help="run nothing: rewrite the markdown and chart of an earlier run from "
-                         "its CSV (next to it, same stem)")
-    ap.add_argument("--quick", action="store_true",
-                    help="tiny settings, 1 repetition, tiny callgrind: a CI smoke test")
-    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 5; quick: 1)")
+    preload_args(ap, "directory with the built workloads", "its CSV (next to it, same stem)",
+                 "tiny settings, 1 repetition, tiny callgrind: a CI smoke test", 5,
+                 "CSV path; the .md and .png go next to it with the same stem "
+                 "(default bench/results/latest.csv; quick: bench/results/quick.csv)",
+                 (120.0, 600.0))
     ap.add_argument("--only", default="", help="comma-separated workloads (default: all)")
-    ap.add_argument("--allocs", default="", help="comma-separated allocators (default: all)")
-    ap.add_argument("--out", default=None,
-                    help="CSV path; the .md and .png go next to it with the same stem "
-                         "(default bench/results/latest.csv; quick: bench/results/quick.csv)")
-    ap.add_argument("--gomem-so", default=os.environ.get("GOMEM_SO", ""),
-                    help="libgomem.so to preload for the gomem column")
-    ap.add_argument("--gomem-note", default="", help="a note about the gomem build (from run)")
-    ap.add_argument("--timeout", type=float, default=None,
-                    help="seconds before a run is killed (default 600; quick: 120)")
     ap.add_argument("--no-callgrind", action="store_true", help="skip the fast-path counts")
-    ap.add_argument("--no-plot", action="store_true", help="skip the PNG chart")
     ap.add_argument("--list", action="store_true", help="list workloads and exit")
     args = ap.parse_args()
 
@@ -337,18 +150,9 @@ def main():
     if args.from_csv:
         runs, meta = load_csv(args.from_csv)
         meta["no_plot"] = args.no_plot
-        verify_checksums(runs)
+        check_timed(runs)
         return report(runs, meta)
-    if not args.bin_dir:
-        ap.error("--bin-dir is required (or --from-csv)")
-
-    mode = "quick" if args.quick else "full"
-    reps = args.reps if args.reps is not None else (1 if args.quick else 5)
-    timeout = args.timeout if args.timeout is not None else (120.0 if args.quick else 600.0)
-    bin_dir = os.path.abspath(args.bin_dir)
-    out_csv = os.path.abspath(args.out or os.path.join(
-        HERE, "results", "quick.csv" if args.quick else "latest.csv"))
-    os.makedirs(os.path.dirname(out_csv), exist_ok=True)
+    mode, reps, timeout, bin_dir, out_csv = run_settings(ap, args, os.path.join(HERE, "results"))
 
     problems = []   # failures that make the exit status nonzero
     warnings = []   # reported, but not failures
@@ -375,28 +179,7 @@ def main():
         problems.append("fastpath executable missing")
         do_fastpath = False
 
-    # Allocators.
-    wanted = [a.strip() for a in args.allocs.split(",") if a.strip()] or list(ALL_ALLOCS)
-    bad = [a for a in wanted if a not in ALL_ALLOCS]
-    if bad:
-        ap.error(f"unknown allocator(s) {bad}; known: {ALL_ALLOCS}")
-    allocs = {}
-    for a in ALL_ALLOCS:
-        if a not in wanted:
-            continue
-        lib = PEERS.get(a) if a != "gomem" else (args.gomem_so or None)
-        if a == "gomem":
-            if not lib or not os.path.exists(lib):
-                warnings.append(f"gomem: {lib or 'libgomem.so'} does not exist; "
-                                "the gomem column is skipped")
-                log(f"WARNING: {warnings[-1]}")
-                continue
-            lib = os.path.abspath(lib)
-        elif lib and not os.path.exists(lib):
-            problems.append(f"{a}: {lib} does not exist (install it or drop it with --allocs)")
-            log(f"ERROR: {problems[-1]}")
-            continue
-        allocs[a] = lib
+    allocs = select_allocs(ap, args.allocs, args.gomem_so, problems, warnings)
     alloc_names = list(allocs)
     if not alloc_names or not workloads:
         log("nothing to run")
@@ -418,8 +201,7 @@ def main():
     writer.writeheader()
     started = time.time()
     for rep in range(reps):
-        k = rep % len(alloc_names)
-        order = alloc_names[k:] + alloc_names[:k]
+        order = rotation(alloc_names, rep)
         for w in workloads:
             for a in order:
                 lib = allocs[a]
@@ -443,7 +225,7 @@ def main():
                            if key not in ("checksum", "malloc_lib", "work_s", "workload",
                                           "preset", "vmhwm_kb", "vmrss_kb")}
                 r = {"mode": mode, "kind": "time",
-                     "timestamp": datetime.datetime.now().isoformat(timespec="seconds"),
+                     "timestamp": now_iso(),
                      "rep": rep + 1, "workload": w.name, "allocator": a,
                      "status": "ok" if not err else "fail",
                      "wall_s": f"{res['wall_s']:.4f}", "peak_rss_kb": peak,
@@ -470,7 +252,7 @@ def main():
                 i1, e1 = callgrind_count(base + [f"n={n1}"], env, timeout)
                 i2, e2 = callgrind_count(base + [f"n={n2}"], env, timeout)
                 r = {"mode": mode, "kind": "callgrind",
-                     "timestamp": datetime.datetime.now().isoformat(timespec="seconds"),
+                     "timestamp": now_iso(),
                      "rep": 1, "workload": key, "allocator": a,
                      "lib_built": lib_built(allocs[a]),
                      "command": command_text(allocs[a], {}, ["valgrind", "--tool=callgrind"] +
@@ -491,9 +273,14 @@ def main():
     fcsv.close()
     meta["elapsed"] = time.time() - started
 
-    verify_checksums(runs)
-    write_csv(out_csv, runs)
+    check_timed(runs)
+    write_csv(out_csv, CSV_FIELDS, runs)
     return report(runs, meta)
+
+
+def check_timed(runs):
+    """The checksums of the timed runs agree, workload by workload."""
+    verify_checksums([r for r in runs if r["kind"] == "time"], lambda r: r["workload"])
 
 
 def workload_cg_labels():
@@ -524,7 +311,7 @@ def workload_callgrind(workloads, allocs, bin_dir, mode, timeout, writer, fcsv, 
                     break
                 counts.append((int(m.group(1)), int(ops)))
             r = {"mode": mode, "kind": "callgrind",
-                 "timestamp": datetime.datetime.now().isoformat(timespec="seconds"),
+                 "timestamp": now_iso(),
                  "rep": 1, "workload": f"{w.name}_instr", "allocator": a,
                  "lib_built": lib_built(lib),
                  "command": command_text(lib, w.env, ["valgrind", "--tool=callgrind"] + argv +
@@ -543,43 +330,6 @@ def workload_callgrind(workloads, allocs, bin_dir, mode, timeout, writer, fcsv, 
             runs.append(r)
 
 
-def lib_built(lib):
-    """Modification time of the preloaded library (when it was built)."""
-    if not lib or not os.path.exists(lib):
-        return ""
-    t = datetime.datetime.fromtimestamp(os.path.getmtime(lib))
-    return t.isoformat(timespec="seconds")
-
-
-def command_text(lib, env, cmd):
-    return (("LD_PRELOAD=" + lib + " " if lib else "") +
-            "".join(f"{k}={v} " for k, v in env.items()) + " ".join(cmd))
-
-
-def write_csv(path, runs):
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        for r in runs:
-            writer.writerow(r)
-
-
-def verify_checksums(runs):
-    """Every valid timed run of a workload must print the same checksum as
-    glibc's runs (or, without glibc, as the most common one)."""
-    for name in dict.fromkeys(r["workload"] for r in runs if r["kind"] == "time"):
-        wr = [r for r in runs if r["kind"] == "time" and r["workload"] == name and
-              r["status"] == "ok"]
-        if not wr:
-            continue
-        ref_runs = [r for r in wr if r["allocator"] == "glibc"] or wr
-        ref = statistics.mode([r["checksum"] for r in ref_runs])
-        for r in wr:
-            if r["checksum"] != ref:
-                r["status"] = "fail"
-                r["error"] = f"checksum {r['checksum']} differs from {ref}"
-
-
 def parse_metrics(text):
     out = {}
     for tok in (text or "").split():
@@ -593,35 +343,17 @@ def parse_metrics(text):
 
 def load_csv(path):
     """Rows of a CSV written by this harness, and the run's meta data."""
-    with open(path, newline="") as f:
-        runs = list(csv.DictReader(f))
-    if not runs:
-        raise SystemExit(f"{path}: no rows")
+    runs, meta = load_runs(path)
     for r in runs:
-        r.setdefault("kind", "time")
-        r["kind"] = r["kind"] or "time"
-    stamps = sorted(r["timestamp"] for r in runs if r.get("timestamp"))
-    elapsed = 0.0
-    if stamps:
-        t0 = datetime.datetime.fromisoformat(stamps[0])
-        t1 = datetime.datetime.fromisoformat(stamps[-1])
-        elapsed = (t1 - t0).total_seconds()
-    mode = runs[0].get("mode") or "full"
-    meta = {"mode": mode, "gomem_note": "", "problems": [], "warnings": [],
-            "out_csv": os.path.abspath(path), "elapsed": elapsed, "quick": mode == "quick",
-            "date": stamps[-1].replace("T", " ")[:16] if stamps else None}
+        r["kind"] = r.get("kind") or "time"
     return runs, meta
 
 
 def report(runs, meta):
     """Writes the markdown and the chart; prints the markdown; returns the
     exit status (1 if any run failed validation)."""
-    mode = meta["mode"]
-    problems = list(meta["problems"])
-    warnings = list(meta["warnings"])
-    out_csv = meta["out_csv"]
-    stem = os.path.splitext(out_csv)[0]
-    out_md, out_png = stem + ".md", stem + ".png"
+    mode, out_csv = meta["mode"], meta["out_csv"]
+    problems, warnings, out_md, out_png = report_files(meta)
     timed = [r for r in runs if r["kind"] == "time"]
     for r in timed:
         r["_wall"] = float(r["wall_s"]) if r["wall_s"] else float("nan")
@@ -631,10 +363,6 @@ def report(runs, meta):
     present = set(r["workload"] for r in timed)
     workloads = [w for w in WORKLOADS if w.name in present]
     reps = max([int(r["rep"]) for r in timed] or [0])
-    libs = {}
-    for r in runs:
-        m = re.match(r"LD_PRELOAD=(\S+) ", r.get("command") or "")
-        libs.setdefault(r["allocator"], m.group(1) if m else None)
 
     for r in timed:
         if r["status"] != "ok":
@@ -682,39 +410,16 @@ def report(runs, meta):
                         s["metrics"][key] = statistics.median(vals)
             summary[(w.name, a)] = s
 
-    md = []
-    now = meta.get("date") or datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    md.append(f"# gomem allocator benchmarks ({mode})\n")
-    md.append(f"- date: {now}; total run time {meta['elapsed'] / 60:.1f} min")
-    md.append(f"- machine: {cpu_model()}, {os.cpu_count()} cores, "
-              f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
-              f"kernel {platform.release()}")
-    md.append(f"- repetitions: {reps}, allocators interleaved round-robin (order rotated each "
-              "repetition); medians shown")
-    vers = []
-    for a in alloc_names:
-        if a == "gomem":
-            lib = libs.get(a) or "?"
-            stamps = sorted(r.get("lib_built") or "" for r in runs if r["allocator"] == a)
-            stamps = [x for x in stamps if x]
-            built = ""
-            if stamps:
-                built = "built " + stamps[0].replace("T", " ")[:16]
-                if stamps[-1] != stamps[0]:  # rebuilt during the run
-                    built += " .. " + stamps[-1].replace("T", " ")[:16]
-            note = "; ".join(x for x in (built, meta.get("gomem_note")) if x)
-            shown = os.path.relpath(lib, ROOT) if lib.startswith(ROOT) else lib
-            vers.append(f"gomem = {shown}" + (f" ({note})" if note else ""))
-        else:
-            vers.append(f"{a} {pkg_version(DEB_PACKAGES[a])}")
-    md.append("- allocators: " + "; ".join(vers))
-    loads = sorted(float(r["loadavg"]) for r in timed
-                   if r.get("loadavg") and r["loadavg"] != "nan")
-    if loads:
-        md.append(f"- 1-minute load average before each run: min {loads[0]:.2f}, median "
-                  f"{statistics.median(loads):.2f}, max {loads[-1]:.2f} (the harness itself "
-                  "adds up to 1 while a single-threaded run goes, more for multi-threaded ones; "
-                  "much more than that means other work was competing for the 2 cores)")
+    md = [f"# gomem allocator benchmarks ({mode})\n", date_line(meta),
+          "- machine: " + machine_line(),
+          f"- repetitions: {reps}, allocators interleaved round-robin (order rotated each "
+          "repetition); medians shown",
+          allocators_line(runs, alloc_names, meta)]
+    load = loadavg_line(timed, "the harness itself adds up to 1 while a single-threaded run "
+                        "goes, more for multi-threaded ones; much more than that means other "
+                        "work was competing for the 2 cores")
+    if load:
+        md.append(load)
     md.append("- single-threaded workloads pinned with `taskset -c 1`; multi-threaded ones use "
               "both cores")
     md.append("")
@@ -728,8 +433,7 @@ def report(runs, meta):
               "more repetitions, else (max-min) / median): time ratios closer to each other "
               "than that are within the noise.\n")
     header = ["workload", "best time", "best RSS"] + alloc_names + ["spread"]
-    md.append("| " + " | ".join(header) + " |")
-    md.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+    md.extend(table_head(header))
     ratios = {a: {"time": [], "rss": []} for a in alloc_names}
     complete = 0
     chart = []  # (workload, {alloc: time ratio or None}, {alloc: rss ratio})
@@ -834,51 +538,22 @@ def report(runs, meta):
     for w in workloads:
         md.append(f"| {w.name} | {'1 (pinned)' if w.single else 'several'} | {w.desc} |")
     md.append("")
-    md.append("## Validation\n")
-    md.append("Every run must exit 0, print the same checksum as glibc's run of that workload, "
-              "and report (via dl_iterate_phdr/dladdr) that its malloc comes from the "
-              "allocator under test.\n")
-    if problems:
-        md.append("**FAILURES:**\n")
-        md.extend(f"- {p}" for p in problems)
-    else:
-        md.append(f"All {len(timed)} timed runs valid; checksums agree across allocators.")
-    if warnings:
-        md.append("\nWarnings:\n")
-        md.extend(f"- {wn}" for wn in warnings)
-    md.append("")
-    shown_csv = os.path.relpath(out_csv, ROOT) if out_csv.startswith(ROOT + "/") else out_csv
-    md.append(f"Raw results: `{shown_csv}`. Reproduce: `bench/run"
+    md += validation_lines(
+        "Every run must exit 0, print the same checksum as glibc's run of that workload, "
+        "and report (via dl_iterate_phdr/dladdr) that its malloc comes from the "
+        "allocator under test.", problems, warnings,
+        f"All {len(timed)} timed runs valid; checksums agree across allocators.")
+    md.append(f"Raw results: `{repo_path(out_csv)}`. Reproduce: `bench/run"
               f"{' --quick' if meta['quick'] else ''} --reps {reps}`.")
-    text = "\n".join(md) + "\n"
-    with open(out_md, "w") as f:
-        f.write(text)
-
-    wrote = [out_csv, out_md]
+    draw = None
     if not meta["no_plot"] and chart:
-        try:
-            plot(chart, alloc_names, out_png, mode, reps)
-            wrote.append(out_png)
-        except Exception as e:  # the numbers matter more than the picture
-            log(f"WARNING: chart not written: {e}")
-
-    print(text)
-    log("wrote " + ", ".join(wrote))
-    if problems:
-        log(f"{len(problems)} problem(s):")
-        for p in problems:
-            log(f"  - {p}")
-        return 1
-    return 0
+        def draw(png):
+            plot(chart, alloc_names, png, mode, reps)
+    return finish("\n".join(md) + "\n", out_md, [out_csv], out_png, draw, problems)
 
 
 def plot(chart, alloc_names, out_png, mode, reps):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    colors = {"glibc": "#7f7f7f", "jemalloc": "#1f77b4", "tcmalloc": "#2ca02c",
-              "mimalloc": "#ff7f0e", "gomem": "#d62728"}
+    plt = pyplot()
     cap = 4.0
     names = [c[0] for c in chart]
     fig, axes = plt.subplots(2, 1, figsize=(max(10, 1.1 * len(names) + 2), 9), sharex=True)
@@ -893,7 +568,7 @@ def plot(chart, alloc_names, out_png, mode, reps):
                 xs.append(i + (j - (len(alloc_names) - 1) / 2) * width)
                 ys.append(min(v, cap))
                 labels.append(v)
-            ax.bar(xs, ys, width, label=a, color=colors.get(a))
+            ax.bar(xs, ys, width, label=a, color=COLORS.get(a))
             for x, y, v in zip(xs, ys, labels):
                 if v > cap:
                     ax.text(x, cap * 0.98, f"{v:.1f}", ha="center", va="top", fontsize=7,

@@ -12,20 +12,18 @@ succeeded with the expected output, 1 otherwise. Timing is never asserted.
 """
 import argparse
 import collections
-import csv
 import datetime
 import os
 import platform
 import re
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+import benchlib as B  # noqa: E402  (bench/lib: machine, runs, medians, report)
 
 BENCHES = ["binary_trees", "gcbench"]
 DEFAULT_DEPTH = {"binary_trees": 21, "gcbench": 20}
@@ -51,8 +49,7 @@ class Variant:
         self.note = note
 
 
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
+log = B.log
 
 
 # ---------------------------------------------------------------------------
@@ -78,47 +75,26 @@ def build(build_dir, jobs):
 def run_one(spawn, exe, args, env, timeout):
     """Runs exe under the gcb_spawn launcher, which wait4()s for it and reports
     its wall time, CPU time and peak RSS (see gcb_spawn.c for why a launcher)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
-            tempfile.NamedTemporaryFile(prefix="gcb-", suffix=".rusage") as rep:
-        busy0 = busy_cpu_s()
-        t0 = time.monotonic()
-        proc = subprocess.Popen([spawn, rep.name, exe] + args, stdout=out, stderr=err, env=env,
-                                cwd=HERE, start_new_session=True)
-        timed_out = False
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        wall = time.monotonic() - t0
-        busy = busy_cpu_s() - busy0
+    with tempfile.NamedTemporaryFile(prefix="gcb-", suffix=".rusage") as rep:
+        busy0 = B.busy_cpu_s()
+        r = B.run_process([spawn, rep.name, exe] + args, env, timeout, cwd=HERE)
+        busy = B.busy_cpu_s() - busy0
+        wall = r["wall_s"]
         rep.seek(0)
         ru = dict(kv.split("=", 1) for kv in rep.read().decode().split() if "=" in kv)
         own = float(ru.get("user_s", 0.0)) + float(ru.get("sys_s", 0.0))
-        out.seek(0)
-        err.seek(0)
         return {
-            "rc": int(ru.get("status", proc.returncode if proc.returncode >= 0 else 128 - proc.returncode)),
-            "timed_out": timed_out,
+            "rc": int(ru.get("status", r["exit"] if r["exit"] >= 0 else 128 - r["exit"])),
+            "timed_out": r["timed_out"],
             "wall_s": float(ru.get("wall_s", wall)),
             "user_s": float(ru.get("user_s", 0.0)),
             "sys_s": float(ru.get("sys_s", 0.0)),
             "maxrss_mb": float(ru.get("maxrss_kb", 0)) / 1024.0,  # KiB on Linux
             # CPUs used on average by everything else during the run (noise).
             "other_load": max(0.0, busy - own) / wall if wall > 0 else 0.0,
-            "stdout": out.read().decode("utf-8", "replace"),
-            "stderr": err.read().decode("utf-8", "replace"),
+            "stdout": r["stdout"],
+            "stderr": r["stderr"],
         }
-
-
-def busy_cpu_s():
-    """CPU seconds the whole machine has spent busy (all CPUs, incl. steal)."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    # user nice system idle iowait irq softirq steal ...
-    busy = v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
-    return busy / float(os.sysconf("SC_CLK_TCK"))
 
 
 def wait_idle(max_wait, threshold=0.15):
@@ -127,9 +103,9 @@ def wait_idle(max_wait, threshold=0.15):
     t_end = time.monotonic() + max_wait
     said = False
     while True:
-        b0, t0 = busy_cpu_s(), time.monotonic()
+        b0, t0 = B.busy_cpu_s(), time.monotonic()
         time.sleep(1.0)
-        load = (busy_cpu_s() - b0) / (time.monotonic() - t0)
+        load = (B.busy_cpu_s() - b0) / (time.monotonic() - t0)
         if load < threshold or time.monotonic() >= t_end:
             if said:
                 log("    machine %s (load %.2f CPUs)" % ("idle" if load < threshold else "still busy; running anyway", load))
@@ -175,11 +151,6 @@ CSV_FIELDS = [
 ]
 
 
-def median(vals):
-    vals = [v for v in vals if v is not None]
-    return statistics.median(vals) if vals else None
-
-
 def fmt(v, digits=2):
     if v is None:
         return "–"
@@ -192,32 +163,12 @@ def fmt(v, digits=2):
     return ("%." + str(digits) + "f") % v
 
 
-def sh(cmd):
-    try:
-        return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=20).stdout.strip()
-    except Exception:
-        return ""
+sh = B.sh
 
 
 def machine_info():
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        with open("/proc/meminfo") as f:
-            kb = int(f.readline().split()[1])
-            mem = "%.1f GiB" % (kb / 1048576.0)
-    except (OSError, ValueError, IndexError):
-        pass
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "mem": mem,
+        "cpu": B.cpu_model(), "cores": os.cpu_count(), "mem": "%.1f GiB" % B.mem_gib(),
         "kernel": platform.release(),
         "os": sh(". /etc/os-release 2>/dev/null && echo $PRETTY_NAME"),
         "cc": sh("cc --version | head -1"),
@@ -237,8 +188,8 @@ def summarize(rows, variants, benches, depths, args, info):
         m = {"runs": len(rs), "ok": len(ok)}
         for f in ["wall_s", "maxrss_mb", "time_s", "gc_cycles", "pause_p50_ms", "pause_p99_ms",
                   "pause_max_ms", "pause_total_ms", "pauses_lost", "heap_mb"]:
-            m[f] = median([r.get(f) for r in ok])
-        m["cpu_s"] = median([r["user_s"] + r["sys_s"] for r in ok])
+            m[f] = B.median([r.get(f) for r in ok])
+        m["cpu_s"] = B.median([r["user_s"] + r["sys_s"] for r in ok])
         m["other_load"] = max([r["other_load"] for r in ok] or [0.0])
         med[key] = m
 
@@ -284,8 +235,7 @@ def summarize(rows, variants, benches, depths, args, info):
         base = med.get((b, "boehm"), {})
         base1 = med.get((b, "boehm_m1"), {})
         out.append("## %s (depth %d)\n" % (b, depths[b]))
-        out.append("| | " + " | ".join(v.label for v in present) + " |")
-        out.append("|---|" + "---:|" * len(present))
+        out.extend(B.table_head([""] + [v.label for v in present]))
         for title, key, digits in metrics:
             cells = []
             for v in present:
@@ -320,13 +270,7 @@ def summarize(rows, variants, benches, depths, args, info):
 
 
 def plot(path, med, variants, benches, depths):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except Exception as e:  # noqa: BLE001 - plotting is optional
-        log("matplotlib unavailable (%s); no plot" % e)
-        return False
+    plt = B.pyplot()
     panels = [("wall time (s)", "wall_s", False), ("peak RSS (MB)", "maxrss_mb", False),
               ("max pause (ms, log)", "pause_max_ms", True)]
     bs = [b for b in benches if any((b, v.name) in med for v in variants)]
@@ -346,7 +290,7 @@ def plot(path, med, variants, benches, depths):
                 ax.set_yscale("log")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    return True
+    plt.close(fig)
 
 
 # ---------------------------------------------------------------------------
@@ -445,8 +389,7 @@ def main():
             m = re.search(r"libgomem\S* => (\S+)", sh("ldd '%s'" % g))
             if m:
                 # Relative to the repository: the doc names no one machine's paths.
-                root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-                libs.append("gomem variant: " + os.path.relpath(os.path.realpath(m.group(1)), root))
+                libs.append("gomem variant: " + os.path.relpath(os.path.realpath(m.group(1)), B.ROOT))
         libs += ["%s: %s" % (v.label, v.env["LD_PRELOAD"]) for v in variants if "LD_PRELOAD" in v.env]
         info["gomem_lib"] = "; ".join(libs)
     log("benchmarks %s, depths %s, variants %s, %d rep(s)"
@@ -462,9 +405,7 @@ def main():
     for rep in range(args.reps):
         for b in benches:
             # Round-robin, starting one variant later on every repetition.
-            k = rep % len(variants)
-            order = variants[k:] + variants[:k]
-            for v in order:
+            for v in B.rotation(variants, rep):
                 exe = os.path.join(args.build_dir, "%s_%s" % (b, v.exe_suffix))
                 env = dict(base_env)
                 env.update(v.env)
@@ -523,26 +464,14 @@ def main():
     os.makedirs(args.results_dir, exist_ok=True)
     stamp = "quick-latest" if args.quick else datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     csv_path = os.path.join(args.results_dir, stamp + "-runs.csv")
-    with open(csv_path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("%.4f" % r[k] if isinstance(r.get(k), float) else r.get(k)) for k in CSV_FIELDS})
+    B.write_csv(csv_path, CSV_FIELDS, [{k: ("%.4f" % v if isinstance(v, float) else v)
+                                        for k, v in r.items()} for r in rows])
     md, med = summarize(rows, variants, benches, depths, args, info)
     if failures:
         md += "\n**%d run(s) failed**: %s\n" % (len(failures), "; ".join(x.split("\n", 1)[0] for x in failures))
-    md_path = os.path.join(args.results_dir, stamp + "-summary.md")
-    with open(md_path, "w") as f:
-        f.write(md)
-    png_path = os.path.join(args.results_dir, stamp + "-summary.png")
-    plotted = plot(png_path, med, variants, benches, depths)
-
-    print(md)
-    log("wrote %s, %s%s" % (csv_path, md_path, (", " + png_path) if plotted else ""))
-    if failures:
-        log("\nFAILURES:\n" + "\n\n".join(failures))
-        return 1
-    return 0
+    return B.finish(md, os.path.join(args.results_dir, stamp + "-summary.md"), [csv_path],
+                    os.path.join(args.results_dir, stamp + "-summary.png"),
+                    lambda png: plot(png, med, variants, benches, depths), failures)
 
 
 def gomem_lib_from_cache(build_dir):
@@ -559,7 +488,7 @@ def gomem_lib_from_cache(build_dir):
     if os.environ.get("GOMEM_BUILD_DIR"):
         cands.append(os.path.join(os.environ["GOMEM_BUILD_DIR"], "libgomem.so"))
     import glob
-    cands += sorted(glob.glob(os.path.join(REPO, "build*", "libgomem.so")), key=os.path.getmtime, reverse=True)
+    cands += sorted(glob.glob(os.path.join(B.ROOT, "build*", "libgomem.so")), key=os.path.getmtime, reverse=True)
     for c in cands:
         if os.path.exists(c):
             return c

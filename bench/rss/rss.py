@@ -17,10 +17,8 @@ exit status 1; timings and RSS are never asserted.
 """
 import argparse
 import csv
-import datetime
 import math
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -29,16 +27,12 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-BENCH = os.path.dirname(HERE)
-ROOT = os.path.dirname(BENCH)
-sys.path.insert(0, BENCH)
-import harness as H  # noqa: E402  (bench/harness.py: peers, environment, validation)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+import benchlib as B  # noqa: E402  (bench/lib: peers, environment, validation, report)
 
 PHASES = ["start", "ramp", "hold", "free", "quiet", "regrow", "refree", "tail", "teardown", "end"]
 # Times of phase starts kept in the runs CSV, relative to the start of the ramp.
 EVENT_COLS = [f"t_{p}" for p in PHASES[2:]]
-COLORS = {"glibc": "#7f7f7f", "jemalloc": "#1f77b4", "tcmalloc": "#2ca02c",
-          "mimalloc": "#ff7f0e", "gomem": "#d62728"}
 
 RUN_FIELDS = (["mode", "timestamp", "rep", "allocator", "status", "wall_s", "work_s",
                "peak_rss_kb", "rss_free1s_kb", "rss_quiet_end_kb", "rss_end_kb",
@@ -49,12 +43,12 @@ RUN_FIELDS = (["mode", "timestamp", "rep", "allocator", "status", "wall_s", "wor
                "command"] + EVENT_COLS)
 SAMPLE_FIELDS = ["rep", "allocator", "t", "rss_kb", "anon_kb", "live_kb", "phase", "lazyfree_kb"]
 
-log = H.log
+log = B.log
 
 
 def fmt_kb(kb):
     """kB as text ('–' for a missing figure)."""
-    return "–" if kb is None or (isinstance(kb, float) and math.isnan(kb)) else H.fmt_kb(int(kb))
+    return "–" if kb is None or (isinstance(kb, float) and math.isnan(kb)) else B.fmt_kb(int(kb))
 
 
 def parse_events(text):
@@ -128,46 +122,26 @@ def measure(samples, ev):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin-dir", help="directory with phases and rss_sample")
-    ap.add_argument("--from-csv", metavar="CSV",
-                    help="run nothing: rewrite the markdown and chart of an earlier run from its "
-                         "runs CSV (and the -samples.csv next to it)")
-    ap.add_argument("--quick", action="store_true",
-                    help="tiny workload, 1 repetition: a CI smoke test")
-    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 3; quick: 1)")
-    ap.add_argument("--allocs", default="", help="comma-separated allocators (default: all)")
+    B.preload_args(ap, "directory with phases and rss_sample",
+                   "its runs CSV (and the -samples.csv next to it)",
+                   "tiny workload, 1 repetition: a CI smoke test", 3,
+                   "runs CSV path; -samples.csv, .md and .png go next to it "
+                   "(default bench/rss/results/latest.csv; quick: .../quick.csv)", (60.0, 300.0))
     ap.add_argument("--params", default="",
                     help="extra key=value parameters for phases, e.g. 'peak_mb=512 quiet_ms=5000' "
                          "(see phases --help)")
-    ap.add_argument("--out", default=None,
-                    help="runs CSV path; -samples.csv, .md and .png go next to it "
-                         "(default bench/rss/results/latest.csv; quick: .../quick.csv)")
-    ap.add_argument("--gomem-so", default=os.environ.get("GOMEM_SO", ""),
-                    help="libgomem.so to preload for gomem")
-    ap.add_argument("--gomem-note", default="", help="a note about the gomem build (from run)")
     ap.add_argument("--interval-ms", type=int, default=10, help="sampling interval (default 10)")
     ap.add_argument("--lazyfree-ms", type=int, default=0,
                     help="also read LazyFree (MADV_FREE'd pages still in RSS) from smaps_rollup "
                          "every N ms (default 0 = never: it perturbs the workload)")
-    ap.add_argument("--timeout", type=float, default=None,
-                    help="seconds before a run is killed (default 300; quick: 60)")
-    ap.add_argument("--no-plot", action="store_true", help="skip the PNG chart")
     args = ap.parse_args()
 
     if args.from_csv:
         runs, samples, meta = load_csv(args.from_csv)
         meta["no_plot"] = args.no_plot
         return report(runs, samples, meta)
-    if not args.bin_dir:
-        ap.error("--bin-dir is required (or --from-csv)")
-
-    mode = "quick" if args.quick else "full"
-    reps = args.reps if args.reps is not None else (1 if args.quick else 3)
-    timeout = args.timeout if args.timeout is not None else (60.0 if args.quick else 300.0)
-    bin_dir = os.path.abspath(args.bin_dir)
-    out_csv = os.path.abspath(args.out or os.path.join(
-        HERE, "results", "quick.csv" if args.quick else "latest.csv"))
-    os.makedirs(os.path.dirname(out_csv), exist_ok=True)
+    mode, reps, timeout, bin_dir, out_csv = B.run_settings(ap, args,
+                                                           os.path.join(HERE, "results"))
     problems, warnings = [], []
 
     phases = os.path.join(bin_dir, "phases")
@@ -177,26 +151,7 @@ def main():
             log(f"ERROR: {exe} does not exist (not built?)")
             return 1
 
-    wanted = [a.strip() for a in args.allocs.split(",") if a.strip()] or list(H.ALL_ALLOCS)
-    bad = [a for a in wanted if a not in H.ALL_ALLOCS]
-    if bad:
-        ap.error(f"unknown allocator(s) {bad}; known: {H.ALL_ALLOCS}")
-    allocs = {}
-    for a in H.ALL_ALLOCS:
-        if a not in wanted:
-            continue
-        lib = H.PEERS.get(a) if a != "gomem" else (args.gomem_so or None)
-        if a == "gomem":
-            if not lib or not os.path.exists(lib):
-                warnings.append(f"gomem: {lib or 'libgomem.so'} does not exist; gomem is skipped")
-                log(f"WARNING: {warnings[-1]}")
-                continue
-            lib = os.path.abspath(lib)
-        elif lib and not os.path.exists(lib):
-            problems.append(f"{a}: {lib} does not exist (install it or drop it with --allocs)")
-            log(f"ERROR: {problems[-1]}")
-            continue
-        allocs[a] = lib
+    allocs = B.select_allocs(ap, args.allocs, args.gomem_so, problems, warnings)
     names = list(allocs)
     if not names:
         log("nothing to run")
@@ -219,7 +174,7 @@ def main():
     finally:
         shutil.rmtree(raw_dir, ignore_errors=True)
     meta["elapsed"] = time.time() - started
-    verify_checksums(runs)
+    B.verify_checksums(runs)
     write_csvs(out_csv, runs, samples)
     return report(runs, samples, meta)
 
@@ -227,8 +182,7 @@ def main():
 def run_all(reps, names, allocs, raw_dir, phases, sampler, mode, extra, args, timeout, runs,
             samples):
     for rep in range(reps):
-        k = rep % len(names)
-        for a in names[k:] + names[:k]:
+        for a in B.rotation(names, rep):
             lib = allocs[a]
             raw = os.path.join(raw_dir, f"{a}-{rep + 1}.csv")
             wcmd = [phases, mode] + extra
@@ -237,9 +191,9 @@ def run_all(reps, names, allocs, raw_dir, phases, sampler, mode, extra, args, ti
             if lib:
                 cmd += ["-E", f"LD_PRELOAD={lib}"]
             cmd += ["--"] + wcmd
-            load = H.loadavg()
-            res = H.run_process(cmd, H.make_env(None, {}), timeout + 30)
-            tok = H.parse_tokens(res["stdout"])
+            load = B.loadavg()
+            res = B.run_process(cmd, B.make_env(None, {}), timeout + 30)
+            tok = B.parse_tokens(res["stdout"])
             res["tokens"] = tok
             # The sampler exits with the workload's status (128 + signal if killed).
             if tok.get("sampler_timeout") == "1":
@@ -248,7 +202,7 @@ def run_all(reps, names, allocs, raw_dir, phases, sampler, mode, extra, args, ti
                 res["exit"] = -int(tok["sampler_signal"])
             elif "sampler_exit" in tok:
                 res["exit"] = int(tok["sampler_exit"])
-            err = H.check_run(res, lib)
+            err = B.check_run(res, lib)
             ev = parse_events(res["stdout"])
             smp = read_samples(raw)
             m = {}
@@ -268,7 +222,7 @@ def run_all(reps, names, allocs, raw_dir, phases, sampler, mode, extra, args, ti
                 peak = 0
             if peak <= 0:
                 peak = max((s[1] for s in smp), default=0)
-            r = {"mode": mode, "timestamp": datetime.datetime.now().isoformat(timespec="seconds"),
+            r = {"mode": mode, "timestamp": B.now_iso(),
                  "rep": rep + 1, "allocator": a, "status": "ok" if not err else "fail",
                  "wall_s": tok.get("sampler_wall_s", f"{res['wall_s']:.4f}"),
                  "work_s": tok.get("work_s", ""), "peak_rss_kb": peak,
@@ -278,11 +232,11 @@ def run_all(reps, names, allocs, raw_dir, phases, sampler, mode, extra, args, ti
                  "malloc_lib": tok.get("malloc_lib", ""),
                  "phase_times": " ".join(f"{p}_s={tok[p + '_s']}" for p in PHASES[1:9]
                                          if p + "_s" in tok),
-                 "loadavg": f"{load:.2f}", "lib_built": H.lib_built(lib),
+                 "loadavg": f"{load:.2f}", "lib_built": B.lib_built(lib),
                  "note": args.gomem_note if a == "gomem" else "",
                  "interval_ms": args.interval_ms, "lazyfree_ms": args.lazyfree_ms,
-                 "error": err + (f" [stderr: {H.tail(res['stderr'])}]" if err else ""),
-                 "command": H.command_text(lib, {}, wcmd)}
+                 "error": err + (f" [stderr: {B.tail(res['stderr'])}]" if err else ""),
+                 "command": B.command_text(lib, {}, wcmd)}
             for key, v in m.items():
                 r[key] = f"{v:.4f}" if key.startswith("t_") else (
                     "" if v is None or (isinstance(v, float) and math.isnan(v)) else int(v))
@@ -293,26 +247,8 @@ def run_all(reps, names, allocs, raw_dir, phases, sampler, mode, extra, args, ti
                 + f"  {'ok' if not err else 'FAIL: ' + err}")
 
 
-def verify_checksums(runs):
-    """Every valid run must print the same checksum as glibc's (or the most
-    common one without glibc)."""
-    ok = [r for r in runs if r["status"] == "ok"]
-    if not ok:
-        return
-    ref_runs = [r for r in ok if r["allocator"] == "glibc"] or ok
-    ref = statistics.mode([r["checksum"] for r in ref_runs])
-    for r in ok:
-        if r["checksum"] != ref:
-            r["status"] = "fail"
-            r["error"] = f"checksum {r['checksum']} differs from {ref}"
-
-
 def write_csvs(out_csv, runs, samples):
-    with open(out_csv, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=RUN_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        for r in runs:
-            w.writerow(r)
+    B.write_csv(out_csv, RUN_FIELDS, runs)
     with open(os.path.splitext(out_csv)[0] + "-samples.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(SAMPLE_FIELDS)
@@ -322,10 +258,7 @@ def write_csvs(out_csv, runs, samples):
 
 
 def load_csv(path):
-    with open(path, newline="") as f:
-        runs = list(csv.DictReader(f))
-    if not runs:
-        raise SystemExit(f"{path}: no rows")
+    runs, meta = B.load_runs(path)
     samples = {}
     spath = os.path.splitext(path)[0] + "-samples.csv"
     if os.path.exists(spath):
@@ -334,22 +267,13 @@ def load_csv(path):
                 samples.setdefault((int(r["rep"]), r["allocator"]), []).append(
                     (float(r["t"]), int(r["rss_kb"]), int(r["anon_kb"]), int(r["live_kb"]),
                      int(r["phase"]), int(r["lazyfree_kb"])))
-    stamps = sorted(r["timestamp"] for r in runs if r.get("timestamp"))
-    elapsed = 0.0
-    if stamps:
-        elapsed = (datetime.datetime.fromisoformat(stamps[-1]) -
-                   datetime.datetime.fromisoformat(stamps[0])).total_seconds()
-    mode = runs[0].get("mode") or "full"
     m = re.search(r"phases (?:quick|full)(.*)$", runs[0].get("command", ""))
     first = runs[0]
-    meta = {"mode": mode, "problems": [], "warnings": [],
-            "gomem_note": next((r.get("note") for r in runs
-                                if r["allocator"] == "gomem" and r.get("note")), ""),
-            "out_csv": os.path.abspath(path), "elapsed": elapsed, "quick": mode == "quick",
-            "date": stamps[-1].replace("T", " ")[:16] if stamps else None,
-            "params": m.group(1).strip() if m else "",
-            "interval_ms": int(first["interval_ms"]) if first.get("interval_ms") else None,
-            "lazyfree_ms": int(first["lazyfree_ms"]) if first.get("lazyfree_ms") else None}
+    meta.update(gomem_note=next((r.get("note") for r in runs
+                                 if r["allocator"] == "gomem" and r.get("note")), ""),
+                params=m.group(1).strip() if m else "",
+                interval_ms=int(first["interval_ms"]) if first.get("interval_ms") else None,
+                lazyfree_ms=int(first["lazyfree_ms"]) if first.get("lazyfree_ms") else None)
     return runs, samples, meta
 
 
@@ -360,21 +284,12 @@ def num(r, key):
         return float("nan")
 
 
-def spread(xs):
-    m = statistics.median(xs)
-    return (max(xs) - min(xs)) / m if m > 0 and len(xs) > 1 else 0.0
-
-
 def report(runs, samples, meta):
     """Writes the markdown and the chart, prints the markdown, returns the
     exit status (1 if any run failed validation)."""
-    mode = meta["mode"]
-    problems = list(meta["problems"])
-    warnings = list(meta["warnings"])
-    out_csv = meta["out_csv"]
-    stem = os.path.splitext(out_csv)[0]
-    out_md, out_png = stem + ".md", stem + ".png"
-    names = [a for a in H.ALL_ALLOCS if any(r["allocator"] == a for r in runs)]
+    mode, out_csv = meta["mode"], meta["out_csv"]
+    problems, warnings, out_md, out_png = B.report_files(meta)
+    names = [a for a in B.ALL_ALLOCS if any(r["allocator"] == a for r in runs)]
     reps = max(int(r["rep"]) for r in runs)
     for r in runs:
         if r["status"] != "ok":
@@ -396,8 +311,8 @@ def report(runs, samples, meta):
             continue
         s = {k: statistics.median([num(r, k) for r in ok]) for k in metrics}
         s["n"] = len(ok)
-        s["wall_spread"] = spread([num(r, "wall_s") for r in ok])
-        s["work_spread"] = spread([num(r, "work_s") for r in ok])
+        s["wall_spread"] = B.spread([num(r, "wall_s") for r in ok])
+        s["work_spread"] = B.spread([num(r, "work_s") for r in ok])
         phase = {}
         for r in ok:
             for tok in (r.get("phase_times") or "").split():
@@ -410,13 +325,8 @@ def report(runs, samples, meta):
         rep_run[a] = by_excess[(len(by_excess) - 1) // 2]
     good = [a for a in names if "fail" not in summary[a]]
 
-    md = []
-    now = meta.get("date") or datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    md.append(f"# gomem RSS over time ({mode})\n")
-    md.append(f"- date: {now}; total run time {meta.get('elapsed', 0) / 60:.1f} min")
-    md.append(f"- machine: {H.cpu_model()}, {os.cpu_count()} cores, "
-              f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
-              f"kernel {platform.release()}")
+    md = [f"# gomem RSS over time ({mode})\n", B.date_line(meta),
+          "- machine: " + B.machine_line()]
     md.append(f"- workload: `phases {mode}{' ' + meta['params'] if meta.get('params') else ''}`"
               f" (bench/rss/phases.c); {reps} repetition(s), allocators interleaved "
               "round-robin (order rotated each repetition); medians shown")
@@ -425,25 +335,10 @@ def report(runs, samples, meta):
                   "(/proc/<pid>/statm), with the live heap the workload publishes"
                   + (f"; LazyFree every {meta['lazyfree_ms']} ms" if meta.get("lazyfree_ms")
                      else ""))
-    vers = []
-    for a in names:
-        if a == "gomem":
-            cmd = next((r["command"] for r in runs if r["allocator"] == a), "")
-            lib = cmd.split(" ", 1)[0].replace("LD_PRELOAD=", "") if cmd else "?"
-            built = sorted(r.get("lib_built") or "" for r in runs if r["allocator"] == a)
-            built = [b for b in built if b]
-            note = "; ".join(x for x in (("built " + built[0].replace("T", " ")[:16])
-                                         if built else "", meta.get("gomem_note")) if x)
-            shown = os.path.relpath(lib, ROOT) if lib.startswith(ROOT + "/") else lib
-            vers.append(f"gomem = {shown}" + (f" ({note})" if note else ""))
-        else:
-            vers.append(f"{a} {H.pkg_version(H.DEB_PACKAGES[a])}")
-    md.append("- allocators: " + "; ".join(vers))
-    loads = sorted(num(r, "loadavg") for r in runs if not math.isnan(num(r, "loadavg")))
-    if loads:
-        md.append(f"- 1-minute load average before each run: min {loads[0]:.2f}, median "
-                  f"{statistics.median(loads):.2f}, max {loads[-1]:.2f} (the workload itself "
-                  "runs 4 threads on the 2 cores)")
+    md.append(B.allocators_line(runs, names, meta))
+    load = B.loadavg_line(runs, "the workload itself runs 4 threads on the 2 cores")
+    if load:
+        md.append(load)
     md.append("")
 
     md.append("## RSS against the live heap\n")
@@ -460,8 +355,7 @@ def report(runs, samples, meta):
               "fixed time); *wall*: the whole process. Lower is better everywhere.\n")
     header = ["allocator", "peak RSS", "free + 1 s", "quiet end", "end", "avg excess", "ratio",
               "work", "wall"]
-    md.append("| " + " | ".join(header) + " |")
-    md.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+    md.extend(B.table_head(header))
     best_excess = min((summary[a]["excess_avg_kb"] for a in good), default=float("nan"))
     if good:
         ref = summary["glibc"] if "glibc" in good else summary[good[0]]
@@ -472,14 +366,14 @@ def report(runs, samples, meta):
     for a in names:
         s = summary[a]
         if "fail" in s:
-            md.append(f"| {a} | FAIL ({H.short(s['fail'])}) | | | | | | | |")
+            md.append(f"| {a} | FAIL ({B.short(s['fail'])}) | | | | | | | |")
             continue
         ratio = s["excess_avg_kb"] / best_excess if best_excess > 0 else float("nan")
         rt = f"{ratio:.2f}"
         md.append(f"| {a} | {fmt_kb(s['peak_rss_kb'])} | {fmt_kb(s['rss_free1s_kb'])} "
                   f"| {fmt_kb(s['rss_quiet_end_kb'])} | {fmt_kb(s['rss_end_kb'])} "
                   f"| {fmt_kb(s['excess_avg_kb'])} | {'**' + rt + '**' if ratio == 1 else rt} "
-                  f"| {H.fmt_time(s['work_s'])} | {H.fmt_time(s['wall_s'])} |")
+                  f"| {B.fmt_time(s['work_s'])} | {B.fmt_time(s['wall_s'])} |")
     md.append("")
     lazy = {a: summary[a]["lazyfree_max_kb"] for a in good if summary[a]["lazyfree_max_kb"] > 0}
     if lazy:
@@ -502,51 +396,26 @@ def report(runs, samples, meta):
                   f" | {s['work_s']:.3f} | {s['work_spread'] * 100:.0f} % |")
     md.append("")
 
-    md.append("## Validation\n")
-    md.append("Every run must exit 0, print the same checksum as glibc's run, report (via "
-              "dl_iterate_phdr/dladdr) that its malloc comes from the allocator under test, "
-              "and log every phase. RSS and timings are never asserted.\n")
-    if problems:
-        md.append("**FAILURES:**\n")
-        md.extend(f"- {p}" for p in problems)
-    else:
-        md.append(f"All {len(runs)} runs valid; checksums agree across allocators.")
-    if warnings:
-        md.append("\nWarnings:\n")
-        md.extend(f"- {w}" for w in warnings)
-    md.append("")
-    shown = os.path.relpath(out_csv, ROOT) if out_csv.startswith(ROOT + "/") else out_csv
+    md += B.validation_lines(
+        "Every run must exit 0, print the same checksum as glibc's run, report (via "
+        "dl_iterate_phdr/dladdr) that its malloc comes from the allocator under test, "
+        "and log every phase. RSS and timings are never asserted.", problems, warnings,
+        f"All {len(runs)} runs valid; checksums agree across allocators.")
+    shown = B.repo_path(out_csv)
     md.append(f"Raw results: `{shown}` (one row per run) and "
               f"`{os.path.splitext(shown)[0]}-samples.csv` (every sample; t in seconds from "
               f"the start of the ramp). Reproduce: `bench/rss/run"
               f"{' --quick' if meta['quick'] else ''} --reps {reps}"
               f"{' --params ' + repr(meta['params']) if meta.get('params') else ''}`.")
-    text = "\n".join(md) + "\n"
-    with open(out_md, "w") as f:
-        f.write(text)
-
-    wrote = [out_csv, out_md]
+    draw = None
     if not meta["no_plot"] and rep_run and samples:
-        try:
-            plot(rep_run, samples, names, out_png, mode, reps)
-            wrote.append(out_png)
-        except Exception as e:  # the numbers matter more than the picture
-            log(f"WARNING: chart not written: {e}")
-    print(text)
-    log("wrote " + ", ".join(wrote))
-    if problems:
-        log(f"{len(problems)} problem(s):")
-        for p in problems:
-            log(f"  - {p}")
-        return 1
-    return 0
+        def draw(png):
+            plot(rep_run, samples, names, png, mode, reps)
+    return B.finish("\n".join(md) + "\n", out_md, [out_csv], out_png, draw, problems)
 
 
 def plot(rep_run, samples, names, out_png, mode, reps):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = B.pyplot()
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(13, 9), sharex=True,
                                   gridspec_kw={"height_ratios": [3, 2]})
     mib = 1024.0
@@ -605,9 +474,9 @@ def plot(rep_run, samples, names, out_png, mode, reps):
         s = samples[(int(runs[a]["rep"]), a)]
         lw = 2.2 if a == "gomem" else 1.4
         ts = [warp(a, x[0]) for x in s]
-        ax.plot(ts, [x[1] / mib for x in s], color=COLORS.get(a), linewidth=lw,
+        ax.plot(ts, [x[1] / mib for x in s], color=B.COLORS.get(a), linewidth=lw,
                 label=f"{a} RSS", zorder=4 if a == "gomem" else 3)
-        ax2.plot(ts, [(x[1] - x[3]) / mib for x in s], color=COLORS.get(a),
+        ax2.plot(ts, [(x[1] - x[3]) / mib for x in s], color=B.COLORS.get(a),
                  linewidth=lw, label=a, zorder=4 if a == "gomem" else 3)
     ax.set_ylabel("MiB")
     ax.set_ylim(bottom=0)
