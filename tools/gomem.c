@@ -18,9 +18,10 @@
  * exit status 2 (the convention of coreutils and getopt users). The help
  * texts go to standard output with status 0.
  *
- * The library is looked up next to this executable (../lib/libgomem.so for
- * an installed tree, or ./libgomem.so in a build directory), or taken from
- * $GOMEM_LIB.
+ * The library is looked up next to this executable (../lib/libgomem.so.0 for
+ * an installed tree, or ./libgomem.so.0 in a build directory; the runtime
+ * name, which a Debian install has without the -dev package's libgomem.so
+ * link), or taken from $GOMEM_LIB.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -163,7 +164,7 @@ static const char kHelpTail[] =
     "  GOMEM_LIB=PATH           Read by gomem run: the libgomem.so to preload.\n"
     "\n"
     "FILES\n"
-    "  PREFIX/lib/libgomem.so         the library (found next to bin/gomem)\n"
+    "  PREFIX/lib/libgomem.so.0       the library (found next to bin/gomem)\n"
     "  PREFIX/lib/gomem-gc/libgc.so.1 Boehm GC's API on gomem (--libgc)\n"
     "  PREFIX/include/gomem/gomem.h   the C API; gomem.hpp the C++ one\n"
     "\n"
@@ -218,8 +219,8 @@ static int find_lib(char* out, size_t n) {
   if (len < 0) return 0;
   self[len] = 0;
   char* dir = dirname(self);
-  const char* candidates[] = {"%s/libgomem.so", "%s/../lib/libgomem.so", "%s/../lib64/libgomem.so",
-                              "%s/../lib/x86_64-linux-gnu/libgomem.so"};
+  const char* candidates[] = {"%s/libgomem.so.0", "%s/../lib/libgomem.so.0", "%s/../lib64/libgomem.so.0",
+                              "%s/../lib/x86_64-linux-gnu/libgomem.so.0"};
   for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
     snprintf(out, n, candidates[i], dir);
     if (access(out, R_OK) == 0) {
