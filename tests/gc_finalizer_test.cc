@@ -82,7 +82,7 @@ constexpr SetFinalizer kNoOrder = gomem_gc_set_finalizer_no_order;
 }  // namespace
 
 // ---------------------------------------------------------------------------
-// Objects that point into themselves (issue 8, item 1).
+// Objects that point into themselves (their own pointers must not keep them from being finalized).
 
 namespace {
 std::atomic<int> g_self_dtors{0};

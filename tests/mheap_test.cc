@@ -115,7 +115,7 @@ TEST(MHeap, GrowsInChunksOverArenas) {
   t.check();
 }
 
-// Issue 11's shape: 16 live spans of N pages, 2,000 random free-and-
+// The shape of bench's large_reuse: 16 live spans of N pages, 2,000 random free-and-
 // reallocate steps. A freed span's run is exactly the next request, so the
 // heap never needs to grow after the first 16 allocations (it grew to
 // 1.75-1.85 times the live pages when the search skipped the own list), and

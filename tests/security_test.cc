@@ -9,7 +9,7 @@
 //
 // The corruption cases are death tests of the hardened build: the default
 // build trusts its links (no fast-path cost) and crashes in malloc, or
-// hands a live object out again, as the issue (13) shows.
+// hands a live object out again, as docs/security.md shows.
 #include <gtest/gtest.h>
 
 #include <csignal>

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The convergence risk of pre-cleaning on binary-trees (issue 9), measured.
+"""The convergence risk of pre-cleaning on binary-trees, measured.
 
 For each depth and scan period, runs binary_trees_gomem REPS times with
 dirty_probe.so preloaded and GODEBUG=gctrace=1, and prints medians over runs of:

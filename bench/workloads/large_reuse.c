@@ -6,7 +6,7 @@
  * one word written on every 4 KiB page. Every freed hole is exactly the next
  * request, so an allocator that reuses it needs no more memory than the
  * working set; one that rounds requests up to a size-class boundary above
- * the hole grows its heap instead (issue 11: gomem's page heap reached 1.75-
+ * the hole grows its heap instead (gomem's page heap once reached 1.75-
  * 1.85 times the live bytes for N = 70..1023). Under gomem the program also
  * prints heap_sys / live (the heap's mapped bytes over the bytes the program
  * holds) and retained / live (the same without pages released to the OS or

@@ -8,9 +8,8 @@
  * hundred thousand steps every span of every class holds a random mix of
  * live and free slots, so an allocator's current span keeps running dry
  * after a handful of objects and the frees land all over its spans: the
- * row measures what refilling and freeing into non-current spans cost
- * (issue 11). The threaded version of this shape, with remote frees, is the
- * larson row.
+ * row measures what refilling and freeing into non-current spans cost. The
+ * threaded version of this shape, with remote frees, is the larson row.
  *
  * Every object is filled when allocated and verified when freed; the
  * checksum is the sum of the hashes of all objects, the same for every

@@ -481,7 +481,7 @@ GOMEM_API int gomem_write_heap_profile(int fd);
 GOMEM_API long gomem_check_heap(void);
 
 /* ---------------------------------------------------------------------------
- * Warnings (added for the Boehm GC layer, issue 10).
+ * Warnings (added for the Boehm GC layer, src/compat/boehm).
  * ------------------------------------------------------------------------- */
 /* Non-fatal diagnostics (today: a collected allocation that failed for lack
  * of memory, with the heap's figures) go to fn instead of standard error;

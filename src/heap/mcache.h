@@ -31,7 +31,7 @@
 // (see mcentral.h), and the remote free that empties one returns its pages
 // to the heap.
 //
-// The fragmented steady state (issue 11). A program that keeps a working
+// The fragmented steady state (bench: random_replace). A program that keeps a working
 // set of objects of mixed sizes and replaces them at random leaves every
 // span of every class with a few free slots: the current span runs dry
 // after a handful of objects, and most frees land in spans that are not

@@ -1,4 +1,4 @@
-// Sampled heap profiling: which allocation sites hold the memory (issue 12).
+// Sampled heap profiling: which allocation sites hold the memory (docs/profiling.md).
 //
 // What is sampled. Like Go (runtime.MemProfileRate) and tcmalloc, bytes are
 // sampled as a Poisson process: every allocated byte starts a sample with

@@ -1,8 +1,8 @@
 // Dirty-page tracking: which pages of the heap were written since a moment
 // the collector chose. It stands in for a write barrier (C and C++ programs
 // have none) so that marking can run beside the program and minor cycles can
-// trace only the old pages that changed (issue 9; see DESIGN.md and
-// reference/research/dirty-pages.md).
+// trace only the old pages that changed (docs/design.md, docs/gc.md §8 and
+// bench/dirty/README.md).
 //
 // What the kernel gives (Linux >= 6.7; the ABI is in uffd_abi.h):
 //   - userfaultfd write-protection in *asynchronous* mode (UFFD_FEATURE_WP_ASYNC,

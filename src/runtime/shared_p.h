@@ -1,4 +1,4 @@
-// Shared per-CPU Ps for cold size classes (issue 11: memory bounded by CPUs).
+// Shared per-CPU Ps for cold size classes (memory bounded by CPUs, not by threads).
 //
 // A thread's P (runtime/proc.h) owns one span per manual size class it has
 // allocated from, and keeps it while the thread lives. A thread that keeps a

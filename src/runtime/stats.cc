@@ -20,7 +20,7 @@
 // gomem_heap_alloc ~2k with one P, ~6.4k with the collector in use, plus
 // ~0.9k per further P (~1.6k with the collector); gomem_heap_sys,
 // gomem_gc_live and gomem_gc_count are one load each. What a read does
-// (issue 8: it cost 10.4k and 15.6k instructions, ~1.2 and ~2 us):
+// (it once cost 10.4k and 15.6k instructions, ~1.2 and ~2 us):
 //   - every field of the struct is written once: the scalars cleared with
 //     two memsets around the pause ring, which gc::fill_stats copies; the
 //     class arrays written entry by entry (no 7 KiB memset before them);

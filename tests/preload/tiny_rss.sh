@@ -4,7 +4,7 @@
 # Runs PROGRAM (tiny_program.c) under glibc's malloc and under gomem
 # (LD_PRELOAD) and fails if gomem adds more than MAX_EXTRA_KIB of anonymous
 # memory: the fixed cost of gomem's metadata, first reservations and data
-# section in a program that allocates almost nothing (issue 11). The figure
+# section in a program that allocates almost nothing. The figure
 # is exact (pages written), not a timing; both runs go through env, whose
 # page faults count in the program's (rusage survives exec). Exit 77 (skip) without
 # /proc/self/smaps_rollup.
