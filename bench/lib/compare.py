@@ -11,7 +11,8 @@ with their range) and its median peak RSS. Then how busy the machine was:
 the 1-minute load average before and after, and the CPUs that other
 processes kept busy on average while the commands ran (from /proc/stat, less
 the commands' own CPU time). When the machine was busy (a load average above
-the number of CPUs, or other processes using half a CPU or more), or when the
+the number of CPUs before the runs, which the runs themselves do not raise,
+or other processes using half a CPU or more while they ran), or when the
 repetitions disagree on which command is faster, it says so: a newcomer on a
 loaded machine should not be told that one side lost when it was noise.
 
@@ -94,9 +95,9 @@ def main():
         print("  (same output from every run)" if len(outs) == 1 else
               "  OUTPUT DIFFERS between runs")
     cores = os.cpu_count() or 1
-    print(f"  machine: load average {load0:.2f} before, {load1:.2f} after ({cores} CPUs); "
-          f"other processes kept {others:.2f} CPUs busy while these ran")
-    if max(load0, load1) > cores or others >= 0.5:
+    print(f"  machine: load average {load0:.2f} before, {load1:.2f} after these runs ({cores} "
+          f"CPUs); other processes kept {others:.2f} CPUs busy while these ran")
+    if load0 > cores or others >= 0.5:
         print("  ! The machine was busy: these figures say little about gomem. Run again on an "
               "idle machine (bench/gc/run waits for one).")
     elif disagree:

@@ -96,6 +96,13 @@ expect 143 "killed by SIGTERM" "$gomem" run -- sh -c 'kill -TERM $$'
 expect 127 "CMD not found" "$gomem" run -- "$tmp/no such program"
 expect 126 "CMD not executable" "$gomem" run -- "$tmp"
 expect 125 "no library" env GOMEM_LIB="$tmp/none.so" "$gomem" run -- true
+# An installed tree with the runtime library alone (Debian's libgomem0
+# without libgomem-dev: libgomem.so.0, no libgomem.so): gomem finds it.
+mkdir -p "$tmp/inst/bin" "$tmp/inst/lib"
+cp "$gomem" "$tmp/inst/bin/gomem"
+cp -L "$(dirname "$gomem")/libgomem.so.0" "$tmp/inst/lib/libgomem.so.0"
+env -u GOMEM_LIB "$tmp/inst/bin/gomem" run -- env >"$tmp/env" 2>&1 || fail "gomem run with libgomem.so.0 alone"
+has "$tmp/env" "^LD_PRELOAD=$tmp/inst/lib/libgomem\.so\.0$" "gomem run preloads ../lib/libgomem.so.0"
 
 # The environment each option sets (paths made absolute: CMD may change directory).
 (cd "$tmp" && GODEBUG=madvdontneed=1 GOMEM_PROFILE_RATE= "$gomem" run --gctrace --heap-profile h.pb.gz \
