@@ -140,6 +140,8 @@ constexpr int kRemoteBatches = 64;  // one bit each in MCache::batch_mask
 // this many of its objects (a third of the span, at most
 // kUnparkObjectsMax, at least one; see the essay above).
 constexpr uint32_t kUnparkObjectsMax = 8;
+// Parked spans reclaim_parked looks at before the heap grows.
+constexpr uint32_t kReclaimScan = 8;
 constexpr uint32_t unpark_threshold(uint32_t nelems) {
   uint32_t q = nelems / 3;
   return q < 1 ? 1 : q > kUnparkObjectsMax ? kUnparkObjectsMax : q;
@@ -310,6 +312,9 @@ struct MCache {
   uintptr_t key_for(const MSpan* s) const { return key_for_class(s->spanclass); }
   // An empty span of `npages` pages from the cache, re-cut for class spc.
   MSpan* reuse_empty(MHeap& h, SpanClass spc, uint32_t npages);
+  // Instead of a new span: the parked span of list li, among the first
+  // kReclaimScan, that holds the most objects its owner freed (see above).
+  MSpan* reclaim_parked(int li);
   void free_empty_cache(MHeap& h);
   bool take_own_free(MSpan* s);  // fills s->freelist from s's own sources
   bool collect_remote(MSpan* s);
@@ -321,6 +326,11 @@ struct MCache {
 // Bumped by the scavenger when retained memory is over its goal; each P
 // trims itself at its next slow path.
 extern std::atomic<uint32_t> g_trim_epoch;
+
+// Set while threads hold more Ps than the process has CPUs (runtime/proc.cc,
+// under the pool lock; read relaxed by slow paths): Ps then spend some
+// instructions to keep memory bounded (see the essay above).
+extern std::atomic<bool> g_ps_outnumber_cpus;
 
 // Tests only: called in the middle of re-cutting an empty span for another
 // class (tests/gc_test.cc stops the world there).

@@ -119,6 +119,9 @@ namespace gomem {
 
 // At most this many shared Ps, whatever the CPU count.
 constexpr int kMaxSharedPs = 64;
+// Spans' worth of objects of a class a thread takes from the shared Ps
+// while threads outnumber CPUs (see above).
+constexpr uint64_t kColdSpansManyThreads = 10;
 // The low bit of a shared P's owner key (see above).
 constexpr uintptr_t kSharedKeyBit = 1;
 
@@ -129,6 +132,9 @@ struct SharedPs {
   // Per manual size class: how many objects a thread allocates from the
   // shared Ps before its P takes a span of the class.
   uint16_t cold_limit[kMaxClasses] = {};
+  // The same while threads outnumber CPUs (g_ps_outnumber_cpus).
+  uint16_t cold_limit_many[kMaxClasses] = {};
+  int cpus = 1;  // os::num_cpus() at initialisation
   // The shared P of each index, made on first use under g_procs.lock and
   // published with a release store; never freed.
   std::atomic<MCache*> p[kMaxSharedPs] = {};
@@ -142,7 +148,9 @@ void shared_ps_init(int percent);
 // takes its next object of spc from a shared P.
 GOMEM_INLINE bool class_is_cold(const MCache* c, SpanClass spc) {
   uint32_t sc = span_class_size_class(spc);
-  return span_class_kind(spc) == SpanKind::kManual && c->cold_allocs[sc] < g_shared_ps.cold_limit[sc];
+  const uint16_t* limit =
+      g_ps_outnumber_cpus.load(std::memory_order_relaxed) ? g_shared_ps.cold_limit_many : g_shared_ps.cold_limit;
+  return span_class_kind(spc) == SpanKind::kManual && c->cold_allocs[sc] < limit[sc];
 }
 
 // The shared P for the calling thread's CPU (made if needed), or nullptr if
