@@ -293,7 +293,7 @@ TEST(SharedPs, ColdClassMovesToOwnSpanAtLimit) {
     ASSERT_NE(s->get_owner(), nullptr);
     EXPECT_TRUE(s->get_owner()->shared);
     uint32_t sc = gomem::span_class_size_class(s->spanclass);
-    uint32_t limit = gomem::g_shared_ps.cold_limit[sc];
+    uint32_t limit = gomem::cold_limit(sc);
     std::vector<void*> v{first};
     for (uint32_t i = 1; i < limit; i++) v.push_back(alloc(n));
     void* own = alloc(n);

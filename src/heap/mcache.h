@@ -85,6 +85,24 @@
 // 16.1); a quarter of a span (at most 4) gave 138 instructions at 15.4 MB,
 // half of one 102 at 17.5 MB.
 //
+// Parked slots before a new span, while threads outnumber CPUs. The
+// threshold's memory is per P: bench/workloads/threads1000.c (1,000
+// threads each replacing its objects at random) leaves a few freed slots
+// in every parked span of every thread, 200 MiB of its heap. So while
+// g_ps_outnumber_cpus is set and a new span would grow the heap's
+// footprint (MHeap::would_grow: fewer free unreleased pages than the span),
+// next_span takes instead the parked span, among the first kReclaimScan
+// (8) of the class, that holds the most objects its owner freed
+// (reclaim_parked: unpark, then local_free becomes the free list). It
+// trades span switches for memory, which one thread need not do: on
+// random_replace without the gate (instructions per step, the bench's
+// 20,000/60,000-step difference; looking at 1, 2, 4, 8 spans) 494 -> 504,
+// 515, 524, 540, and 483 -> 505 in the steady state (300,000/600,000) for
+// a peak RSS of 15.5 MB instead of 16.2; so single-threaded programs keep
+// the threshold alone. threads1000: 1,681 -> 1,531 MB VmHWM by this alone
+// (runtime/shared_p.h has the rest). Cycling the scanned spans to the back
+// of the list instead found more (1,543 MB at 4) but switched more (560).
+//
 // Empty spans go back to the page heap, except for a per-P cache of empty
 // spans (up to kEmptyReserveBytes) that any size class with the same page
 // count can re-cut: waves of alloc and free, even over many classes in turn,
@@ -313,7 +331,8 @@ struct MCache {
   // An empty span of `npages` pages from the cache, re-cut for class spc.
   MSpan* reuse_empty(MHeap& h, SpanClass spc, uint32_t npages);
   // Instead of a new span: the parked span of list li, among the first
-  // kReclaimScan, that holds the most objects its owner freed (see above).
+  // kReclaimScan, that holds the most objects its owner freed, made ready
+  // to allocate from (see "Parked slots" above). nullptr if none has any.
   MSpan* reclaim_parked(int li);
   void free_empty_cache(MHeap& h);
   bool take_own_free(MSpan* s);  // fills s->freelist from s's own sources
