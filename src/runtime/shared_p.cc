@@ -16,9 +16,6 @@ void shared_ps_init(int percent) {
   for (int sc = 1; sc < kManualClasses.count; sc++) {
     uint64_t limit = uint64_t{kManualClasses.cls[sc].nelems} * static_cast<uint64_t>(percent) / 100;
     g_shared_ps.cold_limit[sc] = static_cast<uint16_t>(limit < UINT16_MAX ? limit : UINT16_MAX);
-    uint64_t many = percent == 0 ? 0 : uint64_t{kManualClasses.cls[sc].nelems} * kColdSpansManyThreads;
-    if (many < limit) many = limit;
-    g_shared_ps.cold_limit_many[sc] = static_cast<uint16_t>(many < UINT16_MAX ? many : UINT16_MAX);
   }
 }
 

@@ -27,20 +27,6 @@
 // the classes that threads touch lightly is bounded by CPUs x classes spans,
 // not threads x classes.
 //
-// While threads outnumber CPUs. Whichever limit is chosen, a thread that
-// uses a class past it keeps a span of the class to itself: a mostly empty
-// current span per class per thread, which is memory that grows with
-// threads. When threads hold more Ps than the process has CPUs
-// (g_ps_outnumber_cpus, set by runtime/proc.cc as Ps are taken and given
-// back) the per-thread spans cannot all be in use at once anyway, so the
-// limit becomes kColdSpansManyThreads (10) spans' worth of objects of the
-// class (cold_limit_many; never below the ordinary limit), and a P
-// reuses the slots its owner freed in its parked spans before the heap
-// grows (MCache::reclaim_parked, heap/mcache.h). A program with no more
-// threads than CPUs (every single-threaded row) runs exactly as before;
-// one with more pays the shared path for at most ten spans of each class
-// per thread. Both are decided in slow paths only.
-//
 // Which shared P: the CPU number from glibc's rseq area (the kernel keeps
 // cpu_id current; glibc 2.35+ registers it and says where through
 // __rseq_offset/__rseq_size, checked at run time), else sched_getcpu(),
@@ -107,25 +93,26 @@
 //     1,350 MiB, VmHWM 1,446 MB = 1.12 x glibc; MSpan records (33 MiB) and
 //     thread Ps (14 MiB) are most of what remains, so 1.05 x glibc needs
 //     finer size classes or lighter span metadata too.
-//   - threads1000 with the many-threads rules (same run, 1,000 threads on 2
-//     CPUs): 1,681 MB before; the ten-span limit alone 1,536; the parked
-//     slots' reuse alone 1,531; both 1,455 (1.13 x glibc; heap_sys 1,366
-//     MiB). At 32 spans 1,426, with every class always cold 1,416: the
-//     rest of the gap is not spare slots. At the peak, the threads ask for
-//     1,221 MiB (objects and their pointer arrays); the classes round that
-//     to 1,282 MiB (62 MiB); spare slots 84 MiB; MSpan records 32 MiB; the
-//     1,003 Ps 18 MiB (18 KiB each). glibc's 1,290 MB is those 1,221 MiB,
-//     its 8-byte headers and 16-byte rounding (1,230 MiB of chunks for the
-//     objects) and the stacks, with almost no spare space: 1.05 x glibc
-//     (1,355 MB) would need finer size classes (these 40 sizes round up
-//     by 5.1 % here, by 1.6 % in glibc with its header), lighter MSpan
-//     records and lazily built per-class P state, besides the shared spans.
-//   - What the many-threads rules cost, whole programs under callgrind
-//     (quick presets): random_replace, churn and exprtree (one thread) are
-//     unchanged (159.03 -> 159.04, 20.27 -> 20.28, 20.59 -> 20.60 M);
-//     xmalloc (8 threads on 2 CPUs) 61.2 -> 64.0 M (+4.6 %); threads1000
-//     with 100 threads 292 -> 411 M (+40 %, glibc 307 M: most of it the
-//     shared path's lock and remote frees; 32 spans' worth: 68 M and 456 M).
+//   - While threads outnumber CPUs a P reuses its parked spans' freed slots
+//     before the heap grows (MCache::reclaim_parked, heap/mcache.h):
+//     threads1000 1,681 -> 1,531 MB. Measured and not kept: a higher
+//     limit in that state too (10 spans' worth of each class). With it,
+//     1,455 MB (heap_sys 1,366 MiB; 3 spans' worth: 1,495; 32: 1,426; every
+//     class always cold: 1,416), but the threads that use a class past
+//     the limit (most threads of most programs) only pay it later: larson
+//     (8 threads, 2 generations of 100,000 operations) +7.8 % instructions
+//     (+2.8 % at 3 spans), random_replace_mt (8 threads, 200,000
+//     replacements each) +7.4 % (+3.5 %), xmalloc's peak RSS +7 %, and
+//     threads1000 itself (100 threads) 292 -> 411 M instructions, where
+//     glibc runs 307 M. What stands between 1,455 MB and 1.05 x glibc
+//     (1,355 MB) is not spare slots: at the peak the threads ask for
+//     1,221 MiB (objects and their pointer arrays), the classes round that
+//     up to 1,282 MiB (these 40 sizes by 5.1 %; glibc's headers and
+//     16-byte steps by 1.6 %), the span tails that hold no object are 33
+//     MiB, MSpan records 32 MiB and the 1,003 Ps 18 MiB (18 KiB each),
+//     while glibc's 1,290 MB has almost no spare space. 1.05 x glibc needs
+//     finer size classes, longer spans (fewer tails and records) and
+//     lazily built per-class P state, besides shared spans for all.
 //   - The limit trades the shared path's cost (a mutex and a remote free
 //     per object, paid once per thread and class up to the limit) against
 //     memory; half a span keeps that cost to the first half span of every
@@ -152,9 +139,6 @@ namespace gomem {
 
 // At most this many shared Ps, whatever the CPU count.
 constexpr int kMaxSharedPs = 64;
-// Spans' worth of objects of a class a thread takes from the shared Ps
-// while threads outnumber CPUs (see "While threads outnumber CPUs").
-constexpr uint64_t kColdSpansManyThreads = 10;
 // The low bit of a shared P's owner key (see above).
 constexpr uintptr_t kSharedKeyBit = 1;
 
@@ -165,8 +149,6 @@ struct SharedPs {
   // Per manual size class: how many objects a thread allocates from the
   // shared Ps before its P takes a span of the class.
   uint16_t cold_limit[kMaxClasses] = {};
-  // The same while threads outnumber CPUs (g_ps_outnumber_cpus).
-  uint16_t cold_limit_many[kMaxClasses] = {};
   int cpus = 1;  // os::num_cpus() at initialisation
   // The shared P of each index, made on first use under g_procs.lock and
   // published with a release store; never freed.
@@ -177,18 +159,11 @@ extern SharedPs g_shared_ps;
 // Sets the count and the limits from GOMEM_SHARED_PS (percent of a span).
 void shared_ps_init(int percent);
 
-// How many objects of manual size class sc a thread takes from the shared
-// Ps before its P takes a span of the class, now.
-GOMEM_INLINE uint32_t cold_limit(uint32_t sc) {
-  return g_ps_outnumber_cpus.load(std::memory_order_relaxed) ? g_shared_ps.cold_limit_many[sc]
-                                                             : g_shared_ps.cold_limit[sc];
-}
-
 // Whether the holder of c, which has no span of manual span class spc,
 // takes its next object of spc from a shared P.
 GOMEM_INLINE bool class_is_cold(const MCache* c, SpanClass spc) {
   uint32_t sc = span_class_size_class(spc);
-  return span_class_kind(spc) == SpanKind::kManual && c->cold_allocs[sc] < cold_limit(sc);
+  return span_class_kind(spc) == SpanKind::kManual && c->cold_allocs[sc] < g_shared_ps.cold_limit[sc];
 }
 
 // The shared P for the calling thread's CPU (made if needed), or nullptr if
