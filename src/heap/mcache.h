@@ -99,9 +99,15 @@
 // 20,000/60,000-step difference; looking at 1, 2, 4, 8 spans) 494 -> 504,
 // 515, 524, 540, and 483 -> 505 in the steady state (300,000/600,000) for
 // a peak RSS of 15.5 MB instead of 16.2; so single-threaded programs keep
-// the threshold alone. threads1000: 1,681 -> 1,531 MB VmHWM by this alone
-// (runtime/shared_p.h has the rest). Cycling the scanned spans to the back
-// of the list instead found more (1,543 MB at 4) but switched more (560).
+// the threshold alone. With the gate: threads1000 1,681 -> 1,531 MB VmHWM
+// (runtime/shared_p.h has the rest); the threaded rows under callgrind
+// (larson: 8 threads, 2 generations of 100,000 operations; random_replace_mt:
+// 8 threads, 200,000 replacements each) +0.4 to 2.3 % and +2.0 to 3.0 %
+// instructions over two runs, and larson's full run peaks at 85 MB instead
+// of 104. Cycling the scanned spans to the back of the list instead found
+// more (threads1000 1,519 MB; 1,507 looking at 32) for about as many
+// instructions (larson +0.8 %, random_replace_mt +3.5 %; at 32: +1.4 %,
+// +4.8 %).
 //
 // Empty spans go back to the page heap, except for a per-P cache of empty
 // spans (up to kEmptyReserveBytes) that any size class with the same page

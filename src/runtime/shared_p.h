@@ -149,7 +149,7 @@ struct SharedPs {
   // Per manual size class: how many objects a thread allocates from the
   // shared Ps before its P takes a span of the class.
   uint16_t cold_limit[kMaxClasses] = {};
-  int cpus = 1;  // os::num_cpus() at initialisation
+  int cpus = 1;  // os::num_cpus(), which runtime/proc.cc compares g_procs.in_use with
   // The shared P of each index, made on first use under g_procs.lock and
   // published with a release store; never freed.
   std::atomic<MCache*> p[kMaxSharedPs] = {};
