@@ -25,6 +25,7 @@ void push_notify(MCache* owner, MSpan* s) {
 }  // namespace
 
 GOMEM_META constinit std::atomic<uint32_t> g_trim_epoch{0};
+GOMEM_META constinit std::atomic<bool> g_ps_outnumber_cpus{false};
 GOMEM_META void (*g_recut_test_hook)(MSpan*) = nullptr;
 
 OwnerField<uint64_t>* mcache_nfree_slot(MCache* c, SpanClass spc) { return &c->counts[spc + kFreeCountOffset]; }
@@ -257,6 +258,9 @@ MSpan* MCache::next_span(MHeap& h, SpanClass spc, int li) {
   if (!s) {
     uint32_t npages = span_class_info(spc).npages;
     s = reuse_empty(h, spc, npages);
+    if (!s && g_ps_outnumber_cpus.load(std::memory_order_relaxed) && h.would_grow(npages) &&
+        (s = reclaim_parked(li)) != nullptr)
+      return s;
     if (!s) {
       s = h.alloc_span(npages, spc);
       if (!s) return nullptr;
@@ -270,6 +274,18 @@ MSpan* MCache::next_span(MHeap& h, SpanClass spc, int li) {
   s->parked = false;
   s->alloc_bias = 0;
   return s;
+}
+
+MSpan* MCache::reclaim_parked(int li) {
+  MSpan* best = nullptr;
+  uint32_t k = 0;
+  for (MSpan* s = full[li].front(); s && k < kReclaimScan; s = SpanList::next(s), k++)
+    if (s->local_free && (!best || s->alloc_count < best->alloc_count)) best = s;
+  if (!best) return nullptr;
+  unpark(best, li);
+  partial[li].remove(best);
+  take_own_free(best);
+  return best;
 }
 
 MSpan* MCache::reuse_empty(MHeap& h, SpanClass spc, uint32_t npages) {

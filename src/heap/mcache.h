@@ -85,6 +85,30 @@
 // 16.1); a quarter of a span (at most 4) gave 138 instructions at 15.4 MB,
 // half of one 102 at 17.5 MB.
 //
+// Parked slots before a new span, while threads outnumber CPUs. The
+// threshold's memory is per P: bench/workloads/threads1000.c (1,000
+// threads each replacing its objects at random) leaves a few freed slots
+// in every parked span of every thread, 200 MiB of its heap. So while
+// g_ps_outnumber_cpus is set and a new span would grow the heap's
+// footprint (MHeap::would_grow: fewer free unreleased pages than the span),
+// next_span takes instead the parked span, among the first kReclaimScan
+// (8) of the class, that holds the most objects its owner freed
+// (reclaim_parked: unpark, then local_free becomes the free list). It
+// trades span switches for memory, which one thread need not do: on
+// random_replace without the gate (instructions per step, the bench's
+// 20,000/60,000-step difference; looking at 1, 2, 4, 8 spans) 494 -> 504,
+// 515, 524, 540, and 483 -> 505 in the steady state (300,000/600,000) for
+// a peak RSS of 15.5 MB instead of 16.2; so single-threaded programs keep
+// the threshold alone. With the gate: threads1000 1,681 -> 1,531 MB VmHWM
+// (runtime/shared_p.h has the rest); the threaded rows under callgrind
+// (larson: 8 threads, 2 generations of 100,000 operations; random_replace_mt:
+// 8 threads, 200,000 replacements each) +0.4 to 2.3 % and +2.0 to 3.0 %
+// instructions over two runs, and larson's full run peaks at 85 MB instead
+// of 104. Cycling the scanned spans to the back of the list instead found
+// more (threads1000 1,519 MB; 1,507 looking at 32) for about as many
+// instructions (larson +0.8 %, random_replace_mt +3.5 %; at 32: +1.4 %,
+// +4.8 %).
+//
 // Empty spans go back to the page heap, except for a per-P cache of empty
 // spans (up to kEmptyReserveBytes) that any size class with the same page
 // count can re-cut: waves of alloc and free, even over many classes in turn,
@@ -140,6 +164,8 @@ constexpr int kRemoteBatches = 64;  // one bit each in MCache::batch_mask
 // this many of its objects (a third of the span, at most
 // kUnparkObjectsMax, at least one; see the essay above).
 constexpr uint32_t kUnparkObjectsMax = 8;
+// Parked spans reclaim_parked looks at before the heap grows.
+constexpr uint32_t kReclaimScan = 8;
 constexpr uint32_t unpark_threshold(uint32_t nelems) {
   uint32_t q = nelems / 3;
   return q < 1 ? 1 : q > kUnparkObjectsMax ? kUnparkObjectsMax : q;
@@ -310,6 +336,10 @@ struct MCache {
   uintptr_t key_for(const MSpan* s) const { return key_for_class(s->spanclass); }
   // An empty span of `npages` pages from the cache, re-cut for class spc.
   MSpan* reuse_empty(MHeap& h, SpanClass spc, uint32_t npages);
+  // Instead of a new span: the parked span of list li, among the first
+  // kReclaimScan, that holds the most objects its owner freed, made ready
+  // to allocate from (see "Parked slots" above). nullptr if none has any.
+  MSpan* reclaim_parked(int li);
   void free_empty_cache(MHeap& h);
   bool take_own_free(MSpan* s);  // fills s->freelist from s's own sources
   bool collect_remote(MSpan* s);
@@ -321,6 +351,11 @@ struct MCache {
 // Bumped by the scavenger when retained memory is over its goal; each P
 // trims itself at its next slow path.
 extern std::atomic<uint32_t> g_trim_epoch;
+
+// Set while threads hold more Ps than the process has CPUs (runtime/proc.cc,
+// under the pool lock; read relaxed by slow paths): Ps then spend some
+// instructions to keep memory bounded (see the essay above).
+extern std::atomic<bool> g_ps_outnumber_cpus;
 
 // Tests only: called in the middle of re-cutting an empty span for another
 // class (tests/gc_test.cc stops the world there).

@@ -126,6 +126,13 @@ class MHeap {
   // mcentral, one per span class, each on its own cache lines.
   MCentral central[kNumSpanClasses];
 
+  // Whether a span of npages pages would add to the memory the heap keeps
+  // from the OS: its free pages that are not released hold fewer bytes.
+  // Read without the lock (a hint, never a promise).
+  bool would_grow(uintptr_t npages) const {
+    return retained_.load(std::memory_order_relaxed) < inuse_.load(std::memory_order_relaxed) + (npages << kPageShift);
+  }
+
   // Metadata for statistics.
   uint64_t mspan_inuse() const { return spanalloc_.inuse_bytes(); }
   uint64_t mspan_sys() const { return spanalloc_.sys_bytes(); }

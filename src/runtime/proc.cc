@@ -8,6 +8,7 @@
 #include "platform/thread.h"
 #include "runtime/malloc.h"
 #include "runtime/runtime.h"
+#include "runtime/shared_p.h"
 
 namespace gomem {
 
@@ -43,6 +44,9 @@ void thread_exit_destructor(void* round) {
     gc_thread_exiting();
 }
 
+// After g_procs.in_use changed (g_procs.lock held).
+void count_changed_locked() { g_ps_outnumber_cpus.store(g_procs.in_use > g_shared_ps.cpus, std::memory_order_relaxed); }
+
 }  // namespace
 
 MCache* new_p_locked(bool shared) {
@@ -75,6 +79,7 @@ MCache* acquire_p() {
     c->pool_next = nullptr;
     c->in_use = true;
     g_procs.in_use++;
+    count_changed_locked();
   }
   c->attach(os::thread_key());
   t_mcache = c;
@@ -99,6 +104,7 @@ void release_p() {
   c->tkey = 0;
   c->in_use = false;
   g_procs.in_use--;
+  count_changed_locked();
   c->pool_next = g_procs.idle;
   g_procs.idle = c;
 }
@@ -170,6 +176,7 @@ void fork_child() {
     c->pool_next = g_procs.idle;
     g_procs.idle = c;
   });
+  count_changed_locked();
   fork_hook_child();
 }
 

@@ -11,6 +11,7 @@ GOMEM_META constinit SharedPs g_shared_ps;
 
 void shared_ps_init(int percent) {
   int cpus = os::num_cpus();
+  g_shared_ps.cpus = cpus;
   g_shared_ps.n = percent == 0 ? 0 : cpus < kMaxSharedPs ? cpus : kMaxSharedPs;
   for (int sc = 1; sc < kManualClasses.count; sc++) {
     uint64_t limit = uint64_t{kManualClasses.cls[sc].nelems} * static_cast<uint64_t>(percent) / 100;

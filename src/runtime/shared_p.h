@@ -93,6 +93,26 @@
 //     1,350 MiB, VmHWM 1,446 MB = 1.12 x glibc; MSpan records (33 MiB) and
 //     thread Ps (14 MiB) are most of what remains, so 1.05 x glibc needs
 //     finer size classes or lighter span metadata too.
+//   - While threads outnumber CPUs a P reuses its parked spans' freed slots
+//     before the heap grows (MCache::reclaim_parked, heap/mcache.h):
+//     threads1000 1,681 -> 1,531 MB. Measured and not kept: a higher
+//     limit in that state too (10 spans' worth of each class). With it,
+//     1,455 MB (heap_sys 1,366 MiB; 3 spans' worth: 1,495; 32: 1,426; every
+//     class always cold: 1,416), but the threads that use a class past
+//     the limit (most threads of most programs) only pay it later: larson
+//     (8 threads, 2 generations of 100,000 operations) +7.8 % instructions
+//     (+2.8 % at 3 spans), random_replace_mt (8 threads, 200,000
+//     replacements each) +7.4 % (+3.5 %), xmalloc's peak RSS +7 %, and
+//     threads1000 itself (100 threads) 292 -> 411 M instructions, where
+//     glibc runs 307 M. What stands between 1,455 MB and 1.05 x glibc
+//     (1,355 MB) is not spare slots: at the peak the threads ask for
+//     1,221 MiB (objects and their pointer arrays), the classes round that
+//     up to 1,282 MiB (these 40 sizes by 5.1 %; glibc's headers and
+//     16-byte steps by 1.6 %), the span tails that hold no object are 33
+//     MiB, MSpan records 32 MiB and the 1,003 Ps 18 MiB (18 KiB each),
+//     while glibc's 1,290 MB has almost no spare space. 1.05 x glibc needs
+//     finer size classes, longer spans (fewer tails and records) and
+//     lazily built per-class P state, besides shared spans for all.
 //   - The limit trades the shared path's cost (a mutex and a remote free
 //     per object, paid once per thread and class up to the limit) against
 //     memory; half a span keeps that cost to the first half span of every
@@ -129,6 +149,7 @@ struct SharedPs {
   // Per manual size class: how many objects a thread allocates from the
   // shared Ps before its P takes a span of the class.
   uint16_t cold_limit[kMaxClasses] = {};
+  int cpus = 1;  // os::num_cpus(), which runtime/proc.cc compares g_procs.in_use with
   // The shared P of each index, made on first use under g_procs.lock and
   // published with a release store; never freed.
   std::atomic<MCache*> p[kMaxSharedPs] = {};
