@@ -1,4 +1,4 @@
-// gomem_check_heap: walks the whole heap and checks DESIGN.md's invariants.
+// gomem_check_heap: walks the whole heap and checks the heap's invariants.
 //
 //   - every page of every in-use span maps to it; free runs are maximal and
 //     mapped at their ends only (MHeap::check_pages);

@@ -56,8 +56,8 @@
 // repair_after_fork. They hold no collected spans (only the manual kind is
 // shared: uncollectable objects are roots and stay in their thread's P).
 //
-// Why not per-CPU Ps with restartable sequences (TCMalloc's design, what
-// the issue asks first). A P's fast paths change owner-private fields of
+// Why not per-CPU Ps with restartable sequences (TCMalloc's design, the
+// obvious first choice). A P's fast paths change owner-private fields of
 // spans (freelist, local_free, alloc_count) and of the P (counts[]) with
 // plain loads and stores; under rseq every such store would have to be the
 // single committing store of a restartable sequence, on both paths and in
