@@ -35,7 +35,8 @@ SCRUB_ENV = [
     "GC_MARKERS", "GC_NPROCS", "GC_INITIAL_HEAP_SIZE", "GC_MAXIMUM_HEAP_SIZE",
     "GC_FREE_SPACE_DIVISOR", "GC_ENABLE_INCREMENTAL", "GC_PAUSE_TIME_TARGET",
     "GC_DONT_GC", "GC_PRINT_STATS", "GC_FULL_FREQUENCY",
-    "GOGC", "GOMAXPROCS", "GODEBUG", "GOMEMLIMIT",
+    "GOGC", "GOMAXPROCS", "GODEBUG", "GOMEMLIMIT", "GOMEM_GC", "GOMEM_GC_MARKERS",
+    "GOMEM_SHARED_PS", "GOMEM_PROFILE_RATE", "GOMEM_GC_INTERIOR", "GOMEM_DIRTY",
     "LD_PRELOAD", "MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_", "MALLOC_TRIM_THRESHOLD_",
 ]
 
@@ -304,7 +305,8 @@ def main():
     ap.add_argument("--gcbench-depth", type=int, help="gcbench depth (default 20)")
     ap.add_argument("--bench", default=",".join(BENCHES), help="comma list (default: %(default)s)")
     ap.add_argument("--variants", default="gomem,boehm,boehm_m1,malloc,go",
-                    help="comma list from gomem,boehm,boehm_m1,malloc,go (default: all available)")
+                    help="comma list from gomem,gomem_gen,gomem_conc,boehm,boehm_m1,boehm_inc,malloc,go "
+                         "(default: %(default)s)")
     ap.add_argument("--preload", action="append", default=[], metavar="NAME=LIB.so",
                     help="extra column: the malloc variant run with LD_PRELOAD=LIB.so "
                          "(NAME=gomem without a path uses the libgomem.so the build found)")
@@ -342,8 +344,14 @@ def main():
 
     all_variants = {
         "gomem": Variant("gomem", "gomem", "gomem"),
+        "gomem_gen": Variant("gomem_gen", "gomem gen", "gomem", {"GOMEM_GC": "generational"},
+                             note="gomem with `GOMEM_GC=generational` (sticky-mark minor cycles)"),
+        "gomem_conc": Variant("gomem_conc", "gomem conc", "gomem", {"GOMEM_GC": "concurrent"},
+                              note="gomem with `GOMEM_GC=concurrent` (mostly-concurrent marking)"),
         "boehm": Variant("boehm", "Boehm", "boehm"),
         "boehm_m1": Variant("boehm_m1", "Boehm M=1", "boehm", {"GC_MARKERS": "1"}),
+        "boehm_inc": Variant("boehm_inc", "Boehm inc", "boehm", {"GC_ENABLE_INCREMENTAL": "1"},
+                             note="Boehm with `GC_ENABLE_INCREMENTAL=1` (mprotect dirty bits)"),
         "malloc": Variant("malloc", "malloc (glibc)", "malloc"),
         "go": Variant("go", "Go", "go"),
     }
