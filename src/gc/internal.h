@@ -9,6 +9,7 @@
 #include "gc/collector.h"
 #include "heap/heap.h"
 #include "heap/mspan.h"
+#include "platform/dirty.h"
 
 namespace gomem {
 namespace gc {
@@ -42,6 +43,9 @@ struct HeapRange {
   uintptr_t span = 0;  // hi - lo
 };
 extern HeapRange g_range;
+// Sets r to the arenas' extent (gc.cc). With the world stopped, or while no
+// marker runs (a concurrent cycle's pre-cleaning).
+void heap_range(HeapRange* r);
 
 // GOMEM_GC_TRACE_ROOT ("why is this object alive"): the object containing
 // g_gcsettings.trace_root, [lo, hi), found at the start of each mark (both 0
@@ -172,8 +176,9 @@ void scan_thread_stacks(Marker& m, const GCThread* t, uintptr_t stop);
 void queue_dead_specials(Marker& m);
 void wake_finalizer_thread();
 
-// Sweep (sweep.cc): during mark termination.
-void release_p_spans_stw();
+// Sweep (sweep.cc): world stopped, every P gives back its collected spans
+// (stale: sweepgen is about to move, mark termination).
+void release_p_spans_stw(bool stale);
 bool unlink_large_span(MSpan* s);
 void count_large_free(MSpan* s);
 
@@ -209,6 +214,76 @@ CycleKind gen_start_mark(CycleKind kind, Marker& m, int64_t* dirty_pages);
 // goal over; decides whether the next cycle is full.
 void gen_end_mark(CycleKind kind, uint64_t marked);
 void gen_fork_child();
+// Dirty-page tracking for the heap (generational.cc): starts the tracker
+// and registers heap pages as they are committed. Only before any arena
+// exists; false if refused.
+bool start_dirty_tracking();
+// DirtyRunFn (arg: a Marker): [lo, hi) was written; rescans the part of the
+// marked scan objects that lies on it. The world is stopped, or the caller
+// is the collector of a concurrent cycle (spans may be allocated meanwhile).
+void rescan_dirty_run(void* marker, uintptr_t lo, uintptr_t hi);
+
+// The heap's dirty-page tracker (generational.cc defines it).
+extern DirtyTracker g_dirty;
+
+// Mostly-concurrent marking (concurrent.cc has the design).
+struct ConcState {
+  // Set from a concurrent cycle's first stop until its final stop has taken
+  // the Ps' spans back: spans taken meanwhile allocate black. Written with
+  // the world stopped; read by allocating threads in non-preemptible
+  // sections (which a stop never splits).
+  std::atomic<bool> black{false};
+  // Set while a concurrent cycle runs (the same span of time): a thread
+  // below the goal does not wait for it (maybe_trigger). As black.
+  std::atomic<bool> running{false};
+  std::atomic<uint64_t> black_bytes{0};  // bytes allocated black this cycle (atomic adds)
+  // Under the collection lock (or initialisation):
+  bool requested = false;  // GOMEM_GC=concurrent was asked for
+  bool retried = false;    // a re-init of the tracker was tried since the last fork
+  bool said_stw = false;   // gctrace said why cycles stop the world
+};
+extern ConcState g_conc;
+// What gctrace and the statistics say of a concurrent cycle (collector only).
+struct ConcNote {
+  static constexpr int kMaxRounds = 4;
+  int64_t start_stop0 = 0;  // when the first stop began
+  int64_t start_pause = 0;  // ns the first stop took
+  int64_t final_stop0 = 0;  // when the final stop began
+  int rounds = 0;           // pre-cleaning rounds run
+  int64_t round_pages[kMaxRounds] = {};
+  int64_t final_pages = 0;  // pages written since the last round
+  bool refused = false;     // a scan was refused: every page counted as written
+};
+// Test hooks (tests/gc_conc_test.cc), called by the collector or a marker
+// while the world runs: started(-1) after the first stop; scanned(obj)
+// after a marker of the first concurrent drain scanned obj; round(r) after
+// pre-cleaning round r (-1: after the first drain). Set while no cycle runs.
+using ConcHook = void (*)(intptr_t);
+struct ConcHooks {
+  ConcHook started = nullptr;
+  ConcHook scanned = nullptr;
+  ConcHook round = nullptr;
+};
+ConcHooks set_conc_test_hooks(const ConcHooks& h);
+// scanned, while the first concurrent drain runs (read by markers; mark.cc).
+extern std::atomic<ConcHook> g_conc_scan_hook;
+// Before the first stop: whether this cycle can be concurrent (else it is a
+// stop-the-world one, said once in gctrace).
+bool conc_choose();
+// Runs the cycle up to its final stop: returns with the world stopped, the
+// roots and the written pages rescanned into m (the caller drains). False
+// if the tracker refused at the first stop: the world is stopped, nothing
+// is marked, the caller marks as stw does.
+bool conc_mark(Marker& m, ConcNote* note);
+// World stopped, after release_p_spans_stw: allocation is no longer black;
+// returns the bytes allocated black (marked, not counted by the markers).
+uint64_t conc_end_mark();
+void conc_fork_child();
+// Black allocation (g_conc.black set): a span a P takes has its free slots
+// marked; when it gives it back the slots still free are unmarked.
+void premark_free_slots(MSpan* s);
+void unmark_free_slots(MSpan* s);
+void mark_large_black(MSpan* s);
 
 // Fork (gc.cc has the order). prepare takes the file's locks, parent
 // releases them, child resets them (only the forking thread survives).

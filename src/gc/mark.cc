@@ -20,6 +20,7 @@ namespace gc {
 
 GOMEM_META constinit HeapRange g_range;
 GOMEM_META constinit TraceRoot g_trace_root;
+GOMEM_META constinit std::atomic<ConcHook> g_conc_scan_hook{nullptr};
 
 namespace {
 
@@ -271,6 +272,8 @@ void Marker::drain() {
       head = (head + 1) % kAhead;
       count--;
       scan_object(b);
+      if (GOMEM_UNLIKELY(g_conc_scan_hook.load(std::memory_order_relaxed) != nullptr))
+        g_conc_scan_hook.load(std::memory_order_relaxed)(static_cast<intptr_t>(b));
       if (++since_balance == 16) {
         since_balance = 0;
         balance();

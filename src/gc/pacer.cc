@@ -8,8 +8,10 @@
 // heap_live counts bytes of collected objects allocated since the last
 // mark, optimistically: a span's free bytes count as soon as a P takes the
 // span (Go's refill accounting), and are given back when it returns them.
-// With the world stopped for the whole mark, the trigger is the goal itself
-// (Go triggers earlier so that its concurrent mark ends near the goal).
+// With the world stopped for the whole mark, the trigger is the goal itself;
+// concurrent marking (concurrent.cc) starts at 70 % of the runway from the
+// marked heap to the goal, Go's minimum trigger, so that it can end before
+// the goal.
 // GOGC=off (or a negative percent) disables collection by the pacer;
 // explicit collections still run.
 #include "gc/internal.h"
@@ -29,6 +31,13 @@ uint64_t compute_goal(uint64_t marked, int percent) {
       marked + marked / 100 * static_cast<uint64_t>(percent) + marked % 100 * static_cast<uint64_t>(percent) / 100;
   uint64_t min = kHeapMinimum * static_cast<uint64_t>(percent) / 100;
   return goal < min ? min : goal;
+}
+
+// The trigger in the runway [marked, goal] (trigger_percent of it).
+uint64_t trigger_for(uint64_t marked, uint64_t goal) {
+  uint64_t pct = static_cast<uint64_t>(g_pacer.trigger_percent.load(std::memory_order_relaxed));
+  if (pct >= 100 || goal <= marked) return goal;
+  return marked + (goal - marked) / 100 * pct;
 }
 
 }  // namespace
@@ -75,14 +84,15 @@ void pacer_commit(uint64_t marked, uint64_t goal_base) {
   uint64_t lim = memory_limit_goal();
   if (lim < goal) goal = lim;
   g_pacer.goal.store(goal, std::memory_order_relaxed);
-  g_pacer.trigger.store(goal, std::memory_order_release);
+  g_pacer.trigger.store(trigger_for(marked, goal), std::memory_order_release);
 }
 
 int set_gc_percent(int p) {
   int old = g_pacer.gc_percent.exchange(p < 0 ? -1 : p);
-  uint64_t goal = compute_goal(g_pacer.heap_marked.load(), p < 0 ? -1 : p);
+  uint64_t marked = g_pacer.heap_marked.load();
+  uint64_t goal = compute_goal(marked, p < 0 ? -1 : p);
   g_pacer.goal.store(goal);
-  g_pacer.trigger.store(goal);
+  g_pacer.trigger.store(trigger_for(marked, goal));
   return old;
 }
 
@@ -107,8 +117,15 @@ static bool due() {
   return false;
 }
 
+// While a concurrent cycle runs a thread below the goal goes on; one past
+// it waits for the cycle to end (collect blocks on the collection lock):
+// the allocation assist of concurrent.cc.
 void maybe_trigger() {
-  if (due()) collect(Trigger::kHeap);
+  if (!due()) return;
+  if (g_conc.running.load(std::memory_order_relaxed) &&
+      g_pacer.heap_live.load(std::memory_order_relaxed) < g_pacer.goal.load(std::memory_order_relaxed))
+    return;
+  collect(Trigger::kHeap);
 }
 
 bool should_collect(Trigger why) { return why != Trigger::kHeap || due(); }
