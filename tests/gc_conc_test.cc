@@ -6,8 +6,8 @@
 // written pages in its pre-cleaning rounds and in the final stop.
 //
 // Each test stages that race exactly, with the collector's test hooks
-// (gc/internal.h: set_conc_test_hooks) and one marker thread
-// (GOMEM_GC_MARKERS=1, tests/CMakeLists.txt sets it): a root object X points
+// (gc/internal.h: set_conc_test_hooks; with the scan hook set, the first
+// concurrent drain runs on the collector alone): a root object X points
 // to Y, which alone points to the children C. When the marker has scanned X
 // (Y is queued, not scanned), the hook lets kThreads registered threads
 // (more than the machine's cores) move the children from Y into X, through
@@ -200,11 +200,6 @@ bool concurrent_or_skip(std::string* why) {
   const char* mode = getenv("GOMEM_GC");
   if (!mode || strcmp(mode, "concurrent") != 0) {
     *why = "GOMEM_GC is not concurrent";
-    return false;
-  }
-  const char* markers = getenv("GOMEM_GC_MARKERS");
-  if (!markers || strcmp(markers, "1") != 0) {
-    *why = "the staged races need GOMEM_GC_MARKERS=1";
     return false;
   }
   gomem::DirtyTracker probe;

@@ -208,9 +208,13 @@ bool conc_mark(Marker& m, ConcNote* note) {
   note->start_pause = t1 - t0;
   // 2. Concurrent mark; 3. pre-cleaning.
   if (ConcHook h = g_conc_hooks.started) h(-1);
-  g_conc_scan_hook.store(g_conc_hooks.scanned, std::memory_order_relaxed);
-  mark_parallel(m);
-  g_conc_scan_hook.store(nullptr, std::memory_order_relaxed);
+  if (ConcHook h = g_conc_hooks.scanned) {
+    g_conc_scan_hook.store(h, std::memory_order_relaxed);
+    mark_serial(m);
+    g_conc_scan_hook.store(nullptr, std::memory_order_relaxed);
+  } else {
+    mark_parallel(m);
+  }
   if (ConcHook h = g_conc_hooks.round) h(-1);
   preclean(m, note);
   // 4. Final stop. The data segments first: dl_iterate_phdr takes the

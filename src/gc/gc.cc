@@ -189,6 +189,9 @@ void collect(Trigger why) {
   // 2. Stop the world (a concurrent cycle: stop, mark beside the program,
   // stop again; concurrent.cc).
   int64_t t_stop0 = os::nanotime();
+  // conc_mark scans the roots from its own frame, deeper than this one:
+  // what finish_sweep and the rest left there is not a root either.
+  if (conc) os::clear_dead_stack();
   if (conc && conc_mark(m, &cn)) {
     t_stop0 = cn.final_stop0;
   } else {

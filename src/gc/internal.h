@@ -153,6 +153,8 @@ class Marker {
 // Runs drain() on the collector thread and the helper markers; returns when
 // marking is complete. Roots must have been pushed on `m` already.
 void mark_parallel(Marker& m);
+// drain() on the calling thread alone (a test hook's staged race).
+void mark_serial(Marker& m);
 int num_markers();
 // Starts the helper markers if they are not running yet (not while the world
 // is stopped: pthread_create allocates and takes glibc's locks).
@@ -254,10 +256,11 @@ struct ConcNote {
   int64_t final_pages = 0;  // pages written since the last round
   bool refused = false;     // a scan was refused: every page counted as written
 };
-// Test hooks (tests/gc_conc_test.cc), called by the collector or a marker
-// while the world runs: started(-1) after the first stop; scanned(obj)
-// after a marker of the first concurrent drain scanned obj; round(r) after
-// pre-cleaning round r (-1: after the first drain). Set while no cycle runs.
+// Test hooks (tests/gc_conc_test.cc), called by the collector while the
+// world runs: started(-1) after the first stop; scanned(obj) after it
+// scanned obj in the first concurrent drain (which it then runs alone, so
+// that the hook stops all marking); round(r) after pre-cleaning round r
+// (-1: after the first drain). Set while no cycle runs.
 using ConcHook = void (*)(intptr_t);
 struct ConcHooks {
   ConcHook started = nullptr;

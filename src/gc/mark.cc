@@ -333,6 +333,13 @@ void mark_parallel(Marker& m) {
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.finished), f);
 }
 
+void mark_serial(Marker& m) {
+  g_pool.nworkers = 1;
+  g_pool.nwait.store(0, std::memory_order_relaxed);
+  g_pool.done.store(false, std::memory_order_relaxed);
+  m.drain();
+}
+
 void helpers_fork_child() {
   // The helper threads did not survive the fork; start new ones on demand
   // (they start from the current round, see helper_main). No cycle runs
