@@ -128,7 +128,6 @@ void rescan_all_marked(Marker& m) {
 void preclean(Marker& m, ConcNote* note) {
   int64_t last = -1;
   for (int r = 0; r < kMaxRounds; r++) {
-    heap_range(&g_range);  // markers idle between rounds: new arenas join
     int64_t n = g_dirty.scan_all(rescan_dirty_run, &m, DirtyTracker::kReprotect);
     if (n < 0) {
       note->refused = true;

@@ -106,19 +106,19 @@ void say_off_once() {
 
 }  // namespace
 
-// In a concurrent cycle spans are allocated meanwhile: a span record read
-// here may be changing (an in-use manual span freed and its record reused);
-// the walk still moves forward by at least a page.
+// [lo, hi) lies in the heap's arenas (the tracker only knows committed
+// heap pages), perhaps in one added since g_range was set. In a concurrent
+// cycle spans are allocated meanwhile: a span record read here may be
+// changing (an in-use manual span freed and its record reused); the walk
+// still moves forward by at least a page.
 void rescan_dirty_run(void* arg, uintptr_t lo, uintptr_t hi) {
   Marker& m = *static_cast<Marker*>(arg);
   for (uintptr_t p = lo; p < hi;) {
     uintptr_t next = align_down(p, kPageSize) + kPageSize;
-    if (p - g_range.lo < g_range.span) {
-      MSpan* s = g_arena_index.span_or_empty(p);
-      if (s && s->state.load(std::memory_order_acquire) == SpanState::kInUse) {
-        if (s->kind == SpanKind::kScan) scan_marked_in(m, s, p, hi);
-        if (s->end() > next) next = s->end();
-      }
+    MSpan* s = g_arena_index.span_or_empty(p);
+    if (s && s->state.load(std::memory_order_acquire) == SpanState::kInUse) {
+      if (s->kind == SpanKind::kScan) scan_marked_in(m, s, p, hi);
+      if (s->end() > next) next = s->end();
     }
     p = next;
   }

@@ -43,8 +43,9 @@ struct HeapRange {
   uintptr_t span = 0;  // hi - lo
 };
 extern HeapRange g_range;
-// Sets r to the arenas' extent (gc.cc). With the world stopped, or while no
-// marker runs (a concurrent cycle's pre-cleaning).
+// Sets r to the arenas' extent (gc.cc). With the world stopped. Arenas
+// added later hold only objects allocated since (black in a concurrent
+// cycle), which mark_candidate may then skip.
 void heap_range(HeapRange* r);
 
 // GOMEM_GC_TRACE_ROOT ("why is this object alive"): the object containing
