@@ -4,8 +4,9 @@
 // C and C++ code lacks.
 //
 // A cycle (collect in gc.cc calls conc_mark, then finishes as in stw):
-//   1. First stop, short: every heap page is write-protected (protect_all),
-//      every P gives its collected spans back (so that the spans allocated
+//   1. First stop, short: every heap page is write-protected (protect_all
+//      just before the stop, then, stopped, one scan re-protects the pages
+//      written in between), every P gives its collected spans back (so that the spans allocated
 //      from during marking are all taken through cache_span, see below), the
 //      roots (stacks, registers, TLS, data segments, added ranges,
 //      uncollectable blocks, finalizer roots) are scanned into the mark work,
@@ -63,12 +64,17 @@
 // drains what those reach, which the earlier rounds already marked for
 // the most part. It does not trace the heap.
 //
+// Who runs it: the pacer's cycles run on a background collector thread
+// (registered, started by the first concurrent cycle), so the thread whose
+// allocation crossed the trigger goes on allocating; a forced collection
+// (gomem_gc_collect) runs on its caller, which waits for it anyway.
+//
 // Pacing: the cycle starts at a trigger below the goal (pacer.cc,
 // kConcTriggerPercent of the runway), so marking can finish before the heap
 // reaches the goal. A thread whose allocation finds the heap past the goal
-// while a cycle runs waits for the cycle to end (it blocks on the collection
-// lock in collect: the allocation assist, bounded by the cycle's own
-// length; the markers never wait for the program).
+// collects itself: it waits for the running cycle on the collection lock
+// (the allocation assist, bounded by the cycle's own length; the markers
+// never wait for the program), then finds the pacer reset.
 //
 // Fallback: when the kernel refuses tracking (or a fork child cannot start
 // its own), cycles stop the world for the whole mark, said once in gctrace;
@@ -119,6 +125,10 @@ uint64_t slot_mask(const MSpan* s, uint32_t w, uint32_t from) {
   return m;
 }
 
+// DirtyRunFn of the first stop's reset: nothing is marked yet, so a page
+// written before the stop needs only its protection back.
+void ignore_run(void*, uintptr_t, uintptr_t) {}
+
 // Every slot of the whole heap counts as written (a refused scan).
 void rescan_all_marked(Marker& m) {
   for (HeapArena* a = g_heap.arenas(); a; a = a->next) rescan_dirty_run(&m, a->base, a->base + kArenaBytes);
@@ -141,7 +151,43 @@ void preclean(Marker& m, ConcNote* note) {
   }
 }
 
+// The background collector: registered (a world-stop and its roots include
+// it, like the sweeper), it runs the pacer's cycles.
+void* collector_main(void*) {
+  register_current_thread();
+  uint32_t seen = 0;
+  for (;;) {
+    uint32_t k;
+    os::clear_dead_stack();  // what the last cycle left there is no root
+    os::clear_vector_registers();
+    while ((k = g_conc.kick.load(std::memory_order_acquire)) == seen)
+      os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_conc.kick), k);
+    seen = k;
+    collect(Trigger::kHeap);
+    g_conc.pending.store(false, std::memory_order_release);
+  }
+  return nullptr;
+}
+
+// Under the collection lock, before the world stops (pthread_create
+// allocates and takes glibc's locks).
+void start_collector_thread() {
+  if (g_conc.started.load(std::memory_order_relaxed)) return;
+  g_conc.started.store(true, std::memory_order_relaxed);
+  if (!os::start_thread(collector_main, nullptr)) g_conc.started.store(false, std::memory_order_relaxed);
+}
+
 }  // namespace
+
+bool conc_collect_here() {
+  if (!g_conc.started.load(std::memory_order_relaxed) || g_heap.commit_hook == nullptr) return true;
+  if (g_pacer.heap_live.load(std::memory_order_relaxed) >= g_pacer.goal.load(std::memory_order_relaxed)) return true;
+  if (!g_conc.pending.exchange(true, std::memory_order_acq_rel)) {
+    g_conc.kick.fetch_add(1, std::memory_order_acq_rel);
+    os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_conc.kick), 1);
+  }
+  return false;
+}
 
 void premark_free_slots(MSpan* s) {
   uint64_t* marks = s->gcmark_bits();
@@ -180,17 +226,22 @@ bool conc_choose() {
   bool ok = g_heap.commit_hook != nullptr && g_dirty.tracking();
   g_pacer.trigger_percent.store(ok ? kConcTriggerPercent : 100, std::memory_order_relaxed);
   if (!ok) say_stw_once();
+  if (ok) start_collector_thread();
   return ok;
 }
 
 bool conc_mark(Marker& m, ConcNote* note) {
-  // 1. First stop.
+  // 1. First stop. Protecting the whole heap costs a page-table walk that
+  // writes every present page's entry (ms per 100 MB): done before the
+  // stop, so that the stop only re-protects the pages written meanwhile
+  // (one scan, reprotecting as it reports, which costs per written page).
+  bool ok = g_dirty.protect_all();
   int64_t t0 = os::nanotime();
   stop_the_world();
   heap_range(&g_range);
   find_trace_root();
   snapshot_roots();
-  if (!g_dirty.protect_all()) {
+  if (!ok || g_dirty.scan_all(ignore_run, nullptr, DirtyTracker::kReprotect) < 0) {
     say_stw_once();
     note->start_stop0 = t0;
     return false;  // the world stays stopped: the caller marks it all now
@@ -233,13 +284,24 @@ bool conc_mark(Marker& m, ConcNote* note) {
   return true;
 }
 
-uint64_t conc_end_mark() {
+uint64_t conc_end_mark(ConcNote* note) {
   g_conc.black.store(false, std::memory_order_relaxed);
   g_conc.running.store(false, std::memory_order_relaxed);
+  note->assists = g_conc.assists.exchange(0, std::memory_order_relaxed);
+  note->assist_wait = static_cast<int64_t>(g_conc.assist_wait_ns.exchange(0, std::memory_order_relaxed));
   return g_conc.black_bytes.load(std::memory_order_relaxed);
 }
 
-void conc_fork_child() { g_conc.retried = false; }
+void conc_assist_waited(int64_t ns) {
+  g_conc.assists.fetch_add(1, std::memory_order_relaxed);
+  g_conc.assist_wait_ns.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
+}
+
+void conc_fork_child() {
+  g_conc.retried = false;
+  g_conc.started.store(false, std::memory_order_relaxed);  // the collector thread is gone
+  g_conc.pending.store(false, std::memory_order_relaxed);
+}
 
 ConcHooks set_conc_test_hooks(const ConcHooks& h) {
   ConcHooks old = g_conc_hooks;

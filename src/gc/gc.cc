@@ -78,6 +78,7 @@ void trace_conc(StackBuf<512>& b, const CycleNote& note) {
   b.s(" ms, ").i(c.rounds).s(" rounds:");
   for (int i = 0; i < c.rounds; i++) b.c(' ').i(c.round_pages[i]);
   b.s(" pages, final ").i(c.final_pages).s(" pages, ").u(note.dirty_bytes >> 10).s(" KB rescanned");
+  if (c.assists) b.s(", ").u(c.assists).s(" assists waited ").f(ms(c.assist_wait), 3).s(" ms");
   if (c.refused) b.s(", tracking refused: all pages rescanned");
   b.c(')');
 }
@@ -168,7 +169,10 @@ void collect(Trigger why) {
   // The world runs and no lock of gomem's is held: the callback may
   // allocate and take the program's locks.
   run_cycle_start_fn();
+  bool assist = why == Trigger::kHeap && g_conc.running.load(std::memory_order_relaxed);
+  int64_t t_wait = assist ? os::nanotime() : 0;
   MutexLock gl(g_cycles.lock);
+  if (assist) conc_assist_waited(os::nanotime() - t_wait);
   if (!should_collect(why)) return;  // another thread just collected
   g_gc_used.store(true, std::memory_order_relaxed);
   bool forced = why == Trigger::kForced || why == Trigger::kMinor;
@@ -215,7 +219,7 @@ void collect(Trigger why) {
   g_heap.sweepgen.fetch_add(2, std::memory_order_acq_rel);
   release_p_spans_stw(true);
   uint64_t marked = m.marked_bytes;
-  if (conc) marked += conc_end_mark();
+  if (conc) marked += conc_end_mark(&cn);
   gen_end_mark(kind, marked);
   int64_t t_end = os::nanotime();
   uint64_t wall = static_cast<uint64_t>(os::walltime());

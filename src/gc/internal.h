@@ -240,6 +240,20 @@ struct ConcState {
   // below the goal does not wait for it (maybe_trigger). As black.
   std::atomic<bool> running{false};
   std::atomic<uint64_t> black_bytes{0};  // bytes allocated black this cycle (atomic adds)
+  // The background collector thread (concurrent.cc: the pacer's cycles run
+  // there, so the thread that crossed the trigger goes on allocating).
+  // kick: bumped (then a futex wake) to ask for a cycle; pending: set by the
+  // thread that kicks, cleared by the collector thread when the cycle is
+  // over, so a cycle is asked for once; started: set once the thread is
+  // being started (reset in a fork child, where it is gone).
+  std::atomic<uint32_t> kick{0};
+  std::atomic<bool> pending{false};
+  std::atomic<bool> started{false};
+  // Allocation assists: threads that found the heap past the goal while a
+  // cycle ran, and the time they waited for it (atomic adds; gctrace
+  // reads and resets them at the end of the cycle).
+  std::atomic<uint32_t> assists{0};
+  std::atomic<uint64_t> assist_wait_ns{0};
   // Under the collection lock (or initialisation):
   bool requested = false;  // GOMEM_GC=concurrent was asked for
   bool retried = false;    // a re-init of the tracker was tried since the last fork
@@ -255,6 +269,8 @@ struct ConcNote {
   int rounds = 0;           // pre-cleaning rounds run
   int64_t round_pages[kMaxRounds] = {};
   int64_t final_pages = 0;  // pages written since the last round
+  uint32_t assists = 0;     // threads that waited for the cycle (past the goal)
+  int64_t assist_wait = 0;  // ns they waited, summed (as of the cycle's end: those still waiting not counted)
   bool refused = false;     // a scan was refused: every page counted as written
 };
 // Test hooks (tests/gc_conc_test.cc), called by the collector while the
@@ -281,7 +297,15 @@ bool conc_choose();
 bool conc_mark(Marker& m, ConcNote* note);
 // World stopped, after release_p_spans_stw: allocation is no longer black;
 // returns the bytes allocated black (marked, not counted by the markers).
-uint64_t conc_end_mark();
+uint64_t conc_end_mark(ConcNote* note);
+// A thread waited ns for a concurrent cycle (an allocation assist; gc.cc).
+void conc_assist_waited(int64_t ns);
+// The pacer's trigger was crossed: false if the cycle is left to the
+// background collector thread (running, or just asked to run one), so the
+// caller goes on; true if the caller must collect (stw mode, no background
+// thread, or the heap is past the goal: the allocation assist, which waits
+// for a running cycle on the collection lock).
+bool conc_collect_here();
 void conc_fork_child();
 // Black allocation (g_conc.black set): a span a P takes has its free slots
 // marked; when it gives it back the slots still free are unmarked.

@@ -117,15 +117,11 @@ static bool due() {
   return false;
 }
 
-// While a concurrent cycle runs a thread below the goal goes on; one past
-// it waits for the cycle to end (collect blocks on the collection lock):
-// the allocation assist of concurrent.cc.
+// In concurrent mode the background collector thread runs the cycle and a
+// thread below the goal goes on; one past it waits for the cycle to end
+// (the allocation assist of concurrent.cc).
 void maybe_trigger() {
-  if (!due()) return;
-  if (g_conc.running.load(std::memory_order_relaxed) &&
-      g_pacer.heap_live.load(std::memory_order_relaxed) < g_pacer.goal.load(std::memory_order_relaxed))
-    return;
-  collect(Trigger::kHeap);
+  if (due() && conc_collect_here()) collect(Trigger::kHeap);
 }
 
 bool should_collect(Trigger why) { return why != Trigger::kHeap || due(); }
