@@ -69,9 +69,10 @@
 // allocation crossed the trigger goes on allocating; a forced collection
 // (gomem_gc_collect) runs on its caller, which waits for it anyway.
 //
-// Pacing: the cycle starts at a trigger below the goal (pacer.cc,
-// kConcTriggerPercent of the runway), so marking can finish before the heap
-// reaches the goal. A thread whose allocation finds the heap past the goal
+// Pacing: the cycle starts at a trigger below the goal (pacer.cc: at most
+// kConcTriggerPercent of the runway from the marked heap to the goal, less
+// after cycles the program had to wait for: adapt_trigger), so marking can
+// finish before the heap reaches the goal. A thread whose allocation finds the heap past the goal
 // collects itself: it waits for the running cycle on the collection lock
 // (the allocation assist, bounded by the cycle's own length; the markers
 // never wait for the program), then finds the pacer reset.
@@ -177,6 +178,21 @@ void start_collector_thread() {
   if (!os::start_thread(collector_main, nullptr)) g_conc.started.store(false, std::memory_order_relaxed);
 }
 
+// Go's pacer moves its trigger by what the last cycle saw; this one by
+// whether the program had to wait for it: a cycle that threads waited for
+// started too late (the next starts kTriggerStep points earlier, down to
+// kMinTrigger), one they did not could have started later (one point later,
+// up to kConcTriggerPercent).
+constexpr int kTriggerStep = 10;
+constexpr int kMinTrigger = 30;
+void adapt_trigger(bool waited) {
+  int t = g_pacer.trigger_percent.load(std::memory_order_relaxed);
+  t = waited ? t - kTriggerStep : t + 1;
+  if (t < kMinTrigger) t = kMinTrigger;
+  if (t > kConcTriggerPercent) t = kConcTriggerPercent;
+  g_pacer.trigger_percent.store(t, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 bool conc_collect_here() {
@@ -224,8 +240,12 @@ bool conc_choose() {
     if (g_heap.commit_hook != nullptr) g_dirty.init();
   }
   bool ok = g_heap.commit_hook != nullptr && g_dirty.tracking();
-  g_pacer.trigger_percent.store(ok ? kConcTriggerPercent : 100, std::memory_order_relaxed);
-  if (!ok) say_stw_once();
+  if (!ok) {
+    g_pacer.trigger_percent.store(100, std::memory_order_relaxed);
+    say_stw_once();
+  } else if (g_pacer.trigger_percent.load(std::memory_order_relaxed) == 100) {
+    g_pacer.trigger_percent.store(kConcTriggerPercent, std::memory_order_relaxed);
+  }
   if (ok) start_collector_thread();
   return ok;
 }
@@ -289,6 +309,7 @@ uint64_t conc_end_mark(ConcNote* note) {
   g_conc.running.store(false, std::memory_order_relaxed);
   note->assists = g_conc.assists.exchange(0, std::memory_order_relaxed);
   note->assist_wait = static_cast<int64_t>(g_conc.assist_wait_ns.exchange(0, std::memory_order_relaxed));
+  adapt_trigger(note->assists != 0);
   return g_conc.black_bytes.load(std::memory_order_relaxed);
 }
 
