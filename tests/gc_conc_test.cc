@@ -28,7 +28,6 @@
 
 #include "gc/internal.h"
 #include "gc_test_util.h"
-#include "platform/dirty.h"
 
 using namespace gomem_test;
 
@@ -190,41 +189,7 @@ GOMEM_NOINLINE_TEST bool alive(uintptr_t masked, size_t n, uint64_t seed) {
   return gomem_gc_base(p) == p && check(p, n, seed);
 }
 
-gomem_stats read_stats() {
-  static gomem_stats st;  // large: not on the test's stack
-  gomem_read_stats(&st);
-  return st;
-}
-
-bool concurrent_or_skip(std::string* why) {
-  const char* mode = getenv("GOMEM_GC");
-  if (!mode || strcmp(mode, "concurrent") != 0) {
-    *why = "GOMEM_GC is not concurrent";
-    return false;
-  }
-  gomem::DirtyTracker probe;
-  if (!probe.init()) {
-    *why = std::string("dirty-page tracking refused: ") + probe.reason();
-    return false;
-  }
-  probe.shutdown();
-  gomem_gc_collect();
-  EXPECT_EQ(read_stats().gc_mode, 2u) << "GOMEM_GC=concurrent and the kernel tracks pages, yet cycles stop the world";
-  return true;
-}
-
-#define REQUIRE_CONCURRENT()          \
-  do {                                \
-    std::string why_;                 \
-    if (!concurrent_or_skip(&why_)) { \
-      GTEST_SKIP() << why_;           \
-    }                                 \
-  } while (0)
-
-struct NoAutoGC {
-  int old = gomem_gc_set_percent(-1);
-  ~NoAutoGC() { gomem_gc_set_percent(old); }
-};
+#define REQUIRE_CONCURRENT() REQUIRE_GC_MODE("concurrent", 2)
 
 void run_stage(Move mode) {
   NoAutoGC off;

@@ -87,7 +87,6 @@
 // and read by allocating threads inside non-preemptible sections, which a
 // stop never splits; black_bytes is an atomic counter; the rest is under
 // the collection lock (or initialisation).
-#include "base/fmt.h"
 #include "gc/internal.h"
 #include "platform/dirty.h"
 #include "platform/os.h"
@@ -108,15 +107,7 @@ constexpr int kMaxRounds = ConcNote::kMaxRounds;
 // rescans at most about that many pages' worth more.
 constexpr int64_t kConvergedPages = 64;
 
-void say_stw_once() {
-  if (g_conc.said_stw) return;
-  g_conc.said_stw = true;
-  if (!g_gcsettings.gctrace) return;
-  StackBuf<256> b;
-  b.s("gomem: GOMEM_GC=concurrent: dirty-page tracking unavailable (").s(g_dirty.reason());
-  b.s("): every cycle stops the world for its whole mark\n");
-  os::write_stderr(b.str(), b.len());
-}
+void say_stw_once() { say_tracking_off_once(&g_conc.said_stw, "concurrent", "stops the world for its whole mark"); }
 
 // Bits of word w of a span's bitmap that are slots in [from, nelems).
 uint64_t slot_mask(const MSpan* s, uint32_t w, uint32_t from) {

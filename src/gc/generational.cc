@@ -94,15 +94,7 @@ void clear_marks() {
   });
 }
 
-void say_off_once() {
-  if (g_gen.said_off) return;
-  g_gen.said_off = true;
-  if (!g_gcsettings.gctrace) return;
-  StackBuf<256> b;
-  b.s("gomem: GOMEM_GC=generational: dirty-page tracking unavailable (").s(g_dirty.reason());
-  b.s("): every cycle is a full stop-the-world one\n");
-  os::write_stderr(b.str(), b.len());
-}
+void say_off_once() { say_tracking_off_once(&g_gen.said_off, "generational", "is a full stop-the-world one"); }
 
 }  // namespace
 
@@ -122,6 +114,16 @@ void rescan_dirty_run(void* arg, uintptr_t lo, uintptr_t hi) {
     }
     p = next;
   }
+}
+
+void say_tracking_off_once(bool* said, const char* mode, const char* consequence) {
+  if (*said) return;
+  *said = true;
+  if (!g_gcsettings.gctrace) return;
+  StackBuf<256> b;
+  b.s("gomem: GOMEM_GC=").s(mode).s(": dirty-page tracking unavailable (").s(g_dirty.reason());
+  b.s("): every cycle ").s(consequence).c('\n');
+  os::write_stderr(b.str(), b.len());
 }
 
 bool start_dirty_tracking() {

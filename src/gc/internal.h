@@ -221,6 +221,9 @@ void gen_fork_child();
 // and registers heap pages as they are committed. Only before any arena
 // exists; false if refused.
 bool start_dirty_tracking();
+// Says once (*said) in gctrace that GOMEM_GC=mode runs without tracking and
+// what every cycle does then (consequence).
+void say_tracking_off_once(bool* said, const char* mode, const char* consequence);
 // DirtyRunFn (arg: a Marker): [lo, hi) was written; rescans the part of the
 // marked scan objects that lies on it. The world is stopped, or the caller
 // is the collector of a concurrent cycle (spans may be allocated meanwhile).
