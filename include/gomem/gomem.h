@@ -123,7 +123,8 @@ GOMEM_API void gomem_gc_collect(void);
  * first cycle after a fork). */
 GOMEM_API void gomem_gc_collect_minor(void);
 /* Sets GOGC and returns the previous value. Negative disables automatic
- * collection (like debug.SetGCPercent(-1)). */
+ * collection (like debug.SetGCPercent(-1), it then waits for a cycle that
+ * is running, so that none runs when it returns). */
 GOMEM_API int gomem_gc_set_percent(int percent);
 
 /* Pointers one past the end. By default (GOMEM_GC_INTERIOR_PAST_END) a

@@ -204,6 +204,8 @@ enum class Trigger { kHeap, kForced, kMemoryLimit, kMinor };
 // Runs one cycle (unless kHeap and another thread already ran it): full,
 // or minor in generational mode (generational.cc says when).
 void collect(Trigger why);
+// Returns once no cycle runs (one that starts later may).
+void wait_for_cycle();
 void gc_init(const os::EnvSettings& env);
 void fill_stats(gomem_stats* st);
 // Cycles completed so far (one atomic load).

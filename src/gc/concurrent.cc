@@ -72,8 +72,9 @@
 // Pacing: the cycle starts at a trigger below the goal (pacer.cc: at most
 // kConcTriggerPercent of the runway from the marked heap to the goal, less
 // after cycles the program had to wait for: adapt_trigger), so marking can
-// finish before the heap reaches the goal. A thread whose allocation finds the heap past the goal
-// collects itself: it waits for the running cycle on the collection lock
+// finish before the heap reaches the goal. A thread whose allocation finds
+// the heap past the hard goal (Go's: 1.1 x the goal) collects itself: it
+// waits for the running cycle on the collection lock
 // (the allocation assist, bounded by the cycle's own length; the markers
 // never wait for the program), then finds the pacer reset.
 //
@@ -188,7 +189,8 @@ void adapt_trigger(bool waited) {
 
 bool conc_collect_here() {
   if (!g_conc.started.load(std::memory_order_relaxed) || g_heap.commit_hook == nullptr) return true;
-  if (g_pacer.heap_live.load(std::memory_order_relaxed) >= g_pacer.goal.load(std::memory_order_relaxed)) return true;
+  uint64_t goal = g_pacer.goal.load(std::memory_order_relaxed);
+  if (g_pacer.heap_live.load(std::memory_order_relaxed) >= goal + goal / 10) return true;  // Go's hard goal: 1.1x
   if (!g_conc.pending.exchange(true, std::memory_order_acq_rel)) {
     g_conc.kick.fetch_add(1, std::memory_order_acq_rel);
     os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_conc.kick), 1);

@@ -218,9 +218,13 @@ void collect(Trigger why) {
   // 4. Mark termination: flip sweepgen, take the Ps' spans back, pace.
   g_heap.sweepgen.fetch_add(2, std::memory_order_acq_rel);
   release_p_spans_stw(true);
-  uint64_t marked = m.marked_bytes;
-  if (conc) marked += conc_end_mark(&cn);
-  gen_end_mark(kind, marked);
+  // Concurrent: the goal grows with what the markers traced, not with what
+  // the program allocated during the cycle (black: kept this cycle, live
+  // or not), or the heap would ratchet up cycle after cycle.
+  if (conc)
+    pacer_commit(m.marked_bytes + conc_end_mark(&cn), m.marked_bytes);
+  else
+    gen_end_mark(kind, m.marked_bytes);
   int64_t t_end = os::nanotime();
   uint64_t wall = static_cast<uint64_t>(os::walltime());
   start_the_world();
@@ -255,6 +259,8 @@ void collect(Trigger why) {
     g_cycles.gc_cpu_fraction = cpu_fraction();
   }
 }
+
+void wait_for_cycle() { MutexLock gl(g_cycles.lock); }
 
 uint32_t num_gc() { return g_cycles.num_gc.load(std::memory_order_acquire); }
 

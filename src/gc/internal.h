@@ -306,7 +306,7 @@ void conc_assist_waited(int64_t ns);
 // The pacer's trigger was crossed: false if the cycle is left to the
 // background collector thread (running, or just asked to run one), so the
 // caller goes on; true if the caller must collect (stw mode, no background
-// thread, or the heap is past the goal: the allocation assist, which waits
+// thread, or the heap is past the hard goal: the allocation assist, which waits
 // for a running cycle on the collection lock).
 bool conc_collect_here();
 void conc_fork_child();

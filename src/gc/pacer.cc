@@ -3,7 +3,9 @@
 // GOGC: the next cycle starts when the collected heap reaches
 //   goal = marked + marked * GOGC / 100,  at least 4 MiB * GOGC / 100
 // (Go's heap minimum). After a minor cycle (generational.cc) "marked" is
-// still the last full cycle's: the goal does not grow with promoted garbage.
+// still the last full cycle's: the goal does not grow with promoted garbage;
+// after a concurrent one (concurrent.cc) it is what the markers traced, not
+// the objects allocated black during the cycle.
 //
 // heap_live counts bytes of collected objects allocated since the last
 // mark, optimistically: a span's free bytes count as soon as a P takes the
@@ -89,6 +91,7 @@ void pacer_commit(uint64_t marked, uint64_t goal_base) {
 
 int set_gc_percent(int p) {
   int old = g_pacer.gc_percent.exchange(p < 0 ? -1 : p);
+  if (p < 0) wait_for_cycle();  // Go's setGCPercent: none runs once it returns (a background cycle may)
   uint64_t marked = g_pacer.heap_marked.load();
   uint64_t goal = compute_goal(marked, p < 0 ? -1 : p);
   g_pacer.goal.store(goal);
