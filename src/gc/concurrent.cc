@@ -6,11 +6,11 @@
 // A cycle (collect in gc.cc calls conc_mark, then finishes as in stw):
 //   1. First stop, short: every heap page is write-protected (protect_all
 //      just before the stop, then, stopped, one scan re-protects the pages
-//      written in between), every P gives its collected spans back (so that the spans allocated
-//      from during marking are all taken through cache_span, see below), the
-//      roots (stacks, registers, TLS, data segments, added ranges,
-//      uncollectable blocks, finalizer roots) are scanned into the mark work,
-//      and the world starts again.
+//      written in between), every P gives its collected spans back (so that
+//      the spans allocated from during marking are all taken through
+//      cache_span, see below), the roots (stacks, registers, TLS, data
+//      segments, added ranges, uncollectable blocks, finalizer roots) are
+//      scanned into the mark work, and the world starts again.
 //   2. The markers drain the work while the program runs.
 //   3. Pre-cleaning, while the program runs, at most kMaxRounds rounds: one
 //      PAGEMAP_SCAN lists the heap pages written since they were protected
@@ -32,10 +32,10 @@
 // whole), or in an object allocated since the first stop (black, and its
 // page written too: see below). Hence, after the final drain, no marked
 // object holds a pointer to an unmarked allocated object, and every object
-// reachable at the final stop is marked. The protection is set with the
-// world stopped, before any marking, so a write after the world starts is
-// either seen by a scan that marks through it or leaves its page written for
-// the next one (the kernel resolves the fault and re-protects atomically per
+// reachable at the final stop is marked. The protection is complete while
+// the world is stopped, before any marking, so a write after the world
+// starts is either seen by a scan that marks through it or leaves its page
+// written for the next one (the kernel resolves the fault and re-protects atomically per
 // page; a scan reports a page only after the write is complete). The
 // kernel's own writes (read() into the heap) count as writes.
 //
@@ -74,9 +74,13 @@
 // after cycles the program had to wait for: adapt_trigger), so marking can
 // finish before the heap reaches the goal. A thread whose allocation finds
 // the heap past the hard goal (Go's: 1.1 x the goal) collects itself: it
-// waits for the running cycle on the collection lock
-// (the allocation assist, bounded by the cycle's own length; the markers
-// never wait for the program), then finds the pacer reset.
+// waits for the running cycle on the collection lock (the allocation
+// assist, bounded by the cycle's own length; the markers never wait for the
+// program), then finds the pacer reset. The next goal is GOGC's over what
+// the markers traced, not over the objects allocated black (gc.cc).
+// Measured on binary-trees (docs/gc.md section 9): pre-cleaning does not
+// converge there, and the single-threaded program often outruns the markers
+// and waits.
 //
 // Fallback: when the kernel refuses tracking (or a fork child cannot start
 // its own), cycles stop the world for the whole mark, said once in gctrace;
@@ -84,10 +88,10 @@
 // the final stop.
 //
 // Synchronisation: g_conc.black and .running are written with the world
-// stopped (or, running, under the collection lock before the first stop),
-// and read by allocating threads inside non-preemptible sections, which a
-// stop never splits; black_bytes is an atomic counter; the rest is under
-// the collection lock (or initialisation).
+// stopped and read by allocating threads inside non-preemptible sections,
+// which a stop never splits; black_bytes, assists and the collector
+// thread's kick, pending and started are atomics (internal.h says who
+// writes them); the rest is under the collection lock (or initialisation).
 #include "gc/internal.h"
 #include "platform/dirty.h"
 #include "platform/os.h"
