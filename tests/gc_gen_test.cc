@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "gc_test_util.h"
-#include "platform/dirty.h"
 
 using namespace gomem_test;
 
@@ -28,43 +27,7 @@ constexpr size_t kYoung = 48;  // young objects' size (a busy size class: slots 
 // The old object of a test: a plain pointer in a global, so a root.
 uintptr_t* g_old = nullptr;
 
-gomem_stats read_stats() {
-  static gomem_stats st;  // large: not on the test's stack
-  gomem_read_stats(&st);
-  return st;
-}
-
-// Skips unless minor cycles can run; fails if they should and cannot.
-bool generational_or_skip(std::string* why) {
-  if (getenv("GOMEM_TEST_ANYMODE")) return true;
-  const char* mode = getenv("GOMEM_GC");
-  if (!mode || strcmp(mode, "generational") != 0) {
-    *why = "GOMEM_GC is not generational";
-    return false;
-  }
-  gomem::DirtyTracker probe;
-  if (!probe.init()) {
-    *why = std::string("dirty-page tracking refused: ") + probe.reason();
-    return false;
-  }
-  probe.shutdown();
-  EXPECT_EQ(read_stats().gc_mode, 1u) << "GOMEM_GC=generational and the kernel tracks pages, yet cycles are all full";
-  return true;
-}
-
-#define REQUIRE_GENERATIONAL()          \
-  do {                                  \
-    std::string why_;                   \
-    if (!generational_or_skip(&why_)) { \
-      GTEST_SKIP() << why_;             \
-    }                                   \
-  } while (0)
-
-// Automatic cycles off for the test's duration: it decides which run.
-struct NoAutoGC {
-  int old = gomem_gc_set_percent(-1);
-  ~NoAutoGC() { gomem_gc_set_percent(old); }
-};
+#define REQUIRE_GENERATIONAL() REQUIRE_GC_MODE("generational", 1)
 
 // An old object of n bytes: allocated, made a root, survives a full cycle.
 GOMEM_NOINLINE_TEST void make_old(size_t n) {

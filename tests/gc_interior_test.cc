@@ -11,6 +11,7 @@
 // instead: that is why only every other object is held.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -88,7 +89,13 @@ void expect_reclaimed_when_exact(size_t size, bool scan, int n) {
   make_held(&h, size, scan, n);
   collect_clean();
   int kept = 0;
-  for (int i = 0; i < n; i++) kept += allocated(h.starts[i]);
+  for (int i = 0; i < n; i++) {
+    // An object laid out right after another held one (large spans come
+    // from any free run of pages) is held by a pointer to its start: fair.
+    uintptr_t start = h.starts[i] ^ kMask;
+    if (std::find(h.ends, h.ends + n, start) != h.ends + n) continue;
+    kept += allocated(h.starts[i]);
+  }
   // Conservative: allow a stray word or two.
   EXPECT_LE(kept, n / 100) << "the exact mode kept objects held only by end pointers (size " << size << ")";
   gomem_free(h.ends);

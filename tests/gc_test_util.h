@@ -8,8 +8,10 @@
 
 #include <cstring>
 #include <functional>
+#include <string>
 
 #include "gomem/gomem.h"
+#include "platform/dirty.h"
 #include "test_util.h"
 
 namespace gomem_test {
@@ -125,5 +127,49 @@ GOMEM_NOINLINE_TEST inline void churn(size_t n, int count) {
     memset(p, 0xee, n);
   }
 }
+
+// The collector's statistics (static: the struct is large, keep it off the
+// test's stack).
+inline gomem_stats read_stats() {
+  static gomem_stats st;
+  gomem_read_stats(&st);
+  return st;
+}
+
+// Automatic cycles off for the test's duration: it decides which run.
+struct NoAutoGC {
+  int old = gomem_gc_set_percent(-1);
+  ~NoAutoGC() { gomem_gc_set_percent(old); }
+};
+
+// Whether the test can run in GOMEM_GC=`mode` (gomem_stats.gc_mode
+// `gc_mode`); false, with *why, when GOMEM_GC is another mode or the kernel
+// refuses dirty-page tracking. Fails the test if the kernel tracks pages
+// and the collector still does not run in that mode.
+inline bool gc_mode_or_skip(const char* mode, uint32_t gc_mode, std::string* why) {
+  if (getenv("GOMEM_TEST_ANYMODE")) return true;
+  const char* env = getenv("GOMEM_GC");
+  if (!env || strcmp(env, mode) != 0) {
+    *why = std::string("GOMEM_GC is not ") + mode;
+    return false;
+  }
+  gomem::DirtyTracker probe;
+  if (!probe.init()) {
+    *why = std::string("dirty-page tracking refused: ") + probe.reason();
+    return false;
+  }
+  probe.shutdown();
+  EXPECT_EQ(read_stats().gc_mode, gc_mode)
+      << "GOMEM_GC=" << mode << " and the kernel tracks pages, yet gc_mode differs";
+  return true;
+}
+
+#define REQUIRE_GC_MODE(mode, gc_mode)                        \
+  do {                                                        \
+    std::string why_;                                         \
+    if (!gomem_test::gc_mode_or_skip(mode, gc_mode, &why_)) { \
+      GTEST_SKIP() << why_;                                   \
+    }                                                         \
+  } while (0)
 
 }  // namespace gomem_test

@@ -178,7 +178,10 @@ TEST(Env, SmallKnobsTakeTheirRangesOnly) {
   EXPECT_TRUE(s.generational);
   EXPECT_EQ(parse_env("GOMEM_GC", "stw", &s), nullptr);
   EXPECT_FALSE(s.generational);
-  EXPECT_NE(parse_env("GOMEM_GC", "concurrent", &s), nullptr);
+  EXPECT_EQ(parse_env("GOMEM_GC", "concurrent", &s), nullptr);
+  EXPECT_TRUE(s.concurrent);
+  EXPECT_FALSE(s.generational);
+  EXPECT_NE(parse_env("GOMEM_GC", "gen", &s), nullptr);
   EXPECT_EQ(parse_env("GOMEM_GC_TRACE_ROOT", "0xc000012340", &s), nullptr);
   EXPECT_EQ(s.trace_root, 0xc000012340u);
   EXPECT_EQ(parse_env("GOMEM_GC_TRACE_ROOT", "C0000AB", &s), nullptr);

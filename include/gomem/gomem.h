@@ -41,7 +41,10 @@
  * memory (read(), recv()) count; writes through pages the kernel pinned
  * before the cycle (io_uring fixed buffers, O_DIRECT or AIO reads in flight,
  * RDMA) do not: do not let such I/O deliver pointers into collected objects
- * in that mode. docs/gc.md has the design.
+ * in that mode. The same holds with GOMEM_GC=concurrent, where marking runs
+ * beside the program and rereads the marked objects on pages written
+ * meanwhile; there an unregistered thread must not even move a collected
+ * pointer while a cycle runs. docs/gc.md has the design.
  *
  * Errors. Freeing a pointer gomem never handed out, an interior pointer, or an
  * object that is already free prints a message naming the fault, the pointer
@@ -120,7 +123,8 @@ GOMEM_API void gomem_gc_collect(void);
  * first cycle after a fork). */
 GOMEM_API void gomem_gc_collect_minor(void);
 /* Sets GOGC and returns the previous value. Negative disables automatic
- * collection (like debug.SetGCPercent(-1)). */
+ * collection (like debug.SetGCPercent(-1), it then waits for a cycle that
+ * is running, so that none runs when it returns). */
 GOMEM_API int gomem_gc_set_percent(int percent);
 
 /* Pointers one past the end. By default (GOMEM_GC_INTERIOR_PAST_END) a
@@ -402,6 +406,12 @@ typedef struct gomem_stats {
   uint64_t pause_total_ns;              /* cumulative stop-the-world time */
   uint64_t pause_ns[GOMEM_NUM_PAUSES];  /* recent pauses, latest at [(num_gc+255)%256] */
   uint64_t pause_end[GOMEM_NUM_PAUSES]; /* their end times, ns since 1970 */
+  /* Each pause_ns[i] is the sum of the cycle's stops, as Go's PauseNs:
+   * pause_start_ns[i] is its first stop (GOMEM_GC=concurrent: protect the
+   * heap, scan the roots; 0 when the whole mark is one stop) and
+   * pause_final_ns[i] the stop that ends marking. */
+  uint64_t pause_start_ns[GOMEM_NUM_PAUSES];
+  uint64_t pause_final_ns[GOMEM_NUM_PAUSES];
   uint32_t num_gc;
   uint32_t num_forced_gc;
   double gc_cpu_fraction; /* share of CPU time spent in the collector */
@@ -412,7 +422,8 @@ typedef struct gomem_stats {
   uint64_t memory_limit;  /* GOMEMLIMIT, UINT64_MAX-like when off */
   uint64_t num_finalizers_run;
   uint32_t num_minor_gc; /* of num_gc, minor cycles (GOMEM_GC=generational) */
-  uint32_t gc_mode;      /* 1: generational (minor cycles possible); 0: every cycle full */
+  uint32_t gc_mode;      /* 1: generational (minor cycles possible); 2: concurrent marking;
+                            0: every cycle full and stopped for its whole mark */
 
   /* Processors (Ps): allocation contexts that threads hold. */
   uint32_t num_p;        /* Ps made so far (thread Ps and shared per-CPU Ps) */

@@ -177,7 +177,14 @@ struct Pacer {
   std::atomic<uint64_t> trigger{4 << 20};
   std::atomic<uint64_t> goal{4 << 20};
   std::atomic<uint64_t> memory_limit{kNoLimit};
+  // Where the trigger sits in the runway from marked to goal, in percent:
+  // 100 when the whole mark stops the world, kConcTriggerPercent when it
+  // runs beside the program (set by concurrent.cc under the collection lock
+  // or at initialisation).
+  std::atomic<int> trigger_percent{100};
 };
+// Go's minimum trigger (mgcpacer.go: triggerRatioDen 0.7 of the runway).
+constexpr int kConcTriggerPercent = 70;
 extern Pacer g_pacer;
 
 void pacer_init(int64_t memory_limit, int gc_percent);
@@ -197,6 +204,8 @@ enum class Trigger { kHeap, kForced, kMemoryLimit, kMinor };
 // Runs one cycle (unless kHeap and another thread already ran it): full,
 // or minor in generational mode (generational.cc says when).
 void collect(Trigger why);
+// Returns once no cycle runs (one that starts later may).
+void wait_for_cycle();
 void gc_init(const os::EnvSettings& env);
 void fill_stats(gomem_stats* st);
 // Cycles completed so far (one atomic load).
@@ -308,8 +317,11 @@ uint64_t finalizers_run();
 // during the runtime's initialisation, right after the heap's, before any
 // arena exists.
 void gen_init(const os::EnvSettings& env);
-// Whether cycles may be minor (1) or are all full stop-the-world ones (0),
-// for gomem_stats.
+// Concurrent mode (concurrent.cc): GOMEM_GC=concurrent; runs where gen_init
+// does.
+void conc_init(const os::EnvSettings& env);
+// For gomem_stats: 1 when cycles may be minor (generational), 2 when they
+// mark concurrently, 0 when every cycle is a full stop-the-world one.
 uint32_t gc_mode();
 
 struct Settings {

@@ -38,11 +38,15 @@ struct CycleStats {
   uint32_t num_minor = 0;  // of num_gc, minor cycles (generational mode)
   uint64_t pause_total = 0;
   uint64_t pause_ns[GOMEM_NUM_PAUSES] = {};
+  uint64_t pause_start_ns[GOMEM_NUM_PAUSES] = {};  // of pause_ns: a concurrent cycle's first stop
+  uint64_t pause_final_ns[GOMEM_NUM_PAUSES] = {};  // of pause_ns: the stop that ends marking
   uint64_t pause_end[GOMEM_NUM_PAUSES] = {};
   uint64_t last_gc = 0;
   double gc_cpu_fraction = 0;  // gc_cpu_ns / (time since start x ncpu), at the last publish
 };
 GOMEM_META constinit CycleStats g_cycles;
+
+}  // namespace
 
 void heap_range(HeapRange* r) {
   uintptr_t lo = ~uintptr_t{0}, hi = 0;
@@ -55,13 +59,29 @@ void heap_range(HeapRange* r) {
   r->span = hi - lo;
 }
 
+namespace {
+
 // What gctrace says of a cycle beyond Go's figures.
 struct CycleNote {
   CycleKind kind;
   int64_t dirty_pages;   // minor: pages written since the last stop
-  uint64_t dirty_bytes;  // minor: bytes of old objects rescanned on them
+  uint64_t dirty_bytes;  // minor: bytes of old objects rescanned on them (concurrent: on written pages)
   uint64_t traced;       // bytes this cycle marked (a minor one: young survivors)
+  const ConcNote* conc;  // a concurrent cycle's figures, else nullptr
+  uint64_t final_pause;  // ns (concurrent: its final stop)
 };
+
+void trace_conc(StackBuf<512>& b, const CycleNote& note) {
+  const ConcNote& c = *note.conc;
+  auto ms = [](int64_t ns) { return static_cast<double>(ns) / 1e6; };
+  b.s(" (concurrent: stops ").f(ms(c.start_pause), 3).c('+').f(ms(static_cast<int64_t>(note.final_pause)), 3);
+  b.s(" ms, ").i(c.rounds).s(" rounds:");
+  for (int i = 0; i < c.rounds; i++) b.c(' ').i(c.round_pages[i]);
+  b.s(" pages, final ").i(c.final_pages).s(" pages, ").u(note.dirty_bytes >> 10).s(" KB rescanned");
+  if (c.assists) b.s(", ").u(c.assists).s(" assists waited ").f(ms(c.assist_wait), 3).s(" ms");
+  if (c.refused) b.s(", tracking refused: all pages rescanned");
+  b.c(')');
+}
 
 void trace_line(uint32_t n, int64_t start, int64_t t_stop, int64_t t_mark, int64_t t_end, uint64_t before,
                 uint64_t marked, uint64_t goal, int markers, bool forced, const CycleNote& note) {
@@ -83,6 +103,8 @@ void trace_line(uint32_t n, int64_t start, int64_t t_stop, int64_t t_mark, int64
     b.u(note.dirty_bytes >> 10).s(" KB old rescanned)");
   } else if (note.kind == CycleKind::kFull) {
     b.s(" (full)");
+  } else if (note.conc) {
+    trace_conc(b, note);
   }
   b.c('\n');
   os::write_stderr(b.str(), b.len());
@@ -97,14 +119,19 @@ double cpu_fraction() {
 
 // Publishes a finished cycle's figures for the readers (under the collection
 // lock, the world started again). Returns the cycle's number.
-uint32_t publish_cycle(bool forced, bool minor, uint64_t pause, uint64_t end_wall) {
+// start_pause: a concurrent cycle's first stop (else 0); final_pause: the
+// stop that ends marking.
+uint32_t publish_cycle(bool forced, bool minor, uint64_t start_pause, uint64_t final_pause, uint64_t end_wall) {
   g_cycles.ncpu = os::num_cpus();
   MutexLock sl(g_cycles.stats_lock);
   uint32_t n = g_cycles.num_gc.load(std::memory_order_relaxed) + 1;
   if (forced) g_cycles.num_forced++;
   if (minor) g_cycles.num_minor++;
+  uint64_t pause = start_pause + final_pause;
   g_cycles.pause_total += pause;
   g_cycles.pause_ns[(n - 1) % GOMEM_NUM_PAUSES] = pause;
+  g_cycles.pause_start_ns[(n - 1) % GOMEM_NUM_PAUSES] = start_pause;
+  g_cycles.pause_final_ns[(n - 1) % GOMEM_NUM_PAUSES] = final_pause;
   g_cycles.pause_end[(n - 1) % GOMEM_NUM_PAUSES] = end_wall;
   g_cycles.last_gc = end_wall;
   g_cycles.gc_cpu_fraction = cpu_fraction();
@@ -142,7 +169,10 @@ void collect(Trigger why) {
   // The world runs and no lock of gomem's is held: the callback may
   // allocate and take the program's locks.
   run_cycle_start_fn();
+  bool assist = why == Trigger::kHeap && g_conc.running.load(std::memory_order_relaxed);
+  int64_t t_wait = assist ? os::nanotime() : 0;
   MutexLock gl(g_cycles.lock);
+  if (assist) conc_assist_waited(os::nanotime() - t_wait);
   if (!should_collect(why)) return;  // another thread just collected
   g_gc_used.store(true, std::memory_order_relaxed);
   bool forced = why == Trigger::kForced || why == Trigger::kMinor;
@@ -155,43 +185,68 @@ void collect(Trigger why) {
   start_markers();
   collect_data_segments();
   CycleKind kind = gen_choose(why);
-  // 2. Stop the world.
-  int64_t t_stop0 = os::nanotime();
-  stop_the_world();
-  int64_t t_stop = os::nanotime();
-  // Only now is the heap's extent final (a thread could still grow it into
-  // a new arena right up to the stop) and are the registered roots fixed.
-  heap_range(&g_range);
-  find_trace_root();
-  snapshot_roots();
-  // 3. Mark.
+  bool conc = kind == CycleKind::kStw && conc_choose();
   Marker m;
   m.init();
   int64_t dirty_pages = 0;
-  kind = gen_start_mark(kind, m, &dirty_pages);
-  os::clear_dead_stack();  // what the steps above left there is not a root (scan_self)
-  scan_roots(m);
+  ConcNote cn;
+  // 2. Stop the world (a concurrent cycle: stop, mark beside the program,
+  // stop again; concurrent.cc).
+  int64_t t_stop0 = os::nanotime();
+  // conc_mark scans the roots from its own frame, deeper than this one:
+  // what finish_sweep and the rest left there is not a root either.
+  if (conc) os::clear_dead_stack();
+  if (conc && conc_mark(m, &cn)) {
+    t_stop0 = cn.final_stop0;
+  } else {
+    if (!conc) stop_the_world();  // else conc_mark left it stopped, nothing marked
+    conc = false;
+    // Only now is the heap's extent final (a thread could still grow it into
+    // a new arena right up to the stop) and are the registered roots fixed.
+    heap_range(&g_range);
+    find_trace_root();
+    snapshot_roots();
+    // 3. Mark.
+    kind = gen_start_mark(kind, m, &dirty_pages);
+    os::clear_dead_stack();  // what the steps above left there is not a root (scan_self)
+    scan_roots(m);
+  }
+  int64_t t_stop = os::nanotime();
   mark_parallel(m);
   queue_dead_specials(m);
   int64_t t_mark = os::nanotime();
   // 4. Mark termination: flip sweepgen, take the Ps' spans back, pace.
   g_heap.sweepgen.fetch_add(2, std::memory_order_acq_rel);
-  release_p_spans_stw();
-  gen_end_mark(kind, m.marked_bytes);
+  release_p_spans_stw(true);
+  // Concurrent: the goal grows with what the markers traced, not with what
+  // the program allocated during the cycle (black: kept this cycle, live
+  // or not), or the heap would ratchet up cycle after cycle.
+  if (conc)
+    pacer_commit(m.marked_bytes + conc_end_mark(&cn), m.marked_bytes);
+  else
+    gen_end_mark(kind, m.marked_bytes);
   int64_t t_end = os::nanotime();
   uint64_t wall = static_cast<uint64_t>(os::walltime());
   start_the_world();
   int markers = num_markers();
-  g_cycles.gc_cpu_ns += static_cast<uint64_t>(t_mark - t_stop) * static_cast<uint64_t>(markers) +
-                        static_cast<uint64_t>(t_stop - start) + static_cast<uint64_t>(t_end - t_mark);
-  uint32_t n = publish_cycle(forced, kind == CycleKind::kMinor, static_cast<uint64_t>(t_end - t_stop0), wall);
+  // A concurrent cycle: its markers' time beside the program counted as
+  // all markers busy (rough: they idle at the end of each drain).
+  int64_t conc_ns = conc ? cn.final_stop0 - cn.start_stop0 - cn.start_pause : 0;
+  g_cycles.gc_cpu_ns += static_cast<uint64_t>(t_mark - t_stop + conc_ns) * static_cast<uint64_t>(markers) +
+                        static_cast<uint64_t>(t_stop - start - conc_ns) + static_cast<uint64_t>(t_end - t_mark);
+  uint64_t start_pause = conc ? static_cast<uint64_t>(cn.start_pause) : 0;
+  uint64_t final_pause = static_cast<uint64_t>(t_end - t_stop0);
+  uint32_t n = publish_cycle(forced, kind == CycleKind::kMinor, start_pause, final_pause, wall);
   m.release();
   // 5. Sweep: in the background, and by allocation.
   wake_sweeper();
   wake_finalizer_thread();
   if (g_gcsettings.gctrace) {
+    // Go's three figures: a concurrent cycle's middle one is its marking
+    // beside the program and in the final stop.
+    if (conc) t_stop = cn.start_stop0 + cn.start_pause;
     trace_line(n, start, t_stop, t_mark, t_end, live_before, g_pacer.heap_marked.load(), g_pacer.goal.load(), markers,
-               forced, CycleNote{kind, dirty_pages, m.dirty_bytes, m.marked_bytes});
+               forced, CycleNote{kind, dirty_pages, m.dirty_bytes, m.marked_bytes, conc ? &cn : nullptr, final_pause});
     trace_scavenger();
   }
   wake_scavenger();
@@ -204,6 +259,8 @@ void collect(Trigger why) {
     g_cycles.gc_cpu_fraction = cpu_fraction();
   }
 }
+
+void wait_for_cycle() { MutexLock gl(g_cycles.lock); }
 
 uint32_t num_gc() { return g_cycles.num_gc.load(std::memory_order_acquire); }
 
@@ -240,6 +297,8 @@ void fill_stats(gomem_stats* st) {
     st->num_minor_gc = g_cycles.num_minor;
     st->pause_total_ns = g_cycles.pause_total;
     memcpy(st->pause_ns, g_cycles.pause_ns, sizeof st->pause_ns);
+    memcpy(st->pause_start_ns, g_cycles.pause_start_ns, sizeof st->pause_start_ns);
+    memcpy(st->pause_final_ns, g_cycles.pause_final_ns, sizeof st->pause_final_ns);
     memcpy(st->pause_end, g_cycles.pause_end, sizeof st->pause_end);
     st->last_gc = g_cycles.last_gc;
     st->gc_cpu_fraction = g_cycles.gc_cpu_fraction;
@@ -310,6 +369,7 @@ void fork_child(MCache* self) {
   roots_fork_child();
   helpers_fork_child();
   gen_fork_child();
+  conc_fork_child();
   sweep_fork_child(self);
   finalizer_fork_child();
   scavenger_fork_child();

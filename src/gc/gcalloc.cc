@@ -151,6 +151,7 @@ uintptr_t alloc_large_unsampled(size_t size, SpanKind kind) {
   s->alloc_count = 1;
   s->alloc_cache = 0;
   uintptr_t v = s->base;
+  if (g_conc.black.load(std::memory_order_relaxed)) mark_large_black(s);  // concurrent.cc
   add_large_span(s);
   if (s->needzero) {
     // Clear in pieces, leaving the section between them so a world-stop is
@@ -203,7 +204,9 @@ void gc_free(void* p, MSpan* s) {
   if (s->large ? a != s->base : !s->is_slot_start(a)) fatal_fault(Fault::kInteriorFree, p, s);
   NoPreempt np;
   remove_specials(a);
-  if (s->large) {
+  // While a concurrent cycle marks, a marker may be scanning the object: its
+  // span stays until the sweep (freed like a small object's slot).
+  if (s->large && !g_conc.black.load(std::memory_order_relaxed)) {
     if (unlink_large_span(s)) {
       count_large_free(s);
       g_heap.free_span(s);

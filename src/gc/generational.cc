@@ -85,23 +85,6 @@ void scan_marked_in(Marker& m, MSpan* s, uintptr_t lo, uintptr_t hi) {
   }
 }
 
-// DirtyRunFn: [lo, hi) was written since the last stop; rescan the marked
-// objects on it.
-void on_dirty_run(void* arg, uintptr_t lo, uintptr_t hi) {
-  Marker& m = *static_cast<Marker*>(arg);
-  for (uintptr_t p = lo; p < hi;) {
-    uintptr_t next = align_down(p, kPageSize) + kPageSize;
-    if (p - g_range.lo < g_range.span) {
-      MSpan* s = g_arena_index.span_or_empty(p);
-      if (s->state.load(std::memory_order_acquire) == SpanState::kInUse) {
-        if (s->kind == SpanKind::kScan) scan_marked_in(m, s, p, hi);
-        next = s->end();
-      }
-    }
-    p = next;
-  }
-}
-
 // Full cycle, world stopped, every span swept: no object is old any more.
 void clear_marks() {
   g_heap.for_each_span_record([](MSpan* s) {
@@ -111,26 +94,51 @@ void clear_marks() {
   });
 }
 
-void say_off_once() {
-  if (g_gen.said_off) return;
-  g_gen.said_off = true;
+void say_off_once() { say_tracking_off_once(&g_gen.said_off, "generational", "is a full stop-the-world one"); }
+
+}  // namespace
+
+// [lo, hi) lies in the heap's arenas (the tracker only knows committed
+// heap pages), perhaps in one added since g_range was set. In a concurrent
+// cycle spans are allocated meanwhile: a span record read here may be
+// changing (an in-use manual span freed and its record reused); the walk
+// still moves forward by at least a page.
+void rescan_dirty_run(void* arg, uintptr_t lo, uintptr_t hi) {
+  Marker& m = *static_cast<Marker*>(arg);
+  for (uintptr_t p = lo; p < hi;) {
+    uintptr_t next = align_down(p, kPageSize) + kPageSize;
+    MSpan* s = g_arena_index.span_or_empty(p);
+    if (s && s->state.load(std::memory_order_acquire) == SpanState::kInUse) {
+      if (s->kind == SpanKind::kScan) scan_marked_in(m, s, p, hi);
+      if (s->end() > next) next = s->end();
+    }
+    p = next;
+  }
+}
+
+void say_tracking_off_once(bool* said, const char* mode, const char* consequence) {
+  if (*said) return;
+  *said = true;
   if (!g_gcsettings.gctrace) return;
   StackBuf<256> b;
-  b.s("gomem: GOMEM_GC=generational: dirty-page tracking unavailable (").s(g_dirty.reason());
-  b.s("): every cycle is a full stop-the-world one\n");
+  b.s("gomem: GOMEM_GC=").s(mode).s(": dirty-page tracking unavailable (").s(g_dirty.reason());
+  b.s("): every cycle ").s(consequence).c('\n');
   os::write_stderr(b.str(), b.len());
 }
 
-}  // namespace
+bool start_dirty_tracking() {
+  // Pages committed before the hook would never be registered: only a heap
+  // with no arena yet can be tracked (the runtime calls this right after
+  // initialising it).
+  if (g_heap.arenas() != nullptr || !g_dirty.init()) return false;
+  g_heap.commit_hook = commit_hook;
+  return true;
+}
 
 void gen_init(const os::EnvSettings& env) {
   if (!env.generational) return;
   g_gen.requested = true;
-  // Pages committed before the hook would never be registered: only a heap
-  // with no arena yet can be tracked (the runtime calls this right after
-  // initialising it).
-  if (g_heap.arenas() != nullptr || !g_dirty.init()) return;
-  g_heap.commit_hook = commit_hook;
+  if (!start_dirty_tracking()) return;
   g_gen.sticky.store(true, std::memory_order_release);
 }
 
@@ -157,7 +165,7 @@ CycleKind gen_start_mark(CycleKind kind, Marker& m, int64_t* dirty_pages) {
   *dirty_pages = 0;
   if (kind == CycleKind::kStw) return kind;
   if (kind == CycleKind::kMinor) {
-    int64_t n = g_dirty.scan_all(on_dirty_run, &m, DirtyTracker::kReprotect);
+    int64_t n = g_dirty.scan_all(rescan_dirty_run, &m, DirtyTracker::kReprotect);
     if (n >= 0) {
       *dirty_pages = n;
       return kind;
@@ -200,7 +208,11 @@ void gen_end_mark(CycleKind kind, uint64_t marked) {
   pacer_commit(total, g_gen.full_marked);
 }
 
-uint32_t gc_mode() { return g_gen.sticky.load(std::memory_order_relaxed) && g_dirty.tracking() ? 1 : 0; }
+uint32_t gc_mode() {
+  if (!g_dirty.tracking()) return 0;
+  if (g_gen.sticky.load(std::memory_order_relaxed)) return 1;
+  return g_heap.commit_hook != nullptr ? 2 : 0;  // concurrent.cc started tracking
+}
 
 void gen_fork_child() {
   g_dirty.fork_child();

@@ -9,6 +9,7 @@
 #include "gc/collector.h"
 #include "heap/heap.h"
 #include "heap/mspan.h"
+#include "platform/dirty.h"
 
 namespace gomem {
 namespace gc {
@@ -42,6 +43,10 @@ struct HeapRange {
   uintptr_t span = 0;  // hi - lo
 };
 extern HeapRange g_range;
+// Sets r to the arenas' extent (gc.cc). With the world stopped. Arenas
+// added later hold only objects allocated since (black in a concurrent
+// cycle), which mark_candidate may then skip.
+void heap_range(HeapRange* r);
 
 // GOMEM_GC_TRACE_ROOT ("why is this object alive"): the object containing
 // g_gcsettings.trace_root, [lo, hi), found at the start of each mark (both 0
@@ -149,6 +154,8 @@ class Marker {
 // Runs drain() on the collector thread and the helper markers; returns when
 // marking is complete. Roots must have been pushed on `m` already.
 void mark_parallel(Marker& m);
+// drain() on the calling thread alone (a test hook's staged race).
+void mark_serial(Marker& m);
 int num_markers();
 // Starts the helper markers if they are not running yet (not while the world
 // is stopped: pthread_create allocates and takes glibc's locks).
@@ -172,8 +179,9 @@ void scan_thread_stacks(Marker& m, const GCThread* t, uintptr_t stop);
 void queue_dead_specials(Marker& m);
 void wake_finalizer_thread();
 
-// Sweep (sweep.cc): during mark termination.
-void release_p_spans_stw();
+// Sweep (sweep.cc): world stopped, every P gives back its collected spans
+// (stale: sweepgen is about to move, mark termination).
+void release_p_spans_stw(bool stale);
 bool unlink_large_span(MSpan* s);
 void count_large_free(MSpan* s);
 
@@ -209,6 +217,104 @@ CycleKind gen_start_mark(CycleKind kind, Marker& m, int64_t* dirty_pages);
 // goal over; decides whether the next cycle is full.
 void gen_end_mark(CycleKind kind, uint64_t marked);
 void gen_fork_child();
+// Dirty-page tracking for the heap (generational.cc): starts the tracker
+// and registers heap pages as they are committed. Only before any arena
+// exists; false if refused.
+bool start_dirty_tracking();
+// Says once (*said) in gctrace that GOMEM_GC=mode runs without tracking and
+// what every cycle does then (consequence).
+void say_tracking_off_once(bool* said, const char* mode, const char* consequence);
+// DirtyRunFn (arg: a Marker): [lo, hi) was written; rescans the part of the
+// marked scan objects that lies on it. The world is stopped, or the caller
+// is the collector of a concurrent cycle (spans may be allocated meanwhile).
+void rescan_dirty_run(void* marker, uintptr_t lo, uintptr_t hi);
+
+// The heap's dirty-page tracker (generational.cc defines it).
+extern DirtyTracker g_dirty;
+
+// Mostly-concurrent marking (concurrent.cc has the design).
+struct ConcState {
+  // Set from a concurrent cycle's first stop until its final stop has taken
+  // the Ps' spans back: spans taken meanwhile allocate black. Written with
+  // the world stopped; read by allocating threads in non-preemptible
+  // sections (which a stop never splits).
+  std::atomic<bool> black{false};
+  // Set while a concurrent cycle runs (the same span of time): a thread
+  // below the goal does not wait for it (maybe_trigger). As black.
+  std::atomic<bool> running{false};
+  std::atomic<uint64_t> black_bytes{0};  // bytes allocated black this cycle (atomic adds)
+  // The background collector thread (concurrent.cc: the pacer's cycles run
+  // there, so the thread that crossed the trigger goes on allocating).
+  // kick: bumped (then a futex wake) to ask for a cycle; pending: set by the
+  // thread that kicks, cleared by the collector thread when the cycle is
+  // over, so a cycle is asked for once; started: set once the thread is
+  // being started (reset in a fork child, where it is gone).
+  std::atomic<uint32_t> kick{0};
+  std::atomic<bool> pending{false};
+  std::atomic<bool> started{false};
+  // Allocation assists: threads that found the heap past the goal while a
+  // cycle ran, and the time they waited for it (atomic adds; gctrace
+  // reads and resets them at the end of the cycle).
+  std::atomic<uint32_t> assists{0};
+  std::atomic<uint64_t> assist_wait_ns{0};
+  // Under the collection lock (or initialisation):
+  bool requested = false;  // GOMEM_GC=concurrent was asked for
+  bool retried = false;    // a re-init of the tracker was tried since the last fork
+  bool said_stw = false;   // gctrace said why cycles stop the world
+};
+extern ConcState g_conc;
+// What gctrace and the statistics say of a concurrent cycle (collector only).
+struct ConcNote {
+  static constexpr int kMaxRounds = 4;
+  int64_t start_stop0 = 0;  // when the first stop began
+  int64_t start_pause = 0;  // ns the first stop took
+  int64_t final_stop0 = 0;  // when the final stop began
+  int rounds = 0;           // pre-cleaning rounds run
+  int64_t round_pages[kMaxRounds] = {};
+  int64_t final_pages = 0;  // pages written since the last round
+  uint32_t assists = 0;     // threads that waited for the cycle (past the goal)
+  int64_t assist_wait = 0;  // ns they waited, summed (as of the cycle's end: those still waiting not counted)
+  bool refused = false;     // a scan was refused: every page counted as written
+};
+// Test hooks (tests/gc_conc_test.cc), called by the collector while the
+// world runs: started(-1) after the first stop; scanned(obj) after it
+// scanned obj in the first concurrent drain (which it then runs alone, so
+// that the hook stops all marking); round(r) after pre-cleaning round r
+// (-1: after the first drain). Set while no cycle runs.
+using ConcHook = void (*)(intptr_t);
+struct ConcHooks {
+  ConcHook started = nullptr;
+  ConcHook scanned = nullptr;
+  ConcHook round = nullptr;
+};
+ConcHooks set_conc_test_hooks(const ConcHooks& h);
+// scanned, while the first concurrent drain runs (read by markers; mark.cc).
+extern std::atomic<ConcHook> g_conc_scan_hook;
+// Before the first stop: whether this cycle can be concurrent (else it is a
+// stop-the-world one, said once in gctrace).
+bool conc_choose();
+// Runs the cycle up to its final stop: returns with the world stopped, the
+// roots and the written pages rescanned into m (the caller drains). False
+// if the tracker refused at the first stop: the world is stopped, nothing
+// is marked, the caller marks as stw does.
+bool conc_mark(Marker& m, ConcNote* note);
+// World stopped, after release_p_spans_stw: allocation is no longer black;
+// returns the bytes allocated black (marked, not counted by the markers).
+uint64_t conc_end_mark(ConcNote* note);
+// A thread waited ns for a concurrent cycle (an allocation assist; gc.cc).
+void conc_assist_waited(int64_t ns);
+// The pacer's trigger was crossed: false if the cycle is left to the
+// background collector thread (running, or just asked to run one), so the
+// caller goes on; true if the caller must collect (stw mode, no background
+// thread, or the heap is past the hard goal: the allocation assist, which waits
+// for a running cycle on the collection lock).
+bool conc_collect_here();
+void conc_fork_child();
+// Black allocation (g_conc.black set): a span a P takes has its free slots
+// marked; when it gives it back the slots still free are unmarked.
+void premark_free_slots(MSpan* s);
+void unmark_free_slots(MSpan* s);
+void mark_large_black(MSpan* s);
 
 // Fork (gc.cc has the order). prepare takes the file's locks, parent
 // releases them, child resets them (only the forking thread survives).

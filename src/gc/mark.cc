@@ -20,6 +20,7 @@ namespace gc {
 
 GOMEM_META constinit HeapRange g_range;
 GOMEM_META constinit TraceRoot g_trace_root;
+GOMEM_META constinit std::atomic<ConcHook> g_conc_scan_hook{nullptr};
 
 namespace {
 
@@ -271,6 +272,8 @@ void Marker::drain() {
       head = (head + 1) % kAhead;
       count--;
       scan_object(b);
+      if (GOMEM_UNLIKELY(g_conc_scan_hook.load(std::memory_order_relaxed) != nullptr))
+        g_conc_scan_hook.load(std::memory_order_relaxed)(static_cast<intptr_t>(b));
       if (++since_balance == 16) {
         since_balance = 0;
         balance();
@@ -328,6 +331,13 @@ void mark_parallel(Marker& m) {
   uint32_t f;
   while ((f = g_pool.finished.load(std::memory_order_acquire)) < static_cast<uint32_t>(g_pool.nhelpers))
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.finished), f);
+}
+
+void mark_serial(Marker& m) {
+  g_pool.nworkers = 1;
+  g_pool.nwait.store(0, std::memory_order_relaxed);
+  g_pool.done.store(false, std::memory_order_relaxed);
+  m.drain();
 }
 
 void helpers_fork_child() {

@@ -3,13 +3,17 @@
 // GOGC: the next cycle starts when the collected heap reaches
 //   goal = marked + marked * GOGC / 100,  at least 4 MiB * GOGC / 100
 // (Go's heap minimum). After a minor cycle (generational.cc) "marked" is
-// still the last full cycle's: the goal does not grow with promoted garbage.
+// still the last full cycle's: the goal does not grow with promoted garbage;
+// after a concurrent one (concurrent.cc) it is what the markers traced, not
+// the objects allocated black during the cycle.
 //
 // heap_live counts bytes of collected objects allocated since the last
 // mark, optimistically: a span's free bytes count as soon as a P takes the
 // span (Go's refill accounting), and are given back when it returns them.
-// With the world stopped for the whole mark, the trigger is the goal itself
-// (Go triggers earlier so that its concurrent mark ends near the goal).
+// With the world stopped for the whole mark, the trigger is the goal itself;
+// concurrent marking (concurrent.cc) starts at 70 % of the runway from the
+// marked heap to the goal, Go's minimum trigger, so that it can end before
+// the goal.
 // GOGC=off (or a negative percent) disables collection by the pacer;
 // explicit collections still run.
 #include "gc/internal.h"
@@ -29,6 +33,13 @@ uint64_t compute_goal(uint64_t marked, int percent) {
       marked + marked / 100 * static_cast<uint64_t>(percent) + marked % 100 * static_cast<uint64_t>(percent) / 100;
   uint64_t min = kHeapMinimum * static_cast<uint64_t>(percent) / 100;
   return goal < min ? min : goal;
+}
+
+// The trigger in the runway [marked, goal] (trigger_percent of it).
+uint64_t trigger_for(uint64_t marked, uint64_t goal) {
+  uint64_t pct = static_cast<uint64_t>(g_pacer.trigger_percent.load(std::memory_order_relaxed));
+  if (pct >= 100 || goal <= marked) return goal;
+  return marked + (goal - marked) / 100 * pct;
 }
 
 }  // namespace
@@ -75,14 +86,16 @@ void pacer_commit(uint64_t marked, uint64_t goal_base) {
   uint64_t lim = memory_limit_goal();
   if (lim < goal) goal = lim;
   g_pacer.goal.store(goal, std::memory_order_relaxed);
-  g_pacer.trigger.store(goal, std::memory_order_release);
+  g_pacer.trigger.store(trigger_for(marked, goal), std::memory_order_release);
 }
 
 int set_gc_percent(int p) {
   int old = g_pacer.gc_percent.exchange(p < 0 ? -1 : p);
-  uint64_t goal = compute_goal(g_pacer.heap_marked.load(), p < 0 ? -1 : p);
+  if (p < 0) wait_for_cycle();  // Go's setGCPercent: none runs once it returns (a background cycle may)
+  uint64_t marked = g_pacer.heap_marked.load();
+  uint64_t goal = compute_goal(marked, p < 0 ? -1 : p);
   g_pacer.goal.store(goal);
-  g_pacer.trigger.store(goal);
+  g_pacer.trigger.store(trigger_for(marked, goal));
   return old;
 }
 
@@ -107,8 +120,11 @@ static bool due() {
   return false;
 }
 
+// In concurrent mode the background collector thread runs the cycle and a
+// thread below the goal goes on; one past it waits for the cycle to end
+// (the allocation assist of concurrent.cc).
 void maybe_trigger() {
-  if (due()) collect(Trigger::kHeap);
+  if (due() && conc_collect_here()) collect(Trigger::kHeap);
 }
 
 bool should_collect(Trigger why) { return why != Trigger::kHeap || due(); }

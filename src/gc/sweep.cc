@@ -258,6 +258,7 @@ MSpan* cache_span(SpanClass spc) {
   s->alloc_cache >>= (s->freeindex % 64);
   s->nmalloc = s->alloc_count;  // mallocs while cached = alloc_count - this
   s->current = true;
+  if (g_conc.black.load(std::memory_order_relaxed)) premark_free_slots(s);  // concurrent.cc
   add_heap_live(static_cast<int64_t>((s->nelems - s->alloc_count) * s->elemsize));
   return s;
 }
@@ -266,6 +267,10 @@ void uncache_span(MSpan* s, bool stale) {
   s->current = false;
   uint64_t n = s->alloc_count - s->nmalloc;
   if (n) g_counters.mallocs[s->spanclass].fetch_add(n, std::memory_order_relaxed);
+  if (g_conc.black.load(std::memory_order_relaxed)) {  // the objects it handed out were black (concurrent.cc)
+    unmark_free_slots(s);
+    g_conc.black_bytes.fetch_add(n * s->elemsize, std::memory_order_relaxed);
+  }
   s->nmalloc = s->alloc_count;
   if (!stale) add_heap_live(-static_cast<int64_t>((s->nelems - s->alloc_count) * s->elemsize));
   uint32_t sg = g_heap.sweepgen.load(std::memory_order_acquire);
@@ -311,14 +316,14 @@ void release_p_spans(MCache* c) {
   }
 }
 
-void release_p_spans_stw() {
-  for_each_p([](MCache* c) {
+void release_p_spans_stw(bool stale) {
+  for_each_p([stale](MCache* c) {
     for (uint32_t i = 0; i < kGCClassesCount; i++) {
       SpanClass spc = gc_class_at(i);
       MSpan* s = c->alloc[spc];
       if (s == &g_empty_span) continue;
       c->alloc[spc] = &g_empty_span;
-      uncache_span(s, true);
+      uncache_span(s, stale);
     }
   });
 }

@@ -72,6 +72,16 @@ const char* parse_choice(const char* v, const char* yes, const char* no, const c
   return nullptr;
 }
 
+// GOMEM_GC: stw (every cycle stops the world for its whole mark),
+// generational or concurrent.
+const char* parse_gc_mode(const char* v, EnvSettings* out) {
+  bool gen = strcmp(v, "generational") == 0, conc = strcmp(v, "concurrent") == 0;
+  if (!gen && !conc && strcmp(v, "stw") != 0) return "want stw, generational or concurrent";
+  out->generational = gen;
+  out->concurrent = conc;
+  return nullptr;
+}
+
 constexpr const char* kWantLimit =
     "want a byte count below 2^63 (8 EiB) with an optional B, KiB, MiB, GiB or TiB suffix, or off";
 
@@ -231,8 +241,7 @@ const char* parse_env(const char* name, const char* v, EnvSettings* out) {
   if (strcmp(name, "GOMEM_GC_TRACE_ROOT") == 0) return parse_address(v, &out->trace_root);
   if (strcmp(name, "GOMEM_SHARED_PS") == 0)
     return parse_int(v, 0, 1000, "want a percentage of a span from 0 (no shared Ps) to 1000", &out->shared_ps);
-  if (strcmp(name, "GOMEM_GC") == 0)
-    return parse_choice(v, "generational", "stw", "want stw or generational", &out->generational);
+  if (strcmp(name, "GOMEM_GC") == 0) return parse_gc_mode(v, out);
   if (strcmp(name, "GOMEM_PROFILE_RATE") == 0) return parse_profile_rate(v, &out->profile_rate);
   if (strcmp(name, "GOMEM_HEAP_PROFILE") == 0) {
     out->heap_profile = v;

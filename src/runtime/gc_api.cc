@@ -64,7 +64,10 @@ void fork_hook_parent_scavenge() { gc::fork_parent_scavenge(); }
 void fork_hook_child_scavenge() { gc::fork_child_scavenge(); }
 void fork_hook_release_p(MCache* c) { gc::release_p_spans_after_fork(c); }
 void gc_init_hook(const os::EnvSettings& env) { gc::gc_init(env); }
-void gc_heap_init_hook(const os::EnvSettings& env) { gc::gen_init(env); }
+void gc_heap_init_hook(const os::EnvSettings& env) {
+  gc::gen_init(env);
+  gc::conc_init(env);
+}
 void gc_fill_stats(gomem_stats* st) { gc::fill_stats(st); }
 
 // A thread gives its P back: its collected spans go to mcentral.

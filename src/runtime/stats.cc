@@ -302,7 +302,8 @@ void print_stats_to(int fd) {
   b.s("  Ps").pad(18).u(st.num_p).s(" made, ").u(st.num_p_in_use).s(" in use\n");
   if (st.num_gc) {
     b.s("  num_gc").pad(18).u(st.num_gc).pad(34).s("collections");
-    if (st.gc_mode) b.s(", ").u(st.num_minor_gc).s(" of them minor (GOMEM_GC=generational)");
+    if (st.gc_mode == 1) b.s(", ").u(st.num_minor_gc).s(" of them minor (GOMEM_GC=generational)");
+    if (st.gc_mode == 2) b.s(", marked concurrently (GOMEM_GC=concurrent)");
     b.c('\n');
     b.s("  pause_total").pad(18).f(static_cast<double>(st.pause_total_ns) / 1e6, 3).s(" ms\n");
     line("gc_heap_alloc", st.gc_heap_alloc, "bytes in collected objects");

@@ -1,0 +1,331 @@
+// Mostly-concurrent marking (GOMEM_GC=concurrent): Boehm, Demers, Shenker,
+// "Mostly Parallel Garbage Collection", PLDI 1991, with the kernel's
+// dirty-page bits (platform/dirty.h) standing in for the write barrier that
+// C and C++ code lacks.
+//
+// A cycle (collect in gc.cc calls conc_mark, then finishes as in stw):
+//   1. First stop, short: every heap page is write-protected (protect_all
+//      just before the stop, then, stopped, one scan re-protects the pages
+//      written in between), every P gives its collected spans back (so that
+//      the spans allocated from during marking are all taken through
+//      cache_span, see below), the roots (stacks, registers, TLS, data
+//      segments, added ranges, uncollectable blocks, finalizer roots) are
+//      scanned into the mark work, and the world starts again.
+//   2. The markers drain the work while the program runs.
+//   3. Pre-cleaning, while the program runs, at most kMaxRounds rounds: one
+//      PAGEMAP_SCAN lists the heap pages written since they were protected
+//      and protects them again in the same walk; the marked objects on them
+//      are rescanned (rescan_dirty_run, the generational minor cycle's
+//      code) and the markers drain what that found. Rounds stop when a round
+//      finds few pages (kConvergedPages) or no fewer than the last one: the
+//      program dirties pages faster than they are rescanned (binary-trees
+//      does: every page it allocates into is written), and more rounds would
+//      not shorten the final stop.
+//   4. Final stop: the pages written since the last round (scan without
+//      re-protecting: the next cycle's first stop protects everything) and
+//      every root again; the caller drains with the world stopped, clears
+//      weak pointers, queues finalizers and sweeps as in stw.
+//
+// The invariant, at the final stop: every pointer the program stored into a
+// heap object since the first stop lies on a page reported written (and its
+// object, if marked, is rescanned from that page), or in a root (rescanned
+// whole), or in an object allocated since the first stop (black, and its
+// page written too: see below). Hence, after the final drain, no marked
+// object holds a pointer to an unmarked allocated object, and every object
+// reachable at the final stop is marked. The protection is complete while
+// the world is stopped, before any marking, so a write after the world
+// starts is either seen by a scan that marks through it or leaves its page
+// written for the next one (the kernel resolves the fault and re-protects atomically per
+// page; a scan reports a page only after the write is complete). The
+// kernel's own writes (read() into the heap) count as writes.
+//
+// Objects allocated during the cycle are allocated black: every span a P
+// takes while `black` is set has the mark bits of its free slots set first
+// (premark_free_slots, in cache_span), so whatever the P hands out is
+// marked from birth with no change to the allocation fast path; when the P
+// gives the span back (uncache_span, also at the final stop), the marks of
+// the slots still free are cleared again, so the sweep sees exactly the
+// allocated, marked objects. A black object is never scanned by a marker:
+// its contents are zero or were written after the first stop (the allocator
+// clears a reused slot, a write; a fresh page is zero), so its page is
+// reported written and it is rescanned there. Large objects allocated during
+// the cycle are marked at allocation; an explicit free of a large object
+// during the cycle (gc_free) is deferred to the sweep, so no span a marker
+// may still be scanning leaves the heap. No span is swept while marking
+// (the cycle starts with every span swept and bumps sweepgen in the final
+// stop), so alloc bits stay put and freeindex only grows: a marker racing
+// with an allocation at worst marks a new object a second time (it is
+// marked already) or takes it for free (it is black anyway). Mark bits are
+// set with atomic read-modify-writes throughout.
+//
+// Why the final stop is short: it rescans the roots (as a stop-the-world
+// cycle's first step), the marked objects on the pages written since the
+// last round (bounded by what the program wrote in one round's time), and
+// drains what those reach, which the earlier rounds already marked for
+// the most part. It does not trace the heap.
+//
+// Who runs it: the pacer's cycles run on a background collector thread
+// (registered, started by the first concurrent cycle), so the thread whose
+// allocation crossed the trigger goes on allocating; a forced collection
+// (gomem_gc_collect) runs on its caller, which waits for it anyway.
+//
+// Pacing: the cycle starts at a trigger below the goal (pacer.cc: at most
+// kConcTriggerPercent of the runway from the marked heap to the goal, less
+// after cycles the program had to wait for: adapt_trigger), so marking can
+// finish before the heap reaches the goal. A thread whose allocation finds
+// the heap past the hard goal (Go's: 1.1 x the goal) collects itself: it
+// waits for the running cycle on the collection lock (the allocation
+// assist, bounded by the cycle's own length; the markers never wait for the
+// program), then finds the pacer reset. The next goal is GOGC's over what
+// the markers traced, not over the objects allocated black (gc.cc).
+// Measured on binary-trees (docs/gc.md section 9): pre-cleaning does not
+// converge there, and the single-threaded program often outruns the markers
+// and waits.
+//
+// Fallback: when the kernel refuses tracking (or a fork child cannot start
+// its own), cycles stop the world for the whole mark, said once in gctrace;
+// a scan refused half-way in a cycle treats every heap page as written at
+// the final stop.
+//
+// Synchronisation: g_conc.black and .running are written with the world
+// stopped and read by allocating threads inside non-preemptible sections,
+// which a stop never splits; black_bytes, assists and the collector
+// thread's kick, pending and started are atomics (internal.h says who
+// writes them); the rest is under the collection lock (or initialisation).
+#include "gc/internal.h"
+#include "platform/dirty.h"
+#include "platform/os.h"
+#include "platform/thread.h"
+
+namespace gomem {
+namespace gc {
+
+GOMEM_META constinit ConcState g_conc;
+GOMEM_META constinit ConcHooks g_conc_hooks;
+
+namespace {
+
+// Pre-cleaning rounds at most (dirty.h: at binary-trees' allocation rate
+// rounds do not converge, so more do not help).
+constexpr int kMaxRounds = ConcNote::kMaxRounds;
+// A round that finds fewer written pages ends pre-cleaning: the final stop
+// rescans at most about that many pages' worth more.
+constexpr int64_t kConvergedPages = 64;
+
+void say_stw_once() { say_tracking_off_once(&g_conc.said_stw, "concurrent", "stops the world for its whole mark"); }
+
+// Bits of word w of a span's bitmap that are slots in [from, nelems).
+uint64_t slot_mask(const MSpan* s, uint32_t w, uint32_t from) {
+  uint64_t m = ~uint64_t{0};
+  if (w == from / 64) m &= ~uint64_t{0} << (from % 64);
+  if (w == (s->nelems - 1) / 64 && s->nelems % 64) m &= (uint64_t{1} << (s->nelems % 64)) - 1;
+  return m;
+}
+
+// DirtyRunFn of the first stop's reset: nothing is marked yet, so a page
+// written before the stop needs only its protection back.
+void ignore_run(void*, uintptr_t, uintptr_t) {}
+
+// Every slot of the whole heap counts as written (a refused scan).
+void rescan_all_marked(Marker& m) {
+  for (HeapArena* a = g_heap.arenas(); a; a = a->next) rescan_dirty_run(&m, a->base, a->base + kArenaBytes);
+}
+
+// Pre-cleaning, world running: rounds of scan-reprotect-rescan-drain.
+void preclean(Marker& m, ConcNote* note) {
+  int64_t last = -1;
+  for (int r = 0; r < kMaxRounds; r++) {
+    int64_t n = g_dirty.scan_all(rescan_dirty_run, &m, DirtyTracker::kReprotect);
+    if (n < 0) {
+      note->refused = true;
+      return;
+    }
+    note->round_pages[note->rounds++] = n;
+    mark_parallel(m);
+    if (ConcHook h = g_conc_hooks.round) h(r);
+    if (n < kConvergedPages || (last >= 0 && n >= last)) return;
+    last = n;
+  }
+}
+
+// The background collector: registered (a world-stop and its roots include
+// it, like the sweeper), it runs the pacer's cycles.
+void* collector_main(void*) {
+  register_current_thread();
+  uint32_t seen = 0;
+  for (;;) {
+    uint32_t k;
+    os::clear_dead_stack();  // what the last cycle left there is no root
+    os::clear_vector_registers();
+    while ((k = g_conc.kick.load(std::memory_order_acquire)) == seen)
+      os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_conc.kick), k);
+    seen = k;
+    collect(Trigger::kHeap);
+    g_conc.pending.store(false, std::memory_order_release);
+  }
+  return nullptr;
+}
+
+// Under the collection lock, before the world stops (pthread_create
+// allocates and takes glibc's locks).
+void start_collector_thread() {
+  if (g_conc.started.load(std::memory_order_relaxed)) return;
+  g_conc.started.store(true, std::memory_order_relaxed);
+  if (!os::start_thread(collector_main, nullptr)) g_conc.started.store(false, std::memory_order_relaxed);
+}
+
+// Go's pacer moves its trigger by what the last cycle saw; this one by
+// whether the program had to wait for it: a cycle that threads waited for
+// started too late (the next starts kTriggerStep points earlier, down to
+// kMinTrigger), one they did not could have started later (one point later,
+// up to kConcTriggerPercent).
+constexpr int kTriggerStep = 10;
+constexpr int kMinTrigger = 30;
+void adapt_trigger(bool waited) {
+  int t = g_pacer.trigger_percent.load(std::memory_order_relaxed);
+  t = waited ? t - kTriggerStep : t + 1;
+  if (t < kMinTrigger) t = kMinTrigger;
+  if (t > kConcTriggerPercent) t = kConcTriggerPercent;
+  g_pacer.trigger_percent.store(t, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+bool conc_collect_here() {
+  if (!g_conc.started.load(std::memory_order_relaxed) || g_heap.commit_hook == nullptr) return true;
+  uint64_t goal = g_pacer.goal.load(std::memory_order_relaxed);
+  if (g_pacer.heap_live.load(std::memory_order_relaxed) >= goal + goal / 10) return true;  // Go's hard goal: 1.1x
+  if (!g_conc.pending.exchange(true, std::memory_order_acq_rel)) {
+    g_conc.kick.fetch_add(1, std::memory_order_acq_rel);
+    os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_conc.kick), 1);
+  }
+  return false;
+}
+
+void premark_free_slots(MSpan* s) {
+  uint64_t* marks = s->gcmark_bits();
+  const uint64_t* alloc = s->alloc_bits();
+  for (uint32_t w = s->freeindex / 64; w < s->bitmap_words(); w++)
+    __atomic_fetch_or(&marks[w], ~alloc[w] & slot_mask(s, w, s->freeindex), __ATOMIC_RELAXED);
+}
+
+void unmark_free_slots(MSpan* s) {
+  uint64_t* marks = s->gcmark_bits();
+  const uint64_t* alloc = s->alloc_bits();
+  for (uint32_t w = s->freeindex / 64; w < s->bitmap_words(); w++)
+    __atomic_fetch_and(&marks[w], ~(~alloc[w] & slot_mask(s, w, s->freeindex)), __ATOMIC_RELAXED);
+}
+
+void mark_large_black(MSpan* s) {
+  __atomic_fetch_or(&s->gcmark_bits()[0], uint64_t{1}, __ATOMIC_RELAXED);
+  g_conc.black_bytes.fetch_add(s->elemsize, std::memory_order_relaxed);
+}
+
+void conc_init(const os::EnvSettings& env) {
+  if (!env.concurrent) return;
+  g_conc.requested = true;
+  if (start_dirty_tracking()) g_pacer.trigger_percent.store(kConcTriggerPercent, std::memory_order_relaxed);
+}
+
+bool conc_choose() {
+  if (!g_conc.requested) return false;
+  if (!g_dirty.tracking() && !g_conc.retried) {
+    // A fork child (or a tracker that went Off): one try to track again.
+    // A fresh init registers every known range; protect_all below covers
+    // them all, so this very cycle can be concurrent.
+    g_conc.retried = true;
+    if (g_heap.commit_hook != nullptr) g_dirty.init();
+  }
+  bool ok = g_heap.commit_hook != nullptr && g_dirty.tracking();
+  if (!ok) {
+    g_pacer.trigger_percent.store(100, std::memory_order_relaxed);
+    say_stw_once();
+  } else if (g_pacer.trigger_percent.load(std::memory_order_relaxed) == 100) {
+    g_pacer.trigger_percent.store(kConcTriggerPercent, std::memory_order_relaxed);
+  }
+  if (ok) start_collector_thread();
+  return ok;
+}
+
+bool conc_mark(Marker& m, ConcNote* note) {
+  // 1. First stop. Protecting the whole heap costs a page-table walk that
+  // writes every present page's entry (ms per 100 MB): done before the
+  // stop, so that the stop only re-protects the pages written meanwhile
+  // (one scan, reprotecting as it reports, which costs per written page).
+  bool ok = g_dirty.protect_all();
+  int64_t t0 = os::nanotime();
+  stop_the_world();
+  heap_range(&g_range);
+  find_trace_root();
+  snapshot_roots();
+  if (!ok || g_dirty.scan_all(ignore_run, nullptr, DirtyTracker::kReprotect) < 0) {
+    say_stw_once();
+    note->start_stop0 = t0;
+    return false;  // the world stays stopped: the caller marks it all now
+  }
+  release_p_spans_stw(false);
+  g_conc.black_bytes.store(0, std::memory_order_relaxed);
+  g_conc.black.store(true, std::memory_order_relaxed);
+  g_conc.running.store(true, std::memory_order_relaxed);
+  os::clear_dead_stack();
+  scan_roots(m);
+  int64_t t1 = os::nanotime();
+  start_the_world();
+  note->start_stop0 = t0;
+  note->start_pause = t1 - t0;
+  // 2. Concurrent mark; 3. pre-cleaning.
+  if (ConcHook h = g_conc_hooks.started) h(-1);
+  if (ConcHook h = g_conc_hooks.scanned) {
+    g_conc_scan_hook.store(h, std::memory_order_relaxed);
+    mark_serial(m);
+    g_conc_scan_hook.store(nullptr, std::memory_order_relaxed);
+  } else {
+    mark_parallel(m);
+  }
+  if (ConcHook h = g_conc_hooks.round) h(-1);
+  preclean(m, note);
+  // 4. Final stop. The data segments first: dl_iterate_phdr takes the
+  // loader's lock, which a stopped thread may hold.
+  collect_data_segments();
+  note->final_stop0 = os::nanotime();
+  stop_the_world();
+  heap_range(&g_range);
+  snapshot_roots();
+  if (!note->refused) {
+    note->final_pages = g_dirty.scan_all(rescan_dirty_run, &m, DirtyTracker::kReportOnly);
+    note->refused = note->final_pages < 0;
+  }
+  if (note->refused) rescan_all_marked(m);
+  os::clear_dead_stack();
+  scan_roots(m);
+  return true;
+}
+
+uint64_t conc_end_mark(ConcNote* note) {
+  g_conc.black.store(false, std::memory_order_relaxed);
+  g_conc.running.store(false, std::memory_order_relaxed);
+  note->assists = g_conc.assists.exchange(0, std::memory_order_relaxed);
+  note->assist_wait = static_cast<int64_t>(g_conc.assist_wait_ns.exchange(0, std::memory_order_relaxed));
+  adapt_trigger(note->assists != 0);
+  return g_conc.black_bytes.load(std::memory_order_relaxed);
+}
+
+void conc_assist_waited(int64_t ns) {
+  g_conc.assists.fetch_add(1, std::memory_order_relaxed);
+  g_conc.assist_wait_ns.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
+}
+
+void conc_fork_child() {
+  g_conc.retried = false;
+  g_conc.started.store(false, std::memory_order_relaxed);  // the collector thread is gone
+  g_conc.pending.store(false, std::memory_order_relaxed);
+}
+
+ConcHooks set_conc_test_hooks(const ConcHooks& h) {
+  ConcHooks old = g_conc_hooks;
+  g_conc_hooks = h;
+  return old;
+}
+
+}  // namespace gc
+}  // namespace gomem

@@ -1,0 +1,297 @@
+// Concurrent marking (GOMEM_GC=concurrent, src/gc/concurrent.cc): the
+// program runs while the markers trace, so it can move a pointer out of an
+// object the markers have not scanned yet into one they have scanned: the
+// classic lost object. The dirty-page bits must bring the scanned object
+// back: its page is written, and the collector rescans the marked objects on
+// written pages in its pre-cleaning rounds and in the final stop.
+//
+// Each test stages that race exactly, with the collector's test hooks
+// (gc/internal.h: set_conc_test_hooks; with the scan hook set, the first
+// concurrent drain runs on the collector alone): a root object X points
+// to Y, which alone points to the children C. When the marker has scanned X
+// (Y is queued, not scanned), the hook lets kThreads registered threads
+// (more than the machine's cores) move the children from Y into X, through
+// the program's stores, the kernel's (read() from a pipe), or new objects
+// allocated during marking; some keep a child on their stack and store it
+// into X only after the first pre-cleaning round re-protected X's page. Then
+// no scan of Y finds the children, and only X's written page leads to them.
+// Every test fails (children freed) if the collector skips the rescan of
+// written pages. No sleeps: the hook waits for the threads, bounded.
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gc/internal.h"
+#include "gc_test_util.h"
+
+using namespace gomem_test;
+
+namespace {
+
+constexpr int kThreads = 6;                        // more than cores (the machine has 2)
+constexpr int kPer = 24;                           // children per thread
+constexpr size_t kChild = 48;                      // children's size (a busy class: freed slots are reused)
+constexpr size_t kJunk = 400;                      // first word of X's junk area (written over and over)
+constexpr size_t kXWords = 512;                    // X: 4 KiB
+constexpr auto kBound = std::chrono::seconds(60);  // every wait of this file
+
+enum class Move {
+  kDirect,    // X[slot] = Y[i] once, then Y[i] = 0
+  kRepeated,  // half directly among many other writes to X's page; half held on
+              // the stack and stored after pre-cleaning round 0 re-protected it
+  kRead,      // through a pipe: the kernel writes X (read())
+  kViaNew,    // into an object allocated during marking, which goes into X
+};
+
+// Written by the test thread before the cycle, read by the hook and the
+// movers (ordered by phase / the thread starts).
+struct Stage {
+  Move mode = Move::kDirect;
+  uintptr_t y_masked = 0;                 // Y, masked: only X points to it
+  uintptr_t child[kThreads * kPer] = {};  // masked
+  uintptr_t fresh[kThreads * kPer] = {};  // kViaNew: the new objects, masked
+  int pipes[kThreads][2] = {};
+  std::atomic<int> phase{0};  // 1: X scanned (move); 2: round 0 done (store held); 3: stop
+  std::atomic<int> acked{0};
+  std::atomic<bool> fired_scan{false}, fired_round{false}, timed_out{false};
+};
+Stage* g_stage = nullptr;
+uintptr_t* g_x = nullptr;  // the root: a plain global
+
+size_t slot(int t, int i) { return 1 + static_cast<size_t>(t * kPer + i); }
+size_t held_slot(int t, int i) { return 1 + kThreads * kPer + static_cast<size_t>(t * kPer + i); }
+uint64_t seed_of(int k) { return 7000 + static_cast<uint64_t>(k); }
+constexpr size_t kFresh = 64;  // kViaNew objects: the child pointer in their last word
+
+// The hook side: lets the movers run phase p and waits for all of them.
+void run_phase(int p) {
+  g_stage->acked.store(0);
+  g_stage->phase.store(p);
+  auto deadline = std::chrono::steady_clock::now() + kBound;
+  while (g_stage->acked.load() < kThreads) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      g_stage->timed_out.store(true);
+      return;
+    }
+    std::this_thread::yield();
+  }
+}
+
+void on_scanned(intptr_t obj) {
+  if (obj != reinterpret_cast<intptr_t>(g_x) || g_stage->fired_scan.exchange(true)) return;
+  run_phase(1);
+}
+
+void on_round(intptr_t r) {
+  if (r != 0 || g_stage->fired_round.exchange(true)) return;
+  run_phase(2);
+}
+
+bool wait_phase(int p) {
+  auto deadline = std::chrono::steady_clock::now() + kBound;
+  while (g_stage->phase.load() < p) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return g_stage->phase.load() == p;
+}
+
+void junk(int t, int times) {
+  for (int k = 0; k < times; k++)
+    g_x[kJunk + static_cast<size_t>(t) * 16 + static_cast<size_t>(k) % 16] = ~uintptr_t(k);
+}
+
+// Phase 1 (X scanned, Y not): move thread t's children out of Y.
+GOMEM_NOINLINE_TEST void move_out(int t, uintptr_t* held) {
+  auto* y = static_cast<uintptr_t*>(unmask(g_stage->y_masked));
+  for (int i = 0; i < kPer; i++) {
+    uintptr_t* from = &y[t * kPer + i];
+    switch (g_stage->mode) {
+      case Move::kDirect:
+        g_x[slot(t, i)] = *from;
+        break;
+      case Move::kRepeated:
+        if (i % 2) {
+          held[i] = *from;
+        } else {
+          junk(t, 50);
+          g_x[slot(t, i)] = *from;
+        }
+        break;
+      case Move::kRead: {
+        int* fd = g_stage->pipes[t];
+        ASSERT_EQ(write(fd[1], from, sizeof *from), static_cast<ssize_t>(sizeof *from));
+        *from = 0;  // the pointer is only in the pipe now
+        ASSERT_EQ(read(fd[0], &g_x[slot(t, i)], sizeof(uintptr_t)), static_cast<ssize_t>(sizeof(uintptr_t)));
+        break;
+      }
+      case Move::kViaNew: {
+        // Every eighth one large (its own span, marked at allocation).
+        size_t n = i % 8 ? kFresh : 48 * 1024;
+        auto* f = static_cast<uintptr_t*>(gomem_gc_alloc(n));
+        fill(f, n - sizeof(uintptr_t), seed_of(1000 + t * kPer + i));
+        f[n / sizeof(uintptr_t) - 1] = *from;
+        g_stage->fresh[t * kPer + i] = reinterpret_cast<uintptr_t>(f) ^ kMask;
+        g_x[slot(t, i)] = reinterpret_cast<uintptr_t>(f);
+        break;
+      }
+    }
+    *from = 0;
+  }
+}
+
+// Phase 2 (pre-cleaning round 0 re-protected X's page): store what was held.
+GOMEM_NOINLINE_TEST void store_held(int t, uintptr_t* held) {
+  junk(t, 200);
+  if (g_stage->mode != Move::kRepeated) return;
+  for (int i = 1; i < kPer; i += 2) {
+    g_x[held_slot(t, i)] = held[i];
+    held[i] = 0;
+  }
+}
+
+void mover(int t) {
+  gomem_register_thread();
+  uintptr_t held[kPer] = {};
+  if (wait_phase(1)) {
+    move_out(t, held);
+    clear_stack();
+    g_stage->acked.fetch_add(1);
+    if (wait_phase(2)) {
+      store_held(t, held);
+      clear_stack();
+      g_stage->acked.fetch_add(1);
+    }
+  }
+  wait_phase(3);
+  gomem_unregister_thread();
+}
+
+// X (a root), Y (only X points to it), the children (only Y points to them).
+GOMEM_NOINLINE_TEST void build(Stage* st) {
+  g_x = static_cast<uintptr_t*>(gomem_gc_alloc(kXWords * sizeof(uintptr_t)));
+  auto* y = static_cast<uintptr_t*>(gomem_gc_alloc(kThreads * kPer * sizeof(uintptr_t)));
+  for (int k = 0; k < kThreads * kPer; k++) {
+    st->child[k] = make_masked(kChild, seed_of(k));
+    y[k] = st->child[k] ^ kMask;
+  }
+  g_x[0] = reinterpret_cast<uintptr_t>(y);
+  st->y_masked = reinterpret_cast<uintptr_t>(y) ^ kMask;
+}
+
+GOMEM_NOINLINE_TEST bool alive(uintptr_t masked, size_t n, uint64_t seed) {
+  void* p = unmask(masked);
+  return gomem_gc_base(p) == p && check(p, n, seed);
+}
+
+#define REQUIRE_CONCURRENT() REQUIRE_GC_MODE("concurrent", 2)
+
+void run_stage(Move mode) {
+  NoAutoGC off;
+  static Stage st;  // big, and reached by the hooks: not on a stack
+  st.~Stage();
+  new (&st) Stage();
+  st.mode = mode;
+  for (auto& p : st.pipes) ASSERT_EQ(pipe(p), 0);
+  g_stage = &st;
+  build(&st);
+  std::vector<std::thread> movers;
+  for (int t = 0; t < kThreads; t++) movers.emplace_back(mover, t);
+  gomem::gc::ConcHooks hooks;
+  hooks.scanned = on_scanned;
+  hooks.round = on_round;
+  gomem::gc::ConcHooks old = gomem::gc::set_conc_test_hooks(hooks);
+  collect_clean();
+  gomem::gc::set_conc_test_hooks(old);
+  st.phase.store(3);
+  for (auto& t : movers) t.join();
+  for (auto& p : st.pipes) close(p[0]), close(p[1]);
+  EXPECT_TRUE(st.fired_scan.load()) << "the marker never scanned X";
+  EXPECT_TRUE(st.fired_round.load()) << "no pre-cleaning round ran";
+  EXPECT_FALSE(st.timed_out.load()) << "the movers did not answer within the bound";
+  churn(kChild, 4000);  // a freed child's slot is handed out and overwritten
+  if (mode == Move::kViaNew) churn(kFresh, 4000);
+  int lost = 0;
+  for (int k = 0; k < kThreads * kPer; k++) lost += !alive(st.child[k], kChild, seed_of(k));
+  EXPECT_EQ(lost, 0) << "children moved into the scanned object X during marking were freed";
+  if (mode == Move::kViaNew) {
+    int lost_new = 0;
+    for (int k = 0; k < kThreads * kPer; k++) {
+      size_t n = (k % kPer) % 8 ? kFresh : 48 * 1024;
+      lost_new += !alive(st.fresh[k], n - sizeof(uintptr_t), seed_of(1000 + k));
+    }
+    EXPECT_EQ(lost_new, 0) << "objects allocated during marking were freed";
+  }
+  // And a second cycle, with nothing staged: everything still reachable.
+  collect_clean();
+  lost = 0;
+  for (int k = 0; k < kThreads * kPer; k++) lost += !alive(st.child[k], kChild, seed_of(k));
+  EXPECT_EQ(lost, 0);
+  g_x = nullptr;
+  collect_clean();
+  g_stage = nullptr;
+}
+
+}  // namespace
+
+GC_TEST(GCConcurrent, APointerMovedIntoAScannedObjectOnAPageWrittenOnce) {
+  REQUIRE_CONCURRENT();
+  run_stage(Move::kDirect);
+}
+
+GC_TEST(GCConcurrent, APointerMovedIntoAScannedObjectOnAPageWrittenRepeatedly) {
+  REQUIRE_CONCURRENT();
+  run_stage(Move::kRepeated);
+}
+
+GC_TEST(GCConcurrent, APointerTheKernelWritesIntoAScannedObject) {
+  REQUIRE_CONCURRENT();
+  run_stage(Move::kRead);
+}
+
+GC_TEST(GCConcurrent, ObjectsAllocatedDuringMarkingSurviveAndKeepWhatTheyHold) {
+  REQUIRE_CONCURRENT();
+  run_stage(Move::kViaNew);
+}
+
+// Each cycle reports both of its stops, and their sum as the cycle's pause.
+GC_TEST(GCConcurrent, StatsRecordBothStops) {
+  REQUIRE_CONCURRENT();
+  collect_clean();
+  gomem_stats st = read_stats();
+  uint32_t i = (st.num_gc + GOMEM_NUM_PAUSES - 1) % GOMEM_NUM_PAUSES;
+  EXPECT_GT(st.pause_start_ns[i], 0u);
+  EXPECT_GT(st.pause_final_ns[i], 0u);
+  EXPECT_EQ(st.pause_ns[i], st.pause_start_ns[i] + st.pause_final_ns[i]);
+}
+
+// GOMEM_DIRTY=off (tests/CMakeLists.txt): every cycle stops the world for
+// its whole mark, gctrace says so once, and collection still works.
+GC_TEST(GCConcurrentRefused, StopsTheWorldAndSaysSo) {
+  const char* dirty = getenv("GOMEM_DIRTY");
+  if (!dirty || strcmp(dirty, "off") != 0) GTEST_SKIP() << "runs with GOMEM_DIRTY=off";
+  testing::internal::CaptureStderr();
+  uintptr_t keep = make_masked(kChild, 1);
+  g_x = static_cast<uintptr_t*>(gomem_gc_alloc(64));
+  g_x[0] = keep ^ kMask;
+  keep = 0;
+  collect_clean();
+  collect_clean();
+  std::string err = testing::internal::GetCapturedStderr();
+  gomem_stats st = read_stats();
+  EXPECT_EQ(st.gc_mode, 0u);
+  uint32_t i = (st.num_gc + GOMEM_NUM_PAUSES - 1) % GOMEM_NUM_PAUSES;
+  EXPECT_EQ(st.pause_start_ns[i], 0u);
+  EXPECT_GT(st.pause_final_ns[i], 0u);
+  EXPECT_TRUE(alive(g_x[0] ^ kMask, kChild, 1));
+  const char* says = "GOMEM_GC=concurrent: dirty-page tracking unavailable (disabled by GOMEM_DIRTY=off)";
+  size_t at = err.find(says);
+  EXPECT_NE(at, std::string::npos) << err;
+  if (at != std::string::npos) EXPECT_EQ(err.find(says, at + 1), std::string::npos) << "said more than once";
+  g_x = nullptr;
+}
