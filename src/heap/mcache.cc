@@ -87,7 +87,10 @@ void MCache::prof_reset() {
 
 void MCache::prof_cut(SpanClass spc) {
   int li = manual_list_index(spc);
-  uint64_t keep = prof.next[li] - 1 - counts[spc];  // mallocs before the sampled one
+  uint64_t due = prof.next[li];
+  if (prof.guarded_next[li] && (!due || prof.guarded_next[li] < due)) due = prof.guarded_next[li];
+  if (!due) return;
+  uint64_t keep = due - 1 - counts[spc];  // mallocs before the sampled one
   MSpan* s = alloc[spc];
   if (keep >= s->nelems) return;  // the sample lies past every object the list may hold
   void* rest;

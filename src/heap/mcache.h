@@ -211,15 +211,19 @@ struct MCache {
   // remote frees).
   OwnerField<uint64_t> counts[kNumSpanClasses];
 
-  // Heap-profile sampling (heap/profile.h), owner only (and release_all,
-  // check, which run while the owner does not allocate). The draws are made
-  // for `rate`; when prof::g_rate differs, the next slow path undoes every
-  // cut and starts again (prof_reset). next[li] / gc_left[spc]: 0 = no draw.
+  // Heap-profile sampling (heap/profile.h) and the guarded pool's
+  // (heap/guarded.h), owner only (and release_all, check, which run while
+  // the owner does not allocate). The profile's draws are made for `rate`;
+  // when prof::g_rate differs, the next slow path undoes every cut and
+  // starts again (prof_reset). next[li] / guarded_next[li] / gc_left[spc]:
+  // 0 = no draw. A manual list is cut before the nearer of its two samples.
   struct ProfState {
-    uint64_t rate = 0;                  // rate of the draws below (0: none made)
-    uint64_t next[kManualLists];        // manual: 1 + the counts[] value at the class's sampled malloc
-    void* rest[kManualLists];           // manual: the current span's free list past the objects before it
-    uint64_t gc_left[kNumSpanClasses];  // collected: 1 + objects of the class before its sampled one
+    uint64_t rate = 0;                    // rate of the draws below (0: none made)
+    uint64_t next[kManualLists];          // manual: 1 + the counts[] value at the class's sampled malloc
+    uint64_t guarded_next[kManualLists];  // manual: 1 + the counts[] value at the class's guarded sample (the pool's
+                                          // rate is fixed)
+    void* rest[kManualLists];             // manual: the current span's free list past the objects before it
+    uint64_t gc_left[kNumSpanClasses];    // collected: 1 + objects of the class before its sampled one
   } prof{};
 
   // ---- Shared.
@@ -286,7 +290,8 @@ struct MCache {
 
   // Sampling: puts the cut-off tail of class li's free list back on its
   // current span; undoes every cut and forgets the draws (takes prof::g_rate);
-  // cuts the current span of spc after the objects before its next sample.
+  // cuts the current span of spc after the objects before its next sample
+  // (the profile's or the guarded pool's, whichever comes first).
   GOMEM_INLINE void prof_restore(int li) {
     if (prof.rest[li]) prof_restore_slow(li);
   }

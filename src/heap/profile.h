@@ -102,6 +102,17 @@ void set_rate(uint64_t bytes);
 // Every bucket made so far (newest first), for the writer.
 Bucket* all_buckets();
 
+// 64 random bits (splitmix64 over a shared counter, seeded from the OS on
+// first use; one atomic add).
+uint64_t next_random();
+
+// The return addresses of the caller's frames, innermost first (this
+// function's own caller included), at most max: frame addresses must grow,
+// be aligned and lie in the readable part of the calling thread's stack
+// above sp. Never faults; a frame without a frame pointer ends the walk or
+// skips callers.
+GOMEM_NOINLINE int walk_stack(uintptr_t* pcs, int max);
+
 // A fresh exponential draw with mean `rate`, in bytes (at least 1).
 uint64_t draw_bytes(uint64_t rate);
 // For a fresh draw: how many objects of `size` bytes come before the

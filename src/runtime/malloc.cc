@@ -7,8 +7,10 @@
 
 #include "gc/collector.h"
 #include "heap/fault.h"
+#include "heap/guarded.h"
 #include "heap/profile.h"
 #include "platform/os.h"
+#include "runtime/guarded_report.h"
 #include "runtime/proc.h"
 #include "runtime/runtime.h"
 #include "runtime/shared_p.h"
@@ -80,44 +82,68 @@ void* alloc_sampled(SpanClass spc) {
   return p;
 }
 
+// Whether class spc is sampled for the guarded pool (heap/guarded.h):
+// manual objects that fit a slot, while the pool is on.
+GOMEM_INLINE bool guarded_class(SpanClass spc) {
+  return guarded::rate() != 0 && span_class_kind(spc) == SpanKind::kManual &&
+         kManualClasses.cls[span_class_size_class(spc)].size <= guarded::kSlotSize;
+}
+
 // Most slow paths while sampling is on: the draws are for the current rate,
-// no cut is to be undone, and the sample lies further than a whole span of
-// objects after this allocation, so no cut is to be made either.
+// no cut is to be undone, and the next sample (the profile's, the guarded
+// pool's) lies further than a whole span of objects after this allocation,
+// so no cut is to be made either.
 GOMEM_INLINE bool sample_far(MCache* c, SpanClass spc) {
   int li = manual_list_index(spc);
-  return c->prof.rate == prof::rate() && !c->prof.rest[li] &&
-         c->prof.next[li] > c->counts[spc] + 1 + kManualClasses.cls[span_class_size_class(spc)].nelems;
+  uint64_t far = c->counts[spc] + 1 + kManualClasses.cls[span_class_size_class(spc)].nelems;
+  return c->prof.rate == prof::rate() && !c->prof.rest[li] && (c->prof.rate == 0 || c->prof.next[li] > far) &&
+         (!guarded_class(spc) || c->prof.guarded_next[li] > far);
+}
+
+// The sample due at this allocation of class spc (the P's counts[spc] is
+// n), if any: a profiled object (heap/profile.h) or a guarded one of `size`
+// bytes aligned to `align` (heap/guarded.h), nullptr if neither is due (or
+// the pool is full); the next draw is made for the one taken.
+void* take_sample(MCache* c, SpanClass spc, uint64_t n, size_t size, size_t align) {
+  int li = manual_list_index(spc);
+  uint64_t rate = c->prof.rate;
+  uintptr_t csize = kManualClasses.cls[span_class_size_class(spc)].size;
+  if (rate && c->prof.next[li] == 0) c->prof.next[li] = n + 1 + prof::objects_before_sample(rate, csize);
+  bool guard = guarded_class(spc);
+  if (guard && c->prof.guarded_next[li] == 0) c->prof.guarded_next[li] = n + 1 + guarded::objects_before_sample();
+  if (rate && n + 1 >= c->prof.next[li]) {  // (>: a check undid the cut)
+    c->prof.next[li] = n + 1 + prof::objects_before_sample(rate, csize);
+    return alloc_sampled(spc);
+  }
+  if (guard && n + 1 >= c->prof.guarded_next[li]) {
+    c->prof.guarded_next[li] = n + 1 + guarded::objects_before_sample();
+    return guarded::alloc(size, align);
+  }
+  return nullptr;
 }
 
 // alloc_small while sampling is on, or was on for this P: malloc's fast path
-// ran dry at a cut (or the list is simply empty). Either the sample is due,
-// or the object comes from the span as usual and the span is cut again
-// before the next one.
-GOMEM_NOINLINE void* alloc_small_profiled(MCache* c, SpanClass spc) {
+// ran dry at a cut (or the list is simply empty). Either a sample is due,
+// or the object comes from the span as usual; the span is cut again
+// before the next sample.
+GOMEM_NOINLINE void* alloc_small_profiled(MCache* c, SpanClass spc, size_t size, size_t align) {
   int li = manual_list_index(spc);
-  const SizeClass& cls = kManualClasses.cls[span_class_size_class(spc)];
   uint64_t n = c->counts[spc];
   if (c->prof.rate != prof::rate()) c->prof_reset();
   c->prof_restore(li);
-  uint64_t rate = c->prof.rate;
-  if (rate == 0) return alloc_small_unsampled(c, spc);
-  uintptr_t size = cls.size;
-  if (c->prof.next[li] == 0) c->prof.next[li] = n + 1 + prof::objects_before_sample(rate, size);
-  void* p;
-  if (n + 1 >= c->prof.next[li]) {  // (>: a check undid the cut)
-    p = alloc_sampled(spc);
-    c->prof.next[li] = n + 1 + prof::objects_before_sample(rate, size);
-  } else {
-    p = alloc_small_unsampled(c, spc);
-  }
+  if (c->prof.rate == 0 && !guarded_class(spc)) return alloc_small_unsampled(c, spc);
+  void* p = take_sample(c, spc, n, size, align);
+  if (!p) p = alloc_small_unsampled(c, spc);
   if (p && c->alloc[spc] != &g_empty_span) c->prof_cut(spc);
   return p;
 }
 
 // Pops an object of span class spc from the P's current span (see
-// alloc_small_unsampled), through the sampler when heap profiling is on.
-GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc) {
-  if (GOMEM_UNLIKELY((prof::rate() | c->prof.rate) != 0) && !sample_far(c, spc)) return alloc_small_profiled(c, spc);
+// alloc_small_unsampled), through the samplers when heap profiling or the
+// guarded pool is on; size and align are what the program asked for.
+GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc, size_t size, size_t align) {
+  if (GOMEM_UNLIKELY((prof::rate() | c->prof.rate | guarded::rate()) != 0) && !sample_far(c, spc))
+    return alloc_small_profiled(c, spc, size, align);
   return alloc_small_unsampled(c, spc);
 }
 
@@ -162,7 +188,7 @@ void* malloc_slow(size_t size) {
   if (GOMEM_UNLIKELY(!c)) return out_of_memory();
   void* p;
   if (size <= kMaxSmallSize)
-    p = alloc_small(c, make_span_class(kManualClasses.class_of(size ? size : 1), SpanKind::kManual));
+    p = alloc_small(c, make_span_class(kManualClasses.class_of(size ? size : 1), SpanKind::kManual), size, 16);
   else
     p = malloc_large(size, kPageSize, SpanKind::kManual);
   after_slow_path();
@@ -228,7 +254,7 @@ void* malloc_aligned(size_t size, size_t align) {
       if (kManualClasses.cls[cl].size % align == 0) {
         MCache* c = current_p();
         if (!c) return out_of_memory();
-        void* p = alloc_small(c, make_span_class(cl, SpanKind::kManual));
+        void* p = alloc_small(c, make_span_class(cl, SpanKind::kManual), size, align);
         after_slow_path();
         return p;
       }
@@ -243,7 +269,7 @@ void* malloc_uncollectable(size_t size) {
     MCache* c = current_p();
     if (!c) return out_of_memory();
     SpanClass spc = make_span_class(kManualClasses.class_of(size ? size : 1), SpanKind::kUncollectable);
-    p = alloc_small(c, spc);
+    p = alloc_small(c, spc, size, 16);
     if (p) memset(p, 0, kManualClasses.cls[span_class_size_class(spc)].size);
   } else {
     p = malloc_large(size, kPageSize, SpanKind::kUncollectable);
@@ -270,6 +296,10 @@ void* calloc_impl(size_t n, size_t size) {
 
 size_t usable_size(const void* ptr) {
   if (!ptr) return 0;
+  if (GOMEM_UNLIKELY(guarded::contains(reinterpret_cast<uintptr_t>(ptr)))) {
+    size_t n = 0;
+    return guarded::live_size(reinterpret_cast<uintptr_t>(ptr), &n) ? n : 0;
+  }
   MSpan* s = g_arena_index.span_of(reinterpret_cast<uintptr_t>(ptr));
   if (!s || s->state.load(std::memory_order_acquire) != SpanState::kInUse) return 0;
   if (s->large) return large_usable_bytes(s) - (reinterpret_cast<uintptr_t>(ptr) - s->base);
@@ -282,6 +312,7 @@ void* realloc_impl(void* ptr, size_t size) {
     free_fast(ptr);
     return nullptr;
   }
+  if (GOMEM_UNLIKELY(guarded::contains(reinterpret_cast<uintptr_t>(ptr)))) return guarded_realloc(ptr, size);
   uintptr_t idx;
   MSpan* s = checked_span(ptr, &idx);
   if (kind_is_gc(s->kind)) fatal_fault(Fault::kInvalidFree, ptr, s, "realloc of a collected object");
@@ -332,6 +363,7 @@ void free_mark_reached(MSpan* s) {
 
 void free_slow(void* ptr) {
   if (!ptr) return;
+  if (GOMEM_UNLIKELY(guarded::contains(reinterpret_cast<uintptr_t>(ptr)))) return guarded_free(ptr);
   uintptr_t idx;
   MSpan* s = checked_span(ptr, &idx);
   if (s->large) {

@@ -1,5 +1,6 @@
 #include "runtime/proc.h"
 
+#include "heap/guarded.h"
 #include "heap/profile.h"
 
 #include <new>
@@ -123,6 +124,7 @@ void fork_prepare() {
   if (!runtime_initialized()) return;
   fork_hook_prepare();
   prof::fork_prepare();
+  guarded::fork_prepare();
   g_procs.lock.lock();
   for_each_p([](MCache* c) { c->lock.lock(); });
   for (auto& mc : g_heap.central) mc.lock.lock();
@@ -137,6 +139,7 @@ void fork_parent() {
   for (auto& mc : g_heap.central) mc.lock.unlock();
   for_each_p([](MCache* c) { c->lock.unlock(); });
   g_procs.lock.unlock();
+  guarded::fork_parent();
   prof::fork_parent();
   fork_hook_parent();
 }
@@ -144,6 +147,7 @@ void fork_parent() {
 void fork_child() {
   if (!runtime_initialized()) return;
   prof::fork_child();
+  guarded::fork_child();
   prof_fork_child();
   g_heap.lock.reset();
   fork_hook_child_scavenge();
