@@ -71,7 +71,9 @@ void MCache::prof_reset() {
   for (int li = 0; li < kManualLists; li++) {
     prof_restore(li);
     prof.next[li] = 0;
+    prof.horizon[li] = 0;
   }
+  prof.large_left = 0;
   // Collected windows cut short: whole again (next_free_index would skip
   // the slots left out), in a non-preemptible section like every change of
   // a current collected span.

@@ -218,12 +218,18 @@ struct MCache {
   // starts again (prof_reset). next[li] / guarded_next[li] / gc_left[spc]:
   // 0 = no draw. A manual list is cut before the nearer of its two samples.
   struct ProfState {
-    uint64_t rate = 0;                    // rate of the draws below (0: none made)
-    uint64_t next[kManualLists];          // manual: 1 + the counts[] value at the class's sampled malloc
-    uint64_t guarded_next[kManualLists];  // manual: 1 + the counts[] value at the class's guarded sample (the pool's
-                                          // rate is fixed)
-    void* rest[kManualLists];             // manual: the current span's free list past the objects before it
-    uint64_t gc_left[kNumSpanClasses];    // collected: 1 + objects of the class before its sampled one
+    uint64_t rate = 0;            // rate of the draws below (0: none made)
+    uint64_t next[kManualLists];  // manual: 1 + the counts[] value at the class's sampled malloc
+    // manual: 1 + the counts[] value at the class's guarded sample (the
+    // pool's rate never changes)
+    uint64_t guarded_next[kManualLists];
+    void* rest[kManualLists];           // manual: the current span's free list past the objects before it
+    uint64_t gc_left[kNumSpanClasses];  // collected: 1 + objects of the class before its sampled one
+    // manual: the counts[] value below which a slow path of the class needs
+    // no sampler (its nearer sample lies more than a span's objects ahead:
+    // no cut to make, none in place); 0 until the draws are made.
+    uint64_t horizon[kManualLists];
+    uint64_t large_left;  // bytes of large manual objects before the next sampled one (0: no draw)
   } prof{};
 
   // ---- Shared.

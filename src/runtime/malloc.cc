@@ -89,17 +89,6 @@ GOMEM_INLINE bool guarded_class(SpanClass spc) {
          kManualClasses.cls[span_class_size_class(spc)].size <= guarded::kSlotSize;
 }
 
-// Most slow paths while sampling is on: the draws are for the current rate,
-// no cut is to be undone, and the next sample (the profile's, the guarded
-// pool's) lies further than a whole span of objects after this allocation,
-// so no cut is to be made either.
-GOMEM_INLINE bool sample_far(MCache* c, SpanClass spc) {
-  int li = manual_list_index(spc);
-  uint64_t far = c->counts[spc] + 1 + kManualClasses.cls[span_class_size_class(spc)].nelems;
-  return c->prof.rate == prof::rate() && !c->prof.rest[li] && (c->prof.rate == 0 || c->prof.next[li] > far) &&
-         (!guarded_class(spc) || c->prof.guarded_next[li] > far);
-}
-
 // The sample due at this allocation of class spc (the P's counts[spc] is
 // n), if any: a profiled object (heap/profile.h) or a guarded one of `size`
 // bytes aligned to `align` (heap/guarded.h), nullptr if neither is due (or
@@ -122,27 +111,45 @@ void* take_sample(MCache* c, SpanClass spc, uint64_t n, size_t size, size_t alig
   return nullptr;
 }
 
-// alloc_small while sampling is on, or was on for this P: malloc's fast path
-// ran dry at a cut (or the list is simply empty). Either a sample is due,
-// or the object comes from the span as usual; the span is cut again
-// before the next sample.
+// The counts[] value of class spc below which a slow path needs no
+// sampler (MCache::prof.horizon): its nearer sample (the profile's, the
+// guarded pool's) minus a span's objects; no limit when neither samples it.
+uint64_t sample_horizon(const MCache* c, SpanClass spc) {
+  int li = manual_list_index(spc);
+  uint64_t due = UINT64_MAX;
+  if (c->prof.rate) due = c->prof.next[li];
+  if (guarded_class(spc) && c->prof.guarded_next[li] < due) due = c->prof.guarded_next[li];
+  if (due == UINT64_MAX) return due;
+  uint64_t ahead = 1 + kManualClasses.cls[span_class_size_class(spc)].nelems;
+  return due > ahead ? due - ahead : 0;
+}
+
+// alloc_small while sampling is on, or was on for this P, and the class's
+// horizon is reached: malloc's fast path ran dry at a cut (or the list is
+// simply empty). Either a sample is due, or the object comes from the span
+// as usual; the span is cut again before the next sample.
 GOMEM_NOINLINE void* alloc_small_profiled(MCache* c, SpanClass spc, size_t size, size_t align) {
   int li = manual_list_index(spc);
   uint64_t n = c->counts[spc];
   if (c->prof.rate != prof::rate()) c->prof_reset();
   c->prof_restore(li);
-  if (c->prof.rate == 0 && !guarded_class(spc)) return alloc_small_unsampled(c, spc);
   void* p = take_sample(c, spc, n, size, align);
   if (!p) p = alloc_small_unsampled(c, spc);
+  c->prof.horizon[li] = sample_horizon(c, spc);
   if (p && c->alloc[spc] != &g_empty_span) c->prof_cut(spc);
   return p;
 }
 
 // Pops an object of span class spc from the P's current span (see
 // alloc_small_unsampled), through the samplers when heap profiling or the
-// guarded pool is on; size and align are what the program asked for.
+// guarded pool is on and the class's horizon is reached (a few loads
+// otherwise: no sample can fall in the span's objects, and no cut is in
+// place, since a cut is made only inside the horizon); size and align are
+// what the program asked for.
 GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc, size_t size, size_t align) {
-  if (GOMEM_UNLIKELY((prof::rate() | c->prof.rate | guarded::rate()) != 0) && !sample_far(c, spc))
+  uint64_t rate = prof::rate();
+  if (GOMEM_UNLIKELY((rate | c->prof.rate | guarded::rate()) != 0) &&
+      (c->prof.rate != rate || c->counts[spc] >= c->prof.horizon[manual_list_index(spc)]))
     return alloc_small_profiled(c, spc, size, align);
   return alloc_small_unsampled(c, spc);
 }
@@ -210,12 +217,29 @@ void* large_guard(const MSpan* s) { return reinterpret_cast<void*>(s->base + lar
 
 }  // namespace
 
+namespace {
+
+// Whether a large manual object of `bytes` is sampled: the calling thread's
+// P counts bytes down to its next sample (Go's nextSample; memoryless, so
+// the same probability as a fresh draw, 1 - e^(-bytes/rate), without a
+// logarithm per allocation); a thread without a P, or whose P's draws are
+// for another rate, draws afresh.
+bool sample_large_manual(uint64_t rate, uintptr_t bytes) {
+  MCache* c = t_mcache;
+  if (c == &g_empty_mcache || c->prof.rate != rate) return prof::sample_large(rate, bytes);
+  uint64_t left = c->prof.large_left ? c->prof.large_left : prof::draw_bytes(rate);
+  c->prof.large_left = bytes < left ? left - bytes : 0;
+  return bytes >= left;
+}
+
+}  // namespace
+
 void* malloc_large(size_t size, size_t align, SpanKind kind) {
   void* p = malloc_large_unsampled(size, align, kind);
   uint64_t rate = prof::rate();
   if (GOMEM_UNLIKELY(rate != 0) && p) {
     MSpan* s = g_arena_index.span_of(reinterpret_cast<uintptr_t>(p));
-    if (prof::sample_large(rate, s->bytes())) prof::record(s, s->bytes(), prof::Heap::kManual);
+    if (sample_large_manual(rate, s->bytes())) prof::record(s, s->bytes(), prof::Heap::kManual);
   }
   return p;
 }
