@@ -73,8 +73,9 @@ GOMEM_NOINLINE void* alloc(size_t size, size_t align) {
     push_free(i);
     return nullptr;
   }
-  // A reused page may still hold its last object (MADV_FREE): zero it.
-  if (s.ptr) memset(page, 0, kSlotSize);
+  // A reused page may still hold its last object (given back with
+  // MADV_FREE): zero it.
+  if (s.stale) memset(page, 0, kSlotSize);
   if (align < kMallocAlign) align = kMallocAlign;
   uintptr_t end = slot_end(i);
   uintptr_t p = (end - (size ? size : 1)) & ~(align - 1);
@@ -114,8 +115,10 @@ FreeError begin_free(uintptr_t p, Slot** slot, uintptr_t* bad) {
   State live = State::kLive;
   if (!s->state.compare_exchange_strong(live, State::kFreed, std::memory_order_acquire)) return FreeError::kDoubleFree;
   uint32_t i = index_of(s);
-  for (uintptr_t a = slot_page(i); a < p; a++)
-    if (*reinterpret_cast<const uint8_t*>(a) != 0) {
+  // The bytes before the object: whole words (p is 16-byte aligned).
+  for (uintptr_t a = slot_page(i); a < p; a += 8)
+    if (*reinterpret_cast<const uint64_t*>(a) != 0) {
+      while (*reinterpret_cast<const uint8_t*>(a) == 0) a++;
       *bad = a;
       return FreeError::kUnderflow;
     }
@@ -131,7 +134,7 @@ GOMEM_NOINLINE void release(Slot* s) {
   s->free_tid = os::gettid();
   s->free_depth = prof::walk_stack(s->free_pcs, kStackDepth);
   void* page = reinterpret_cast<void*>(slot_page(index_of(s)));
-  linux_mem_os().decommit(page, kSlotSize);
+  s->stale = !linux_mem_os().decommit(page, kSlotSize);
   // Left accessible if the kernel refuses (out of mappings): the slot is
   // then no quarantine, but still reused last.
   os::protect(page, kSlotSize, false);

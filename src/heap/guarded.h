@@ -81,6 +81,7 @@ enum class State : uint8_t { kUnused = 0, kLive = 1, kFreed = 2 };
 // after its kLive -> kFreed CAS and before the slot goes back on the FIFO.
 struct Slot {
   std::atomic<State> state;
+  bool stale;     // the page may hold old bytes (given back without zeroing)
   uint32_t size;  // bytes asked for
   uintptr_t ptr;  // the object (0: never used)
   int alloc_tid, free_tid;
