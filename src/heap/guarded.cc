@@ -61,6 +61,7 @@ bool init(uint64_t rate) {
   g_base = reinterpret_cast<uintptr_t>(base);
   g_bytes = bytes;
   g_rate = rate;
+  prof::set_guarded();
   return true;
 }
 
@@ -142,6 +143,7 @@ GOMEM_NOINLINE void release(Slot* s) {
 }
 
 bool live_size(uintptr_t p, size_t* size) {
+  if (!contains(p)) return false;
   Slot* s = slot_of(p);
   if (!s || s->ptr != p || s->state.load(std::memory_order_acquire) != State::kLive) return false;
   *size = s->size;

@@ -41,13 +41,15 @@
 // list is cut just before the sampled object (MCache::prof_cut takes the
 // nearer of the profile's and the pool's samples), so malloc's fast path
 // runs dry there and malloc_slow takes the sample. Nothing is added to the
-// fast paths: with the pool off, the slow path tests one more zero word.
+// fast paths, nor to the slow paths' test: they load prof::g_active, the
+// profile's rate with bit 0 set while the pool is on.
 //
 // Recognising pool pointers. The pool is one reservation, outside the
 // heap's arenas: the arena index maps none of its pages, so free's fast
-// path finds the empty span and falls to free_slow, which (like realloc,
-// malloc_usable_size and the heap check) tests contains() before the
-// arena index: one subtraction and a compare.
+// path finds the empty span and falls to free_slow, which, like realloc
+// and malloc_usable_size, tests contains() only where the arena index has
+// no span: a cost only for pointers that are not the heap's. The heap
+// check (gomem_check_heap) checks the FIFO against the slots' states.
 //
 // Metadata: a Slot record per slot and the FIFO, in memory from the OS
 // (MemOS::alloc_meta), never from malloc. A slot's state is an atomic:
@@ -99,8 +101,8 @@ extern uint64_t g_rate;
 GOMEM_INLINE bool contains(uintptr_t p) { return p - g_base < g_bytes; }
 GOMEM_INLINE uint64_t rate() { return g_rate; }
 
-// Maps the pool and turns sampling on at `rate` (> 0). False (sampling
-// stays off) if the OS refuses the memory.
+// Maps the pool and turns sampling on at `rate` (> 0), setting bit 0 of
+// prof::g_active. False (sampling stays off) if the OS refuses the memory.
 bool init(uint64_t rate);
 
 // Objects of a sampled class to skip before its next guarded sample.
@@ -125,7 +127,7 @@ FreeError begin_free(uintptr_t p, Slot** slot, uintptr_t* bad);
 // Records the free's stack, protects the slot and queues it.
 void release(Slot* s);
 
-// Whether p starts a live object of the pool, and its size (the size asked
+// Whether p (any address) starts a live object of the pool, and its size (the size asked
 // for: malloc_usable_size's answer) in *size.
 bool live_size(uintptr_t p, size_t* size);
 

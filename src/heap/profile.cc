@@ -13,6 +13,7 @@ namespace gomem {
 namespace prof {
 
 GOMEM_META constinit std::atomic<uint64_t> g_rate{0};
+GOMEM_META constinit std::atomic<uint64_t> g_active{0};
 
 namespace {
 
@@ -141,7 +142,12 @@ Bucket* find_bucket(const uintptr_t* pcs, int n, Heap heap) {
 
 }  // namespace
 
-void set_rate(uint64_t bytes) { g_rate.store(bytes, std::memory_order_relaxed); }
+void set_rate(uint64_t bytes) {
+  g_rate.store(bytes, std::memory_order_relaxed);
+  g_active.store(bytes | (g_active.load(std::memory_order_relaxed) & 1), std::memory_order_relaxed);
+}
+
+void set_guarded() { g_active.fetch_or(1, std::memory_order_relaxed); }
 
 Bucket* all_buckets() { return g_all.load(std::memory_order_acquire); }
 

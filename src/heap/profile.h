@@ -99,6 +99,14 @@ extern std::atomic<uint64_t> g_rate;
 GOMEM_INLINE uint64_t rate() { return g_rate.load(std::memory_order_relaxed); }
 void set_rate(uint64_t bytes);
 
+// g_rate, with bit 0 set while the guarded pool samples too (heap/guarded.h,
+// which shares the countdown and the cuts): the one word a manual slow
+// path loads to learn that no sampler is on. Written by set_rate and
+// set_guarded (once, at initialisation).
+extern std::atomic<uint64_t> g_active;
+GOMEM_INLINE uint64_t active() { return g_active.load(std::memory_order_relaxed); }
+void set_guarded();
+
 // Every bucket made so far (newest first), for the writer.
 Bucket* all_buckets();
 

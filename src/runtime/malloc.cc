@@ -147,9 +147,8 @@ GOMEM_NOINLINE void* alloc_small_profiled(MCache* c, SpanClass spc, size_t size,
 // place, since a cut is made only inside the horizon); size and align are
 // what the program asked for.
 GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc, size_t size, size_t align) {
-  uint64_t rate = prof::rate();
-  if (GOMEM_UNLIKELY((rate | c->prof.rate | guarded::rate()) != 0) &&
-      (c->prof.rate != rate || c->counts[spc] >= c->prof.horizon[manual_list_index(spc)]))
+  if (GOMEM_UNLIKELY((prof::active() | c->prof.rate) != 0) &&
+      (c->prof.rate != prof::rate() || c->counts[spc] >= c->prof.horizon[manual_list_index(spc)]))
     return alloc_small_profiled(c, spc, size, align);
   return alloc_small_unsampled(c, spc);
 }
@@ -161,12 +160,17 @@ GOMEM_INLINE MCache* current_p() {
   return c;
 }
 
-// Validates a pointer handed to free/realloc/usable_size and returns its
-// span (never returns on a bad pointer). Sets *idx for small objects.
+// Validates a pointer handed to free/realloc and returns its span, or
+// nullptr for a pointer into the guarded pool, which the caller hands to
+// guarded_free (never returns on a bad pointer). Sets *idx for small
+// objects.
 MSpan* checked_span(void* ptr, uintptr_t* idx) {
   uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
   MSpan* s = g_arena_index.span_of(p);
-  if (!s) fatal_fault(Fault::kInvalidFree, ptr, nullptr);
+  if (!s) {
+    if (guarded::contains(p)) return nullptr;  // (no arena maps the pool)
+    fatal_fault(Fault::kInvalidFree, ptr, nullptr);
+  }
   SpanState st = s->state.load(std::memory_order_acquire);
   if (st == SpanState::kFree) fatal_fault(Fault::kDoubleFree, ptr, nullptr, "the page is free");
   if (st != SpanState::kInUse || p < s->base || p >= s->end()) fatal_fault(Fault::kInvalidFree, ptr, nullptr);
@@ -320,12 +324,12 @@ void* calloc_impl(size_t n, size_t size) {
 
 size_t usable_size(const void* ptr) {
   if (!ptr) return 0;
-  if (GOMEM_UNLIKELY(guarded::contains(reinterpret_cast<uintptr_t>(ptr)))) {
-    size_t n = 0;
+  MSpan* s = g_arena_index.span_of(reinterpret_cast<uintptr_t>(ptr));
+  if (!s) {
+    size_t n = 0;  // the guarded pool, or no object of gomem's
     return guarded::live_size(reinterpret_cast<uintptr_t>(ptr), &n) ? n : 0;
   }
-  MSpan* s = g_arena_index.span_of(reinterpret_cast<uintptr_t>(ptr));
-  if (!s || s->state.load(std::memory_order_acquire) != SpanState::kInUse) return 0;
+  if (s->state.load(std::memory_order_acquire) != SpanState::kInUse) return 0;
   if (s->large) return large_usable_bytes(s) - (reinterpret_cast<uintptr_t>(ptr) - s->base);
   return s->elemsize;
 }
@@ -336,9 +340,9 @@ void* realloc_impl(void* ptr, size_t size) {
     free_fast(ptr);
     return nullptr;
   }
-  if (GOMEM_UNLIKELY(guarded::contains(reinterpret_cast<uintptr_t>(ptr)))) return guarded_realloc(ptr, size);
   uintptr_t idx;
   MSpan* s = checked_span(ptr, &idx);
+  if (GOMEM_UNLIKELY(!s)) return guarded_realloc(ptr, size);
   if (kind_is_gc(s->kind)) fatal_fault(Fault::kInvalidFree, ptr, s, "realloc of a collected object");
   size_t old = s->large ? large_usable_bytes(s) : s->elemsize;
   if (s->kind == SpanKind::kUncollectable) {
@@ -387,9 +391,9 @@ void free_mark_reached(MSpan* s) {
 
 void free_slow(void* ptr) {
   if (!ptr) return;
-  if (GOMEM_UNLIKELY(guarded::contains(reinterpret_cast<uintptr_t>(ptr)))) return guarded_free(ptr);
   uintptr_t idx;
   MSpan* s = checked_span(ptr, &idx);
+  if (GOMEM_UNLIKELY(!s)) return guarded_free(ptr);
   if (s->large) {
     if (kind_is_gc(s->kind)) return gc_free_hook(ptr, s);
     if (uintptr_t guard = large_guard_pages(s)) os::protect(large_guard(s), guard << kPageShift, true);
