@@ -302,6 +302,9 @@ struct MCache {
     if (prof.rest[li]) prof_restore_slow(li);
   }
   void prof_restore_slow(int li);
+  // Undoes every cut (manual lists, collected windows) and forgets the
+  // collected countdowns; the manual draws stay (release_all).
+  void prof_undo_cuts();
   void prof_reset();
   void prof_cut(SpanClass spc);
 
