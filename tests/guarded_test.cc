@@ -40,60 +40,59 @@ Outcome guarded(const std::string& mode, int rate = 1) {
 
 bool has(const std::string& out, const std::string& re) { return std::regex_search(out, std::regex(re)); }
 
-const char* kHex = "0x[0-9a-f]+";
+// Runs the helper's `mode` at rate 1 and checks that it died by `sig`, that
+// its report matches `line`, and that each of `stacks` ({"allocated",
+// function}, {"freed", ...}, {"freed again", ...}) starts at that function
+// of the helper (gomem's own frames are left out of a stack).
+void expect_report(const std::string& mode, int sig, const std::string& line,
+                   std::initializer_list<std::pair<const char*, const char*>> stacks) {
+  Outcome r = guarded(mode);
+  EXPECT_EQ(r.status, 128 + sig) << r.out;
+  EXPECT_TRUE(has(r.out, line)) << r.out;
+  for (auto& [what, fn] : stacks)
+    EXPECT_TRUE(has(r.out, std::string(what) + " by thread [0-9]+:\n +#0 0x[0-9a-f]+ [^\n]*" + fn)) << what << "\n"
+                                                                                                    << r.out;
+}
+
+const std::string kHex = "0x[0-9a-f]+";
 
 TEST(Guarded, OffByOneWriteIsReportedAtFree) {
-  Outcome r = guarded("write_into_slack");
-  EXPECT_EQ(r.status, 128 + SIGABRT) << r.out;
-  EXPECT_TRUE(has(r.out, std::string("gomem: heap-buffer-overflow of ") + kHex + " found at its free: the byte at " +
-                             kHex + ", 0 bytes after the freed 13-byte object " + kHex +
-                             ", was written \\(alignment slack after it\\)"))
-      << r.out;
-  EXPECT_TRUE(has(r.out, "allocated by thread [0-9]+:\n +#0 0x[0-9a-f]+ [^\n]*guarded_site_alloc")) << r.out;
-  EXPECT_TRUE(has(r.out, "freed by thread [0-9]+:\n +#0 0x[0-9a-f]+ [^\n]*guarded_site_free")) << r.out;
+  expect_report("write_into_slack", SIGABRT,
+                "gomem: heap-buffer-overflow of " + kHex + " found at its free: the byte at " + kHex +
+                    ", 0 bytes after the freed 13-byte object " + kHex + ", was written \\(alignment slack after it\\)",
+                {{"allocated", "guarded_site_alloc"}, {"freed", "guarded_site_free"}});
 }
 
 TEST(Guarded, WritePastTheSlackFaultsAtOnce) {
-  Outcome r = guarded("write_past_end");
-  EXPECT_EQ(r.status, 128 + SIGSEGV) << r.out;
-  EXPECT_TRUE(has(r.out, std::string("gomem: heap-buffer-overflow: access at ") + kHex +
-                             ", 3 bytes after the 13-byte object " + kHex + " \\(offset 16\\)"))
-      << r.out;
-  EXPECT_TRUE(has(r.out, "allocated by thread [0-9]+:\n +#0 0x[0-9a-f]+ [^\n]*guarded_site_alloc")) << r.out;
+  expect_report("write_past_end", SIGSEGV,
+                "gomem: heap-buffer-overflow: access at " + kHex + ", 3 bytes after the 13-byte object " + kHex +
+                    " \\(offset 16\\)",
+                {{"allocated", "guarded_site_alloc"}});
 }
 
 TEST(Guarded, OperatorNewOverflowFaults) {
-  Outcome r = guarded("new_past_end");
-  EXPECT_EQ(r.status, 128 + SIGSEGV) << r.out;
-  EXPECT_TRUE(has(r.out, "gomem: heap-buffer-overflow: access at 0x[0-9a-f]+, 0 bytes after the 32-byte object"))
-      << r.out;
-  EXPECT_TRUE(has(r.out, "guarded_site_new")) << r.out;
+  expect_report("new_past_end", SIGSEGV,
+                "gomem: heap-buffer-overflow: access at " + kHex + ", 0 bytes after the 32-byte object",
+                {{"allocated", "guarded_site_new"}});
 }
 
 TEST(Guarded, WriteBeforeTheObjectIsReportedAtFree) {
-  Outcome r = guarded("write_before");
-  EXPECT_EQ(r.status, 128 + SIGABRT) << r.out;
-  EXPECT_TRUE(has(r.out,
-                  "gomem: heap-buffer-overflow of 0x[0-9a-f]+ found at its free: the byte at 0x[0-9a-f]+, "
-                  "1 bytes before the freed 13-byte object 0x[0-9a-f]+, was written \\(unused bytes before it\\)"))
-      << r.out;
+  expect_report("write_before", SIGABRT,
+                "gomem: heap-buffer-overflow of " + kHex + " found at its free: the byte at " + kHex +
+                    ", 1 bytes before the freed 13-byte object " + kHex + ", was written \\(unused bytes before it\\)",
+                {{"allocated", "guarded_site_alloc"}, {"freed", "guarded_site_free"}});
 }
 
 TEST(Guarded, ReadAfterFreeFaultsWithBothStacks) {
-  Outcome r = guarded("read_after_free");
-  EXPECT_EQ(r.status, 128 + SIGSEGV) << r.out;
-  EXPECT_TRUE(has(r.out, std::string("gomem: use-after-free: access at ") + kHex +
-                             ", offset 4 in the freed 13-byte object " + kHex + "\n"))
-      << r.out;
-  EXPECT_TRUE(has(r.out, "allocated by thread [0-9]+:\n +#0 0x[0-9a-f]+ [^\n]*guarded_site_alloc")) << r.out;
-  EXPECT_TRUE(has(r.out, "freed by thread [0-9]+:\n +#0 0x[0-9a-f]+ [^\n]*guarded_site_free")) << r.out;
+  expect_report("read_after_free", SIGSEGV,
+                "gomem: use-after-free: access at " + kHex + ", offset 4 in the freed 13-byte object " + kHex + "\n",
+                {{"allocated", "guarded_site_alloc"}, {"freed", "guarded_site_free"}});
 }
 
 TEST(Guarded, DoubleFreeIsReported) {
-  Outcome r = guarded("double_free");
-  EXPECT_EQ(r.status, 128 + SIGABRT) << r.out;
-  EXPECT_TRUE(has(r.out, "gomem: double free of 0x[0-9a-f]+ \\(a guarded 13-byte object, already freed\\)")) << r.out;
-  EXPECT_TRUE(has(r.out, "freed again by thread [0-9]+:\n +#0 0x[0-9a-f]+ [^\n]*guarded_site_free")) << r.out;
+  expect_report(
+      "double_free", SIGABRT, "gomem: double free of " + kHex + " \\(a guarded 13-byte object, already freed\\)",
+      {{"allocated", "guarded_site_alloc"}, {"freed", "guarded_site_free"}, {"freed again", "guarded_site_free"}});
 }
 
 TEST(Guarded, ReallocCallocAlignedAndUsableSize) {
