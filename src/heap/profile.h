@@ -38,8 +38,10 @@
 // Cost, callgrind, whole programs, off -> on at Go's rate (524288):
 // random_replace steps=3000000 (a slow path every fifth malloc) 1477.4 M ->
 // 1490.0 M instructions (1.0085; 1.0111 before the horizon and the kept
-// draws), mstress quick (thread churn, 2 % large objects) 11300.5 M ->
-// 11448.5 M (1.0131; 1.0190 before those and the large countdown below).
+// draws; malloc and free alone, inclusive, 1.035 against 1.045), mstress
+// quick (thread churn, 2 % large objects) 11300.5 M -> 11448.5 M (1.0131;
+// 1.0190 before those and the large countdown below; malloc and free
+// alone 1.047 against 1.070).
 // What is left in mstress's +148 M: the samples themselves (a one-object
 // span made and freed for each of the 30,000 sampled small objects, ~50 M
 // of page-heap work; the stack walk 8 M; record 6 M), the horizon test on
