@@ -135,10 +135,12 @@ GOMEM_NOINLINE void release(Slot* s) {
   s->free_tid = os::gettid();
   s->free_depth = prof::walk_stack(s->free_pcs, kStackDepth);
   void* page = reinterpret_cast<void*>(slot_page(index_of(s)));
-  s->stale = !linux_mem_os().decommit(page, kSlotSize);
-  // Left accessible if the kernel refuses (out of mappings): the slot is
-  // then no quarantine, but still reused last.
-  os::protect(page, kSlotSize, false);
+  // Closed first, so that a racing use after free faults rather than dirty
+  // the page after it was given back. Left accessible if the kernel refuses
+  // (out of mappings): the slot is then no quarantine, but still reused
+  // last, and zeroed when reused.
+  bool closed = os::protect(page, kSlotSize, false);
+  s->stale = !linux_mem_os().decommit(page, kSlotSize) || !closed;
   push_free(index_of(s));
 }
 
