@@ -88,12 +88,10 @@ int new_past_end() {
   return 0;
 }
 
-// gomem_kind, gomem_gc_base, realloc, calloc, aligned_alloc and
-// malloc_usable_size of guarded objects.
+// realloc, calloc, aligned_alloc and malloc_usable_size of guarded objects.
 int api() {
   char* p = sampled(guarded_site_alloc(13));
   memcpy(p, "hello, world", 13);
-  printf("manual %d base %d\n", gomem_kind(p + 5) == GOMEM_KIND_MANUAL, gomem_gc_base(p + 5) == p);
   printf("usable %zu\n", malloc_usable_size(p));
   p = sampled(static_cast<char*>(realloc(p, 100)));
   printf("realloc %s usable %zu\n", p, malloc_usable_size(p));

@@ -144,16 +144,6 @@ GOMEM_NOINLINE void release(Slot* s) {
   push_free(index_of(s));
 }
 
-bool live_object(uintptr_t a, uintptr_t* base) {
-  if (!contains(a)) return false;
-  Slot* s = slot_of(a);
-  if (!s || s->state.load(std::memory_order_acquire) != State::kLive || a < s->ptr ||
-      a - s->ptr >= (s->size ? s->size : 1))
-    return false;
-  *base = s->ptr;
-  return true;
-}
-
 bool live_size(uintptr_t p, size_t* size) {
   if (!contains(p)) return false;
   Slot* s = slot_of(p);

@@ -127,9 +127,6 @@ FreeError begin_free(uintptr_t p, Slot** slot, uintptr_t* bad);
 // Records the free's stack, protects the slot and queues it.
 void release(Slot* s);
 
-// Whether a (any address) lies in a live object of the pool (its first
-// byte for a 0-byte object), and the object's start in *base.
-bool live_object(uintptr_t a, uintptr_t* base);
 // Whether p (any address) starts a live object of the pool, and its size (the size asked
 // for: malloc_usable_size's answer) in *size.
 bool live_size(uintptr_t p, size_t* size);

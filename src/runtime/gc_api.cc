@@ -45,7 +45,6 @@
 #include "gc/collector.h"
 #include "gomem/gomem.h"
 #include "heap/fault.h"
-#include "heap/guarded.h"
 #include "heap/preempt.h"
 #include "platform/env.h"
 #include "platform/os.h"
@@ -351,14 +350,13 @@ GOMEM_EXPORT void* gomem_weak_get(gomem_weak* w) {
 
 GOMEM_EXPORT void* gomem_gc_base(const void* p) {
   uintptr_t base;
-  uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  return find_object(a, &base) || guarded::live_object(a, &base) ? reinterpret_cast<void*>(base) : nullptr;
+  return find_object(reinterpret_cast<uintptr_t>(p), &base) ? reinterpret_cast<void*>(base) : nullptr;
 }
 
 GOMEM_EXPORT int gomem_kind(const void* p) {
   uintptr_t base;
   MSpan* s = find_object(reinterpret_cast<uintptr_t>(p), &base);
-  if (!s) return guarded::live_object(reinterpret_cast<uintptr_t>(p), &base) ? GOMEM_KIND_MANUAL : GOMEM_KIND_NONE;
+  if (!s) return GOMEM_KIND_NONE;
   switch (s->kind) {
     case SpanKind::kManual:
       return GOMEM_KIND_MANUAL;
