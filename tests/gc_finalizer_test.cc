@@ -835,3 +835,19 @@ GC_TEST(Introspection, ASweptCollectedObjectIsNone) {
   EXPECT_EQ(gomem_gc_base(unmask(m)), nullptr);
   EXPECT_EQ(gomem_kind(unmask(big)), GOMEM_KIND_NONE);
 }
+
+// Issue 13: a finalizer set on an object gomem_gc_free already freed was
+// accepted and then ran on the zeroed memory; it is refused like any
+// pointer that is no allocated collected object (-1).
+GC_TEST(Finalizer, SetOnAnObjectAlreadyFreedIsRefused) {
+  reset_runs();
+  void* small = gomem_gc_alloc(48);
+  void* large = gomem_gc_alloc(100000);
+  gomem_gc_free(small);
+  gomem_gc_free(large);
+  EXPECT_EQ(gomem_gc_set_finalizer(small, count_finalizer, tag(0)), -1);
+  EXPECT_EQ(gomem_gc_set_finalizer(large, count_finalizer, tag(1)), -1);
+  collect_and_finalize();
+  EXPECT_EQ(runs(0), 0);
+  EXPECT_EQ(runs(1), 0);
+}

@@ -181,7 +181,8 @@ GOMEM_API int gomem_gc_set_interior(int mode);
  * p must be the start of an allocated collected object. fn == NULL removes
  * the finalizer (of any of the three kinds); setting one replaces the
  * previous one. gomem_gc_free drops it. Returns 0 on success, -1 if p is not
- * the start of an allocated collected object. Like an allocation, these
+ * the start of an allocated collected object (one already freed with
+ * gomem_gc_free is not). Like an allocation, these
  * register the calling thread. */
 typedef void (*gomem_finalizer_fn)(void* obj, void* arg);
 GOMEM_API int gomem_gc_set_finalizer(void* p, gomem_finalizer_fn fn, void* arg);

@@ -253,10 +253,13 @@ Queued* pop_locked() {
 }
 
 // The allocated collected object containing a: its span, and its start and
-// size in *base, *size. nullptr if there is none.
-MSpan* collected_object(uintptr_t a, uintptr_t* base, uintptr_t* size) {
+// size in *base, *size. nullptr if there is none, or if gomem_gc_free freed
+// it early (its slot is reclaimed by the next sweep: a finalizer set now
+// would run on the cleared memory; issue 13).
+GOMEM_INLINE MSpan* collected_object(uintptr_t a, uintptr_t* base, uintptr_t* size) {
   MSpan* s = find_object(a, base);
   if (!s || !kind_is_gc(s->kind)) return nullptr;
+  if (!s->large && bit_test(s->freed_bits(), s->obj_index(*base))) return nullptr;
   *size = s->elemsize;
   return s;
 }

@@ -22,7 +22,8 @@ extern MCache* g_all_p;
 // object's start in *base; nullptr if p lies in no allocated object (a free
 // slot, the tail past a span's last slot, a free page, memory gomem does not
 // own). Collected spans say "allocated" as the allocator sees it: an object
-// that died in the last cycle counts until its span is swept. A free slot of
+// that died in the last cycle counts until its span is swept (so does one
+// gomem_gc_free freed early: see gc/finalizer.cc). A free slot of
 // a manual span is recognised by the free key in its word 1 (heap/mspan.h).
 // Reads another thread's span without a lock: exact for objects the caller
 // may use, a snapshot for the others.

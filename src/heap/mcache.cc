@@ -68,14 +68,11 @@ void MCache::prof_restore_slow(int li) {
                    __ATOMIC_RELEASE);
 }
 
-void MCache::prof_reset() {
-  for (int li = 0; li < kManualLists; li++) {
-    prof_restore(li);
-    prof.next[li] = 0;
-  }
+void MCache::prof_undo_cuts() {
+  for (int li = 0; li < kManualLists; li++) prof_restore(li);
   // Collected windows cut short: whole again (next_free_index would skip
   // the slots left out), in a non-preemptible section like every change of
-  // a current collected span.
+  // a current collected span; their countdowns are drawn again.
   NoPreempt np;
   for (int spc = 0; spc < kNumSpanClasses; spc++) {
     MSpan* s = alloc[spc];
@@ -83,12 +80,24 @@ void MCache::prof_reset() {
       s->reload_alloc_cache();
     prof.gc_left[spc] = 0;
   }
+}
+
+void MCache::prof_reset() {
+  prof_undo_cuts();
+  for (int li = 0; li < kManualLists; li++) {
+    prof.next[li] = 0;
+    prof.horizon[li] = 0;
+  }
+  prof.large_left = 0;
   prof.rate = prof::rate();
 }
 
 void MCache::prof_cut(SpanClass spc) {
   int li = manual_list_index(spc);
-  uint64_t keep = prof.next[li] - 1 - counts[spc];  // mallocs before the sampled one
+  uint64_t due = prof.next[li];
+  if (prof.guarded_next[li] && (!due || prof.guarded_next[li] < due)) due = prof.guarded_next[li];
+  if (!due) return;
+  uint64_t keep = due - 1 - counts[spc];  // mallocs before the sampled one
   MSpan* s = alloc[spc];
   if (keep >= s->nelems) return;  // the sample lies past every object the list may hold
   void* rest;
@@ -525,7 +534,14 @@ void MCache::repair_after_fork() {
 
 void MCache::release_all(MHeap& h, bool in_child) {
   MutexLock l(lock);
-  prof_reset();
+  // The manual countdowns stay with the P (they count its counts[], which
+  // it keeps): a P that passes from thread to thread, as in programs of
+  // short-lived threads, would otherwise draw again for every class each
+  // time (a logarithm each: 3 % of mstress's profiling cost).
+  if (prof.rate == prof::rate())
+    prof_undo_cuts();
+  else
+    prof_reset();
   flush_batch(h);
   // Gather every owned manual span; hand collected spans back (gc/).
   SpanList owned;

@@ -237,15 +237,25 @@ struct MCache {
   // remote frees).
   OwnerField<uint64_t> counts[kNumSpanClasses];
 
-  // Heap-profile sampling (heap/profile.h), owner only (and release_all,
-  // check, which run while the owner does not allocate). The draws are made
-  // for `rate`; when prof::g_rate differs, the next slow path undoes every
-  // cut and starts again (prof_reset). next[li] / gc_left[spc]: 0 = no draw.
+  // Heap-profile sampling (heap/profile.h) and the guarded pool's
+  // (heap/guarded.h), owner only (and release_all, check, which run while
+  // the owner does not allocate). The profile's draws are made for `rate`;
+  // when prof::g_rate differs, the next slow path undoes every cut and
+  // starts again (prof_reset). next[li] / guarded_next[li] / gc_left[spc]:
+  // 0 = no draw. A manual list is cut before the nearer of its two samples.
   struct ProfState {
-    uint64_t rate = 0;                  // rate of the draws below (0: none made)
-    uint64_t next[kManualLists];        // manual: 1 + the counts[] value at the class's sampled malloc
+    uint64_t rate = 0;            // rate of the draws below (0: none made)
+    uint64_t next[kManualLists];  // manual: 1 + the counts[] value at the class's sampled malloc
+    // manual: 1 + the counts[] value at the class's guarded sample (the
+    // pool's rate never changes)
+    uint64_t guarded_next[kManualLists];
     void* rest[kManualLists];           // manual: the current span's free list past the objects before it
     uint64_t gc_left[kNumSpanClasses];  // collected: 1 + objects of the class before its sampled one
+    // manual: the counts[] value below which a slow path of the class needs
+    // no sampler (its nearer sample lies more than a span's objects ahead:
+    // no cut to make, none in place); 0 until the draws are made.
+    uint64_t horizon[kManualLists];
+    uint64_t large_left;  // bytes of large manual objects before the next sampled one (0: no draw)
   } prof{};
 
   // ---- Shared.
@@ -312,11 +322,15 @@ struct MCache {
 
   // Sampling: puts the cut-off tail of class li's free list back on its
   // current span; undoes every cut and forgets the draws (takes prof::g_rate);
-  // cuts the current span of spc after the objects before its next sample.
+  // cuts the current span of spc after the objects before its next sample
+  // (the profile's or the guarded pool's, whichever comes first).
   GOMEM_INLINE void prof_restore(int li) {
     if (prof.rest[li]) prof_restore_slow(li);
   }
   void prof_restore_slow(int li);
+  // Undoes every cut (manual lists, collected windows) and forgets the
+  // collected countdowns; the manual draws stay (release_all).
+  void prof_undo_cuts();
   void prof_reset();
   void prof_cut(SpanClass spc);
 

@@ -13,6 +13,7 @@ namespace gomem {
 namespace prof {
 
 GOMEM_META constinit std::atomic<uint64_t> g_rate{0};
+GOMEM_META constinit std::atomic<uint64_t> g_active{0};
 
 namespace {
 
@@ -40,6 +41,8 @@ GOMEM_TLS uintptr_t t_stack_lo;
 GOMEM_TLS uintptr_t t_stack_hi;
 GOMEM_TLS bool t_stack_hi_final;
 
+}  // namespace
+
 uint64_t next_random() {
   uint64_t z = g_seed.fetch_add(0x9E3779B97F4A7C15ull, std::memory_order_relaxed);
   if (GOMEM_UNLIKELY(z == 0)) {  // first draw: start from a random point
@@ -52,6 +55,8 @@ uint64_t next_random() {
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
+
+namespace {
 
 // Makes [t_stack_lo, t_stack_hi) cover the page of sp and, if it can, the
 // 16 bytes at fp: pages are checked as the walk needs them.
@@ -70,14 +75,13 @@ bool stack_covers(uintptr_t sp, uintptr_t fp) {
   return fp + 16 <= t_stack_hi;
 }
 
-// The return addresses of the caller's frames, innermost first (this
-// function's own caller included). Frame addresses must grow, be aligned and
-// lie in the readable part of the stack above sp.
-GOMEM_NOINLINE int walk_stack(uintptr_t* pcs) {
+}  // namespace
+
+GOMEM_NOINLINE int walk_stack(uintptr_t* pcs, int max) {
   uintptr_t sp = os::current_sp();
   uintptr_t fp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   int n = 0;
-  while (n < kMaxDepth && fp >= sp && (fp & 7) == 0 && stack_covers(sp, fp)) {
+  while (n < max && fp >= sp && (fp & 7) == 0 && stack_covers(sp, fp)) {
     const uintptr_t* frame = reinterpret_cast<const uintptr_t*>(fp);
     uintptr_t next = frame[0], ret = frame[1];
     if (ret == 0) break;
@@ -87,6 +91,8 @@ GOMEM_NOINLINE int walk_stack(uintptr_t* pcs) {
   }
   return n;
 }
+
+namespace {
 
 uint64_t hash_stack(const uintptr_t* pcs, int n, Heap heap) {
   uint64_t h = 0xcbf29ce484222325ull ^ static_cast<uint64_t>(heap);
@@ -136,7 +142,12 @@ Bucket* find_bucket(const uintptr_t* pcs, int n, Heap heap) {
 
 }  // namespace
 
-void set_rate(uint64_t bytes) { g_rate.store(bytes, std::memory_order_relaxed); }
+void set_rate(uint64_t bytes) {
+  g_rate.store(bytes, std::memory_order_relaxed);
+  g_active.store(bytes | (g_active.load(std::memory_order_relaxed) & 1), std::memory_order_relaxed);
+}
+
+void set_guarded() { g_active.fetch_or(1, std::memory_order_relaxed); }
 
 Bucket* all_buckets() { return g_all.load(std::memory_order_acquire); }
 
@@ -149,7 +160,7 @@ uint64_t draw_bytes(uint64_t rate) {
 
 void record(MSpan* s, uintptr_t bytes, Heap heap) {
   uintptr_t pcs[kMaxDepth];
-  int n = walk_stack(pcs);
+  int n = walk_stack(pcs, kMaxDepth);
   // The span keeps elemsize - bytes in 32 bits (less than a page plus the
   // alignment's padding; a slack beyond 4 GiB is recorded as in use).
   uintptr_t slack = s->elemsize - bytes;

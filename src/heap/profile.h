@@ -26,19 +26,41 @@
 // class and running one exponential countdown on each keeps it a Poisson
 // process of the same rate (the process is memoryless), so the statistics
 // are Go's. With profiling off (rate 0, never set) the slow paths test two
-// zero words and the fast paths are untouched (tests/fastpath). With it on,
-// a manual slow path whose class's sample lies more than a span's objects
-// ahead skips the sampler after a few loads (sample_far); callgrind counts
-// 4.5 % more instructions at Go's rate on a random-replace loop that takes a
-// slow path every third malloc (244.1 M -> 255.0 M for 2 M malloc/free
-// pairs of 8..1 KB), and the samples themselves ~300 instructions each.
+// zero words (g_active, which also says whether the guarded pool of
+// heap/guarded.h samples, and the P's rate) and the fast paths are
+// untouched (tests/fastpath). With it on, a manual slow path compares the
+// class's count with MCache::prof.horizon, the count from which its sample
+// lies within a span's objects, and skips the sampler below it. A P keeps
+// its manual countdowns when its thread exits (release_all undoes the cuts
+// only), so a program of short-lived threads does not draw every class
+// again for each thread.
+//
+// Cost, callgrind, whole programs, off -> on at Go's rate (524288):
+// random_replace steps=3000000 (a slow path every fifth malloc) 1477.4 M ->
+// 1490.0 M instructions (1.0085; 1.0111 before the horizon and the kept
+// draws; malloc and free alone, inclusive, 1.035 against 1.045), mstress
+// quick (thread churn, 2 % large objects) 11300.5 M -> 11448.5 M (1.0131;
+// 1.0190 before those and the large countdown below; malloc and free
+// alone 1.047 against 1.070).
+// What is left in mstress's +148 M: the samples themselves (a one-object
+// span made and freed for each of the 30,000 sampled small objects, ~50 M
+// of page-heap work; the stack walk 8 M; record 6 M), the horizon test on
+// each of 6 M slow paths (~4 instructions, ~25 M), the sampler's
+// bookkeeping (alloc_small_profiled and prof_cut, ~25 M), the draws (a
+// logarithm each, ~7 M).
+//
 // A cut is undone when the P's rate changes (prof_reset: every manual list
 // and every collected window of the P), when the P is released, and by the
 // heap check; a fork() that interrupts a cut or its undo leaks the objects
 // in between in the child, never lists them twice (MCache::prof_restore).
 //
-// Large allocations are slow paths anyway: each takes a fresh draw and is
-// sampled if the draw falls inside it, which is the same probability.
+// Large allocations are slow paths anyway. A large manual object is counted
+// down in bytes per P (MCache::prof.large_left, Go's nextSample): sampled if
+// the bytes left to the sample fall inside it, a fresh draw after each
+// sample, which by memorylessness is the probability 1 - e^(-size/rate) of a
+// fresh draw per allocation without a logarithm each (runtime/malloc.cc). A
+// large collected object, and one allocated by a thread without a P, takes
+// a fresh draw.
 //
 // The per-object record (tcmalloc's way): a sampled object gets a span of
 // its own. A sampled small object is served by a one-object large span of
@@ -99,8 +121,27 @@ extern std::atomic<uint64_t> g_rate;
 GOMEM_INLINE uint64_t rate() { return g_rate.load(std::memory_order_relaxed); }
 void set_rate(uint64_t bytes);
 
+// g_rate, with bit 0 set while the guarded pool samples too (heap/guarded.h,
+// which shares the countdown and the cuts): the one word a manual slow
+// path loads to learn that no sampler is on. Written by set_rate and
+// set_guarded (once, at initialisation).
+extern std::atomic<uint64_t> g_active;
+GOMEM_INLINE uint64_t active() { return g_active.load(std::memory_order_relaxed); }
+void set_guarded();
+
 // Every bucket made so far (newest first), for the writer.
 Bucket* all_buckets();
+
+// 64 random bits (splitmix64 over a shared counter, seeded from the OS on
+// first use; one atomic add).
+uint64_t next_random();
+
+// The return addresses of the caller's frames, innermost first (this
+// function's own caller included), at most max: frame addresses must grow,
+// be aligned and lie in the readable part of the calling thread's stack
+// above sp. Never faults; a frame without a frame pointer ends the walk or
+// skips callers.
+GOMEM_NOINLINE int walk_stack(uintptr_t* pcs, int max);
 
 // A fresh exponential draw with mean `rate`, in bytes (at least 1).
 uint64_t draw_bytes(uint64_t rate);

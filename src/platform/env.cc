@@ -29,6 +29,7 @@ const char* const kEnvNames[] = {"GOMEMLIMIT",
                                  "GOMEM_PROFILE_RATE",
                                  "GOMEM_HEAP_PROFILE",
                                  "GOMEM_HEAP_PROFILE_EVERY_MB",
+                                 "GOMEM_GUARDED_SAMPLE_RATE",
                                  nullptr};
 // clang-format on
 
@@ -170,6 +171,15 @@ const char* parse_profile_rate(const char* v, int64_t* out) {
   return nullptr;
 }
 
+// Allocations per guarded sample: 0 (off) to 2^40.
+const char* parse_guarded_rate(const char* v, int64_t* out) {
+  int64_t n;
+  if (!atoi64(v, -1, &n) || n < 0 || n > (int64_t{1} << 40))
+    return "want one sample per N allocations, N from 0 (off) to 1099511627776";
+  *out = n;
+  return nullptr;
+}
+
 const char* parse_signal(const char* v, int* out) {
   int sig;
   if (const char* why = parse_int(v, 1, 1024, "want a signal number such as 30 (SIGPWR)", &sig)) return why;
@@ -243,6 +253,7 @@ const char* parse_env(const char* name, const char* v, EnvSettings* out) {
     return parse_int(v, 0, 1000, "want a percentage of a span from 0 (no shared Ps) to 1000", &out->shared_ps);
   if (strcmp(name, "GOMEM_GC") == 0) return parse_gc_mode(v, out);
   if (strcmp(name, "GOMEM_PROFILE_RATE") == 0) return parse_profile_rate(v, &out->profile_rate);
+  if (strcmp(name, "GOMEM_GUARDED_SAMPLE_RATE") == 0) return parse_guarded_rate(v, &out->guarded_sample_rate);
   if (strcmp(name, "GOMEM_HEAP_PROFILE") == 0) {
     out->heap_profile = v;
     return nullptr;

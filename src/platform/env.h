@@ -47,6 +47,7 @@ struct EnvSettings {
   int64_t profile_rate = -1;           // GOMEM_PROFILE_RATE: bytes per heap-profile sample (0 = off, -1 = unset)
   const char* heap_profile = nullptr;  // GOMEM_HEAP_PROFILE: where to write the heap profile (the environment's string)
   int heap_profile_every_mb = 0;       // GOMEM_HEAP_PROFILE_EVERY_MB: also write one per N MB of heap growth (0 = no)
+  int64_t guarded_sample_rate = 0;     // GOMEM_GUARDED_SAMPLE_RATE: one manual allocation in N guarded (0 = off)
 };
 
 // The knobs' names, null-terminated.

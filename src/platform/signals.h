@@ -61,6 +61,22 @@ int epoll_pwait2(int epfd, struct epoll_event* events, int max, const struct tim
 int signalfd(int fd, const sigset_t* mask, int flags);
 }  // namespace raw
 
+// Synchronous faults, for the guarded pool's report (heap/guarded.h,
+// runtime/guarded_report.cc). install_fault_handlers installs fn for SIGSEGV
+// and SIGBUS (SA_SIGINFO | SA_ONSTACK, so a thread with an alternate signal
+// stack reports a stack overflow there) and keeps the actions it replaced.
+// Nothing here allocates.
+using FaultAction = void (*)(int sig, siginfo_t* info, void* uctx);
+bool install_fault_handlers(FaultAction fn);
+// Hands a fault on to the action install_fault_handlers replaced: calls its
+// handler; for SIG_DFL or SIG_IGN, which cannot ignore a fault, restores the
+// default action so that the faulting access, run again when the handler
+// returns, ends the process as it would have without gomem.
+void chain_fault(int sig, siginfo_t* info, void* uctx);
+// Restores sig's default action and raises it on the calling thread: from
+// a handler that blocks sig, it arrives when the handler returns.
+void raise_default(int sig);
+
 // Start time of thread tid of this process, in clock ticks since boot
 // (field 22 of /proc/self/task/TID/stat), which tells a thread from a later
 // one given the same tid: > 0 for a live thread; 0 if there is no such

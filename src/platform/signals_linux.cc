@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 
 #include "base/fmt.h"
 #include "platform/os.h"
@@ -20,6 +21,10 @@ namespace os {
 namespace {
 
 constinit std::atomic<int> g_stop_signal{0};
+
+// The SIGSEGV and SIGBUS actions install_fault_handlers replaced: written
+// once before its own handler is installed, read by chain_fault.
+constinit struct sigaction g_prev_segv, g_prev_bus;
 
 // Reads /proc/self/task/TID/<file> into buf (NUL-terminated): its length;
 // 0 if the thread does not exist; -1 if the file cannot be read.
@@ -197,6 +202,27 @@ bool thread_state(int tid, ThreadState* out) {
     out->sigblk = out->sigblk << 4 | static_cast<uint64_t>(d);
   }
   return true;
+}
+
+bool install_fault_handlers(FaultAction fn) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = fn;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  return sigaction(SIGSEGV, &sa, &g_prev_segv) == 0 && sigaction(SIGBUS, &sa, &g_prev_bus) == 0;
+}
+
+void chain_fault(int sig, siginfo_t* info, void* uctx) {
+  const struct sigaction& prev = sig == SIGBUS ? g_prev_bus : g_prev_segv;
+  if (prev.sa_flags & SA_SIGINFO) return prev.sa_sigaction(sig, info, uctx);
+  if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) return prev.sa_handler(sig);
+  signal(sig, SIG_DFL);
+}
+
+void raise_default(int sig) {
+  signal(sig, SIG_DFL);
+  syscall(SYS_tgkill, getpid(), gettid(), sig);
 }
 
 }  // namespace os

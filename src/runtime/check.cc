@@ -15,6 +15,7 @@
 #include "base/fmt.h"
 #include "gomem/gomem.h"
 #include "heap/fault.h"
+#include "heap/guarded.h"
 #include "heap/preempt.h"
 #include "runtime/malloc.h"
 #include "runtime/proc.h"
@@ -128,6 +129,7 @@ long check_heap() {
   }
   uintptr_t bad = 0;
   if (const char* err = g_heap.check_pages(&bad)) check_failed(err, reinterpret_cast<void*>(bad), nullptr);
+  if (const char* err = guarded::check()) check_failed(err, reinterpret_cast<void*>(guarded::g_base), nullptr);
   long n = 0;
   // The heap lock keeps the scavenger (which carves and frees span records
   // as it releases free runs) out of the walk.

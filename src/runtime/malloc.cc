@@ -7,8 +7,10 @@
 
 #include "gc/collector.h"
 #include "heap/fault.h"
+#include "heap/guarded.h"
 #include "heap/profile.h"
 #include "platform/os.h"
+#include "runtime/guarded_report.h"
 #include "runtime/proc.h"
 #include "runtime/runtime.h"
 #include "runtime/shared_p.h"
@@ -80,44 +82,74 @@ void* alloc_sampled(SpanClass spc) {
   return p;
 }
 
-// Most slow paths while sampling is on: the draws are for the current rate,
-// no cut is to be undone, and the sample lies further than a whole span of
-// objects after this allocation, so no cut is to be made either.
-GOMEM_INLINE bool sample_far(MCache* c, SpanClass spc) {
-  int li = manual_list_index(spc);
-  return c->prof.rate == prof::rate() && !c->prof.rest[li] &&
-         c->prof.next[li] > c->counts[spc] + 1 + kManualClasses.cls[span_class_size_class(spc)].nelems;
+// Whether class spc is sampled for the guarded pool (heap/guarded.h):
+// manual objects that fit a slot, while the pool is on.
+GOMEM_INLINE bool guarded_class(SpanClass spc) {
+  return guarded::rate() != 0 && span_class_kind(spc) == SpanKind::kManual &&
+         kManualClasses.cls[span_class_size_class(spc)].size <= guarded::kSlotSize;
 }
 
-// alloc_small while sampling is on, or was on for this P: malloc's fast path
-// ran dry at a cut (or the list is simply empty). Either the sample is due,
-// or the object comes from the span as usual and the span is cut again
-// before the next one.
-GOMEM_NOINLINE void* alloc_small_profiled(MCache* c, SpanClass spc) {
+// The sample due at this allocation of class spc (the P's counts[spc] is
+// n), if any: a profiled object (heap/profile.h) or a guarded one of `size`
+// bytes aligned to `align` (heap/guarded.h), nullptr if neither is due (or
+// the pool is full); the next draw is made for the one taken.
+void* take_sample(MCache* c, SpanClass spc, uint64_t n, size_t size, size_t align) {
   int li = manual_list_index(spc);
-  const SizeClass& cls = kManualClasses.cls[span_class_size_class(spc)];
+  uint64_t rate = c->prof.rate;
+  uintptr_t csize = kManualClasses.cls[span_class_size_class(spc)].size;
+  if (rate && c->prof.next[li] == 0) c->prof.next[li] = n + 1 + prof::objects_before_sample(rate, csize);
+  bool guard = guarded_class(spc);
+  if (guard && c->prof.guarded_next[li] == 0) c->prof.guarded_next[li] = n + 1 + guarded::objects_before_sample();
+  if (rate && n + 1 >= c->prof.next[li]) {  // (>: a check undid the cut)
+    c->prof.next[li] = n + 1 + prof::objects_before_sample(rate, csize);
+    return alloc_sampled(spc);
+  }
+  if (guard && n + 1 >= c->prof.guarded_next[li]) {
+    c->prof.guarded_next[li] = n + 1 + guarded::objects_before_sample();
+    return guarded::alloc(size, align);
+  }
+  return nullptr;
+}
+
+// The counts[] value of class spc below which a slow path needs no
+// sampler (MCache::prof.horizon): its nearer sample (the profile's, the
+// guarded pool's) minus a span's objects; no limit when neither samples it.
+uint64_t sample_horizon(const MCache* c, SpanClass spc) {
+  int li = manual_list_index(spc);
+  uint64_t due = UINT64_MAX;
+  if (c->prof.rate) due = c->prof.next[li];
+  if (guarded_class(spc) && c->prof.guarded_next[li] < due) due = c->prof.guarded_next[li];
+  if (due == UINT64_MAX) return due;
+  uint64_t ahead = 1 + kManualClasses.cls[span_class_size_class(spc)].nelems;
+  return due > ahead ? due - ahead : 0;
+}
+
+// alloc_small while sampling is on, or was on for this P, and the class's
+// horizon is reached: malloc's fast path ran dry at a cut (or the list is
+// simply empty). Either a sample is due, or the object comes from the span
+// as usual; the span is cut again before the next sample.
+GOMEM_NOINLINE void* alloc_small_profiled(MCache* c, SpanClass spc, size_t size, size_t align) {
+  int li = manual_list_index(spc);
   uint64_t n = c->counts[spc];
   if (c->prof.rate != prof::rate()) c->prof_reset();
   c->prof_restore(li);
-  uint64_t rate = c->prof.rate;
-  if (rate == 0) return alloc_small_unsampled(c, spc);
-  uintptr_t size = cls.size;
-  if (c->prof.next[li] == 0) c->prof.next[li] = n + 1 + prof::objects_before_sample(rate, size);
-  void* p;
-  if (n + 1 >= c->prof.next[li]) {  // (>: a check undid the cut)
-    p = alloc_sampled(spc);
-    c->prof.next[li] = n + 1 + prof::objects_before_sample(rate, size);
-  } else {
-    p = alloc_small_unsampled(c, spc);
-  }
+  void* p = take_sample(c, spc, n, size, align);
+  if (!p) p = alloc_small_unsampled(c, spc);
+  c->prof.horizon[li] = sample_horizon(c, spc);
   if (p && c->alloc[spc] != &g_empty_span) c->prof_cut(spc);
   return p;
 }
 
 // Pops an object of span class spc from the P's current span (see
-// alloc_small_unsampled), through the sampler when heap profiling is on.
-GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc) {
-  if (GOMEM_UNLIKELY((prof::rate() | c->prof.rate) != 0) && !sample_far(c, spc)) return alloc_small_profiled(c, spc);
+// alloc_small_unsampled), through the samplers when heap profiling or the
+// guarded pool is on and the class's horizon is reached (a few loads
+// otherwise: no sample can fall in the span's objects, and no cut is in
+// place, since a cut is made only inside the horizon); size and align are
+// what the program asked for.
+GOMEM_INLINE void* alloc_small(MCache* c, SpanClass spc, size_t size, size_t align) {
+  if (GOMEM_UNLIKELY((prof::active() | c->prof.rate) != 0) &&
+      (c->prof.rate != prof::rate() || c->counts[spc] >= c->prof.horizon[manual_list_index(spc)]))
+    return alloc_small_profiled(c, spc, size, align);
   return alloc_small_unsampled(c, spc);
 }
 
@@ -128,12 +160,17 @@ GOMEM_INLINE MCache* current_p() {
   return c;
 }
 
-// Validates a pointer handed to free/realloc/usable_size and returns its
-// span (never returns on a bad pointer). Sets *idx for small objects.
+// Validates a pointer handed to free/realloc and returns its span, or
+// nullptr for a pointer into the guarded pool, which the caller hands to
+// guarded_free (never returns on a bad pointer). Sets *idx for small
+// objects.
 MSpan* checked_span(void* ptr, uintptr_t* idx) {
   uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
   MSpan* s = g_arena_index.span_of(p);
-  if (!s) fatal_fault(Fault::kInvalidFree, ptr, nullptr);
+  if (!s) {
+    if (guarded::contains(p)) return nullptr;  // (no arena maps the pool)
+    fatal_fault(Fault::kInvalidFree, ptr, nullptr);
+  }
   SpanState st = s->state.load(std::memory_order_acquire);
   if (st == SpanState::kFree) fatal_fault(Fault::kDoubleFree, ptr, nullptr, "the page is free");
   if (st != SpanState::kInUse || p < s->base || p >= s->end()) fatal_fault(Fault::kInvalidFree, ptr, nullptr);
@@ -162,7 +199,7 @@ void* malloc_slow(size_t size) {
   if (GOMEM_UNLIKELY(!c)) return out_of_memory();
   void* p;
   if (size <= kMaxSmallSize)
-    p = alloc_small(c, make_span_class(kManualClasses.class_of(size ? size : 1), SpanKind::kManual));
+    p = alloc_small(c, make_span_class(kManualClasses.class_of(size ? size : 1), SpanKind::kManual), size, 16);
   else
     p = malloc_large(size, kPageSize, SpanKind::kManual);
   after_slow_path();
@@ -184,12 +221,29 @@ void* large_guard(const MSpan* s) { return reinterpret_cast<void*>(s->base + lar
 
 }  // namespace
 
+namespace {
+
+// Whether a large manual object of `bytes` is sampled: the calling thread's
+// P counts bytes down to its next sample (Go's nextSample; memoryless, so
+// the same probability as a fresh draw, 1 - e^(-bytes/rate), without a
+// logarithm per allocation); a thread without a P, or whose P's draws are
+// for another rate, draws afresh.
+bool sample_large_manual(uint64_t rate, uintptr_t bytes) {
+  MCache* c = t_mcache;
+  if (c == &g_empty_mcache || c->prof.rate != rate) return prof::sample_large(rate, bytes);
+  uint64_t left = c->prof.large_left ? c->prof.large_left : prof::draw_bytes(rate);
+  c->prof.large_left = bytes < left ? left - bytes : 0;
+  return bytes >= left;
+}
+
+}  // namespace
+
 void* malloc_large(size_t size, size_t align, SpanKind kind) {
   void* p = malloc_large_unsampled(size, align, kind);
   uint64_t rate = prof::rate();
   if (GOMEM_UNLIKELY(rate != 0) && p) {
     MSpan* s = g_arena_index.span_of(reinterpret_cast<uintptr_t>(p));
-    if (prof::sample_large(rate, s->bytes())) prof::record(s, s->bytes(), prof::Heap::kManual);
+    if (sample_large_manual(rate, s->bytes())) prof::record(s, s->bytes(), prof::Heap::kManual);
   }
   return p;
 }
@@ -228,7 +282,7 @@ void* malloc_aligned(size_t size, size_t align) {
       if (kManualClasses.cls[cl].size % align == 0) {
         MCache* c = current_p();
         if (!c) return out_of_memory();
-        void* p = alloc_small(c, make_span_class(cl, SpanKind::kManual));
+        void* p = alloc_small(c, make_span_class(cl, SpanKind::kManual), size, align);
         after_slow_path();
         return p;
       }
@@ -243,7 +297,7 @@ void* malloc_uncollectable(size_t size) {
     MCache* c = current_p();
     if (!c) return out_of_memory();
     SpanClass spc = make_span_class(kManualClasses.class_of(size ? size : 1), SpanKind::kUncollectable);
-    p = alloc_small(c, spc);
+    p = alloc_small(c, spc, size, 16);
     if (p) memset(p, 0, kManualClasses.cls[span_class_size_class(spc)].size);
   } else {
     p = malloc_large(size, kPageSize, SpanKind::kUncollectable);
@@ -271,7 +325,11 @@ void* calloc_impl(size_t n, size_t size) {
 size_t usable_size(const void* ptr) {
   if (!ptr) return 0;
   MSpan* s = g_arena_index.span_of(reinterpret_cast<uintptr_t>(ptr));
-  if (!s || s->state.load(std::memory_order_acquire) != SpanState::kInUse) return 0;
+  if (!s) {
+    size_t n = 0;  // the guarded pool, or no object of gomem's
+    return guarded::live_size(reinterpret_cast<uintptr_t>(ptr), &n) ? n : 0;
+  }
+  if (s->state.load(std::memory_order_acquire) != SpanState::kInUse) return 0;
   if (s->large) return large_usable_bytes(s) - (reinterpret_cast<uintptr_t>(ptr) - s->base);
   return s->elemsize;
 }
@@ -284,6 +342,7 @@ void* realloc_impl(void* ptr, size_t size) {
   }
   uintptr_t idx;
   MSpan* s = checked_span(ptr, &idx);
+  if (GOMEM_UNLIKELY(!s)) return guarded_realloc(ptr, size);
   if (kind_is_gc(s->kind)) fatal_fault(Fault::kInvalidFree, ptr, s, "realloc of a collected object");
   size_t old = s->large ? large_usable_bytes(s) : s->elemsize;
   if (s->kind == SpanKind::kUncollectable) {
@@ -334,6 +393,7 @@ void free_slow(void* ptr) {
   if (!ptr) return;
   uintptr_t idx;
   MSpan* s = checked_span(ptr, &idx);
+  if (GOMEM_UNLIKELY(!s)) return guarded_free(ptr);
   if (s->large) {
     if (kind_is_gc(s->kind)) return gc_free_hook(ptr, s);
     if (uintptr_t guard = large_guard_pages(s)) os::protect(large_guard(s), guard << kPageShift, true);

@@ -57,6 +57,7 @@
 #include "platform/thread.h"
 #include "runtime/malloc.h"
 #include "runtime/runtime.h"
+#include "runtime/symbolize.h"
 
 namespace gomem {
 
@@ -165,124 +166,14 @@ uint64_t hash_bytes(const char* s, size_t n) {
 }
 
 // ---------------------------------------------------------------------------
-// Symbols of one loaded object.
-
-struct Sym {
-  uintptr_t addr, size;
-  const char* name;
-};
-
-struct Object {
-  os::LoadedObject o;  // o.path points to `path`
-  char path[1024];
-  const void* file = nullptr;  // mapped, while the writer runs
-  size_t file_size = 0;
-  Sym* syms = nullptr;  // sorted by addr, in mapped memory
-  size_t nsyms = 0, syms_bytes = 0;
-  bool loaded = false;
-  uint64_t mapping_id = 0;
-};
-
-void sift(Sym* a, size_t i, size_t n) {
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= n) return;
-    if (c + 1 < n && a[c + 1].addr > a[c].addr) c++;
-    if (a[i].addr >= a[c].addr) return;
-    Sym t = a[i];
-    a[i] = a[c];
-    a[c] = t;
-    i = c;
-  }
-}
-
-void heap_sort(Sym* a, size_t n) {
-  for (size_t i = n / 2; i-- > 0;) sift(a, i, n);
-  for (size_t k = n; k-- > 1;) {
-    Sym t = a[0];
-    a[0] = a[k];
-    a[k] = t;
-    sift(a, 0, k);
-  }
-}
-
-// Reads the function symbols of ob's file (.symtab, else .dynsym) into a
-// sorted table. An object whose file cannot be read has none.
-void load_symbols(Object* ob) {
-  ob->loaded = true;
-  ob->file = os::map_file(ob->o.path, &ob->file_size);
-  if (!ob->file) return;
-  auto* base = static_cast<const char*>(ob->file);
-  size_t size = ob->file_size;
-  auto* eh = reinterpret_cast<const Elf64_Ehdr*>(base);
-  if (size < sizeof *eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-      eh->e_shoff == 0 || eh->e_shoff + uint64_t{eh->e_shnum} * sizeof(Elf64_Shdr) > size)
-    return;
-  auto* sh = reinterpret_cast<const Elf64_Shdr*>(base + eh->e_shoff);
-  const Elf64_Shdr* tab = nullptr;
-  for (int pass = 0; pass < 2 && !tab; pass++)
-    for (int i = 0; i < eh->e_shnum; i++)
-      if (sh[i].sh_type == (pass == 0 ? SHT_SYMTAB : SHT_DYNSYM) && sh[i].sh_link < eh->e_shnum) tab = &sh[i];
-  if (!tab || tab->sh_offset + tab->sh_size > size) return;
-  const Elf64_Shdr& str = sh[tab->sh_link];
-  if (str.sh_offset + str.sh_size > size) return;
-  auto* syms = reinterpret_cast<const Elf64_Sym*>(base + tab->sh_offset);
-  size_t n = tab->sh_size / sizeof(Elf64_Sym);
-  ob->syms_bytes = (n + 1) * sizeof(Sym);
-  ob->syms = static_cast<Sym*>(linux_mem_os().alloc_meta(ob->syms_bytes));
-  if (!ob->syms) return;
-  for (size_t i = 0; i < n; i++) {
-    const Elf64_Sym& y = syms[i];
-    if (ELF64_ST_TYPE(y.st_info) != STT_FUNC || y.st_value == 0 || y.st_name >= str.sh_size) continue;
-    ob->syms[ob->nsyms++] = Sym{ob->o.bias + y.st_value, y.st_size, base + str.sh_offset + y.st_name};
-  }
-  heap_sort(ob->syms, ob->nsyms);
-}
-
-// The symbol containing pc (or the nearest below it, for symbols without a
-// size), or nullptr.
-const Sym* lookup(const Object* ob, uintptr_t pc) {
-  size_t lo = 0, hi = ob->nsyms;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (ob->syms[mid].addr <= pc)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  if (lo == 0) return nullptr;
-  const Sym* y = &ob->syms[lo - 1];
-  if (y->size && pc >= y->addr + y->size) return nullptr;
-  return y;
-}
-
-// A frame inside gomem: dropped from the top of a stack.
-bool internal_frame(const char* name) {
-  static const char* const kPrefixes[] = {"_ZN5gomem", "gomem_", "_Znw", "_Zna", "_ZN12_GLOBAL__N_18new_", nullptr};
-  static const char* const kNames[] = {"malloc",         "calloc",        "realloc",  "free",
-                                       "posix_memalign", "aligned_alloc", "memalign", "valloc",
-                                       "pvalloc",        "reallocarray",  nullptr};
-  for (const char* const* p = kPrefixes; *p; p++)
-    if (strncmp(name, *p, strlen(*p)) == 0) return true;
-  for (const char* const* p = kNames; *p; p++)
-    if (strcmp(name, *p) == 0) return true;
-  return false;
-}
-
-// ---------------------------------------------------------------------------
 // The writer.
-
-constexpr int kMaxObjects = 512;
-
-void add_object(const os::LoadedObject& o, void* arg);
 
 struct Writer {
   Buf out, msg, line, strings;  // profile; a message being built; a nested one; the string table
   Map string_ids;               // hash of a string -> its index + 1 (no collision handling needed in practice)
   Map location_ids;             // pc -> location id
   Map function_ids;             // symbol address -> function id
-  Object objects[kMaxObjects];
-  int nobjects = 0;
+  Symbols syms;                 // the loaded objects, for names
   uint64_t nstrings = 0, nlocations = 0, nfunctions = 0, nmappings = 0;
 
   uint64_t str(const char* s, size_t n) {
@@ -294,12 +185,6 @@ struct Writer {
     return nstrings - 1;
   }
   uint64_t str(const char* s) { return str(s, strlen(s)); }
-
-  Object* object_of(uintptr_t pc) {
-    for (int i = 0; i < nobjects; i++)
-      if (pc >= objects[i].o.lo && pc < objects[i].o.hi) return &objects[i];
-    return nullptr;
-  }
 
   uint64_t mapping(Object* ob) {
     if (ob->mapping_id) return ob->mapping_id;
@@ -341,12 +226,12 @@ struct Writer {
     if (!id) return 0;
     if (*id) return *id;
     uint64_t lid = *id = ++nlocations;
-    Object* ob = object_of(pc - 1);
+    Object* ob;
+    const Sym* y = syms.symbol(pc - 1, &ob);
     uint64_t fid = 0, mid = 0;
     if (ob) {
-      if (!ob->loaded) load_symbols(ob);
       mid = mapping(ob);
-      if (const Sym* y = lookup(ob, pc - 1)) fid = function(y, ob);
+      if (y) fid = function(y, ob);
     }
     field_varint(msg, 1, lid);
     if (mid) field_varint(msg, 2, mid);
@@ -357,25 +242,6 @@ struct Writer {
     }
     field_msg(out, 4, msg);
     return lid;
-  }
-
-  // How many leading frames of b lie in gomem.
-  uint32_t internal_depth(const prof::Bucket* b) {
-    // libgomem.so, if gomem is one (in a stripped copy, its inner
-    // functions have no names).
-    Object* self = object_of(reinterpret_cast<uintptr_t>(&add_object));
-    if (self == &objects[0]) self = nullptr;
-    uint32_t i = 0;
-    for (; i < b->depth; i++) {
-      Object* ob = object_of(b->pcs[i] - 1);
-      if (!ob) break;
-      if (ob == self) continue;
-      if (!ob->loaded) load_symbols(ob);
-      const Sym* y = lookup(ob, b->pcs[i] - 1);
-      if (!y || !internal_frame(y->name)) break;
-    }
-    // Keep the last frame if all are gomem's (a stack that never left it).
-    return i == b->depth && i ? i - 1 : i;
   }
 
   void value_type(int field, const char* type, const char* unit) {
@@ -397,7 +263,7 @@ struct Writer {
     scale(ao - fo, ab - fb, rate, &v[2], &v[3]);
     uint64_t ids[prof::kMaxDepth];
     uint32_t n = 0;
-    for (uint32_t i = internal_depth(b); i < b->depth; i++) ids[n++] = location(b->pcs[i]);
+    for (uint32_t i = syms.internal_depth(b->pcs, b->depth); i < b->depth; i++) ids[n++] = location(b->pcs[i]);
     for (uint32_t i = 0; i < n; i++) line.varint(ids[i]);
     field_msg(msg, 1, line);
     for (uint64_t x : v) line.varint(x);
@@ -422,10 +288,7 @@ struct Writer {
   }
 
   void free_all() {
-    for (int i = 0; i < nobjects; i++) {
-      if (objects[i].file) os::unmap_file(objects[i].file, objects[i].file_size);
-      if (objects[i].syms) linux_mem_os().release(objects[i].syms, objects[i].syms_bytes);
-    }
+    syms.free_all();
     out.free();
     msg.free();
     line.free();
@@ -435,15 +298,6 @@ struct Writer {
     function_ids.free();
   }
 };
-
-void add_object(const os::LoadedObject& o, void* arg) {
-  auto* w = static_cast<Writer*>(arg);
-  if (w->nobjects == kMaxObjects || strlen(o.path) >= sizeof w->objects[0].path) return;
-  Object& ob = w->objects[w->nobjects++];
-  ob.o = o;
-  memcpy(ob.path, o.path, strlen(o.path) + 1);
-  ob.o.path = ob.path;
-}
 
 // ---------------------------------------------------------------------------
 // gzip with stored blocks (RFC 1951 3.2.4, RFC 1952).
@@ -499,8 +353,8 @@ int write_profile(int fd) {
   if (!w) return -1;
   new (w) Writer();
   w->str("");
-  os::for_each_loaded_object(add_object, w);
-  if (w->nobjects) w->mapping(&w->objects[0]);  // pprof takes the first mapping for the program
+  w->syms.load();
+  if (w->syms.nobjects) w->mapping(&w->syms.objects[0]);  // pprof takes the first mapping for the program
   uint64_t rate = prof::rate() ? prof::rate() : g_last_rate ? g_last_rate : prof::kDefaultRate;
   w->value_type(1, "alloc_objects", "count");
   w->value_type(1, "alloc_space", "bytes");

@@ -1,5 +1,6 @@
 #include "runtime/proc.h"
 
+#include "heap/guarded.h"
 #include "heap/profile.h"
 
 #include <new>
@@ -129,6 +130,7 @@ void fork_prepare() {
   if (!runtime_initialized()) return;
   fork_hook_prepare();
   prof::fork_prepare();
+  guarded::fork_prepare();
   g_procs.lock.lock();
   for_each_p([](MCache* c) { c->lock.lock(); });
   for (auto& mc : g_heap.central) mc.lock.lock();
@@ -143,6 +145,7 @@ void fork_parent() {
   for (auto& mc : g_heap.central) mc.lock.unlock();
   for_each_p([](MCache* c) { c->lock.unlock(); });
   g_procs.lock.unlock();
+  guarded::fork_parent();
   prof::fork_parent();
   fork_hook_parent();
 }
@@ -150,6 +153,7 @@ void fork_parent() {
 void fork_child() {
   if (!runtime_initialized()) return;
   prof::fork_child();
+  guarded::fork_child();
   prof_fork_child();
   g_heap.lock.reset();
   fork_hook_child_scavenge();

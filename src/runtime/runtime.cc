@@ -6,6 +6,7 @@
 #include "platform/env.h"
 #include "platform/os.h"
 #include "platform/thread.h"
+#include "runtime/guarded_report.h"
 #include "runtime/malloc.h"
 #include "runtime/proc.h"
 #include "runtime/shared_p.h"
@@ -29,6 +30,7 @@ GOMEM_NOINLINE void do_init() {
     shared_ps_init(env.shared_ps);
     g_heap.init(&linux_mem_os(), &g_arena_index);
     gc_heap_init_hook(env);
+    guarded_init(static_cast<uint64_t>(env.guarded_sample_rate));
     g_init_state.store(2, std::memory_order_release);
   }
   // These may allocate, so they run after the heap is usable.
