@@ -79,8 +79,9 @@
 // program), then finds the pacer reset. Its wait, or the whole cycle when
 // it had to run one itself, is a stall of that thread: gomem_stats records
 // it beside the cycle's pauses (wait_ns, gc.cc), since a cycle whose stops
-// are short can still hold a thread up for its whole length. The next goal is GOGC's over what
-// the markers traced, not over the objects allocated black (gc.cc).
+// are short can still hold a thread up for its whole length. The next goal
+// is GOGC's over what the markers traced, not over the objects allocated
+// black (gc.cc).
 // Measured on binary-trees (docs/gc.md section 9): pre-cleaning does not
 // converge there, and the single-threaded program often outruns the markers
 // and waits.
