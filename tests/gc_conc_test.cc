@@ -270,6 +270,92 @@ GC_TEST(GCConcurrent, StatsRecordBothStops) {
   EXPECT_EQ(st.pause_ns[i], st.pause_start_ns[i] + st.pause_final_ns[i]);
 }
 
+// A thread whose allocation finds the heap past the hard goal while the
+// cycle runs waits for it: a stall, which gomem_stats must report beside the
+// short pauses (wait_ns, wait_total_ns). The started hook holds the cycle
+// (its lock) until one of kThreads allocating threads is about to wait for
+// it (the waiting hook), so that thread's stall spans the hook's remaining
+// time [seen, left): some cycle since must be charged at least that much.
+struct StallStage {
+  std::atomic<int> phase{0};  // 1: the cycle runs, allocate; 2: stop
+  std::atomic<int> done{0};   // allocators that stopped on their own bound
+  std::atomic<bool> waited{false}, fired{false}, timed_out{false};
+  std::chrono::steady_clock::time_point seen, left;
+};
+StallStage* g_stall = nullptr;
+
+void on_stall_waiting(intptr_t) { g_stall->waited.store(true); }
+
+void on_stall_started(intptr_t) {
+  if (g_stall->fired.exchange(true)) return;
+  g_stall->phase.store(1);
+  auto deadline = std::chrono::steady_clock::now() + kBound;
+  while (!g_stall->waited.load() && g_stall->done.load() < kThreads) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      g_stall->timed_out.store(true);
+      break;
+    }
+    std::this_thread::yield();
+  }
+  g_stall->seen = std::chrono::steady_clock::now();
+  // [seen, left] lies inside the waiter's stall, whatever its length (the
+  // waiter cannot pass the collection lock before this cycle ends): the
+  // yields only make it longer than a clock read.
+  for (int i = 0; i < 100; i++) std::this_thread::yield();
+  g_stall->left = std::chrono::steady_clock::now();
+}
+
+// Allocates garbage once the cycle runs, until a thread waited or it
+// allocated kStallBound bytes (far past the hard goal of GOGC=10).
+constexpr size_t kStallBound = size_t{64} << 20;
+void stall_allocator() {
+  gomem_register_thread();
+  auto deadline = std::chrono::steady_clock::now() + kBound;
+  while (g_stall->phase.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  for (size_t n = 0; n < kStallBound && !g_stall->waited.load() && g_stall->phase.load() == 1; n += 16384)
+    memset(gomem_gc_alloc(16384), 1, 64);
+  g_stall->done.fetch_add(1);
+  gomem_unregister_thread();
+}
+
+GC_TEST(GCConcurrent, StatsRecordAThreadsStallPastTheGoal) {
+  REQUIRE_CONCURRENT();
+  collect_clean();       // the background collector thread runs from here on
+  static StallStage st;  // reached by the hooks: not on a stack
+  st.~StallStage();
+  new (&st) StallStage();
+  g_stall = &st;
+  int old_percent = gomem_gc_set_percent(10);
+  uint32_t n0 = read_stats().num_gc;
+  uint64_t total0 = read_stats().wait_total_ns;
+  gomem::gc::ConcHooks hooks;
+  hooks.started = on_stall_started;
+  hooks.waiting = on_stall_waiting;
+  gomem::gc::ConcHooks old = gomem::gc::set_conc_test_hooks(hooks);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) threads.emplace_back(stall_allocator);
+  collect_clean();
+  st.phase.store(2);
+  for (auto& t : threads) t.join();
+  gomem::gc::set_conc_test_hooks(old);
+  gomem_gc_set_percent(old_percent);
+  ASSERT_TRUE(st.fired.load()) << "no concurrent cycle started";
+  ASSERT_FALSE(st.timed_out.load());
+  ASSERT_TRUE(st.waited.load()) << "no thread reached the hard goal while the cycle ran";
+  gomem_stats s = read_stats();
+  ASSERT_LT(s.num_gc - n0, uint32_t{GOMEM_NUM_PAUSES});
+  uint64_t longest = 0;
+  for (uint32_t n = n0 + 1; n <= s.num_gc; n++) {
+    uint64_t w = s.wait_ns[(n - 1) % GOMEM_NUM_PAUSES];
+    if (w > longest) longest = w;
+  }
+  auto held = std::chrono::duration_cast<std::chrono::nanoseconds>(st.left - st.seen).count();
+  EXPECT_GT(longest, 0u) << "the stall was not recorded";
+  EXPECT_GE(longest, static_cast<uint64_t>(held)) << "the stall recorded is shorter than the time the cycle was held";
+  EXPECT_GE(s.wait_total_ns - total0, longest);
+  g_stall = nullptr;
+}
+
 // GOMEM_DIRTY=off (tests/CMakeLists.txt): every cycle stops the world for
 // its whole mark, gctrace says so once, and collection still works.
 GC_TEST(GCConcurrentRefused, StopsTheWorldAndSaysSo) {

@@ -10,8 +10,8 @@
  *   gcb_alloc(n)          a (scanned) object of n bytes, fields must be set
  *   gcb_alloc_noscan(n)   a pointer-free object of n bytes
  *   GCB_FREE(p)           free(p) for malloc, nothing for the collectors
- *   gcb_poll()            harvest pause times the collector keeps in a ring
- *                         (gomem); cheap, call it every now and then
+ *   gcb_poll()            harvest pause and stall times the collector keeps
+ *                         in a ring (gomem); cheap, call it every now and then
  *   gcb_report(bench, depth, seconds)
  *                         prints the machine-readable RESULT line
  * The RESULT line goes to stdout, last; everything else a benchmark prints
@@ -46,20 +46,31 @@ static void gcb_die(const char *what) {
 }
 
 /* ---------------------------------------------------------------------------
- * Pause log. Kept in an anonymous mapping: not in .bss (a conservative
- * collector would scan it as a root on every cycle), not in the collected
- * heap, and never allocated from inside a collector callback.
+ * Pause and stall logs. Kept in anonymous mappings: not in .bss (a
+ * conservative collector would scan it as a root on every cycle), not in the
+ * collected heap, and never allocated from inside a collector callback.
+ * A stall is the latency the program saw for a collection: its pause, or,
+ * when longer, the time its thread waited for a concurrent cycle it had
+ * outrun (gomem_stats.wait_ns, GOMEM_GC=concurrent). Collectors with no
+ * separate wait (Boehm, malloc) log their pauses as their stalls.
  * ------------------------------------------------------------------------- */
 #define GCB_MAX_PAUSES (1u << 20)
 static uint64_t *gcb_pauses;      /* ns, one entry per collection */
 static uint64_t gcb_npauses;      /* entries recorded */
 static uint64_t gcb_pauses_lost;  /* cycles whose pause we could not see */
+static uint64_t *gcb_stalls;      /* ns, per collection max(pause, longest wait) */
+static uint64_t gcb_nstalls;      /* entries recorded */
 
-static void gcb_pauses_init(void) {
+static uint64_t *gcb_map_log(void) {
   void *p = mmap(NULL, GCB_MAX_PAUSES * sizeof(uint64_t), PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) gcb_die("mmap of the pause log failed");
-  gcb_pauses = (uint64_t *)p;
+  return (uint64_t *)p;
+}
+
+static void gcb_pauses_init(void) {
+  gcb_pauses = gcb_map_log();
+  gcb_stalls = gcb_map_log();
 }
 
 static inline void gcb_pause_add(uint64_t ns) {
@@ -74,13 +85,14 @@ static int gcb_cmp_u64(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Nearest-rank percentile of the sorted log, in ms (0 when empty). */
-static double gcb_pct_ms(double q) {
-  if (gcb_npauses == 0) return 0.0;
-  uint64_t rank = (uint64_t)(q * (double)gcb_npauses + 0.999999999);
+/* Nearest-rank percentile of a sorted log of n entries, in ms (0 when
+ * empty). */
+static double gcb_pct_ms(const uint64_t *log, uint64_t n, double q) {
+  if (n == 0) return 0.0;
+  uint64_t rank = (uint64_t)(q * (double)n + 0.999999999);
   if (rank < 1) rank = 1;
-  if (rank > gcb_npauses) rank = gcb_npauses;
-  return (double)gcb_pauses[rank - 1] / 1e6;
+  if (rank > n) rank = n;
+  return (double)log[rank - 1] / 1e6;
 }
 
 /* ---------------------------------------------------------------------------
@@ -116,15 +128,22 @@ static inline void *gcb_alloc_noscan(size_t n) {
 #define GCB_FREE(p) ((void)(p))
 
 /* gomem keeps the last GOMEM_NUM_PAUSES pauses, cycle k at pause_ns[k % 256]
- * (latest at [(num_gc+255)%256]); copy the ones we have not seen yet. */
+ * (latest at [(num_gc+255)%256]), and the longest stall charged to it at
+ * wait_ns[k % 256]; copy the ones we have not seen yet. A stall is charged
+ * to the last finished cycle by the stalled thread before it allocates
+ * again: the benchmarks are single-threaded, so a poll sees it. */
 static void gcb_poll(void) {
   gomem_read_stats(gcb_stats);
   uint32_t n = gcb_stats->num_gc;
   for (; gcb_seen_gc != n; gcb_seen_gc++) {
-    if ((uint32_t)(n - gcb_seen_gc) > GOMEM_NUM_PAUSES)
+    if ((uint32_t)(n - gcb_seen_gc) > GOMEM_NUM_PAUSES) {
       gcb_pauses_lost++;
-    else
-      gcb_pause_add(gcb_stats->pause_ns[gcb_seen_gc % GOMEM_NUM_PAUSES]);
+      continue;
+    }
+    uint64_t pause = gcb_stats->pause_ns[gcb_seen_gc % GOMEM_NUM_PAUSES];
+    uint64_t wait = gcb_stats->wait_ns[gcb_seen_gc % GOMEM_NUM_PAUSES];
+    gcb_pause_add(pause);
+    if (gcb_nstalls < GCB_MAX_PAUSES) gcb_stalls[gcb_nstalls++] = wait > pause ? wait : pause;
   }
 }
 
@@ -223,14 +242,23 @@ static double gcb_heap_mb(void) { return 0.0; }
 /* The one machine-readable line, printed last on stdout. */
 static void gcb_report(const char *bench, int depth, double seconds) {
   gcb_poll();
+#if !defined(GCB_GOMEM)
+  memcpy(gcb_stalls, gcb_pauses, gcb_npauses * sizeof(uint64_t)); /* no separate wait */
+  gcb_nstalls = gcb_npauses;
+#endif
   qsort(gcb_pauses, gcb_npauses, sizeof(uint64_t), gcb_cmp_u64);
+  qsort(gcb_stalls, gcb_nstalls, sizeof(uint64_t), gcb_cmp_u64);
+  const uint64_t *p = gcb_pauses, *s = gcb_stalls;
+  uint64_t np = gcb_npauses, ns = gcb_nstalls;
   printf("RESULT variant=%s bench=%s depth=%d time_s=%.3f gc_cycles=%" PRIu64
          " pauses=%" PRIu64 " pauses_lost=%" PRIu64
          " pause_p50_ms=%.3f pause_p99_ms=%.3f pause_max_ms=%.3f"
-         " pause_total_ms=%.3f heap_mb=%.1f\n",
+         " pause_total_ms=%.3f stall_p50_ms=%.3f stall_p99_ms=%.3f stall_max_ms=%.3f"
+         " heap_mb=%.1f\n",
          GCB_VARIANT, bench, depth, seconds, gcb_cycles(), gcb_npauses, gcb_pauses_lost,
-         gcb_pct_ms(0.50), gcb_pct_ms(0.99), gcb_pct_ms(1.0), gcb_pause_total_ms(),
-         gcb_heap_mb());
+         gcb_pct_ms(p, np, 0.50), gcb_pct_ms(p, np, 0.99), gcb_pct_ms(p, np, 1.0),
+         gcb_pause_total_ms(), gcb_pct_ms(s, ns, 0.50), gcb_pct_ms(s, ns, 0.99),
+         gcb_pct_ms(s, ns, 1.0), gcb_heap_mb());
   fflush(stdout);
 }
 

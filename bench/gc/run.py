@@ -148,7 +148,8 @@ def expected_binary_trees(n):
 CSV_FIELDS = [
     "rep", "bench", "variant", "depth", "status", "rc", "wall_s", "user_s", "sys_s",
     "maxrss_mb", "other_load", "time_s", "gc_cycles", "pauses", "pauses_lost", "pause_p50_ms",
-    "pause_p99_ms", "pause_max_ms", "pause_total_ms", "heap_mb",
+    "pause_p99_ms", "pause_max_ms", "pause_total_ms", "stall_p50_ms", "stall_p99_ms", "stall_max_ms",
+    "heap_mb",
 ]
 
 
@@ -188,7 +189,8 @@ def summarize(rows, variants, benches, depths, args, info):
         ok = [r for r in rs if r["status"] == "ok"]
         m = {"runs": len(rs), "ok": len(ok)}
         for f in ["wall_s", "maxrss_mb", "time_s", "gc_cycles", "pause_p50_ms", "pause_p99_ms",
-                  "pause_max_ms", "pause_total_ms", "pauses_lost", "heap_mb"]:
+                  "pause_max_ms", "pause_total_ms", "stall_p99_ms", "stall_max_ms", "pauses_lost",
+                  "heap_mb"]:
             m[f] = B.median([r.get(f) for r in ok])
         m["cpu_s"] = B.median([r["user_s"] + r["sys_s"] for r in ok])
         m["other_load"] = max([r["other_load"] for r in ok] or [0.0])
@@ -204,7 +206,11 @@ def summarize(rows, variants, benches, depths, args, info):
                "by each program. A pause is one collection's stop-the-world time (Boehm: "
                "`GC_EVENT_PRE_STOP_WORLD`..`GC_EVENT_POST_START_WORLD`; Go: `MemStats.PauseNs`, both "
                "STW phases of a cycle; gomem: `gomem_stats.pause_ns`); percentiles are nearest-rank "
-               "over all pauses of a run. Ratios are medians divided by the Boehm (default "
+               "over all pauses of a run. A stall is the latency the program saw for one collection: "
+               "its pause, or, when longer, the longest time one of its threads waited for a "
+               "concurrent cycle it had outrun (gomem_stats.wait_ns, GOMEM_GC=concurrent: an "
+               "allocation past the hard goal waits for the markers); Boehm, Go and malloc report "
+               "their pauses as stalls (no separate wait). Ratios are medians divided by the Boehm (default "
                "settings) median; \"Boehm M=1\" is Boehm with `GC_MARKERS=1`.\n" % args.reps)
     if info.get("gomem_lib"):
         out.append("Libraries: %s.\n" % info["gomem_lib"])
@@ -225,6 +231,8 @@ def summarize(rows, variants, benches, depths, args, info):
         ("pause p99 (ms)", "pause_p99_ms", 3),
         ("pause max (ms)", "pause_max_ms", 3),
         ("pause total (ms)", "pause_total_ms", 1),
+        ("stall p99 (ms)", "stall_p99_ms", 3),
+        ("stall max (ms)", "stall_max_ms", 3),
         ("collector heap at exit (MB)", "heap_mb", 0),
         ("other load, max (CPUs)", "other_load", 2),
         ("runs ok", "runs_ok", 0),
@@ -447,9 +455,10 @@ def main():
                         row[f] = None
                 rows.append(row)
                 outputs.append((row, output))
-                log("    %s: wall %.2f s, RSS %.0f MB, cycles %s, pause p50 %s / max %s ms, other load %.2f CPUs"
-                    % (status, r["wall_s"], r["maxrss_mb"], res.get("gc_cycles", "?"),
-                       res.get("pause_p50_ms", "?"), res.get("pause_max_ms", "?"), r["other_load"]))
+                log("    %s: wall %.2f s, RSS %.0f MB, cycles %s, pause p50 %s / max %s ms, stall max %s ms, "
+                    "other load %.2f CPUs"
+                    % (status, r["wall_s"], r["maxrss_mb"], res.get("gc_cycles", "?"), res.get("pause_p50_ms", "?"),
+                       res.get("pause_max_ms", "?"), res.get("stall_max_ms", "?"), r["other_load"]))
 
     # Benchmarks without a closed-form expected output (gcbench): all variants
     # must agree; the reference is the malloc variant's output (no collector

@@ -76,8 +76,12 @@
 // the heap past the hard goal (Go's: 1.1 x the goal) collects itself: it
 // waits for the running cycle on the collection lock (the allocation
 // assist, bounded by the cycle's own length; the markers never wait for the
-// program), then finds the pacer reset. The next goal is GOGC's over what
-// the markers traced, not over the objects allocated black (gc.cc).
+// program), then finds the pacer reset. Its wait, or the whole cycle when
+// it had to run one itself, is a stall of that thread: gomem_stats records
+// it beside the cycle's pauses (wait_ns, gc.cc), since a cycle whose stops
+// are short can still hold a thread up for its whole length. The next goal
+// is GOGC's over what the markers traced, not over the objects allocated
+// black (gc.cc).
 // Measured on binary-trees (docs/gc.md section 9): pre-cleaning does not
 // converge there, and the single-threaded program often outruns the markers
 // and waits.
@@ -150,7 +154,10 @@ void preclean(Marker& m, ConcNote* note) {
 
 // The background collector: registered (a world-stop and its roots include
 // it, like the sweeper), it runs the pacer's cycles.
+GOMEM_TLS bool t_collector;  // set on the background collector thread
+
 void* collector_main(void*) {
+  t_collector = true;
   register_current_thread();
   uint32_t seen = 0;
   for (;;) {
@@ -308,6 +315,12 @@ uint64_t conc_end_mark(ConcNote* note) {
   note->assist_wait = static_cast<int64_t>(g_conc.assist_wait_ns.exchange(0, std::memory_order_relaxed));
   adapt_trigger(note->assists != 0);
   return g_conc.black_bytes.load(std::memory_order_relaxed);
+}
+
+bool conc_stalls_caller() { return g_conc.requested && !t_collector; }
+
+void conc_assist_begin() {
+  if (ConcHook h = g_conc_hooks.waiting) h(-1);
 }
 
 void conc_assist_waited(int64_t ns) {

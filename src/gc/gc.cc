@@ -41,6 +41,10 @@ struct CycleStats {
   uint64_t pause_start_ns[GOMEM_NUM_PAUSES] = {};  // of pause_ns: a concurrent cycle's first stop
   uint64_t pause_final_ns[GOMEM_NUM_PAUSES] = {};  // of pause_ns: the stop that ends marking
   uint64_t pause_end[GOMEM_NUM_PAUSES] = {};
+  // Stalls (gomem.h): the longest one charged to each cycle, and their sum.
+  // Written by the stalled thread itself, under both locks (record_stall).
+  uint64_t wait_ns[GOMEM_NUM_PAUSES] = {};
+  uint64_t wait_total = 0;
   uint64_t last_gc = 0;
   double gc_cpu_fraction = 0;  // gc_cpu_ns / (time since start x ncpu), at the last publish
 };
@@ -133,10 +137,24 @@ uint32_t publish_cycle(bool forced, bool minor, uint64_t start_pause, uint64_t f
   g_cycles.pause_start_ns[(n - 1) % GOMEM_NUM_PAUSES] = start_pause;
   g_cycles.pause_final_ns[(n - 1) % GOMEM_NUM_PAUSES] = final_pause;
   g_cycles.pause_end[(n - 1) % GOMEM_NUM_PAUSES] = end_wall;
+  g_cycles.wait_ns[(n - 1) % GOMEM_NUM_PAUSES] = 0;  // the slot's earlier cycle's
   g_cycles.last_gc = end_wall;
   g_cycles.gc_cpu_fraction = cpu_fraction();
   g_cycles.num_gc.store(n, std::memory_order_release);
   return n;
+}
+
+// A program thread was held up ns by the pacer (a stall, gomem.h: it
+// waited for a running cycle or ran one itself). Under the collection lock,
+// so the last published cycle, which it is charged to, stays in its slot.
+void record_stall(int64_t ns) {
+  MutexLock sl(g_cycles.stats_lock);
+  uint32_t n = g_cycles.num_gc.load(std::memory_order_relaxed);
+  if (n == 0) return;
+  uint64_t w = static_cast<uint64_t>(ns);
+  uint64_t& slot = g_cycles.wait_ns[(n - 1) % GOMEM_NUM_PAUSES];
+  if (w > slot) slot = w;
+  g_cycles.wait_total += w;
 }
 
 }  // namespace
@@ -164,16 +182,10 @@ gomem_cycle_start_fn set_cycle_start_fn(gomem_cycle_start_fn fn) {
   return g_cycle_start_fn.exchange(fn, std::memory_order_relaxed);
 }
 
-void collect(Trigger why) {
-  if (!register_current_thread()) return;
-  // The world runs and no lock of gomem's is held: the callback may
-  // allocate and take the program's locks.
-  run_cycle_start_fn();
-  bool assist = why == Trigger::kHeap && g_conc.running.load(std::memory_order_relaxed);
-  int64_t t_wait = assist ? os::nanotime() : 0;
-  MutexLock gl(g_cycles.lock);
-  if (assist) conc_assist_waited(os::nanotime() - t_wait);
-  if (!should_collect(why)) return;  // another thread just collected
+namespace {
+
+// One cycle, under the collection lock.
+void run_cycle(Trigger why) {
   g_gc_used.store(true, std::memory_order_relaxed);
   bool forced = why == Trigger::kForced || why == Trigger::kMinor;
   int64_t start = os::nanotime();
@@ -260,6 +272,25 @@ void collect(Trigger why) {
   }
 }
 
+}  // namespace
+
+void collect(Trigger why) {
+  if (!register_current_thread()) return;
+  // The world runs and no lock of gomem's is held: the callback may
+  // allocate and take the program's locks.
+  run_cycle_start_fn();
+  // Concurrent mode: a program thread the pacer sends here stalls (the
+  // collector thread's cycles and forced ones are no stall).
+  bool stall = why == Trigger::kHeap && conc_stalls_caller();
+  bool assist = stall && g_conc.running.load(std::memory_order_relaxed);
+  int64_t t_wait = stall ? os::nanotime() : 0;
+  if (assist) conc_assist_begin();
+  MutexLock gl(g_cycles.lock);
+  if (assist) conc_assist_waited(os::nanotime() - t_wait);
+  if (should_collect(why)) run_cycle(why);  // else another thread just collected
+  if (stall) record_stall(os::nanotime() - t_wait);
+}
+
 void wait_for_cycle() { MutexLock gl(g_cycles.lock); }
 
 uint32_t num_gc() { return g_cycles.num_gc.load(std::memory_order_acquire); }
@@ -300,6 +331,8 @@ void fill_stats(gomem_stats* st) {
     memcpy(st->pause_start_ns, g_cycles.pause_start_ns, sizeof st->pause_start_ns);
     memcpy(st->pause_final_ns, g_cycles.pause_final_ns, sizeof st->pause_final_ns);
     memcpy(st->pause_end, g_cycles.pause_end, sizeof st->pause_end);
+    memcpy(st->wait_ns, g_cycles.wait_ns, sizeof st->wait_ns);
+    st->wait_total_ns = g_cycles.wait_total;
     st->last_gc = g_cycles.last_gc;
     st->gc_cpu_fraction = g_cycles.gc_cpu_fraction;
   }

@@ -280,12 +280,16 @@ struct ConcNote {
 // world runs: started(-1) after the first stop; scanned(obj) after it
 // scanned obj in the first concurrent drain (which it then runs alone, so
 // that the hook stops all marking); round(r) after pre-cleaning round r
-// (-1: after the first drain). Set while no cycle runs.
+// (-1: after the first drain); waiting(-1), called by a program thread
+// about to wait for the running cycle (an allocation assist: it waits on
+// the collection lock, which the calling cycle holds until it is over).
+// Set while no cycle runs.
 using ConcHook = void (*)(intptr_t);
 struct ConcHooks {
   ConcHook started = nullptr;
   ConcHook scanned = nullptr;
   ConcHook round = nullptr;
+  ConcHook waiting = nullptr;
 };
 ConcHooks set_conc_test_hooks(const ConcHooks& h);
 // scanned, while the first concurrent drain runs (read by markers; mark.cc).
@@ -301,7 +305,12 @@ bool conc_mark(Marker& m, ConcNote* note);
 // World stopped, after release_p_spans_stw: allocation is no longer black;
 // returns the bytes allocated black (marked, not counted by the markers).
 uint64_t conc_end_mark(ConcNote* note);
-// A thread waited ns for a concurrent cycle (an allocation assist; gc.cc).
+// Whether a cycle the pacer asks of this thread stalls the program: true
+// in GOMEM_GC=concurrent on any thread but the background collector.
+bool conc_stalls_caller();
+// A program thread is about to wait for the running cycle, then waited ns
+// for it (an allocation assist; gc.cc).
+void conc_assist_begin();
 void conc_assist_waited(int64_t ns);
 // The pacer's trigger was crossed: false if the cycle is left to the
 // background collector thread (running, or just asked to run one), so the

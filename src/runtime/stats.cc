@@ -306,6 +306,13 @@ void print_stats_to(int fd) {
     if (st.gc_mode == 2) b.s(", marked concurrently (GOMEM_GC=concurrent)");
     b.c('\n');
     b.s("  pause_total").pad(18).f(static_cast<double>(st.pause_total_ns) / 1e6, 3).s(" ms\n");
+    if (st.wait_total_ns)
+      b.s("  wait_total")
+          .pad(18)
+          .f(static_cast<double>(st.wait_total_ns) / 1e6, 3)
+          .s(" ms")
+          .pad(34)
+          .s("threads stalled past the goal\n");
     line("gc_heap_alloc", st.gc_heap_alloc, "bytes in collected objects");
     line("next_gc", st.next_gc, "heap goal");
   }
