@@ -327,6 +327,10 @@ struct MCache {
   // A span of class spc with free objects that this P owns (not yet
   // current), from its lists, mcentral, its empty cache or the heap.
   MSpan* next_span(MHeap& h, SpanClass spc, int li);
+  MSpan* switch_span(MHeap& h, SpanClass spc);  // refill_locked's body
+  // next_span's part once the P's partial list is exhausted: mcentral, the
+  // empty cache, a parked span (reclaim_parked) or a new span of the heap.
+  GOMEM_NOINLINE MSpan* new_span(MHeap& h, SpanClass spc, int li);
   void set_current(SpanClass spc, MSpan* s);
   void span_emptied(MHeap& h, MSpan* s);
   // The owner key this P gives span s (see MSpan::owner_key).
