@@ -255,12 +255,12 @@ MSpan* MCache::new_span(MHeap& h, SpanClass spc, int li) {
 }
 
 // refill_locked's body, inlined into refill_manual too.
-GOMEM_INLINE MSpan* MCache::switch_span(MHeap& h, SpanClass spc) {
+GOMEM_INLINE MSpan* MCache::switch_span(MHeap& h, SpanClass spc, bool own_tried) {
   if (batch_mask) flush_batch(h);
   if (GOMEM_UNLIKELY(trim_epoch != g_trim_epoch.load(std::memory_order_relaxed))) trim(h);
   int li = manual_list_index(spc);
   MSpan* s = alloc[spc];
-  if (s != &g_empty_span && (take_own_free(s) || !park(s, li))) {
+  if (s != &g_empty_span && ((!own_tried && take_own_free(s)) || !park(s, li))) {
     take_own_free(s);
     return s;
   }
@@ -271,7 +271,7 @@ GOMEM_INLINE MSpan* MCache::switch_span(MHeap& h, SpanClass spc) {
   return s;
 }
 
-MSpan* MCache::refill_locked(MHeap& h, SpanClass spc) { return switch_span(h, spc); }
+MSpan* MCache::refill_locked(MHeap& h, SpanClass spc) { return switch_span(h, spc, false); }
 
 MSpan* MCache::refill_manual(MHeap& h, SpanClass spc) {
   MSpan* s = alloc[spc];
@@ -279,10 +279,10 @@ MSpan* MCache::refill_manual(MHeap& h, SpanClass spc) {
   // the empty span's lists are always empty. Building more of its free list
   // takes the lock: a fork that cut a build would leave keys in slots the
   // child builds again, which the build reports as invalid frees (mspan.h).
-  if (GOMEM_LIKELY(trim_epoch == g_trim_epoch.load(std::memory_order_relaxed)) && !s->unbuilt && take_own_free(s))
-    return s;
+  bool own_tried = GOMEM_LIKELY(trim_epoch == g_trim_epoch.load(std::memory_order_relaxed)) && !s->unbuilt;
+  if (own_tried && take_own_free(s)) return s;
   MutexLock l(lock);
-  return switch_span(h, spc);
+  return switch_span(h, spc, own_tried);
 }
 
 MSpan* MCache::reclaim_parked(int li) {
@@ -395,12 +395,17 @@ void MCache::owner_free_slow(MHeap& h, MSpan* s, void* p) {
   if (--s->alloc_count == 0) free_mark_reached(h, s);
 }
 
-void MCache::free_mark_reached(MHeap& h, MSpan* s) {
+GOMEM_INLINE void MCache::free_mark_reached(MHeap& h, MSpan* s) {
   if (s->parked) {
     unpark(s, manual_list_index(s->spanclass));
     if (s->alloc_count != 0) return;
   }
   span_emptied(h, s);
+}
+
+void MCache::free_mark_reached_locking(MHeap& h, MSpan* s) {
+  MutexLock l(lock);
+  free_mark_reached(h, s);
 }
 
 void MCache::span_emptied(MHeap& h, MSpan* s) {

@@ -282,6 +282,9 @@ struct MCache {
   // unpark_threshold free objects, enough to go back to partial[], or s is
   // empty. Called with `lock` held.
   void free_mark_reached(MHeap& h, MSpan* s);
+  // The same for free's fast path (runtime/malloc.h): takes `lock` itself,
+  // so that the call costs the fast path's caller one frame only.
+  void free_mark_reached_locking(MHeap& h, MSpan* s);
 
   // A free into a span this P does not own (batched).
   void remote_free(MHeap& h, MSpan* s, void* p, uintptr_t idx);
@@ -327,7 +330,10 @@ struct MCache {
   // A span of class spc with free objects that this P owns (not yet
   // current), from its lists, mcentral, its empty cache or the heap.
   MSpan* next_span(MHeap& h, SpanClass spc, int li);
-  MSpan* switch_span(MHeap& h, SpanClass spc);  // refill_locked's body
+  // refill_locked's body; own_tried: refill_manual found no object of the
+  // current span's own (take_own_free failed, and trim and build_more were
+  // not due), so that only remote frees (seen by park) can have come since.
+  MSpan* switch_span(MHeap& h, SpanClass spc, bool own_tried);
   // next_span's part once the P's partial list is exhausted: mcentral, the
   // empty cache, a parked span (reclaim_parked) or a new span of the heap.
   GOMEM_NOINLINE MSpan* new_span(MHeap& h, SpanClass spc, int li);
