@@ -79,6 +79,17 @@
 // instructions per step against mimalloc's 443 (479 with the counter). The threaded shape (larson,
 // 4 threads, a quarter of the frees remote): 323 -> 150 per replacement
 // (mimalloc 101, glibc 209).
+// Later the same program (20,000/100,000-step difference, the allocator's
+// functions only) spent 130 instructions per step in the allocator, 82 of
+// them in slow paths, at 0.2 span switches per step: a switch went through four call frames (refill_manual,
+// refill_locked, next_span, park) and an unpark through three. Now
+// refill_locked's body (switch_span), the partial-list part of next_span,
+// park and unpark are inlined, leaving refill_manual one frame (rare
+// new spans go out of line to new_span), free's unpark is one frame
+// (free_mark_reached_locking), and a switch does not repeat the own-free
+// check refill_manual has just made: 113 per step, 65 in slow paths; the
+// whole program 501 -> 484 per step (20,000/60,000, as bench/harness.py
+// counts; 300,000/600,000: 490 -> 474).
 // The threshold trades memory for switches: the objects of a parked span
 // below it (at most a third of a span) wait for the rest. Steady-state peak
 // RSS on this row: 14.2 MB before, 16.0 MB now (mimalloc 14.6, jemalloc
