@@ -169,7 +169,7 @@ GOMEM_INLINE bool MCache::take_own_free(MSpan* s) {
   return collect_remote(s);
 }
 
-bool MCache::park(MSpan* s, int li) {
+GOMEM_INLINE bool MCache::park(MSpan* s, int li) {
   uint64_t old = s->xfree.load(std::memory_order_acquire);
   for (;;) {
     if (count(old) != 0) return false;   // remote frees arrived: not full after all
@@ -187,7 +187,7 @@ bool MCache::park(MSpan* s, int li) {
   return true;
 }
 
-void MCache::unpark(MSpan* s, int li) {
+GOMEM_INLINE void MCache::unpark(MSpan* s, int li) {
   full[li].remove(s);
   partial[li].push_back(s);  // behind the others: those have had longer to collect frees
   s->parked = false;
@@ -227,42 +227,20 @@ uint32_t MCache::drain_notify() {
 // ---------------------------------------------------------------------------
 // Refill.
 
-MSpan* MCache::refill_manual(MHeap& h, SpanClass spc) {
-  MSpan* s = alloc[spc];
-  // The current span's own frees need no lock (see the essay in mcache.h);
-  // the empty span's lists are always empty. Building more of its free list
-  // takes the lock: a fork that cut a build would leave keys in slots the
-  // child builds again, which the build reports as invalid frees (mspan.h).
-  if (GOMEM_LIKELY(trim_epoch == g_trim_epoch.load(std::memory_order_relaxed)) && !s->unbuilt && take_own_free(s))
-    return s;
-  MutexLock l(lock);
-  return refill_locked(h, spc);
-}
-
-MSpan* MCache::refill_locked(MHeap& h, SpanClass spc) {
-  if (batch_mask) flush_batch(h);
-  if (GOMEM_UNLIKELY(trim_epoch != g_trim_epoch.load(std::memory_order_relaxed))) trim(h);
-  int li = manual_list_index(spc);
-  MSpan* s = alloc[spc];
-  if (s != &g_empty_span && (take_own_free(s) || !park(s, li))) {
-    take_own_free(s);
-    return s;
-  }
-  // A parked current span stays alloc[spc] (with its +1) until its
-  // successor is found, so that set_current runs once per switch.
-  s = next_span(h, spc, li);
-  set_current(spc, s ? s : &g_empty_span);
-  return s;
-}
-
-MSpan* MCache::next_span(MHeap& h, SpanClass spc, int li) {
-  drain_notify();
+// Inlined into switch_span, with the rare new_span kept out of line: a
+// span switch then costs one call frame fewer (see the essay in mcache.h).
+GOMEM_INLINE MSpan* MCache::next_span(MHeap& h, SpanClass spc, int li) {
+  if (notify.load(std::memory_order_relaxed) != nullptr) drain_notify();
   while (MSpan* s = partial[li].pop_front()) {
     if (take_own_free(s) || !park(s, li)) {
       take_own_free(s);
       return s;
     }
   }
+  return new_span(h, spc, li);
+}
+
+MSpan* MCache::new_span(MHeap& h, SpanClass spc, int li) {
   MSpan* s = h.central[spc].adopt(h, this, key_for_class(spc));
   if (!s) {
     uint32_t npages = span_class_info(spc).npages;
@@ -283,6 +261,37 @@ MSpan* MCache::next_span(MHeap& h, SpanClass spc, int li) {
   s->parked = false;
   s->alloc_bias = 0;
   return s;
+}
+
+// refill_locked's body, inlined into refill_manual too.
+GOMEM_INLINE MSpan* MCache::switch_span(MHeap& h, SpanClass spc, bool own_tried) {
+  if (batch_mask) flush_batch(h);
+  if (GOMEM_UNLIKELY(trim_epoch != g_trim_epoch.load(std::memory_order_relaxed))) trim(h);
+  int li = manual_list_index(spc);
+  MSpan* s = alloc[spc];
+  if (s != &g_empty_span && ((!own_tried && take_own_free(s)) || !park(s, li))) {
+    take_own_free(s);
+    return s;
+  }
+  // A parked current span stays alloc[spc] (with its +1) until its
+  // successor is found, so that set_current runs once per switch.
+  s = next_span(h, spc, li);
+  set_current(spc, s ? s : &g_empty_span);
+  return s;
+}
+
+MSpan* MCache::refill_locked(MHeap& h, SpanClass spc) { return switch_span(h, spc, false); }
+
+MSpan* MCache::refill_manual(MHeap& h, SpanClass spc) {
+  MSpan* s = alloc[spc];
+  // The current span's own frees need no lock (see the essay in mcache.h);
+  // the empty span's lists are always empty. Building more of its free list
+  // takes the lock: a fork that cut a build would leave keys in slots the
+  // child builds again, which the build reports as invalid frees (mspan.h).
+  bool own_tried = GOMEM_LIKELY(trim_epoch == g_trim_epoch.load(std::memory_order_relaxed)) && !s->unbuilt;
+  if (own_tried && take_own_free(s)) return s;
+  MutexLock l(lock);
+  return switch_span(h, spc, own_tried);
 }
 
 MSpan* MCache::reclaim_parked(int li) {
@@ -395,12 +404,17 @@ void MCache::owner_free_slow(MHeap& h, MSpan* s, void* p) {
   if (--s->alloc_count == 0) free_mark_reached(h, s);
 }
 
-void MCache::free_mark_reached(MHeap& h, MSpan* s) {
+GOMEM_INLINE void MCache::free_mark_reached(MHeap& h, MSpan* s) {
   if (s->parked) {
     unpark(s, manual_list_index(s->spanclass));
     if (s->alloc_count != 0) return;
   }
   span_emptied(h, s);
+}
+
+void MCache::free_mark_reached_locking(MHeap& h, MSpan* s) {
+  MutexLock l(lock);
+  free_mark_reached(h, s);
 }
 
 void MCache::span_emptied(MHeap& h, MSpan* s) {

@@ -383,11 +383,7 @@ void* realloc_impl(void* ptr, size_t size) {
   return q;
 }
 
-void free_mark_reached(MSpan* s) {
-  MCache* c = t_mcache;
-  MutexLock l(c->lock);
-  c->free_mark_reached(g_heap, s);
-}
+void free_mark_reached(MSpan* s) { t_mcache->free_mark_reached_locking(g_heap, s); }
 
 void free_slow(void* ptr) {
   if (!ptr) return;
