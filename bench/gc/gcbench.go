@@ -255,12 +255,12 @@ func report(bench string, depth int, secs float64) {
 	sort.Slice(pauses, func(i, j int) bool { return pauses[i] < pauses[j] })
 	fmt.Printf("RESULT variant=go bench=%s depth=%d time_s=%.3f gc_cycles=%d pauses=%d pauses_lost=%d"+
 		" pause_p50_ms=%.3f pause_p99_ms=%.3f pause_max_ms=%.3f pause_total_ms=%.3f"+
-		" stall_p50_ms=%.3f stall_p99_ms=%.3f stall_max_ms=%.3f heap_mb=%.1f\n",
+		" stall_p50_ms=%.3f stall_p99_ms=%.3f stall_max_ms=%.3f heap_mb=%.1f gc_cpu_pct=%.1f\n",
 		bench, depth, secs, ms.NumGC-(ms.NumForcedGC-forcedGC0), len(pauses), lost,
 		pct(0.50), pct(0.99), pct(1.0), float64(ms.PauseTotalNs)/1e6,
 		// Stalls: Go's assists are not separated from the program's time,
 		// so its stalls are its pauses (bench/gc/README.md).
-		pct(0.50), pct(0.99), pct(1.0), float64(ms.HeapSys)/1048576.0)
+		pct(0.50), pct(0.99), pct(1.0), float64(ms.HeapSys)/1048576.0, 100*ms.GCCPUFraction)
 }
 
 func itersPerPoll(iters int64) int64 {

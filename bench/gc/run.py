@@ -149,7 +149,7 @@ CSV_FIELDS = [
     "rep", "bench", "variant", "depth", "status", "rc", "wall_s", "user_s", "sys_s",
     "maxrss_mb", "other_load", "time_s", "gc_cycles", "pauses", "pauses_lost", "pause_p50_ms",
     "pause_p99_ms", "pause_max_ms", "pause_total_ms", "stall_p50_ms", "stall_p99_ms", "stall_max_ms",
-    "heap_mb",
+    "heap_mb", "gc_cpu_pct",
 ]
 
 
@@ -190,7 +190,7 @@ def summarize(rows, variants, benches, depths, args, info):
         m = {"runs": len(rs), "ok": len(ok)}
         for f in ["wall_s", "maxrss_mb", "time_s", "gc_cycles", "pause_p50_ms", "pause_p99_ms",
                   "pause_max_ms", "pause_total_ms", "stall_p99_ms", "stall_max_ms", "pauses_lost",
-                  "heap_mb"]:
+                  "heap_mb", "gc_cpu_pct"]:
             m[f] = B.median([r.get(f) for r in ok])
         m["cpu_s"] = B.median([r["user_s"] + r["sys_s"] for r in ok])
         m["other_load"] = max([r["other_load"] for r in ok] or [0.0])
@@ -210,7 +210,10 @@ def summarize(rows, variants, benches, depths, args, info):
                "its pause, or, when longer, the longest time one of its threads waited for a "
                "concurrent cycle it had outrun (gomem_stats.wait_ns, GOMEM_GC=concurrent: an "
                "allocation past the hard goal waits for the markers); Boehm, Go and malloc report "
-               "their pauses as stalls (no separate wait). Ratios are medians divided by the Boehm (default "
+               "their pauses as stalls (no separate wait). GC CPU share: Go's `GCCPUFraction` and gomem's "
+               "`gc_cpu_fraction` (the collector's CPU time over all CPUs' time); Boehm reports none, so its "
+               "stopped time over the run's time stands in (its collections run with the world stopped and "
+               "every marker busy). Ratios are medians divided by the Boehm (default "
                "settings) median; \"Boehm M=1\" is Boehm with `GC_MARKERS=1`.\n" % args.reps)
     if info.get("gomem_lib"):
         out.append("Libraries: %s.\n" % info["gomem_lib"])
@@ -233,6 +236,7 @@ def summarize(rows, variants, benches, depths, args, info):
         ("pause total (ms)", "pause_total_ms", 1),
         ("stall p99 (ms)", "stall_p99_ms", 3),
         ("stall max (ms)", "stall_max_ms", 3),
+        ("GC CPU share (%)", "gc_cpu_pct", 1),
         ("collector heap at exit (MB)", "heap_mb", 0),
         ("other load, max (CPUs)", "other_load", 2),
         ("runs ok", "runs_ok", 0),
@@ -259,7 +263,7 @@ def summarize(rows, variants, benches, depths, args, info):
                     val = "%d/%d" % (m["ok"], m["runs"])
                 else:
                     val = m.get(key)
-                    if key.startswith("pause") and (v.exe_suffix == "malloc" or not m.get("gc_cycles")):
+                    if key.startswith(("pause", "stall", "gc_cpu")) and (v.exe_suffix == "malloc" or not m.get("gc_cycles")):
                         val = "–"
                 if isinstance(val, float) and key in ("gc_cycles", "maxrss_mb", "heap_mb"):
                     cells.append("%.0f" % val)
