@@ -179,7 +179,7 @@ def main():
         problems.append("fastpath executable missing")
         do_fastpath = False
 
-    allocs = select_allocs(ap, args.allocs, args.gomem_so, problems, warnings)
+    allocs = select_allocs(ap, args.allocs, args.gomem_so, problems, warnings, args.gomem_hardened_so)
     alloc_names = list(allocs)
     if not alloc_names or not workloads:
         log("nothing to run")

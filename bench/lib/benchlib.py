@@ -44,7 +44,10 @@ PEERS = {
     "tcmalloc": f"{LIBDIR}/libtcmalloc_minimal.so.4",
     "mimalloc": f"{LIBDIR}/libmimalloc.so.2",
 }
-ALL_ALLOCS = ["glibc", "jemalloc", "tcmalloc", "mimalloc", "gomem"]
+ALL_ALLOCS = ["glibc", "jemalloc", "tcmalloc", "mimalloc", "gomem", "gomem_hardened"]
+# gomem built with -DGOMEM_HARDENED=ON (--gomem-hardened-so): run only when
+# given, so that the default table compares gomem with its peers.
+OPTIONAL_ALLOCS = ["gomem_hardened"]
 DEB_PACKAGES = {
     "glibc": "libc6",
     "jemalloc": "libjemalloc2",
@@ -52,7 +55,7 @@ DEB_PACKAGES = {
     "mimalloc": "libmimalloc2.0",
 }
 COLORS = {"glibc": "#7f7f7f", "jemalloc": "#1f77b4", "tcmalloc": "#2ca02c",
-          "mimalloc": "#ff7f0e", "gomem": "#d62728"}
+          "mimalloc": "#ff7f0e", "gomem": "#d62728", "gomem_hardened": "#9467bd"}
 
 
 def log(msg):
@@ -138,6 +141,8 @@ def preload_args(ap, bin_dir, from_csv, quick, reps_full, out, timeouts):
     ap.add_argument("--out", default=None, help=out)
     ap.add_argument("--gomem-so", default=os.environ.get("GOMEM_SO", ""),
                     help="libgomem.so to preload for gomem")
+    ap.add_argument("--gomem-hardened-so", default=os.environ.get("GOMEM_HARDENED_SO", ""),
+                    help="libgomem.so built with -DGOMEM_HARDENED=ON: adds the column gomem_hardened")
     ap.add_argument("--gomem-note", default="", help="a note about the gomem build (from run)")
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds before a run is killed (default %.0f; quick: %.0f)"
@@ -270,11 +275,13 @@ def verify_checksums(runs, group=lambda r: ""):
                 r["error"] = f"checksum {r['checksum']} differs from {ref}"
 
 
-def select_allocs(ap, spec, gomem_so, problems, warnings):
-    """{allocator: library to preload or None} from a comma list (empty: all);
-    gomem is skipped with a warning when gomem_so does not exist, a missing
-    peer is a problem."""
-    wanted = [a.strip() for a in spec.split(",") if a.strip()] or list(ALL_ALLOCS)
+def select_allocs(ap, spec, gomem_so, problems, warnings, hardened_so=""):
+    """{allocator: library to preload or None} from a comma list (empty: all,
+    gomem_hardened only when hardened_so is given); a gomem build is skipped
+    with a warning when its library does not exist, a missing peer is a
+    problem."""
+    wanted = [a.strip() for a in spec.split(",") if a.strip()] or [
+        a for a in ALL_ALLOCS if a not in OPTIONAL_ALLOCS or hardened_so]
     bad = [a for a in wanted if a not in ALL_ALLOCS]
     if bad:
         ap.error(f"unknown allocator(s) {bad}; known: {ALL_ALLOCS}")
@@ -282,10 +289,11 @@ def select_allocs(ap, spec, gomem_so, problems, warnings):
     for a in ALL_ALLOCS:
         if a not in wanted:
             continue
-        lib = PEERS.get(a) if a != "gomem" else (gomem_so or None)
-        if a == "gomem":
+        gomem_libs = {"gomem": gomem_so, "gomem_hardened": hardened_so}
+        lib = gomem_libs[a] or None if a in gomem_libs else PEERS.get(a)
+        if a in gomem_libs:
             if not lib or not os.path.exists(lib):
-                warnings.append(f"gomem: {lib or 'libgomem.so'} does not exist; gomem is skipped")
+                warnings.append(f"{a}: {lib or 'libgomem.so'} does not exist; {a} is skipped")
                 log(f"WARNING: {warnings[-1]}")
                 continue
             lib = os.path.abspath(lib)
@@ -422,7 +430,7 @@ def allocators_line(runs, names, meta):
     peers' Debian versions."""
     vers = []
     for a in names:
-        if a != "gomem":
+        if a not in ("gomem", "gomem_hardened"):
             vers.append(f"{a} {pkg_version(DEB_PACKAGES[a])}")
             continue
         lib = "?"

@@ -151,7 +151,7 @@ def main():
             log(f"ERROR: {exe} does not exist (not built?)")
             return 1
 
-    allocs = B.select_allocs(ap, args.allocs, args.gomem_so, problems, warnings)
+    allocs = B.select_allocs(ap, args.allocs, args.gomem_so, problems, warnings, args.gomem_hardened_so)
     names = list(allocs)
     if not names:
         log("nothing to run")
