@@ -305,16 +305,17 @@ void on_stall_started(intptr_t) {
   g_stall->left = std::chrono::steady_clock::now();
 }
 
-// Allocates garbage once the cycle runs, until a thread waited or it
-// allocated kStallBound bytes (far past the hard goal of GOGC=10).
+// Allocates garbage once *phase is 1, until *enough, *phase is 2 or it
+// allocated kStallBound bytes (far past the hard goal of GOGC=10); then
+// counts itself in *done.
 constexpr size_t kStallBound = size_t{64} << 20;
-void stall_allocator() {
+void allocate_past_goal(std::atomic<int>* phase, std::atomic<bool>* enough, std::atomic<int>* done) {
   gomem_register_thread();
   auto deadline = std::chrono::steady_clock::now() + kBound;
-  while (g_stall->phase.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
-  for (size_t n = 0; n < kStallBound && !g_stall->waited.load() && g_stall->phase.load() == 1; n += 16384)
+  while (phase->load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  for (size_t n = 0; n < kStallBound && !enough->load() && phase->load() == 1; n += 16384)
     memset(gomem_gc_alloc(16384), 1, 64);
-  g_stall->done.fetch_add(1);
+  done->fetch_add(1);
   gomem_unregister_thread();
 }
 
@@ -333,7 +334,7 @@ GC_TEST(GCConcurrent, StatsRecordAThreadsStallPastTheGoal) {
   hooks.waiting = on_stall_waiting;
   gomem::gc::ConcHooks old = gomem::gc::set_conc_test_hooks(hooks);
   std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; t++) threads.emplace_back(stall_allocator);
+  for (int t = 0; t < kThreads; t++) threads.emplace_back(allocate_past_goal, &st.phase, &st.waited, &st.done);
   collect_clean();
   st.phase.store(2);
   for (auto& t : threads) t.join();
@@ -389,18 +390,6 @@ void on_assist_round(intptr_t r) {
     g_assist->scanned.store(gomem::gc::g_conc.assist_scanned.load());
 }
 
-// Allocates garbage once the cycle runs, until an assist is idle in the
-// drain or it allocated kStallBound bytes.
-void assist_allocator() {
-  gomem_register_thread();
-  auto deadline = std::chrono::steady_clock::now() + kBound;
-  while (g_assist->phase.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
-  for (size_t n = 0; n < kStallBound && !g_assist->idle.load() && g_assist->phase.load() == 1; n += 16384)
-    memset(gomem_gc_alloc(16384), 1, 64);
-  g_assist->done.fetch_add(1);
-  gomem_unregister_thread();
-}
-
 GC_TEST(GCConcurrent, AThreadPastTheGoalHelpsMark) {
   REQUIRE_CONCURRENT();
   collect_clean();  // the background collector thread runs from here on
@@ -418,7 +407,7 @@ GC_TEST(GCConcurrent, AThreadPastTheGoalHelpsMark) {
   hooks.round = on_assist_round;
   gomem::gc::ConcHooks old = gomem::gc::set_conc_test_hooks(hooks);
   std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; t++) threads.emplace_back(assist_allocator);
+  for (int t = 0; t < kThreads; t++) threads.emplace_back(allocate_past_goal, &st.phase, &st.idle, &st.done);
   collect_clean();  // its first drain is held by the opened hook
   st.phase.store(2);
   for (auto& t : threads) t.join();

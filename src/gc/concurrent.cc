@@ -74,17 +74,30 @@
 // after cycles the program had to wait for: adapt_trigger), so marking can
 // finish before the heap reaches the goal. A thread whose allocation finds
 // the heap past the hard goal (Go's: 1.1 x the goal) collects itself: it
-// waits for the running cycle on the collection lock (the allocation
-// assist, bounded by the cycle's own length; the markers never wait for the
-// program), then finds the pacer reset. Its wait, or the whole cycle when
+// helps mark the running cycle, then waits for it on the collection lock
+// (the allocation assist, bounded by the cycle's own length; the markers
+// never wait for the program), then finds the pacer reset. Its wait, or the whole cycle when
 // it had to run one itself, is a stall of that thread: gomem_stats records
 // it beside the cycle's pauses (wait_ns, gc.cc), since a cycle whose stops
 // are short can still hold a thread up for its whole length. The next goal
 // is GOGC's over what the markers traced, not over the objects allocated
 // black (gc.cc).
+//
+// Mark assists (conc_assist, Go's): the waiting thread joins each drain
+// open to assists (mark.cc: the first concurrent drain and each
+// pre-cleaning round's, never the final stop's) and marks with its own
+// Marker, so a program that outruns the markers lends them its time
+// instead of sleeping. Between drains it sleeps on g_conc.drains, which the
+// collector bumps when a drain opens and after clearing g_conc.marking just
+// before the final stop; from then on it waits only for the final stop, on
+// the collection lock. A drain returns only once its assists left, so none
+// marks while the world is stopped; the thread came from an allocation's
+// slow path, preemptible and holding no lock of gomem's, so a stop can
+// stop it anywhere. Its stall is recorded as before, helping included.
+//
 // Measured on binary-trees (docs/gc.md section 9): pre-cleaning does not
 // converge there, and the single-threaded program often outruns the markers
-// and waits.
+// and waited (measured before the mark assists).
 //
 // Fallback: when the kernel refuses tracking (or a fork child cannot start
 // its own), cycles stop the world for the whole mark, said once in gctrace;
@@ -94,8 +107,8 @@
 // Synchronisation: g_conc.black and .running are written with the world
 // stopped and read by allocating threads inside non-preemptible sections,
 // which a stop never splits; black_bytes, assists and the collector
-// thread's kick, pending and started are atomics (internal.h says who
-// writes them); the rest is under the collection lock (or initialisation).
+// thread's kick, pending and started, and the assists' marking and drains
+// are atomics (internal.h says who writes them); the rest is under the collection lock (or initialisation).
 #include "gc/internal.h"
 #include "platform/dirty.h"
 #include "platform/os.h"

@@ -86,6 +86,22 @@ void put_empty(WorkBuf* b) {
   g_pool.empty = b;
 }
 
+// Drains with a Marker of the calling thread's own (a helper marker or an
+// assist) and adds its figures to the drain owner's (root_marker, which
+// waits for it). Returns the bytes it scanned.
+uint64_t drain_for_root() {
+  Marker m;
+  m.init();
+  m.drain();
+  {
+    MutexLock l(g_pool.lock);
+    g_pool.root_marker->scanned_bytes += m.scanned_bytes;
+    g_pool.root_marker->marked_bytes += m.marked_bytes;
+  }
+  m.release();
+  return m.scanned_bytes;
+}
+
 // arg: the round number when the helper was started (rounds are only
 // started after start_markers returns, under the collection lock). Not 0: in
 // a forked child the count goes on from the parent's, and a helper that took
@@ -99,15 +115,7 @@ void* helper_main(void* arg) {
     while ((r = g_pool.round.load(std::memory_order_acquire)) == seen)
       os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.round), r);
     seen = r;
-    Marker m;
-    m.init();
-    m.drain();
-    {
-      MutexLock l(g_pool.lock);
-      g_pool.root_marker->scanned_bytes += m.scanned_bytes;
-      g_pool.root_marker->marked_bytes += m.marked_bytes;
-    }
-    m.release();
+    drain_for_root();
     g_pool.finished.fetch_add(1, std::memory_order_acq_rel);
     os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.finished), 1);
   }
@@ -360,7 +368,8 @@ void mark_parallel(Marker& m, bool assists) {
   while ((f = g_pool.finished.load(std::memory_order_acquire)) < static_cast<uint32_t>(g_pool.nhelpers))
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.finished), f);
   // Done is set: no assist joins any more. Wait for those in the drain to
-  // leave (each is past its last scan, adding its figures to m).
+  // leave: each sees done at its next check (drain's idle loop) and only
+  // adds its figures to m before leaving, so the wait is bounded by that.
   while ((f = g_pool.assisting.load(std::memory_order_acquire)) != 0)
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.assisting), f);
   MutexLock l(g_pool.lock);
@@ -374,16 +383,7 @@ GOMEM_NOINLINE bool mark_assist() {
     g_pool.nworkers++;
     g_pool.assisting.fetch_add(1, std::memory_order_relaxed);
   }
-  Marker m;
-  m.init();
-  m.drain();
-  {
-    MutexLock l(g_pool.lock);
-    g_pool.root_marker->scanned_bytes += m.scanned_bytes;
-    g_pool.root_marker->marked_bytes += m.marked_bytes;
-  }
-  g_conc.assist_scanned.fetch_add(m.scanned_bytes, std::memory_order_relaxed);
-  m.release();
+  g_conc.assist_scanned.fetch_add(drain_for_root(), std::memory_order_relaxed);
   g_pool.assisting.fetch_sub(1, std::memory_order_acq_rel);
   os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.assisting), 1);
   return true;
