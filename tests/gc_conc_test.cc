@@ -305,16 +305,17 @@ void on_stall_started(intptr_t) {
   g_stall->left = std::chrono::steady_clock::now();
 }
 
-// Allocates garbage once the cycle runs, until a thread waited or it
-// allocated kStallBound bytes (far past the hard goal of GOGC=10).
+// Allocates garbage once *phase is 1, until *enough, *phase is 2 or it
+// allocated kStallBound bytes (far past the hard goal of GOGC=10); then
+// counts itself in *done.
 constexpr size_t kStallBound = size_t{64} << 20;
-void stall_allocator() {
+void allocate_past_goal(std::atomic<int>* phase, std::atomic<bool>* enough, std::atomic<int>* done) {
   gomem_register_thread();
   auto deadline = std::chrono::steady_clock::now() + kBound;
-  while (g_stall->phase.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
-  for (size_t n = 0; n < kStallBound && !g_stall->waited.load() && g_stall->phase.load() == 1; n += 16384)
+  while (phase->load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  for (size_t n = 0; n < kStallBound && !enough->load() && phase->load() == 1; n += 16384)
     memset(gomem_gc_alloc(16384), 1, 64);
-  g_stall->done.fetch_add(1);
+  done->fetch_add(1);
   gomem_unregister_thread();
 }
 
@@ -333,7 +334,7 @@ GC_TEST(GCConcurrent, StatsRecordAThreadsStallPastTheGoal) {
   hooks.waiting = on_stall_waiting;
   gomem::gc::ConcHooks old = gomem::gc::set_conc_test_hooks(hooks);
   std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; t++) threads.emplace_back(stall_allocator);
+  for (int t = 0; t < kThreads; t++) threads.emplace_back(allocate_past_goal, &st.phase, &st.waited, &st.done);
   collect_clean();
   st.phase.store(2);
   for (auto& t : threads) t.join();
@@ -354,6 +355,71 @@ GC_TEST(GCConcurrent, StatsRecordAThreadsStallPastTheGoal) {
   EXPECT_GE(longest, static_cast<uint64_t>(held)) << "the stall recorded is shorter than the time the cycle was held";
   EXPECT_GE(s.wait_total_ns - total0, longest);
   g_stall = nullptr;
+}
+
+// A thread that must wait for the cycle helps mark it (the mark assist).
+// The opened hook holds the first drain, before the helper markers are
+// woken, until a marker is idle in it: the collector is in the hook and the
+// helpers asleep, so that marker is an assist that joined and drained the
+// roots' work the collector put in the pool (g_x's object at least). After
+// that drain (round hook) the assists must have scanned some bytes.
+struct AssistStage {
+  std::atomic<int> phase{0};  // 1: the cycle runs, allocate; 2: stop
+  std::atomic<int> done{0};   // allocators that stopped on their own bound
+  std::atomic<bool> fired{false}, idle{false}, timed_out{false}, recorded{false};
+  std::atomic<uint64_t> scanned{0};  // g_conc.assist_scanned after the first drain
+};
+AssistStage* g_assist = nullptr;
+
+void on_assist_opened(intptr_t) {
+  if (g_assist->fired.exchange(true)) return;
+  g_assist->phase.store(1);
+  auto deadline = std::chrono::steady_clock::now() + kBound;
+  while (gomem::gc::mark_idle_workers() == 0 && g_assist->done.load() < kThreads) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      g_assist->timed_out.store(true);
+      return;
+    }
+    std::this_thread::yield();
+  }
+  g_assist->idle.store(gomem::gc::mark_idle_workers() > 0);
+}
+
+void on_assist_round(intptr_t r) {
+  if (r == -1 && g_assist->fired.load() && !g_assist->recorded.exchange(true))
+    g_assist->scanned.store(gomem::gc::g_conc.assist_scanned.load());
+}
+
+GC_TEST(GCConcurrent, AThreadPastTheGoalHelpsMark) {
+  REQUIRE_CONCURRENT();
+  collect_clean();  // the background collector thread runs from here on
+  uintptr_t keep = make_masked(kChild, 7);
+  g_x = static_cast<uintptr_t*>(gomem_gc_alloc(64));
+  g_x[0] = keep ^ kMask;
+  keep = 0;
+  static AssistStage st;  // reached by the hooks: not on a stack
+  st.~AssistStage();
+  new (&st) AssistStage();
+  g_assist = &st;
+  int old_percent = gomem_gc_set_percent(10);
+  gomem::gc::ConcHooks hooks;
+  hooks.opened = on_assist_opened;
+  hooks.round = on_assist_round;
+  gomem::gc::ConcHooks old = gomem::gc::set_conc_test_hooks(hooks);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) threads.emplace_back(allocate_past_goal, &st.phase, &st.idle, &st.done);
+  collect_clean();  // its first drain is held by the opened hook
+  st.phase.store(2);
+  for (auto& t : threads) t.join();
+  gomem::gc::set_conc_test_hooks(old);
+  gomem_gc_set_percent(old_percent);
+  ASSERT_TRUE(st.fired.load()) << "no concurrent drain opened";
+  ASSERT_FALSE(st.timed_out.load()) << "no thread joined the drain";
+  ASSERT_TRUE(st.idle.load()) << "no thread reached the hard goal while the cycle ran";
+  EXPECT_GT(st.scanned.load(), 0u) << "the assist scanned nothing";
+  EXPECT_TRUE(alive(g_x[0] ^ kMask, kChild, 7));
+  g_x = nullptr;
+  g_assist = nullptr;
 }
 
 // GOMEM_DIRTY=off (tests/CMakeLists.txt): every cycle stops the world for

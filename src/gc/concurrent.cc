@@ -74,17 +74,30 @@
 // after cycles the program had to wait for: adapt_trigger), so marking can
 // finish before the heap reaches the goal. A thread whose allocation finds
 // the heap past the hard goal (Go's: 1.1 x the goal) collects itself: it
-// waits for the running cycle on the collection lock (the allocation
-// assist, bounded by the cycle's own length; the markers never wait for the
-// program), then finds the pacer reset. Its wait, or the whole cycle when
+// helps mark the running cycle, then waits for it on the collection lock
+// (the allocation assist, bounded by the cycle's own length; the markers
+// never wait for the program), then finds the pacer reset. Its wait, or the whole cycle when
 // it had to run one itself, is a stall of that thread: gomem_stats records
 // it beside the cycle's pauses (wait_ns, gc.cc), since a cycle whose stops
 // are short can still hold a thread up for its whole length. The next goal
 // is GOGC's over what the markers traced, not over the objects allocated
 // black (gc.cc).
+//
+// Mark assists (conc_assist, Go's): the waiting thread joins each drain
+// open to assists (mark.cc: the first concurrent drain and each
+// pre-cleaning round's, never the final stop's) and marks with its own
+// Marker, so a program that outruns the markers lends them its time
+// instead of sleeping. Between drains it sleeps on g_conc.drains, which the
+// collector bumps when a drain opens and after clearing g_conc.marking just
+// before the final stop; from then on it waits only for the final stop, on
+// the collection lock. A drain returns only once its assists left, so none
+// marks while the world is stopped; the thread came from an allocation's
+// slow path, preemptible and holding no lock of gomem's, so a stop can
+// stop it anywhere. Its stall is recorded as before, helping included.
+//
 // Measured on binary-trees (docs/gc.md section 9): pre-cleaning does not
 // converge there, and the single-threaded program often outruns the markers
-// and waits.
+// and waited (measured before the mark assists).
 //
 // Fallback: when the kernel refuses tracking (or a fork child cannot start
 // its own), cycles stop the world for the whole mark, said once in gctrace;
@@ -94,8 +107,8 @@
 // Synchronisation: g_conc.black and .running are written with the world
 // stopped and read by allocating threads inside non-preemptible sections,
 // which a stop never splits; black_bytes, assists and the collector
-// thread's kick, pending and started are atomics (internal.h says who
-// writes them); the rest is under the collection lock (or initialisation).
+// thread's kick, pending and started, and the assists' marking and drains
+// are atomics (internal.h says who writes them); the rest is under the collection lock (or initialisation).
 #include "gc/internal.h"
 #include "platform/dirty.h"
 #include "platform/os.h"
@@ -115,6 +128,8 @@ constexpr int kMaxRounds = ConcNote::kMaxRounds;
 // A round that finds fewer written pages ends pre-cleaning: the final stop
 // rescans at most about that many pages' worth more.
 constexpr int64_t kConvergedPages = 64;
+// A thread waiting to assist re-checks at least this often (ns).
+constexpr int64_t kAssistRecheckNs = 10 * 1000 * 1000;
 
 void say_stw_once() { say_tracking_off_once(&g_conc.said_stw, "concurrent", "stops the world for its whole mark"); }
 
@@ -145,7 +160,7 @@ void preclean(Marker& m, ConcNote* note) {
       return;
     }
     note->round_pages[note->rounds++] = n;
-    mark_parallel(m);
+    mark_parallel(m, true);
     if (ConcHook h = g_conc_hooks.round) h(r);
     if (n < kConvergedPages || (last >= 0 && n >= last)) return;
     last = n;
@@ -274,6 +289,7 @@ bool conc_mark(Marker& m, ConcNote* note) {
   g_conc.black_bytes.store(0, std::memory_order_relaxed);
   g_conc.black.store(true, std::memory_order_relaxed);
   g_conc.running.store(true, std::memory_order_relaxed);
+  g_conc.marking.store(true, std::memory_order_release);
   os::clear_dead_stack();
   scan_roots(m);
   int64_t t1 = os::nanotime();
@@ -287,10 +303,13 @@ bool conc_mark(Marker& m, ConcNote* note) {
     mark_serial(m);
     g_conc_scan_hook.store(nullptr, std::memory_order_relaxed);
   } else {
-    mark_parallel(m);
+    mark_parallel(m, true);
   }
   if (ConcHook h = g_conc_hooks.round) h(-1);
   preclean(m, note);
+  // The threads waiting to assist wait for the final stop from here on.
+  g_conc.marking.store(false, std::memory_order_release);
+  conc_wake_assists();
   // 4. Final stop. The data segments first: dl_iterate_phdr takes the
   // loader's lock, which a stopped thread may hold.
   collect_data_segments();
@@ -313,14 +332,31 @@ uint64_t conc_end_mark(ConcNote* note) {
   g_conc.running.store(false, std::memory_order_relaxed);
   note->assists = g_conc.assists.exchange(0, std::memory_order_relaxed);
   note->assist_wait = static_cast<int64_t>(g_conc.assist_wait_ns.exchange(0, std::memory_order_relaxed));
+  note->assist_scanned = g_conc.assist_scanned.exchange(0, std::memory_order_relaxed);
   adapt_trigger(note->assists != 0);
   return g_conc.black_bytes.load(std::memory_order_relaxed);
 }
 
 bool conc_stalls_caller() { return g_conc.requested && !t_collector; }
 
-void conc_assist_begin() {
+void conc_assist() {
   if (ConcHook h = g_conc_hooks.waiting) h(-1);
+  while (g_conc.marking.load(std::memory_order_acquire)) {
+    uint32_t d = g_conc.drains.load(std::memory_order_acquire);
+    if (mark_assist()) continue;
+    if (!g_conc.marking.load(std::memory_order_acquire)) break;
+    // Until the next drain opens or marking ends (both bump drains); the
+    // bound only re-checks, in case a wake was lost.
+    os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_conc.drains), d, kAssistRecheckNs);
+  }
+  // The work buffers' copies and the scans' frames are no roots.
+  os::clear_dead_stack();
+  os::clear_vector_registers();
+}
+
+void conc_wake_assists() {
+  g_conc.drains.fetch_add(1, std::memory_order_acq_rel);
+  os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_conc.drains), 1 << 30);
 }
 
 void conc_assist_waited(int64_t ns) {

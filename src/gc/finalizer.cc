@@ -472,7 +472,7 @@ void queue_dead_specials(Marker& m) {
   });
   m.note(RootKind::kQueued);
   for (Queued* q = first; q; q = q->next) m.scan_words(&q->obj, 1);
-  if (first) mark_parallel(m);
+  if (first) mark_parallel(m, false);
   // 3. Cleanups of objects that stay unreachable (a walk only if there are
   // any).
   bool cleanups = false;

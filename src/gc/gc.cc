@@ -83,6 +83,7 @@ void trace_conc(StackBuf<512>& b, const CycleNote& note) {
   for (int i = 0; i < c.rounds; i++) b.c(' ').i(c.round_pages[i]);
   b.s(" pages, final ").i(c.final_pages).s(" pages, ").u(note.dirty_bytes >> 10).s(" KB rescanned");
   if (c.assists) b.s(", ").u(c.assists).s(" assists waited ").f(ms(c.assist_wait), 3).s(" ms");
+  if (c.assist_scanned) b.s(", assists scanned ").u(c.assist_scanned >> 10).s(" KB");
   if (c.refused) b.s(", tracking refused: all pages rescanned");
   b.c(')');
 }
@@ -224,7 +225,7 @@ void run_cycle(Trigger why) {
     scan_roots(m);
   }
   int64_t t_stop = os::nanotime();
-  mark_parallel(m);
+  mark_parallel(m, false);
   queue_dead_specials(m);
   int64_t t_mark = os::nanotime();
   // 4. Mark termination: flip sweepgen, take the Ps' spans back, pace.
@@ -284,7 +285,7 @@ void collect(Trigger why) {
   bool stall = why == Trigger::kHeap && conc_stalls_caller();
   bool assist = stall && g_conc.running.load(std::memory_order_relaxed);
   int64_t t_wait = stall ? os::nanotime() : 0;
-  if (assist) conc_assist_begin();
+  if (assist) conc_assist();
   MutexLock gl(g_cycles.lock);
   if (assist) conc_assist_waited(os::nanotime() - t_wait);
   if (should_collect(why)) run_cycle(why);  // else another thread just collected

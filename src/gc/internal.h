@@ -131,6 +131,9 @@ class Marker {
 
   // Marks until every marker runs out of work.
   void drain();
+  // Puts this marker's work in the pool (a drain open to assists: the first
+  // to join finds work there).
+  void share();
 
   uint64_t marked_bytes = 0;
   uint64_t scanned_bytes = 0;
@@ -152,8 +155,18 @@ class Marker {
 };
 
 // Runs drain() on the collector thread and the helper markers; returns when
-// marking is complete. Roots must have been pushed on `m` already.
-void mark_parallel(Marker& m);
+// marking is complete. Roots must have been pushed on `m` already. assists:
+// program threads may join the drain (mark_assist; a concurrent cycle's
+// drains beside the program), and it returns once they all left.
+void mark_parallel(Marker& m, bool assists);
+// A program thread that would wait for the running cycle helps mark: if a
+// drain open to assists runs, joins it and drains until it is done (adding
+// what it scanned to g_conc.assist_scanned before the drain's owner may
+// return). False if no drain was open. The caller is preemptible and holds
+// no lock of gomem's.
+bool mark_assist();
+// The markers idle in the current drain (a test hook's bound wait).
+int mark_idle_workers();
 // drain() on the calling thread alone (a test hook's staged race).
 void mark_serial(Marker& m);
 int num_markers();
@@ -257,6 +270,13 @@ struct ConcState {
   // reads and resets them at the end of the cycle).
   std::atomic<uint32_t> assists{0};
   std::atomic<uint64_t> assist_wait_ns{0};
+  std::atomic<uint64_t> assist_scanned{0};  // bytes they scanned helping the markers (as above)
+  // Mark assists (conc_assist): marking is set by the collector at the
+  // first stop (world stopped) and cleared just before the final stop;
+  // drains is bumped (then a futex wake) when a drain opens to assists and
+  // after marking is cleared. A waiting thread sleeps on drains.
+  std::atomic<bool> marking{false};
+  std::atomic<uint32_t> drains{0};
   // Under the collection lock (or initialisation):
   bool requested = false;  // GOMEM_GC=concurrent was asked for
   bool retried = false;    // a re-init of the tracker was tried since the last fork
@@ -271,18 +291,21 @@ struct ConcNote {
   int64_t final_stop0 = 0;  // when the final stop began
   int rounds = 0;           // pre-cleaning rounds run
   int64_t round_pages[kMaxRounds] = {};
-  int64_t final_pages = 0;  // pages written since the last round
-  uint32_t assists = 0;     // threads that waited for the cycle (past the goal)
-  int64_t assist_wait = 0;  // ns they waited, summed (as of the cycle's end: those still waiting not counted)
-  bool refused = false;     // a scan was refused: every page counted as written
+  int64_t final_pages = 0;      // pages written since the last round
+  uint32_t assists = 0;         // threads that waited for the cycle (past the goal)
+  int64_t assist_wait = 0;      // ns they waited, summed (as of the cycle's end: those still waiting not counted)
+  uint64_t assist_scanned = 0;  // bytes they scanned helping the markers
+  bool refused = false;         // a scan was refused: every page counted as written
 };
 // Test hooks (tests/gc_conc_test.cc), called by the collector while the
 // world runs: started(-1) after the first stop; scanned(obj) after it
 // scanned obj in the first concurrent drain (which it then runs alone, so
 // that the hook stops all marking); round(r) after pre-cleaning round r
 // (-1: after the first drain); waiting(-1), called by a program thread
-// about to wait for the running cycle (an allocation assist: it waits on
-// the collection lock, which the calling cycle holds until it is over).
+// about to wait for the running cycle (an allocation assist: it helps the
+// drains open to it, then waits on the collection lock, which the calling
+// cycle holds until it is over); opened(-1), called by the collector when a
+// drain opens to assists, before the helper markers are woken (mark.cc).
 // Set while no cycle runs.
 using ConcHook = void (*)(intptr_t);
 struct ConcHooks {
@@ -290,8 +313,10 @@ struct ConcHooks {
   ConcHook scanned = nullptr;
   ConcHook round = nullptr;
   ConcHook waiting = nullptr;
+  ConcHook opened = nullptr;
 };
 ConcHooks set_conc_test_hooks(const ConcHooks& h);
+extern ConcHooks g_conc_hooks;
 // scanned, while the first concurrent drain runs (read by markers; mark.cc).
 extern std::atomic<ConcHook> g_conc_scan_hook;
 // Before the first stop: whether this cycle can be concurrent (else it is a
@@ -308,10 +333,15 @@ uint64_t conc_end_mark(ConcNote* note);
 // Whether a cycle the pacer asks of this thread stalls the program: true
 // in GOMEM_GC=concurrent on any thread but the background collector.
 bool conc_stalls_caller();
-// A program thread is about to wait for the running cycle, then waited ns
-// for it (an allocation assist; gc.cc).
-void conc_assist_begin();
+// A program thread must wait for the running cycle (an allocation assist;
+// gc.cc): conc_assist helps each drain open to assists until the final stop
+// is next (the caller then waits for it on the collection lock); it waited
+// ns in all. Preemptible, no lock of gomem's held.
+void conc_assist();
 void conc_assist_waited(int64_t ns);
+// A drain opened to assists (mark.cc), or marking is over: wakes the
+// threads waiting in conc_assist.
+void conc_wake_assists();
 // The pacer's trigger was crossed: false if the cycle is left to the
 // background collector thread (running, or just asked to run one), so the
 // caller goes on; true if the caller must collect (stw mode, no background

@@ -6,6 +6,15 @@
 // of its buffer (Go's gcWork.balance). Marking ends when every marker is
 // idle and the pool is empty, which the pool lock makes exact: buffers are
 // only added by markers that are not idle.
+//
+// A concurrent cycle's drains beside the program (mark_parallel with
+// assists open) also take program threads that would otherwise wait for
+// the cycle (mark_assist, Go's mark assist): under the pool lock, while the
+// drain is open and not done, the thread counts itself in nworkers (so the
+// termination test above still counts every marker) and drains with its
+// own Marker. mark_parallel returns only once every assist has left, so
+// none is mid-drain when pre-cleaning goes on or the final stop begins. The
+// final stop's drain and mark_serial stay closed to them.
 #include <cstring>
 
 #include "base/fmt.h"
@@ -30,8 +39,13 @@ struct Pool {
   WorkBuf* empty = nullptr;
   std::atomic<uint32_t> nfull{0};
   std::atomic<int> nwait{0};
-  int nworkers = 1;
+  int nworkers = 1;  // under the lock (the drain's owner sets it, assists add themselves)
   std::atomic<bool> done{false};
+  // Assists: open is set under the lock by mark_parallel while assists may
+  // join its drain; assisting counts those in it (added under the lock,
+  // removed by each assist as it leaves, then a futex wake for the owner).
+  bool open = false;
+  std::atomic<uint32_t> assisting{0};
   // Helper markers.
   std::atomic<uint32_t> round{0};     // bumped to start a marking round
   std::atomic<uint32_t> finished{0};  // helpers done with the round
@@ -72,6 +86,22 @@ void put_empty(WorkBuf* b) {
   g_pool.empty = b;
 }
 
+// Drains with a Marker of the calling thread's own (a helper marker or an
+// assist) and adds its figures to the drain owner's (root_marker, which
+// waits for it). Returns the bytes it scanned.
+uint64_t drain_for_root() {
+  Marker m;
+  m.init();
+  m.drain();
+  {
+    MutexLock l(g_pool.lock);
+    g_pool.root_marker->scanned_bytes += m.scanned_bytes;
+    g_pool.root_marker->marked_bytes += m.marked_bytes;
+  }
+  m.release();
+  return m.scanned_bytes;
+}
+
 // arg: the round number when the helper was started (rounds are only
 // started after start_markers returns, under the collection lock). Not 0: in
 // a forked child the count goes on from the parent's, and a helper that took
@@ -85,15 +115,7 @@ void* helper_main(void* arg) {
     while ((r = g_pool.round.load(std::memory_order_acquire)) == seen)
       os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.round), r);
     seen = r;
-    Marker m;
-    m.init();
-    m.drain();
-    {
-      MutexLock l(g_pool.lock);
-      g_pool.root_marker->scanned_bytes += m.scanned_bytes;
-      g_pool.root_marker->marked_bytes += m.marked_bytes;
-    }
-    m.release();
+    drain_for_root();
     g_pool.finished.fetch_add(1, std::memory_order_acq_rel);
     os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.finished), 1);
   }
@@ -124,6 +146,11 @@ void Marker::flush_full() {
     g_pool.nfull.fetch_add(1, std::memory_order_release);
   }
   buf_ = new_buf();
+}
+
+void Marker::share() {
+  if (buf_->n == 0) return;
+  flush_full();
 }
 
 bool Marker::refill() {
@@ -317,12 +344,21 @@ void start_markers() {
   }
 }
 
-void mark_parallel(Marker& m) {
-  g_pool.nworkers = 1 + g_pool.nhelpers;
-  g_pool.nwait.store(0, std::memory_order_relaxed);
-  g_pool.done.store(false, std::memory_order_relaxed);
-  g_pool.finished.store(0, std::memory_order_relaxed);
-  g_pool.root_marker = &m;
+void mark_parallel(Marker& m, bool assists) {
+  {
+    MutexLock l(g_pool.lock);
+    g_pool.nworkers = 1 + g_pool.nhelpers;
+    g_pool.nwait.store(0, std::memory_order_relaxed);
+    g_pool.done.store(false, std::memory_order_relaxed);
+    g_pool.finished.store(0, std::memory_order_relaxed);
+    g_pool.root_marker = &m;
+    g_pool.open = assists;
+  }
+  if (assists) {
+    m.share();
+    conc_wake_assists();
+    if (ConcHook h = g_conc_hooks.opened) h(-1);
+  }
   if (g_pool.nhelpers) {
     g_pool.round.fetch_add(1, std::memory_order_acq_rel);
     os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.round), 1 << 30);
@@ -331,12 +367,37 @@ void mark_parallel(Marker& m) {
   uint32_t f;
   while ((f = g_pool.finished.load(std::memory_order_acquire)) < static_cast<uint32_t>(g_pool.nhelpers))
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.finished), f);
+  // Done is set: no assist joins any more. Wait for those in the drain to
+  // leave: each sees done at its next check (drain's idle loop) and only
+  // adds its figures to m before leaving, so the wait is bounded by that.
+  while ((f = g_pool.assisting.load(std::memory_order_acquire)) != 0)
+    os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.assisting), f);
+  MutexLock l(g_pool.lock);
+  g_pool.open = false;
 }
 
+GOMEM_NOINLINE bool mark_assist() {
+  {
+    MutexLock l(g_pool.lock);
+    if (!g_pool.open || g_pool.done.load(std::memory_order_relaxed)) return false;
+    g_pool.nworkers++;
+    g_pool.assisting.fetch_add(1, std::memory_order_relaxed);
+  }
+  g_conc.assist_scanned.fetch_add(drain_for_root(), std::memory_order_relaxed);
+  g_pool.assisting.fetch_sub(1, std::memory_order_acq_rel);
+  os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.assisting), 1);
+  return true;
+}
+
+int mark_idle_workers() { return g_pool.nwait.load(std::memory_order_acquire); }
+
 void mark_serial(Marker& m) {
-  g_pool.nworkers = 1;
-  g_pool.nwait.store(0, std::memory_order_relaxed);
-  g_pool.done.store(false, std::memory_order_relaxed);
+  {
+    MutexLock l(g_pool.lock);
+    g_pool.nworkers = 1;
+    g_pool.nwait.store(0, std::memory_order_relaxed);
+    g_pool.done.store(false, std::memory_order_relaxed);
+  }
   m.drain();
 }
 
