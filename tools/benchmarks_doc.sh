@@ -17,7 +17,7 @@ body() { tail -n +2 "$1" | sed -e 's/^## /### /' -e 's/^# /## /'; }
   echo
   echo "## 1. Allocators: glibc, jemalloc, tcmalloc, mimalloc, gomem"
   echo
-  echo "Command: \`bench/run --reps 3\` (default 5 repetitions; \`bench/run --quick\` is CI's smoke run)."
+  echo "Command: \`GOMEM_HARDENED_SO=build-hardened/libgomem.so bench/run --reps 3\` (default 5 repetitions; \`bench/run --quick\` is CI's smoke run)."
   echo
   echo "![time and RSS ratios](img/allocators.png)"
   echo
@@ -25,7 +25,7 @@ body() { tail -n +2 "$1" | sed -e 's/^## /### /' -e 's/^# /## /'; }
   echo
   echo "## 2. Garbage collectors: gomem, Boehm GC, Go, and malloc/free"
   echo
-  echo "Command: \`bench/gc/run\`."
+  echo "Command: \`bench/gc/run --reps 3 --variants gomem,gomem_gen,gomem_conc,boehm,boehm_inc,go\`."
   echo
   echo "![GC benchmarks](img/gc.png)"
   echo
