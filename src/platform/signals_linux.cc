@@ -24,8 +24,8 @@ constinit std::atomic<int> g_stop_signal{0};
 
 // The SIGSEGV and SIGBUS actions install_fault_handlers replaced: written
 // once before its own handler is installed, read by chain_fault.
-constinit struct sigaction g_prev_segv {
-}, g_prev_bus{};
+constinit struct sigaction g_prev_segv = {};
+constinit struct sigaction g_prev_bus = {};
 
 // Reads /proc/self/task/TID/<file> into buf (NUL-terminated): its length;
 // 0 if the thread does not exist; -1 if the file cannot be read.
