@@ -592,7 +592,7 @@ GOMEM_NOINLINE_TEST void make_weak_set() {
   g_objs = static_cast<void**>(gomem_gc_alloc(kWeakObjs * sizeof(void*)));
   g_handles = static_cast<void**>(gomem_gc_alloc(kWeakObjs * sizeof(void*)));
   for (int i = 0; i < kWeakObjs; i++) {
-    g_objs[i] = unmask(make_masked(64, 5000 + i));
+    g_objs[i] = make_object(64, 5000 + i);
     g_handles[i] = gomem_weak_make(g_objs[i]);
   }
 }
@@ -713,7 +713,7 @@ GOMEM_NOINLINE_TEST uintptr_t make_cleanup_cycle(uintptr_t* b) {
   EXPECT_EQ(gomem_gc_add_cleanup(a, count_cleanup, tag(31)), 0);
   EXPECT_EQ(gomem_gc_add_cleanup(a, count_cleanup, tag(32)), 0);
   EXPECT_EQ(gomem_gc_add_cleanup(reinterpret_cast<char*>(bb) + 100, count_cleanup, tag(33)), 0);
-  EXPECT_EQ(gomem_gc_add_cleanup(bb, check_arg_cleanup, unmask(make_masked(200, 9))), 0);
+  EXPECT_EQ(gomem_gc_add_cleanup(bb, check_arg_cleanup, make_object(200, 9)), 0);
   // Refused: an arg inside the object, no function, not a collected object.
   EXPECT_EQ(gomem_gc_add_cleanup(a, count_cleanup, a), -1);
   EXPECT_EQ(gomem_gc_add_cleanup(a, count_cleanup, reinterpret_cast<char*>(a) + 2999), -1);

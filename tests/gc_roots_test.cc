@@ -54,10 +54,10 @@ std::atomic<int> g_finalized[kSeeds];
 
 void count_finalizer(void*, void* seed) { g_finalized[reinterpret_cast<uintptr_t>(seed) % kSeeds]++; }
 
-GOMEM_NOINLINE_TEST uintptr_t make_finalizable(size_t n, uint64_t seed) {
-  uintptr_t m = make_masked(n, seed);
-  EXPECT_EQ(gomem_gc_set_finalizer(unmask(m), count_finalizer, reinterpret_cast<void*>(seed)), 0);
-  return m;
+GOMEM_NOINLINE_TEST void* make_finalizable(size_t n, uint64_t seed) {
+  void* p = make_object(n, seed);
+  EXPECT_EQ(gomem_gc_set_finalizer(p, count_finalizer, reinterpret_cast<void*>(seed)), 0);
+  return p;
 }
 
 // Other threads that collect and churn until *stop, so that collections run
@@ -104,20 +104,23 @@ struct ExitTest {
   uintptr_t round;  // the destructor round that allocates
   uint64_t seed;
   Collectors* collectors;
-  uintptr_t held = 0;  // masked: an object allocated before exit, or 0
+  bool held = false;  // the thread allocated the object before exit (t_exit_held)
   bool ran = false;
   bool waited = false;
   bool intact = false;
   int finalized_while_used = -1;
 };
 ExitTest* g_exit;
+// The object the thread allocated before it exited, held in its static TLS
+// (a root) until the destructor moves it to its locals.
+__thread void* t_exit_held;
 
 // Holds, in its locals only, an object allocated earlier by the thread:
 // the destructor makes no call into gomem, so nothing registers the thread
 // again; only other threads collect.
 GOMEM_NOINLINE_TEST void hold_without_allocating(ExitTest* e) {
-  void* volatile p = unmask(e->held);
-  e->held = 0;
+  void* volatile p = t_exit_held;
+  t_exit_held = nullptr;
   clear_stack();
   e->waited = e->collectors->run(3);
   e->intact = check(p, kExitSize, e->seed);
@@ -127,7 +130,7 @@ GOMEM_NOINLINE_TEST void hold_without_allocating(ExitTest* e) {
 
 GOMEM_NOINLINE_TEST void hold_in_destructor(ExitTest* e) {
   if (e->held) return hold_without_allocating(e);
-  void* volatile p = unmask(make_finalizable(kExitSize, e->seed));  // only here
+  void* volatile p = make_finalizable(kExitSize, e->seed);  // only here
   clear_stack();
   e->waited = e->collectors->run(3);  // other threads collect meanwhile
   for (int i = 0; i < 2; i++) {
@@ -162,7 +165,10 @@ void run_exit_test(uintptr_t round, uint64_t seed, bool allocate_at_exit = true)
     e.collectors = &c;
     std::thread t([&] {
       gomem_gc_free(gomem_gc_alloc(16));  // a registered thread with a P
-      if (!allocate_at_exit) e.held = make_finalizable(kExitSize, seed);
+      if (!allocate_at_exit) {
+        t_exit_held = make_finalizable(kExitSize, seed);
+        e.held = true;
+      }
       pthread_setspecific(e.key, reinterpret_cast<void*>(1));
     });
     t.join();
@@ -212,8 +218,8 @@ __thread void* t_tls_root;       // C's __thread
 thread_local void* tl_tls_root;  // C++'s thread_local (trivial: no guard, static TLS too)
 
 GOMEM_NOINLINE_TEST void set_tls_roots(uint64_t seed) {
-  t_tls_root = unmask(make_masked(kTlsSize, seed));
-  tl_tls_root = unmask(make_masked(kTlsSize, seed + 1));
+  t_tls_root = make_object(kTlsSize, seed);
+  tl_tls_root = make_object(kTlsSize, seed + 1);
 }
 
 GOMEM_NOINLINE_TEST void collect_and_churn(int rounds) {
@@ -321,7 +327,7 @@ GOMEM_NOINLINE_TEST void fiber_resume() {
 }
 
 GOMEM_NOINLINE_TEST void fiber_work(FiberTest* f) {
-  void* volatile q = unmask(make_masked(kFiberObj, 31));  // only on the fiber's stack
+  void* volatile q = make_object(kFiberObj, 31);  // only on the fiber's stack
   // Collections from the fiber: the thread's stack (suspended frames) and
   // the fiber's (current) must both be scanned.
   for (int i = 0; i < 2; i++) {
@@ -345,7 +351,7 @@ void fiber_main() {
 }
 
 GOMEM_NOINLINE_TEST bool thread_side(FiberTest* f) {
-  void* volatile p = unmask(make_masked(kFiberObj, 30));  // only on the thread's stack
+  void* volatile p = make_object(kFiberObj, 30);  // only on the thread's stack
   prepare_fiber(&g_fiber_ctx, f->stack, fiber_main);
   fiber_resume();  // the fiber collects, others collect, then it yields
   for (int i = 0; i < 2; i++) {
@@ -397,7 +403,7 @@ ucontext_t g_pp_thread, g_pp_fiber;
 
 GOMEM_NOINLINE_TEST void pp_fiber_work(PingPong* pp) {
   for (long i = 0; !pp->stop; i++) {
-    void* volatile q = unmask(make_masked(64, 1000 + i));
+    void* volatile q = make_object(64, 1000 + i);
     gomem_fiber_start_switch(nullptr, 0);
     swapcontext(&g_pp_fiber, &g_pp_thread);
     gomem_fiber_finish_switch();
@@ -424,7 +430,7 @@ GOMEM_NOINLINE_TEST bool pp_thread_side(PingPong* pp) {
   bool ok = true;
   uint32_t gc0 = num_gc();
   for (long i = 0; !pp->stop; i++) {
-    void* volatile p = unmask(make_masked(64, 5000 + i));
+    void* volatile p = make_object(64, 5000 + i);
     pp->stop = i >= kMaxSwitches || (i >= kMinSwitches && i % 64 == 0 && num_gc() >= gc0 + kMinCollections);
     gomem_fiber_start_switch(pp->stack, kFiberStack);
     swapcontext(&g_pp_thread, &g_pp_fiber);

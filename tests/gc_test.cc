@@ -102,7 +102,7 @@ GC_TEST(GC, SurvivesThroughAnInteriorPointer) {
 
 GC_TEST(GC, SurvivesInAnUncollectableBlock) {
   void** u = static_cast<void**>(gomem_malloc_uncollectable(64));
-  u[3] = unmask(make_masked(96, 13));
+  u[3] = make_object(96, 13);
   for (int i = 0; i < 3; i++) {
     collect_clean();
     churn(96, 50000);
@@ -129,7 +129,7 @@ GC_TEST(GC, SurvivesInADlopenedLibrarysData) {
   auto set = reinterpret_cast<void (*)(void*)>(dlsym(lib, "gomem_test_set_holder"));
   auto get = reinterpret_cast<void* (*)()>(dlsym(lib, "gomem_test_get_holder"));
   ASSERT_TRUE(set && get);
-  set(unmask(make_masked(300, 15)));
+  set(make_object(300, 15));
   for (int i = 0; i < 3; i++) {
     collect_clean();
     churn(300, 40000);
@@ -529,7 +529,7 @@ GC_TEST(GC, CppGcNewRunsDestructorsAndHonoursAlignment) {
 
 GC_TEST(GC, CppContainersWithGcAllocatorKeepTheirElementsAlive) {
   std::vector<void*, gomem::gc_allocator<void*>> v;
-  for (int i = 0; i < 2000; i++) v.push_back(unmask(make_masked(48, 1000 + i)));
+  for (int i = 0; i < 2000; i++) v.push_back(make_object(48, 1000 + i));
   for (int i = 0; i < 3; i++) {
     collect_clean();
     churn(48, 50000);

@@ -49,6 +49,12 @@ inline void in_fresh_thread(std::function<void()> fn) {
 
 constexpr uintptr_t kMask = 0x5a5a5a5a5a5a5a5aULL;
 
+// A new filled object, returned masked: from the moment it is masked until
+// the caller unmasks it, no word anywhere points to it, and a collection then
+// frees it. So the object of make_masked is for tests that collect only when
+// they say so, or that want it unreachable; a test whose object must survive
+// a collection by another thread (or the concurrent collector's thread) at
+// any moment takes it from make_object.
 GOMEM_NOINLINE_TEST inline uintptr_t make_masked(size_t n, uint64_t seed, bool scan = true) {
   void* p = scan ? gomem_gc_alloc(n) : gomem_gc_alloc_noscan(n);
   fill(p, n, seed);
@@ -56,6 +62,15 @@ GOMEM_NOINLINE_TEST inline uintptr_t make_masked(size_t n, uint64_t seed, bool s
 }
 
 inline void* unmask(uintptr_t m) { return reinterpret_cast<void*>(m ^ kMask); }
+
+// A new filled object whose pointer is never masked: it goes from the
+// allocator's return register to the caller's, so the object is reachable at
+// every instruction, wherever the caller stores it.
+GOMEM_NOINLINE_TEST inline void* make_object(size_t n, uint64_t seed) {
+  void* p = gomem_gc_alloc(n);
+  fill(p, n, seed);
+  return p;
+}
 
 // Overwrites the stack below the caller, where dead frames may still hold
 // copies of pointers, and the caller-saved registers (general and vector:
