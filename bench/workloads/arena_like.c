@@ -24,13 +24,15 @@ BENCH_MAIN_DEFS
 typedef struct node {
   uint64_t tag;
   uint64_t size;
-  struct node* op[2]; /* present when size >= 32 */
+  struct node *op[2]; /* present when size >= 32 */
 } node_t;
 
-static uint64_t node_check(uint64_t tag, uint64_t size) { return tag * 0x9e3779b97f4a7c15ULL ^ size; }
+static uint64_t node_check(uint64_t tag, uint64_t size) {
+  return tag * 0x9e3779b97f4a7c15ULL ^ size;
+}
 
-static node_t* node_new(size_t size, uint64_t tag, node_t** earlier, long n, rng_t* rng) {
-  node_t* p = (node_t*)malloc(size);
+static node_t *node_new(size_t size, uint64_t tag, node_t **earlier, long n, rng_t *rng) {
+  node_t *p = (node_t *)malloc(size);
   if (!p) {
     fprintf(stderr, "malloc(%zu) failed\n", size);
     exit(4);
@@ -45,17 +47,17 @@ static node_t* node_new(size_t size, uint64_t tag, node_t** earlier, long n, rng
   }
   if (size >= 48) {
     uint64_t c = node_check(tag, size);
-    memcpy((char*)p + size - 8, &c, 8);
+    memcpy((char *)p + size - 8, &c, 8);
   }
   return p;
 }
 
-static uint64_t node_free(node_t* p) {
+static uint64_t node_free(node_t *p) {
   uint64_t tag = p->tag, size = p->size;
   int bad = size < 16 || size > 128;
   if (!bad && size >= 48) {
     uint64_t c;
-    memcpy(&c, (char*)p + size - 8, 8);
+    memcpy(&c, (char *)p + size - 8, 8);
     bad = c != node_check(tag, size);
   }
   if (bad) obj_report_corruption(p, (size_t)size, tag, "node");
@@ -65,10 +67,10 @@ static uint64_t node_free(node_t* p) {
 
 /* Sums the tags of every node's operands: reads every node and what it
  * points at, as a pass over the IR would. */
-static uint64_t walk(node_t** nodes, long n) {
+static uint64_t walk(node_t **nodes, long n) {
   uint64_t s = 0;
   for (long i = 0; i < n; i++) {
-    node_t* p = nodes[i];
+    node_t *p = nodes[i];
     s += p->tag;
     if (p->size >= 32)
       for (int k = 0; k < 2; k++)
@@ -77,7 +79,7 @@ static uint64_t walk(node_t** nodes, long n) {
   return s;
 }
 
-int main(int argc, char** argv) {
+int main(int argc, char **argv) {
   bench_param_t ps[] = {
       {"funcs", 100, 2000, "functions (bursts of nodes)", 0},
       {"minnodes", 1000, 1000, "fewest nodes of a function", 0},
@@ -87,20 +89,22 @@ int main(int argc, char** argv) {
       {"seed", 29, 29, "random seed", 0},
   };
   const int np = BENCH_NPARAMS(ps);
-  bench_params("arena_like", "compiler pass: bursts of small linked nodes, freed together", ps, np, argc, argv);
+  bench_params("arena_like", "compiler pass: bursts of small linked nodes, freed together", ps, np,
+               argc, argv);
   const long funcs = bench_get(ps, np, "funcs");
   const long minnodes = bench_get(ps, np, "minnodes");
   const long maxnodes = bench_get(ps, np, "maxnodes");
   const long keepevery = bench_get(ps, np, "keepevery");
   const long keeppct = bench_get(ps, np, "keeppct");
-  if (funcs < 1 || minnodes < 1 || maxnodes < minnodes || keepevery < 1 || keeppct < 0 || keeppct > 100) {
+  if (funcs < 1 || minnodes < 1 || maxnodes < minnodes || keepevery < 1 || keeppct < 0 ||
+      keeppct > 100) {
     fprintf(stderr, "arena_like: bad parameters\n");
     return 2;
   }
   rng_t rng;
   rng_seed(&rng, (uint64_t)bench_get(ps, np, "seed"));
-  node_t** nodes = (node_t**)malloc((size_t)maxnodes * sizeof(node_t*));
-  node_t** kept = NULL;
+  node_t **nodes = (node_t **)malloc((size_t)maxnodes * sizeof(node_t *));
+  node_t **kept = NULL;
   size_t nkept = 0, capkept = 0;
   uint64_t sum = 0, tag = 1, ops = 0;
 
@@ -119,7 +123,7 @@ int main(int argc, char** argv) {
         if ((long)rng_below(&rng, 100) >= keeppct) continue;
         if (nkept == capkept) {
           capkept = capkept ? capkept * 2 : 1024;
-          kept = (node_t**)realloc(kept, capkept * sizeof(node_t*));
+          kept = (node_t **)realloc(kept, capkept * sizeof(node_t *));
         }
         kept[nkept++] = nodes[i];
         nodes[i] = NULL;
@@ -128,7 +132,7 @@ int main(int argc, char** argv) {
     if (f % 2) /* a random order: Fisher-Yates */
       for (long i = n - 1; i > 0; i--) {
         long j = (long)rng_below(&rng, (uint64_t)i + 1);
-        node_t* t = nodes[i];
+        node_t *t = nodes[i];
         nodes[i] = nodes[j];
         nodes[j] = t;
       }

@@ -47,10 +47,10 @@ uint64_t g_tag = 1;  // next Entry buffer's tag
 struct Entry {
   std::string name;
   long hits = 0;
-  void* blob;  // a C buffer owned by the entry (16..96 B)
-  Entry(const std::string& n, size_t size) : name(n), blob(obj_new(size, g_tag++)) {}
-  Entry(const Entry&) = delete;
-  Entry& operator=(const Entry&) = delete;
+  void *blob;  // a C buffer owned by the entry (16..96 B)
+  Entry(const std::string &n, size_t size) : name(n), blob(obj_new(size, g_tag++)) {}
+  Entry(const Entry &) = delete;
+  Entry &operator=(const Entry &) = delete;
   ~Entry() { g_sum += obj_free(blob); }
 };
 
@@ -67,7 +67,7 @@ struct Zipf {
     uint64_t c = 0;
     for (size_t k = 0; k < n; k++) cum[k] = c += (uint64_t(1) << 32) / (k + 1);
   }
-  size_t operator()(rng_t& rng) const {
+  size_t operator()(rng_t &rng) const {
     uint64_t u = rng_below(&rng, cum.back());
     size_t lo = 0, hi = cum.size() - 1;
     while (lo < hi) {
@@ -81,7 +81,7 @@ struct Zipf {
   }
 };
 
-std::vector<std::string> make_vocab(rng_t& rng, size_t n) {
+std::vector<std::string> make_vocab(rng_t &rng, size_t n) {
   std::vector<std::string> v;
   v.reserve(n);
   for (size_t i = 0; i < n; i++) {
@@ -94,13 +94,13 @@ std::vector<std::string> make_vocab(rng_t& rng, size_t n) {
   return v;
 }
 
-std::shared_ptr<Entry> make_entry(rng_t& rng, const std::string& name) {
+std::shared_ptr<Entry> make_entry(rng_t &rng, const std::string &name) {
   size_t size = rng_range(&rng, 2, 12) * 8;
   if (rng_below(&rng, 2)) return std::make_shared<Entry>(name, size);
   return std::shared_ptr<Entry>(new Entry(name, size));
 }
 
-uint64_t str_hash(const std::string& s) { return bench_fnv(0, s.data(), s.size()); }
+uint64_t str_hash(const std::string &s) { return bench_fnv(0, s.data(), s.size()); }
 
 struct Round {
   std::map<std::string, std::vector<int>> index;
@@ -111,7 +111,7 @@ struct Round {
   size_t nrecent = 0, nlines = 0;
   uint64_t sum = 0;
 
-  void word(rng_t& rng, const std::string& vocab_word, int pos) {
+  void word(rng_t &rng, const std::string &vocab_word, int pos) {
     std::string key(vocab_word);
     index[key].push_back(pos);
     auto it = table.find(key);
@@ -136,7 +136,7 @@ struct Round {
     prev = std::move(key);
   }
 
-  void qualified(rng_t& rng, const std::string& key) {
+  void qualified(rng_t &rng, const std::string &key) {
     std::string q = prev + "::" + key;
     auto it = table.find(q);
     if (it != table.end()) {
@@ -149,7 +149,7 @@ struct Round {
     }
   }
 
-  void erase(rng_t& rng, const std::string& victim) {
+  void erase(rng_t &rng, const std::string &victim) {
     auto it = table.find(victim);
     if (it != table.end()) {
       sum = bench_mix(sum ^ (uint64_t)it->second.count);
@@ -162,21 +162,21 @@ struct Round {
   // its iteration order is the hash table's).
   uint64_t summary() const {
     uint64_t s = sum;
-    for (auto& kv : index) {
+    for (auto &kv : index) {
       s = bench_mix(s ^ str_hash(kv.first));
       s = bench_mix(s ^ (kv.second.size() * 1000003 + (uint64_t)kv.second.back()));
     }
     uint64_t t = 0;
-    for (auto& kv : table)
-      t += bench_mix(str_hash(kv.first) ^ (uint64_t)kv.second.count ^ ((uint64_t)kv.second.entry->hits << 32) ^
-                     (uint64_t)kv.second.first);
+    for (auto &kv : table)
+      t += bench_mix(str_hash(kv.first) ^ (uint64_t)kv.second.count ^
+                     ((uint64_t)kv.second.entry->hits << 32) ^ (uint64_t)kv.second.first);
     return bench_mix(s ^ t ^ index.size() ^ (table.size() << 20));
   }
 };
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char **argv) {
   bench_param_t ps[] = {
       {"words", 20000, 200000, "words processed per round", 0},
       {"rounds", 2, 4, "rounds: containers built from scratch, then destroyed", 0},
@@ -184,8 +184,9 @@ int main(int argc, char** argv) {
       {"seed", 11, 11, "random seed", 0},
   };
   const int np = BENCH_NPARAMS(ps);
-  bench_params("stl_containers", "std::map/unordered_map of strings, vectors, shared_ptr: a word stream", ps, np, argc,
-               argv);
+  bench_params("stl_containers",
+               "std::map/unordered_map of strings, vectors, shared_ptr: a word stream", ps, np,
+               argc, argv);
   const long words = bench_get(ps, np, "words");
   const long rounds = bench_get(ps, np, "rounds");
   const long nvocab = bench_get(ps, np, "vocab");
