@@ -20,6 +20,9 @@
  *
  * Every request's contents derive from (seed, request number) alone, and the
  * checksum is a sum over requests, so it does not depend on the schedule.
+ * live_peak_kb= is the peak of the bytes the live requests asked for (the
+ * response at its capacity): the live heap to compare a peak RSS with.
+ * maxbody= lowers the largest body (64 KiB), and with it the response.
  */
 #include <pthread.h>
 
