@@ -100,6 +100,15 @@ WORKLOADS = [
              "1,000 live threads, each keeping 2,560 small objects of 40 sizes: peak RSS"),
     Workload("tiny", ["{bin}/tiny"], True,
              "a short-lived program: 200 objects of 20 sizes and two buffers, then exit: peak RSS"),
+    Workload("stl_containers", ["{bin}/stl_containers"], True,
+             "1 thread: std::map/unordered_map of Zipf words, vectors, strings, shared_ptr; "
+             "rebuilt each round", cg=("rounds", 1, 2)),
+    Workload("server_mt", ["{bin}/server_mt"], False,
+             "16 workers build requests (headers, 1-64 KiB body, realloc-grown response), "
+             "4 writer threads free them"),
+    Workload("arena_like", ["{bin}/arena_like"], True,
+             "1 thread: compiler pass: bursts of 1k-20k linked nodes of 16-128 B freed together; "
+             "5 % of every 10th kept", cg=("funcs", 20, 60)),
 ]
 WORKLOAD_NAMES = [w.name for w in WORKLOADS]
 
