@@ -63,7 +63,7 @@ static void fail(const char *what, uint64_t step, uint64_t got, uint64_t want) {
 
 #define GOLDEN 0x9E3779B97F4A7C15ull
 #define MAX_KEY 64
-#define STEPS_PER_ENTRY 24 /* steps = STEPS_PER_ENTRY * capacity */
+#define STEPS_PER_ENTRY 8 /* steps = STEPS_PER_ENTRY * capacity */
 
 typedef struct entry entry;
 
@@ -84,7 +84,7 @@ struct entry {
   uint32_t klen, hash;
 };
 
-static const uint16_t vsizes[8] = {32, 32, 32, 48, 48, 64, 128, 256};
+static const uint16_t vsizes[8] = {32, 32, 32, 32, 48, 48, 64, 256};
 
 /* Cache state. Globals: roots for the collectors. */
 static entry **buckets; /* 2^N chains, a scanned collected object */

@@ -40,7 +40,7 @@ func fail(what string, step, got, want uint64) {
 
 const golden = 0x9E3779B97F4A7C15
 const maxKey = 64
-const stepsPerEntry = 24 // steps = stepsPerEntry * capacity
+const stepsPerEntry = 8 // steps = stepsPerEntry * capacity
 
 // Value is the 32-byte header of a value record of 32..256 bytes (the
 // padded types below); records over 32 bytes end with a check word.
@@ -61,10 +61,6 @@ type v64 struct {
 	Value
 	pad [4]uint64
 }
-type v128 struct {
-	Value
-	pad [12]uint64
-}
 type v256 struct {
 	Value
 	pad [28]uint64
@@ -78,7 +74,7 @@ type Entry struct {
 	klen, hash uint32
 }
 
-var vsizes = [8]uint16{32, 32, 32, 48, 48, 64, 128, 256}
+var vsizes = [8]uint16{32, 32, 32, 32, 48, 48, 64, 256}
 
 var (
 	buckets    []*Entry
@@ -128,8 +124,6 @@ func newValue(owner *Entry, keyid uint32, version uint64) *Value {
 		v = &(&v48{}).Value
 	case 64:
 		v = &(&v64{}).Value
-	case 128:
-		v = &(&v128{}).Value
 	default:
 		v = &(&v256{}).Value
 	}
