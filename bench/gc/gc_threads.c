@@ -39,42 +39,34 @@
  */
 #define GC_THREADS 1
 #include "gcb_common.h"
+#include "gcb_mixed.h"
 
 #include <pthread.h>
 
-#define GOLDEN 0x9E3779B97F4A7C15ull
 #define MAX_THREADS 256
 
-static inline uint64_t rng(uint64_t *state) {
+static inline uint64_t rng(uint64_t* state) {
   uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
 
-static void fail(const char *what, int thread, uint64_t got, uint64_t want) {
+static void fail(const char* what, int thread, uint64_t got, uint64_t want) {
   fflush(stdout);
-  fprintf(stderr,
-          "gc_threads: CHECK FAILED: %s (thread %d): got %" PRIu64 ", want %" PRIu64 "\n", what,
-          thread, got, want);
+  fprintf(stderr, "gc_threads: CHECK FAILED: %s (thread %d): got %" PRIu64 ", want %" PRIu64 "\n", what, thread, got,
+          want);
   exit(1);
 }
 
-typedef struct tnode {
-  struct tnode *left, *right;
-  unsigned char *payload; /* noscan, plen bytes of tag & 0xff; or NULL */
-  uint32_t plen;
-  uint32_t tag; /* size = nsizes[tag % 8]; > 32: the last word = tag * GOLDEN */
-} tnode;
-
 typedef struct cell {
-  struct cell *next;
+  struct cell* next;
   uint64_t val;
 } cell;
 
 typedef struct result {
-  tnode *tree;
-  cell *list;
+  mnode* tree;
+  cell* list;
   uint64_t sum; /* check_result's value when it was built */
   uint32_t owner, job;
 } result;
@@ -95,41 +87,25 @@ typedef struct worker {
 /* The shared table: its slots are written under table_mu; the pointer and
  * size are set before the workers start. */
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
-static result **table;
+static result** table;
 static uint64_t table_slots;
 /* Serialises gcb_poll (which keeps its logs in plain variables). */
 static pthread_mutex_t poll_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static tnode *make_tree(worker *w, int depth) {
-  tnode *l = NULL, *r = NULL;
+static mnode* make_tree(worker* w, int depth) {
+  mnode *l = NULL, *r = NULL;
   if (depth > 0) {
     l = make_tree(w, depth - 1);
     r = make_tree(w, depth - 1);
   }
   uint64_t x = rng(&w->rng);
-  uint32_t tag = (uint32_t)(x >> 32);
-  size_t sz = nsizes[tag % 8];
-  tnode *n = (tnode *)gcb_alloc(sz);
-  n->left = l;
-  n->right = r;
-  n->tag = tag;
-  n->payload = NULL;
-  n->plen = 0;
-  if (sz > sizeof(tnode)) ((uint64_t *)n)[sz / 8 - 1] = (uint64_t)tag * GOLDEN;
-  if ((x & 3) == 0) {
-    uint32_t plen = 16u << ((x >> 2) % 6);
-    unsigned char *p = (unsigned char *)gcb_alloc_noscan(plen);
-    memset(p, (int)(tag & 0xff), plen);
-    n->payload = p;
-    n->plen = plen;
-  }
-  return n;
+  return mnode_new(nsizes[(uint32_t)(x >> 32) % 8], x, l, r);
 }
 
-static cell *make_list(worker *w, uint32_t len) {
-  cell *head = NULL;
+static cell* make_list(worker* w, uint32_t len) {
+  cell* head = NULL;
   for (uint32_t i = 0; i < len; i++) {
-    cell *c = (cell *)gcb_alloc(sizeof(cell));
+    cell* c = (cell*)gcb_alloc(sizeof(cell));
     c->next = head;
     c->val = rng(&w->rng);
     head = c;
@@ -141,26 +117,22 @@ typedef struct {
   uint64_t nodes, cells, bytes, sum;
 } rcheck;
 
-static void walk_tree(const tnode *n, rcheck *c, int thread) {
+static void walk_tree(const mnode* n, rcheck* c, int thread) {
   while (n) {
     size_t sz = nsizes[n->tag % 8];
     c->nodes++;
     c->bytes += sz + n->plen;
     c->sum = c->sum * 31 + n->tag + n->plen;
-    if (sz > sizeof(tnode) && ((const uint64_t *)n)[sz / 8 - 1] != (uint64_t)n->tag * GOLDEN)
-      fail("tree node check word", thread, ((const uint64_t *)n)[sz / 8 - 1], n->tag);
-    if (n->plen &&
-        (n->payload[0] != (n->tag & 0xff) || n->payload[n->plen - 1] != (n->tag & 0xff)))
-      fail("tree node payload", thread, n->payload[0], n->tag & 0xff);
+    if (!mnode_intact(n, sz)) fail("tree node check word or payload", thread, n->tag, 0);
     walk_tree(n->left, c, thread);
     n = n->right;
   }
 }
 
-static rcheck check_result(const result *r, int thread) {
+static rcheck check_result(const result* r, int thread) {
   rcheck c = {0, 0, 0, 0};
   walk_tree(r->tree, &c, thread);
-  for (const cell *p = r->list; p; p = p->next) {
+  for (const cell* p = r->list; p; p = p->next) {
     c.cells++;
     c.bytes += sizeof(cell);
     c.sum ^= p->val + c.cells;
@@ -168,21 +140,9 @@ static rcheck check_result(const result *r, int thread) {
   return c;
 }
 
+static void release_result(result* r) {
 #if GCB_EXPLICIT_FREE
-static void release_tree(tnode *n) {
-  while (n) {
-    tnode *r = n->right;
-    release_tree(n->left);
-    if (n->payload) GCB_FREE(n->payload);
-    GCB_FREE(n);
-    n = r;
-  }
-}
-#endif
-
-static void release_result(result *r) {
-#if GCB_EXPLICIT_FREE
-  release_tree(r->tree);
+  mnode_release(r->tree);
   for (cell *p = r->list, *next; p; p = next) {
     next = p->next;
     GCB_FREE(p);
@@ -194,16 +154,16 @@ static void release_result(result *r) {
 }
 
 /* Checks a result taken out of the table against its own checksum. */
-static void check_published(const result *r, int thread) {
+static void check_published(const result* r, int thread) {
   rcheck c = check_result(r, thread);
   if (c.sum != r->sum) fail("published result (by thread, job)", thread, r->owner, r->job);
 }
 
-static void run_job(worker *w, uint32_t job) {
+static void run_job(worker* w, uint32_t job) {
   uint64_t x = rng(&w->rng);
   int depth = 2 + (int)(x % 8);
   uint32_t len = 8u << ((x >> 3) % 6);
-  result *r = (result *)gcb_alloc(sizeof(result));
+  result* r = (result*)gcb_alloc(sizeof(result));
   r->owner = (uint32_t)w->index;
   r->job = job;
   r->tree = make_tree(w, depth);
@@ -220,7 +180,7 @@ static void run_job(worker *w, uint32_t job) {
   }
   uint64_t slot = (x >> 16) % table_slots;
   pthread_mutex_lock(&table_mu);
-  result *old = table[slot];
+  result* old = table[slot];
   table[slot] = r;
   pthread_mutex_unlock(&table_mu);
   w->published++;
@@ -230,8 +190,8 @@ static void run_job(worker *w, uint32_t job) {
   }
 }
 
-static void *worker_main(void *arg) {
-  worker *w = (worker *)arg;
+static void* worker_main(void* arg) {
+  worker* w = (worker*)arg;
   for (uint64_t j = 0; j < w->jobs; j++) {
     run_job(w, (uint32_t)j);
     if (j % 64 == 63 && pthread_mutex_trylock(&poll_mu) == 0) {
@@ -242,7 +202,7 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   int n = argc > 1 ? atoi(argv[1]) : 18;
   int nthreads = argc > 2 ? atoi(argv[2]) : 8;
   if (n < 8) n = 8;
@@ -255,14 +215,14 @@ int main(int argc, char **argv) {
   gcb_init();
   gcb_poll_keep = 1; /* other threads may still charge a stall to the latest cycle */
   uint64_t t0 = gcb_now_ns();
-  printf("gc_threads N=%d: %" PRIu64 " jobs on %d threads, table of %" PRIu64 " slots\n", n, jobs,
-         nthreads, table_slots);
+  printf("gc_threads N=%d: %" PRIu64 " jobs on %d threads, table of %" PRIu64 " slots\n", n, jobs, nthreads,
+         table_slots);
 
-  table = (result **)gcb_alloc(table_slots * sizeof(result *));
-  memset(table, 0, table_slots * sizeof(result *));
+  table = (result**)gcb_alloc(table_slots * sizeof(result*));
+  memset(table, 0, table_slots * sizeof(result*));
   static worker workers[MAX_THREADS];
   for (int i = 0; i < nthreads; i++) {
-    worker *w = &workers[i];
+    worker* w = &workers[i];
     w->index = i;
     w->rng = 0x243F6A8885A308D3ull ^ ((uint64_t)(i + 1) * 0xD1B54A32D192ED03ull);
     w->jobs = jobs / (uint64_t)nthreads + ((uint64_t)i < jobs % (uint64_t)nthreads);
@@ -270,7 +230,7 @@ int main(int argc, char **argv) {
   }
   uint64_t nodes = 0, cells = 0, bytes = 0, published = 0, checksum = 0;
   for (int i = 0; i < nthreads; i++) {
-    worker *w = &workers[i];
+    worker* w = &workers[i];
     if (pthread_join(w->tid, NULL) != 0) gcb_die("pthread_join failed");
     printf("thread %d\t jobs %" PRIu64 "\t nodes %" PRIu64 "\t cells %" PRIu64 "\t bytes %" PRIu64
            "\t published %" PRIu64 "\t checksum %016" PRIx64 "\n",
@@ -281,13 +241,13 @@ int main(int argc, char **argv) {
     published += w->published;
     checksum += w->checksum;
   }
-  printf("total\t jobs %" PRIu64 "\t nodes %" PRIu64 "\t cells %" PRIu64 "\t bytes %" PRIu64
-         "\t published %" PRIu64 "\t checksum %016" PRIx64 "\n",
+  printf("total\t jobs %" PRIu64 "\t nodes %" PRIu64 "\t cells %" PRIu64 "\t bytes %" PRIu64 "\t published %" PRIu64
+         "\t checksum %016" PRIx64 "\n",
          jobs, nodes, cells, bytes, published, checksum);
 
   uint64_t filled = 0;
   for (uint64_t s = 0; s < table_slots; s++) {
-    result *r = table[s];
+    result* r = table[s];
     if (!r) continue;
     check_published(r, -1);
     filled++;

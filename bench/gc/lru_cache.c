@@ -53,11 +53,10 @@ static inline uint64_t rng(void) {
   return mix(z);
 }
 
-static void fail(const char *what, uint64_t step, uint64_t got, uint64_t want) {
+static void fail(const char* what, uint64_t step, uint64_t got, uint64_t want) {
   fflush(stdout);
-  fprintf(stderr,
-          "lru_cache: CHECK FAILED: %s (step %" PRIu64 "): got %" PRIu64 ", want %" PRIu64 "\n",
-          what, step, got, want);
+  fprintf(stderr, "lru_cache: CHECK FAILED: %s (step %" PRIu64 "): got %" PRIu64 ", want %" PRIu64 "\n", what, step,
+          got, want);
   exit(1);
 }
 
@@ -68,8 +67,8 @@ static void fail(const char *what, uint64_t step, uint64_t got, uint64_t want) {
 typedef struct entry entry;
 
 typedef struct value {
-  entry *owner;        /* the entry holding this value */
-  unsigned char *blob; /* noscan, blen bytes of (version + keyid) & 0xff; or NULL */
+  entry* owner;        /* the entry holding this value */
+  unsigned char* blob; /* noscan, blen bytes of (version + keyid) & 0xff; or NULL */
   uint64_t version;    /* the step that made it */
   uint32_t keyid;
   uint16_t size; /* bytes of this record; > 32: the last word = check word */
@@ -77,56 +76,55 @@ typedef struct value {
 } value;
 
 struct entry {
-  char *key;               /* noscan, klen bytes (no terminator) */
-  value *val;
-  entry *prev, *next;      /* LRU list: head is the most recently used */
-  entry *hnext;            /* hash chain */
+  char* key; /* noscan, klen bytes (no terminator) */
+  value* val;
+  entry *prev, *next; /* LRU list: head is the most recently used */
+  entry* hnext;       /* hash chain */
   uint32_t klen, hash;
 };
 
 static const uint16_t vsizes[8] = {32, 32, 32, 32, 48, 48, 64, 256};
 
 /* Cache state. Globals: roots for the collectors. */
-static entry **buckets; /* 2^N chains, a scanned collected object */
+static entry** buckets; /* 2^N chains, a scanned collected object */
 static uint32_t bmask;
 static entry *head, *tail;
 static uint64_t count;
 
 /* The key string of id: 8 hex digits of id, then letters that follow from
  * mix(id); 16..64 bytes. Returns its length. */
-static uint32_t key_fill(uint32_t id, char *buf) {
+static uint32_t key_fill(uint32_t id, char* buf) {
   static const char hex[16] = "0123456789abcdef";
   uint64_t h = mix(id);
   uint32_t len = 16 + (uint32_t)(h % 49);
   for (int i = 0; i < 8; i++) buf[i] = hex[(id >> (28 - 4 * i)) & 15];
-  for (uint32_t i = 8; i < len; i++)
-    buf[i] = (char)('a' + (((h >> ((i & 7) * 8)) & 0xff) ^ i) % 26);
+  for (uint32_t i = 8; i < len; i++) buf[i] = (char)('a' + (((h >> ((i & 7) * 8)) & 0xff) ^ i) % 26);
   return len;
 }
 
 /* FNV-1a, folded to 32 bits. */
-static uint32_t key_hash(const char *s, uint32_t n) {
+static uint32_t key_hash(const char* s, uint32_t n) {
   uint64_t h = 0xcbf29ce484222325ull;
   for (uint32_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
   return (uint32_t)(h ^ (h >> 32));
 }
 
-static uint64_t check_word(const value *v) { return v->version * GOLDEN ^ v->keyid; }
+static uint64_t check_word(const value* v) { return v->version * GOLDEN ^ v->keyid; }
 
-static value *new_value(entry *owner, uint32_t keyid, uint64_t version) {
+static value* new_value(entry* owner, uint32_t keyid, uint64_t version) {
   uint64_t y = rng();
   uint16_t size = vsizes[y & 7];
-  value *v = (value *)gcb_alloc(size);
+  value* v = (value*)gcb_alloc(size);
   v->owner = owner;
   v->version = version;
   v->keyid = keyid;
   v->size = size;
   v->blen = 0;
   v->blob = NULL;
-  if (size > sizeof(value)) ((uint64_t *)v)[size / 8 - 1] = check_word(v);
+  if (size > sizeof(value)) ((uint64_t*)v)[size / 8 - 1] = check_word(v);
   if (((y >> 3) & 3) == 0) {
     uint16_t blen = (uint16_t)(16u << ((y >> 5) % 3));
-    unsigned char *b = (unsigned char *)gcb_alloc_noscan(blen);
+    unsigned char* b = (unsigned char*)gcb_alloc_noscan(blen);
     memset(b, (int)((version + keyid) & 0xff), blen);
     v->blob = b;
     v->blen = blen;
@@ -134,47 +132,53 @@ static value *new_value(entry *owner, uint32_t keyid, uint64_t version) {
   return v;
 }
 
-static void check_value(const value *v, const entry *e, uint32_t keyid, uint64_t step) {
+static void check_value(const value* v, const entry* e, uint32_t keyid, uint64_t step) {
   if (v->owner != e) fail("value owner", step, 0, 1);
   if (v->keyid != keyid) fail("value key id", step, v->keyid, keyid);
-  if (v->size > sizeof(value) && ((const uint64_t *)v)[v->size / 8 - 1] != check_word(v))
-    fail("value check word", step, ((const uint64_t *)v)[v->size / 8 - 1], check_word(v));
+  if (v->size > sizeof(value) && ((const uint64_t*)v)[v->size / 8 - 1] != check_word(v))
+    fail("value check word", step, ((const uint64_t*)v)[v->size / 8 - 1], check_word(v));
   if (v->blen) {
     unsigned char want = (unsigned char)((v->version + keyid) & 0xff);
     if (v->blob[0] != want || v->blob[v->blen - 1] != want) fail("value blob", step, v->blob[0], want);
   }
 }
 
-static void release_value(value *v) {
+static void release_value(value* v) {
   if (v->blob) GCB_FREE(v->blob);
   GCB_FREE(v);
 }
 
-static entry *lookup(const char *key, uint32_t klen, uint32_t h) {
-  for (entry *e = buckets[h & bmask]; e; e = e->hnext)
+static entry* lookup(const char* key, uint32_t klen, uint32_t h) {
+  for (entry* e = buckets[h & bmask]; e; e = e->hnext)
     if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0) return e;
   return NULL;
 }
 
-static void list_unlink(entry *e) {
-  if (e->prev) e->prev->next = e->next;
-  else head = e->next;
-  if (e->next) e->next->prev = e->prev;
-  else tail = e->prev;
+static void list_unlink(entry* e) {
+  if (e->prev)
+    e->prev->next = e->next;
+  else
+    head = e->next;
+  if (e->next)
+    e->next->prev = e->prev;
+  else
+    tail = e->prev;
 }
 
-static void list_push_front(entry *e) {
+static void list_push_front(entry* e) {
   e->prev = NULL;
   e->next = head;
-  if (head) head->prev = e;
-  else tail = e;
+  if (head)
+    head->prev = e;
+  else
+    tail = e;
   head = e;
 }
 
 static void evict_lru(uint64_t step) {
-  entry *e = tail;
+  entry* e = tail;
   list_unlink(e);
-  entry **pp = &buckets[e->hash & bmask];
+  entry** pp = &buckets[e->hash & bmask];
   while (*pp != e) {
     if (!*pp) fail("evicted entry not in its chain", step, 0, 1);
     pp = &(*pp)->hnext;
@@ -188,8 +192,8 @@ static void evict_lru(uint64_t step) {
 
 /* Inserts a new entry for id at the front; it keeps the request's key
  * string. */
-static void insert(uint32_t id, char *key, uint32_t klen, uint32_t h, uint64_t step) {
-  entry *e = (entry *)gcb_alloc(sizeof(entry));
+static void insert(uint32_t id, char* key, uint32_t klen, uint32_t h, uint64_t step) {
+  entry* e = (entry*)gcb_alloc(sizeof(entry));
   e->key = key;
   e->klen = klen;
   e->hash = h;
@@ -207,7 +211,7 @@ static uint64_t final_check(uint64_t steps) {
   uint64_t n = 0, sum = 0;
   for (entry *e = head, *prev = NULL; e; prev = e, e = e->next) {
     if (e->prev != prev) fail("LRU back link", steps, n, 0);
-    value *v = e->val;
+    value* v = e->val;
     uint32_t klen = key_fill(v->keyid, buf);
     if (klen != e->klen || memcmp(buf, e->key, klen) != 0 || key_hash(buf, klen) != e->hash)
       fail("entry key", steps, v->keyid, klen);
@@ -218,7 +222,7 @@ static uint64_t final_check(uint64_t steps) {
   if (n != count) fail("LRU length", steps, n, count);
   uint64_t chained = 0;
   for (uint64_t b = 0; b <= bmask; b++)
-    for (entry *e = buckets[b]; e; e = e->hnext) {
+    for (entry* e = buckets[b]; e; e = e->hnext) {
       if ((e->hash & bmask) != b) fail("entry in wrong bucket", steps, b, e->hash & bmask);
       chained++;
     }
@@ -229,7 +233,7 @@ static uint64_t final_check(uint64_t steps) {
 static void release_all(void) {
 #if GCB_EXPLICIT_FREE
   while (tail) {
-    entry *e = tail;
+    entry* e = tail;
     list_unlink(e);
     release_value(e->val);
     GCB_FREE(e->key);
@@ -239,7 +243,7 @@ static void release_all(void) {
 #endif
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   int n = argc > 1 ? atoi(argv[1]) : 20;
   if (n < 8) n = 8;
   if (n > 24) n = 24;
@@ -248,11 +252,11 @@ int main(int argc, char **argv) {
 
   gcb_init();
   uint64_t t0 = gcb_now_ns();
-  printf("lru_cache N=%d: capacity %" PRIu64 " entries, %" PRIu64 " steps, key space %" PRIu64 "\n",
-         n, cap, steps, keyspace);
+  printf("lru_cache N=%d: capacity %" PRIu64 " entries, %" PRIu64 " steps, key space %" PRIu64 "\n", n, cap, steps,
+         keyspace);
 
-  buckets = (entry **)gcb_alloc(cap * sizeof(entry *));
-  memset(buckets, 0, cap * sizeof(entry *));
+  buckets = (entry**)gcb_alloc(cap * sizeof(entry*));
+  memset(buckets, 0, cap * sizeof(entry*));
   bmask = (uint32_t)(cap - 1);
 
   uint64_t hits = 0, misses = 0, evictions = 0, replaced = 0, sum = 0;
@@ -263,14 +267,14 @@ int main(int argc, char **argv) {
     uint32_t id = (uint32_t)((((a * a) >> 32) * keyspace) >> 32);
     /* The request's key: a fresh string, kept by a new entry, else dropped. */
     uint32_t klen = key_fill(id, buf);
-    char *key = (char *)gcb_alloc_noscan(klen);
+    char* key = (char*)gcb_alloc_noscan(klen);
     memcpy(key, buf, klen);
     uint32_t h = key_hash(key, klen);
-    entry *e = lookup(key, klen, h);
+    entry* e = lookup(key, klen, h);
     if (e) {
       hits++;
       GCB_FREE(key);
-      value *v = e->val;
+      value* v = e->val;
       check_value(v, e, id, step);
       sum += v->version ^ id;
       if (e != head) {
@@ -291,8 +295,8 @@ int main(int argc, char **argv) {
       insert(id, key, klen, h, step);
     }
     if ((step + 1) % (steps / 8) == 0)
-      printf("step %" PRIu64 "\t hits %" PRIu64 "\t misses %" PRIu64 "\t evictions %" PRIu64
-             "\t replaced %" PRIu64 "\t checksum %016" PRIx64 "\n",
+      printf("step %" PRIu64 "\t hits %" PRIu64 "\t misses %" PRIu64 "\t evictions %" PRIu64 "\t replaced %" PRIu64
+             "\t checksum %016" PRIx64 "\n",
              step + 1, hits, misses, evictions, replaced, sum);
     if (step % poll_stride == 0) gcb_poll();
   }
