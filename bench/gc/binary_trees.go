@@ -2,7 +2,7 @@
 
 // binary_trees: the Go variant of bench/gc/binary_trees.c (Benchmarks Game
 // "binary-trees", single goroutine, one allocation per node, default GC
-// settings). Build: GO111MODULE=off go build -o binary_trees_go binary_trees.go gcb_common.go
+// settings). Build: GO111MODULE=off go build -o binary_trees_go binary_trees.go gcb_common.go gcb_mixed.go
 //
 //	binary_trees_go [N]     N = maximum depth (default 21)
 //

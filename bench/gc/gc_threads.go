@@ -3,7 +3,7 @@
 // gc_threads: the Go variant of bench/gc/gc_threads.c (read that file's
 // header for the workload): T goroutines (default GOMAXPROCS), same jobs,
 // same pseudo-random sequences, same output.
-// Build: GO111MODULE=off go build -o gc_threads_go gc_threads.go gcb_common.go
+// Build: GO111MODULE=off go build -o gc_threads_go gc_threads.go gcb_common.go gcb_mixed.go
 //
 //	gc_threads_go [N] [T]     2^N jobs (default 18) on T goroutines (default 8)
 package main
@@ -14,10 +14,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unsafe"
 )
-
-const golden = 0x9E3779B97F4A7C15
 
 func rng(state *uint64) uint64 {
 	*state += 0x9E3779B97F4A7C15
@@ -32,64 +29,8 @@ func fail(what string, thread int, got, want uint64) {
 	os.Exit(1)
 }
 
-// TNode is the 32-byte header of a tree node of 32..512 bytes (the padded
-// types below); nodes over 32 bytes end with a check word.
-type TNode struct {
-	left, right *TNode
-	payload     *byte // noscan, plen bytes of tag & 0xff; or nil
-	plen        uint32
-	tag         uint32
-}
-
-type n48 struct {
-	TNode
-	pad [2]uint64
-}
-type n64 struct {
-	TNode
-	pad [4]uint64
-}
-type n96 struct {
-	TNode
-	pad [8]uint64
-}
-type n128 struct {
-	TNode
-	pad [12]uint64
-}
-type n256 struct {
-	TNode
-	pad [28]uint64
-}
-type n512 struct {
-	TNode
-	pad [60]uint64
-}
-
+// Tree node sizes (nodes: MNode, gcb_mixed.go), as in gc_threads.c.
 var nsizes = [8]uintptr{32, 32, 48, 64, 96, 128, 256, 512}
-
-func newTNode(sz uintptr) *TNode {
-	switch sz {
-	case 32:
-		return &TNode{}
-	case 48:
-		return &(&n48{}).TNode
-	case 64:
-		return &(&n64{}).TNode
-	case 96:
-		return &(&n96{}).TNode
-	case 128:
-		return &(&n128{}).TNode
-	case 256:
-		return &(&n256{}).TNode
-	default:
-		return &(&n512{}).TNode
-	}
-}
-
-func checkWord(n *TNode, sz uintptr) *uint64 {
-	return (*uint64)(unsafe.Add(unsafe.Pointer(n), sz-8))
-}
 
 type Cell struct {
 	next *Cell
@@ -97,7 +38,7 @@ type Cell struct {
 }
 
 type Result struct {
-	tree       *TNode
+	tree       *MNode
 	list       *Cell
 	sum        uint64 // checkResult's value when it was built
 	owner, job uint32
@@ -118,33 +59,14 @@ var (
 	pollMu     sync.Mutex
 )
 
-func makeTree(w *Worker, depth int) *TNode {
-	var l, r *TNode
+func makeTree(w *Worker, depth int) *MNode {
+	var l, r *MNode
 	if depth > 0 {
 		l = makeTree(w, depth-1)
 		r = makeTree(w, depth-1)
 	}
 	x := rng(&w.rng)
-	tag := uint32(x >> 32)
-	sz := nsizes[tag%8]
-	n := newTNode(sz)
-	n.left = l
-	n.right = r
-	n.tag = tag
-	if sz > 32 {
-		*checkWord(n, sz) = uint64(tag) * golden
-	}
-	if x&3 == 0 {
-		plen := uint32(16) << ((x >> 2) % 6)
-		p := make([]byte, plen)
-		b := byte(tag & 0xff)
-		for i := range p {
-			p[i] = b
-		}
-		n.payload = &p[0]
-		n.plen = plen
-	}
-	return n
+	return mnodeNew(nsizes[uint32(x>>32)%8], x, l, r)
 }
 
 func makeList(w *Worker, n uint32) *Cell {
@@ -157,20 +79,14 @@ func makeList(w *Worker, n uint32) *Cell {
 
 type rcheck struct{ nodes, cells, bytes, sum uint64 }
 
-func walkTree(n *TNode, c *rcheck, thread int) {
+func walkTree(n *MNode, c *rcheck, thread int) {
 	for n != nil {
 		sz := nsizes[n.tag%8]
 		c.nodes++
 		c.bytes += uint64(sz) + uint64(n.plen)
 		c.sum = c.sum*31 + uint64(n.tag) + uint64(n.plen)
-		if sz > 32 && *checkWord(n, sz) != uint64(n.tag)*golden {
-			fail("tree node check word", thread, *checkWord(n, sz), uint64(n.tag))
-		}
-		if n.plen != 0 {
-			p := unsafe.Slice(n.payload, n.plen)
-			if p[0] != byte(n.tag&0xff) || p[n.plen-1] != byte(n.tag&0xff) {
-				fail("tree node payload", thread, uint64(p[0]), uint64(n.tag&0xff))
-			}
+		if !mnodeIntact(n, sz) {
+			fail("tree node check word or payload", thread, uint64(n.tag), 0)
 		}
 		walkTree(n.left, c, thread)
 		n = n.right

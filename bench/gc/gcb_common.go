@@ -2,7 +2,7 @@
 
 // gcb_common.go: what the Go variants of the GC benchmarks share, the Go
 // side of gcb_common.h: pause harvesting and the RESULT line. Built together
-// with each benchmark: go build -o gcbench_go gcbench.go gcb_common.go
+// with each benchmark: go build -o gcbench_go gcbench.go gcb_common.go gcb_mixed.go
 //
 // Pauses are read from runtime.MemStats.PauseNs (a ring of the last 256
 // cycles, one entry per cycle = both stop-the-world phases); a program calls

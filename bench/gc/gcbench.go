@@ -2,7 +2,7 @@
 
 // gcbench: the Go variant of bench/gc/gcbench.c (read that file's header for
 // the workload). Same phases, same pseudo-random sequence, same output.
-// Build: GO111MODULE=off go build -o gcbench_go gcbench.go gcb_common.go
+// Build: GO111MODULE=off go build -o gcbench_go gcbench.go gcb_common.go gcb_mixed.go
 //
 //	gcbench_go [N]     N = depth parameter (default 20)
 package main
@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"time"
-	"unsafe"
 )
 
 // ---- deterministic generator (splitmix64), same as the C one ----
@@ -81,59 +80,8 @@ func walk(n *TNode, c *tcheck) {
 	}
 }
 
-// ---- mixed trees: 32..256-byte nodes, some with a pointer-free payload ----
-type MNode struct {
-	left, right *MNode
-	payload     unsafe.Pointer
-	plen        uint32
-	tag         uint32
-}
-
-type mn48 struct {
-	MNode
-	pad [2]uint64
-}
-type mn64 struct {
-	MNode
-	pad [4]uint64
-}
-type mn96 struct {
-	MNode
-	pad [8]uint64
-}
-type mn128 struct {
-	MNode
-	pad [12]uint64
-}
-type mn256 struct {
-	MNode
-	pad [28]uint64
-}
-
-const golden = 0x9E3779B97F4A7C15
-
+// ---- mixed trees: 32..256-byte nodes, some with a pointer-free payload (gcb_mixed.go) ----
 var msizes = [6]uintptr{32, 48, 64, 96, 128, 256}
-
-func newMNode(k uint32) *MNode {
-	switch k {
-	case 0:
-		return &MNode{}
-	case 1:
-		return &(&mn48{}).MNode
-	case 2:
-		return &(&mn64{}).MNode
-	case 3:
-		return &(&mn96{}).MNode
-	case 4:
-		return &(&mn128{}).MNode
-	default:
-		return &(&mn256{}).MNode
-	}
-}
-
-func trailer(n *MNode, sz uintptr) *uint64 {
-	return (*uint64)(unsafe.Add(unsafe.Pointer(n), sz-8))
-}
 
 func makeMixed(depth int) *MNode {
 	var l, r *MNode
@@ -142,26 +90,7 @@ func makeMixed(depth int) *MNode {
 		r = makeMixed(depth - 1)
 	}
 	x := rng()
-	tag := uint32(x >> 32)
-	k := tag % 6
-	n := newMNode(k)
-	n.left = l
-	n.right = r
-	n.tag = tag
-	if sz := msizes[k]; sz > 32 {
-		*trailer(n, sz) = uint64(tag) * golden
-	}
-	if x&3 == 0 {
-		plen := uint32(16) << ((x >> 2) % 6)
-		p := make([]byte, plen)
-		b := byte(tag & 0xff)
-		for i := range p {
-			p[i] = b
-		}
-		n.payload = unsafe.Pointer(&p[0])
-		n.plen = plen
-	}
-	return n
+	return mnodeNew(msizes[uint32(x>>32)%6], x, l, r)
 }
 
 type mcheck struct {
@@ -171,18 +100,11 @@ type mcheck struct {
 
 func walkMixed(n *MNode, c *mcheck) {
 	for n != nil {
-		sz := msizes[n.tag%6]
 		c.nodes++
 		c.tags += uint64(n.tag)
-		if sz > 32 && *trailer(n, sz) != uint64(n.tag)*golden {
-			fail("mixed node trailer", -1, 0, 1)
-		}
-		if n.plen != 0 {
-			c.bytes += int64(n.plen)
-			p := unsafe.Slice((*byte)(n.payload), n.plen)
-			if p[0] != byte(n.tag&0xff) || p[n.plen-1] != byte(n.tag&0xff) {
-				fail("mixed payload", -1, 0, 1)
-			}
+		c.bytes += int64(n.plen)
+		if !mnodeIntact(n, msizes[n.tag%6]) {
+			fail("mixed node check word or payload", -1, 0, 1)
 		}
 		walkMixed(n.left, c)
 		n = n.right

@@ -2,7 +2,7 @@
 
 // lru_cache: the Go variant of bench/gc/lru_cache.c (read that file's header
 // for the workload). Same structures, same pseudo-random sequence, same
-// output. Build: GO111MODULE=off go build -o lru_cache_go lru_cache.go gcb_common.go
+// output. Build: GO111MODULE=off go build -o lru_cache_go lru_cache.go gcb_common.go gcb_mixed.go
 //
 //	lru_cache_go [N]     capacity 2^N entries (default 20)
 package main
@@ -38,7 +38,6 @@ func fail(what string, step, got, want uint64) {
 	os.Exit(1)
 }
 
-const golden = 0x9E3779B97F4A7C15
 const maxKey = 64
 const stepsPerEntry = 8 // steps = stepsPerEntry * capacity
 
