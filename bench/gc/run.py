@@ -30,7 +30,7 @@ BENCHES = ["binary_trees", "gcbench", "lru_cache", "gc_threads"]
 # gcbench: tree depth; lru_cache: log2 of the cache's capacity; gc_threads:
 # log2 of the number of jobs). The CSV and tables call it "depth".
 DEFAULT_DEPTH = {"binary_trees": 21, "gcbench": 20, "lru_cache": 20, "gc_threads": 18}
-QUICK_DEPTH = {"binary_trees": 12, "gcbench": 10, "lru_cache": 12, "gc_threads": 10}
+QUICK_DEPTH = {"binary_trees": 12, "gcbench": 10, "lru_cache": 14, "gc_threads": 10}
 SIZE_TITLE = {"binary_trees": "depth %d", "gcbench": "depth %d", "lru_cache": "capacity 2^%d",
               "gc_threads": "2^%d jobs, 8 threads"}
 
@@ -316,7 +316,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=None, help="repetitions per variant (default 3; --quick: 1)")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke test: tiny sizes (binary_trees 12, gcbench 10, lru_cache 12, "
+                    help="smoke test: tiny sizes (binary_trees 12, gcbench 10, lru_cache 14, "
                          "gc_threads 10), 1 rep")
     ap.add_argument("--depth", type=int, help="size parameter for every benchmark")
     ap.add_argument("--bt-depth", type=int, help="binary_trees depth (default 21)")
