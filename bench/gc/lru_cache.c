@@ -2,7 +2,7 @@
  * lru_cache: a long-lived cache, the shape of a server's object cache.
  * Variants: see gcb_common.h.
  *
- *   lru_cache [N]    capacity 2^N entries (default 20: 1 M), 24 * 2^N steps
+ *   lru_cache [N]    capacity 2^N entries (default 20: 1 M), 8 * 2^N steps
  *
  * The cache is a chained hash table of 2^N buckets plus a doubly linked LRU
  * list (head = most recently used). Each entry is a scanned 48-byte node
@@ -11,11 +11,12 @@
  * and each value a scanned record of 32..256 bytes
  *   {owner -> its entry, blob -> noscan 16..64 bytes or NULL, version,
  *    key id, size, blob length, [padding words, the last one a check word]}.
- * At N = 20 about 150 MB are live once the cache is full.
+ * At N = 20 about 180 MB are live once the cache is full (58 % of the steps hit).
  *
- * Each step draws a key id from a skewed distribution over 4 * 2^N ids
+ * Each step draws a key id from a skewed distribution over 2 * 2^N ids
  * (id = K * (a*a/2^64) for a uniform 32-bit a: density ~ 1/sqrt(id), so half
- * the draws fall in the hottest quarter), builds its key string and looks it
+ * the draws fall in the hottest quarter), builds the request's key string
+ * (a fresh noscan object: a new entry keeps it, a hit drops it) and looks it
  * up:
  *   - hit: the value is checked (owner, key id, check word, blob bytes), the
  *     entry moves to the front of the LRU list, and one time in 16 its value
