@@ -12,6 +12,9 @@
  *   GCB_FREE(p)           free(p) for malloc, nothing for the collectors
  *   gcb_poll()            harvest pause and stall times the collector keeps
  *                         in a ring (gomem); cheap, call it every now and then
+ *                         (from one thread at a time)
+ *   gcb_poll_keep         how many of the latest cycles a poll leaves for the
+ *                         next one: 0, or 1 in multi-threaded benchmarks
  *   gcb_report(bench, depth, seconds)
  *                         prints the machine-readable RESULT line
  * The RESULT line goes to stdout, last; everything else a benchmark prints
@@ -60,6 +63,10 @@ static uint64_t gcb_npauses;      /* entries recorded */
 static uint64_t gcb_pauses_lost;  /* cycles whose pause we could not see */
 static uint64_t *gcb_stalls;      /* ns, per collection max(pause, longest wait) */
 static uint64_t gcb_nstalls;      /* entries recorded */
+/* gomem: cycles gcb_poll leaves unharvested (a stall is charged to the last
+ * finished cycle by the stalled thread when it goes on, which in a
+ * multi-threaded program may come after another thread's poll). */
+static uint32_t gcb_poll_keep;
 
 static uint64_t *gcb_map_log(void) {
   void *p = mmap(NULL, GCB_MAX_PAUSES * sizeof(uint64_t), PROT_READ | PROT_WRITE,
@@ -129,13 +136,15 @@ static inline void *gcb_alloc_noscan(size_t n) {
 
 /* gomem keeps the last GOMEM_NUM_PAUSES pauses, cycle k at pause_ns[k % 256]
  * (latest at [(num_gc+255)%256]), and the longest stall charged to it at
- * wait_ns[k % 256]; copy the ones we have not seen yet. A stall is charged
- * to the last finished cycle by the stalled thread before it allocates
- * again: the benchmarks are single-threaded, so a poll sees it. */
+ * wait_ns[k % 256]; copy the ones we have not seen yet, but the latest
+ * gcb_poll_keep. A stall is charged to the last finished cycle by the
+ * stalled thread before it allocates again: in a single-threaded benchmark
+ * a poll sees it; in a multi-threaded one, the poll after next does. */
 static void gcb_poll(void) {
   gomem_read_stats(gcb_stats);
   uint32_t n = gcb_stats->num_gc;
-  for (; gcb_seen_gc != n; gcb_seen_gc++) {
+  if ((uint32_t)(n - gcb_seen_gc) <= gcb_poll_keep) return;
+  for (uint32_t upto = n - gcb_poll_keep; gcb_seen_gc != upto; gcb_seen_gc++) {
     if ((uint32_t)(n - gcb_seen_gc) > GOMEM_NUM_PAUSES) {
       gcb_pauses_lost++;
       continue;
@@ -255,6 +264,7 @@ static double gcb_gc_cpu_pct(double seconds) {
 
 /* The one machine-readable line, printed last on stdout. */
 static void gcb_report(const char *bench, int depth, double seconds) {
+  gcb_poll_keep = 0; /* every thread has gone on: harvest the rest */
   gcb_poll();
 #if !defined(GCB_GOMEM)
   memcpy(gcb_stalls, gcb_pauses, gcb_npauses * sizeof(uint64_t)); /* no separate wait */

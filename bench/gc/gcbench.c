@@ -31,6 +31,7 @@
  * identical across variants.
  */
 #include "gcb_common.h"
+#include "gcb_mixed.h"
 
 /* ---- deterministic generator (splitmix64) ---- */
 static uint64_t rng_state = 0x243F6A8885A308D3ull;
@@ -122,18 +123,9 @@ static void release_tree(tnode *n) {
 }
 
 /* ---------------------------------------------------------------------------
- * Mixed trees: nodes of 32..256 bytes, some with a pointer-free payload.
- * The node's size and its trailing word follow from its tag.
+ * Mixed trees: nodes of 32..256 bytes, some with a pointer-free payload
+ * (gcb_mixed.h). The node's size follows from its tag.
  * ------------------------------------------------------------------------- */
-typedef struct mnode {
-  struct mnode *left, *right;
-  unsigned char *payload;
-  uint32_t plen;
-  uint32_t tag;
-  /* followed by (size - 32) / 8 words; the last one = tag * GOLDEN */
-} mnode;
-
-#define GOLDEN 0x9E3779B97F4A7C15ull
 static const size_t msizes[6] = {32, 48, 64, 96, 128, 256};
 
 static mnode *make_mixed(int depth) {
@@ -143,23 +135,7 @@ static mnode *make_mixed(int depth) {
     r = make_mixed(depth - 1);
   }
   uint64_t x = rng();
-  uint32_t tag = (uint32_t)(x >> 32);
-  size_t sz = msizes[tag % 6];
-  mnode *n = (mnode *)gcb_alloc(sz);
-  n->left = l;
-  n->right = r;
-  n->tag = tag;
-  n->payload = NULL;
-  n->plen = 0;
-  if (sz > sizeof(mnode)) ((uint64_t *)n)[sz / 8 - 1] = (uint64_t)tag * GOLDEN;
-  if ((x & 3) == 0) {
-    uint32_t plen = 16u << ((x >> 2) % 6);
-    unsigned char *p = (unsigned char *)gcb_alloc_noscan(plen);
-    memset(p, (int)(tag & 0xff), plen);
-    n->payload = p;
-    n->plen = plen;
-  }
-  return n;
+  return mnode_new(msizes[(uint32_t)(x >> 32) % 6], x, l, r);
 }
 
 typedef struct {
@@ -169,33 +145,13 @@ typedef struct {
 
 static void walk_mixed(const mnode *n, mcheck *c) {
   while (n) {
-    size_t sz = msizes[n->tag % 6];
     c->nodes++;
     c->tags += n->tag;
-    if (sz > sizeof(mnode) && ((const uint64_t *)n)[sz / 8 - 1] != (uint64_t)n->tag * GOLDEN)
-      fail("mixed node trailer", -1, 0, 1);
-    if (n->plen) {
-      c->bytes += n->plen;
-      if (n->payload[0] != (n->tag & 0xff) || n->payload[n->plen - 1] != (n->tag & 0xff))
-        fail("mixed payload", -1, 0, 1);
-    }
+    c->bytes += n->plen;
+    if (!mnode_intact(n, msizes[n->tag % 6])) fail("mixed node check word or payload", -1, 0, 1);
     walk_mixed(n->left, c);
     n = n->right;
   }
-}
-
-static void release_mixed(mnode *n) {
-#if GCB_EXPLICIT_FREE
-  while (n) {
-    mnode *r = n->right;
-    release_mixed(n->left);
-    if (n->payload) GCB_FREE(n->payload);
-    GCB_FREE(n);
-    n = r;
-  }
-#else
-  (void)n;
-#endif
 }
 
 /* ---------------------------------------------------------------------------
@@ -282,7 +238,7 @@ int main(int argc, char **argv) {
       for (long i = 0; i < miters; i++) {
         mnode *t = make_mixed(d);
         walk_mixed(t, &m);
-        release_mixed(t);
+        mnode_release(t);
         if (i % stride == 0) gcb_poll();
       }
       if (m.nodes != miters * tree_size(d)) fail("mixed", d, m.nodes, miters * tree_size(d));

@@ -2,7 +2,7 @@
 
 // gcbench: the Go variant of bench/gc/gcbench.c (read that file's header for
 // the workload). Same phases, same pseudo-random sequence, same output.
-// Build: GO111MODULE=off go build -o gcbench_go gcbench.go
+// Build: GO111MODULE=off go build -o gcbench_go gcbench.go gcb_common.go gcb_mixed.go
 //
 //	gcbench_go [N]     N = depth parameter (default 20)
 package main
@@ -11,10 +11,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sort"
 	"strconv"
 	"time"
-	"unsafe"
 )
 
 // ---- deterministic generator (splitmix64), same as the C one ----
@@ -82,59 +80,8 @@ func walk(n *TNode, c *tcheck) {
 	}
 }
 
-// ---- mixed trees: 32..256-byte nodes, some with a pointer-free payload ----
-type MNode struct {
-	left, right *MNode
-	payload     unsafe.Pointer
-	plen        uint32
-	tag         uint32
-}
-
-type mn48 struct {
-	MNode
-	pad [2]uint64
-}
-type mn64 struct {
-	MNode
-	pad [4]uint64
-}
-type mn96 struct {
-	MNode
-	pad [8]uint64
-}
-type mn128 struct {
-	MNode
-	pad [12]uint64
-}
-type mn256 struct {
-	MNode
-	pad [28]uint64
-}
-
-const golden = 0x9E3779B97F4A7C15
-
+// ---- mixed trees: 32..256-byte nodes, some with a pointer-free payload (gcb_mixed.go) ----
 var msizes = [6]uintptr{32, 48, 64, 96, 128, 256}
-
-func newMNode(k uint32) *MNode {
-	switch k {
-	case 0:
-		return &MNode{}
-	case 1:
-		return &(&mn48{}).MNode
-	case 2:
-		return &(&mn64{}).MNode
-	case 3:
-		return &(&mn96{}).MNode
-	case 4:
-		return &(&mn128{}).MNode
-	default:
-		return &(&mn256{}).MNode
-	}
-}
-
-func trailer(n *MNode, sz uintptr) *uint64 {
-	return (*uint64)(unsafe.Add(unsafe.Pointer(n), sz-8))
-}
 
 func makeMixed(depth int) *MNode {
 	var l, r *MNode
@@ -143,26 +90,7 @@ func makeMixed(depth int) *MNode {
 		r = makeMixed(depth - 1)
 	}
 	x := rng()
-	tag := uint32(x >> 32)
-	k := tag % 6
-	n := newMNode(k)
-	n.left = l
-	n.right = r
-	n.tag = tag
-	if sz := msizes[k]; sz > 32 {
-		*trailer(n, sz) = uint64(tag) * golden
-	}
-	if x&3 == 0 {
-		plen := uint32(16) << ((x >> 2) % 6)
-		p := make([]byte, plen)
-		b := byte(tag & 0xff)
-		for i := range p {
-			p[i] = b
-		}
-		n.payload = unsafe.Pointer(&p[0])
-		n.plen = plen
-	}
-	return n
+	return mnodeNew(msizes[uint32(x>>32)%6], x, l, r)
 }
 
 type mcheck struct {
@@ -172,18 +100,11 @@ type mcheck struct {
 
 func walkMixed(n *MNode, c *mcheck) {
 	for n != nil {
-		sz := msizes[n.tag%6]
 		c.nodes++
 		c.tags += uint64(n.tag)
-		if sz > 32 && *trailer(n, sz) != uint64(n.tag)*golden {
-			fail("mixed node trailer", -1, 0, 1)
-		}
-		if n.plen != 0 {
-			c.bytes += int64(n.plen)
-			p := unsafe.Slice((*byte)(n.payload), n.plen)
-			if p[0] != byte(n.tag&0xff) || p[n.plen-1] != byte(n.tag&0xff) {
-				fail("mixed payload", -1, 0, 1)
-			}
+		c.bytes += int64(n.plen)
+		if !mnodeIntact(n, msizes[n.tag%6]) {
+			fail("mixed node check word or payload", -1, 0, 1)
 		}
 		walkMixed(n.left, c)
 		n = n.right
@@ -208,60 +129,7 @@ func churn(root *TNode, n, s int, count int64, round int32) {
 	}
 }
 
-// ---- pause harvesting (same scheme as gcb_common.h) ----
-var (
-	ms        runtime.MemStats
-	seenGC    uint32
-	pauses    []uint64
-	lost      uint64
-	forcedGC0 uint32
-)
-
-func pauseInit() {
-	pauses = make([]uint64, 0, 1<<16)
-	runtime.ReadMemStats(&ms)
-	seenGC = ms.NumGC
-	forcedGC0 = ms.NumForcedGC
-}
-
-func poll() {
-	runtime.ReadMemStats(&ms)
-	for ; seenGC != ms.NumGC; seenGC++ {
-		if ms.NumGC-seenGC > uint32(len(ms.PauseNs)) {
-			lost++
-		} else {
-			pauses = append(pauses, ms.PauseNs[seenGC%uint32(len(ms.PauseNs))])
-		}
-	}
-}
-
-func pct(q float64) float64 {
-	n := len(pauses)
-	if n == 0 {
-		return 0
-	}
-	rank := int(q*float64(n) + 0.999999999)
-	if rank < 1 {
-		rank = 1
-	}
-	if rank > n {
-		rank = n
-	}
-	return float64(pauses[rank-1]) / 1e6
-}
-
-func report(bench string, depth int, secs float64) {
-	poll()
-	sort.Slice(pauses, func(i, j int) bool { return pauses[i] < pauses[j] })
-	fmt.Printf("RESULT variant=go bench=%s depth=%d time_s=%.3f gc_cycles=%d pauses=%d pauses_lost=%d"+
-		" pause_p50_ms=%.3f pause_p99_ms=%.3f pause_max_ms=%.3f pause_total_ms=%.3f"+
-		" stall_p50_ms=%.3f stall_p99_ms=%.3f stall_max_ms=%.3f heap_mb=%.1f gc_cpu_pct=%.1f\n",
-		bench, depth, secs, ms.NumGC-(ms.NumForcedGC-forcedGC0), len(pauses), lost,
-		pct(0.50), pct(0.99), pct(1.0), float64(ms.PauseTotalNs)/1e6,
-		// Stalls: Go's assists are not separated from the program's time,
-		// so its stalls are its pauses (bench/gc/README.md).
-		pct(0.50), pct(0.99), pct(1.0), float64(ms.HeapSys)/1048576.0, 100*ms.GCCPUFraction)
-}
+// Pause harvesting and the RESULT line: gcb_common.go.
 
 func itersPerPoll(iters int64) int64 {
 	if iters/32 > 0 {

@@ -25,9 +25,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 import benchlib as B  # noqa: E402  (bench/lib: machine, runs, medians, report)
 
-BENCHES = ["binary_trees", "gcbench"]
-DEFAULT_DEPTH = {"binary_trees": 21, "gcbench": 20}
-QUICK_DEPTH = {"binary_trees": 12, "gcbench": 10}
+BENCHES = ["binary_trees", "gcbench", "lru_cache", "gc_threads"]
+# The size parameter each program takes as its first argument (binary_trees,
+# gcbench: tree depth; lru_cache: log2 of the cache's capacity; gc_threads:
+# log2 of the number of jobs). The CSV and tables call it "depth".
+DEFAULT_DEPTH = {"binary_trees": 21, "gcbench": 20, "lru_cache": 20, "gc_threads": 18}
+QUICK_DEPTH = {"binary_trees": 12, "gcbench": 10, "lru_cache": 14, "gc_threads": 10}
+SIZE_TITLE = {"binary_trees": "depth %d", "gcbench": "depth %d", "lru_cache": "capacity 2^%d",
+              "gc_threads": "2^%d jobs, 8 threads"}
 
 # Environment variables that change collector or allocator behaviour; removed
 # so that every variant runs with its defaults (unless the variant sets one).
@@ -247,7 +252,7 @@ def summarize(rows, variants, benches, depths, args, info):
             continue
         base = med.get((b, "boehm"), {})
         base1 = med.get((b, "boehm_m1"), {})
-        out.append("## %s (depth %d)\n" % (b, depths[b]))
+        out.append("## %s (%s)\n" % (b, SIZE_TITLE[b] % depths[b]))
         out.extend(B.table_head([""] + [v.label for v in present]))
         for title, key, digits in metrics:
             cells = []
@@ -298,7 +303,7 @@ def plot(path, med, variants, benches, depths):
             ax.bar(range(len(present)), vals, color="C%d" % j)
             ax.set_xticks(range(len(present)))
             ax.set_xticklabels([v.label for v in present], rotation=30, ha="right", fontsize=8)
-            ax.set_title("%s d=%d: %s" % (b, depths[b], title), fontsize=9)
+            ax.set_title("%s %s: %s" % (b, SIZE_TITLE[b] % depths[b], title), fontsize=9)
             if logy and any(x > 0 for x in vals):
                 ax.set_yscale("log")
     fig.tight_layout()
@@ -311,10 +316,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=None, help="repetitions per variant (default 3; --quick: 1)")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke test: tiny depths (binary_trees 12, gcbench 10), 1 rep")
-    ap.add_argument("--depth", type=int, help="depth for every benchmark")
+                    help="smoke test: tiny sizes (binary_trees 12, gcbench 10, lru_cache 14, "
+                         "gc_threads 10), 1 rep")
+    ap.add_argument("--depth", type=int, help="size parameter for every benchmark")
     ap.add_argument("--bt-depth", type=int, help="binary_trees depth (default 21)")
     ap.add_argument("--gcbench-depth", type=int, help="gcbench depth (default 20)")
+    ap.add_argument("--lru-depth", type=int, help="lru_cache: log2 of the capacity (default 20: 1 M entries)")
+    ap.add_argument("--threads-depth", type=int, help="gc_threads: log2 of the number of jobs (default 18)")
     ap.add_argument("--bench", default=",".join(BENCHES), help="comma list (default: %(default)s)")
     ap.add_argument("--variants", default="gomem,boehm,boehm_m1,malloc,go",
                     help="comma list from gomem,gomem_gen,gomem_conc,boehm,boehm_m1,boehm_inc,malloc,go "
@@ -346,6 +354,10 @@ def main():
         depths["binary_trees"] = args.bt_depth
     if args.gcbench_depth:
         depths["gcbench"] = args.gcbench_depth
+    if args.lru_depth:
+        depths["lru_cache"] = args.lru_depth
+    if args.threads_depth:
+        depths["gc_threads"] = args.threads_depth
     benches = [b for b in args.bench.split(",") if b]
     for b in benches:
         if b not in BENCHES:
@@ -429,7 +441,7 @@ def main():
                 exe = os.path.join(args.build_dir, "%s_%s" % (b, v.exe_suffix))
                 env = dict(base_env)
                 env.update(v.env)
-                log("[rep %d/%d] %s %s depth %d ..." % (rep + 1, args.reps, b, v.name, depths[b]))
+                log("[rep %d/%d] %s %s %s ..." % (rep + 1, args.reps, b, v.name, SIZE_TITLE[b] % depths[b]))
                 if args.wait_idle > 0:
                     wait_idle(args.wait_idle)
                 r = run_one(spawn, exe, [str(depths[b])], env, args.timeout)
@@ -464,8 +476,8 @@ def main():
                     % (status, r["wall_s"], r["maxrss_mb"], res.get("gc_cycles", "?"), res.get("pause_p50_ms", "?"),
                        res.get("pause_max_ms", "?"), res.get("stall_max_ms", "?"), r["other_load"]))
 
-    # Benchmarks without a closed-form expected output (gcbench): all variants
-    # must agree; the reference is the malloc variant's output (no collector
+    # Benchmarks without a closed-form expected output (all but binary_trees):
+    # all variants must agree; the reference is the malloc variant's output (no collector
     # involved), else the most common one.
     for b in benches:
         if b == "binary_trees":
