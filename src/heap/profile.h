@@ -82,11 +82,11 @@
 // a program built without frame pointers gives short or odd stacks, never a
 // fault. (Without the 256 KiB bound, garbage in rbp, such as 0x10400000004a0
 // in mstress, sent the check up the memory above the stack to 64 MiB: ~27
-// system calls per sample, the cost of profiling on threaded programs;
-// docs/profiling.md.) gomem's
-// slow paths and the stack walker are built with frame pointers (the fast
-// paths tail-call them, so the walk starts at the caller of malloc); the
-// frames inside gomem are dropped when the profile is written, by symbol.
+// system calls per thread, most of profiling's cost on mstress;
+// docs/profiling.md.) gomem's slow paths and the stack walker are built with
+// frame pointers (the fast paths tail-call them, so the walk starts at the
+// caller of malloc); the frames inside gomem are dropped when the profile is
+// written, by symbol.
 // Buckets live in a hash table of metadata memory taken from the OS in
 // chunks (never malloc; never freed); a bucket is made under g_lock and
 // never removed, its counters are atomics.
