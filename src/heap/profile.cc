@@ -82,9 +82,9 @@ bool stack_covers(uintptr_t sp, uintptr_t fp) {
   return fp + 16 <= t_stack_hi;
 }
 
-}  // namespace
-
-int walk_frames(uintptr_t fp, uintptr_t sp, uintptr_t* pcs, int max) {
+// walk_frames, inlined into walk_stack: as a call it would be a tail call,
+// and walk_stack's frame, where the walk starts, would be gone.
+GOMEM_INLINE int walk_from(uintptr_t fp, uintptr_t sp, uintptr_t* pcs, int max) {
   int n = 0;
   while (n < max && fp >= sp && (fp & 7) == 0 && stack_covers(sp, fp)) {
     const uintptr_t* frame = reinterpret_cast<const uintptr_t*>(fp);
@@ -97,8 +97,12 @@ int walk_frames(uintptr_t fp, uintptr_t sp, uintptr_t* pcs, int max) {
   return n;
 }
 
+}  // namespace
+
+int walk_frames(uintptr_t fp, uintptr_t sp, uintptr_t* pcs, int max) { return walk_from(fp, sp, pcs, max); }
+
 GOMEM_NOINLINE int walk_stack(uintptr_t* pcs, int max) {
-  return walk_frames(reinterpret_cast<uintptr_t>(__builtin_frame_address(0)), os::current_sp(), pcs, max);
+  return walk_from(reinterpret_cast<uintptr_t>(__builtin_frame_address(0)), os::current_sp(), pcs, max);
 }
 
 namespace {
