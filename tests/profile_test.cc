@@ -266,6 +266,7 @@ extern "C" __attribute__((noinline)) void prof_gc_alloc(uintptr_t* out, size_t n
 namespace gomem::prof {
 double log_e(double x);
 double exp_e(double x);
+int walk_frames(uintptr_t fp, uintptr_t sp, uintptr_t* pcs, int max);
 }  // namespace gomem::prof
 
 // The library's own ln and exp (it links no libm), which the draws and the
@@ -278,6 +279,39 @@ TEST(Profile, LogAndExpMatchLibm) {
     EXPECT_NEAR(gomem::prof::exp_e(x), std::exp(x), 1e-12 * std::exp(x)) << x;
   }
 }
+
+// The stack walk follows a chain of frames whose steps are those of real
+// frames (up to 200 KiB here) and stops at a saved frame pointer far above
+// its frame: garbage in rbp from code built without frame pointers, which
+// used to send the walk up the memory above the stack, a system call per
+// 64 KiB (heap/profile.h). The frames are fake, laid out in a buffer on this
+// thread's stack, 1 MiB apart in the second chain.
+GOMEM_NOINLINE void walk_fake_frames() {
+  constexpr size_t kWords = (1 << 20) / sizeof(uintptr_t) + 64;
+  static_assert(kWords * sizeof(uintptr_t) < (4 << 20), "fits in_fresh_thread's stack");
+  std::vector<uintptr_t> pcs(8);
+  auto* buf = static_cast<uintptr_t*>(__builtin_alloca(kWords * sizeof(uintptr_t)));
+  auto link = [&](size_t at, size_t next, uintptr_t ret) {
+    buf[at] = next ? reinterpret_cast<uintptr_t>(&buf[next]) : 0;
+    buf[at + 1] = ret;
+  };
+  // Steps of 4 KiB and 200 KiB: every frame is walked.
+  link(0, 512, 0x1001);
+  link(512, 512 + 25600, 0x1002);
+  link(512 + 25600, 0, 0x1003);
+  int n = gomem::prof::walk_frames(reinterpret_cast<uintptr_t>(buf), reinterpret_cast<uintptr_t>(buf), pcs.data(), 8);
+  ASSERT_EQ(n, 3);
+  EXPECT_EQ(pcs[0], 0x1001u);
+  EXPECT_EQ(pcs[2], 0x1003u);
+  // A step of 1 MiB: the walk ends at the frame that saved it.
+  link(0, (1 << 20) / sizeof(uintptr_t), 0x2001);
+  link((1 << 20) / sizeof(uintptr_t), 0, 0x2002);
+  n = gomem::prof::walk_frames(reinterpret_cast<uintptr_t>(buf), reinterpret_cast<uintptr_t>(buf), pcs.data(), 8);
+  EXPECT_EQ(n, 1);
+  EXPECT_EQ(pcs[0], 0x2001u);
+}
+
+TEST(Profile, StackWalkEndsAtAnImplausibleFrame) { gomem_test::in_fresh_thread(walk_fake_frames); }
 
 // Two sites, known amounts: the profile's inuse_space and alloc_space per
 // site lie within the statistical bound of the truth, and after half of one

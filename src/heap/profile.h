@@ -76,12 +76,17 @@
 //
 // The stacks: the sampling thread walks frame pointers from its own frame,
 // at most kMaxDepth frames, each frame address checked to lie above the last
-// one and inside the calling thread's stack as far as it was found readable
-// (pages checked once per thread, os::readable_prefix), so a program built
-// without frame pointers gives short or odd stacks, never a fault. gomem's
-// slow paths and the stack walker are built with frame pointers (the fast
-// paths tail-call them, so the walk starts at the caller of malloc); the
-// frames inside gomem are dropped when the profile is written, by symbol.
+// one, at most 256 KiB above it, and inside the calling thread's stack as
+// far as it was found readable (pages checked as the walk first needs them,
+// os::readable_prefix: a system call per 64 KiB, about one per thread), so
+// a program built without frame pointers gives short or odd stacks, never a
+// fault. (Without the 256 KiB bound, garbage in rbp, such as 0x10400000004a0
+// in mstress, sent the check up the memory above the stack to 64 MiB: ~27
+// system calls per thread, most of profiling's cost on mstress;
+// docs/profiling.md.) gomem's slow paths and the stack walker are built with
+// frame pointers (the fast paths tail-call them, so the walk starts at the
+// caller of malloc); the frames inside gomem are dropped when the profile is
+// written, by symbol.
 // Buckets live in a hash table of metadata memory taken from the OS in
 // chunks (never malloc; never freed); a bucket is made under g_lock and
 // never removed, its counters are atomics.
@@ -142,6 +147,11 @@ uint64_t next_random();
 // above sp. Never faults; a frame without a frame pointer ends the walk or
 // skips callers.
 GOMEM_NOINLINE int walk_stack(uintptr_t* pcs, int max);
+// The walk from frame fp of the calling thread's stack (sp at or below it):
+// the return addresses of fp and its callers; a saved frame pointer more
+// than 256 KiB above its frame (garbage in a frame built without frame
+// pointers) ends it.
+int walk_frames(uintptr_t fp, uintptr_t sp, uintptr_t* pcs, int max);
 
 // A fresh exponential draw with mean `rate`, in bytes (at least 1).
 uint64_t draw_bytes(uint64_t rate);
