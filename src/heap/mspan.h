@@ -79,7 +79,9 @@
 // page has the same sharing), and the collector's mark_candidate reads
 // state, kind, base, nelems, freeindex and elemsize on line 1 and magic
 // and gcbits on line 0: two lines for a collected span (a manual one is
-// rejected on line 1).
+// rejected on line 1). On bench/gc/binary_trees.c (depth 16, 16-byte
+// collected nodes, the same cachegrind) that did not show: 16.51 M D1 and
+// 13.63 M LL misses before, 16.50 M and 13.59 M after.
 #pragma once
 
 #include <atomic>
