@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <new>
 #include <random>
 #include <vector>
@@ -267,4 +268,20 @@ TEST(MHeap, BoundedScavengesMakeProgressDownARun) {
   EXPECT_EQ(total, 30 * kPageSize);
   EXPECT_EQ(t.heap->page_stats().released - before, 30 * kPageSize);
   t.check();
+}
+
+// free's fast path reads owner_key, free_key, magic, base_magic, local_free,
+// nfree_slot and alloc_count, malloc's freelist and alloc_count: all on the
+// span's first cache line, so that an owner's free into a span it has not
+// touched for a while misses once, not twice (heap/mspan.h).
+TEST(MSpan, FastPathFieldsShareTheFirstCacheLine) {
+  EXPECT_EQ(alignof(MSpan), 64u);
+  size_t offsets[] = {offsetof(MSpan, owner_key),  offsetof(MSpan, free_key),   offsetof(MSpan, magic),
+                      offsetof(MSpan, base_magic), offsetof(MSpan, freelist),   offsetof(MSpan, local_free),
+                      offsetof(MSpan, nfree_slot), offsetof(MSpan, alloc_count)};
+  for (size_t off : offsets) EXPECT_LT(off, 64u);
+  EXPECT_LE(offsetof(MSpan, alloc_count) + sizeof(uint32_t), 64u);
+  // Taking a partial span reads its links and unbuilt (then local_free):
+  // one line besides the first.
+  EXPECT_EQ(offsetof(MSpan, unbuilt) / 64, offsetof(MSpan, links) / 64);
 }

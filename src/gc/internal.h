@@ -87,8 +87,10 @@ class Marker {
     if (v - g_range.lo >= g_range.span) return;
     MSpan* s = g_arena_index.span_or_empty(v);
     if (GOMEM_UNLIKELY(s == nullptr)) return;  // reserved, never committed (arena.h)
-    // Everything below is on the span's first cache line (and a large
-    // span's magic divides every offset in it down to 0). Acquire: the
+    // Everything below is on the span's first two cache lines: line 1 for
+    // state, kind and the geometry, line 0 for magic and gcbits (heap/mspan.h
+    // gives line 0 to malloc's and free's fast paths). A large span's magic
+    // divides every offset in it down to 0. Acquire: the
     // fields read below were written before the span was published with a
     // release store of kInUse (perhaps by a thread the world-stop does not
     // stop, allocating manual memory); on Arm a relaxed load would let them
