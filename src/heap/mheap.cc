@@ -357,7 +357,7 @@ MSpan* MHeap::alloc_guarded_large(uintptr_t npages, uintptr_t align_pages) {
     NoPreemptLock l(lock);
     for (MSpan* s = guarded_cache_.front(); s; s = guarded_cache_.next(s)) {
       if (s->npages != total || (large_object(s) & (align - 1)) != 0) continue;
-      guarded_cache_.remove(s);
+      uncache_locked(s);
       s->prof_bucket = nullptr;  // (was free_since)
       s->needzero = true;
       s->alloc_count = 1;
@@ -377,7 +377,7 @@ MSpan* MHeap::alloc_guarded_large(uintptr_t npages, uintptr_t align_pages) {
 }
 
 void MHeap::free_guarded_large(MSpan* s) {
-  MSpan* out = s;  // what leaves for the page heap
+  MSpan* out = nullptr;  // what leaves for the page heap, a chain
   {
     NoPreemptLock l(lock);
     if (s->alloc_count == 0)
@@ -388,18 +388,26 @@ void MHeap::free_guarded_large(MSpan* s) {
     if (s->npages <= kGuardedCacheMaxPages) {
       s->free_since = os::nanotime();
       guarded_cache_.push_front(s);
-      out = nullptr;
-      if (guarded_cache_.size() > kGuardedCacheSpans) {
-        out = guarded_cache_.back();  // the oldest
-        guarded_cache_.remove(out);
+      guarded_cache_bytes_ += s->bytes();
+      // Over a bound: the oldest go.
+      while (guarded_cache_.size() > kGuardedCacheSpans || guarded_cache_bytes_ > kGuardedCacheBytes) {
+        MSpan* old = guarded_cache_.back();
+        uncache_locked(old);
+        old->links.next = out;
+        out = old;
       }
+    } else {
+      s->links.next = nullptr;
+      out = s;
     }
     publish_locked();
   }
-  if (out) {
-    out->links.next = nullptr;
-    release_guarded(out);
-  }
+  if (out) release_guarded(out);
+}
+
+void MHeap::uncache_locked(MSpan* s) {
+  guarded_cache_.remove(s);
+  guarded_cache_bytes_ -= s->bytes();
 }
 
 void MHeap::release_guarded(MSpan* chain) {
@@ -424,7 +432,7 @@ void MHeap::flush_guarded_cache(int64_t min_age_ns) {
     // Oldest last: take from the back while old enough.
     while (MSpan* s = guarded_cache_.back()) {
       if (now - s->free_since < min_age_ns) break;
-      guarded_cache_.remove(s);
+      uncache_locked(s);
       s->links.next = chain;
       chain = s;
     }
