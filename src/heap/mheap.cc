@@ -389,6 +389,7 @@ void MHeap::free_guarded_large(MSpan* s) {
       s->free_since = os::nanotime();
       guarded_cache_.push_front(s);
       guarded_cache_bytes_ += s->bytes();
+      stats_.inuse -= s->bytes();
       // Over a bound: the oldest go.
       while (guarded_cache_.size() > kGuardedCacheSpans || guarded_cache_bytes_ > kGuardedCacheBytes) {
         MSpan* old = guarded_cache_.back();
@@ -408,6 +409,7 @@ void MHeap::free_guarded_large(MSpan* s) {
 void MHeap::uncache_locked(MSpan* s) {
   guarded_cache_.remove(s);
   guarded_cache_bytes_ -= s->bytes();
+  stats_.inuse += s->bytes();  // until release_span_locked, if it goes
 }
 
 void MHeap::release_guarded(MSpan* chain) {
@@ -699,7 +701,7 @@ const char* MHeap::check_pages(uintptr_t* bad) {
     *bad = 0;
     return "in-use + free pages != committed pages";
   }
-  if (inuse_pages << kPageShift != stats_.inuse) {
+  if ((inuse_pages << kPageShift) - guarded_cache_bytes_ != stats_.inuse) {
     *bad = 0;
     return "in-use page count disagrees with statistics";
   }

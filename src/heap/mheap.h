@@ -40,7 +40,8 @@
 // pages can be released like any free run. A cached span stays kInUse and
 // mapped to its pages, with alloc_count 0 (a live one has 1): free and
 // realloc report a double free of its old pointer, find_object sees no
-// object there. Its bytes count as in use (heap_inuse), not as allocated.
+// object there. Its bytes count as idle (heap_idle: backed, free to no
+// one else), not in use; inuse_bytes() and would_grow() say so too.
 //
 // Locking: `lock` protects the page index, the arenas, the MSpan and bitmap
 // allocators, the guarded cache and the page-level statistics. It is never
@@ -98,7 +99,7 @@ GOMEM_INLINE uintptr_t large_object_bytes(const MSpan* s) {
 // Page-level statistics, under the heap lock.
 struct HeapPageStats {
   uint64_t sys = 0;       // bytes of arena memory committed
-  uint64_t inuse = 0;     // bytes in in-use spans
+  uint64_t inuse = 0;     // bytes in in-use spans, minus the guarded cache's
   uint64_t released = 0;  // bytes of free runs given back to the OS (or never touched)
   uint64_t reserved = 0;  // bytes of address space reserved
   uint64_t meta_sys = 0;  // bytes of HeapArena records
