@@ -312,22 +312,38 @@ const Mapping* mapping_of(const std::vector<Mapping>& maps, uintptr_t p) {
 
 }  // namespace
 
-// Metadata (span records, P caches, arena records) is mapped apart from
-// the heap: no mapping holds both (the kernel merges adjacent mappings of
-// the same protection, so this also says they never touch). Hardened: each
-// metadata mapping has a no-access page on either side.
+// Metadata (span records, mark bitmaps, P caches, arena records) is mapped
+// apart from the heap: no mapping holds both (the kernel merges adjacent
+// mappings of the same protection, so this also says they never touch).
+// Hardened: each metadata mapping has a no-access page on either side, and
+// a large object one of its own on either side.
 TEST_F(Security, MetadataIsNeverAdjacentToUserData) {
   void* small = gomem_malloc(kSize);
   void* large = gomem_malloc(100000);
+  void* collected = gomem_gc_alloc(kSize);
+  gomem::MSpan* cs = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(collected));
   std::vector<uintptr_t> meta = {
+      // Span records (a FixAlloc of their own), the collector's bitmaps
+      // (FixAllocs by size), the arena record, the P.
       reinterpret_cast<uintptr_t>(gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(small))),
       reinterpret_cast<uintptr_t>(gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(large))),
+      reinterpret_cast<uintptr_t>(cs),
+      reinterpret_cast<uintptr_t>(cs->bits_base()),
       reinterpret_cast<uintptr_t>(gomem::g_arena_index.arena_of(reinterpret_cast<uintptr_t>(small))),
       reinterpret_cast<uintptr_t>(gomem::t_mcache),
   };
   std::vector<Mapping> maps = read_maps();
   const Mapping* user[] = {mapping_of(maps, reinterpret_cast<uintptr_t>(small)),
-                           mapping_of(maps, reinterpret_cast<uintptr_t>(large))};
+                           mapping_of(maps, reinterpret_cast<uintptr_t>(large)),
+                           mapping_of(maps, reinterpret_cast<uintptr_t>(collected))};
+  if (hardened()) {
+    // The large object sits between no-access pages of its own.
+    size_t n = gomem_usable_size(large);
+    const Mapping* below = mapping_of(maps, reinterpret_cast<uintptr_t>(large) - 1);
+    const Mapping* above = mapping_of(maps, reinterpret_cast<uintptr_t>(large) + n);
+    EXPECT_TRUE(below && !below->accessible) << "no guard page below the large object";
+    EXPECT_TRUE(above && !above->accessible) << "no guard page above the large object";
+  }
   for (uintptr_t m : meta) {
     const Mapping* mm = mapping_of(maps, m);
     ASSERT_NE(mm, nullptr) << std::hex << m;
@@ -342,4 +358,5 @@ TEST_F(Security, MetadataIsNeverAdjacentToUserData) {
   }
   gomem_free(small);
   gomem_free(large);
+  g_sink = collected;
 }
