@@ -32,8 +32,8 @@
 // alignment takes it back with no system call at all. The cache holds
 // spans of objects up to 1 MiB (beyond that, the object's own page faults
 // cost more than the four calls), 128 spans and 8 MiB at most (mstress's
-// threads free up to ~160 large objects in a burst as they end: a bound of
-// 32 spans left 102,762 of its 469,886 mprotect calls, 128 spans 6,533);
+// threads free ~150 large objects (8 x ~18) in a burst as they end: a bound of
+// 32 spans left 102,762 of its 469,886 mprotect calls, these 6,237);
 // it evicts its oldest spans when over a bound, and the scavenger empties
 // it of spans cached for longer than its age threshold (all of them when
 // forced: gomem_free_os_memory, the memory limit), so that their
