@@ -3,9 +3,10 @@
 // the program with "gomem: heap corruption detected" before malloc hands
 // out memory the attacker chose, whichever list the object is on (the
 // owner's, the remote one); fresh spans are handed out in random order; a
-// large object ends in a no-access page. And in every build: metadata
-// never shares a mapping with user data (in the hardened build it sits
-// between no-access pages).
+// large object sits between two no-access pages, whose faults the handler
+// names, and a freed one's span is reused with them. And in every build:
+// metadata never shares a mapping with user data (in the hardened build it
+// sits between no-access pages).
 //
 // The corruption cases are death tests of the hardened build: the default
 // build trusts its links (no fast-path cost) and crashes in malloc, or
