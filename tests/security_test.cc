@@ -3,9 +3,10 @@
 // the program with "gomem: heap corruption detected" before malloc hands
 // out memory the attacker chose, whichever list the object is on (the
 // owner's, the remote one); fresh spans are handed out in random order; a
-// large object ends in a no-access page. And in every build: metadata
-// never shares a mapping with user data (in the hardened build it sits
-// between no-access pages).
+// large object sits between two no-access pages, whose faults the handler
+// names, and a freed one's span is reused with them. And in every build:
+// metadata never shares a mapping with user data (in the hardened build it
+// sits between no-access pages).
 //
 // The corruption cases are death tests of the hardened build: the default
 // build trusts its links (no fast-path cost) and crashes in malloc, or
@@ -17,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -191,19 +193,96 @@ TEST_F(Security, AFreshSpanIsHandedOutInRandomOrder) {
   for (uintptr_t p : got) gomem_free(reinterpret_cast<void*>(p));
 }
 
+// The fault handler's line for an access `where` ("N bytes after/before")
+// a large object of n bytes (freed: cached). (A threadsafe death test runs
+// the test again in a new process: the addresses are not the parent's.)
+std::string guard_report(const char* where, size_t n, bool freed = false) {
+  return std::string("gomem: heap-buffer-overflow: access at 0x[0-9a-f]+, ") + where +
+         (freed ? " the freed " : " the ") + std::to_string(n) + "-byte large object 0x[0-9a-f]+ \\(a guard page\\)";
+}
+
 TEST_F(Security, LargeObjectOverflowFaults) {
   if (!hardened()) GTEST_SKIP() << "no guard pages in the default build";
   char* p = static_cast<char*>(gomem_malloc(5 * gomem::kPageSize));
   size_t n = gomem_usable_size(p);
   EXPECT_EQ(n, 5 * gomem::kPageSize);
   memset(p, 1, n);  // every usable byte is writable
-  EXPECT_EXIT(p[n] = 1, ::testing::KilledBySignal(SIGSEGV), "");
+  EXPECT_EXIT(p[n] = 1, ::testing::KilledBySignal(SIGSEGV), guard_report("0 bytes after", n));
   // realloc within the object stays in place; growing moves it, guard and all.
   EXPECT_EQ(gomem_realloc(p, n - 100), p);
   char* q = static_cast<char*>(gomem_realloc(p, 9 * gomem::kPageSize));
   EXPECT_EQ(q[n - 1], 1);
   EXPECT_EXIT(q[9 * gomem::kPageSize] = 1, ::testing::KilledBySignal(SIGSEGV), "");
   gomem_free(q);
+}
+
+// One byte below a large object faults too, as does reading there, and
+// the guard below is the object's own: whatever lies below it (a small
+// span, say) cannot be reached from it, nor reach it.
+TEST_F(Security, LargeObjectUnderflowFaults) {
+  if (!hardened()) GTEST_SKIP() << "no guard pages in the default build";
+  void* small = gomem_malloc(kSize);  // something below, with luck
+  char* p = static_cast<char*>(gomem_malloc(5 * gomem::kPageSize));
+  size_t n = gomem_usable_size(p);
+  EXPECT_EXIT(p[-1] = 1, ::testing::KilledBySignal(SIGSEGV), guard_report("1 bytes before", n));
+  EXPECT_EXIT(g_sink = reinterpret_cast<void*>(static_cast<uintptr_t>(*(volatile char*)(p - 4096))),
+              ::testing::KilledBySignal(SIGSEGV), guard_report("4096 bytes before", n));
+  // memalign's object is aligned, its guard just below it.
+  char* q = static_cast<char*>(gomem_aligned_alloc(64 * 1024, 100000));
+  ASSERT_EQ(reinterpret_cast<uintptr_t>(q) % (64 * 1024), 0u);
+  EXPECT_EXIT(q[-1] = 1, ::testing::KilledBySignal(SIGSEGV), guard_report("1 bytes before", gomem_usable_size(q)));
+  EXPECT_EXIT(q[gomem_usable_size(q)] = 1, ::testing::KilledBySignal(SIGSEGV),
+              guard_report("0 bytes after", gomem_usable_size(q)));
+  // Neither guard is an object.
+  EXPECT_EQ(gomem_gc_base(p - 1), nullptr);
+  EXPECT_EQ(gomem_gc_base(p + n), nullptr);
+  EXPECT_EQ(gomem_gc_base(p + n - 1), p);
+  gomem_free(p);
+  gomem_free(q);
+  gomem_free(small);
+}
+
+// A freed guarded object's span is kept, guards and all, for the next
+// request of its size (no mprotect: docs/security.md counts them): the
+// object comes back at the same address still between its guards; its old
+// pointer is no object meanwhile and freeing it again is a double free;
+// gomem_free_os_memory gives the cached spans back.
+TEST_F(Security, FreedLargeSpansAreReusedWithTheirGuards) {
+  if (!hardened()) GTEST_SKIP() << "no guard pages in the default build";
+  constexpr size_t kBig = 7 * gomem::kPageSize;
+  char* p = static_cast<char*>(gomem_malloc(kBig));
+  p[0] = 1;
+  gomem_free(p);
+  EXPECT_EQ(gomem_gc_base(p), nullptr);
+  EXPECT_EQ(gomem_kind(p), GOMEM_KIND_NONE);
+  EXPECT_EQ(gomem_usable_size(p), 0u);
+  EXPECT_DEATH(gomem_free(p), "gomem: double free of 0x[0-9a-f]+ .*the large object is free");
+  EXPECT_DEATH(g_sink = gomem_realloc(p, 10), "gomem: double free of 0x[0-9a-f]+ .*the large object is free");
+  EXPECT_EXIT(p[-1] = 1, ::testing::KilledBySignal(SIGSEGV), guard_report("1 bytes before", kBig, true));
+  char* q = static_cast<char*>(gomem_calloc(1, kBig));
+  EXPECT_EQ(q, p);
+  EXPECT_EQ(q[0], 0);  // calloc clears a reused span
+  EXPECT_EXIT(q[-1] = 1, ::testing::KilledBySignal(SIGSEGV), guard_report("1 bytes before", kBig));
+  EXPECT_EXIT(q[kBig] = 1, ::testing::KilledBySignal(SIGSEGV), guard_report("0 bytes after", kBig));
+  EXPECT_EQ(gomem_check_heap() > 0, true);
+  // Cached spans are idle, not in use, and stay backed until the scavenger
+  // takes them back.
+  std::vector<void*> v;
+  for (int i = 0; i < 8; i++) v.push_back(gomem_malloc(kBig + i * gomem::kPageSize));
+  v.push_back(q);
+  gomem_stats st;
+  gomem_read_stats(&st);
+  uint64_t inuse = st.heap_inuse, alloc = st.heap_alloc;
+  for (void* x : v) gomem_free(x);
+  gomem_read_stats(&st);
+  EXPECT_LE(st.heap_inuse + 9 * kBig, inuse);
+  EXPECT_LE(st.heap_alloc + 9 * kBig, alloc);
+  EXPECT_GT(gomem_check_heap(), 0);
+  uint64_t released = st.heap_released;
+  gomem_free_os_memory();
+  gomem_read_stats(&st);
+  EXPECT_GE(st.heap_released, released + 9 * kBig);
+  EXPECT_GT(gomem_check_heap(), 0);
 }
 
 namespace {
@@ -234,22 +313,38 @@ const Mapping* mapping_of(const std::vector<Mapping>& maps, uintptr_t p) {
 
 }  // namespace
 
-// Metadata (span records, P caches, arena records) is mapped apart from
-// the heap: no mapping holds both (the kernel merges adjacent mappings of
-// the same protection, so this also says they never touch). Hardened: each
-// metadata mapping has a no-access page on either side.
+// Metadata (span records, mark bitmaps, P caches, arena records) is mapped
+// apart from the heap: no mapping holds both (the kernel merges adjacent
+// mappings of the same protection, so this also says they never touch).
+// Hardened: each metadata mapping has a no-access page on either side, and
+// a large object one of its own on either side.
 TEST_F(Security, MetadataIsNeverAdjacentToUserData) {
   void* small = gomem_malloc(kSize);
   void* large = gomem_malloc(100000);
+  void* collected = gomem_gc_alloc(kSize);
+  gomem::MSpan* cs = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(collected));
   std::vector<uintptr_t> meta = {
+      // Span records (a FixAlloc of their own), the collector's bitmaps
+      // (FixAllocs by size), the arena record, the P.
       reinterpret_cast<uintptr_t>(gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(small))),
       reinterpret_cast<uintptr_t>(gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(large))),
+      reinterpret_cast<uintptr_t>(cs),
+      reinterpret_cast<uintptr_t>(cs->bits_base()),
       reinterpret_cast<uintptr_t>(gomem::g_arena_index.arena_of(reinterpret_cast<uintptr_t>(small))),
       reinterpret_cast<uintptr_t>(gomem::t_mcache),
   };
   std::vector<Mapping> maps = read_maps();
   const Mapping* user[] = {mapping_of(maps, reinterpret_cast<uintptr_t>(small)),
-                           mapping_of(maps, reinterpret_cast<uintptr_t>(large))};
+                           mapping_of(maps, reinterpret_cast<uintptr_t>(large)),
+                           mapping_of(maps, reinterpret_cast<uintptr_t>(collected))};
+  if (hardened()) {
+    // The large object sits between no-access pages of its own.
+    size_t n = gomem_usable_size(large);
+    const Mapping* below = mapping_of(maps, reinterpret_cast<uintptr_t>(large) - 1);
+    const Mapping* above = mapping_of(maps, reinterpret_cast<uintptr_t>(large) + n);
+    EXPECT_TRUE(below && !below->accessible) << "no guard page below the large object";
+    EXPECT_TRUE(above && !above->accessible) << "no guard page above the large object";
+  }
   for (uintptr_t m : meta) {
     const Mapping* mm = mapping_of(maps, m);
     ASSERT_NE(mm, nullptr) << std::hex << m;
@@ -264,4 +359,5 @@ TEST_F(Security, MetadataIsNeverAdjacentToUserData) {
   }
   gomem_free(small);
   gomem_free(large);
+  g_sink = collected;
 }

@@ -90,7 +90,7 @@ TEST(Stats, HeapAllocCountsEveryManualObjectExactly) {
   uint64_t expect = 0;
   for (void* p : v) expect += gomem_usable_size(p);
 #if GOMEM_HARDENED
-  expect += 10 * 8192;  // each large object's guard page (docs/security.md)
+  expect += 10 * 2 * 8192;  // each large object's two guard pages (docs/security.md)
 #endif
   EXPECT_EQ(gomem_heap_alloc() - before, expect);
   for (void* p : v) release(p);

@@ -388,7 +388,9 @@ typedef struct gomem_stats {
   uint64_t heap_alloc;    /* bytes of allocated objects (manual + collected;
                            * hardened build: with large objects' guard pages) */
   uint64_t heap_sys;      /* bytes of heap memory mapped from the OS */
-  uint64_t heap_idle;     /* bytes in free page runs (retained or released) */
+  uint64_t heap_idle;     /* bytes in free page runs (retained or released;
+                           * hardened build: and freed large objects' spans
+                           * kept with their guard pages for reuse) */
   uint64_t heap_inuse;    /* bytes in spans that hold objects */
   uint64_t heap_released; /* bytes of free runs returned to the OS */
   uint64_t heap_objects;  /* live objects = mallocs - frees */

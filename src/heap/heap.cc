@@ -19,7 +19,12 @@ MSpan* find_object(uintptr_t p, uintptr_t* base) {
   if (!s || s->state.load(std::memory_order_acquire) != SpanState::kInUse || p < s->base || p >= s->end())
     return nullptr;
   if (s->large) {
-    *base = s->base;
+    // A guarded span's guards hold no object, nor does a cached one
+    // (heap/mheap.h).
+    uintptr_t obj = large_object(s);
+    if (large_guarded(s) && (s->alloc_count.read_racy() == 0 || p < obj || p >= obj + large_object_bytes(s)))
+      return nullptr;
+    *base = obj;
     return s;
   }
   uintptr_t idx = s->obj_index(p);
@@ -31,6 +36,16 @@ MSpan* find_object(uintptr_t p, uintptr_t* base) {
   if (free) return nullptr;
   *base = obj;
   return s;
+}
+
+MSpan* large_guard_at(uintptr_t p) {
+  if (!kLargeGuardPages || p >= kArenaL1Entries << kArenaShift) return nullptr;
+  MSpan* s = g_arena_index.span_of(p);
+  if (!s || s->state.load(std::memory_order_acquire) != SpanState::kInUse || !s->large || !large_guarded(s) ||
+      p < s->base || p >= s->end())
+    return nullptr;
+  uintptr_t obj = large_object(s);
+  return p < obj || p >= obj + large_object_bytes(s) ? s : nullptr;
 }
 
 }  // namespace gomem

@@ -29,6 +29,11 @@ extern MCache* g_all_p;
 // may use, a snapshot for the others.
 MSpan* find_object(uintptr_t p, uintptr_t* base);
 
+// Hardened build: the guarded large span (heap/mheap.h), live or cached,
+// one of whose guard pages holds p; else nullptr. Lock-free and allocates
+// nothing: the fault handler asks it (runtime/guarded_report.cc).
+MSpan* large_guard_at(uintptr_t p);
+
 template <class F>
 void for_each_p(F fn) {
   for (MCache* c = __atomic_load_n(&g_all_p, __ATOMIC_ACQUIRE); c; c = c->all_next) fn(c);

@@ -252,19 +252,20 @@ void MHeap::init_span_locked(MSpan* s, uintptr_t base, uintptr_t npages, SpanCla
   set_page_bits_locked(&HeapArena::inuse, base, npages, true);
 }
 
-MSpan* MHeap::alloc_span(uintptr_t npages, SpanClass spc, uintptr_t align_pages) {
+MSpan* MHeap::alloc_span(uintptr_t npages, SpanClass spc, uintptr_t align_pages, uintptr_t lead_pages) {
   if (npages == 0 || npages > (kMaxAllocBytes >> kPageShift)) return nullptr;
   bool grew = false;
   MSpan* s;
   {
     NoPreemptLock l(lock);
-    s = alloc_span_locked(npages, spc, align_pages, &grew);
+    s = alloc_span_locked(npages, spc, align_pages, lead_pages, &grew);
   }
   if (grew && grow_hook) grow_hook();
   return s;
 }
 
-MSpan* MHeap::alloc_span_locked(uintptr_t npages, SpanClass spc, uintptr_t align_pages, bool* grew) {
+MSpan* MHeap::alloc_span_locked(uintptr_t npages, SpanClass spc, uintptr_t align_pages, uintptr_t lead_pages,
+                                bool* grew) {
   uintptr_t need = npages + align_pages - 1;
   MSpan* run = pages_.take(need);
   if (!run) {
@@ -277,7 +278,8 @@ MSpan* MHeap::alloc_span_locked(uintptr_t npages, SpanClass spc, uintptr_t align
   uintptr_t rend = run->end();
   index_->set_page(rbase, nullptr);
   index_->set_page(rend - kPageSize, nullptr);
-  uintptr_t base = align_up(rbase, align_pages << kPageShift);
+  uintptr_t lead = lead_pages << kPageShift;
+  uintptr_t base = align_up(rbase + lead, align_pages << kPageShift) - lead;
   uintptr_t end = base + (npages << kPageShift);
   // Page accounting for the pages taken.
   uintptr_t released = count_page_bits_locked(&HeapArena::released, base, npages);
@@ -298,13 +300,15 @@ MSpan* MHeap::alloc_span_locked(uintptr_t npages, SpanClass spc, uintptr_t align
     insert_free_run_locked(end, (rend - end) >> kPageShift);
   }
   init_span_locked(s, base, npages, spc, zeroed == npages);
-  if (s->large) {
-    stats_.large_allocs++;
-    stats_.large_alloc_bytes += s->bytes();
-    stats_.large_live_bytes += s->bytes();
-  }
+  if (s->large) count_large_alloc_locked(s);
   publish_locked();
   return s;
+}
+
+void MHeap::count_large_alloc_locked(MSpan* s) {
+  stats_.large_allocs++;
+  stats_.large_alloc_bytes += s->bytes();
+  stats_.large_live_bytes += s->bytes();
 }
 
 void MHeap::free_span(MSpan* s) {
@@ -319,6 +323,12 @@ void MHeap::free_span_locked(MSpan* s) {
     stats_.large_frees++;
     stats_.large_live_bytes -= s->bytes();
   }
+  release_span_locked(s);
+}
+
+// free_span_locked without the large-object counts (a span leaving the
+// guarded cache was counted as freed when it went in).
+void MHeap::release_span_locked(MSpan* s) {
   stats_.inuse -= s->bytes();
   if (kind_is_gc(s->kind)) {
     free_gcbits_locked(s->bits_base(), s->bitmap_words());
@@ -335,6 +345,101 @@ void MHeap::free_span_locked(MSpan* s) {
   free_mspan_locked(s);
   insert_free_run_locked(base, npages);
   publish_locked();
+}
+
+// ---------------------------------------------------------------------------
+// Guarded large spans (hardened build; see the essay).
+
+MSpan* MHeap::alloc_guarded_large(uintptr_t npages, uintptr_t align_pages) {
+  uintptr_t total = npages + 2 * kLargeGuardPages;
+  uintptr_t align = align_pages << kPageShift;
+  if (total <= kGuardedCacheMaxPages) {
+    NoPreemptLock l(lock);
+    for (MSpan* s = guarded_cache_.front(); s; s = guarded_cache_.next(s)) {
+      if (s->npages != total || (large_object(s) & (align - 1)) != 0) continue;
+      uncache_locked(s);
+      s->prof_bucket = nullptr;  // (was free_since)
+      s->needzero = true;
+      s->alloc_count = 1;
+      count_large_alloc_locked(s);
+      publish_locked();
+      return s;
+    }
+  }
+  MSpan* s = alloc_span(total, make_span_class(0, SpanKind::kManual), align_pages, kLargeGuardPages);
+  if (!s) return nullptr;
+  // Out of kernel mappings (vm.max_map_count), a guard stays accessible.
+  uintptr_t guard = kLargeGuardPages << kPageShift;
+  os::protect(reinterpret_cast<void*>(s->base), guard, false);
+  os::protect(reinterpret_cast<void*>(s->end() - guard), guard, false);
+  s->alloc_count = 1;
+  return s;
+}
+
+void MHeap::free_guarded_large(MSpan* s) {
+  MSpan* out = nullptr;  // what leaves for the page heap, a chain
+  {
+    NoPreemptLock l(lock);
+    if (s->alloc_count == 0)
+      fatal_fault(Fault::kDoubleFree, reinterpret_cast<void*>(large_object(s)), s, "the large object is free");
+    s->alloc_count = 0;
+    stats_.large_frees++;
+    stats_.large_live_bytes -= s->bytes();
+    if (s->npages <= kGuardedCacheMaxPages) {
+      s->free_since = os::nanotime();
+      guarded_cache_.push_front(s);
+      guarded_cache_bytes_ += s->bytes();
+      stats_.inuse -= s->bytes();
+      // Over a bound: the oldest go.
+      while (guarded_cache_.size() > kGuardedCacheSpans || guarded_cache_bytes_ > kGuardedCacheBytes) {
+        MSpan* old = guarded_cache_.back();
+        uncache_locked(old);
+        old->links.next = out;
+        out = old;
+      }
+    } else {
+      s->links.next = nullptr;
+      out = s;
+    }
+    publish_locked();
+  }
+  if (out) release_guarded(out);
+}
+
+void MHeap::uncache_locked(MSpan* s) {
+  guarded_cache_.remove(s);
+  guarded_cache_bytes_ -= s->bytes();
+  stats_.inuse += s->bytes();  // until release_span_locked, if it goes
+}
+
+void MHeap::release_guarded(MSpan* chain) {
+  uintptr_t guard = kLargeGuardPages << kPageShift;
+  for (MSpan* s = chain; s; s = s->links.next) {
+    os::protect(reinterpret_cast<void*>(s->base), guard, true);
+    os::protect(reinterpret_cast<void*>(s->end() - guard), guard, true);
+  }
+  NoPreemptLock l(lock);
+  while (chain) {
+    MSpan* next = chain->links.next;
+    release_span_locked(chain);
+    chain = next;
+  }
+}
+
+void MHeap::flush_guarded_cache(int64_t min_age_ns) {
+  MSpan* chain = nullptr;
+  {
+    NoPreemptLock l(lock);
+    int64_t now = os::nanotime();
+    // Oldest last: take from the back while old enough.
+    while (MSpan* s = guarded_cache_.back()) {
+      if (now - s->free_since < min_age_ns) break;
+      uncache_locked(s);
+      s->links.next = chain;
+      chain = s;
+    }
+  }
+  if (chain) release_guarded(chain);
 }
 
 bool MHeap::grow_large_in_place(MSpan* s, uintptr_t new_npages) {
@@ -401,6 +506,8 @@ uint64_t MHeap::scavenge(uint64_t max_bytes, int64_t min_age_ns, bool force) {
   constexpr size_t kMaxCandidates = 8192;
   static Candidate* cand = nullptr;  // (one scavenging at a time: scav_lock_)
   MutexLock sl(scav_lock_);
+  // Cached guarded spans old enough go back to the free runs first.
+  if (kLargeGuardPages) flush_guarded_cache(force ? 0 : min_age_ns);
   if (!cand) {
     cand = static_cast<Candidate*>(os_->alloc_meta(kMaxCandidates * sizeof(Candidate)));
     if (!cand) return 0;
@@ -579,6 +686,13 @@ const char* MHeap::check_pages(uintptr_t* bad) {
     }
   });
   if (err) return err;
+  for (MSpan* s = guarded_cache_.front(); s; s = guarded_cache_.next(s)) {
+    if (s->state.load(std::memory_order_relaxed) != SpanState::kInUse || !s->large || !large_guarded(s) ||
+        s->alloc_count != 0) {
+      *bad = s->base;
+      return "span in the guarded cache is not a free guarded large span";
+    }
+  }
   if (free_pages != pages_.free_pages()) {
     *bad = 0;
     return "free-run index disagrees with the free runs";
@@ -587,7 +701,7 @@ const char* MHeap::check_pages(uintptr_t* bad) {
     *bad = 0;
     return "in-use + free pages != committed pages";
   }
-  if (inuse_pages << kPageShift != stats_.inuse) {
+  if ((inuse_pages << kPageShift) - guarded_cache_bytes_ != stats_.inuse) {
     *bad = 0;
     return "in-use page count disagrees with statistics";
   }

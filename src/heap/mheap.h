@@ -12,9 +12,41 @@
 // are released and which are known to be zero, which is how a new span knows
 // whether it must be cleared.
 //
+// Guarded large objects (hardened build, docs/security.md). A manual large
+// object's span is [guard page][object pages][guard page], both guards
+// no-access, so that a linear overflow out of the object, an underflow
+// below it, and an overflow into it out of whatever lies below, all fault
+// at once. The offset of the object in its span needs no field (MSpan has
+// no room): every manual large span of the hardened build has it, so it
+// follows from the kind and the large flag (large_object below). A guard
+// at the end of each span alone would not do: underflow would then fault
+// only where the span below happens to be a guarded large one, and below a
+// large object there are small spans, collected spans and free runs as
+// often, none of which ends in a guard. Two guards per object cost 16 KiB
+// of address space (no resident memory beyond what a guard page held when
+// it was protected) and, made and unmade each time, four mprotect calls
+// per object: mstress spent most of its time there (and in the mapping
+// splits they cause). So a freed guarded span goes to a cache with its
+// guards in place (Scudo's secondary cache, hardened_malloc's reuse of
+// guarded regions), and a request for a span of exactly its size and
+// alignment takes it back with no system call at all. The cache holds
+// spans of objects up to 1 MiB (beyond that, the object's own page faults
+// cost more than the four calls), 128 spans and 8 MiB at most (mstress's
+// threads free ~150 large objects (8 x ~18) in a burst as they end: a bound of
+// 32 spans left 102,762 of its 469,886 mprotect calls, these 6,237);
+// it evicts its oldest spans when over a bound, and the scavenger empties
+// it of spans cached for longer than its age threshold (all of them when
+// forced: gomem_free_os_memory, the memory limit), so that their
+// pages can be released like any free run. A cached span stays kInUse and
+// mapped to its pages, with alloc_count 0 (a live one has 1): free and
+// realloc report a double free of its old pointer, find_object sees no
+// object there. Its bytes count as idle (heap_idle: backed, free to no
+// one else), not in use; inuse_bytes() and would_grow() say so too.
+//
 // Locking: `lock` protects the page index, the arenas, the MSpan and bitmap
-// allocators and the page-level statistics. It is never held while touching
-// object memory (building a free list faults pages in).
+// allocators, the guarded cache and the page-level statistics. It is never
+// held while touching object memory (building a free list faults pages in)
+// nor across mprotect.
 #pragma once
 
 #include <atomic>
@@ -44,10 +76,30 @@ constexpr uintptr_t kHugePageBytes = uintptr_t{2} << 20;
 // Largest request the heap accepts (the address space is 47 bits).
 constexpr uintptr_t kMaxAllocBytes = uintptr_t{1} << 44;  // 16 TiB: npages fits 31 bits
 
+// Guard pages at each end of a manual large object's span, hardened build.
+constexpr uintptr_t kLargeGuardPages = GOMEM_HARDENED ? 1 : 0;
+// The guarded cache: at most this many spans and bytes, each span of at
+// most this many pages (a 1 MiB object and its guards).
+constexpr size_t kGuardedCacheSpans = 128;
+constexpr uint64_t kGuardedCacheBytes = uint64_t{8} << 20;
+constexpr uintptr_t kGuardedCacheMaxPages = ((uintptr_t{1} << 20) >> kPageShift) + 2 * kLargeGuardPages;
+
+// Whether large span s is guarded: manual ones in the hardened build
+// (uncollectable ones are scanned whole by the collector; collected ones
+// are the collector's).
+GOMEM_INLINE bool large_guarded(const MSpan* s) { return kLargeGuardPages != 0 && s->kind == SpanKind::kManual; }
+// The object of large span s, and its size (the span minus its guards).
+GOMEM_INLINE uintptr_t large_object(const MSpan* s) {
+  return s->base + (large_guarded(s) ? kLargeGuardPages << kPageShift : 0);
+}
+GOMEM_INLINE uintptr_t large_object_bytes(const MSpan* s) {
+  return s->bytes() - (large_guarded(s) ? 2 * kLargeGuardPages << kPageShift : 0);
+}
+
 // Page-level statistics, under the heap lock.
 struct HeapPageStats {
   uint64_t sys = 0;       // bytes of arena memory committed
-  uint64_t inuse = 0;     // bytes in in-use spans
+  uint64_t inuse = 0;     // bytes in in-use spans, minus the guarded cache's
   uint64_t released = 0;  // bytes of free runs given back to the OS (or never touched)
   uint64_t reserved = 0;  // bytes of address space reserved
   uint64_t meta_sys = 0;  // bytes of HeapArena records
@@ -66,15 +118,26 @@ class MHeap {
   // Sets the platform and the arena index. Called once, before any use.
   void init(MemOS* os, ArenaIndex* index);
 
-  // A span of npages pages for span class spc, aligned to align_pages pages,
-  // with its geometry, kind and collector fields set, state kInUse, and every
-  // page mapped to it. Manual spans still need build_freelist(). Returns
-  // nullptr when the OS refuses memory.
-  MSpan* alloc_span(uintptr_t npages, SpanClass spc, uintptr_t align_pages = 1);
+  // A span of npages pages for span class spc, whose page lead_pages is
+  // aligned to align_pages pages, with its geometry, kind and collector
+  // fields set, state kInUse, and every page mapped to it. Manual spans still
+  // need build_freelist(). Returns nullptr when the OS refuses memory.
+  MSpan* alloc_span(uintptr_t npages, SpanClass spc, uintptr_t align_pages = 1, uintptr_t lead_pages = 0);
   // Returns a span's pages to the free-run index. The span must hold no
   // allocated object.
   void free_span(MSpan* s);
   void free_span_locked(MSpan* s);
+
+  // Hardened build: a guarded manual large span (see the essay) for an
+  // object of npages pages aligned to align_pages pages: a cached one of
+  // exactly that size if one is aligned so, else a new one whose guards are
+  // protected here. Counted as a large allocation; nullptr when the OS
+  // refuses memory.
+  MSpan* alloc_guarded_large(uintptr_t npages, uintptr_t align_pages);
+  // Frees guarded large span s (its object is freed): onto the cache, or
+  // back to the page heap with its guards unprotected. A span already cached
+  // (a double free racing with the first) is reported.
+  void free_guarded_large(MSpan* s);
 
   // Large objects: extends span s in place to new_npages pages with the free
   // run right after it, if there is one big enough. True on success.
@@ -160,7 +223,15 @@ class MHeap {
   void (*commit_hook)(uintptr_t lo, uintptr_t n) = nullptr;
 
  private:
-  MSpan* alloc_span_locked(uintptr_t npages, SpanClass spc, uintptr_t align_pages, bool* grew);
+  MSpan* alloc_span_locked(uintptr_t npages, SpanClass spc, uintptr_t align_pages, uintptr_t lead_pages, bool* grew);
+  void count_large_alloc_locked(MSpan* s);
+  void release_span_locked(MSpan* s);
+  // Spans leaving the guarded cache (a chain through links.next): their
+  // guards unprotected, then back to the page heap. Without the lock.
+  void release_guarded(MSpan* chain);
+  // Empties the guarded cache of spans cached at least min_age_ns ago.
+  void flush_guarded_cache(int64_t min_age_ns);
+  void uncache_locked(MSpan* s);
   MSpan* alloc_mspan_locked();
   void free_mspan_locked(MSpan* s);
   uint64_t* alloc_gcbits_locked(uint32_t words);
@@ -189,6 +260,10 @@ class MHeap {
   uintptr_t next_hint_ = 0;
   std::atomic<uint64_t> cut_seq_{0};  // cut_random's counter (any thread, relaxed)
   std::atomic<uint64_t> key_seq_{0};  // keys taken so far (new_free_key, any thread)
+  // Hardened build: freed guarded large spans, guards in place, most
+  // recently cached first (free_since: when), under the lock.
+  IntrusiveList<MSpan, &MSpan::links> guarded_cache_;
+  uint64_t guarded_cache_bytes_ = 0;  // bytes of its spans, under the lock
   void publish_locked() {
     retained_.store(stats_.sys - stats_.released, std::memory_order_relaxed);
     inuse_.store(stats_.inuse, std::memory_order_relaxed);

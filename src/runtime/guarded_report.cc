@@ -13,6 +13,15 @@
 // (use-after-free adds "freed by thread N:" and that stack), then restores
 // the default action and raises the signal again, so the process ends by
 // the signal as it would have without gomem (a core dump where enabled).
+// The hardened build installs the handler whether or not the pool is on,
+// for the guard pages around large objects (heap/mheap.h): a fault in one
+// prints
+//
+//   gomem: heap-buffer-overflow: access at 0x..., 0 bytes after the 40960-byte large object 0x... (a guard page)
+//
+// ("before" for the guard below it; "the freed ..." for a cached span),
+// then ends the process the same way. That is all it knows: large objects
+// keep no stacks.
 // A fault anywhere else goes to the handler that was installed before
 // (platform chain_fault), unchanged. A program that installs its own
 // SIGSEGV handler later replaces this one (the interposed signal functions,
@@ -33,6 +42,7 @@
 #include "base/fmt.h"
 #include "heap/fault.h"
 #include "heap/guarded.h"
+#include "heap/heap.h"
 #include "platform/os.h"
 #include "platform/signals.h"
 #include "platform/thread.h"
@@ -98,9 +108,28 @@ void where(Buf& b, const Slot* s, uintptr_t addr) {
   b.s(freed ? " the freed " : " the ").u(s->size).s("-byte object ").x(s->ptr);
 }
 
+// A fault in a guard page of large span s (heap/mheap.h).
+void report_large_guard(const MSpan* s, uintptr_t addr) {
+  uintptr_t obj = large_object(s), n = large_object_bytes(s);
+  StackBuf<256> b;
+  b.s("gomem: heap-buffer-overflow: access at ").x(addr).s(", ");
+  if (addr < obj)
+    b.u(obj - addr).s(" bytes before");
+  else
+    b.u(addr - (obj + n)).s(" bytes after");
+  b.s(s->alloc_count.read_racy() == 0 ? " the freed " : " the ").u(n).s("-byte large object ").x(obj);
+  b.s(" (a guard page)\n");
+  put(b);
+}
+
 void on_fault(int sig, siginfo_t* info, void* uctx) {
   uintptr_t addr = reinterpret_cast<uintptr_t>(info->si_addr);
-  if (!guarded::contains(addr)) return os::chain_fault(sig, info, uctx);
+  if (!guarded::contains(addr)) {
+    const MSpan* s = large_guard_at(addr);
+    if (!s) return os::chain_fault(sig, info, uctx);
+    report_large_guard(s, addr);
+    return os::raise_default(sig);
+  }
   const Slot* s = guarded::slot_near(addr);
   StackBuf<512> b;
   if (!s) {
@@ -123,9 +152,12 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
 }  // namespace
 
 void guarded_init(uint64_t rate) {
-  if (rate == 0) return;
-  if (!guarded::init(rate)) return warn("GOMEM_GUARDED_SAMPLE_RATE: no memory for the guarded pool; sampling is off");
-  if (!os::install_fault_handlers(on_fault)) warn("GOMEM_GUARDED_SAMPLE_RATE: could not install the fault handler");
+  if (rate != 0 && !guarded::init(rate)) {
+    warn("GOMEM_GUARDED_SAMPLE_RATE: no memory for the guarded pool; sampling is off");
+    rate = 0;
+  }
+  if ((rate != 0 || kLargeGuardPages != 0) && !os::install_fault_handlers(on_fault))
+    warn("could not install the fault handler for guard pages");
 }
 
 GOMEM_NOINLINE void guarded_free(void* ptr) {

@@ -8,8 +8,9 @@
 namespace gomem {
 
 // Turns the pool on at `rate` (GOMEM_GUARDED_SAMPLE_RATE; 0: off) and
-// installs the SIGSEGV/SIGBUS handler that reports faults in it. At
-// initialisation, once.
+// installs the SIGSEGV/SIGBUS handler that reports faults in it (and, in
+// the hardened build, whatever the rate, in large objects' guard pages).
+// At initialisation, once.
 void guarded_init(uint64_t rate);
 
 // free() of a pointer in the pool: checks it (double free, interior or

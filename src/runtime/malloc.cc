@@ -175,7 +175,10 @@ MSpan* checked_span(void* ptr, uintptr_t* idx) {
   if (st == SpanState::kFree) fatal_fault(Fault::kDoubleFree, ptr, nullptr, "the page is free");
   if (st != SpanState::kInUse || p < s->base || p >= s->end()) fatal_fault(Fault::kInvalidFree, ptr, nullptr);
   if (s->large) {
-    if (p != s->base) fatal_fault(Fault::kInteriorFree, ptr, s);
+    // (A cached guarded span: see heap/mheap.h.)
+    if (large_guarded(s) && s->alloc_count.read_racy() == 0)
+      fatal_fault(Fault::kDoubleFree, ptr, s, "the large object is free");
+    if (p != large_object(s)) fatal_fault(Fault::kInteriorFree, ptr, s);
     *idx = 0;
     return s;
   }
@@ -205,21 +208,6 @@ void* malloc_slow(size_t size) {
   after_slow_path();
   return p;
 }
-
-namespace {
-
-// The hardened build ends every manual large object with a no-access page
-// (uncollectable ones are scanned whole by the collector, so have none): an
-// overflow past the last page faults at once. The guard is part of the
-// span, so the object keeps its span's size and never grows or shrinks in
-// place. Without mappings left to split (vm.max_map_count) the page stays
-// accessible, the object unguarded.
-constexpr uintptr_t kLargeGuardPages = GOMEM_HARDENED ? 1 : 0;
-GOMEM_INLINE uintptr_t large_guard_pages(const MSpan* s) { return s->kind == SpanKind::kManual ? kLargeGuardPages : 0; }
-GOMEM_INLINE uintptr_t large_usable_bytes(const MSpan* s) { return s->bytes() - (large_guard_pages(s) << kPageShift); }
-void* large_guard(const MSpan* s) { return reinterpret_cast<void*>(s->base + large_usable_bytes(s)); }
-
-}  // namespace
 
 namespace {
 
@@ -253,13 +241,16 @@ void* malloc_large_unsampled(size_t size, size_t align, SpanKind kind) {
   uintptr_t npages = div_round_up(size ? size : 1, kPageSize);
   uintptr_t align_pages = align > kPageSize ? align / kPageSize : 1;
   ensure_init();
-  uintptr_t guard = kind == SpanKind::kManual ? kLargeGuardPages : 0;
-  MSpan* s = g_heap.alloc_span(npages + guard, make_span_class(0, kind), align_pages);
+  // The hardened build puts a manual large object between two no-access
+  // pages, in a span of its own that never grows or shrinks in place
+  // (heap/mheap.h).
+  MSpan* s = kind == SpanKind::kManual && kLargeGuardPages
+                 ? g_heap.alloc_guarded_large(npages, align_pages)
+                 : g_heap.alloc_span(npages, make_span_class(0, kind), align_pages);
   if (!s) return out_of_memory();
-  if (guard) os::protect(large_guard(s), guard << kPageShift, false);
   s->alloc_count = 1;
   if (kind == SpanKind::kUncollectable && s->needzero) memset(reinterpret_cast<void*>(s->base), 0, s->bytes());
-  return reinterpret_cast<void*>(s->base);
+  return reinterpret_cast<void*>(large_object(s));
 }
 
 void* malloc_aligned(size_t size, size_t align) {
@@ -330,7 +321,11 @@ size_t usable_size(const void* ptr) {
     return guarded::live_size(reinterpret_cast<uintptr_t>(ptr), &n) ? n : 0;
   }
   if (s->state.load(std::memory_order_acquire) != SpanState::kInUse) return 0;
-  if (s->large) return large_usable_bytes(s) - (reinterpret_cast<uintptr_t>(ptr) - s->base);
+  if (s->large) {
+    uintptr_t p = reinterpret_cast<uintptr_t>(ptr), obj = large_object(s);
+    bool live = !large_guarded(s) || s->alloc_count.read_racy() != 0;
+    return live && p >= obj && p < obj + large_object_bytes(s) ? obj + large_object_bytes(s) - p : 0;
+  }
   return s->elemsize;
 }
 
@@ -344,7 +339,7 @@ void* realloc_impl(void* ptr, size_t size) {
   MSpan* s = checked_span(ptr, &idx);
   if (GOMEM_UNLIKELY(!s)) return guarded_realloc(ptr, size);
   if (kind_is_gc(s->kind)) fatal_fault(Fault::kInvalidFree, ptr, s, "realloc of a collected object");
-  size_t old = s->large ? large_usable_bytes(s) : s->elemsize;
+  size_t old = s->large ? large_object_bytes(s) : s->elemsize;
   if (s->kind == SpanKind::kUncollectable) {
     // Stays uncollectable (a root), so whatever it points to stays alive.
     if (size <= old && (s->large || size > old / 2)) return ptr;
@@ -359,7 +354,7 @@ void* realloc_impl(void* ptr, size_t size) {
   // A sampled object keeps its size in its record: it moves (and its free
   // charges the record back) instead of changing size in place; so does a
   // large object with guard pages.
-  if (s->large && !large_guard_pages(s) && size > kMaxSmallSize && size <= kMaxAllocBytes && !s->prof_bucket) {
+  if (s->large && !large_guarded(s) && size > kMaxSmallSize && size <= kMaxAllocBytes && !s->prof_bucket) {
     uintptr_t want = div_round_up(size, kPageSize);
     if (want == s->npages) return ptr;
     if (want < s->npages) {
@@ -371,7 +366,7 @@ void* realloc_impl(void* ptr, size_t size) {
     // loop of small appends does not come back here every time.
     uintptr_t target = want + want / 8;
     if (g_heap.grow_large_in_place(s, target) || g_heap.grow_large_in_place(s, want)) return ptr;
-  } else if ((!s->large || large_guard_pages(s)) && size <= old && size > old / 2) {
+  } else if ((!s->large || large_guarded(s)) && size <= old && size > old / 2) {
     return ptr;
   } else if (s->prof_bucket && size <= s->prof_bytes() && size > s->prof_bytes() / 2) {
     return ptr;
@@ -392,8 +387,8 @@ void free_slow(void* ptr) {
   if (GOMEM_UNLIKELY(!s)) return guarded_free(ptr);
   if (s->large) {
     if (kind_is_gc(s->kind)) return gc_free_hook(ptr, s);
-    if (uintptr_t guard = large_guard_pages(s)) os::protect(large_guard(s), guard << kPageShift, true);
     prof::charge_free(s);
+    if (large_guarded(s)) return g_heap.free_guarded_large(s);
     g_heap.free_span(s);
     return;
   }
