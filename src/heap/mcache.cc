@@ -249,6 +249,7 @@ MSpan* MCache::new_span(MHeap& h, SpanClass spc, int li) {
         (s = reclaim_parked(li)) != nullptr)
       return s;
     if (!s) {
+      if ((heap_bytes += uintptr_t{npages} << kPageShift) >= kIdleScanBytes) give_back_idle(h, spc);
       s = h.alloc_span(npages, spc);
       if (!s) return nullptr;
       s->set_owner(this);
@@ -335,13 +336,32 @@ void MCache::free_empty_cache(MHeap& h) {
   for (auto& list : empty) {
     while (MSpan* s = list.pop_front()) {
       s->in_empty_cache = false;
-      s->xfree.store(next_epoch(s->xfree.load(std::memory_order_relaxed), 0, 0, kFreeing), std::memory_order_release);
-      s->set_owner(nullptr);
-      s->set_owner_key(0);
-      h.free_span(s);
+      free_owned_span(h, s);
     }
   }
   empty_bytes = 0;
+}
+
+// Frees a span this P owns and no list holds: every object is free.
+void MCache::free_owned_span(MHeap& h, MSpan* s) {
+  s->xfree.store(next_epoch(s->xfree.load(std::memory_order_relaxed), 0, 0, kFreeing), std::memory_order_release);
+  s->set_owner(nullptr);
+  s->set_owner_key(0);
+  h.free_span(s);
+}
+
+void MCache::give_back_idle(MHeap& h, SpanClass keep) {
+  heap_bytes = 0;
+  for (int sc = 1; sc < kManualClasses.count; sc++) {
+    for (SpanKind k : {SpanKind::kManual, SpanKind::kUncollectable}) {
+      SpanClass spc = make_span_class(static_cast<uint32_t>(sc), k);
+      MSpan* s = alloc[spc];
+      // Only the P's own +1 left, nothing cut off for the profiler.
+      if (spc == keep || s == &g_empty_span || s->allocated() != 1 || prof.rest[manual_list_index(spc)]) continue;
+      set_current(spc, &g_empty_span);
+      free_owned_span(h, s);
+    }
+  }
 }
 
 void MCache::trim(MHeap& h) {
@@ -353,10 +373,7 @@ void MCache::trim(MHeap& h) {
       collect_remote(s);
       if (s->alloc_count == 0 && state(s->xfree.load(std::memory_order_acquire)) == kActive) {
         partial[li].remove(s);
-        s->xfree.store(next_epoch(s->xfree.load(std::memory_order_relaxed), 0, 0, kFreeing), std::memory_order_release);
-        s->set_owner(nullptr);
-        s->set_owner_key(0);
-        h.free_span(s);
+        free_owned_span(h, s);
       }
       s = next;
     }
@@ -432,10 +449,7 @@ void MCache::span_emptied(MHeap& h, MSpan* s) {
     empty_bytes += s->bytes();
     return;
   }
-  s->xfree.store(next_epoch(s->xfree.load(std::memory_order_relaxed), 0, 0, kFreeing), std::memory_order_release);
-  s->set_owner(nullptr);
-  s->set_owner_key(0);
-  h.free_span(s);
+  free_owned_span(h, s);
 }
 
 // ---------------------------------------------------------------------------
