@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "heap/heap.h"
 #include "heap/mcache.h"
 #include "heap/sizeclasses.h"
 #include "runtime/malloc.h"
@@ -216,6 +217,70 @@ TEST(Malloc, EmptySpansGoBackToTheHeap) {
   gomem_read_stats(&c);
   EXPECT_GE(b.heap_inuse - a.heap_inuse, uint64_t{12} << 20);
   EXPECT_LE(c.heap_inuse, a.heap_inuse + (1 << 20)) << "empty spans were not returned";
+  gomem_check_heap();
+}
+
+// A program that uses each size class in turn (bench/workloads/churn.c)
+// leaves every class's current span behind, empty, while the next class
+// takes new spans from the heap. A P that has taken kIdleScanBytes of new
+// spans gives those empty current spans back (MCache::give_back_idle).
+TEST(Malloc, EmptyCurrentSpansOfIdleClassesGoBackToTheHeap) {
+  // Shared Ps (threads outnumber CPUs) would hold spans of these classes too.
+  if (gomem::g_ps_outnumber_cpus.load()) GTEST_SKIP() << "other threads hold Ps";
+  gomem_stats a, b;
+  std::thread([&] {
+    gomem_read_stats(&a);
+    std::vector<void*> ps;
+    for (int c = 1; c < gomem::kManualClasses.count; c++) {
+      const gomem::SizeClass& info = gomem::kManualClasses.cls[c];
+      for (uint32_t i = 0; i < 2 * info.nelems; i++) ps.push_back(gomem_malloc(info.size));
+      for (void* p : ps) gomem_free(p);
+      ps.clear();
+    }
+    // One more class, for more than kIdleScanBytes of new spans.
+    for (uintptr_t n = 0; n < gomem::kIdleScanBytes + (1 << 20); n += 256) ps.push_back(gomem_malloc(256));
+    gomem_read_stats(&b);
+    for (void* p : ps) gomem_free(p);
+  }).join();
+  int64_t spare = static_cast<int64_t>(b.heap_inuse - b.heap_alloc) - static_cast<int64_t>(a.heap_inuse - a.heap_alloc);
+  // The empty-span cache may hold kEmptyReserveBytes; the current spans of
+  // every class together hold 1.3 MiB.
+  EXPECT_LE(spare, static_cast<int64_t>(gomem::kEmptyReserveBytes + (256 << 10)))
+      << "empty current spans of classes no longer used stay with the P";
+  gomem_check_heap();
+}
+
+// A producer's spans whose objects another thread frees (bench/workloads/
+// xmalloc.c) come back to it through its partial list; one that is entirely
+// free by the time the producer reaches it, while other spans wait, goes to
+// the empty cache or the heap instead of staying with the producer. Then
+// the producer reuses the cached spans of its class as they are.
+TEST(Malloc, SpansFreedByOthersLeaveTheOwnerWhenTheyDrainBeforeTheirTurn) {
+  gomem_stats a, b;
+  std::thread([&] {
+    const size_t size = 1024;
+    std::vector<void*> ps;
+    for (uintptr_t n = 0; n < (uintptr_t{5} << 20); n += size) ps.push_back(gomem_malloc(size));
+    std::thread([&] {
+      for (void* p : ps) gomem_free(p);
+    }).join();
+    ps.clear();
+    gomem_read_stats(&a);
+    // Past the current span: the next span comes from the partial list.
+    gomem::MSpan* cur = gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(ps.emplace_back(gomem_malloc(size))));
+    while (gomem::g_arena_index.span_of(reinterpret_cast<uintptr_t>(ps.back())) == cur)
+      ps.push_back(gomem_malloc(size));
+    gomem_read_stats(&b);
+    // Reuse: 2 MiB more of the class, every object distinct and writable.
+    for (uintptr_t n = 0; n < (uintptr_t{2} << 20); n += size) ps.push_back(gomem_malloc(size));
+    for (size_t i = 0; i < ps.size(); i++) memset(ps[i], static_cast<int>(i), size);
+    for (size_t i = 0; i < ps.size(); i++)
+      ASSERT_EQ(static_cast<unsigned char*>(ps[i])[size - 1], static_cast<unsigned char>(i)) << i;
+    for (void* p : ps) gomem_free(p);
+  }).join();
+  // Before: the producer kept all 5 MiB of spans.
+  EXPECT_LE(b.heap_inuse - b.heap_alloc, a.heap_inuse - a.heap_alloc - (uintptr_t{3} << 20))
+      << "spans entirely free stay with their producer";
   gomem_check_heap();
 }
 

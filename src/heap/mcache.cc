@@ -234,6 +234,13 @@ GOMEM_INLINE MSpan* MCache::next_span(MHeap& h, SpanClass spc, int li) {
   while (MSpan* s = partial[li].pop_front()) {
     if (take_own_free(s) || !park(s, li)) {
       take_own_free(s);
+      // Entirely free (its remote frees just collected) while other spans
+      // wait: let it go (see "Spans that drain before their turn").
+      if (GOMEM_UNLIKELY(s->alloc_count == 0) && !partial[li].empty() &&
+          state(s->xfree.load(std::memory_order_relaxed)) == kActive) {
+        retire_empty(h, s);
+        continue;
+      }
       return s;
     }
   }
@@ -244,11 +251,22 @@ MSpan* MCache::new_span(MHeap& h, SpanClass spc, int li) {
   MSpan* s = h.central[spc].adopt(h, this, key_for_class(spc));
   if (!s) {
     uint32_t npages = span_class_info(spc).npages;
-    s = reuse_empty(h, spc, npages);
+    bool same_class = false;
+    s = reuse_empty(h, spc, npages, &same_class);
+    if (same_class && !GOMEM_HARDENED) {
+      // Its lists hold every object, with its free key: use them as they
+      // are (no rebuild, no new key).
+      s->set_owner_key(key_for(s));
+      take_own_free(s);
+      s->parked = false;
+      s->alloc_bias = 0;
+      return s;
+    }
     if (!s && g_ps_outnumber_cpus.load(std::memory_order_relaxed) && h.would_grow(npages) &&
         (s = reclaim_parked(li)) != nullptr)
       return s;
     if (!s) {
+      if ((heap_bytes += uintptr_t{npages} << kPageShift) >= kIdleScanBytes) give_back_idle(h, spc);
       s = h.alloc_span(npages, spc);
       if (!s) return nullptr;
       s->set_owner(this);
@@ -306,12 +324,13 @@ MSpan* MCache::reclaim_parked(int li) {
   return best;
 }
 
-MSpan* MCache::reuse_empty(MHeap& h, SpanClass spc, uint32_t npages) {
+MSpan* MCache::reuse_empty(MHeap& h, SpanClass spc, uint32_t npages, bool* same_class) {
   if (npages > kMaxSpanPages) return nullptr;
   if (MSpan* s = empty[npages].pop_front()) {
     empty_bytes -= s->bytes();
     s->in_empty_cache = false;
-    if (s->spanclass != spc) {
+    *same_class = s->spanclass == spc;
+    if (!*same_class) {
       // Re-cut for the new class. Its page-map entries already point to it.
       // The marker reads kind, elemsize and nelems of every uncollectable
       // span with the world stopped: change them where no stop can land.
@@ -335,13 +354,32 @@ void MCache::free_empty_cache(MHeap& h) {
   for (auto& list : empty) {
     while (MSpan* s = list.pop_front()) {
       s->in_empty_cache = false;
-      s->xfree.store(next_epoch(s->xfree.load(std::memory_order_relaxed), 0, 0, kFreeing), std::memory_order_release);
-      s->set_owner(nullptr);
-      s->set_owner_key(0);
-      h.free_span(s);
+      free_owned_span(h, s);
     }
   }
   empty_bytes = 0;
+}
+
+// Frees a span this P owns and no list holds: every object is free.
+void MCache::free_owned_span(MHeap& h, MSpan* s) {
+  s->xfree.store(next_epoch(s->xfree.load(std::memory_order_relaxed), 0, 0, kFreeing), std::memory_order_release);
+  s->set_owner(nullptr);
+  s->set_owner_key(0);
+  h.free_span(s);
+}
+
+void MCache::give_back_idle(MHeap& h, SpanClass keep) {
+  heap_bytes = 0;
+  for (int sc = 1; sc < kManualClasses.count; sc++) {
+    for (SpanKind k : {SpanKind::kManual, SpanKind::kUncollectable}) {
+      SpanClass spc = make_span_class(static_cast<uint32_t>(sc), k);
+      MSpan* s = alloc[spc];
+      // Only the P's own +1 left, nothing cut off for the profiler.
+      if (spc == keep || s == &g_empty_span || s->allocated() != 1 || prof.rest[manual_list_index(spc)]) continue;
+      set_current(spc, &g_empty_span);
+      free_owned_span(h, s);
+    }
+  }
 }
 
 void MCache::trim(MHeap& h) {
@@ -353,10 +391,7 @@ void MCache::trim(MHeap& h) {
       collect_remote(s);
       if (s->alloc_count == 0 && state(s->xfree.load(std::memory_order_acquire)) == kActive) {
         partial[li].remove(s);
-        s->xfree.store(next_epoch(s->xfree.load(std::memory_order_relaxed), 0, 0, kFreeing), std::memory_order_release);
-        s->set_owner(nullptr);
-        s->set_owner_key(0);
-        h.free_span(s);
+        free_owned_span(h, s);
       }
       s = next;
     }
@@ -422,6 +457,10 @@ void MCache::span_emptied(MHeap& h, MSpan* s) {
   uint64_t x = s->xfree.load(std::memory_order_acquire);
   if (state(x) == kNotified) return;  // still on (or going to) the notify stack
   partial[manual_list_index(s->spanclass)].remove(s);
+  retire_empty(h, s);
+}
+
+void MCache::retire_empty(MHeap& h, MSpan* s) {
   if (s->npages <= kMaxSpanPages && empty_bytes + s->bytes() <= kEmptyReserveBytes) {
     // Keep it for the next span of this page count, whatever its class.
     // Every object of it is on its free list with the free key, so a free
@@ -432,10 +471,7 @@ void MCache::span_emptied(MHeap& h, MSpan* s) {
     empty_bytes += s->bytes();
     return;
   }
-  s->xfree.store(next_epoch(s->xfree.load(std::memory_order_relaxed), 0, 0, kFreeing), std::memory_order_release);
-  s->set_owner(nullptr);
-  s->set_owner_key(0);
-  h.free_span(s);
+  free_owned_span(h, s);
 }
 
 // ---------------------------------------------------------------------------

@@ -27,6 +27,14 @@
 // the classes that threads touch lightly is bounded by CPUs x classes spans,
 // not threads x classes.
 //
+// Only while threads outnumber CPUs (g_ps_outnumber_cpus, runtime/proc.cc):
+// with no more thread Ps than CPUs, per-thread memory is already bounded by
+// CPUs x classes, and a shared P would only add its lock, remote frees and
+// a second set of current spans. Single-threaded churn (every class in
+// turn) kept 2 MB more peak RSS with the shared P's spans (10.2 -> 8.1 MB,
+// glibc 6.3), tiny one more P (2,064 -> 2,028 KB). The test is one relaxed
+// load in malloc's slow path.
+//
 // Which shared P: the CPU number from glibc's rseq area (the kernel keeps
 // cpu_id current; glibc 2.35+ registers it and says where through
 // __rseq_offset/__rseq_size, checked at run time), else sched_getcpu(),
@@ -163,7 +171,8 @@ void shared_ps_init(int percent);
 // takes its next object of spc from a shared P.
 GOMEM_INLINE bool class_is_cold(const MCache* c, SpanClass spc) {
   uint32_t sc = span_class_size_class(spc);
-  return span_class_kind(spc) == SpanKind::kManual && c->cold_allocs[sc] < g_shared_ps.cold_limit[sc];
+  return span_class_kind(spc) == SpanKind::kManual && c->cold_allocs[sc] < g_shared_ps.cold_limit[sc] &&
+         g_ps_outnumber_cpus.load(std::memory_order_relaxed);
 }
 
 // The shared P for the calling thread's CPU (made if needed), or nullptr if
