@@ -130,6 +130,15 @@ constexpr int kMaxRounds = ConcNote::kMaxRounds;
 constexpr int64_t kConvergedPages = 64;
 // A thread waiting to assist re-checks at least this often (ns).
 constexpr int64_t kAssistRecheckNs = 10 * 1000 * 1000;
+// A proportional assist scans at least this much (Go's gcOverAssistWork:
+// the surplus is credit for the next allocations, so that assists are not
+// one per refill) and at most this much per allocation (about a
+// millisecond: the rest of the debt waits for the next refill).
+constexpr uint64_t kOverAssistWork = 64 * 1024;
+constexpr uint64_t kMaxAssistWork = 1024 * 1024;
+// A thread past the hard goal with debt and no work re-checks this often
+// (it is woken sooner when a drain opens or a marker flushes credit).
+constexpr int64_t kParkNs = 1000 * 1000;
 
 void say_stw_once() { say_tracking_off_once(&g_conc.said_stw, "concurrent", "stops the world for its whole mark"); }
 
@@ -170,6 +179,14 @@ void preclean(Marker& m, ConcNote* note) {
 // The background collector: registered (a world-stop and its roots include
 // it, like the sweeper), it runs the pacer's cycles.
 GOMEM_TLS bool t_collector;  // set on the background collector thread
+// Set on the thread that runs a concurrent cycle, from its first stop to
+// its final one: it assists no one, its own cycle least of all.
+GOMEM_TLS bool t_marking_here;
+// This thread's assist debt (Go's gcAssistBytes, negated): bytes it
+// allocated during cycle t_assist_epoch not yet paid for by scan work
+// (negative: credit from an assist that scanned more). Its own thread only.
+GOMEM_TLS int64_t t_assist_debt;
+GOMEM_TLS uint32_t t_assist_epoch;
 
 void* collector_main(void*) {
   t_collector = true;
@@ -196,6 +213,18 @@ void start_collector_thread() {
   if (!os::start_thread(collector_main, nullptr)) g_conc.started.store(false, std::memory_order_relaxed);
 }
 
+// First stop, world stopped: the assists' figures for the new cycle.
+void start_assists() {
+  t_marking_here = true;
+  uint64_t live = g_pacer.heap_live.load(std::memory_order_relaxed);
+  g_conc.epoch.fetch_add(1, std::memory_order_relaxed);
+  g_conc.scan_work.store(0, std::memory_order_relaxed);
+  g_conc.bg_credit.store(0, std::memory_order_relaxed);
+  g_conc.triggered.store(live, std::memory_order_relaxed);
+  g_conc.max_work.store(live, std::memory_order_relaxed);
+  g_conc.expected_work.store(g_conc.last_work ? g_conc.last_work : live, std::memory_order_relaxed);
+}
+
 // Go's pacer moves its trigger by what the last cycle saw; this one by
 // whether the program had to wait for it: a cycle that threads waited for
 // started too late (the next starts kTriggerStep points earlier, down to
@@ -211,12 +240,106 @@ void adapt_trigger(bool waited) {
   g_pacer.trigger_percent.store(t, std::memory_order_relaxed);
 }
 
+bool past_hard_goal() {
+  uint64_t goal = g_pacer.goal.load(std::memory_order_relaxed);
+  return g_pacer.heap_live.load(std::memory_order_relaxed) >= goal + goal / 10;  // Go's hard goal: 1.1x
+}
+
+// Takes up to work bytes of the background markers' credit.
+uint64_t steal_credit(uint64_t work) {
+  int64_t c = g_conc.bg_credit.load(std::memory_order_relaxed);
+  while (c > 0) {
+    int64_t take = c < static_cast<int64_t>(work) ? c : static_cast<int64_t>(work);
+    if (g_conc.bg_credit.compare_exchange_weak(c, c - take, std::memory_order_relaxed))
+      return static_cast<uint64_t>(take);
+  }
+  return 0;
+}
+
+// One payment of this thread's debt at the current ratio, in credit first,
+// then in scan work (*scanned: some was scanned). True if some stays owed
+// because there was no work to do.
+bool pay_once(bool* scanned) {
+  double per_byte = assist_work_per_byte();
+  double owed = static_cast<double>(t_assist_debt) * per_byte;
+  uint64_t work = owed < static_cast<double>(kOverAssistWork)  ? kOverAssistWork
+                  : owed > static_cast<double>(kMaxAssistWork) ? kMaxAssistWork
+                                                               : static_cast<uint64_t>(owed);
+  uint64_t got = steal_credit(work);
+  if (got < work) {
+    uint64_t n = mark_assist_n(work - got);
+    *scanned |= n != 0;
+    got += n;
+  }
+  double paid = static_cast<double>(got) / per_byte;
+  t_assist_debt -= paid > 1e18 ? static_cast<int64_t>(1e18) : static_cast<int64_t>(paid);
+  return got < work && t_assist_debt > 0;
+}
+
+// Past the hard goal with debt and nothing to do: until a drain opens or a
+// marker flushes credit (both bump drains), bounded by kParkNs.
+void park() {
+  g_conc.parked.fetch_add(1, std::memory_order_acq_rel);
+  uint32_t d = g_conc.drains.load(std::memory_order_acquire);
+  if (g_conc.marking.load(std::memory_order_acquire))
+    os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_conc.drains), d, kParkNs);
+  g_conc.parked.fetch_sub(1, std::memory_order_acq_rel);
+}
+
 }  // namespace
 
-bool conc_collect_here() {
+void conc_charge(uint64_t bytes) {
+  if (!g_conc.marking.load(std::memory_order_relaxed)) return;
+  uint32_t e = g_conc.epoch.load(std::memory_order_relaxed);
+  if (t_assist_epoch != e) {
+    t_assist_epoch = e;
+    t_assist_debt = 0;
+  }
+  t_assist_debt += static_cast<int64_t>(bytes);
+}
+
+bool conc_pay_assist(int64_t* stalled_since) {
+  if (t_assist_debt <= 0 || t_marking_here || !g_conc.marking.load(std::memory_order_acquire)) return false;
+  if (t_assist_epoch != g_conc.epoch.load(std::memory_order_relaxed)) {
+    t_assist_debt = 0;  // an older cycle's
+    return false;
+  }
+  int64_t t0 = os::nanotime();
+  bool scanned = false, parked = false, starved;
+  while ((starved = pay_once(&scanned)) && past_hard_goal() && g_conc.marking.load(std::memory_order_acquire)) {
+    if (!parked)
+      if (ConcHook h = g_conc_hooks.waiting) h(-1);
+    park();
+    parked = true;
+  }
+  starved = starved && past_hard_goal();
+  if (scanned || parked) {
+    int64_t ns = os::nanotime() - t0;
+    g_conc.paid.fetch_add(1, std::memory_order_relaxed);
+    g_conc.paid_ns.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
+    if (starved)
+      *stalled_since = t0;  // the caller waits on, and records it all
+    else
+      record_stall(ns, true);
+    // The scans' frames and the work buffers' copies are no roots.
+    os::clear_dead_stack();
+  }
+  return starved;
+}
+
+void Marker::flush_credit() {
+  uint64_t d = scanned_bytes - flushed_;
+  flushed_ = scanned_bytes;
+  if (d == 0 || !g_conc.marking.load(std::memory_order_relaxed)) return;
+  g_conc.scan_work.fetch_add(d, std::memory_order_relaxed);
+  if (assist) return;
+  g_conc.bg_credit.fetch_add(static_cast<int64_t>(d), std::memory_order_relaxed);
+  if (g_conc.parked.load(std::memory_order_relaxed) != 0) conc_wake_assists();
+}
+
+bool conc_collect_here(bool starved) {
   if (!g_conc.started.load(std::memory_order_relaxed) || g_heap.commit_hook == nullptr) return true;
-  uint64_t goal = g_pacer.goal.load(std::memory_order_relaxed);
-  if (g_pacer.heap_live.load(std::memory_order_relaxed) >= goal + goal / 10) return true;  // Go's hard goal: 1.1x
+  if (past_hard_goal() && (starved || !g_conc.marking.load(std::memory_order_acquire))) return true;
   if (!g_conc.pending.exchange(true, std::memory_order_acq_rel)) {
     g_conc.kick.fetch_add(1, std::memory_order_acq_rel);
     os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_conc.kick), 1);
@@ -286,6 +409,7 @@ bool conc_mark(Marker& m, ConcNote* note) {
     return false;  // the world stays stopped: the caller marks it all now
   }
   release_p_spans_stw(false);
+  start_assists();
   g_conc.black_bytes.store(0, std::memory_order_relaxed);
   g_conc.black.store(true, std::memory_order_relaxed);
   g_conc.running.store(true, std::memory_order_relaxed);
@@ -327,7 +451,11 @@ bool conc_mark(Marker& m, ConcNote* note) {
   return true;
 }
 
-uint64_t conc_end_mark(ConcNote* note) {
+uint64_t conc_end_mark(ConcNote* note, uint64_t scanned) {
+  t_marking_here = false;
+  g_conc.last_work = scanned;
+  note->paid = g_conc.paid.exchange(0, std::memory_order_relaxed);
+  note->paid_ns = static_cast<int64_t>(g_conc.paid_ns.exchange(0, std::memory_order_relaxed));
   g_conc.black.store(false, std::memory_order_relaxed);
   g_conc.running.store(false, std::memory_order_relaxed);
   note->assists = g_conc.assists.exchange(0, std::memory_order_relaxed);

@@ -15,6 +15,18 @@
 // own Marker. mark_parallel returns only once every assist has left, so
 // none is mid-drain when pre-cleaning goes on or the final stop begins. The
 // final stop's drain and mark_serial stay closed to them.
+//
+// The proportional assists (mark_assist_n, concurrent.cc has the design)
+// join the same way but leave after a bounded amount of work: a leaving
+// assist hands back what it did not scan (a full buffer in the pool, which
+// wakes idle markers) and, if that leaves every remaining marker idle with
+// the pool empty, ends the drain itself, since none of them would look
+// again. An assist never idles in the drain, so it is never counted in
+// nwait and no drain ends while it holds work. Markers hold most of the work
+// in their own buffers (a depth-first walk of a tree rarely fills one), so
+// an assist that finds the pool empty sets want, and the markers give half
+// of their buffer away as they do for idle peers (balance); the assist waits
+// for that only briefly.
 #include <cstring>
 
 #include "base/fmt.h"
@@ -46,6 +58,12 @@ struct Pool {
   // removed by each assist as it leaves, then a futex wake for the owner).
   bool open = false;
   std::atomic<uint32_t> assisting{0};
+  // Set by an assist that found the pool empty, cleared by the marker that
+  // gives it work (balance).
+  std::atomic<bool> want{false};
+  // What the proportional assists scanned and marked in the current drain
+  // (under the lock; mark_parallel adds it to the drain's owner).
+  Marker* assisted = nullptr;
   // Helper markers.
   std::atomic<uint32_t> round{0};     // bumped to start a marking round
   std::atomic<uint32_t> finished{0};  // helpers done with the round
@@ -54,6 +72,12 @@ struct Pool {
   Marker* root_marker = nullptr;
 };
 GOMEM_META constinit Pool g_pool;
+
+// A marker adds its scan work to the cycle's figures once it has this many
+// bytes unflushed (Go's gcCreditSlack, in bytes here).
+constexpr uint64_t kCreditSlack = 64 * 1024;
+// An assist waits this many spins for a marker to give it work.
+constexpr int kWantSpins = 4000;
 
 WorkBuf* new_buf() {
   {
@@ -89,14 +113,15 @@ void put_empty(WorkBuf* b) {
 // Drains with a Marker of the calling thread's own (a helper marker or an
 // assist) and adds its figures to the drain owner's (root_marker, which
 // waits for it). Returns the bytes it scanned.
-uint64_t drain_for_root() {
+uint64_t drain_for_root(bool assist) {
   Marker m;
   m.init();
+  m.assist = assist;
   m.drain();
+  m.flush_credit();
   {
     MutexLock l(g_pool.lock);
-    g_pool.root_marker->scanned_bytes += m.scanned_bytes;
-    g_pool.root_marker->marked_bytes += m.marked_bytes;
+    g_pool.root_marker->absorb(m);
   }
   m.release();
   return m.scanned_bytes;
@@ -115,7 +140,7 @@ void* helper_main(void* arg) {
     while ((r = g_pool.round.load(std::memory_order_acquire)) == seen)
       os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.round), r);
     seen = r;
-    drain_for_root();
+    drain_for_root(false);
     g_pool.finished.fetch_add(1, std::memory_order_acq_rel);
     os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.finished), 1);
   }
@@ -165,12 +190,19 @@ bool Marker::refill() {
   return true;
 }
 
+void Marker::absorb(const Marker& o) {
+  scanned_bytes += o.scanned_bytes;
+  marked_bytes += o.marked_bytes;
+  flushed_ += o.scanned_bytes;
+}
+
 void Marker::balance() {
-  // Peers are idle and there is nothing to take: give them half (the oldest
-  // half: in a depth-first walk those are the biggest subgraphs).
-  if (buf_->n < 2 || g_pool.nwait.load(std::memory_order_relaxed) == 0 ||
-      g_pool.nfull.load(std::memory_order_relaxed) != 0)
-    return;
+  // Peers are idle (or an assist wants work) and there is nothing to take:
+  // give them half (the oldest half: in a depth-first walk those are the
+  // biggest subgraphs).
+  if (buf_->n < 2 || g_pool.nfull.load(std::memory_order_relaxed) != 0) return;
+  if (g_pool.nwait.load(std::memory_order_relaxed) == 0 && !g_pool.want.load(std::memory_order_relaxed)) return;
+  g_pool.want.store(false, std::memory_order_relaxed);
   WorkBuf* b = new_buf();
   uint32_t half = buf_->n / 2;
   memcpy(b->obj, buf_->obj, half * sizeof(uintptr_t));
@@ -304,6 +336,7 @@ void Marker::drain() {
       if (++since_balance == 16) {
         since_balance = 0;
         balance();
+        if (scanned_bytes - flushed_ >= kCreditSlack) flush_credit();
       }
       continue;
     }
@@ -334,6 +367,33 @@ void Marker::drain() {
   }
 }
 
+// An assist found the pool empty: asks the markers for work and waits for
+// it a little (they look every 16 objects).
+bool Marker::wait_for_work() {
+  g_pool.want.store(true, std::memory_order_relaxed);
+  for (int i = 0; i < kWantSpins; i++) {
+    if (g_pool.nfull.load(std::memory_order_acquire) != 0) return refill();
+    if (g_pool.done.load(std::memory_order_relaxed)) return false;
+    cpu_relax();
+  }
+  return refill();
+}
+
+uint64_t Marker::drain_n(uint64_t budget) {
+  uint64_t start = scanned_bytes;
+  uint32_t since_balance = 0;
+  while (scanned_bytes - start < budget) {
+    if (buf_->n == 0 && !refill() && !wait_for_work()) break;
+    scan_object(buf_->obj[--buf_->n]);
+    if (++since_balance == 16) {
+      since_balance = 0;
+      balance();
+    }
+  }
+  flush_credit();
+  return scanned_bytes - start;
+}
+
 void start_markers() {
   int n = num_markers();
   if (n > 1 && !g_pool.helpers_started) {
@@ -345,8 +405,10 @@ void start_markers() {
 }
 
 void mark_parallel(Marker& m, bool assists) {
+  Marker assisted;  // what the proportional assists scan in this drain
   {
     MutexLock l(g_pool.lock);
+    g_pool.assisted = &assisted;
     g_pool.nworkers = 1 + g_pool.nhelpers;
     g_pool.nwait.store(0, std::memory_order_relaxed);
     g_pool.done.store(false, std::memory_order_relaxed);
@@ -374,6 +436,8 @@ void mark_parallel(Marker& m, bool assists) {
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.assisting), f);
   MutexLock l(g_pool.lock);
   g_pool.open = false;
+  g_pool.assisted = nullptr;
+  m.absorb(assisted);
 }
 
 GOMEM_NOINLINE bool mark_assist() {
@@ -383,13 +447,38 @@ GOMEM_NOINLINE bool mark_assist() {
     g_pool.nworkers++;
     g_pool.assisting.fetch_add(1, std::memory_order_relaxed);
   }
-  g_conc.assist_scanned.fetch_add(drain_for_root(), std::memory_order_relaxed);
+  g_conc.assist_scanned.fetch_add(drain_for_root(true), std::memory_order_relaxed);
   g_pool.assisting.fetch_sub(1, std::memory_order_acq_rel);
   os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.assisting), 1);
   return true;
 }
 
-int mark_idle_workers() { return g_pool.nwait.load(std::memory_order_acquire); }
+uint64_t mark_assist_n(uint64_t budget) {
+  {
+    MutexLock l(g_pool.lock);
+    if (!g_pool.open || g_pool.done.load(std::memory_order_relaxed)) return 0;
+    g_pool.nworkers++;
+    g_pool.assisting.fetch_add(1, std::memory_order_relaxed);
+  }
+  Marker m;
+  m.init();
+  m.assist = true;
+  uint64_t n = m.drain_n(budget);
+  m.share();  // what it did not scan, back in the pool
+  {
+    MutexLock l(g_pool.lock);
+    g_pool.nworkers--;
+    // The markers left idle would not look again: the drain is over.
+    if (!g_pool.full && g_pool.nwait.load(std::memory_order_relaxed) == g_pool.nworkers)
+      g_pool.done.store(true, std::memory_order_release);
+    g_pool.assisted->absorb(m);
+  }
+  m.release();
+  g_pool.assisting.fetch_sub(1, std::memory_order_acq_rel);
+  os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.assisting), 1);
+  if (n) g_conc.assist_scanned.fetch_add(n, std::memory_order_relaxed);
+  return n;
+}
 
 void mark_serial(Marker& m) {
   {
