@@ -286,6 +286,22 @@ void park() {
   g_conc.parked.fetch_sub(1, std::memory_order_acq_rel);
 }
 
+// Past the hard goal before the cycle's first stop (the collector thread
+// sweeps what is left and protects the heap first): waits until it marks,
+// from when this thread pays its way as any other, rather than for the
+// whole cycle. Bounded by the collector's start (or the cycle's end, when
+// another thread ran it); the drain that opens after the first stop wakes
+// it, the bound only re-checks.
+void wait_for_marking() {
+  int64_t t0 = os::nanotime();
+  for (;;) {
+    uint32_t d = g_conc.drains.load(std::memory_order_acquire);
+    if (g_conc.running.load(std::memory_order_acquire) || !g_conc.pending.load(std::memory_order_acquire)) break;
+    os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_conc.drains), d, kParkNs);
+  }
+  record_stall(os::nanotime() - t0, true);
+}
+
 }  // namespace
 
 void conc_charge(uint64_t bytes) {
@@ -339,11 +355,16 @@ void Marker::flush_credit() {
 
 bool conc_collect_here(bool starved) {
   if (!g_conc.started.load(std::memory_order_relaxed) || g_heap.commit_hook == nullptr) return true;
-  if (past_hard_goal() && (starved || !g_conc.marking.load(std::memory_order_acquire))) return true;
+  bool past = past_hard_goal();
+  bool running = g_conc.running.load(std::memory_order_acquire);
+  // Past the hard goal, the caller waits for the cycle's end when it owes
+  // work and marking is over (starved), or when only the final stop is left.
+  if (past && (starved || (running && !g_conc.marking.load(std::memory_order_acquire)) || t_collector)) return true;
   if (!g_conc.pending.exchange(true, std::memory_order_acq_rel)) {
     g_conc.kick.fetch_add(1, std::memory_order_acq_rel);
     os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_conc.kick), 1);
   }
+  if (past && !running) wait_for_marking();
   return false;
 }
 

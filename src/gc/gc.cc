@@ -246,10 +246,12 @@ void run_cycle(Trigger why) {
   uint64_t wall = static_cast<uint64_t>(os::walltime());
   start_the_world();
   int markers = num_markers();
-  // A concurrent cycle: its markers' time beside the program counted as
-  // all markers busy (rough: they idle at the end of each drain).
+  // A concurrent cycle: its time beside the program counted as all of its
+  // markers busy (rough: they idle at the end of each drain), plus the
+  // time the program's threads spent in proportional assists.
   int64_t conc_ns = conc ? cn.final_stop0 - cn.start_stop0 - cn.start_pause : 0;
-  g_cycles.gc_cpu_ns += static_cast<uint64_t>(t_mark - t_stop + conc_ns) * static_cast<uint64_t>(markers) +
+  uint64_t beside = conc ? static_cast<uint64_t>(conc_ns * conc_markers() + cn.paid_ns) : 0;
+  g_cycles.gc_cpu_ns += static_cast<uint64_t>(t_mark - t_stop) * static_cast<uint64_t>(markers) + beside +
                         static_cast<uint64_t>(t_stop - start - conc_ns) + static_cast<uint64_t>(t_end - t_mark);
   uint64_t start_pause = conc ? static_cast<uint64_t>(cn.start_pause) : 0;
   uint64_t final_pause = static_cast<uint64_t>(t_end - t_stop0);

@@ -188,6 +188,9 @@ uint64_t mark_assist_n(uint64_t budget);
 // drain() on the calling thread alone (a test hook's staged race).
 void mark_serial(Marker& m);
 int num_markers();
+// The markers of a drain beside the program (mark_parallel with assists): a
+// quarter of num_markers, at least one.
+int conc_markers();
 // Starts the helper markers if they are not running yet (not while the world
 // is stopped: pthread_create allocates and takes glibc's locks).
 void start_markers();

@@ -64,8 +64,11 @@ struct Pool {
   // What the proportional assists scanned and marked in the current drain
   // (under the lock; mark_parallel adds it to the drain's owner).
   Marker* assisted = nullptr;
-  // Helper markers.
-  std::atomic<uint32_t> round{0};     // bumped to start a marking round
+  // Helper markers. round: a marking round's number times kRoundOne plus
+  // the number of helpers that join it (helpers 0 .. n-1; the others sit
+  // it out), in one word so that a helper reads both at once; bumped by
+  // mark_parallel (then a futex wake) to start a round.
+  std::atomic<uint32_t> round{0};
   std::atomic<uint32_t> finished{0};  // helpers done with the round
   int nhelpers = 0;
   bool helpers_started = false;
@@ -73,6 +76,8 @@ struct Pool {
 };
 GOMEM_META constinit Pool g_pool;
 
+// round's low bits count the helpers of the round (at most 7: num_markers).
+constexpr uint32_t kRoundOne = 16;
 // A marker adds its scan work to the cycle's figures once it has this many
 // bytes unflushed (Go's gcCreditSlack, in bytes here).
 constexpr uint64_t kCreditSlack = 64 * 1024;
@@ -127,19 +132,22 @@ uint64_t drain_for_root(bool assist) {
   return m.scanned_bytes;
 }
 
-// arg: the round number when the helper was started (rounds are only
-// started after start_markers returns, under the collection lock). Not 0: in
-// a forked child the count goes on from the parent's, and a helper that took
-// the parent's last round for a new one would mark with nobody waiting for
-// it and write into the parent's collector's Marker through a stale
-// root_marker.
+// arg: the helper's index times 2^32 plus the round when it was started
+// (rounds are only started after start_markers returns, under the
+// collection lock). Not 0: in a forked child the count goes on from the
+// parent's, and a helper that took the parent's last round for a new one
+// would mark with nobody waiting for it and write into the parent's
+// collector's Marker through a stale root_marker.
 void* helper_main(void* arg) {
-  uint32_t seen = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(arg));
+  uintptr_t a = reinterpret_cast<uintptr_t>(arg);
+  uint32_t seen = static_cast<uint32_t>(a);
+  uint32_t index = static_cast<uint32_t>(a >> 32);
   for (;;) {
     uint32_t r;
     while ((r = g_pool.round.load(std::memory_order_acquire)) == seen)
       os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.round), r);
     seen = r;
+    if (index >= r % kRoundOne) continue;  // not one of this round's
     drain_for_root(false);
     g_pool.finished.fetch_add(1, std::memory_order_acq_rel);
     os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.finished), 1);
@@ -397,19 +405,36 @@ uint64_t Marker::drain_n(uint64_t budget) {
 void start_markers() {
   int n = num_markers();
   if (n > 1 && !g_pool.helpers_started) {
-    void* round = reinterpret_cast<void*>(uintptr_t{g_pool.round.load(std::memory_order_relaxed)});
+    uintptr_t round = g_pool.round.load(std::memory_order_relaxed);
     for (int i = 0; i < n - 1; i++)
-      if (os::start_thread(helper_main, round)) g_pool.nhelpers++;
+      if (os::start_thread(helper_main, reinterpret_cast<void*>(round | uintptr_t(g_pool.nhelpers) << 32)))
+        g_pool.nhelpers++;
     g_pool.helpers_started = true;
   }
 }
 
+namespace {
+
+// Beside the program, the markers take a quarter of the CPUs, at least
+// one (Go's gcBackgroundUtilization; the program's assists make up the
+// rest); with the world stopped, all of them.
+uint32_t round_helpers(bool beside) {
+  int n = num_markers() / 4 - 1;
+  if (!beside || n > g_pool.nhelpers) n = g_pool.nhelpers;
+  return n < 0 ? 0 : static_cast<uint32_t>(n);
+}
+
+}  // namespace
+
+int conc_markers() { return 1 + static_cast<int>(round_helpers(true)); }
+
 void mark_parallel(Marker& m, bool assists) {
   Marker assisted;  // what the proportional assists scan in this drain
+  uint32_t helpers = round_helpers(assists);
   {
     MutexLock l(g_pool.lock);
     g_pool.assisted = &assisted;
-    g_pool.nworkers = 1 + g_pool.nhelpers;
+    g_pool.nworkers = 1 + static_cast<int>(helpers);
     g_pool.nwait.store(0, std::memory_order_relaxed);
     g_pool.done.store(false, std::memory_order_relaxed);
     g_pool.finished.store(0, std::memory_order_relaxed);
@@ -421,13 +446,14 @@ void mark_parallel(Marker& m, bool assists) {
     conc_wake_assists();
     if (ConcHook h = g_conc_hooks.opened) h(-1);
   }
-  if (g_pool.nhelpers) {
-    g_pool.round.fetch_add(1, std::memory_order_acq_rel);
+  if (helpers) {
+    uint32_t r = g_pool.round.load(std::memory_order_relaxed);
+    g_pool.round.store((r / kRoundOne + 1) * kRoundOne + helpers, std::memory_order_release);
     os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.round), 1 << 30);
   }
   m.drain();
   uint32_t f;
-  while ((f = g_pool.finished.load(std::memory_order_acquire)) < static_cast<uint32_t>(g_pool.nhelpers))
+  while ((f = g_pool.finished.load(std::memory_order_acquire)) < helpers)
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.finished), f);
   // Done is set: no assist joins any more. Wait for those in the drain to
   // leave: each sees done at its next check (drain's idle loop) and only
