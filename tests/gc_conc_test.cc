@@ -68,19 +68,25 @@ size_t held_slot(int t, int i) { return 1 + kThreads * kPer + static_cast<size_t
 uint64_t seed_of(int k) { return 7000 + static_cast<uint64_t>(k); }
 constexpr size_t kFresh = 64;  // kViaNew objects: the child pointer in their last word
 
-// The hook side: lets the movers run phase p and waits for all of them.
-void run_phase(int p) {
-  g_stage->acked.store(0);
-  g_stage->phase.store(p);
-  auto deadline = std::chrono::steady_clock::now() + kBound;
-  while (g_stage->acked.load() < kThreads) {
+// The hook side: lets kThreads threads run phase p and waits for all of
+// them to ack it, at most `bound`; sets *timed_out if they did not.
+template <class Bound>
+void run_threads_phase(std::atomic<int>* phase, std::atomic<int>* acked, std::atomic<bool>* timed_out, int p,
+                       Bound bound) {
+  acked->store(0);
+  phase->store(p);
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  while (acked->load() < kThreads) {
     if (std::chrono::steady_clock::now() > deadline) {
-      g_stage->timed_out.store(true);
+      timed_out->store(true);
       return;
     }
     std::this_thread::yield();
   }
 }
+
+// Lets the movers run phase p.
+void run_phase(int p) { run_threads_phase(&g_stage->phase, &g_stage->acked, &g_stage->timed_out, p, kBound); }
 
 void on_scanned(intptr_t obj) {
   if (obj != reinterpret_cast<intptr_t>(g_x) || g_stage->fired_scan.exchange(true)) return;
@@ -485,16 +491,7 @@ PaceStage* g_pace = nullptr;
 void on_pace_opened(intptr_t) {
   if (g_pace->fired.exchange(true)) return;
   for (int p = 1; p <= 2 && !g_pace->timed_out.load(); p++) {
-    g_pace->acked.store(0);
-    g_pace->phase.store(p);
-    auto deadline = std::chrono::steady_clock::now() + kHold;
-    while (g_pace->acked.load() < kThreads) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        g_pace->timed_out.store(true);
-        break;
-      }
-      std::this_thread::yield();
-    }
+    run_threads_phase(&g_pace->phase, &g_pace->acked, &g_pace->timed_out, p, kHold);
     g_pace->scanned[p] = gomem::gc::g_conc.assist_scanned.load();
     uint64_t goal = gomem::gc::g_pacer.goal.load();
     g_pace->past_hard[p] = gomem::gc::g_pacer.heap_live.load() >= goal + goal / 10;

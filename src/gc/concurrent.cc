@@ -72,32 +72,62 @@
 // Pacing: the cycle starts at a trigger below the goal (pacer.cc: at most
 // kConcTriggerPercent of the runway from the marked heap to the goal, less
 // after cycles the program had to wait for: adapt_trigger), so marking can
-// finish before the heap reaches the goal. A thread whose allocation finds
-// the heap past the hard goal (Go's: 1.1 x the goal) collects itself: it
-// helps mark the running cycle, then waits for it on the collection lock
-// (the allocation assist, bounded by the cycle's own length; the markers
-// never wait for the program), then finds the pacer reset. Its wait, or the whole cycle when
-// it had to run one itself, is a stall of that thread: gomem_stats records
-// it beside the cycle's pauses (wait_ns, gc.cc), since a cycle whose stops
-// are short can still hold a thread up for its whole length. The next goal
-// is GOGC's over what the markers traced, not over the objects allocated
-// black (gc.cc).
+// finish before the heap reaches the goal. The next goal is GOGC's over
+// what the markers traced, not over the objects allocated black (gc.cc).
 //
-// Mark assists (conc_assist, Go's): the waiting thread joins each drain
-// open to assists (mark.cc: the first concurrent drain and each
-// pre-cleaning round's, never the final stop's) and marks with its own
-// Marker, so a program that outruns the markers lends them its time
-// instead of sleeping. Between drains it sleeps on g_conc.drains, which the
+// Proportional mark assists (Go's gcAssistAlloc, mgcmark.go). Beside the
+// program the markers take a quarter of the CPUs, at least one (mark.cc:
+// conc_markers, Go's 25 % background utilisation); the program pays for the
+// rest as it allocates, so that it slows a little all cycle long instead of
+// standing still at its end:
+//   - Debt. From the first stop to the final one (g_conc.marking), every
+//     byte a thread takes for allocation on the slow path (a span's free
+//     bytes when it refills, a large object: conc_charge, called where
+//     heap_live grows; the fast path is untouched) adds to that thread's
+//     debt, t_assist_debt (an epoch drops an older cycle's).
+//   - Ratio. After the refill (maybe_trigger), conc_pay_assist converts the
+//     debt to scan work at assist_work_per_byte (pacer.cc, Go's revise():
+//     the scan work still expected over the heap still allowed before the
+//     goal, computed afresh at each assist), at least kOverAssistWork (the
+//     surplus is credit for the next refills) and at most kMaxAssistWork per
+//     allocation (about a millisecond of scanning; the rest waits for the
+//     next refill).
+//   - Payment. First from the background credit (g_conc.bg_credit: what the
+//     markers scanned, flushed every 64 KiB, that no assist took: Go's
+//     bgScanCredit), then by scanning: mark_assist_n joins the drain open
+//     to assists, scans that much from the pool with the thread's own
+//     Marker and leaves, handing back what it did not scan. The markers
+//     keep some work in the pool while the cycle marks (mark.cc: balance),
+//     so an assist does not depend on a marker that is descheduled.
+//   - No work. Below the hard goal (Go's: 1.1 x the goal) the thread goes
+//     on with its debt and looks again after kRetryBytes more. Past it, it
+//     parks (bounded by kParkNs, woken when a marker flushes credit or a
+//     drain opens) and pays as soon as it can; only when marking is over
+//     and it still owes does it wait for the cycle's end, on the collection
+//     lock (the final stop, bounded by the cycle; the markers never wait for
+//     the program). A thread past the hard goal before the cycle's first
+//     stop waits for marking to start (wait_for_marking), not for the whole
+//     cycle, and counts as a cycle that started late (adapt_trigger).
+// Every such stall (an assist's scanning or parking, a wait) is recorded in
+// gomem_stats.wait_ns beside the pauses (gc.cc: record_stall), since a cycle
+// whose stops are short can still hold a thread up. An assist is a
+// non-preemptible section (mark.cc): no drain is open across a stop, so a
+// stop never finds one holding the pool's lock.
+//
+// Mark assists that wait (conc_assist, the path above when the thread must
+// wait for the cycle's end): the waiting thread joins each drain open to
+// assists (mark.cc: the first concurrent drain and each pre-cleaning
+// round's, never the final stop's) and marks with its own Marker until the
+// drain is done. Between drains it sleeps on g_conc.drains, which the
 // collector bumps when a drain opens and after clearing g_conc.marking just
 // before the final stop; from then on it waits only for the final stop, on
 // the collection lock. A drain returns only once its assists left, so none
-// marks while the world is stopped; the thread came from an allocation's
-// slow path, preemptible and holding no lock of gomem's, so a stop can
-// stop it anywhere. Its stall is recorded as before, helping included.
+// marks while the world is stopped.
 //
 // Measured on binary-trees (docs/gc.md section 9): pre-cleaning does not
-// converge there, and the single-threaded program often outruns the markers
-// and waited (measured before the mark assists).
+// converge there; before the proportional assists the single-threaded
+// program outran the markers and waited for most cycles (stall max 73 ms on
+// a quiet machine, 58 ms p99, for stops of 3.5 ms at most).
 //
 // Fallback: when the kernel refuses tracking (or a fork child cannot start
 // its own), cycles stop the world for the whole mark, said once in gctrace;
@@ -107,8 +137,10 @@
 // Synchronisation: g_conc.black and .running are written with the world
 // stopped and read by allocating threads inside non-preemptible sections,
 // which a stop never splits; black_bytes, assists and the collector
-// thread's kick, pending and started, and the assists' marking and drains
-// are atomics (internal.h says who writes them); the rest is under the collection lock (or initialisation).
+// thread's kick, pending and started, the assists' marking and drains, and
+// the proportional assists' figures (epoch, scan_work, bg_credit, ...) are
+// atomics (internal.h says who writes them); a thread's debt is its own
+// (thread-local); the rest is under the collection lock (or initialisation).
 #include "gc/internal.h"
 #include "platform/dirty.h"
 #include "platform/os.h"
@@ -139,6 +171,7 @@ constexpr uint64_t kMaxAssistWork = 1024 * 1024;
 // A thread past the hard goal with debt and no work re-checks this often
 // (it is woken sooner when a drain opens or a marker flushes credit).
 constexpr int64_t kParkNs = 1000 * 1000;
+constexpr int64_t kRetryBytes = 256 * 1024;
 
 void say_stw_once() { say_tracking_off_once(&g_conc.said_stw, "concurrent", "stops the world for its whole mark"); }
 
@@ -187,6 +220,10 @@ GOMEM_TLS bool t_marking_here;
 // (negative: credit from an assist that scanned more). Its own thread only.
 GOMEM_TLS int64_t t_assist_debt;
 GOMEM_TLS uint32_t t_assist_epoch;
+// Below the hard goal, an assist that found no work is not tried again
+// before the debt reaches this (kRetryBytes more): the markers hold their
+// work a while, and looking for it costs. Its own thread only.
+GOMEM_TLS int64_t t_assist_retry;
 
 void* collector_main(void*) {
   t_collector = true;
@@ -299,7 +336,9 @@ void wait_for_marking() {
     if (g_conc.running.load(std::memory_order_acquire) || !g_conc.pending.load(std::memory_order_acquire)) break;
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_conc.drains), d, kParkNs);
   }
-  record_stall(os::nanotime() - t0, true);
+  int64_t ns = os::nanotime() - t0;
+  conc_assist_waited(ns);  // the cycle started too late: adapt_trigger
+  record_stall(ns, true);
 }
 
 }  // namespace
@@ -310,6 +349,7 @@ void conc_charge(uint64_t bytes) {
   if (t_assist_epoch != e) {
     t_assist_epoch = e;
     t_assist_debt = 0;
+    t_assist_retry = 0;
   }
   t_assist_debt += static_cast<int64_t>(bytes);
 }
@@ -320,6 +360,7 @@ bool conc_pay_assist(int64_t* stalled_since) {
     t_assist_debt = 0;  // an older cycle's
     return false;
   }
+  if (t_assist_debt < t_assist_retry && !past_hard_goal()) return false;
   int64_t t0 = os::nanotime();
   bool scanned = false, parked = false, starved;
   while ((starved = pay_once(&scanned)) && past_hard_goal() && g_conc.marking.load(std::memory_order_acquire)) {
@@ -328,6 +369,7 @@ bool conc_pay_assist(int64_t* stalled_since) {
     park();
     parked = true;
   }
+  t_assist_retry = starved ? t_assist_debt + kRetryBytes : 0;
   starved = starved && past_hard_goal();
   if (scanned || parked) {
     int64_t ns = os::nanotime() - t0;

@@ -348,9 +348,10 @@ struct ConcNote {
 // scanned obj in the first concurrent drain (which it then runs alone, so
 // that the hook stops all marking); round(r) after pre-cleaning round r
 // (-1: after the first drain); waiting(-1), called by a program thread
-// about to wait for the running cycle (an allocation assist: it helps the
-// drains open to it, then waits on the collection lock, which the calling
-// cycle holds until it is over); opened(-1), called by the collector when a
+// about to wait for the running cycle (past the hard goal with no work to
+// pay its assist debt with: it parks until there is some, or helps the
+// drains open to it and then waits on the collection lock, which the
+// calling cycle holds until it is over); opened(-1), called by the collector when a
 // drain opens to assists, before the helper markers are woken (mark.cc).
 // Set while no cycle runs.
 using ConcHook = void (*)(intptr_t);

@@ -26,13 +26,16 @@
 // in their own buffers (a depth-first walk of a tree rarely fills one), so
 // an assist that finds the pool empty sets want, and the markers give half
 // of their buffer away as they do for idle peers (balance); the assist waits
-// for that only briefly.
+// for that only briefly. While a cycle marks beside the program the markers
+// also keep some work in the pool unasked, and only a quarter of them (at
+// least one, round_helpers) take part: the program's assists do the rest.
 #include <cstring>
 
 #include "base/fmt.h"
 #include "gc/internal.h"
 #include "heap/fault.h"
 #include "heap/fixalloc.h"
+#include "heap/preempt.h"
 #include "platform/os.h"
 #include "platform/thread.h"
 
@@ -82,7 +85,10 @@ constexpr uint32_t kRoundOne = 16;
 // bytes unflushed (Go's gcCreditSlack, in bytes here).
 constexpr uint64_t kCreditSlack = 64 * 1024;
 // An assist waits this many spins for a marker to give it work.
-constexpr int kWantSpins = 4000;
+constexpr int kWantSpins = 1000;
+// While a cycle marks beside the program, a marker with this much work
+// puts half of it in an empty pool for the assists.
+constexpr uint32_t kKeepShared = 8;
 
 WorkBuf* new_buf() {
   {
@@ -207,9 +213,13 @@ void Marker::absorb(const Marker& o) {
 void Marker::balance() {
   // Peers are idle (or an assist wants work) and there is nothing to take:
   // give them half (the oldest half: in a depth-first walk those are the
-  // biggest subgraphs).
+  // biggest subgraphs). While a cycle marks beside the program, keep some
+  // work in the pool anyway: an assist must not depend on a marker the
+  // scheduler has set aside.
   if (buf_->n < 2 || g_pool.nfull.load(std::memory_order_relaxed) != 0) return;
-  if (g_pool.nwait.load(std::memory_order_relaxed) == 0 && !g_pool.want.load(std::memory_order_relaxed)) return;
+  if (g_pool.nwait.load(std::memory_order_relaxed) == 0 && !g_pool.want.load(std::memory_order_relaxed) &&
+      (buf_->n < kKeepShared || !g_conc.marking.load(std::memory_order_relaxed)))
+    return;
   g_pool.want.store(false, std::memory_order_relaxed);
   WorkBuf* b = new_buf();
   uint32_t half = buf_->n / 2;
@@ -466,7 +476,12 @@ void mark_parallel(Marker& m, bool assists) {
   m.absorb(assisted);
 }
 
+// An assist is a non-preemptible section: a world-stop must not find it
+// holding the pool's lock (which the collector takes with the world
+// stopped). No drain is open across a stop, so the stop is deferred at most
+// for the join test below.
 GOMEM_NOINLINE bool mark_assist() {
+  NoPreempt np;
   {
     MutexLock l(g_pool.lock);
     if (!g_pool.open || g_pool.done.load(std::memory_order_relaxed)) return false;
@@ -480,6 +495,7 @@ GOMEM_NOINLINE bool mark_assist() {
 }
 
 uint64_t mark_assist_n(uint64_t budget) {
+  NoPreempt np;  // as mark_assist
   {
     MutexLock l(g_pool.lock);
     if (!g_pool.open || g_pool.done.load(std::memory_order_relaxed)) return 0;
