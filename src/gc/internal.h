@@ -286,9 +286,10 @@ struct ConcState {
   std::atomic<uint32_t> kick{0};
   std::atomic<bool> pending{false};
   std::atomic<bool> started{false};
-  // Allocation assists: threads that found the heap past the goal while a
-  // cycle ran, and the time they waited for it (atomic adds; gctrace
-  // reads and resets them at the end of the cycle).
+  // Allocation assists that waited: threads that found the heap past the
+  // hard goal and waited for the cycle's end (or for its marking to start),
+  // and the time they waited (atomic adds; gctrace reads and resets them at
+  // the end of the cycle).
   std::atomic<uint32_t> assists{0};
   std::atomic<uint64_t> assist_wait_ns{0};
   std::atomic<uint64_t> assist_scanned{0};  // bytes they and the proportional assists scanned (as above)
@@ -336,7 +337,7 @@ struct ConcNote {
   int rounds = 0;           // pre-cleaning rounds run
   int64_t round_pages[kMaxRounds] = {};
   int64_t final_pages = 0;      // pages written since the last round
-  uint32_t assists = 0;         // threads that waited for the cycle (past the goal)
+  uint32_t assists = 0;         // threads that waited for the cycle (past the hard goal)
   int64_t assist_wait = 0;      // ns they waited, summed (as of the cycle's end: those still waiting not counted)
   uint64_t assist_scanned = 0;  // bytes they scanned helping the markers (and the proportional assists)
   uint32_t paid = 0;            // proportional assists that scanned (Go's gcAssistAlloc)
