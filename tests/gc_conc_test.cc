@@ -68,19 +68,25 @@ size_t held_slot(int t, int i) { return 1 + kThreads * kPer + static_cast<size_t
 uint64_t seed_of(int k) { return 7000 + static_cast<uint64_t>(k); }
 constexpr size_t kFresh = 64;  // kViaNew objects: the child pointer in their last word
 
-// The hook side: lets the movers run phase p and waits for all of them.
-void run_phase(int p) {
-  g_stage->acked.store(0);
-  g_stage->phase.store(p);
-  auto deadline = std::chrono::steady_clock::now() + kBound;
-  while (g_stage->acked.load() < kThreads) {
+// The hook side: lets kThreads threads run phase p and waits for all of
+// them to ack it, at most `bound`; sets *timed_out if they did not.
+template <class Bound>
+void run_threads_phase(std::atomic<int>* phase, std::atomic<int>* acked, std::atomic<bool>* timed_out, int p,
+                       Bound bound) {
+  acked->store(0);
+  phase->store(p);
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  while (acked->load() < kThreads) {
     if (std::chrono::steady_clock::now() > deadline) {
-      g_stage->timed_out.store(true);
+      timed_out->store(true);
       return;
     }
     std::this_thread::yield();
   }
 }
+
+// Lets the movers run phase p.
+void run_phase(int p) { run_threads_phase(&g_stage->phase, &g_stage->acked, &g_stage->timed_out, p, kBound); }
 
 void on_scanned(intptr_t obj) {
   if (obj != reinterpret_cast<intptr_t>(g_x) || g_stage->fired_scan.exchange(true)) return;
@@ -357,16 +363,16 @@ GC_TEST(GCConcurrent, StatsRecordAThreadsStallPastTheGoal) {
   g_stall = nullptr;
 }
 
-// A thread that must wait for the cycle helps mark it (the mark assist).
-// The opened hook holds the first drain, before the helper markers are
-// woken, until a marker is idle in it: the collector is in the hook and the
-// helpers asleep, so that marker is an assist that joined and drained the
+// A thread past the goal helps mark the cycle (the mark assist). The
+// opened hook holds the first drain, before the helper markers are woken,
+// until an assist has scanned something: the collector is in the hook and
+// the helpers asleep, so only an allocating thread can have drained the
 // roots' work the collector put in the pool (g_x's object at least). After
 // that drain (round hook) the assists must have scanned some bytes.
 struct AssistStage {
   std::atomic<int> phase{0};  // 1: the cycle runs, allocate; 2: stop
   std::atomic<int> done{0};   // allocators that stopped on their own bound
-  std::atomic<bool> fired{false}, idle{false}, timed_out{false}, recorded{false};
+  std::atomic<bool> fired{false}, helped{false}, timed_out{false}, recorded{false};
   std::atomic<uint64_t> scanned{0};  // g_conc.assist_scanned after the first drain
 };
 AssistStage* g_assist = nullptr;
@@ -375,14 +381,14 @@ void on_assist_opened(intptr_t) {
   if (g_assist->fired.exchange(true)) return;
   g_assist->phase.store(1);
   auto deadline = std::chrono::steady_clock::now() + kBound;
-  while (gomem::gc::mark_idle_workers() == 0 && g_assist->done.load() < kThreads) {
+  while (gomem::gc::g_conc.assist_scanned.load() == 0 && g_assist->done.load() < kThreads) {
     if (std::chrono::steady_clock::now() > deadline) {
       g_assist->timed_out.store(true);
       return;
     }
     std::this_thread::yield();
   }
-  g_assist->idle.store(gomem::gc::mark_idle_workers() > 0);
+  g_assist->helped.store(gomem::gc::g_conc.assist_scanned.load() > 0);
 }
 
 void on_assist_round(intptr_t r) {
@@ -407,7 +413,7 @@ GC_TEST(GCConcurrent, AThreadPastTheGoalHelpsMark) {
   hooks.round = on_assist_round;
   gomem::gc::ConcHooks old = gomem::gc::set_conc_test_hooks(hooks);
   std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; t++) threads.emplace_back(allocate_past_goal, &st.phase, &st.idle, &st.done);
+  for (int t = 0; t < kThreads; t++) threads.emplace_back(allocate_past_goal, &st.phase, &st.helped, &st.done);
   collect_clean();  // its first drain is held by the opened hook
   st.phase.store(2);
   for (auto& t : threads) t.join();
@@ -415,11 +421,157 @@ GC_TEST(GCConcurrent, AThreadPastTheGoalHelpsMark) {
   gomem_gc_set_percent(old_percent);
   ASSERT_TRUE(st.fired.load()) << "no concurrent drain opened";
   ASSERT_FALSE(st.timed_out.load()) << "no thread joined the drain";
-  ASSERT_TRUE(st.idle.load()) << "no thread reached the hard goal while the cycle ran";
+  ASSERT_TRUE(st.helped.load()) << "no allocating thread marked while the cycle ran";
   EXPECT_GT(st.scanned.load(), 0u) << "the assist scanned nothing";
   EXPECT_TRUE(alive(g_x[0] ^ kMask, kChild, 7));
   g_x = nullptr;
   g_assist = nullptr;
+}
+
+// Proportional mark assists (Go's gcAssistAlloc, concurrent.cc): while a
+// cycle marks, a thread owes scan work in proportion to the bytes it
+// allocates and pays it by marking, before the markers are done, without
+// waiting for the cycle while there is work to do. Staged: chains of 4 KiB
+// scan objects hang from g_chains (kChainBytes in all, marked by an earlier
+// cycle, so that the pacer expects that much work); the opened hook holds
+// the first concurrent drain, before the helper markers are woken, so only
+// the allocating threads can mark. It lets kThreads threads allocate in two
+// phases and reads g_conc.assist_scanned after each. Every object of the
+// chains must survive (the assists hand back the work they leave).
+constexpr int kChains = 500;                                         // pointers in g_chains (4 KiB)
+constexpr int kChainLen = 12;                                        // objects per chain
+constexpr size_t kLink = 4096;                                       // each: word 0 the next one, the rest a pattern
+constexpr size_t kChainBytes = size_t{kChains} * kChainLen * kLink;  // 24 MB
+constexpr size_t kPiece = 64 * 1024;                                 // allocated: large objects
+constexpr auto kHold = std::chrono::seconds(20);                     // the hook's bound per phase
+uintptr_t* g_chains = nullptr;                                       // the root: a plain global
+
+uint64_t link_seed(int c, int i) { return 90000 + static_cast<uint64_t>(c) * kChainLen + static_cast<uint64_t>(i); }
+
+GOMEM_NOINLINE_TEST void build_chains() {
+  g_chains = static_cast<uintptr_t*>(gomem_gc_alloc(kXWords * sizeof(uintptr_t)));
+  for (int c = 0; c < kChains; c++) {
+    uintptr_t next = 0;
+    for (int i = kChainLen - 1; i >= 0; i--) {
+      auto* o = static_cast<uintptr_t*>(gomem_gc_alloc(kLink));
+      fill(o + 1, kLink - sizeof(uintptr_t), link_seed(c, i));
+      o[0] = next;
+      next = reinterpret_cast<uintptr_t>(o);
+    }
+    g_chains[c] = next;
+  }
+}
+
+// Objects of the chains freed (a chain is followed up to its first loss).
+GOMEM_NOINLINE_TEST int lost_links() {
+  int lost = 0;
+  for (int c = 0; c < kChains; c++) {
+    auto* o = reinterpret_cast<uintptr_t*>(g_chains[c]);
+    for (int i = 0; i < kChainLen; i++, o = reinterpret_cast<uintptr_t*>(o[0])) {
+      if (gomem_gc_base(o) != o || !check(o + 1, kLink - sizeof(uintptr_t), link_seed(c, i))) {
+        lost += kChainLen - i;
+        break;
+      }
+    }
+  }
+  return lost;
+}
+
+struct PaceStage {
+  size_t first[3] = {};       // per phase (1, 2) and thread: one object of this size first,
+  size_t rest[3] = {};        // then this many bytes in kPiece objects
+  std::atomic<int> phase{0};  // 1, 2: allocate; 3: stop
+  std::atomic<int> acked{0};
+  std::atomic<bool> fired{false}, timed_out{false};
+  uint64_t scanned[3] = {};  // g_conc.assist_scanned after each phase
+  bool past_hard[3] = {};    // the heap was past the hard goal after it
+};
+PaceStage* g_pace = nullptr;
+
+void on_pace_opened(intptr_t) {
+  if (g_pace->fired.exchange(true)) return;
+  for (int p = 1; p <= 2 && !g_pace->timed_out.load(); p++) {
+    run_threads_phase(&g_pace->phase, &g_pace->acked, &g_pace->timed_out, p, kHold);
+    g_pace->scanned[p] = gomem::gc::g_conc.assist_scanned.load();
+    uint64_t goal = gomem::gc::g_pacer.goal.load();
+    g_pace->past_hard[p] = gomem::gc::g_pacer.heap_live.load() >= goal + goal / 10;
+  }
+  g_pace->phase.store(3);
+}
+
+void pace_allocator() {
+  gomem_register_thread();
+  for (int p = 1; p <= 2; p++) {
+    auto deadline = std::chrono::steady_clock::now() + kBound;
+    while (g_pace->phase.load() < p && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    if (g_pace->phase.load() != p) break;
+    if (g_pace->first[p]) memset(gomem_gc_alloc(g_pace->first[p]), 1, 64);
+    for (size_t n = 0; n < g_pace->rest[p]; n += kPiece) memset(gomem_gc_alloc(kPiece), 1, 64);
+    g_pace->acked.fetch_add(1);
+  }
+  gomem_unregister_thread();
+}
+
+// Runs the staged cycle under GOGC=percent; the chains must survive it.
+void run_pace_stage(PaceStage* st, int percent) {
+  collect_clean();  // the background collector thread runs from here on
+  int old_percent = gomem_gc_set_percent(percent);
+  build_chains();
+  collect_clean();  // marks the chains: the next cycle expects that much work
+  g_pace = st;
+  gomem::gc::ConcHooks hooks;
+  hooks.opened = on_pace_opened;
+  gomem::gc::ConcHooks old = gomem::gc::set_conc_test_hooks(hooks);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) threads.emplace_back(pace_allocator);
+  collect_clean();  // its first drain is held by the opened hook
+  st->phase.store(3);
+  for (auto& t : threads) t.join();
+  gomem::gc::set_conc_test_hooks(old);
+  gomem_gc_set_percent(old_percent);
+  churn(kLink, 4000);  // a freed link's slot is handed out and overwritten
+  EXPECT_EQ(lost_links(), 0) << "objects marked by assists that left with work in hand were freed";
+  g_chains = nullptr;
+  g_pace = nullptr;
+}
+
+// Below the goal (GOGC=400: a long runway) the threads owe about a quarter
+// of a byte of scan work per byte: 1 MB each, then 3 MB more; what they
+// scanned grows with it, and stays well below the whole work.
+GC_TEST(GCConcurrent, AllocatingThreadsMarkInProportionToWhatTheyAllocate) {
+  REQUIRE_CONCURRENT();
+  static PaceStage st;  // reached by the hooks: not on a stack
+  st.~PaceStage();
+  new (&st) PaceStage();
+  st.rest[1] = 1 << 20;
+  st.rest[2] = 3 << 20;
+  run_pace_stage(&st, 400);
+  ASSERT_TRUE(st.fired.load()) << "no concurrent drain opened";
+  ASSERT_FALSE(st.timed_out.load()) << "an allocating thread was held while the markers were";
+  ASSERT_FALSE(st.past_hard[2]);
+  EXPECT_GT(st.scanned[1], 0u) << "the threads allocated and did no mark work";
+  // Not exactly four times the work for four times the allocation: a
+  // thread that finds no work in the pool (another holds it) carries its
+  // debt on.
+  EXPECT_GT(st.scanned[2], st.scanned[1]) << "the threads allocated more and did no more mark work";
+  EXPECT_LT(st.scanned[2], uint64_t{kChainBytes}) << "the assists did all the work: not in proportion";
+}
+
+// Past the hard goal (GOGC=10: every thread allocates 4 MB at once, then
+// once more) a thread pays what it can and goes on while work remains: no
+// allocation waits for the cycle, which the hook holds.
+GC_TEST(GCConcurrent, AThreadPastTheHardGoalDoesNotWaitWhileWorkRemains) {
+  REQUIRE_CONCURRENT();
+  static PaceStage st;
+  st.~PaceStage();
+  new (&st) PaceStage();
+  st.first[1] = 4 << 20;
+  st.rest[2] = kPiece;
+  run_pace_stage(&st, 10);
+  ASSERT_TRUE(st.fired.load()) << "no concurrent drain opened";
+  EXPECT_FALSE(st.timed_out.load()) << "an allocating thread waited for the cycle while work remained";
+  EXPECT_TRUE(st.past_hard[1]) << "the heap never passed the hard goal";
+  EXPECT_GT(st.scanned[2], st.scanned[1]) << "past the hard goal, the threads did no mark work";
 }
 
 // GOMEM_DIRTY=off (tests/CMakeLists.txt): every cycle stops the world for

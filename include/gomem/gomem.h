@@ -417,15 +417,17 @@ typedef struct gomem_stats {
   uint64_t pause_final_ns[GOMEM_NUM_PAUSES];
   /* Stalls beside the pauses (GOMEM_GC=concurrent; 0 in the other modes,
    * whose collections all happen inside pauses). A pause stops every thread;
-   * a stall holds up one: a thread whose allocation found the heap past the
-   * hard goal (1.1 x next_gc) while the markers had not finished, which
-   * waits for the running cycle to end (the allocation assist), or runs the
-   * whole cycle itself if none was running; the world keeps running beside
-   * it. wait_ns[i] is the longest such stall of any one thread charged to
-   * cycle i (the last cycle that had ended when the thread went on: the one
-   * it waited for, or the one it ran), from its entry into the collector to
-   * its return to the allocation, so it includes that cycle's pauses when
-   * the thread spanned them; the latency one thread saw for cycle i is
+   * a stall holds up one, while the world keeps running beside it: a thread
+   * that allocated while a cycle marked and pays for it by marking (the
+   * proportional mark assist, Go's), or that found the heap past the hard
+   * goal (1.1 x next_gc) with no marking left to do and waits for the
+   * running cycle to end (or for it to start marking), or runs the whole
+   * cycle itself if none was running. wait_ns[i] is the longest such stall
+   * of any one thread charged to cycle i (an assist: the cycle it marked
+   * for; a wait: the last cycle that had ended when the thread went on, the
+   * one it waited for or ran), from its entry into the collector to its
+   * return to the allocation, so it includes that cycle's pauses when the
+   * thread spanned them; the latency one thread saw for cycle i is
    * max(pause_ns[i], wait_ns[i]). wait_total_ns sums every stall of every
    * thread. gomem_gc_collect's callers and the collector's own threads are
    * not counted (they asked to wait). */

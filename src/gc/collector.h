@@ -203,7 +203,9 @@ void add_heap_live(int64_t delta);
 enum class Trigger { kHeap, kForced, kMemoryLimit, kMinor };
 // Runs one cycle (unless kHeap and another thread already ran it): full,
 // or minor in generational mode (generational.cc says when).
-void collect(Trigger why);
+// stalled_since: when the calling thread's stall began, if it was held up
+// already (a starved assist, concurrent.cc), else 0.
+void collect(Trigger why, int64_t stalled_since = 0);
 // Returns once no cycle runs (one that starts later may).
 void wait_for_cycle();
 void gc_init(const os::EnvSettings& env);

@@ -42,7 +42,8 @@ struct CycleStats {
   uint64_t pause_final_ns[GOMEM_NUM_PAUSES] = {};  // of pause_ns: the stop that ends marking
   uint64_t pause_end[GOMEM_NUM_PAUSES] = {};
   // Stalls (gomem.h): the longest one charged to each cycle, and their sum.
-  // Written by the stalled thread itself, under both locks (record_stall).
+  // Written by the stalled thread itself, under stats_lock (record_stall),
+  // and cleared for the next cycle by publish_cycle.
   uint64_t wait_ns[GOMEM_NUM_PAUSES] = {};
   uint64_t wait_total = 0;
   uint64_t last_gc = 0;
@@ -84,6 +85,7 @@ void trace_conc(StackBuf<512>& b, const CycleNote& note) {
   b.s(" pages, final ").i(c.final_pages).s(" pages, ").u(note.dirty_bytes >> 10).s(" KB rescanned");
   if (c.assists) b.s(", ").u(c.assists).s(" assists waited ").f(ms(c.assist_wait), 3).s(" ms");
   if (c.assist_scanned) b.s(", assists scanned ").u(c.assist_scanned >> 10).s(" KB");
+  if (c.paid) b.s(", ").u(c.paid).s(" allocations assisted ").f(ms(c.paid_ns), 3).s(" ms");
   if (c.refused) b.s(", tracking refused: all pages rescanned");
   b.c(')');
 }
@@ -138,27 +140,29 @@ uint32_t publish_cycle(bool forced, bool minor, uint64_t start_pause, uint64_t f
   g_cycles.pause_start_ns[(n - 1) % GOMEM_NUM_PAUSES] = start_pause;
   g_cycles.pause_final_ns[(n - 1) % GOMEM_NUM_PAUSES] = final_pause;
   g_cycles.pause_end[(n - 1) % GOMEM_NUM_PAUSES] = end_wall;
-  g_cycles.wait_ns[(n - 1) % GOMEM_NUM_PAUSES] = 0;  // the slot's earlier cycle's
+  g_cycles.wait_ns[n % GOMEM_NUM_PAUSES] = 0;  // the next cycle's: its assists start charging it
   g_cycles.last_gc = end_wall;
   g_cycles.gc_cpu_fraction = cpu_fraction();
   g_cycles.num_gc.store(n, std::memory_order_release);
   return n;
 }
 
-// A program thread was held up ns by the pacer (a stall, gomem.h: it
-// waited for a running cycle or ran one itself). Under the collection lock,
-// so the last published cycle, which it is charged to, stays in its slot.
-void record_stall(int64_t ns) {
+}  // namespace
+
+// A program thread was held up ns by the pacer (a stall, gomem.h). It
+// waited for a running cycle or ran one itself (during false: under the
+// collection lock, so the last published cycle, which it is charged to,
+// stays in its slot), or paid a proportional assist (during true: charged
+// to the cycle that runs, the one after the last published).
+void record_stall(int64_t ns, bool during) {
   MutexLock sl(g_cycles.stats_lock);
-  uint32_t n = g_cycles.num_gc.load(std::memory_order_relaxed);
+  uint32_t n = g_cycles.num_gc.load(std::memory_order_relaxed) + (during ? 1 : 0);
   if (n == 0) return;
   uint64_t w = static_cast<uint64_t>(ns);
   uint64_t& slot = g_cycles.wait_ns[(n - 1) % GOMEM_NUM_PAUSES];
   if (w > slot) slot = w;
   g_cycles.wait_total += w;
 }
-
-}  // namespace
 
 namespace {
 
@@ -235,17 +239,19 @@ void run_cycle(Trigger why) {
   // the program allocated during the cycle (black: kept this cycle, live
   // or not), or the heap would ratchet up cycle after cycle.
   if (conc)
-    pacer_commit(m.marked_bytes + conc_end_mark(&cn), m.marked_bytes);
+    pacer_commit(m.marked_bytes + conc_end_mark(&cn, m.scanned_bytes), m.marked_bytes);
   else
     gen_end_mark(kind, m.marked_bytes);
   int64_t t_end = os::nanotime();
   uint64_t wall = static_cast<uint64_t>(os::walltime());
   start_the_world();
   int markers = num_markers();
-  // A concurrent cycle: its markers' time beside the program counted as
-  // all markers busy (rough: they idle at the end of each drain).
+  // A concurrent cycle: its time beside the program counted as all of its
+  // markers busy (rough: they idle at the end of each drain), plus the
+  // time the program's threads spent in proportional assists.
   int64_t conc_ns = conc ? cn.final_stop0 - cn.start_stop0 - cn.start_pause : 0;
-  g_cycles.gc_cpu_ns += static_cast<uint64_t>(t_mark - t_stop + conc_ns) * static_cast<uint64_t>(markers) +
+  uint64_t beside = conc ? static_cast<uint64_t>(conc_ns * conc_markers() + cn.paid_ns) : 0;
+  g_cycles.gc_cpu_ns += static_cast<uint64_t>(t_mark - t_stop) * static_cast<uint64_t>(markers) + beside +
                         static_cast<uint64_t>(t_stop - start - conc_ns) + static_cast<uint64_t>(t_end - t_mark);
   uint64_t start_pause = conc ? static_cast<uint64_t>(cn.start_pause) : 0;
   uint64_t final_pause = static_cast<uint64_t>(t_end - t_stop0);
@@ -275,7 +281,7 @@ void run_cycle(Trigger why) {
 
 }  // namespace
 
-void collect(Trigger why) {
+void collect(Trigger why, int64_t stalled_since) {
   if (!register_current_thread()) return;
   // The world runs and no lock of gomem's is held: the callback may
   // allocate and take the program's locks.
@@ -284,12 +290,12 @@ void collect(Trigger why) {
   // collector thread's cycles and forced ones are no stall).
   bool stall = why == Trigger::kHeap && conc_stalls_caller();
   bool assist = stall && g_conc.running.load(std::memory_order_relaxed);
-  int64_t t_wait = stall ? os::nanotime() : 0;
+  int64_t t_wait = stall ? (stalled_since ? stalled_since : os::nanotime()) : 0;
   if (assist) conc_assist();
   MutexLock gl(g_cycles.lock);
   if (assist) conc_assist_waited(os::nanotime() - t_wait);
   if (should_collect(why)) run_cycle(why);  // else another thread just collected
-  if (stall) record_stall(os::nanotime() - t_wait);
+  if (stall) record_stall(os::nanotime() - t_wait, false);
 }
 
 void wait_for_cycle() { MutexLock gl(g_cycles.lock); }

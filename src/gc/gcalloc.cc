@@ -167,6 +167,7 @@ uintptr_t alloc_large_unsampled(size_t size, SpanKind kind) {
   }
   nopreempt_exit();
   add_heap_live(static_cast<int64_t>(s->bytes()));
+  conc_charge(s->bytes());  // the assist debt (concurrent.cc)
   maybe_trigger();
   return v;
 }

@@ -133,13 +133,25 @@ class Marker {
 
   // Marks until every marker runs out of work.
   void drain();
+  // Scans up to about budget bytes (an allocation's mark assist), taking
+  // work from the pool and waiting for it only briefly; returns the bytes
+  // scanned (less than budget: the pool ran dry).
+  uint64_t drain_n(uint64_t budget);
   // Puts this marker's work in the pool (a drain open to assists: the first
   // to join finds work there).
   void share();
+  // Adds the figures of another marker that drained into the same mark
+  // (already counted as this cycle's scan work: flush_credit).
+  void absorb(const Marker& o);
+  // Adds what this marker scanned since its last flush to the cycle's scan
+  // work and, unless it is an assist, to the background credit (concurrent
+  // marking only; concurrent.cc).
+  void flush_credit();
 
   uint64_t marked_bytes = 0;
   uint64_t scanned_bytes = 0;
   uint64_t dirty_bytes = 0;  // bytes of old objects rescanned on written pages (a minor cycle)
+  bool assist = false;       // an allocating thread's marker: earns no background credit
 
  private:
   // scan_range; obj: the heap object [lo, hi) belongs to (0: a root).
@@ -148,7 +160,10 @@ class Marker {
   bool refill();
   void balance();
 
+  bool wait_for_work();
+
   WorkBuf* buf_ = nullptr;
+  uint64_t flushed_ = 0;  // scanned_bytes already counted by flush_credit
   // What is being scanned (note()): written and read by this marker only.
   RootKind where_ = RootKind::kHeapObject;
   uintptr_t where_a_ = 0;
@@ -167,11 +182,17 @@ void mark_parallel(Marker& m, bool assists);
 // return). False if no drain was open. The caller is preemptible and holds
 // no lock of gomem's.
 bool mark_assist();
-// The markers idle in the current drain (a test hook's bound wait).
-int mark_idle_workers();
+// An allocating thread pays its assist debt (concurrent.cc): if a drain open
+// to assists runs, joins it, scans up to about budget bytes and leaves
+// (handing back what it did not scan). Returns the bytes scanned: less than
+// budget when the pool had no more work or no drain was open.
+uint64_t mark_assist_n(uint64_t budget);
 // drain() on the calling thread alone (a test hook's staged race).
 void mark_serial(Marker& m);
 int num_markers();
+// The markers of a drain beside the program (mark_parallel with assists): a
+// quarter of num_markers, at least one.
+int conc_markers();
 // Starts the helper markers if they are not running yet (not while the world
 // is stopped: pthread_create allocates and takes glibc's locks).
 void start_markers();
@@ -267,22 +288,46 @@ struct ConcState {
   std::atomic<uint32_t> kick{0};
   std::atomic<bool> pending{false};
   std::atomic<bool> started{false};
-  // Allocation assists: threads that found the heap past the goal while a
-  // cycle ran, and the time they waited for it (atomic adds; gctrace
-  // reads and resets them at the end of the cycle).
+  // Allocation assists that waited: threads that found the heap past the
+  // hard goal and waited for the cycle's end (or for its marking to start),
+  // and the time they waited (atomic adds; gctrace reads and resets them at
+  // the end of the cycle).
   std::atomic<uint32_t> assists{0};
   std::atomic<uint64_t> assist_wait_ns{0};
-  std::atomic<uint64_t> assist_scanned{0};  // bytes they scanned helping the markers (as above)
+  std::atomic<uint64_t> assist_scanned{0};  // bytes they and the proportional assists scanned (as above)
   // Mark assists (conc_assist): marking is set by the collector at the
   // first stop (world stopped) and cleared just before the final stop;
   // drains is bumped (then a futex wake) when a drain opens to assists and
   // after marking is cleared. A waiting thread sleeps on drains.
   std::atomic<bool> marking{false};
   std::atomic<uint32_t> drains{0};
+  // Proportional assists (Go's gcAssistAlloc; concurrent.cc has the
+  // design). epoch is bumped at each first stop: a thread's debt of an
+  // older cycle is dropped. scan_work counts the bytes every marker and
+  // assist scanned this cycle, bg_credit the part the background markers
+  // scanned that no assist took yet (Go's bgScanCredit): atomic adds by
+  // Marker::flush_credit, CAS by the assists that take it; reset at the
+  // first stop. expected_work (the last cycle's scan work), max_work (the
+  // whole heap at the first stop: the scan work at worst) and triggered
+  // (heap_live then) are written at the first stop with the world stopped
+  // and read by allocating threads (assist_work_per_byte). parked counts
+  // threads past the hard goal waiting for work (the markers wake them
+  // when they flush credit). paid, paid_ns: assists that paid by scanning
+  // and their time (atomic adds; gctrace reads and resets them).
+  std::atomic<uint32_t> epoch{0};
+  std::atomic<uint64_t> scan_work{0};
+  std::atomic<int64_t> bg_credit{0};
+  std::atomic<uint64_t> expected_work{0};
+  std::atomic<uint64_t> max_work{0};
+  std::atomic<uint64_t> triggered{0};
+  std::atomic<uint32_t> parked{0};
+  std::atomic<uint32_t> paid{0};
+  std::atomic<uint64_t> paid_ns{0};
   // Under the collection lock (or initialisation):
   bool requested = false;  // GOMEM_GC=concurrent was asked for
   bool retried = false;    // a re-init of the tracker was tried since the last fork
   bool said_stw = false;   // gctrace said why cycles stop the world
+  uint64_t last_work = 0;  // bytes the last concurrent cycle scanned (its expected_work's successor)
 };
 extern ConcState g_conc;
 // What gctrace and the statistics say of a concurrent cycle (collector only).
@@ -294,9 +339,11 @@ struct ConcNote {
   int rounds = 0;           // pre-cleaning rounds run
   int64_t round_pages[kMaxRounds] = {};
   int64_t final_pages = 0;      // pages written since the last round
-  uint32_t assists = 0;         // threads that waited for the cycle (past the goal)
+  uint32_t assists = 0;         // threads that waited for the cycle (past the hard goal)
   int64_t assist_wait = 0;      // ns they waited, summed (as of the cycle's end: those still waiting not counted)
-  uint64_t assist_scanned = 0;  // bytes they scanned helping the markers
+  uint64_t assist_scanned = 0;  // bytes they scanned helping the markers (and the proportional assists)
+  uint32_t paid = 0;            // proportional assists that scanned (Go's gcAssistAlloc)
+  int64_t paid_ns = 0;          // ns they took, summed
   bool refused = false;         // a scan was refused: every page counted as written
 };
 // Test hooks (tests/gc_conc_test.cc), called by the collector while the
@@ -304,9 +351,10 @@ struct ConcNote {
 // scanned obj in the first concurrent drain (which it then runs alone, so
 // that the hook stops all marking); round(r) after pre-cleaning round r
 // (-1: after the first drain); waiting(-1), called by a program thread
-// about to wait for the running cycle (an allocation assist: it helps the
-// drains open to it, then waits on the collection lock, which the calling
-// cycle holds until it is over); opened(-1), called by the collector when a
+// about to wait for the running cycle (past the hard goal with no work to
+// pay its assist debt with: it parks until there is some, or helps the
+// drains open to it and then waits on the collection lock, which the
+// calling cycle holds until it is over); opened(-1), called by the collector when a
 // drain opens to assists, before the helper markers are woken (mark.cc).
 // Set while no cycle runs.
 using ConcHook = void (*)(intptr_t);
@@ -331,10 +379,28 @@ bool conc_choose();
 bool conc_mark(Marker& m, ConcNote* note);
 // World stopped, after release_p_spans_stw: allocation is no longer black;
 // returns the bytes allocated black (marked, not counted by the markers).
-uint64_t conc_end_mark(ConcNote* note);
+// scanned: the bytes the cycle scanned (the next one's expected work).
+uint64_t conc_end_mark(ConcNote* note, uint64_t scanned);
 // Whether a cycle the pacer asks of this thread stalls the program: true
 // in GOMEM_GC=concurrent on any thread but the background collector.
 bool conc_stalls_caller();
+// The proportional mark assist (concurrent.cc), after a refill or a large
+// allocation: a thread that owes the running cycle scan work for the bytes
+// it allocated pays it (background credit, then scanning), before it goes
+// on. True if it still owes work, found none to do and the heap is past the
+// hard goal: it must wait for the cycle (conc_collect_here), and
+// *stalled_since says since when it was held up (else the assist recorded
+// its own stall).
+bool conc_pay_assist(int64_t* stalled_since);
+// Bytes a thread took for allocation (a span's free bytes at a refill, a
+// large object): its assist debt grows by them while a cycle marks.
+void conc_charge(uint64_t bytes);
+// Go's assist ratio (pacer.cc): scan work an assist owes per byte allocated,
+// from the work left and the runway left to the goal.
+double assist_work_per_byte();
+// A thread was held up ns by the collector (gc.cc; gomem_stats.wait_ns):
+// charged to the cycle that runs (during) or to the last one that ended.
+void record_stall(int64_t ns, bool during);
 // A program thread must wait for the running cycle (an allocation assist;
 // gc.cc): conc_assist helps each drain open to assists until the final stop
 // is next (the caller then waits for it on the collection lock); it waited
@@ -347,9 +413,10 @@ void conc_wake_assists();
 // The pacer's trigger was crossed: false if the cycle is left to the
 // background collector thread (running, or just asked to run one), so the
 // caller goes on; true if the caller must collect (stw mode, no background
-// thread, or the heap is past the hard goal: the allocation assist, which waits
-// for a running cycle on the collection lock).
-bool conc_collect_here();
+// thread, or the heap is past the hard goal and the caller could not pay its
+// way: starved (conc_pay_assist), or no cycle marking; it waits for a
+// running cycle on the collection lock).
+bool conc_collect_here(bool starved);
 void conc_fork_child();
 // Black allocation (g_conc.black set): a span a P takes has its free slots
 // marked; when it gives it back the slots still free are unmarked.

@@ -15,12 +15,27 @@
 // own Marker. mark_parallel returns only once every assist has left, so
 // none is mid-drain when pre-cleaning goes on or the final stop begins. The
 // final stop's drain and mark_serial stay closed to them.
+//
+// The proportional assists (mark_assist_n, concurrent.cc has the design)
+// join the same way but leave after a bounded amount of work: a leaving
+// assist hands back what it did not scan (a full buffer in the pool, which
+// wakes idle markers) and, if that leaves every remaining marker idle with
+// the pool empty, ends the drain itself, since none of them would look
+// again. An assist never idles in the drain, so it is never counted in
+// nwait and no drain ends while it holds work. Markers hold most of the work
+// in their own buffers (a depth-first walk of a tree rarely fills one), so
+// an assist that finds the pool empty sets want, and the markers give half
+// of their buffer away as they do for idle peers (balance); the assist waits
+// for that only briefly. While a cycle marks beside the program the markers
+// also keep some work in the pool unasked, and only a quarter of them (at
+// least one, round_helpers) take part: the program's assists do the rest.
 #include <cstring>
 
 #include "base/fmt.h"
 #include "gc/internal.h"
 #include "heap/fault.h"
 #include "heap/fixalloc.h"
+#include "heap/preempt.h"
 #include "platform/os.h"
 #include "platform/thread.h"
 
@@ -46,14 +61,34 @@ struct Pool {
   // removed by each assist as it leaves, then a futex wake for the owner).
   bool open = false;
   std::atomic<uint32_t> assisting{0};
-  // Helper markers.
-  std::atomic<uint32_t> round{0};     // bumped to start a marking round
+  // Set by an assist that found the pool empty, cleared by the marker that
+  // gives it work (balance).
+  std::atomic<bool> want{false};
+  // What the proportional assists scanned and marked in the current drain
+  // (under the lock; mark_parallel adds it to the drain's owner).
+  Marker* assisted = nullptr;
+  // Helper markers. round: a marking round's number times kRoundOne plus
+  // the number of helpers that join it (helpers 0 .. n-1; the others sit
+  // it out), in one word so that a helper reads both at once; bumped by
+  // mark_parallel (then a futex wake) to start a round.
+  std::atomic<uint32_t> round{0};
   std::atomic<uint32_t> finished{0};  // helpers done with the round
   int nhelpers = 0;
   bool helpers_started = false;
   Marker* root_marker = nullptr;
 };
 GOMEM_META constinit Pool g_pool;
+
+// round's low bits count the helpers of the round (at most 7: num_markers).
+constexpr uint32_t kRoundOne = 16;
+// A marker adds its scan work to the cycle's figures once it has this many
+// bytes unflushed (Go's gcCreditSlack, in bytes here).
+constexpr uint64_t kCreditSlack = 64 * 1024;
+// An assist waits this many spins for a marker to give it work.
+constexpr int kWantSpins = 1000;
+// While a cycle marks beside the program, a marker with this much work
+// puts half of it in an empty pool for the assists.
+constexpr uint32_t kKeepShared = 8;
 
 WorkBuf* new_buf() {
   {
@@ -89,33 +124,37 @@ void put_empty(WorkBuf* b) {
 // Drains with a Marker of the calling thread's own (a helper marker or an
 // assist) and adds its figures to the drain owner's (root_marker, which
 // waits for it). Returns the bytes it scanned.
-uint64_t drain_for_root() {
+uint64_t drain_for_root(bool assist) {
   Marker m;
   m.init();
+  m.assist = assist;
   m.drain();
+  m.flush_credit();
   {
     MutexLock l(g_pool.lock);
-    g_pool.root_marker->scanned_bytes += m.scanned_bytes;
-    g_pool.root_marker->marked_bytes += m.marked_bytes;
+    g_pool.root_marker->absorb(m);
   }
   m.release();
   return m.scanned_bytes;
 }
 
-// arg: the round number when the helper was started (rounds are only
-// started after start_markers returns, under the collection lock). Not 0: in
-// a forked child the count goes on from the parent's, and a helper that took
-// the parent's last round for a new one would mark with nobody waiting for
-// it and write into the parent's collector's Marker through a stale
-// root_marker.
+// arg: the helper's index times 2^32 plus the round when it was started
+// (rounds are only started after start_markers returns, under the
+// collection lock). Not 0: in a forked child the count goes on from the
+// parent's, and a helper that took the parent's last round for a new one
+// would mark with nobody waiting for it and write into the parent's
+// collector's Marker through a stale root_marker.
 void* helper_main(void* arg) {
-  uint32_t seen = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(arg));
+  uintptr_t a = reinterpret_cast<uintptr_t>(arg);
+  uint32_t seen = static_cast<uint32_t>(a);
+  uint32_t index = static_cast<uint32_t>(a >> 32);
   for (;;) {
     uint32_t r;
     while ((r = g_pool.round.load(std::memory_order_acquire)) == seen)
       os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.round), r);
     seen = r;
-    drain_for_root();
+    if (index >= r % kRoundOne) continue;  // not one of this round's
+    drain_for_root(false);
     g_pool.finished.fetch_add(1, std::memory_order_acq_rel);
     os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.finished), 1);
   }
@@ -165,12 +204,23 @@ bool Marker::refill() {
   return true;
 }
 
+void Marker::absorb(const Marker& o) {
+  scanned_bytes += o.scanned_bytes;
+  marked_bytes += o.marked_bytes;
+  flushed_ += o.scanned_bytes;
+}
+
 void Marker::balance() {
-  // Peers are idle and there is nothing to take: give them half (the oldest
-  // half: in a depth-first walk those are the biggest subgraphs).
-  if (buf_->n < 2 || g_pool.nwait.load(std::memory_order_relaxed) == 0 ||
-      g_pool.nfull.load(std::memory_order_relaxed) != 0)
+  // Peers are idle (or an assist wants work) and there is nothing to take:
+  // give them half (the oldest half: in a depth-first walk those are the
+  // biggest subgraphs). While a cycle marks beside the program, keep some
+  // work in the pool anyway: an assist must not depend on a marker the
+  // scheduler has set aside.
+  if (buf_->n < 2 || g_pool.nfull.load(std::memory_order_relaxed) != 0) return;
+  if (g_pool.nwait.load(std::memory_order_relaxed) == 0 && !g_pool.want.load(std::memory_order_relaxed) &&
+      (buf_->n < kKeepShared || !g_conc.marking.load(std::memory_order_relaxed)))
     return;
+  g_pool.want.store(false, std::memory_order_relaxed);
   WorkBuf* b = new_buf();
   uint32_t half = buf_->n / 2;
   memcpy(b->obj, buf_->obj, half * sizeof(uintptr_t));
@@ -304,6 +354,7 @@ void Marker::drain() {
       if (++since_balance == 16) {
         since_balance = 0;
         balance();
+        if (scanned_bytes - flushed_ >= kCreditSlack) flush_credit();
       }
       continue;
     }
@@ -334,20 +385,66 @@ void Marker::drain() {
   }
 }
 
+// An assist found the pool empty: asks the markers for work and waits for
+// it a little (they look every 16 objects).
+bool Marker::wait_for_work() {
+  g_pool.want.store(true, std::memory_order_relaxed);
+  for (int i = 0; i < kWantSpins; i++) {
+    if (g_pool.nfull.load(std::memory_order_acquire) != 0) return refill();
+    if (g_pool.done.load(std::memory_order_relaxed)) return false;
+    cpu_relax();
+  }
+  return refill();
+}
+
+uint64_t Marker::drain_n(uint64_t budget) {
+  uint64_t start = scanned_bytes;
+  uint32_t since_balance = 0;
+  while (scanned_bytes - start < budget) {
+    if (buf_->n == 0 && !refill() && !wait_for_work()) break;
+    scan_object(buf_->obj[--buf_->n]);
+    if (++since_balance == 16) {
+      since_balance = 0;
+      balance();
+    }
+  }
+  flush_credit();
+  return scanned_bytes - start;
+}
+
 void start_markers() {
   int n = num_markers();
   if (n > 1 && !g_pool.helpers_started) {
-    void* round = reinterpret_cast<void*>(uintptr_t{g_pool.round.load(std::memory_order_relaxed)});
+    uintptr_t round = g_pool.round.load(std::memory_order_relaxed);
     for (int i = 0; i < n - 1; i++)
-      if (os::start_thread(helper_main, round)) g_pool.nhelpers++;
+      if (os::start_thread(helper_main, reinterpret_cast<void*>(round | uintptr_t(g_pool.nhelpers) << 32)))
+        g_pool.nhelpers++;
     g_pool.helpers_started = true;
   }
 }
 
+namespace {
+
+// Beside the program, the markers take a quarter of the CPUs, at least
+// one (Go's gcBackgroundUtilization; the program's assists make up the
+// rest); with the world stopped, all of them.
+uint32_t round_helpers(bool beside) {
+  int n = num_markers() / 4 - 1;
+  if (!beside || n > g_pool.nhelpers) n = g_pool.nhelpers;
+  return n < 0 ? 0 : static_cast<uint32_t>(n);
+}
+
+}  // namespace
+
+int conc_markers() { return 1 + static_cast<int>(round_helpers(true)); }
+
 void mark_parallel(Marker& m, bool assists) {
+  Marker assisted;  // what the proportional assists scan in this drain
+  uint32_t helpers = round_helpers(assists);
   {
     MutexLock l(g_pool.lock);
-    g_pool.nworkers = 1 + g_pool.nhelpers;
+    g_pool.assisted = &assisted;
+    g_pool.nworkers = 1 + static_cast<int>(helpers);
     g_pool.nwait.store(0, std::memory_order_relaxed);
     g_pool.done.store(false, std::memory_order_relaxed);
     g_pool.finished.store(0, std::memory_order_relaxed);
@@ -359,13 +456,14 @@ void mark_parallel(Marker& m, bool assists) {
     conc_wake_assists();
     if (ConcHook h = g_conc_hooks.opened) h(-1);
   }
-  if (g_pool.nhelpers) {
-    g_pool.round.fetch_add(1, std::memory_order_acq_rel);
+  if (helpers) {
+    uint32_t r = g_pool.round.load(std::memory_order_relaxed);
+    g_pool.round.store((r / kRoundOne + 1) * kRoundOne + helpers, std::memory_order_release);
     os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.round), 1 << 30);
   }
   m.drain();
   uint32_t f;
-  while ((f = g_pool.finished.load(std::memory_order_acquire)) < static_cast<uint32_t>(g_pool.nhelpers))
+  while ((f = g_pool.finished.load(std::memory_order_acquire)) < helpers)
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.finished), f);
   // Done is set: no assist joins any more. Wait for those in the drain to
   // leave: each sees done at its next check (drain's idle loop) and only
@@ -374,22 +472,55 @@ void mark_parallel(Marker& m, bool assists) {
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.assisting), f);
   MutexLock l(g_pool.lock);
   g_pool.open = false;
+  g_pool.assisted = nullptr;
+  m.absorb(assisted);
 }
 
+// An assist is a non-preemptible section: a world-stop must not find it
+// holding the pool's lock (which the collector takes with the world
+// stopped). No drain is open across a stop, so the stop is deferred at most
+// for the join test below.
 GOMEM_NOINLINE bool mark_assist() {
+  NoPreempt np;
   {
     MutexLock l(g_pool.lock);
     if (!g_pool.open || g_pool.done.load(std::memory_order_relaxed)) return false;
     g_pool.nworkers++;
     g_pool.assisting.fetch_add(1, std::memory_order_relaxed);
   }
-  g_conc.assist_scanned.fetch_add(drain_for_root(), std::memory_order_relaxed);
+  g_conc.assist_scanned.fetch_add(drain_for_root(true), std::memory_order_relaxed);
   g_pool.assisting.fetch_sub(1, std::memory_order_acq_rel);
   os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.assisting), 1);
   return true;
 }
 
-int mark_idle_workers() { return g_pool.nwait.load(std::memory_order_acquire); }
+uint64_t mark_assist_n(uint64_t budget) {
+  NoPreempt np;  // as mark_assist
+  {
+    MutexLock l(g_pool.lock);
+    if (!g_pool.open || g_pool.done.load(std::memory_order_relaxed)) return 0;
+    g_pool.nworkers++;
+    g_pool.assisting.fetch_add(1, std::memory_order_relaxed);
+  }
+  Marker m;
+  m.init();
+  m.assist = true;
+  uint64_t n = m.drain_n(budget);
+  m.share();  // what it did not scan, back in the pool
+  {
+    MutexLock l(g_pool.lock);
+    g_pool.nworkers--;
+    // The markers left idle would not look again: the drain is over.
+    if (!g_pool.full && g_pool.nwait.load(std::memory_order_relaxed) == g_pool.nworkers)
+      g_pool.done.store(true, std::memory_order_release);
+    g_pool.assisted->absorb(m);
+  }
+  m.release();
+  g_pool.assisting.fetch_sub(1, std::memory_order_acq_rel);
+  os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.assisting), 1);
+  if (n) g_conc.assist_scanned.fetch_add(n, std::memory_order_relaxed);
+  return n;
+}
 
 void mark_serial(Marker& m) {
   {

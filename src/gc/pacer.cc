@@ -16,6 +16,21 @@
 // the goal.
 // GOGC=off (or a negative percent) disables collection by the pacer;
 // explicit collections still run.
+//
+// The assist ratio (Go's revise(), mgcpacer.go): while a concurrent cycle
+// marks, a thread owes assist_work_per_byte bytes of scan work for each
+// byte it allocates (concurrent.cc), the scan work still expected over the
+// heap still allowed before the goal, so that marking ends as the heap
+// reaches the goal if the program's allocation pays for all of it. It is
+// revised at each assist, from the figures of the moment: expected is the
+// last cycle's scan work; once the cycle did more, the heap is taken to be
+// growing (expected becomes the whole heap at the first stop, the goal is
+// extrapolated from the runway, up to the hard goal); past the goal, the
+// hard goal is the runway's end. Past that the runway is one byte: an
+// assist owes all the work there is.
+//
+// Trigger, goal and ratio are Go's; Go's trigger controller is not: the
+// trigger moves by whether the program had to wait (concurrent.cc).
 #include "gc/internal.h"
 #include "platform/os.h"
 
@@ -120,11 +135,38 @@ static bool due() {
   return false;
 }
 
-// In concurrent mode the background collector thread runs the cycle and a
-// thread below the goal goes on; one past it waits for the cycle to end
-// (the allocation assist of concurrent.cc).
+double assist_work_per_byte() {
+  double work = static_cast<double>(g_conc.scan_work.load(std::memory_order_relaxed));
+  double expected = static_cast<double>(g_conc.expected_work.load(std::memory_order_relaxed));
+  double max_work = static_cast<double>(g_conc.max_work.load(std::memory_order_relaxed));
+  double triggered = static_cast<double>(g_conc.triggered.load(std::memory_order_relaxed));
+  double goal = static_cast<double>(g_pacer.goal.load(std::memory_order_relaxed));
+  double live = static_cast<double>(g_pacer.heap_live.load(std::memory_order_relaxed));
+  double hard = goal * 1.1;
+  if (work > expected && expected > 0) {
+    double ext = triggered + (goal - triggered) / expected * max_work;
+    goal = ext < hard ? ext : hard;
+    expected = max_work;
+  }
+  if (live > goal) {
+    goal = hard;
+    expected = max_work;
+  }
+  double left = expected - work < 1000 ? 1000 : expected - work;
+  double runway = goal - live < 1 ? 1 : goal - live;
+  return left / runway;
+}
+
+// In concurrent mode the background collector thread runs the cycle; a
+// thread that allocated while it marks pays its assist debt first, and goes
+// on unless it is past the hard goal with no work to do (concurrent.cc).
 void maybe_trigger() {
-  if (due() && conc_collect_here()) collect(Trigger::kHeap);
+  int64_t since = 0;
+  bool starved = conc_pay_assist(&since);
+  if (due() && conc_collect_here(starved))
+    collect(Trigger::kHeap, since);
+  else if (since != 0)
+    record_stall(os::nanotime() - since, true);
 }
 
 bool should_collect(Trigger why) { return why != Trigger::kHeap || due(); }

@@ -259,7 +259,9 @@ MSpan* cache_span(SpanClass spc) {
   s->nmalloc = s->alloc_count;  // mallocs while cached = alloc_count - this
   s->current = true;
   if (g_conc.black.load(std::memory_order_relaxed)) premark_free_slots(s);  // concurrent.cc
-  add_heap_live(static_cast<int64_t>((s->nelems - s->alloc_count) * s->elemsize));
+  uint64_t bytes = (s->nelems - s->alloc_count) * s->elemsize;
+  add_heap_live(static_cast<int64_t>(bytes));
+  conc_charge(bytes);  // the assist debt (concurrent.cc)
   return s;
 }
 
