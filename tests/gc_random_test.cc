@@ -80,7 +80,9 @@ std::atomic<int> g_finalized_while_reachable{0};
 std::atomic<int> g_finalized_twice{0};
 
 void note_bad(const char* what, const Node* n) {
-  if (g_bad.fetch_add(1) < 10) fprintf(stderr, "gc_random_test: %s: node %p\n", what, static_cast<const void*>(n));
+  if (g_bad.fetch_add(1) < 10)
+    fprintf(stderr, "gc_random_test: %s: node %p (gomem_kind %d, gomem_gc_base %p, size %u)\n", what,
+            static_cast<const void*>(n), gomem_kind(n), gomem_gc_base(n), n->size);
 }
 
 void finalize(void* obj, void*) {
