@@ -165,8 +165,15 @@ constexpr DirectClasses make_direct_classes() {
 inline constexpr DirectClasses kDirectClass = make_direct_classes();
 // Empty manual spans a P may keep instead of returning them to the heap.
 constexpr uintptr_t kEmptyReserveBytes = 1024 * 1024;
+// The same while threads hold more Ps than there are CPUs (see "Spans
+// emptied by other threads" above).
+constexpr uintptr_t kEmptyReserveCrowded = 128 * 1024;
 // Objects batched for one remote span before they are sent.
 constexpr uint32_t kRemoteBatchMax = 64;
+// Objects a P holds in all its batches before it sends them all home, so
+// that a thread that only frees (it never reaches a refill) holds no
+// object indefinitely (see "Spans emptied by other threads" above).
+constexpr uint32_t kRemotePendingMax = 256;
 // Remote spans a P batches for at once (direct-mapped by span address): a
 // thread freeing objects of several sizes made elsewhere keeps one batch
 // per span instead of sending one object whenever the span changes.
@@ -225,6 +232,7 @@ struct MCache {
   uintptr_t empty_bytes = 0;          // their bytes (at most kEmptyReserveBytes)
   RemoteBatch batch[kRemoteBatches];  // remote frees not yet sent home (see remote_free)
   uint64_t batch_mask = 0;            // bit i: batch[i] is not empty
+  uint32_t batch_objs = 0;            // objects in batch[] (at most kRemotePendingMax)
   uint32_t flush_gen = 0;             // collector: sweepgen when the GC spans were last released
   uint32_t trim_epoch = 0;            // g_trim_epoch when this P last trimmed its lists
   // Objects of each manual size class the holder allocated from the shared
@@ -322,10 +330,17 @@ struct MCache {
 
   // In a forked child, for the forking thread's own P: a remote freer that
   // vanished with the fork may have left a span kNotified but never pushed.
-  void repair_after_fork();
+  void repair_after_fork(MHeap& h);
 
-  // Moves spans from the notify stack to partial[]. Returns how many.
-  uint32_t drain_notify();
+  // Called by a remote freer whose frees made a span of this P entirely
+  // free (and pushed it on the notify stack), on any thread: if `lock` is
+  // free, returns the notified spans that are entirely free and not current
+  // to the heap, and pushes the others back for the holder's drain.
+  void release_notified(MHeap& h);
+
+  // Moves spans from the notify stack to partial[], and gives up those
+  // that are entirely free (release_if_free). Returns how many.
+  uint32_t drain_notify(MHeap& h);
 
   // Gives back what the P holds without need: brings remote frees home on
   // every partial span and returns the spans that turn out empty (and the
@@ -364,6 +379,9 @@ struct MCache {
   GOMEM_NOINLINE MSpan* new_span(MHeap& h, SpanClass spc, int li);
   void set_current(SpanClass spc, MSpan* s);
   void span_emptied(MHeap& h, MSpan* s);
+  // s came off the notify stack: if no object of it is allocated (all came
+  // back as remote frees) and it is not current, span_emptied.
+  void release_if_free(MHeap& h, MSpan* s);
   // The owner key this P gives span s (see MSpan::owner_key).
   uintptr_t key_for_class(SpanClass spc) const {
     return tkey | (span_class_kind(spc) == SpanKind::kUncollectable ? kKeyUncollectable : 0);

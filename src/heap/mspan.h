@@ -213,6 +213,8 @@ struct alignas(64) MSpan {
   // With prof_bucket: the sampled object's recorded size.
   uintptr_t prof_bytes() const { return elemsize - prof_slack; }
   uint32_t allocated() const { return alloc_count + alloc_bias; }
+  // The same read from a thread that is not the owner (may be stale).
+  uint32_t allocated_racy() const { return alloc_count.read_racy() + alloc_bias.read_racy(); }
   uintptr_t get_owner_key() const { return owner_key.load(std::memory_order_relaxed); }
   // The owner key as free's fast path reads it: a plain load the compiler
   // can fold into the comparison (an atomic one it will not). Word-sized and
