@@ -150,6 +150,70 @@ TEST(Threads, ProducerConsumerDoesNotStrandMemory) {
   gomem_check_heap();
 }
 
+TEST(Threads, SpansEmptiedByOtherThreadsLeaveIdleOwners) {
+  // Producers allocate objects of many sizes and then sit idle (as a
+  // server's workers do between requests); consumers free every object and
+  // then sit idle too. The producers never reach a slow path again, so
+  // their spans that the consumers emptied must leave them anyway (each
+  // through the remote free that empties it), and the consumers, which only
+  // free, must not hold objects back in their batches: heap_inuse falls
+  // back near where it was, not to the producers' peak.
+  const int P = nthreads() / 2, C = nthreads() / 2;
+  const int per = 12000;
+  Queue q;
+  std::atomic<int> bad{0}, producing{P}, consumed{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  auto wait_done = [&] {  // bounded: the main thread sets done within seconds
+    std::unique_lock<std::mutex> l(mu);
+    return cv.wait_for(l, std::chrono::seconds(120), [&] { return done; });
+  };
+  gomem_stats before, during, after;
+  gomem_read_stats(&before);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < P; i++) {
+    ts.emplace_back([&, i] {
+      std::mt19937_64 rng(i);
+      for (int k = 0; k < per; k++) {
+        size_t n = 16 + rng() % 2000;
+        Msg m{gomem_malloc(n), n, rng()};
+        fill(m.p, m.n, m.seed);
+        q.push(m);
+      }
+      if (--producing == 0) q.close();
+      if (!wait_done()) bad++;
+    });
+  }
+  for (int i = 0; i < C; i++) {
+    ts.emplace_back([&] {
+      Msg m;
+      while (q.pop(&m)) {
+        if (!check(m.p, m.n, m.seed)) bad++;
+        gomem_free(m.p);
+        consumed++;
+      }
+      if (!wait_done()) bad++;
+    });
+  }
+  // Every thread alive and idle once all is consumed (bounded wait).
+  for (long spins = 0; consumed.load() < P * per && spins < (1L << 32); spins++) std::this_thread::yield();
+  ASSERT_EQ(consumed.load(), P * per);
+  gomem_read_stats(&during);
+  {
+    std::lock_guard<std::mutex> l(mu);
+    done = true;
+  }
+  cv.notify_all();
+  for (auto& th : ts) th.join();
+  gomem_read_stats(&after);
+  EXPECT_EQ(bad.load(), 0);
+  uint64_t total = after.total_alloc - before.total_alloc;  // ~48,000 x 1 KiB
+  uint64_t held = during.heap_inuse > before.heap_inuse ? during.heap_inuse - before.heap_inuse : 0;
+  EXPECT_LT(held, total / 8) << "spans emptied by other threads stayed with their idle owners";
+  gomem_check_heap();
+}
+
 TEST(Threads, AThousandShortLivedThreadsWithSurvivingObjects) {
   std::vector<Msg> survivors;
   std::mutex mu;

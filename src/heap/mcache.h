@@ -25,9 +25,10 @@
 //     notifies the owner).
 // A free from another thread never goes into the freeing thread's cache: it
 // goes home to its span's xfree list with one CAS, batched per span
-// (RemoteBatch). If the span was parked, that CAS also marks it kNotified
-// and the freeing thread pushes it on the owner's notify stack, which the
-// owner drains on its next refill. Spans that no P owns live in mcentral
+// (RemoteBatch). If the span was parked (or the frees empty it), that CAS
+// also marks it kNotified and the freeing thread pushes it on the owner's
+// notify stack, which the owner drains on its next refill (see "Spans
+// emptied by other threads" below). Spans that no P owns live in mcentral
 // (see mcentral.h), and the remote free that empties one returns its pages
 // to the heap.
 //
@@ -128,6 +129,47 @@
 // uncollectable spans by their geometry with the world stopped. The
 // scavenger's trim request (trim()) empties the cache when memory is over
 // its goal.
+//
+// Spans emptied by other threads (bench: server_mt). 16 worker threads
+// build requests (small strings, a 1..64 KiB body, a realloc-grown
+// response) and hand them to 4 writer threads that free them: every free is
+// remote, and at most 256 requests (~13 MiB) are alive. Peak RSS was
+// 137 MB (tcmalloc 33), growing ~3.6 MiB per worker (requests=60000
+// maxbody=4096: 8, 18, 63, 120 MB for 1, 4, 16, 32 workers). A walk of
+// every P during the run found ~4,000 spans (~60 MiB) parked on the
+// workers' full lists, nearly all their objects already freed: each was
+// kNotified and waiting on its owner's notify stack, which only the owner
+// drains, at its next span switch; but a worker spends most of its time
+// blocked waiting for work, and a span on the partial list that the
+// writers emptied was never noticed at all. Three changes:
+//   1. The remote free whose objects are the last allocated ones of a span
+//      (xfree's count reaches allocated(), read racily) marks it kNotified
+//      even if it was kActive, pushes it if not yet pushed, and calls
+//      release_notified on the owner: if the owner's lock is free (try_lock:
+//      never waits, never deadlocks, even when the freer holds its own P's
+//      lock), the spans of the notify stack that are entirely free and not
+//      current go straight back to the page heap, the others back on the
+//      stack. Owner frees into such a span are impossible (every allocated
+//      object is in xfree, and stale reads of alloc_count only err high),
+//      and every other change of the P's lists is made under that lock.
+//      If the lock is taken the owner is in a slow path, and its drain
+//      gives the span up (release_if_free: to its empty cache or the heap).
+//      A stale alloc_count costs a needless notification, or leaves the span
+//      where it was before this change.
+//   2. A thread that only frees never reaches a refill, where batches were
+//      flushed: it flushes every batch once they hold kRemotePendingMax
+//      (256) objects, instead of holding some indefinitely (385-615 per
+//      writer before).
+//   3. While Ps outnumber CPUs the empty-span reserve is 128 KiB per P, not
+//      1 MiB: at 32 workers the reserves held 21 MiB once (1) worked.
+// Peak RSS after (VmHWM, MB, before -> after): server_mt 137 -> 43; with
+// requests=60000 maxbody=4096 and 1, 4, 16, 32 workers 8.1 -> 6.5,
+// 17.9 -> 10.0, 63 -> 15.6, 120 -> 26.2. The other rows do not get
+// worse: random_replace_mt 107 -> 86, larson 82 -> 76, xmalloc
+// 16.8 -> 8.3, threads1000 1,533 -> 1,533. Only the owner's drain giving
+// emptied spans up gave 101 MB on server_mt, with (2) 100: the notify
+// stacks of the blocked workers still held most of it. The scavenger's
+// goal needs no change: the spans (1) frees no longer count as in use.
 //
 // Thread safety: everything here is private to the thread holding the P,
 // except `notify` (pushed by other threads) and `lock`, which the owner

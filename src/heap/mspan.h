@@ -81,7 +81,7 @@ namespace xfree {
 enum State : uint32_t {
   kActive = 0,    // owned by a P that will look at xfree (its current span or on its partial list)
   kParked = 1,    // owned by a P, parked on its full list: the P is not looking
-  kNotified = 2,  // was parked; a remote freer is putting it on the P's notify stack
+  kNotified = 2,  // was parked, or remote frees emptied it: on (or going to) the P's notify stack
   kCentral = 3,   // owned by nobody, on mcentral's partial list
   kOrphan = 4,    // owned by nobody, full, on no list
   kFreeing = 5,   // entirely free and owned by nobody: the thread that set this frees it
