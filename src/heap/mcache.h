@@ -170,6 +170,10 @@
 // emptied spans up gave 101 MB on server_mt, with (2) 100: the notify
 // stacks of the blocked workers still held most of it. The scavenger's
 // goal needs no change: the spans (1) frees no longer count as in use.
+// Instructions (callgrind, whole program): larson (8 threads, 2
+// generations of 100,000) 990 -> 994 M (+0.4 %), random_replace_mt (8
+// threads, 200,000 each) 901 -> 914 M (+1.5 %); the fast paths are
+// untouched (malloc 19, free 30).
 //
 // Thread safety: everything here is private to the thread holding the P,
 // except `notify` (pushed by other threads) and `lock`, which the owner
