@@ -550,6 +550,7 @@ void send_remote_frees(MHeap& h, MSpan* s, void* head_obj, void* tail, uint32_t 
         if (count(old) + n == s->alloc_count.read_racy()) nst = kNotified;
         break;
       case kNotified:
+      case kReleasing:
         break;
       case kParked:
         nst = kNotified;
@@ -656,10 +657,11 @@ void MCache::release_all(MHeap& h, bool in_child) {
       s->alloc_bias = 0;
     }
   }
-  // Stop new notifications: a span can only be notified while parked, so
-  // take every span out of kParked. Those already kNotified are on the
-  // notify stack or about to be: wait for them, so that no span is given
-  // up while a remote freer may still write its notify link.
+  // Stop new notifications: a span is notified while parked or when remote
+  // frees empty it (kActive), so take every span to kReleasing, where
+  // remote frees only add. Those already kNotified are on the notify stack
+  // or about to be: wait for them, so that no span is given up while a
+  // remote freer may still write its notify link.
   uint32_t pending = 0;
   for (MSpan* s = owned.front(); s; s = SpanList::next(s)) {
     s->set_owner_key(key_for(s));
@@ -672,8 +674,7 @@ void MCache::release_all(MHeap& h, bool in_child) {
         pending++;
         break;
       }
-      if (state(old) == kActive) break;
-      if (s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
+      if (s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kReleasing), std::memory_order_acq_rel,
                                          std::memory_order_acquire))
         break;
     }
@@ -690,8 +691,8 @@ void MCache::release_all(MHeap& h, bool in_child) {
       s->notify_next = nullptr;
       uint64_t old = s->xfree.load(std::memory_order_acquire);
       while (state(old) == kNotified &&
-             !s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
-                                             std::memory_order_acquire)) {
+             !s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kReleasing),
+                                             std::memory_order_acq_rel, std::memory_order_acquire)) {
       }
       pending--;
       s = next;
