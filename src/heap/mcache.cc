@@ -542,12 +542,14 @@ void send_remote_frees(MHeap& h, MSpan* s, void* head_obj, void* tail, uint32_t 
     uint32_t st = state(old);
     uint32_t nst = st;
     MCache* owner = s->get_owner();  // valid for this state: owners change only by CAS on xfree
+    // These frees return the last allocated objects (read before the CAS:
+    // until it lands they keep the span, and its MSpan, from being freed).
+    bool empties = count(old) + n == s->allocated_racy();
     switch (st) {
       case kActive:
-        // The frees that return the last allocated objects of a span its
-        // owner is not allocating from: tell the owner (see "Spans emptied
-        // by other threads" in mcache.h).
-        if (count(old) + n == s->alloc_count.read_racy()) nst = kNotified;
+        // A span its owner is not allocating from: tell the owner (see
+        // "Spans emptied by other threads" in mcache.h).
+        if (empties) nst = kNotified;
         break;
       case kNotified:
       case kReleasing:
@@ -570,8 +572,7 @@ void send_remote_frees(MHeap& h, MSpan* s, void* head_obj, void* tail, uint32_t 
                                        std::memory_order_acquire)) {
       if (nst == kNotified) {
         if (st != kNotified) push_notify(owner, s);
-        // The last allocated objects: the span can leave its owner now.
-        if (count(old) + n == s->allocated_racy()) owner->release_notified(h);
+        if (empties) owner->release_notified(h);  // the span can leave its owner now
       }
       return;
     }
