@@ -162,12 +162,13 @@
 //      writer before).
 //   3. While Ps outnumber CPUs the empty-span reserve is 128 KiB per P, not
 //      1 MiB: at 32 workers the reserves held 21 MiB once (1) worked.
-// Peak RSS after (VmHWM, MB, before -> after): server_mt 137 -> 43; with
-// requests=60000 maxbody=4096 and 1, 4, 16, 32 workers 8.1 -> 6.5,
-// 17.9 -> 10.0, 63 -> 15.6, 120 -> 26.2. The other rows do not get
-// worse: random_replace_mt 107 -> 86, larson 82 -> 76, xmalloc
-// 16.8 -> 8.3, threads1000 1,533 -> 1,533. Only the owner's drain giving
-// emptied spans up gave 101 MB on server_mt, with (2) 100: the notify
+// Peak RSS (VmHWM, MB, before -> after, two runs each; the threaded rows
+// vary with the load of the shared machine): server_mt 137, 127 -> 43, 47;
+// with requests=60000 maxbody=4096 and 1, 4, 16, 32 workers 8.1 -> 6.4,
+// 18-20 -> 10-12.5, 63 -> 16-19, 120 -> 26-27. The other rows do not get
+// worse: random_replace_mt 107, 197 -> 86, 175; larson 82, 151 -> 76, 94;
+// xmalloc 16.8, 17.5 -> 8.3, 10.2; threads1000 1,532 -> 1,532. Only the
+// owner's drain giving emptied spans up gave 101 MB on server_mt, with (2) 100: the notify
 // stacks of the blocked workers still held most of it. The scavenger's
 // goal needs no change: the spans (1) frees no longer count as in use.
 // Instructions (callgrind, whole program): larson (8 threads, 2
