@@ -155,7 +155,9 @@
 //      If the lock is taken the owner is in a slow path, and its drain
 //      gives the span up (release_if_free: to its empty cache or the heap).
 //      A stale alloc_count costs a needless notification, or leaves the span
-//      where it was before this change.
+//      where it was before this change. Since a kActive span can now be
+//      notified, release_all moves every span to kReleasing (remote frees
+//      only add) before it counts the notifications it must wait for.
 //   2. A thread that only frees never reaches a refill, where batches were
 //      flushed: it flushes every batch once they hold kRemotePendingMax
 //      (256) objects, instead of holding some indefinitely (385-615 per
