@@ -285,6 +285,13 @@ GOMEM_INLINE MSpan* MCache::next_span(MHeap& h, SpanClass spc, int li) {
   while (MSpan* s = partial[li].pop_front()) {
     if (take_own_free(s) || !park(s, li)) {
       take_own_free(s);
+      // Entirely free (its remote frees just collected) while other spans
+      // wait: let it go (see "Spans that drain before their turn").
+      if (GOMEM_UNLIKELY(s->alloc_count == 0) && !partial[li].empty() &&
+          state(s->xfree.load(std::memory_order_relaxed)) == kActive) {
+        retire_empty(h, s);
+        continue;
+      }
       return s;
     }
   }
