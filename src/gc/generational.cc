@@ -122,31 +122,45 @@ void clear_marks() {
 // spans are roots (uncollectable) or unscanned (malloc), noscan objects hold
 // no pointers: their pages never need tracking.
 bool stays_old(MSpan* s) {
-  if (s->state.load(std::memory_order_acquire) != SpanState::kInUse || s->kind != SpanKind::kScan) return false;
+  if (s->kind != SpanKind::kScan) return false;
   uint64_t* marks = s->gcmark_bits();
   uint32_t marked = 0;
   for (uint32_t w = 0; w < s->bitmap_words(); w++) marked += popcount64(marks[w]);
   return marked >= s->nelems - s->nelems / kFreeToTrack;
 }
 
-// Protects the pages of [lo, hi) (written, page aligned) whose span stays
-// old, one call per stretch of such spans.
-void protect_old_run(void*, uintptr_t lo, uintptr_t hi) {
-  uintptr_t from = 0;  // start of the stretch to protect, 0 when none
+// For each in-use span overlapping [lo, hi) (page aligned, in the heap's
+// arenas), fn(s, a, b) with [a, b) its part of the range. In a concurrent
+// cycle spans are allocated meanwhile: a span record read here may be
+// changing (an in-use manual span freed and its record reused); the walk
+// still moves forward by at least a page.
+template <class F>
+void for_each_span_in(uintptr_t lo, uintptr_t hi, F fn) {
   for (uintptr_t p = lo; p < hi;) {
     uintptr_t next = align_down(p, kPageSize) + kPageSize;
     MSpan* s = g_arena_index.span_or_empty(p);
-    bool old = s && stays_old(s);
-    if (s && s->end() > next) next = s->end();
-    if (next > hi) next = hi;
-    if (old && !from) from = p;
-    if (!old && from) {
-      g_dirty.protect(from, p);
-      from = 0;
+    if (s && s->state.load(std::memory_order_acquire) == SpanState::kInUse) {
+      if (s->end() > next) next = s->end();
+      fn(s, p, next < hi ? next : hi);
     }
     p = next;
   }
-  if (from) g_dirty.protect(from, hi);
+}
+
+// Protects the pages of [lo, hi) (written, page aligned) whose span stays
+// old, one call per stretch of such spans.
+void protect_old_run(void*, uintptr_t lo, uintptr_t hi) {
+  uintptr_t from = 0, to = 0;  // the stretch to protect; from == 0: none
+  for_each_span_in(lo, hi, [&](MSpan* s, uintptr_t a, uintptr_t b) {
+    if (!stays_old(s)) return;
+    if (from && a != to) {
+      g_dirty.protect(from, to);
+      from = 0;
+    }
+    if (!from) from = a;
+    to = b;
+  });
+  if (from) g_dirty.protect(from, to);
 }
 
 void say_off_once() { say_tracking_off_once(&g_gen.said_off, "generational", "is a full stop-the-world one"); }
@@ -154,21 +168,12 @@ void say_off_once() { say_tracking_off_once(&g_gen.said_off, "generational", "is
 }  // namespace
 
 // [lo, hi) lies in the heap's arenas (the tracker only knows committed
-// heap pages), perhaps in one added since g_range was set. In a concurrent
-// cycle spans are allocated meanwhile: a span record read here may be
-// changing (an in-use manual span freed and its record reused); the walk
-// still moves forward by at least a page.
+// heap pages), perhaps in one added since g_range was set.
 void rescan_dirty_run(void* arg, uintptr_t lo, uintptr_t hi) {
   Marker& m = *static_cast<Marker*>(arg);
-  for (uintptr_t p = lo; p < hi;) {
-    uintptr_t next = align_down(p, kPageSize) + kPageSize;
-    MSpan* s = g_arena_index.span_or_empty(p);
-    if (s && s->state.load(std::memory_order_acquire) == SpanState::kInUse) {
-      if (s->kind == SpanKind::kScan) scan_marked_in(m, s, p, hi);
-      if (s->end() > next) next = s->end();
-    }
-    p = next;
-  }
+  for_each_span_in(lo, hi, [&m](MSpan* s, uintptr_t a, uintptr_t b) {
+    if (s->kind == SpanKind::kScan) scan_marked_in(m, s, a, b);
+  });
 }
 
 void say_tracking_off_once(bool* said, const char* mode, const char* consequence) {
