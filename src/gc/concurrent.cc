@@ -340,9 +340,10 @@ void wait_for_marking() {
     if (g_conc.running.load(std::memory_order_acquire) || !g_conc.pending.load(std::memory_order_acquire)) break;
     os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_conc.drains), d, kParkNs);
   }
+  uint32_t cycle = cycle_running();  // the one that marks now
   int64_t ns = os::nanotime() - t0;
   conc_assist_waited(ns);  // the cycle started too late: adapt_trigger
-  record_stall(ns, true);
+  record_stall(ns, cycle);
 }
 
 }  // namespace
@@ -358,7 +359,7 @@ void conc_charge(uint64_t bytes) {
   t_assist_debt += static_cast<int64_t>(bytes);
 }
 
-bool conc_pay_assist(int64_t* stalled_since) {
+bool conc_pay_assist(Stall* stalled) {
   if (t_assist_debt <= 0 || t_marking_here || !g_conc.marking.load(std::memory_order_acquire)) return false;
   if (t_assist_epoch != g_conc.epoch.load(std::memory_order_relaxed)) {
     t_assist_debt = 0;  // an older cycle's
@@ -366,6 +367,7 @@ bool conc_pay_assist(int64_t* stalled_since) {
   }
   if (t_assist_debt < t_assist_retry && !past_hard_goal()) return false;
   int64_t t0 = os::nanotime();
+  uint32_t cycle = cycle_running();  // marking: the cycle this thread pays
   bool scanned = false, parked = false, starved;
   while ((starved = pay_once(&scanned)) && past_hard_goal() && g_conc.marking.load(std::memory_order_acquire)) {
     if (!parked)
@@ -380,9 +382,9 @@ bool conc_pay_assist(int64_t* stalled_since) {
     g_conc.paid.fetch_add(1, std::memory_order_relaxed);
     g_conc.paid_ns.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
     if (starved)
-      *stalled_since = t0;  // the caller waits on, and records it all
+      *stalled = {t0, cycle};  // the caller waits on, and records it all
     else
-      record_stall(ns, true);
+      record_stall(ns, cycle);
     // The scans' frames and the work buffers' copies are no roots.
     os::clear_dead_stack();
   }

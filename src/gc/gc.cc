@@ -149,15 +149,16 @@ uint32_t publish_cycle(bool forced, bool minor, uint64_t start_pause, uint64_t f
 
 }  // namespace
 
-// A program thread was held up ns by the pacer (a stall, gomem.h). It
-// waited for a running cycle or ran one itself (during false: under the
-// collection lock, so the last published cycle, which it is charged to,
-// stays in its slot), or paid a proportional assist (during true: charged
-// to the cycle that runs, the one after the last published).
-void record_stall(int64_t ns, bool during) {
+uint32_t cycle_running() { return g_cycles.num_gc.load(std::memory_order_acquire) + 1; }
+
+// A program thread was held up ns by the pacer (a stall, gomem.h), charged
+// to the cycle n it began waiting on (cycle_running() then), even if that
+// cycle was published before the thread came here: charged to the next
+// one's slot, cleared by publish_cycle, it would be lost. Dropped when the
+// slot has been reused since (GOMEM_NUM_PAUSES cycles later).
+void record_stall(int64_t ns, uint32_t n) {
   MutexLock sl(g_cycles.stats_lock);
-  uint32_t n = g_cycles.num_gc.load(std::memory_order_relaxed) + (during ? 1 : 0);
-  if (n == 0) return;
+  if (n == 0 || n + GOMEM_NUM_PAUSES <= g_cycles.num_gc.load(std::memory_order_relaxed) + 1) return;
   uint64_t w = static_cast<uint64_t>(ns);
   uint64_t& slot = g_cycles.wait_ns[(n - 1) % GOMEM_NUM_PAUSES];
   if (w > slot) slot = w;
@@ -295,7 +296,8 @@ void collect(Trigger why, int64_t stalled_since) {
   MutexLock gl(g_cycles.lock);
   if (assist) conc_assist_waited(os::nanotime() - t_wait);
   if (should_collect(why)) run_cycle(why);  // else another thread just collected
-  if (stall) record_stall(os::nanotime() - t_wait, false);
+  // Under the collection lock: the cycle it waited for or ran is published.
+  if (stall) record_stall(os::nanotime() - t_wait, g_cycles.num_gc.load(std::memory_order_relaxed));
 }
 
 void wait_for_cycle() { MutexLock gl(g_cycles.lock); }

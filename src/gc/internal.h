@@ -389,18 +389,25 @@ bool conc_stalls_caller();
 // it allocated pays it (background credit, then scanning), before it goes
 // on. True if it still owes work, found none to do and the heap is past the
 // hard goal: it must wait for the cycle (conc_collect_here), and
-// *stalled_since says since when it was held up (else the assist recorded
-// its own stall).
-bool conc_pay_assist(int64_t* stalled_since);
+// *stalled says since when it was held up, and on which cycle (else the
+// assist recorded its own stall).
+struct Stall {
+  int64_t since = 0;   // os::nanotime() when the thread began to wait; 0: none
+  uint32_t cycle = 0;  // cycle_running() then: the cycle it is charged to
+};
+bool conc_pay_assist(Stall* stalled);
 // Bytes a thread took for allocation (a span's free bytes at a refill, a
 // large object): its assist debt grows by them while a cycle marks.
 void conc_charge(uint64_t bytes);
 // Go's assist ratio (pacer.cc): scan work an assist owes per byte allocated,
 // from the work left and the runway left to the goal.
 double assist_work_per_byte();
+// The number of the cycle that marks now, or the next one if none does (the
+// last published + 1): a stall that begins now is charged to it.
+uint32_t cycle_running();
 // A thread was held up ns by the collector (gc.cc; gomem_stats.wait_ns):
-// charged to the cycle that runs (during) or to the last one that ended.
-void record_stall(int64_t ns, bool during);
+// charged to cycle n (taken from cycle_running() when the stall began).
+void record_stall(int64_t ns, uint32_t n);
 // A program thread must wait for the running cycle (an allocation assist;
 // gc.cc): conc_assist helps each drain open to assists until the final stop
 // is next (the caller then waits for it on the collection lock); it waited

@@ -161,12 +161,12 @@ double assist_work_per_byte() {
 // thread that allocated while it marks pays its assist debt first, and goes
 // on unless it is past the hard goal with no work to do (concurrent.cc).
 void maybe_trigger() {
-  int64_t since = 0;
-  bool starved = conc_pay_assist(&since);
+  Stall stall;
+  bool starved = conc_pay_assist(&stall);
   if (due() && conc_collect_here(starved))
-    collect(Trigger::kHeap, since);
-  else if (since != 0)
-    record_stall(os::nanotime() - since, true);
+    collect(Trigger::kHeap, stall.since);
+  else if (stall.since != 0)
+    record_stall(os::nanotime() - stall.since, stall.cycle);
 }
 
 bool should_collect(Trigger why) { return why != Trigger::kHeap || due(); }
