@@ -1,5 +1,7 @@
 #include "heap/heap.h"
 
+#include "heap/preempt.h"
+
 namespace gomem {
 
 // Zero-initialised, so that only the pages a program touches take memory
@@ -12,6 +14,50 @@ GOMEM_META_BSS_END
 GOMEM_META constinit MCache g_empty_mcache;
 GOMEM_TLS MCache* t_mcache = &g_empty_mcache;
 GOMEM_META constinit MCache* g_all_p = nullptr;
+
+GOMEM_META constinit std::atomic<void (*)()> g_find_object_hook{nullptr};
+
+namespace {
+
+// Whether slot idx of collected span s is allocated, as the allocator sees
+// it: below freeindex, or set in the allocation bitmap. A sweep rewrites
+// both (freeindex = 0, the mark bitmap becomes the allocation bitmap and the
+// old one is cleared as the next mark bitmap), and a thread that is not
+// stopped for the cycle in between (outside a non-preemptible section,
+// descheduled, or unregistered) can read freeindex and the bitmap's address
+// before a sweep and the bitmap word after the next one, which clears it: a
+// live object would look free. So the span's sweepgen brackets the reads, as
+// a sequence lock: a sweep takes it odd (h - 1) before it touches the state
+// and even again after (gc/sweep.cc). If a sweep ran or was running, the
+// slot is read again under the span's mcentral lock, which every sweep holds
+// throughout; the current span of a P is never swept, and its allocations
+// only raise freeindex, so what that read sees is consistent. (The record
+// may describe another span by then, if the object died meanwhile: then the
+// answer is "free", and the lock taken is still a collected class's, which
+// no stopped thread holds: a manual class's could be.)
+GOMEM_NOINLINE bool collected_slot_allocated_locked(MSpan* s, uintptr_t idx) {
+  SpanClass spc = s->spanclass;
+  if (!kind_is_gc(span_class_kind(spc))) return false;
+  NoPreempt np;  // a registered thread holds no allocator lock while the world is stopped
+  MutexLock l(g_heap.central[spc].lock);
+  return s->state.load(std::memory_order_acquire) == SpanState::kInUse && s->spanclass == spc && idx < s->nelems &&
+         !s->is_free_slot(idx);
+}
+
+bool collected_slot_allocated(MSpan* s, uintptr_t idx) {
+  uint32_t g = s->sweepgen.load(std::memory_order_acquire);
+  bool allocated = idx < s->freeindex;
+  if (!allocated) {
+    const uint64_t* bits = s->alloc_bits();
+    if (auto hook = g_find_object_hook.load(std::memory_order_relaxed); GOMEM_UNLIKELY(hook != nullptr)) hook();
+    allocated = bit_test(bits, idx);
+  }
+  std::atomic_thread_fence(std::memory_order_acquire);
+  if (GOMEM_LIKELY(!(g & 1) && s->sweepgen.load(std::memory_order_relaxed) == g)) return allocated;
+  return collected_slot_allocated_locked(s, idx);
+}
+
+}  // namespace
 
 MSpan* find_object(uintptr_t p, uintptr_t* base) {
   if (p >= kArenaL1Entries << kArenaShift) return nullptr;  // beyond the index (it would alias)
@@ -31,7 +77,7 @@ MSpan* find_object(uintptr_t p, uintptr_t* base) {
   if (idx >= s->nelems) return nullptr;
   uintptr_t obj = s->obj_addr(idx);
   bool free = kind_is_gc(s->kind)
-                  ? s->is_free_slot(idx)
+                  ? !collected_slot_allocated(s, idx)
                   : idx < s->unbuilt.read_racy() || reinterpret_cast<const uint64_t*>(obj)[1] == s->free_key;
   if (free) return nullptr;
   *base = obj;
