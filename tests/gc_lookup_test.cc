@@ -33,7 +33,7 @@ using namespace gomem_test;
 
 namespace {
 
-constexpr auto kBound = std::chrono::seconds(120);  // every wait of this file
+constexpr auto kBound = std::chrono::seconds(300);  // every wait of this file
 
 // Runs a forced collection (which returns with the heap swept) on another
 // thread and waits for it, bounded: the calling thread is stopped for it
@@ -165,11 +165,25 @@ GOMEM_NOINLINE_TEST void lookup_worker(uint64_t seed) {
 TEST(GCLookup, FreshObjectsAreFoundWhileTheCollectorCycles) {
   int old = gomem_gc_set_percent(10);
   uint32_t gc0 = gomem_gc_count();
+  std::mutex mu;
+  std::condition_variable cv;
+  int finished = 0;
   std::vector<std::thread> lanes;
   for (int lane = 0; lane < kLanes; lane++)
-    lanes.emplace_back([lane] {
+    lanes.emplace_back([&, lane] {
       for (int w = 0; w < kWorkersPerLane; w++) in_fresh_thread([=] { lookup_worker(lane * 100 + w); });
+      std::lock_guard<std::mutex> l(mu);
+      finished++;
+      cv.notify_all();
     });
+  {
+    std::unique_lock<std::mutex> l(mu);
+    if (!cv.wait_for(l, kBound, [&] { return finished == kLanes; })) {
+      fprintf(stderr, "gc_lookup_test: the workers did not finish within %lld s: a hang\n",
+              static_cast<long long>(kBound.count()));
+      abort();
+    }
+  }
   for (auto& t : lanes) t.join();
   uint32_t cycles = gomem_gc_count() - gc0;
   gomem_gc_set_percent(old);

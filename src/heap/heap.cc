@@ -19,42 +19,63 @@ GOMEM_META constinit std::atomic<void (*)()> g_find_object_hook{nullptr};
 
 namespace {
 
-// Whether slot idx of collected span s is allocated, as the allocator sees
-// it: below freeindex, or set in the allocation bitmap. A sweep rewrites
-// both (freeindex = 0, the mark bitmap becomes the allocation bitmap and the
-// old one is cleared as the next mark bitmap), and a thread that is not
-// stopped for the cycle in between (outside a non-preemptible section,
-// descheduled, or unregistered) can read freeindex and the bitmap's address
-// before a sweep and the bitmap word after the next one, which clears it: a
-// live object would look free. So the span's sweepgen brackets the reads, as
-// a sequence lock: a sweep takes it odd (h - 1) before it touches the state
+// A collected span's allocation state (freeindex, and the allocation bitmap
+// for slots at or above it) is rewritten by every sweep: freeindex = 0, the
+// mark bitmap becomes the allocation bitmap and the old one is cleared as
+// the next mark bitmap. A thread that no stop holds up (outside a
+// non-preemptible section and descheduled, or unregistered) can read
+// freeindex and the bitmap's address before a sweep and the bitmap word
+// after the next cycle's sweep cleared it: a live object would look free
+// (tests/gc_lookup_test.cc). So the span's sweepgen brackets the reads, as a
+// sequence lock: a sweep takes it odd (h - 1) before it touches the state
 // and even again after (gc/sweep.cc). If a sweep ran or was running, the
 // slot is read again under the span's mcentral lock, which every sweep holds
-// throughout; the current span of a P is never swept, and its allocations
-// only raise freeindex, so what that read sees is consistent. (The record
-// may describe another span by then, if the object died meanwhile: then the
-// answer is "free", and the lock taken is still a collected class's, which
-// no stopped thread holds: a manual class's could be.)
-GOMEM_NOINLINE bool collected_slot_allocated_locked(MSpan* s, uintptr_t idx) {
+// throughout; a P's current span is never swept, and its allocations only
+// raise freeindex, so that read is consistent. (The record may describe
+// another span by then, if the object died meanwhile: then the answer is
+// "free", and the lock taken is still a collected class's, which no stopped
+// thread holds; a manual class's could be.) Both slow paths are tail calls,
+// so the fast path saves no register.
+GOMEM_NOINLINE MSpan* find_collected_locked(MSpan* s, uintptr_t idx, uintptr_t* base) {
   SpanClass spc = s->spanclass;
-  if (!kind_is_gc(span_class_kind(spc))) return false;
+  if (!kind_is_gc(span_class_kind(spc))) return nullptr;
   NoPreempt np;  // a registered thread holds no allocator lock while the world is stopped
   MutexLock l(g_heap.central[spc].lock);
-  return s->state.load(std::memory_order_acquire) == SpanState::kInUse && s->spanclass == spc && idx < s->nelems &&
-         !s->is_free_slot(idx);
+  if (s->state.load(std::memory_order_acquire) != SpanState::kInUse || s->spanclass != spc || idx >= s->nelems ||
+      s->is_free_slot(idx))
+    return nullptr;
+  *base = s->obj_addr(idx);
+  return s;
 }
 
-bool collected_slot_allocated(MSpan* s, uintptr_t idx) {
+// Slot idx of collected span s (kHook: calling g_find_object_hook between
+// the reads).
+template <bool kHook>
+GOMEM_INLINE MSpan* find_collected(MSpan* s, uintptr_t idx, uintptr_t* base);
+
+GOMEM_NOINLINE MSpan* find_collected_hooked(MSpan* s, uintptr_t idx, uintptr_t* base) {
+  return find_collected<true>(s, idx, base);
+}
+
+template <bool kHook>
+GOMEM_INLINE MSpan* find_collected(MSpan* s, uintptr_t idx, uintptr_t* base) {
   uint32_t g = s->sweepgen.load(std::memory_order_acquire);
   bool allocated = idx < s->freeindex;
   if (!allocated) {
     const uint64_t* bits = s->alloc_bits();
-    if (auto hook = g_find_object_hook.load(std::memory_order_relaxed); GOMEM_UNLIKELY(hook != nullptr)) hook();
+    if constexpr (kHook) {
+      if (auto hook = g_find_object_hook.load(std::memory_order_relaxed)) hook();
+    } else if (GOMEM_UNLIKELY(g_find_object_hook.load(std::memory_order_relaxed) != nullptr)) {
+      return find_collected_hooked(s, idx, base);
+    }
     allocated = bit_test(bits, idx);
   }
   std::atomic_thread_fence(std::memory_order_acquire);
-  if (GOMEM_LIKELY(!(g & 1) && s->sweepgen.load(std::memory_order_relaxed) == g)) return allocated;
-  return collected_slot_allocated_locked(s, idx);
+  if (GOMEM_UNLIKELY((g & 1) || s->sweepgen.load(std::memory_order_relaxed) != g))
+    return find_collected_locked(s, idx, base);
+  if (!allocated) return nullptr;
+  *base = s->obj_addr(idx);
+  return s;
 }
 
 }  // namespace
@@ -75,11 +96,9 @@ MSpan* find_object(uintptr_t p, uintptr_t* base) {
   }
   uintptr_t idx = s->obj_index(p);
   if (idx >= s->nelems) return nullptr;
+  if (kind_is_gc(s->kind)) return find_collected<false>(s, idx, base);
   uintptr_t obj = s->obj_addr(idx);
-  bool free = kind_is_gc(s->kind)
-                  ? !collected_slot_allocated(s, idx)
-                  : idx < s->unbuilt.read_racy() || reinterpret_cast<const uint64_t*>(obj)[1] == s->free_key;
-  if (free) return nullptr;
+  if (idx < s->unbuilt.read_racy() || reinterpret_cast<const uint64_t*>(obj)[1] == s->free_key) return nullptr;
   *base = obj;
   return s;
 }
