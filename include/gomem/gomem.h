@@ -240,8 +240,11 @@ GOMEM_API void* gomem_weak_get(gomem_weak* w);
  * containing p belongs to, GOMEM_KIND_NONE under the same conditions. A
  * collected object that died in the last cycle counts as allocated until
  * its span is swept (gomem_gc_collect returns with everything swept). Neither
- * call registers the thread or takes a lock; for an object another thread
- * may be allocating or freeing meanwhile, the answer is a snapshot. */
+ * call registers the thread; a lookup that a sweep of the object's span
+ * overlaps waits for that sweep (on a lock no stopped thread holds), so the
+ * answer for an object the caller holds is exact however long the caller is
+ * descheduled; for an object another thread may be allocating or freeing
+ * meanwhile, the answer is a snapshot. */
 enum {
   GOMEM_KIND_NONE = 0,
   GOMEM_KIND_MANUAL,        /* malloc, new, gomem_malloc */

@@ -120,9 +120,14 @@ uint32_t sweep_locked(MSpan* s, uint32_t sg) {
   return nalloc;
 }
 
+// Takes s for sweeping (sweepgen h - 2 -> h - 1). The release fence keeps
+// the sweep's writes after that store for find_object, which reads the
+// span's allocation state bracketed by sweepgen (heap/heap.cc).
 bool try_acquire(MSpan* s, uint32_t sg) {
   uint32_t want = sg - 2;
-  return s->sweepgen.compare_exchange_strong(want, sg - 1, std::memory_order_acq_rel);
+  if (!s->sweepgen.compare_exchange_strong(want, sg - 1, std::memory_order_acq_rel)) return false;
+  std::atomic_thread_fence(std::memory_order_release);
+  return true;
 }
 
 // A span popped from an unswept set that does not need sweeping (the caller

@@ -2,6 +2,8 @@
 // above the heap reaches (the collector included).
 #pragma once
 
+#include <atomic>
+
 #include "base/compiler.h"
 #include "heap/arena.h"
 #include "heap/mcache.h"
@@ -25,9 +27,16 @@ extern MCache* g_all_p;
 // that died in the last cycle counts until its span is swept (so does one
 // gomem_gc_free freed early: see gc/finalizer.cc). A free slot of
 // a manual span is recognised by the free key in its word 1 (heap/mspan.h).
-// Reads another thread's span without a lock: exact for objects the caller
-// may use, a snapshot for the others.
+// Reads another thread's span without a lock (but for the rare lookup that
+// a sweep of the span overlaps: heap.cc): exact for objects the caller may
+// use, a snapshot for the others.
 MSpan* find_object(uintptr_t p, uintptr_t* base);
+
+// Tests only (tests/gc_lookup_test.cc): when set, find_object calls it once
+// it has read a collected span's freeindex and allocation bitmap address and
+// before it reads the bitmap, so a test can run a whole cycle in that
+// window. Set and cleared by the test; nullptr otherwise.
+extern std::atomic<void (*)()> g_find_object_hook;
 
 // Hardened build: the guarded large span (heap/mheap.h), live or cached,
 // one of whose guard pages holds p; else nullptr. Lock-free and allocates
