@@ -591,6 +591,69 @@ GC_TEST(GCConcurrent, AThreadPastTheHardGoalDoesNotWaitWhileWorkRemains) {
   EXPECT_GT(st.scanned[2], st.scanned[1]) << "past the hard goal, the threads did no mark work";
 }
 
+// A program thread past the hard goal that waits for the running cycle
+// waits for that cycle's end, not for the collection lock: woken there as
+// the cycle ends, it could find the lock taken again by the collector
+// thread for the next cycle (so it waited through two), or, when it got the
+// lock first, the heap already past the trigger again (other threads
+// allocate meanwhile) and run the next cycle itself, stalled for all of it.
+// Seen on bench/gc gc_threads (8 threads, a small heap): a program thread
+// ran 209 of 335 cycles. Under GOGC=10 (a runway of 10 % of a small heap)
+// kThreads threads allocate garbage until some of them waited for a cycle
+// kWaits times; the started hook counts the cycles an allocating thread
+// began: none may, the background collector thread runs them all.
+constexpr uint64_t kWaits = 20;  // times the threads are to wait for a cycle
+struct RunsStage {
+  std::atomic<int> on_allocator{0};  // cycles started by an allocating thread
+  std::atomic<int> cycles{0};        // cycles started while they allocate
+  std::atomic<uint64_t> waits{0};    // times they were about to wait for a cycle
+  std::atomic<bool> enough{false};
+};
+RunsStage* g_runs = nullptr;
+thread_local bool t_allocator = false;
+
+void on_runs_started(intptr_t) {
+  g_runs->cycles.fetch_add(1);
+  if (t_allocator) g_runs->on_allocator.fetch_add(1);
+}
+
+void on_runs_waiting(intptr_t) {
+  if (g_runs->waits.fetch_add(1) + 1 >= kWaits) g_runs->enough.store(true);
+}
+
+constexpr size_t kRunsBound = size_t{512} << 20;  // bytes each thread allocates at most
+
+void allocate_until_waited() {
+  gomem_register_thread();
+  t_allocator = true;
+  for (size_t n = 0; n < kRunsBound && !g_runs->enough.load(); n += 256) memset(gomem_gc_alloc(256), 1, 16);
+  t_allocator = false;
+  gomem_unregister_thread();
+}
+
+GC_TEST(GCConcurrent, AThreadWaitingForACycleNeverRunsTheNextOneItself) {
+  REQUIRE_CONCURRENT();
+  collect_clean();      // the background collector thread runs from here on
+  static RunsStage st;  // reached by the hooks: not on a stack
+  st.~RunsStage();
+  new (&st) RunsStage();
+  g_runs = &st;
+  int old_percent = gomem_gc_set_percent(10);
+  gomem::gc::ConcHooks hooks;
+  hooks.started = on_runs_started;
+  hooks.waiting = on_runs_waiting;
+  gomem::gc::ConcHooks old = gomem::gc::set_conc_test_hooks(hooks);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) threads.emplace_back(allocate_until_waited);
+  for (auto& t : threads) t.join();
+  gomem_gc_set_percent(old_percent);
+  collect_clean();  // no cycle runs on when the hooks change
+  gomem::gc::set_conc_test_hooks(old);
+  ASSERT_TRUE(st.enough.load()) << "the threads did not wait for cycles " << kWaits << " times";
+  EXPECT_GT(st.cycles.load(), 0);
+  EXPECT_EQ(st.on_allocator.load(), 0) << "of " << st.cycles.load() << " cycles, ran on a thread that waited";
+}
+
 // GOMEM_DIRTY=off (tests/CMakeLists.txt): every cycle stops the world for
 // its whole mark, gctrace says so once, and collection still works.
 GC_TEST(GCConcurrentRefused, StopsTheWorldAndSaysSo) {
