@@ -190,6 +190,9 @@ uint64_t mark_assist_n(uint64_t budget);
 // drain() on the calling thread alone (a test hook's staged race).
 void mark_serial(Marker& m);
 int num_markers();
+// Markers of the running drain that are idle, waiting for work or for the
+// drain's end (tests: gc_conc_test).
+int idle_markers();
 // The markers of a drain beside the program (mark_parallel with assists): a
 // quarter of num_markers, at least one.
 int conc_markers();
