@@ -356,7 +356,7 @@ void wait_for_marking() {
 void wait_cycle_end(const Stall& stall) {
   conc_assist();
   wait_cycle_published(stall.cycle);
-  conc_assist_waited(os::nanotime() - stall.since);  // the cycle started too late: adapt_trigger
+  conc_assist_waited(os::nanotime() - stall.since);  // the program outran the markers: adapt_trigger
 }
 
 }  // namespace
