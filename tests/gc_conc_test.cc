@@ -17,6 +17,8 @@
 // no scan of Y finds the children, and only X's written page leads to them.
 // Every test fails (children freed) if the collector skips the rescan of
 // written pages. No sleeps: the hook waits for the threads, bounded.
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -589,6 +591,163 @@ GC_TEST(GCConcurrent, AThreadPastTheHardGoalDoesNotWaitWhileWorkRemains) {
   EXPECT_FALSE(st.timed_out.load()) << "an allocating thread waited for the cycle while work remained";
   EXPECT_TRUE(st.past_hard[1]) << "the heap never passed the hard goal";
   EXPECT_GT(st.scanned[2], st.scanned[1]) << "past the hard goal, the threads did no mark work";
+}
+
+// A program thread past the hard goal that waits for the running cycle
+// waits for that cycle's end, not for the collection lock: woken there as
+// the cycle ends, it could find the lock taken again by the collector
+// thread for the next cycle (so it waited through two), or, when it got the
+// lock first, the heap already past the trigger again (other threads
+// allocate meanwhile) and run the next cycle itself, stalled for all of it.
+// Seen on bench/gc gc_threads (8 threads, a small heap): a program thread
+// ran 209 of 335 cycles. Under GOGC=10 (a runway of 10 % of a small heap)
+// kThreads threads allocate garbage until some of them waited for a cycle
+// kWaits times; the started hook counts the cycles an allocating thread
+// began: none may, the background collector thread runs them all.
+constexpr uint64_t kWaits = 20;  // times the threads are to wait for a cycle
+struct RunsStage {
+  std::atomic<int> on_allocator{0};  // cycles started by an allocating thread
+  std::atomic<int> cycles{0};        // cycles started while they allocate
+  std::atomic<uint64_t> waits{0};    // times they were about to wait for a cycle
+  std::atomic<bool> enough{false};
+};
+RunsStage* g_runs = nullptr;
+thread_local bool t_allocator = false;
+
+void on_runs_started(intptr_t) {
+  g_runs->cycles.fetch_add(1);
+  if (t_allocator) g_runs->on_allocator.fetch_add(1);
+}
+
+void on_runs_waiting(intptr_t) {
+  if (g_runs->waits.fetch_add(1) + 1 >= kWaits) g_runs->enough.store(true);
+}
+
+constexpr size_t kRunsBound = size_t{512} << 20;  // bytes each thread allocates at most
+
+void allocate_until_waited() {
+  gomem_register_thread();
+  t_allocator = true;
+  for (size_t n = 0; n < kRunsBound && !g_runs->enough.load(); n += 256) memset(gomem_gc_alloc(256), 1, 16);
+  t_allocator = false;
+  gomem_unregister_thread();
+}
+
+GC_TEST(GCConcurrent, AThreadWaitingForACycleNeverRunsTheNextOneItself) {
+  REQUIRE_CONCURRENT();
+  collect_clean();      // the background collector thread runs from here on
+  static RunsStage st;  // reached by the hooks: not on a stack
+  st.~RunsStage();
+  new (&st) RunsStage();
+  g_runs = &st;
+  int old_percent = gomem_gc_set_percent(10);
+  gomem::gc::ConcHooks hooks;
+  hooks.started = on_runs_started;
+  hooks.waiting = on_runs_waiting;
+  gomem::gc::ConcHooks old = gomem::gc::set_conc_test_hooks(hooks);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) threads.emplace_back(allocate_until_waited);
+  for (auto& t : threads) t.join();
+  gomem_gc_set_percent(old_percent);
+  collect_clean();  // no cycle runs on when the hooks change
+  gomem::gc::set_conc_test_hooks(old);
+  ASSERT_TRUE(st.enough.load()) << "the threads did not wait for cycles " << kWaits << " times";
+  EXPECT_GT(st.cycles.load(), 0);
+  EXPECT_EQ(st.on_allocator.load(), 0) << "of " << st.cycles.load() << " cycles, ran on a thread that waited";
+}
+
+// An idle marker waiting for a peer that holds the last work (or would end
+// the drain) sleeps on a futex instead of spinning or yielding: on a busy
+// machine the peer may be descheduled, and a spinning marker takes the CPU
+// it needs (the idle loop used to call sched_yield for ever). Staged in the
+// final stop of a forced cycle (the world stopped, so every program thread
+// sleeps): kIdleObjs objects, unreachable at the first stop, are made
+// reachable from a global by the round hook, so the final stop's drain must
+// mark them; the scan hook holds the first marker that scans one until
+// every other marker is idle, then until no other thread of the process is
+// running or runnable (/proc/self/task/*/stat). A spinning marker always
+// is. The hook reads /proc with system calls only (the world is stopped:
+// nothing that may allocate).
+constexpr int kIdleObjs = 256;
+struct IdleStage {
+  std::atomic<bool> fired{false}, idle{false}, slept{false};
+  uintptr_t masked[kIdleObjs] = {};  // the objects, masked: unreachable
+};
+IdleStage* g_idle = nullptr;
+uintptr_t g_idle_live[kIdleObjs];  // the round hook unmasks them here: a root
+
+// Threads of this process other than the caller in state R (running or
+// runnable), or -1 if /proc cannot be read.
+int others_running() {
+  int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY);
+  if (dir < 0) return -1;
+  long self = syscall(SYS_gettid);
+  int n = 0;
+  char buf[4096];
+  long got;
+  while ((got = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+    for (long off = 0; off < got;) {
+      const char* name = buf + off + 19;  // struct linux_dirent64: d_name
+      off += *reinterpret_cast<unsigned short*>(buf + off + 16);
+      if (name[0] < '0' || name[0] > '9' || atol(name) == self) continue;
+      char path[64], st[512];
+      snprintf(path, sizeof path, "/proc/self/task/%s/stat", name);
+      int fd = open(path, O_RDONLY);
+      if (fd < 0) continue;  // gone
+      ssize_t len = read(fd, st, sizeof st - 1);
+      close(fd);
+      if (len <= 0) continue;
+      st[len] = 0;
+      const char* paren = strrchr(st, ')');
+      if (paren && paren[1] == ' ' && paren[2] == 'R') n++;
+    }
+  }
+  close(dir);
+  return n;
+}
+
+void on_idle_round(intptr_t r) {
+  if (r != -1) return;
+  for (int i = 0; i < kIdleObjs; i++) g_idle_live[i] = g_idle->masked[i] ^ kMask;
+}
+
+void on_idle_scanned(intptr_t) {
+  if (gomem::gc::g_conc.marking.load() || g_idle->fired.exchange(true)) return;  // the final stop's drain only
+  auto deadline = std::chrono::steady_clock::now() + kBound;
+  while (gomem::gc::idle_markers() < gomem::gc::num_markers() - 1)
+    if (std::chrono::steady_clock::now() > deadline) return;
+  g_idle->idle.store(true);
+  while (others_running() != 0) {
+    if (std::chrono::steady_clock::now() > deadline) return;
+    std::this_thread::yield();
+  }
+  g_idle->slept.store(true);
+}
+
+GC_TEST(GCConcurrent, AnIdleMarkerSleepsWhileAPeerHoldsTheWork) {
+  REQUIRE_CONCURRENT();
+  if (gomem::gc::num_markers() < 2) GTEST_SKIP() << "one marker";
+  if (others_running() < 0) GTEST_SKIP() << "no /proc";
+  NoAutoGC off;         // no cycle but the forced ones below
+  collect_clean();      // the markers run from here on
+  static IdleStage st;  // reached by the hooks: not on a stack
+  st.~IdleStage();
+  new (&st) IdleStage();
+  g_idle = &st;
+  for (int i = 0; i < kIdleObjs; i++) st.masked[i] = make_masked(kChild, 8000 + static_cast<uint64_t>(i));
+  gomem::gc::ConcHooks hooks;
+  hooks.round = on_idle_round;
+  gomem::gc::ConcHooks old = gomem::gc::set_conc_test_hooks(hooks);
+  gomem::gc::g_conc_scan_hook.store(on_idle_scanned);
+  collect_clean();
+  gomem::gc::g_conc_scan_hook.store(nullptr);
+  gomem::gc::set_conc_test_hooks(old);
+  ASSERT_TRUE(st.fired.load()) << "the final stop's drain scanned nothing";
+  ASSERT_TRUE(st.idle.load()) << "the other markers never went idle";
+  EXPECT_TRUE(st.slept.load()) << "an idle marker kept running while its peer held the work";
+  for (int i = 0; i < kIdleObjs; i++)
+    EXPECT_TRUE(alive(g_idle_live[i] ^ kMask, kChild, 8000 + static_cast<uint64_t>(i)));
+  memset(g_idle_live, 0, sizeof g_idle_live);
 }
 
 // GOMEM_DIRTY=off (tests/CMakeLists.txt): every cycle stops the world for

@@ -278,11 +278,17 @@ static void gcb_report(const char *bench, int depth, double seconds) {
          " pauses=%" PRIu64 " pauses_lost=%" PRIu64
          " pause_p50_ms=%.3f pause_p99_ms=%.3f pause_max_ms=%.3f"
          " pause_total_ms=%.3f stall_p50_ms=%.3f stall_p99_ms=%.3f stall_max_ms=%.3f"
-         " heap_mb=%.1f gc_cpu_pct=%.1f\n",
+         " heap_mb=%.1f gc_cpu_pct=%.1f",
          GCB_VARIANT, bench, depth, seconds, gcb_cycles(), gcb_npauses, gcb_pauses_lost,
          gcb_pct_ms(p, np, 0.50), gcb_pct_ms(p, np, 0.99), gcb_pct_ms(p, np, 1.0),
          gcb_pause_total_ms(), gcb_pct_ms(s, ns, 0.50), gcb_pct_ms(s, ns, 0.99),
          gcb_pct_ms(s, ns, 1.0), gcb_heap_mb(), gcb_gc_cpu_pct(seconds));
+#if defined(GCB_GOMEM)
+  /* The sum of every stall (gomem_stats.wait_total_ns): time program threads
+   * waited for concurrent cycles they outran, all threads together. */
+  printf(" wait_total_ms=%.3f", (double)gcb_stats->wait_total_ns / 1e6);
+#endif
+  printf("\n");
   fflush(stdout);
 }
 

@@ -103,9 +103,12 @@
 //     on with its debt and looks again after kRetryBytes more. Past it, it
 //     parks (bounded by kParkNs, woken when a marker flushes credit or a
 //     drain opens) and pays as soon as it can; only when marking is over
-//     and it still owes does it wait for the cycle's end, on the collection
-//     lock (the final stop, bounded by the cycle; the markers never wait for
-//     the program). A thread past the hard goal before the cycle's first
+//     and it still owes does it wait for the cycle's end (the final stop,
+//     bounded by the cycle; the markers never wait for the program): until
+//     the cycle is published (gc.cc: wait_cycle_published), not on the
+//     collection lock, which the collector thread may take again for the
+//     next cycle before a woken waiter runs; and it never runs a cycle
+//     itself while the collector thread exists. A thread past the hard goal before the cycle's first
 //     stop waits for marking to start (wait_for_marking), not for the whole
 //     cycle, and counts as a cycle that started late (adapt_trigger).
 // Every such stall (an assist's scanning or parking, a wait) is recorded in
@@ -120,8 +123,8 @@
 // round's, never the final stop's) and marks with its own Marker until the
 // drain is done. Between drains it sleeps on g_conc.drains, which the
 // collector bumps when a drain opens and after clearing g_conc.marking just
-// before the final stop; from then on it waits only for the final stop, on
-// the collection lock. A drain returns only once its assists left, so none
+// before the final stop; from then on it waits only for the cycle's end
+// (wait_cycle_end). A drain returns only once its assists left, so none
 // marks while the world is stopped.
 //
 // Measured on binary-trees (docs/gc.md section 9): pre-cleaning does not
@@ -346,6 +349,16 @@ void wait_for_marking() {
   record_stall(ns, cycle);
 }
 
+// Past the hard goal, owing work that there is none left to do: helps the
+// drains still open to assists, then waits for the end of the cycle it is
+// charged to (wait_cycle_published: never on the collection lock, and never
+// running a cycle itself). The caller records the stall.
+void wait_cycle_end(const Stall& stall) {
+  conc_assist();
+  wait_cycle_published(stall.cycle);
+  conc_assist_waited(os::nanotime() - stall.since);  // the program outran the markers: adapt_trigger
+}
+
 }  // namespace
 
 void conc_charge(uint64_t bytes) {
@@ -401,13 +414,19 @@ void Marker::flush_credit() {
   if (g_conc.parked.load(std::memory_order_relaxed) != 0) conc_wake_assists();
 }
 
-bool conc_collect_here(bool starved) {
+bool conc_collect_here(bool starved, Stall* stall) {
   if (!g_conc.started.load(std::memory_order_relaxed) || g_heap.commit_hook == nullptr) return true;
   bool past = past_hard_goal();
+  if (past && t_collector) return true;
+  uint32_t cycle = cycle_running();  // before running: if running, this cycle or an earlier one runs
   bool running = g_conc.running.load(std::memory_order_acquire);
   // Past the hard goal, the caller waits for the cycle's end when it owes
   // work and marking is over (starved), or when only the final stop is left.
-  if (past && (starved || (running && !g_conc.marking.load(std::memory_order_acquire)) || t_collector)) return true;
+  if (past && (starved || (running && !g_conc.marking.load(std::memory_order_acquire)))) {
+    if (stall->since == 0) *stall = {os::nanotime(), cycle};
+    wait_cycle_end(*stall);
+    return false;
+  }
   if (!g_conc.pending.exchange(true, std::memory_order_acq_rel)) {
     g_conc.kick.fetch_add(1, std::memory_order_acq_rel);
     os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_conc.kick), 1);

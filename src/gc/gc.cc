@@ -144,12 +144,24 @@ uint32_t publish_cycle(bool forced, bool minor, uint64_t start_pause, uint64_t f
   g_cycles.last_gc = end_wall;
   g_cycles.gc_cpu_fraction = cpu_fraction();
   g_cycles.num_gc.store(n, std::memory_order_release);
+  os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_cycles.num_gc), 1 << 30);  // wait_cycle_published
   return n;
 }
 
 }  // namespace
 
 uint32_t cycle_running() { return g_cycles.num_gc.load(std::memory_order_acquire) + 1; }
+
+void wait_cycle_published(uint32_t n) {
+  constexpr int64_t kRecheckNs = 10 * 1000 * 1000;
+  for (;;) {
+    uint32_t g = g_cycles.num_gc.load(std::memory_order_acquire);
+    if (static_cast<int32_t>(g - n) >= 0) return;
+    // No cycle runs or is asked for: none will publish n.
+    if (!g_cycles.lock.is_locked() && !g_conc.pending.load(std::memory_order_acquire)) return;
+    os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_cycles.num_gc), g, kRecheckNs);
+  }
+}
 
 // A program thread was held up ns by the pacer (a stall, gomem.h), charged
 // to the cycle n it began waiting on (cycle_running() then), even if that
@@ -287,14 +299,12 @@ void collect(Trigger why, int64_t stalled_since) {
   // The world runs and no lock of gomem's is held: the callback may
   // allocate and take the program's locks.
   run_cycle_start_fn();
-  // Concurrent mode: a program thread the pacer sends here stalls (the
-  // collector thread's cycles and forced ones are no stall).
+  // Concurrent mode: a program thread the pacer sends here (no collector
+  // thread runs) stalls; the collector thread's cycles and forced ones are
+  // no stall.
   bool stall = why == Trigger::kHeap && conc_stalls_caller();
-  bool assist = stall && g_conc.running.load(std::memory_order_relaxed);
   int64_t t_wait = stall ? (stalled_since ? stalled_since : os::nanotime()) : 0;
-  if (assist) conc_assist();
   MutexLock gl(g_cycles.lock);
-  if (assist) conc_assist_waited(os::nanotime() - t_wait);
   if (should_collect(why)) run_cycle(why);  // else another thread just collected
   // Under the collection lock: the cycle it waited for or ran is published.
   if (stall) record_stall(os::nanotime() - t_wait, g_cycles.num_gc.load(std::memory_order_relaxed));

@@ -190,6 +190,9 @@ uint64_t mark_assist_n(uint64_t budget);
 // drain() on the calling thread alone (a test hook's staged race).
 void mark_serial(Marker& m);
 int num_markers();
+// Markers of the running drain that are idle, waiting for work or for the
+// drain's end (tests: gc_conc_test).
+int idle_markers();
 // The markers of a drain beside the program (mark_parallel with assists): a
 // quarter of num_markers, at least one.
 int conc_markers();
@@ -353,8 +356,8 @@ struct ConcNote {
 // (-1: after the first drain); waiting(-1), called by a program thread
 // about to wait for the running cycle (past the hard goal with no work to
 // pay its assist debt with: it parks until there is some, or helps the
-// drains open to it and then waits on the collection lock, which the
-// calling cycle holds until it is over); opened(-1), called by the collector when a
+// drains open to it and then waits until the cycle is published);
+// opened(-1), called by the collector when a
 // drain opens to assists, before the helper markers are woken (mark.cc).
 // Set while no cycle runs.
 using ConcHook = void (*)(intptr_t);
@@ -405,25 +408,36 @@ double assist_work_per_byte();
 // The number of the cycle that marks now, or the next one if none does (the
 // last published + 1): a stall that begins now is charged to it.
 uint32_t cycle_running();
+// Returns once cycle n is published (gomem_stats.num_gc >= n): a futex wait
+// on num_gc, which publish_cycle wakes; re-checked every 10 ms, and over at
+// once when no cycle runs (the collection lock is free) and none is asked
+// for, as nothing would publish n then. A program thread in concurrent mode
+// waits for the running cycle's end here, not on the collection lock: a
+// waiter woken there when the cycle ends may find the collector thread
+// holding it again for the next cycle, and then runs the one after itself.
+void wait_cycle_published(uint32_t n);
 // A thread was held up ns by the collector (gc.cc; gomem_stats.wait_ns):
 // charged to cycle n (taken from cycle_running() when the stall began).
 void record_stall(int64_t ns, uint32_t n);
-// A program thread must wait for the running cycle (an allocation assist;
-// gc.cc): conc_assist helps each drain open to assists until the final stop
-// is next (the caller then waits for it on the collection lock); it waited
-// ns in all. Preemptible, no lock of gomem's held.
+// A program thread must wait for the running cycle (an allocation assist
+// past the hard goal): conc_assist helps each drain open to assists until
+// the final stop is next (the caller then waits for the cycle's end,
+// wait_cycle_published); conc_assist_waited: it waited ns in all.
+// Preemptible, no lock of gomem's held.
 void conc_assist();
 void conc_assist_waited(int64_t ns);
 // A drain opened to assists (mark.cc), or marking is over: wakes the
 // threads waiting in conc_assist.
 void conc_wake_assists();
-// The pacer's trigger was crossed: false if the cycle is left to the
-// background collector thread (running, or just asked to run one), so the
-// caller goes on; true if the caller must collect (stw mode, no background
-// thread, or the heap is past the hard goal and the caller could not pay its
-// way: starved (conc_pay_assist), or no cycle marking; it waits for a
-// running cycle on the collection lock).
-bool conc_collect_here(bool starved);
+// The pacer's trigger was crossed: true if the caller must collect (stw
+// mode, no background thread, or the background thread itself past the
+// hard goal); else false, the cycle left to the background collector thread
+// (running, or just asked to run one). Past the hard goal, a caller that
+// could not pay its way (starved, conc_pay_assist) or finds only the final
+// stop left waits for the running cycle's end first (*stall: since when and
+// on which cycle, for the caller to record), and one that finds no cycle
+// marking waits for its first stop.
+bool conc_collect_here(bool starved, Stall* stall);
 void conc_fork_child();
 // Black allocation (g_conc.black set): a span a P takes has its free slots
 // marked; when it gives it back the slots still free are unmarked.

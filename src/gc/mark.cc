@@ -5,7 +5,11 @@
 // pool; a marker that sees idle peers while the pool is empty gives away half
 // of its buffer (Go's gcWork.balance). Marking ends when every marker is
 // idle and the pool is empty, which the pool lock makes exact: buffers are
-// only added by markers that are not idle.
+// only added by markers that are not idle. An idle marker spins briefly,
+// then sleeps on a futex until a buffer is added or the drain ends
+// (idle_sleep): the peer it waits for may be one the scheduler has set
+// aside (on a machine busy with other processes), and spinning or yielding
+// against it only takes the CPU that peer needs.
 //
 // A concurrent cycle's drains beside the program (mark_parallel with
 // assists open) also take program threads that would otherwise wait for
@@ -54,6 +58,11 @@ struct Pool {
   WorkBuf* empty = nullptr;
   std::atomic<uint32_t> nfull{0};
   std::atomic<int> nwait{0};
+  // Idle markers asleep (idle_sleep: atomic adds by each) and the word they
+  // sleep on, bumped (then a futex wake) by whoever adds a full buffer or
+  // ends the drain while one sleeps (wake_idle).
+  std::atomic<uint32_t> nsleep{0};
+  std::atomic<uint32_t> wake_seq{0};
   int nworkers = 1;  // under the lock (the drain's owner sets it, assists add themselves)
   std::atomic<bool> done{false};
   // Assists: open is set under the lock by mark_parallel while assists may
@@ -86,9 +95,36 @@ constexpr uint32_t kRoundOne = 16;
 constexpr uint64_t kCreditSlack = 64 * 1024;
 // An assist waits this many spins for a marker to give it work.
 constexpr int kWantSpins = 1000;
+// An idle marker spins this many times for work, then sleeps (idle_sleep).
+constexpr int kIdleSpins = 1000;
 // While a cycle marks beside the program, a marker with this much work
 // puts half of it in an empty pool for the assists.
 constexpr uint32_t kKeepShared = 8;
+
+// A full buffer was added or the drain is done: wakes the idle markers
+// asleep. The seq_cst fence pairs with idle_sleep's: either it sees the
+// sleeper counted, or the sleeper sees the buffer (or done).
+void wake_idle() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (g_pool.nsleep.load(std::memory_order_relaxed) == 0) return;
+  g_pool.wake_seq.fetch_add(1, std::memory_order_release);
+  os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.wake_seq), 1 << 30);
+}
+
+// An idle marker that spun kIdleSpins times without finding work: sleeps
+// until a buffer is added or the drain is done, rather than spin or yield
+// against a peer that the scheduler has set aside (the peer holding the
+// last work, or the one that would end the drain). The bound only
+// re-checks, in case a wake was lost.
+void idle_sleep() {
+  constexpr int64_t kRecheckNs = 10 * 1000 * 1000;
+  uint32_t seq = g_pool.wake_seq.load(std::memory_order_acquire);
+  g_pool.nsleep.fetch_add(1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (g_pool.nfull.load(std::memory_order_relaxed) == 0 && !g_pool.done.load(std::memory_order_relaxed))
+    os::futex_wait(reinterpret_cast<volatile uint32_t*>(&g_pool.wake_seq), seq, kRecheckNs);
+  g_pool.nsleep.fetch_sub(1, std::memory_order_relaxed);
+}
 
 WorkBuf* new_buf() {
   {
@@ -170,6 +206,8 @@ int num_markers() {
   return n < 1 ? 1 : n;
 }
 
+int idle_markers() { return g_pool.nwait.load(std::memory_order_acquire); }
+
 void Marker::init() { buf_ = new_buf(); }
 
 void Marker::release() {
@@ -184,6 +222,7 @@ void Marker::flush_full() {
     g_pool.full = buf_;
     g_pool.nfull.fetch_add(1, std::memory_order_release);
   }
+  wake_idle();
   buf_ = new_buf();
 }
 
@@ -227,10 +266,13 @@ void Marker::balance() {
   memmove(buf_->obj, buf_->obj + half, (buf_->n - half) * sizeof(uintptr_t));
   b->n = half;
   buf_->n -= half;
-  MutexLock l(g_pool.lock);
-  b->next = g_pool.full;
-  g_pool.full = b;
-  g_pool.nfull.fetch_add(1, std::memory_order_release);
+  {
+    MutexLock l(g_pool.lock);
+    b->next = g_pool.full;
+    g_pool.full = b;
+    g_pool.nfull.fetch_add(1, std::memory_order_release);
+  }
+  wake_idle();
 }
 
 void find_trace_root() {
@@ -365,6 +407,7 @@ void Marker::drain() {
       if (g_pool.full) continue;
       if (g_pool.nwait.fetch_add(1, std::memory_order_acq_rel) + 1 == g_pool.nworkers) {
         g_pool.done.store(true, std::memory_order_release);
+        wake_idle();
         return;
       }
     }
@@ -377,10 +420,10 @@ void Marker::drain() {
         g_pool.nwait.fetch_sub(1, std::memory_order_acq_rel);
         break;
       }
-      if (++spins < 1000)
+      if (++spins < kIdleSpins)
         cpu_relax();
       else
-        os::yield();
+        idle_sleep();
     }
   }
 }
@@ -515,6 +558,7 @@ uint64_t mark_assist_n(uint64_t budget) {
       g_pool.done.store(true, std::memory_order_release);
     g_pool.assisted->absorb(m);
   }
+  wake_idle();
   m.release();
   g_pool.assisting.fetch_sub(1, std::memory_order_acq_rel);
   os::futex_wake(reinterpret_cast<volatile uint32_t*>(&g_pool.assisting), 1);

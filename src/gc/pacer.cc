@@ -163,7 +163,7 @@ double assist_work_per_byte() {
 void maybe_trigger() {
   Stall stall;
   bool starved = conc_pay_assist(&stall);
-  if (due() && conc_collect_here(starved))
+  if (due() && conc_collect_here(starved, &stall))
     collect(Trigger::kHeap, stall.since);
   else if (stall.since != 0)
     record_stall(os::nanotime() - stall.since, stall.cycle);
