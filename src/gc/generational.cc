@@ -61,6 +61,52 @@
 // tracker is Off (fork_child); its next cycle re-initialises it (which
 // registers every range again) and is full.
 //
+// Concurrent generational collection (GOMEM_GC=gencon: gc_mode 3): the
+// minor and the full cycles above, each marked as concurrent.cc marks (a
+// short first stop, the markers beside the program with black allocation,
+// bounded pre-cleaning rounds, a short final stop). A full cycle is a
+// concurrent cycle that clears every mark in its first stop. A minor one
+// differs from concurrent.cc's only in its first stop's protection:
+//   - no protect_all: it would turn the pages written since the last cycle
+//     (the remembered set) clean unread. Instead one scan before the stop
+//     reports them, rescans their old objects and protects them again in
+//     the same walk (kReprotect), and a second one in the stop does the
+//     same for the pages written in between; no stop-the-world rescan of
+//     the whole remembered set (gen_conc_before_stop, gen_conc_in_stop).
+//     Marks set before the stop are safe: the young objects they reach
+//     stay marked (floating garbage at worst), and whatever the program
+//     writes after the scan that saw a page is on a page written again.
+//   - After that scan every heap page is protected, as after protect_all:
+//     a page not reported was protected, and one reported is protected
+//     again. So from the first stop on, the two uses of the dirty bits are
+//     one: pages written during marking are pre-cleaning work (kReprotect:
+//     their marked objects, old ones included, are rescanned) and, from
+//     the final scan on (kReportOnly), the next cycle's remembered set. A
+//     page a pre-cleaning round protected again drops out of the next
+//     remembered set, which is safe: the round rescanned it after the
+//     write, and the final drain re-establishes the invariant above for the
+//     whole heap (no marked object points to an unmarked one). The final
+//     stop then protects the old spans' written pages (gen_end_mark) as a
+//     stop-the-world minor does.
+//   - The race it must win: an old object on a page the first stop found
+//     clean (so not rescanned) receives, during marking, the only pointer
+//     to a young object no marker reached. The old object is marked, no
+//     marker scans it; its page, protected since the last cycle, is
+//     reported by the next round or the final stop, and rescanned
+//     (tests/gc_gencon_test.cc).
+//   - Objects allocated during a minor cycle are allocated black
+//     (concurrent.cc), and the sweep keeps the marks: they are old from
+//     then on, even those that died at once (floating garbage only a full
+//     cycle frees). They count as promoted bytes (gen_end_mark's black),
+//     so they bring the next full cycle closer, not the goal.
+//   - Young spans are swept as in generational mode (after the final stop,
+//     lazily): the mark bits the sweep copies into the alloc bits hold the
+//     black objects, and the free slots a P still held were unmarked when
+//     it gave the span back in the final stop.
+// The trigger is concurrent mode's (below the goal); the proportional
+// assists expect the scan work of the last cycle of the same kind
+// (conc_work): a minor cycle's is a fraction of a full one's.
+//
 // Synchronisation: every field of g_gen is written under the collection
 // lock (gc.cc) or during initialisation, and read there; sticky is read by
 // sweepers, set once before any collected span exists.
@@ -163,6 +209,10 @@ void protect_old_run(void*, uintptr_t lo, uintptr_t hi) {
   if (from) g_dirty.protect(from, to);
 }
 
+// DirtyRunFn of a first stop that keeps no mark (a full or stop-the-world
+// kind): a page written before the stop needs only its protection back.
+void ignore_run(void*, uintptr_t, uintptr_t) {}
+
 void say_off_once() { say_tracking_off_once(&g_gen.said_off, "generational", "is a full stop-the-world one"); }
 
 }  // namespace
@@ -190,6 +240,8 @@ bool start_dirty_tracking() {
   // Pages committed before the hook would never be registered: only a heap
   // with no arena yet can be tracked (the runtime calls this right after
   // initialising it).
+  // GOMEM_GC=gencon asks twice (gen_init, then conc_init).
+  if (g_heap.commit_hook != nullptr) return true;
   if (g_heap.arenas() != nullptr || !g_dirty.init()) return false;
   g_heap.commit_hook = commit_hook;
   return true;
@@ -239,20 +291,45 @@ CycleKind gen_start_mark(CycleKind kind, Marker& m, int64_t* dirty_pages) {
   return kind;
 }
 
-void gen_end_mark(CycleKind kind, uint64_t marked) {
+bool gen_conc_before_stop(CycleKind kind, Marker& m, ConcNote* note) {
+  if (kind == CycleKind::kStw) return g_dirty.protect_all();
+  g_conc.last_work = g_gen.conc_work[kind == CycleKind::kMinor];
+  if (kind == CycleKind::kFull) return g_dirty.protect_all();
+  note->remembered_pages = g_dirty.scan_all(rescan_dirty_run, &m, DirtyTracker::kReprotect);
+  return note->remembered_pages >= 0;
+}
+
+bool gen_conc_in_stop(CycleKind kind, Marker& m, ConcNote* note) {
+  if (kind == CycleKind::kMinor) {
+    int64_t n = g_dirty.scan_all(rescan_dirty_run, &m, DirtyTracker::kReprotect);
+    if (n < 0) return false;
+    note->remembered_pages += n;
+    return true;
+  }
+  if (kind == CycleKind::kFull) {
+    clear_marks();
+    g_gen.armed = true;  // every page is protected (or reports written) from here on
+  }
+  return g_dirty.scan_all(ignore_run, nullptr, DirtyTracker::kReprotect) >= 0;
+}
+
+void gen_end_mark(CycleKind kind, uint64_t traced, uint64_t black) {
   if (kind != CycleKind::kStw && g_gen.armed &&
       g_dirty.scan_all(protect_old_run, nullptr, DirtyTracker::kReportOnly) < 0)
     g_gen.armed = false;
+  if (kind != CycleKind::kStw && g_conc.requested) g_gen.conc_work[kind == CycleKind::kMinor] = g_conc.last_work;
   if (kind != CycleKind::kMinor) {
     if (kind == CycleKind::kFull) {
-      g_gen.full_marked = marked;
+      g_gen.full_marked = traced;
       g_gen.minors = 0;
       g_gen.full_due = false;
     }
-    pacer_commit(marked, marked);
+    pacer_commit(traced + black, traced);
     return;
   }
-  uint64_t total = g_pacer.heap_marked.load(std::memory_order_relaxed) + marked;
+  // Objects allocated black during a concurrent minor cycle are marked: old
+  // from now on, as if they had survived it.
+  uint64_t total = g_pacer.heap_marked.load(std::memory_order_relaxed) + traced + black;
   // Objects promoted since the last full cycle may be dead: they may fill
   // a quarter of GOGC's headroom over that cycle's live heap (more let the
   // peak RSS of tests/gc_stress_test.cc's 50 MB random-replacement heap pass
@@ -273,7 +350,7 @@ void gen_end_mark(CycleKind kind, uint64_t marked) {
 
 uint32_t gc_mode() {
   if (!g_dirty.tracking()) return 0;
-  if (g_gen.sticky.load(std::memory_order_relaxed)) return 1;
+  if (g_gen.sticky.load(std::memory_order_relaxed)) return g_conc.requested ? 3 : 1;
   return g_heap.commit_hook != nullptr ? 2 : 0;  // concurrent.cc started tracking
 }
 
