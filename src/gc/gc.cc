@@ -245,6 +245,9 @@ void run_cycle(Trigger why) {
   int64_t t_end = os::nanotime();
   uint64_t wall = static_cast<uint64_t>(os::walltime());
   start_the_world();
+  int64_t t_unprotect = os::nanotime();
+  if (conc) gen_unprotect_young();
+  t_unprotect = os::nanotime() - t_unprotect;
   int markers = num_markers();
   // A concurrent cycle: its time beside the program counted as all of its
   // markers busy (rough: they idle at the end of each drain), plus the
@@ -252,7 +255,8 @@ void run_cycle(Trigger why) {
   int64_t conc_ns = conc ? cn.final_stop0 - cn.start_stop0 - cn.start_pause : 0;
   uint64_t beside = conc ? static_cast<uint64_t>(conc_ns * conc_markers() + cn.paid_ns) : 0;
   g_cycles.gc_cpu_ns += static_cast<uint64_t>(t_mark - t_stop) * static_cast<uint64_t>(markers) + beside +
-                        static_cast<uint64_t>(t_stop - start - conc_ns) + static_cast<uint64_t>(t_end - t_mark);
+                        static_cast<uint64_t>(t_stop - start - conc_ns) + static_cast<uint64_t>(t_end - t_mark) +
+                        static_cast<uint64_t>(t_unprotect);
   uint64_t start_pause = conc ? static_cast<uint64_t>(cn.start_pause) : 0;
   uint64_t final_pause = static_cast<uint64_t>(t_end - t_stop0);
   uint32_t n = publish_cycle(forced, kind == CycleKind::kMinor, start_pause, final_pause, wall);

@@ -313,6 +313,23 @@ bool gen_conc_in_stop(CycleKind kind, Marker& m, ConcNote* note) {
   return g_dirty.scan_all(ignore_run, nullptr, DirtyTracker::kReprotect) >= 0;
 }
 
+void gen_unprotect_young() {
+  if (!g_gen.sticky.load(std::memory_order_relaxed) || !g_gen.armed) return;
+  uintptr_t from = 0, to = 0;  // the stretch to unprotect; from == 0: none
+  for (HeapArena* a = g_heap.arenas(); a; a = a->next) {
+    for_each_span_in(a->base, a->base + kArenaBytes, [&](MSpan* s, uintptr_t lo, uintptr_t hi) {
+      if (!kind_is_gc(s->kind) || stays_old(s)) return;
+      if (from && lo != to) {
+        if (!g_dirty.unprotect(from, to)) g_gen.armed = false;
+        from = 0;
+      }
+      if (!from) from = lo;
+      to = hi;
+    });
+  }
+  if (from && !g_dirty.unprotect(from, to)) g_gen.armed = false;
+}
+
 void gen_end_mark(CycleKind kind, uint64_t traced, uint64_t black) {
   if (kind != CycleKind::kStw && g_gen.armed &&
       g_dirty.scan_all(protect_old_run, nullptr, DirtyTracker::kReportOnly) < 0)

@@ -268,6 +268,10 @@ void gen_end_mark(CycleKind kind, uint64_t traced, uint64_t black);
 struct ConcNote;
 bool gen_conc_before_stop(CycleKind kind, Marker& m, ConcNote* note);
 bool gen_conc_in_stop(CycleKind kind, Marker& m, ConcNote* note);
+// GOMEM_GC=gencon, after a concurrent cycle, the world running again (under
+// the collection lock): lifts the protection the cycle set on the pages of
+// collected spans that do not stay old (the allocator fills them next).
+void gen_unprotect_young();
 void gen_fork_child();
 // Dirty-page tracking for the heap (generational.cc): starts the tracker
 // and registers heap pages as they are committed. Only before any arena
