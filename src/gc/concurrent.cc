@@ -11,6 +11,10 @@
 //      cache_span, see below), the roots (stacks, registers, TLS, data
 //      segments, added ranges, uncollectable blocks, finalizer roots) are
 //      scanned into the mark work, and the world starts again.
+//      GOMEM_GC=gencon (generational.cc): a full cycle also clears every
+//      mark; a minor one keeps them and, instead of protect_all, rescans
+//      the pages written since the last cycle with reprotecting scans
+//      (gen_conc_before_stop, gen_conc_in_stop).
 //   2. The markers drain the work while the program runs.
 //   3. Pre-cleaning, while the program runs, at most kMaxRounds rounds: one
 //      PAGEMAP_SCAN lists the heap pages written since they were protected
