@@ -217,7 +217,7 @@ void run_cycle(Trigger why) {
   if (conc) os::clear_dead_stack();
   if (conc && conc_mark(m, &cn, kind)) {
     t_stop0 = cn.final_stop0;
-    dirty_pages = cn.remembered_pages;
+    dirty_pages = cn.remembered;
   } else {
     if (!conc) stop_the_world();  // else conc_mark left it stopped, nothing marked
     conc = false;

@@ -307,15 +307,15 @@ bool gen_conc_before_stop(CycleKind kind, Marker& m, ConcNote* note) {
   if (kind == CycleKind::kStw) return g_dirty.protect_all();
   g_conc.last_work = g_gen.conc_work[kind == CycleKind::kMinor];
   if (kind == CycleKind::kFull) return g_dirty.protect_all();
-  note->remembered_pages = g_dirty.scan_all(rescan_dirty_run, &m, DirtyTracker::kReprotect);
-  return note->remembered_pages >= 0;
+  note->remembered = g_dirty.scan_all(rescan_dirty_run, &m, DirtyTracker::kReprotect);
+  return note->remembered >= 0;
 }
 
 bool gen_conc_in_stop(CycleKind kind, Marker& m, ConcNote* note) {
   if (kind == CycleKind::kMinor) {
     int64_t n = g_dirty.scan_all(rescan_dirty_run, &m, DirtyTracker::kReprotect);
     if (n < 0) return false;
-    note->remembered_pages += n;
+    note->remembered += n;
     return true;
   }
   if (kind == CycleKind::kFull) {

@@ -262,7 +262,7 @@ void gen_end_mark(CycleKind kind, uint64_t traced, uint64_t black);
 // has the design of GOMEM_GC=gencon). Before the stop: protects the whole
 // heap (kStw, kFull) or rescans the pages written since the last cycle (a
 // minor one, which protects them again and counts them in
-// note->remembered_pages). In the stop: re-protects the pages written in
+// note->remembered). In the stop: re-protects the pages written in
 // between, rescanning them (minor) or clearing every mark first (kFull).
 // False if the tracker refused: every page may be written.
 struct ConcNote;
@@ -358,14 +358,14 @@ struct ConcNote {
   int64_t final_stop0 = 0;  // when the final stop began
   int rounds = 0;           // pre-cleaning rounds run
   int64_t round_pages[kMaxRounds] = {};
-  int64_t final_pages = 0;       // pages written since the last round
-  int64_t remembered_pages = 0;  // GOMEM_GC=gencon, a minor cycle: pages written since the last cycle
-  uint32_t assists = 0;          // threads that waited for the cycle (past the hard goal)
-  int64_t assist_wait = 0;       // ns they waited, summed (as of the cycle's end: those still waiting not counted)
-  uint64_t assist_scanned = 0;   // bytes they scanned helping the markers (and the proportional assists)
-  uint32_t paid = 0;             // proportional assists that scanned (Go's gcAssistAlloc)
-  int64_t paid_ns = 0;           // ns they took, summed
-  bool refused = false;          // a scan was refused: every page counted as written
+  int64_t final_pages = 0;      // pages written since the last round
+  int64_t remembered = 0;       // GOMEM_GC=gencon, a minor cycle: pages written since the last cycle
+  uint32_t assists = 0;         // threads that waited for the cycle (past the hard goal)
+  int64_t assist_wait = 0;      // ns they waited, summed (as of the cycle's end: those still waiting not counted)
+  uint64_t assist_scanned = 0;  // bytes they scanned helping the markers (and the proportional assists)
+  uint32_t paid = 0;            // proportional assists that scanned (Go's gcAssistAlloc)
+  int64_t paid_ns = 0;          // ns they took, summed
+  bool refused = false;         // a scan was refused: every page counted as written
 };
 // Test hooks (tests/gc_conc_test.cc), called by the collector while the
 // world runs: started(-1) after the first stop; scanned(obj) after it
