@@ -24,7 +24,9 @@
 // when the kernel refuses dirty-page tracking, the tests skip.
 #include <sys/resource.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "gc/internal.h"
 #include "gc_test_util.h"
@@ -183,4 +185,30 @@ GC_TEST(GCGencon, MinorAndFullCyclesBothRecordTwoStops) {
   EXPECT_GT(st.num_minor_gc, 0u);
   EXPECT_GT(st.pause_start_ns[last], 0u) << "the minor cycle had no first stop: it did not mark concurrently";
   EXPECT_GT(st.pause_final_ns[last], 0u);
+}
+
+// GOMEM_GC=gencon with the tracker refused (GOMEM_DIRTY=off stands in for
+// an old kernel or a seccomp policy): every cycle is a full stop-the-world
+// one, and gctrace says why once, naming this mode (not the two it
+// combines). Run by its own ctest entry with that environment.
+GC_TEST(GCGenconRefused, EveryCycleIsAFullStopTheWorldOneAndGctraceSaysWhyOnce) {
+  const char* mode = getenv("GOMEM_GC");
+  const char* dirty = getenv("GOMEM_DIRTY");
+  if (!mode || strcmp(mode, "gencon") != 0 || !dirty || strcmp(dirty, "off") != 0)
+    GTEST_SKIP() << "needs GOMEM_GC=gencon GOMEM_DIRTY=off GODEBUG=gctrace=1";
+  testing::internal::CaptureStderr();
+  gomem_gc_collect_minor();
+  gomem_gc_collect();
+  gomem_gc_collect_minor();
+  std::string err = testing::internal::GetCapturedStderr();
+  const std::string said = "GOMEM_GC=gencon: dirty-page tracking unavailable (disabled by GOMEM_DIRTY=off)";
+  size_t at = err.find(said);
+  EXPECT_NE(at, std::string::npos) << err;
+  if (at != std::string::npos) EXPECT_EQ(err.find(said, at + 1), std::string::npos) << "said more than once";
+  EXPECT_EQ(err.find("GOMEM_GC=generational"), std::string::npos) << err;
+  EXPECT_EQ(err.find("GOMEM_GC=concurrent"), std::string::npos) << err;
+  gomem_stats st = read_stats();
+  EXPECT_EQ(st.gc_mode, 0u);
+  EXPECT_EQ(st.num_minor_gc, 0u);
+  EXPECT_EQ(st.pause_start_ns[(st.num_gc + GOMEM_NUM_PAUSES - 1) % GOMEM_NUM_PAUSES], 0u);
 }

@@ -225,7 +225,10 @@ void protect_old_run(void*, uintptr_t lo, uintptr_t hi) {
 // kind): a page written before the stop needs only its protection back.
 void ignore_run(void*, uintptr_t, uintptr_t) {}
 
-void say_off_once() { say_tracking_off_once(&g_gen.said_off, "generational", "is a full stop-the-world one"); }
+void say_off_once() {
+  const char* mode = g_conc.requested ? "gencon" : "generational";
+  say_tracking_off_once(&g_gen.said_off, mode, "is a full stop-the-world one");
+}
 
 }  // namespace
 
@@ -262,7 +265,12 @@ bool start_dirty_tracking() {
 void gen_init(const os::EnvSettings& env) {
   if (!env.generational) return;
   g_gen.requested = true;
-  if (!start_dirty_tracking()) return;
+  if (!start_dirty_tracking()) {
+    // GOMEM_GC=gencon: conc_init runs next; this file's message says it
+    // for both.
+    g_conc.said_stw = env.concurrent;
+    return;
+  }
   g_gen.sticky.store(true, std::memory_order_release);
 }
 
