@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "gc/internal.h"
 #include "gc_test_util.h"
@@ -185,6 +186,66 @@ GC_TEST(GCGencon, MinorAndFullCyclesBothRecordTwoStops) {
   EXPECT_GT(st.num_minor_gc, 0u);
   EXPECT_GT(st.pause_start_ns[last], 0u) << "the minor cycle had no first stop: it did not mark concurrently";
   EXPECT_GT(st.pause_final_ns[last], 0u);
+}
+
+// The heap grows while a minor cycle rescans the remembered set before its
+// first stop: that scan filters candidates with the arenas' extent from
+// before, so it skips the pointer into the new arena that it finds in a
+// written old object, and protects the page again. The collector must
+// notice in the stop (it runs the cycle full). Staged with the remembered
+// hook: a block too big for the arenas there (new arenas) goes into O (a
+// pointer near its end), whose page the scan then reads.
+namespace {
+
+constexpr size_t kHuge = 80u << 20;  // more than an arena (64 MiB)
+uintptr_t g_huge_masked = 0;
+
+GOMEM_NOINLINE_TEST void alloc_huge_into_old() {
+  auto* b = static_cast<uintptr_t*>(gomem_gc_alloc_noscan(kHuge));
+  fill(b, 4096, kSeed + 2);
+  g_huge_masked = reinterpret_cast<uintptr_t>(b) ^ kMask;
+  // A pointer near its end: the block starts where the heap's last arena
+  // had room, and ends in the arenas added for it.
+  g_stage.old[kOldWord] = reinterpret_cast<uintptr_t>(b) + kHuge - 4096;
+}
+
+// On a thread of its own that is gone before the cycle's stops, so that no
+// copy of the pointer lingers in a root (the collecting thread's registers
+// or dead frames).
+void grow_into_old(intptr_t) {
+  if (g_huge_masked) return;
+  std::thread t([] {
+    alloc_huge_into_old();
+    gomem_unregister_thread();
+  });
+  t.join();
+}
+
+}  // namespace
+
+GC_TEST(GCGencon, TheHeapGrowsWhileAMinorCycleRescansTheRememberedSet) {
+  REQUIRE_GENCON();
+  NoAutoGC off;
+  g_stage = Stage();
+  g_huge_masked = 0;
+  g_stage.old = static_cast<uintptr_t*>(gomem_gc_alloc(kOld));
+  collect_clean();
+  gomem::gc::ConcHooks hooks;
+  hooks.remembered = grow_into_old;
+  gomem::gc::ConcHooks old = gomem::gc::set_conc_test_hooks(hooks);
+  clear_stack();
+  gomem_gc_collect_minor();
+  gomem::gc::set_conc_test_hooks(old);
+  ASSERT_NE(g_huge_masked, 0u) << "the hook did not run: no minor cycle?";
+  churn(kYoung, 4000);
+  EXPECT_TRUE(alive(g_huge_masked, 4096, kSeed + 2))
+      << "the block in a new arena that only an old object points to was freed";
+  clear_stack();
+  gomem_gc_collect_minor();
+  EXPECT_TRUE(alive(g_huge_masked, 4096, kSeed + 2));
+  g_stage = Stage();
+  g_huge_masked = 0;
+  collect_clean();
 }
 
 // GOMEM_GC=gencon with the tracker refused (GOMEM_DIRTY=off stands in for

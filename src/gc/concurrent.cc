@@ -461,14 +461,14 @@ bool conc_choose() {
   return ok;
 }
 
-bool conc_mark(Marker& m, ConcNote* note, CycleKind kind) {
+bool conc_mark(Marker& m, ConcNote* note, CycleKind* kind) {
   // 1. First stop. Protecting the whole heap costs a page-table walk that
   // writes every present page's entry (ms per 100 MB): done before the
   // stop, so that the stop only re-protects the pages written meanwhile
   // (one scan, reprotecting as it reports, which costs per written page).
   // GOMEM_GC=gencon (generational.cc): a minor cycle instead rescans the
   // pages written since the last cycle, before the stop and in it.
-  bool ok = gen_conc_before_stop(kind, m, note);
+  bool ok = gen_conc_before_stop(*kind, m, note);
   int64_t t0 = os::nanotime();
   stop_the_world();
   heap_range(&g_range);

@@ -215,7 +215,7 @@ void run_cycle(Trigger why) {
   // conc_mark scans the roots from its own frame, deeper than this one:
   // what finish_sweep and the rest left there is not a root either.
   if (conc) os::clear_dead_stack();
-  if (conc && conc_mark(m, &cn, kind)) {
+  if (conc && conc_mark(m, &cn, &kind)) {
     t_stop0 = cn.final_stop0;
     dirty_pages = cn.remembered;
   } else {

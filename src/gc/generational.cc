@@ -76,6 +76,10 @@
 //     Marks set before the stop are safe: the young objects they reach
 //     stay marked (floating garbage at worst), and whatever the program
 //     writes after the scan that saw a page is on a page written again.
+//     One catch: that scan filters candidates with the arenas' extent as
+//     it began (g_range); a pointer into an arena added meanwhile is
+//     skipped and its page protected again. The stop sees the extent grew
+//     and runs the cycle full instead (rare: arenas are 64 MiB).
 //   - After that scan every heap page is protected, as after protect_all:
 //     a page not reported was protected, and one reported is protected
 //     again. So from the first stop on, the two uses of the dirty bits are
@@ -315,18 +319,29 @@ bool gen_conc_before_stop(CycleKind kind, Marker& m, ConcNote* note) {
   if (kind == CycleKind::kStw) return g_dirty.protect_all();
   g_conc.last_work = g_gen.conc_work[kind == CycleKind::kMinor];
   if (kind == CycleKind::kFull) return g_dirty.protect_all();
+  // The markers' filter for this scan (no cycle marks now). A pointer into
+  // an arena added after it is skipped: gen_conc_in_stop sees that.
+  heap_range(&g_range);
+  g_gen.pre_range = g_range;
+  if (ConcHook h = g_conc_hooks.remembered) h(-1);
   note->remembered = g_dirty.scan_all(rescan_dirty_run, &m, DirtyTracker::kReprotect);
   return note->remembered >= 0;
 }
 
-bool gen_conc_in_stop(CycleKind kind, Marker& m, ConcNote* note) {
-  if (kind == CycleKind::kMinor) {
+bool gen_conc_in_stop(CycleKind* kind, Marker& m, ConcNote* note) {
+  // The heap grew past the range the scan before the stop filtered with:
+  // a pointer it found into the new arena was skipped, and its page is
+  // protected again, so no later scan reports it. The cycle becomes full
+  // (marks cleared: it needs no remembered set).
+  if (*kind == CycleKind::kMinor && (g_range.lo != g_gen.pre_range.lo || g_range.span != g_gen.pre_range.span))
+    *kind = CycleKind::kFull;
+  if (*kind == CycleKind::kMinor) {
     int64_t n = g_dirty.scan_all(rescan_dirty_run, &m, DirtyTracker::kReprotect);
     if (n < 0) return false;
     note->remembered += n;
     return true;
   }
-  if (kind == CycleKind::kFull) {
+  if (*kind == CycleKind::kFull) {
     clear_marks();
     g_gen.armed = true;  // every page is protected (or reports written) from here on
   }

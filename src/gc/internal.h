@@ -244,6 +244,9 @@ struct GenState {
   // the next one of that kind: a minor cycle traces a fraction of a full
   // one's heap.
   uint64_t conc_work[2] = {};
+  // GOMEM_GC=gencon: the arenas' extent when a minor cycle's scan before
+  // its first stop began (the markers' filter then).
+  HeapRange pre_range;
 };
 extern GenState g_gen;
 // Before the world stops: the kind of this cycle.
@@ -267,7 +270,9 @@ void gen_end_mark(CycleKind kind, uint64_t traced, uint64_t black);
 // False if the tracker refused: every page may be written.
 struct ConcNote;
 bool gen_conc_before_stop(CycleKind kind, Marker& m, ConcNote* note);
-bool gen_conc_in_stop(CycleKind kind, Marker& m, ConcNote* note);
+// A minor cycle whose heap grew past the range its first scan filtered
+// with becomes full (*kind).
+bool gen_conc_in_stop(CycleKind* kind, Marker& m, ConcNote* note);
 // GOMEM_GC=gencon, after a concurrent cycle, the world running again (under
 // the collection lock): lifts the protection the cycle set on the pages of
 // collected spans that do not stay old (the allocator fills them next).
@@ -376,7 +381,9 @@ struct ConcNote {
 // pay its assist debt with: it parks until there is some, or helps the
 // drains open to it and then waits on the collection lock, which the
 // calling cycle holds until it is over); opened(-1), called by the collector when a
-// drain opens to assists, before the helper markers are woken (mark.cc).
+// drain opens to assists, before the helper markers are woken (mark.cc);
+// remembered(-1), GOMEM_GC=gencon, a minor cycle: before its scan of the
+// remembered set ahead of the first stop (generational.cc).
 // Set while no cycle runs.
 using ConcHook = void (*)(intptr_t);
 struct ConcHooks {
@@ -385,6 +392,7 @@ struct ConcHooks {
   ConcHook round = nullptr;
   ConcHook waiting = nullptr;
   ConcHook opened = nullptr;
+  ConcHook remembered = nullptr;
 };
 ConcHooks set_conc_test_hooks(const ConcHooks& h);
 extern ConcHooks g_conc_hooks;
@@ -397,8 +405,9 @@ bool conc_choose();
 // roots and the written pages rescanned into m (the caller drains). False
 // if the tracker refused at the first stop: the world is stopped, nothing
 // is marked, the caller marks as stw does.
-// kind: gen_choose's (kStw outside GOMEM_GC=gencon).
-bool conc_mark(Marker& m, ConcNote* note, CycleKind kind);
+// kind: gen_choose's (kStw outside GOMEM_GC=gencon); a minor one may
+// become full in the first stop (gen_conc_in_stop).
+bool conc_mark(Marker& m, ConcNote* note, CycleKind* kind);
 // World stopped, after release_p_spans_stw: allocation is no longer black;
 // returns the bytes allocated black (marked, not counted by the markers).
 // scanned: the bytes the cycle scanned (the next one's expected work).
