@@ -24,10 +24,13 @@
 // when the kernel refuses dirty-page tracking, the tests skip.
 #include <sys/resource.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gc/internal.h"
 #include "gc_test_util.h"
@@ -186,6 +189,113 @@ GC_TEST(GCGencon, MinorAndFullCyclesBothRecordTwoStops) {
   EXPECT_GT(st.num_minor_gc, 0u);
   EXPECT_GT(st.pause_start_ns[last], 0u) << "the minor cycle had no first stop: it did not mark concurrently";
   EXPECT_GT(st.pause_final_ns[last], 0u);
+}
+
+// The same race from kThreads registered threads at once (more than the
+// machine's cores): right after the first stop each moves its own young
+// object from Z into its own word of O (all on one protected page).
+namespace {
+
+constexpr int kThreads = 6;
+constexpr auto kBound = std::chrono::seconds(60);  // every wait of these movers
+
+struct Movers {
+  uintptr_t y_masked[kThreads] = {};
+  uintptr_t hidden[kThreads] = {};  // masked, from the hook to the mover
+  std::atomic<int> phase{0};        // 1: move; 2: the cycle is over
+  std::atomic<int> acked{0};
+  std::atomic<bool> timed_out{false};
+};
+Movers g_movers;
+
+bool wait_phase(int p) {
+  auto deadline = std::chrono::steady_clock::now() + kBound;
+  while (g_movers.phase.load() < p) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+GOMEM_NOINLINE_TEST void move_one(int t) {
+  g_stage.old[kOldWord + 8 * static_cast<size_t>(t)] = g_movers.hidden[t] ^ kMask;
+  g_movers.hidden[t] = 0;
+}
+
+void mover(int t) {
+  gomem_register_thread();
+  if (wait_phase(1)) {
+    move_one(t);
+    clear_stack();
+    g_movers.acked.fetch_add(1);
+  }
+  wait_phase(2);
+  gomem_unregister_thread();
+}
+
+// After the first stop: the young objects leave Z; the movers store them
+// into O, and the hook waits for all of them (bounded).
+void on_started_threads(intptr_t) {
+  if (g_stage.started) return;
+  g_stage.started = true;
+  for (int t = 0; t < kThreads; t++) {
+    g_movers.hidden[t] = g_stage.z[t] ^ kMask;
+    g_stage.z[t] = 0;
+  }
+  g_movers.phase.store(1);
+  auto deadline = std::chrono::steady_clock::now() + kBound;
+  while (g_movers.acked.load() < kThreads) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      g_movers.timed_out.store(true);
+      return;
+    }
+    std::this_thread::yield();
+  }
+  g_stage.stored = true;
+}
+
+GOMEM_NOINLINE_TEST void build_for_threads() {
+  g_stage.z = static_cast<uintptr_t*>(gomem_gc_alloc(kThreads * sizeof(uintptr_t)));
+  for (int t = 0; t < kThreads; t++) {
+    g_movers.y_masked[t] = make_masked(kYoung, kSeed + 10 + static_cast<uint64_t>(t));
+    g_stage.z[t] = g_movers.y_masked[t] ^ kMask;
+  }
+}
+
+}  // namespace
+
+GC_TEST(GCGencon, ManyThreadsStoreYoungPointersIntoACleanOldPageDuringMarking) {
+  REQUIRE_GENCON();
+  NoAutoGC off;
+  g_stage = Stage();
+  g_movers.~Movers();
+  new (&g_movers) Movers();
+  g_stage.old = static_cast<uintptr_t*>(gomem_gc_alloc(kOld));
+  collect_clean();
+  clear_stack();
+  gomem_gc_collect_minor();
+  build_for_threads();
+  std::vector<std::thread> movers;
+  for (int t = 0; t < kThreads; t++) movers.emplace_back(mover, t);
+  gomem::gc::ConcHooks hooks;
+  hooks.started = on_started_threads;
+  gomem::gc::ConcHooks old = gomem::gc::set_conc_test_hooks(hooks);
+  uint32_t before = read_stats().num_minor_gc;
+  clear_stack();
+  gomem_gc_collect_minor();
+  gomem::gc::set_conc_test_hooks(old);
+  g_movers.phase.store(2);
+  for (auto& t : movers) t.join();
+  EXPECT_EQ(read_stats().num_minor_gc, before + 1) << "the cycle was not a minor one";
+  EXPECT_FALSE(g_movers.timed_out.load()) << "the movers did not answer within the bound";
+  EXPECT_TRUE(g_stage.stored);
+  churn(kYoung, 4000);
+  int lost = 0;
+  for (int t = 0; t < kThreads; t++)
+    lost += !alive(g_movers.y_masked[t], kYoung, kSeed + 10 + static_cast<uint64_t>(t));
+  EXPECT_EQ(lost, 0) << "young objects stored into an old one on a clean page during marking were freed";
+  g_stage = Stage();
+  collect_clean();
 }
 
 // The heap grows while a minor cycle rescans the remembered set before its
