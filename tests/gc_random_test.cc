@@ -18,9 +18,18 @@
 // the exchange. Every fourth worker blocks every signal (pthread_sigmask or
 // sigprocmask), as server threads do before sigwait.
 //
-// Checked: every node reached through any root has its checksum (so no
-// reachable node was freed and reused); no node with a finalizer is
-// finalized while reachable, none twice; after the end, the finalizable
+// Every reference the test holds (each root slot, the exchange, each edge)
+// carries the id of the node it must reach, kept beside it by the test (a
+// root's in a shadow array, an edge's in the parent node), never read back
+// from the node. A node's checksum and payload are functions of its id and
+// size, so a reachable node freed and its slot reused by another node, a
+// valid-looking one, is caught: the id found is not the one expected.
+//
+// Checked: every node reached through any root is the one expected, with
+// its checksum and payload (so no reachable node was freed and reused); no
+// node with a finalizer is finalized while reachable, none twice; a failure
+// names the node, the id expected and found, gomem_kind, gomem_gc_base, the
+// mode and the cycle count. After the end, the finalizable
 // nodes are finalized (exactly once each, all but a conservative few); the
 // heap shrinks back. The test bounds itself: a watchdog aborts with a
 // message if it has not finished in 5 minutes, so a hang is a failure.
@@ -61,7 +70,8 @@ struct Node {
   uint32_t has_finalizer;
   Node* self;  // points into the node itself (a C++ object often does)
   Node* kid[kKids];
-  uint64_t payload[1];  // up to size
+  uint64_t kid_id[kKids];  // the id kid[k] must have
+  uint64_t payload[1];     // up to size
 };
 
 uint64_t mix(uint64_t x) {
@@ -79,22 +89,33 @@ std::atomic<int> g_bad{0};
 std::atomic<int> g_finalized_while_reachable{0};
 std::atomic<int> g_finalized_twice{0};
 
-void note_bad(const char* what, const Node* n) {
-  if (g_bad.fetch_add(1) < 10)
-    fprintf(stderr, "gc_random_test: %s: node %p (gomem_kind %d, gomem_gc_base %p, size %u)\n", what,
-            static_cast<const void*>(n), gomem_kind(n), gomem_gc_base(n), n->size);
+// A reference with the id of the node it must reach.
+struct Ref {
+  Node* p;
+  uint64_t id;
+};
+
+void note_bad(const char* what, const Node* n, uint64_t want) {
+  if (g_bad.fetch_add(1) >= 10) return;
+  const char* mode = getenv("GOMEM_GC");
+  fprintf(stderr,
+          "gc_random_test: %s: node %p, id expected %llu found %llu (gomem_kind %d, gomem_gc_base %p, size %u), "
+          "GOMEM_GC=%s, %u cycles completed\n",
+          what, static_cast<const void*>(n), static_cast<unsigned long long>(want),
+          static_cast<unsigned long long>(n->id), gomem_kind(n), gomem_gc_base(n), n->size, mode ? mode : "(unset)",
+          gomem_gc_count());
 }
 
 void finalize(void* obj, void*) {
   auto* n = static_cast<Node*>(obj);
   if (n->id >= kMaxIds || n->sum != mix(n->id)) {
-    note_bad("finalizer got a damaged node", n);
+    note_bad("finalizer got a damaged node", n, n->id);
     return;
   }
   if (g_finalized[n->id].fetch_add(1) != 0) g_finalized_twice.fetch_add(1);
 }
 
-Node* new_node(std::mt19937_64& rng, Node* const* pool, int npool) {
+Ref new_node(std::mt19937_64& rng, const Ref* pool, int npool) {
   uint32_t size;
   switch (rng() % 64) {
     case 0:
@@ -122,14 +143,18 @@ Node* new_node(std::mt19937_64& rng, Node* const* pool, int npool) {
     n->self = n;
     n->has_finalizer = 1;
     g_has_fin[id].store(1, std::memory_order_relaxed);
-    if (gomem_gc_set_finalizer_ignore_self(n, finalize, nullptr) != 0) note_bad("set_finalizer failed", n);
+    if (gomem_gc_set_finalizer_ignore_self(n, finalize, nullptr) != 0) note_bad("set_finalizer failed", n, id);
   } else if (npool > 0) {
     // Half an edge per node on average: the reachable graph stays small and
     // garbage is made all the time.
     for (int k = 0; k < kKids; k++)
-      if (rng() % 6 == 0) n->kid[k] = pool[rng() % npool];
+      if (rng() % 6 == 0) {
+        const Ref& r = pool[rng() % npool];
+        n->kid[k] = r.p;
+        n->kid_id[k] = r.id;
+      }
   }
-  return n;
+  return Ref{n, id};
 }
 
 bool node_ok(const Node* n) {
@@ -140,30 +165,38 @@ bool node_ok(const Node* n) {
   return n->payload[w - 1] == mix(n->id + w - 1);
 }
 
-// Checks up to *budget nodes reachable from n.
-void verify(const Node* n, int depth, int* budget) {
+// Checks up to *budget nodes reachable from n, which must have id want.
+void verify(const Node* n, uint64_t want, int depth, int* budget) {
   if (!n || depth > 6 || --*budget < 0) return;
   if (!node_ok(n)) {
-    note_bad("reachable node damaged", n);
+    note_bad("reachable node damaged", n, want);
+    return;
+  }
+  if (n->id != want) {
+    note_bad("reachable node freed and its slot reused by another node", n, want);
     return;
   }
   if (n->has_finalizer && g_finalized[n->id].load() != 0) g_finalized_while_reachable.fetch_add(1);
-  for (const Node* k : n->kid) verify(k, depth + 1, budget);
+  for (int k = 0; k < kKids; k++) verify(n->kid[k], n->kid_id[k], depth + 1, budget);
 }
 
-// Roots held in memory the collector must scan.
+// Roots held in memory the collector must scan, each beside the id its node
+// must have (the *_id shadows).
 Node* g_global[kLanes][kSlots];
+uint64_t g_global_id[kLanes][kSlots];
 char* g_end[kLanes][kSlots];  // one past the end of a node
 uint32_t g_end_size[kLanes][kSlots];
+uint64_t g_end_id[kLanes][kSlots];
 thread_local Node* t_tls[kSlots];
+thread_local uint64_t t_tls_id[kSlots];
 
 std::mutex g_exchange_mu;
-Node* g_exchange[64];
+Ref g_exchange[64];
 
-void exchange(std::mt19937_64& rng, Node** inout) {
+void exchange(std::mt19937_64& rng, Ref* inout) {
   std::lock_guard<std::mutex> l(g_exchange_mu);
-  Node*& e = g_exchange[rng() % 64];
-  Node* got = e;
+  Ref& e = g_exchange[rng() % 64];
+  Ref got = e;
   e = *inout;
   *inout = got;
 }
@@ -173,11 +206,11 @@ void exchange(std::mt19937_64& rng, Node** inout) {
 pthread_key_t g_key;
 void key_destructor(void*) {
   std::mt19937_64 rng(reinterpret_cast<uintptr_t>(&rng));
-  Node* chain = nullptr;
-  for (int i = 0; i < 3; i++) chain = new_node(rng, &chain, chain ? 1 : 0);
+  Ref chain{nullptr, 0};
+  for (int i = 0; i < 3; i++) chain = new_node(rng, &chain, chain.p ? 1 : 0);
   gomem_gc_collect();
   int budget = 8;
-  verify(chain, 0, &budget);
+  verify(chain.p, chain.id, 0, &budget);
   exchange(rng, &chain);
 }
 
@@ -186,25 +219,41 @@ struct Worker {
   uint64_t seed;
 };
 
-// The holders a worker keeps, and where each slot lives.
+// The holders a worker keeps, and where each slot lives; each beside the
+// ids its nodes must have (plain memory: the collector need not see ids).
 struct Holders {
+  Node* volatile* stack;  // in worker_main's frame
+  uint64_t* stack_id;
   Node** registered;  // manual, added with gomem_add_roots
+  uint64_t* registered_id;
   Node** uncollectable;
+  uint64_t* uncollectable_id;
 };
 
-Node*& pick_slot(std::mt19937_64& rng, int lane, Node* volatile* stack, Holders& h) {
+// One root slot and the id its node must have.
+struct Slot {
+  Node** p;
+  uint64_t* id;
+  Ref get() const { return Ref{*p, *id}; }
+  void set(Ref r) const {
+    *p = r.p;
+    *id = r.id;
+  }
+};
+
+Slot pick_slot(std::mt19937_64& rng, int lane, Holders& h) {
   int i = rng() % kSlots;
   switch (rng() % 5) {
     case 0:
-      return const_cast<Node*&>(stack[i]);
+      return Slot{const_cast<Node**>(&h.stack[i]), &h.stack_id[i]};
     case 1:
-      return g_global[lane][i];
+      return Slot{&g_global[lane][i], &g_global_id[lane][i]};
     case 2:
-      return t_tls[i];
+      return Slot{&t_tls[i], &t_tls_id[i]};
     case 3:
-      return h.registered[i];
+      return Slot{&h.registered[i], &h.registered_id[i]};
     default:
-      return h.uncollectable[i];
+      return Slot{&h.uncollectable[i], &h.uncollectable_id[i]};
   }
 }
 
@@ -217,16 +266,25 @@ void block_signals(int how) {
     sigprocmask(SIG_BLOCK, &all, nullptr);
 }
 
-void verify_all(int lane, Node* volatile* stack, Holders& h, char* volatile* stack_end, uint32_t* stack_end_size) {
+// One-past-the-end pointers a worker keeps on its stack, with the sizes that
+// lead back to the start and the ids their nodes must have.
+struct EndHolders {
+  char* volatile* end;
+  uint32_t* size;
+  uint64_t* id;
+};
+
+void verify_all(int lane, Holders& h, const EndHolders& e) {
   for (int i = 0; i < kSlots; i++) {
     int budget = 64;
-    verify(stack[i], 0, &budget);
-    verify(g_global[lane][i], 0, &budget);
-    verify(t_tls[i], 0, &budget);
-    verify(h.registered[i], 0, &budget);
-    verify(h.uncollectable[i], 0, &budget);
-    if (g_end[lane][i]) verify(reinterpret_cast<Node*>(g_end[lane][i] - g_end_size[lane][i]), 0, &budget);
-    if (stack_end[i]) verify(reinterpret_cast<Node*>(stack_end[i] - stack_end_size[i]), 0, &budget);
+    verify(h.stack[i], h.stack_id[i], 0, &budget);
+    verify(g_global[lane][i], g_global_id[lane][i], 0, &budget);
+    verify(t_tls[i], t_tls_id[i], 0, &budget);
+    verify(h.registered[i], h.registered_id[i], 0, &budget);
+    verify(h.uncollectable[i], h.uncollectable_id[i], 0, &budget);
+    if (g_end[lane][i])
+      verify(reinterpret_cast<Node*>(g_end[lane][i] - g_end_size[lane][i]), g_end_id[lane][i], 0, &budget);
+    if (e.end[i]) verify(reinterpret_cast<Node*>(e.end[i] - e.size[i]), e.id[i], 0, &budget);
   }
 }
 
@@ -239,50 +297,61 @@ void* worker_main(void* arg) {
   if (w.seed % 4 == 3) block_signals(1 + static_cast<int>(w.seed / 4 % 2));
 
   Node* volatile stack[kSlots] = {};
+  uint64_t stack_id[kSlots] = {}, registered_id[kSlots] = {}, uncollectable_id[kSlots] = {};
   char* volatile stack_end[kSlots] = {};
   uint32_t stack_end_size[kSlots] = {};
+  uint64_t stack_end_id[kSlots] = {};
+  EndHolders e{stack_end, stack_end_size, stack_end_id};
   Holders h;
+  h.stack = stack;
+  h.stack_id = stack_id;
+  h.registered_id = registered_id;
+  h.uncollectable_id = uncollectable_id;
   h.registered = static_cast<Node**>(gomem_malloc(kSlots * sizeof(Node*)));
   memset(h.registered, 0, kSlots * sizeof(Node*));
   gomem_add_roots(h.registered, h.registered + kSlots);
   h.uncollectable = static_cast<Node**>(gomem_malloc_uncollectable(kSlots * sizeof(Node*)));
   for (int i = 0; i < kSlots; i++) t_tls[i] = nullptr;
 
-  Node* pool[8];
+  Ref pool[8];
   for (int step = 0; step < kStepsPerWorker; step++) {
     int np = 0;
     for (int k = 0; k < 8; k++) {
-      Node* c = pick_slot(rng, w.lane, stack, h);
-      if (c) pool[np++] = c;
+      Ref c = pick_slot(rng, w.lane, h).get();
+      if (c.p) pool[np++] = c;
     }
-    Node* n = new_node(rng, pool, np);
+    Ref n = new_node(rng, pool, np);
+    Node* nn = n.p;
     switch (rng() % 8) {
       case 0: {  // one past the end, in a global or on the stack
         int i = rng() % kSlots;
         if (rng() % 2) {
-          g_end_size[w.lane][i] = n->size;
-          g_end[w.lane][i] = reinterpret_cast<char*>(n) + n->size;
+          g_end_size[w.lane][i] = nn->size;
+          g_end_id[w.lane][i] = n.id;
+          g_end[w.lane][i] = reinterpret_cast<char*>(nn) + nn->size;
         } else {
-          stack_end_size[i] = n->size;
-          stack_end[i] = reinterpret_cast<char*>(n) + n->size;
+          stack_end_size[i] = nn->size;
+          stack_end_id[i] = n.id;
+          stack_end[i] = reinterpret_cast<char*>(nn) + nn->size;
         }
         break;
       }
       case 1:
         exchange(rng, &n);
-        pick_slot(rng, w.lane, stack, h) = n;
+        pick_slot(rng, w.lane, h).set(n);
         break;
       case 2:
-        pick_slot(rng, w.lane, stack, h) = nullptr;  // cut
+        pick_slot(rng, w.lane, h).set(Ref{nullptr, 0});  // cut
         break;
       default:
-        pick_slot(rng, w.lane, stack, h) = n;
+        pick_slot(rng, w.lane, h).set(n);
     }
-    n = nullptr;
-    if (step % 64 == 0) verify_all(w.lane, stack, h, stack_end, stack_end_size);
+    nn = nullptr;
+    n = Ref{nullptr, 0};
+    if (step % 64 == 0) verify_all(w.lane, h, e);
     if (step % 1024 == 0) gomem_gc_collect();
   }
-  verify_all(w.lane, stack, h, stack_end, stack_end_size);
+  verify_all(w.lane, h, e);
 
   // Leave: the lane's globals are left for the next worker of the lane (it
   // checks them); TLS, registered and uncollectable roots go away.
