@@ -13,13 +13,13 @@
 // The masked starts sit in an array in the test's frame, not in a
 // std::vector: a vector keeps, in that frame (a root), pointers one past the
 // end of its buffer (its end and its capacity), and where the buffer ends
-// on a span's end that is the first object of the next span. It kept one
-// object of each exact-mode case that way (gc_interior_test under
-// GOMEM_GC_TRACE_ROOT: "on the stack of thread ..., the frame of
-// expect_reclaimed_when_exact"): within the small cases' tolerance of 10,
-// but over the large case's 0 whenever the 512-byte buffer of its 40 starts
-// ended a span with a large object after it (a few runs in a hundred when
-// repeated in one process, whose heap layout changes from run to run).
+// on a span's end that is the first object of the next span. Traced (arm64
+// under qemu-user, every root word into the heap printed), the capacity
+// pointer kept one object in every run of the small exact-mode cases
+// (within their tolerance of 10); the large case, with no tolerance, can
+// only fail so when the 512-byte buffer of its 40 starts ends a span and
+// one of its large objects follows, which happens now and then when it is
+// repeated in one process, whose heap layout changes from run to run.
 #include <gtest/gtest.h>
 
 #include <algorithm>
