@@ -263,7 +263,12 @@ void scan_roots(Marker& m) {
       fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s,
                   "uncollectable span scanned with a mixed geometry");
     m.note(RootKind::kUncollectable, s->base);
-    m.scan_range(s->base, s->large ? s->end() : s->limit());
+    // A large one's object only: the hardened build's guards around it are
+    // no-access (heap/mheap.h).
+    if (s->large)
+      m.scan_range(large_object(s), large_object(s) + large_object_bytes(s));
+    else
+      m.scan_range(s->base, s->limit());
   });
   scan_finalizer_roots(m);
   scan_thread_roots(m);

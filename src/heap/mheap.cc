@@ -350,7 +350,7 @@ void MHeap::release_span_locked(MSpan* s) {
 // ---------------------------------------------------------------------------
 // Guarded large spans (hardened build; see the essay).
 
-MSpan* MHeap::alloc_guarded_large(uintptr_t npages, uintptr_t align_pages) {
+MSpan* MHeap::alloc_guarded_large(uintptr_t npages, uintptr_t align_pages, SpanKind kind) {
   uintptr_t total = npages + 2 * kLargeGuardPages;
   uintptr_t align = align_pages << kPageShift;
   if (total <= kGuardedCacheMaxPages) {
@@ -358,6 +358,8 @@ MSpan* MHeap::alloc_guarded_large(uintptr_t npages, uintptr_t align_pages) {
     for (MSpan* s = guarded_cache_.front(); s; s = guarded_cache_.next(s)) {
       if (s->npages != total || (large_object(s) & (align - 1)) != 0) continue;
       uncache_locked(s);
+      s->spanclass = make_span_class(0, kind);  // (cached as kManual)
+      s->kind = kind;
       s->prof_bucket = nullptr;  // (was free_since)
       s->needzero = true;
       s->alloc_count = 1;
@@ -366,7 +368,7 @@ MSpan* MHeap::alloc_guarded_large(uintptr_t npages, uintptr_t align_pages) {
       return s;
     }
   }
-  MSpan* s = alloc_span(total, make_span_class(0, SpanKind::kManual), align_pages, kLargeGuardPages);
+  MSpan* s = alloc_span(total, make_span_class(0, kind), align_pages, kLargeGuardPages);
   if (!s) return nullptr;
   // Out of kernel mappings (vm.max_map_count), a guard stays accessible.
   uintptr_t guard = kLargeGuardPages << kPageShift;
@@ -386,6 +388,9 @@ void MHeap::free_guarded_large(MSpan* s) {
     stats_.large_frees++;
     stats_.large_live_bytes -= s->bytes();
     if (s->npages <= kGuardedCacheMaxPages) {
+      // No root while cached (the world-stop waits for this section).
+      s->spanclass = make_span_class(0, SpanKind::kManual);
+      s->kind = SpanKind::kManual;
       s->free_since = os::nanotime();
       guarded_cache_.push_front(s);
       guarded_cache_bytes_ += s->bytes();

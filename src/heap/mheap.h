@@ -12,13 +12,15 @@
 // are released and which are known to be zero, which is how a new span knows
 // whether it must be cleared.
 //
-// Guarded large objects (hardened build, docs/security.md). A manual large
-// object's span is [guard page][object pages][guard page], both guards
-// no-access, so that a linear overflow out of the object, an underflow
-// below it, and an overflow into it out of whatever lies below, all fault
-// at once. The offset of the object in its span needs no field (MSpan has
-// no room): every manual large span of the hardened build has it, so it
-// follows from the kind and the large flag (large_object below). A guard
+// Guarded large objects (hardened build, docs/security.md). A manual or
+// uncollectable large object's span is [guard page][object pages][guard
+// page], both guards no-access, so that a linear overflow out of the
+// object, an underflow below it, and an overflow into it out of whatever
+// lies below, all fault at once. (Collected large objects have none: the
+// collector takes them at their span's base.) The offset of the object in
+// its span needs no field (MSpan has no room): every manual or
+// uncollectable large span of the hardened build has it, so it follows
+// from the kind and the large flag (large_object below). A guard
 // at the end of each span alone would not do: underflow would then fault
 // only where the span below happens to be a guarded large one, and below a
 // large object there are small spans, collected spans and free runs as
@@ -40,8 +42,11 @@
 // pages can be released like any free run. A cached span stays kInUse and
 // mapped to its pages, with alloc_count 0 (a live one has 1): free and
 // realloc report a double free of its old pointer, find_object sees no
-// object there. Its bytes count as idle (heap_idle: backed, free to no
-// one else), not in use; inuse_bytes() and would_grow() say so too.
+// object there. A cached span is kManual, whatever it held: an
+// uncollectable one's old words are no root for the collector (which
+// scans the uncollectable spans in use). Its bytes count as idle
+// (heap_idle: backed, free to no one else), not in use; inuse_bytes() and
+// would_grow() say so too.
 //
 // Locking: `lock` protects the page index, the arenas, the MSpan and bitmap
 // allocators, the guarded cache and the page-level statistics. It is never
@@ -76,7 +81,8 @@ constexpr uintptr_t kHugePageBytes = uintptr_t{2} << 20;
 // Largest request the heap accepts (the address space is 47 bits).
 constexpr uintptr_t kMaxAllocBytes = uintptr_t{1} << 44;  // 16 TiB: npages fits 31 bits
 
-// Guard pages at each end of a manual large object's span, hardened build.
+// Guard pages at each end of a manual or uncollectable large object's span,
+// hardened build.
 constexpr uintptr_t kLargeGuardPages = GOMEM_HARDENED ? 1 : 0;
 // The guarded cache: at most this many spans and bytes, each span of at
 // most this many pages (a 1 MiB object and its guards).
@@ -84,10 +90,11 @@ constexpr size_t kGuardedCacheSpans = 128;
 constexpr uint64_t kGuardedCacheBytes = uint64_t{8} << 20;
 constexpr uintptr_t kGuardedCacheMaxPages = ((uintptr_t{1} << 20) >> kPageShift) + 2 * kLargeGuardPages;
 
-// Whether large span s is guarded: manual ones in the hardened build
-// (uncollectable ones are scanned whole by the collector; collected ones
-// are the collector's).
-GOMEM_INLINE bool large_guarded(const MSpan* s) { return kLargeGuardPages != 0 && s->kind == SpanKind::kManual; }
+// Whether large span s is guarded: manual and uncollectable ones in the
+// hardened build (the collector scans an uncollectable one's object only,
+// large_object to its end); collected ones are not (docs/security.md says
+// why: the collector takes their object at the span's base).
+GOMEM_INLINE bool large_guarded(const MSpan* s) { return kLargeGuardPages != 0 && !kind_is_gc(s->kind); }
 // The object of large span s, and its size (the span minus its guards).
 GOMEM_INLINE uintptr_t large_object(const MSpan* s) {
   return s->base + (large_guarded(s) ? kLargeGuardPages << kPageShift : 0);
@@ -133,7 +140,7 @@ class MHeap {
   // exactly that size if one is aligned so, else a new one whose guards are
   // protected here. Counted as a large allocation; nullptr when the OS
   // refuses memory.
-  MSpan* alloc_guarded_large(uintptr_t npages, uintptr_t align_pages);
+  MSpan* alloc_guarded_large(uintptr_t npages, uintptr_t align_pages, SpanKind kind);
   // Frees guarded large span s (its object is freed): onto the cache, or
   // back to the page heap with its guards unprotected. A span already cached
   // (a double free racing with the first) is reported.

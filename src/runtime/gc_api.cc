@@ -228,6 +228,17 @@ MSpan* collected_span(void* p) {
   return kind_is_gc(s->kind) ? s : nullptr;
 }
 
+// gomem_gc_free of no allocated collected object. On a free run of pages
+// it is most likely a second free of a large object (gc_free gave its span
+// back at once): a double free, as free() says of a free page (both cannot
+// tell it from a pointer into pages never handed out).
+GOMEM_NORETURN GOMEM_COLD void bad_gc_free(void* p) {
+  MSpan* s = g_arena_index.span_of(reinterpret_cast<uintptr_t>(p));
+  if (s && s->state.load(std::memory_order_acquire) == SpanState::kFree)
+    fatal_fault(Fault::kDoubleFree, p, nullptr, "the page is free");
+  fatal_fault(Fault::kInvalidFree, p, s, "not a collected object");
+}
+
 }  // namespace
 
 // An early free (gomem_gc_free, or free() of a collected object) from any
@@ -272,9 +283,7 @@ GOMEM_EXPORT void* gomem_gc_alloc_aligned(size_t alignment, size_t size, int sca
 GOMEM_EXPORT void gomem_gc_free(void* p) {
   if (!p) return;
   MSpan* s = collected_span(p);
-  if (!s)
-    fatal_fault(Fault::kInvalidFree, p, g_arena_index.span_of(reinterpret_cast<uintptr_t>(p)),
-                "not a collected object");
+  if (!s) bad_gc_free(p);
   gc_free_from_any_thread(p, s);
 }
 

@@ -241,15 +241,15 @@ void* malloc_large_unsampled(size_t size, size_t align, SpanKind kind) {
   uintptr_t npages = div_round_up(size ? size : 1, kPageSize);
   uintptr_t align_pages = align > kPageSize ? align / kPageSize : 1;
   ensure_init();
-  // The hardened build puts a manual large object between two no-access
-  // pages, in a span of its own that never grows or shrinks in place
-  // (heap/mheap.h).
-  MSpan* s = kind == SpanKind::kManual && kLargeGuardPages
-                 ? g_heap.alloc_guarded_large(npages, align_pages)
-                 : g_heap.alloc_span(npages, make_span_class(0, kind), align_pages);
+  // The hardened build puts a manual or uncollectable large object between
+  // two no-access pages, in a span of its own that never grows or shrinks
+  // in place (heap/mheap.h).
+  MSpan* s = kLargeGuardPages ? g_heap.alloc_guarded_large(npages, align_pages, kind)
+                              : g_heap.alloc_span(npages, make_span_class(0, kind), align_pages);
   if (!s) return out_of_memory();
   s->alloc_count = 1;
-  if (kind == SpanKind::kUncollectable && s->needzero) memset(reinterpret_cast<void*>(s->base), 0, s->bytes());
+  if (kind == SpanKind::kUncollectable && s->needzero)
+    memset(reinterpret_cast<void*>(large_object(s)), 0, large_object_bytes(s));
   return reinterpret_cast<void*>(large_object(s));
 }
 
