@@ -93,6 +93,7 @@ void MCentral::remote_free_locked(MHeap& h, MSpan* s, void* head_obj, void* tail
       switch (st) {
         case kActive:
         case kNotified:
+        case kReleasing:
           break;
         case kParked:
           nst = kNotified;

@@ -72,6 +72,7 @@ void check_manual_span(MSpan* s) {
     case xfree::kActive:
     case xfree::kParked:
     case xfree::kNotified:
+    case xfree::kReleasing:
       if (!owner || (key & ~kKeyUncollectable) != owner->tkey ||
           ((key & kKeyUncollectable) != 0) != (s->kind == SpanKind::kUncollectable))
         check_failed("owned span with a wrong owner", reinterpret_cast<void*>(s->base), s);
