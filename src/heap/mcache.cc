@@ -22,11 +22,27 @@ void push_notify(MCache* owner, MSpan* s) {
   } while (!owner->notify.compare_exchange_weak(top, s, std::memory_order_release, std::memory_order_relaxed));
 }
 
+// s was just taken off c's notify stack: the stack's claim kept it
+// kNotified and c's (see "One owner at a time" in mcache.h).
+void check_popped(const MCache* c, MSpan* s) {
+  if (state(s->xfree.load(std::memory_order_acquire)) != kNotified || s->get_owner() != c)
+    fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s,
+                "a span on a P's notify stack that the P gave up");
+}
+
+// s leaves its P (for the empty cache or the heap): it must be kActive, not
+// claimed by the notify stack (kNotified) nor parked.
+void check_leaving(MSpan* s) {
+  if (state(s->xfree.load(std::memory_order_acquire)) != kActive)
+    fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s, "a P gives up a span its notify stack holds");
+}
+
 }  // namespace
 
 GOMEM_META constinit std::atomic<uint32_t> g_trim_epoch{0};
 GOMEM_META constinit std::atomic<bool> g_ps_outnumber_cpus{false};
 GOMEM_META void (*g_recut_test_hook)(MSpan*) = nullptr;
+GOMEM_META void (*g_release_test_hook)(MSpan*) = nullptr;
 
 OwnerField<uint64_t>* mcache_nfree_slot(MCache* c, SpanClass spc) { return &c->counts[spc + kFreeCountOffset]; }
 
@@ -212,6 +228,7 @@ uint32_t MCache::drain_notify(MHeap& h) {
   while (s) {
     MSpan* next = s->notify_next;
     s->notify_next = nullptr;
+    check_popped(this, s);
     if (s->parked) unpark(s, manual_list_index(s->spanclass));
     uint64_t old = s->xfree.load(std::memory_order_acquire);
     while (state(old) == kNotified) {
@@ -248,6 +265,7 @@ void MCache::release_notified(MHeap& h) {
   MSpan* keep_tail = nullptr;
   while (s) {
     MSpan* next = s->notify_next;
+    check_popped(this, s);
     uint64_t old = s->xfree.load(std::memory_order_acquire);
     if (entirely_remote_free(s) && state(old) == kNotified &&
         s->xfree.compare_exchange_strong(old, next_epoch(old, 0, 0, kFreeing), std::memory_order_acq_rel,
@@ -413,6 +431,7 @@ void MCache::free_empty_cache(MHeap& h) {
 
 // Frees a span this P owns and no list holds: every object is free.
 void MCache::free_owned_span(MHeap& h, MSpan* s) {
+  check_leaving(s);
   s->xfree.store(next_epoch(s->xfree.load(std::memory_order_relaxed), 0, 0, kFreeing), std::memory_order_release);
   s->set_owner(nullptr);
   s->set_owner_key(0);
@@ -425,8 +444,12 @@ void MCache::give_back_idle(MHeap& h, SpanClass keep) {
     for (SpanKind k : {SpanKind::kManual, SpanKind::kUncollectable}) {
       SpanClass spc = make_span_class(static_cast<uint32_t>(sc), k);
       MSpan* s = alloc[spc];
-      // Only the P's own +1 left, nothing cut off for the profiler.
-      if (spc == keep || s == &g_empty_span || s->allocated() != 1 || prof.rest[manual_list_index(spc)]) continue;
+      // Only the P's own +1 left, nothing cut off for the profiler, and not
+      // claimed by the notify stack (kNotified: remote frees emptied it
+      // before it became current; see "One owner at a time" in mcache.h).
+      if (spc == keep || s == &g_empty_span || s->allocated() != 1 || prof.rest[manual_list_index(spc)] ||
+          state(s->xfree.load(std::memory_order_acquire)) != kActive)
+        continue;
       set_current(spc, &g_empty_span);
       free_owned_span(h, s);
     }
@@ -514,6 +537,7 @@ void MCache::span_emptied(MHeap& h, MSpan* s) {
 void MCache::retire_empty(MHeap& h, MSpan* s) {
   uintptr_t reserve = g_ps_outnumber_cpus.load(std::memory_order_relaxed) ? kEmptyReserveCrowded : kEmptyReserveBytes;
   if (s->npages <= kMaxSpanPages && empty_bytes + s->bytes() <= reserve) {
+    check_leaving(s);
     // Keep it for the next span of this page count, whatever its class.
     // Every object of it is on its free list with the free key, so a free
     // into it meanwhile is caught as a double free by the slow path.
@@ -618,8 +642,7 @@ void send_remote_frees(MHeap& h, MSpan* s, void* head_obj, void* tail, uint32_t 
 // ---------------------------------------------------------------------------
 // Giving everything back.
 
-void MCache::release_manual_span(MHeap& h, MSpan* s, uint32_t* pending) {
-  (void)pending;
+void MCache::release_manual_span(MHeap& h, MSpan* s) {
   // Merge local_free into freelist so mcentral sees one list.
   if (s->local_free) {
     if (s->unbuilt) s->check_built(s->local_free);
@@ -726,6 +749,7 @@ void MCache::release_all(MHeap& h, bool in_child) {
     while (s) {
       MSpan* next = s->notify_next;
       s->notify_next = nullptr;
+      check_popped(this, s);
       uint64_t old = s->xfree.load(std::memory_order_acquire);
       while (state(old) == kNotified &&
              !s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kReleasing),
@@ -736,13 +760,18 @@ void MCache::release_all(MHeap& h, bool in_child) {
     }
   }
   free_empty_cache(h);
+  // Every span stays kReleasing until mcentral takes it (give_up): back in
+  // kActive, a remote free that emptied it would notify this P after all,
+  // and the span would sit on the notify stack of a P that gave it up (in
+  // a forked child, those left kNotified join them).
   while (MSpan* s = owned.pop_front()) {
     uint64_t old = s->xfree.load(std::memory_order_acquire);
-    while (state(old) != kActive &&
-           !s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
+    while (state(old) == kNotified &&
+           !s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kReleasing), std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
     }
-    release_manual_span(h, s, nullptr);
+    if (GOMEM_UNLIKELY(g_release_test_hook != nullptr)) g_release_test_hook(s);
+    release_manual_span(h, s);
   }
   empty_bytes = 0;
 }

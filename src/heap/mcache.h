@@ -499,7 +499,7 @@ struct MCache {
   bool collect_remote(MSpan* s);
   bool park(MSpan* s, int li);
   void unpark(MSpan* s, int li);
-  void release_manual_span(MHeap& h, MSpan* s, uint32_t* pending);
+  void release_manual_span(MHeap& h, MSpan* s);
 };
 
 // Bumped by the scavenger when retained memory is over its goal; each P
@@ -514,6 +514,9 @@ extern std::atomic<bool> g_ps_outnumber_cpus;
 // Tests only: called in the middle of re-cutting an empty span for another
 // class (tests/gc_test.cc stops the world there).
 extern void (*g_recut_test_hook)(MSpan*);
+// Tests only: called by release_all just before it gives owned span s up
+// to mcentral (tests/malloc_test.cc frees the span's last object there).
+extern void (*g_release_test_hook)(MSpan*);
 
 // A free sent to span s from a thread with no P (or flushing a batch):
 // pushes the chain head..tail (n objects, head at slot head_idx) with one

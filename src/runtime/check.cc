@@ -90,6 +90,18 @@ void check_manual_span(MSpan* s) {
   }
 }
 
+// Every P, pooled ones too: a span on a P's notify stack is claimed by it
+// (heap/mcache.h, "One owner at a time").
+void check_notify_stack(MCache* c) {
+  uint32_t n = 0;
+  for (MSpan* s = c->notify.load(std::memory_order_acquire); s; s = s->notify_next) {
+    if (s->state.load(std::memory_order_acquire) != SpanState::kInUse || s->get_owner() != c ||
+        xfree::state(s->xfree.load(std::memory_order_acquire)) != xfree::kNotified)
+      check_failed("span on a P's notify stack not notified to it", reinterpret_cast<void*>(s->base), s);
+    if (++n > (1u << 30)) check_failed("a P's notify stack is circular", nullptr, s);
+  }
+}
+
 void check_p(MCache* c) {
   for (int li = 0; li < kManualLists; li++) {
     for (MSpan* s = c->partial[li].front(); s; s = SpanList::next(s)) {
@@ -154,6 +166,7 @@ long check_heap() {
     }
   });
   for_each_p([](MCache* c) {
+    check_notify_stack(c);
     if (c->in_use || c->shared) check_p(c);
   });
   return n;
