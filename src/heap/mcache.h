@@ -196,7 +196,8 @@
 //      A stale alloc_count costs a needless notification, or leaves the span
 //      where it was before this change. Since a kActive span can now be
 //      notified, release_all moves every span to kReleasing (remote frees
-//      only add) before it counts the notifications it must wait for.
+//      only add) before it counts the notifications it must wait for, and
+//      keeps it there until mcentral takes it (see "One owner at a time").
 //   2. A thread that only frees never reaches a refill, where batches were
 //      flushed: it flushes every batch once they hold kRemotePendingMax
 //      (256) objects, instead of holding some indefinitely (385-615 per
@@ -216,6 +217,32 @@
 // generations of 100,000) 990 -> 994 M (+0.4 %), random_replace_mt (8
 // threads, 200,000 each) 901 -> 914 M (+1.5 %); the fast paths are
 // untouched (malloc 19, free 30).
+//
+// One owner at a time. A span owned by a P is held by exactly one of: the
+// P's lists (current, partial, full, the empty cache), its notify stack, or
+// (once given up) mcentral or the heap. kNotified is the notify stack's
+// claim: from the remote free that sets it to the drain (drain_notify,
+// release_notified, release_all) that takes the span off the stack, the
+// span may also be current or on a list, but only that drain may give it
+// up. So every other give-up first sees kActive: span_emptied, the
+// retirements of next_span and trim, and give_back_idle, which skips a
+// current span still claimed (a span emptied by remote frees between the
+// owner's drain and its pop of the partial list becomes current while
+// kNotified); with no object outstanding, no remote free can change that
+// state under them (retire_empty and free_owned_span check it). And
+// release_all takes every span to kReleasing, where remote frees only add,
+// and leaves it there until mcentral's give_up (which checks it) has taken
+// it. When (1) above was first merged with give_back_idle and the
+// retirements of next_span, SharedPs.FewObjectsManyClassesCrossThreadFrees
+// without rseq failed about one run in 200 under load ("freeing a span that
+// is not in use", or a hang at thread exit on a circular list): release_all
+// put its spans back to kActive just before mcentral took them, so the
+// remote free returning a span's last object in that window pushed it on
+// the stack of a P that then freed it (or left it in mcentral), and the P's
+// next holder drained a span it no longer owned. Checking every span taken
+// off a notify stack (kNotified, this P's) found them kFreeing or another
+// P's; tests/malloc_test.cc lands that free in the window through a hook,
+// and the heap checker checks every P's notify stack.
 //
 // Thread safety: everything here is private to the thread holding the P,
 // except `notify` (pushed by other threads) and `lock`, which the owner

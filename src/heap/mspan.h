@@ -123,7 +123,7 @@ enum State : uint32_t {
   kCentral = 3,    // owned by nobody, on mcentral's partial list
   kOrphan = 4,     // owned by nobody, full, on no list
   kFreeing = 5,    // entirely free and owned by nobody: the thread that set this frees it
-  kReleasing = 6,  // owned by a P that is giving it up (release_all): remote frees only add
+  kReleasing = 6,  // owned by a P giving it up (release_all), until mcentral takes it: remote frees only add
 };
 // Bits: head 0-15, count 16-31, state 32-39, epoch 40-63. The epoch grows
 // whenever the span changes owner (adopted, given up), so a remote freer
