@@ -227,20 +227,24 @@ uint32_t MCache::drain_notify(MHeap& h) {
   uint32_t n = 0;
   while (s) {
     MSpan* next = s->notify_next;
-    s->notify_next = nullptr;
     check_popped(this, s);
-    if (s->parked) unpark(s, manual_list_index(s->spanclass));
-    uint64_t old = s->xfree.load(std::memory_order_acquire);
-    while (state(old) == kNotified) {
-      if (s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
-                                         std::memory_order_acquire))
-        break;
-    }
-    release_if_free(h, s);
+    settle_notified(h, s);
     s = next;
     n++;
   }
   return n;
+}
+
+void MCache::settle_notified(MHeap& h, MSpan* s) {
+  s->notify_next = nullptr;
+  if (s->parked) unpark(s, manual_list_index(s->spanclass));
+  uint64_t old = s->xfree.load(std::memory_order_acquire);
+  while (state(old) == kNotified) {
+    if (s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
+                                       std::memory_order_acquire))
+      break;
+  }
+  release_if_free(h, s);
 }
 
 // A span on the partial list whose every allocated object came back as a
@@ -253,8 +257,16 @@ void MCache::release_if_free(MHeap& h, MSpan* s) {
 }
 
 namespace {
+// For release_notified, on any thread: every allocated object of s is in
+// xfree, s is not current, and alloc_count is not 0. At 0 the holder's own
+// free has just brought it there and free's fast path is calling (or about
+// to call) free_mark_reached, which unparks or gives s up itself: settling
+// it here too would give it up twice. The holder's frees only lower
+// alloc_count and a read may be stale (high), so when the count matches,
+// no free of the holder is in flight.
 bool entirely_remote_free(const MSpan* s) {
-  return !s->current && count(s->xfree.load(std::memory_order_acquire)) == s->allocated_racy();
+  uint32_t a = s->alloc_count.read_racy();
+  return !s->current && a != 0 && count(s->xfree.load(std::memory_order_acquire)) == a + s->alloc_bias.read_racy();
 }
 }  // namespace
 
@@ -266,17 +278,11 @@ void MCache::release_notified(MHeap& h) {
   while (s) {
     MSpan* next = s->notify_next;
     check_popped(this, s);
-    uint64_t old = s->xfree.load(std::memory_order_acquire);
-    if (entirely_remote_free(s) && state(old) == kNotified &&
-        s->xfree.compare_exchange_strong(old, next_epoch(old, 0, 0, kFreeing), std::memory_order_acq_rel,
-                                         std::memory_order_acquire)) {
-      (s->parked ? full : partial)[manual_list_index(s->spanclass)].remove(s);
-      s->notify_next = nullptr;
-      s->parked = false;
-      s->alloc_bias = 0;
-      s->set_owner(nullptr);
-      s->set_owner_key(0);
-      h.free_span(s);
+    if (entirely_remote_free(s)) {
+      // As the holder's drain would: to its empty cache or the heap. Not
+      // current and no object allocated: the holder's fast paths cannot
+      // touch it meanwhile.
+      settle_notified(h, s);
     } else {
       s->notify_next = keep;
       keep = s;
