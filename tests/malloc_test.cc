@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <new>
 #include <thread>
@@ -16,6 +18,7 @@
 #include "heap/mcache.h"
 #include "heap/sizeclasses.h"
 #include "runtime/malloc.h"
+#include "runtime/proc.h"
 #include "test_util.h"
 
 using namespace gomem_test;
@@ -437,6 +440,75 @@ TEST(MallocDeathTest, RefillFromTheCurrentSpansOwnFreesTakesNoLock) {
         _exit(0);
       },
       ::testing::ExitedWithCode(0), "");
+}
+
+namespace {
+
+// The span release_test_hook acts on, and its progress: 1 when the hook
+// asks the freer to free, 2 once the freer has sent the object home.
+gomem::MSpan* g_hook_span = nullptr;
+std::atomic<int> g_hook_step{0};
+
+// Waits (at most 60 s) while g_hook_step is `step`.
+void wait_while_step(int step) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (g_hook_step.load() == step && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+}
+
+// gomem::g_release_test_hook: at g_hook_span, lets the freer run.
+void free_last_object_elsewhere(gomem::MSpan* s) {
+  if (s != g_hook_span) return;
+  g_hook_step.store(1);
+  wait_while_step(1);
+}
+
+}  // namespace
+
+// A thread that exits gives its spans up to mcentral while other threads
+// may still free their objects. A remote free that returns a span's last
+// object notifies the owner (heap/mcache.h, "Spans emptied by other
+// threads") unless the owner has stopped notifications (kReleasing); when
+// release_all put a span back to kActive just before mcentral took it, such
+// a free pushed the span on the notify stack of a P that then gave it up
+// (freed here), and the P's next holder took a freed span off its stack
+// (SharedPs.FewObjectsManyClassesCrossThreadFrees without rseq, about one
+// run in 200). Here that free lands exactly there.
+TEST(Malloc, ASpanEmptiedByAnotherThreadWhileItsOwnerExitsIsGivenUpOnce) {
+  constexpr size_t kSize = 256;
+  void* last = nullptr;
+  g_hook_step.store(0);
+  std::thread freer([&] {
+    wait_while_step(0);
+    if (g_hook_step.load() != 1) return;
+    gomem_free(last);    // this thread takes a P: a batched remote free
+    gomem::release_p();  // sends the batch home
+    g_hook_step.store(2);
+  });
+  std::thread owner([&] {
+    std::vector<void*> objs;
+    objs.reserve(4096);  // its buffer in another class
+    // Past the shared Ps' share of the class (at most half a span: runtime/shared_p.h),
+    // then until this thread's current span is full.
+    do objs.push_back(gomem_malloc(kSize));
+    while (span_of(objs.back())->get_owner() != gomem::t_mcache && objs.size() < 1024);
+    while (current_span(kSize)->freelist || current_span(kSize)->unbuilt) objs.push_back(gomem_malloc(kSize));
+    last = objs.back();
+    gomem::MSpan* s = span_of(last);
+    ASSERT_EQ(s, current_span(kSize));
+    for (void* p : objs)
+      if (p != last) gomem_free(p);  // s holds `last` alone
+    gomem::MCache* c = gomem::t_mcache;
+    g_hook_span = s;
+    gomem::g_release_test_hook = free_last_object_elsewhere;
+    gomem::release_p();
+    gomem::g_release_test_hook = nullptr;
+    EXPECT_EQ(g_hook_step.load(), 2) << "the freer did not run";
+    EXPECT_EQ(c->notify.load(), nullptr) << "a span was pushed on the notify stack of a P that gave it up";
+  });
+  owner.join();
+  if (g_hook_step.load() == 0) g_hook_step.store(-1);  // the owner failed early: release the freer
+  freer.join();
+  gomem_check_heap();
 }
 
 #ifndef GOMEM_SANITIZED

@@ -68,6 +68,30 @@ class Queue {
   bool closed_ = false;
 };
 
+// A producer: `per` filled blocks of 16..15+spread bytes onto q, waiting
+// (yielding) while q holds more than max_queued; the last producer closes q.
+void produce(Queue& q, std::atomic<int>& producing, int seed, int per, size_t spread, size_t max_queued) {
+  std::mt19937_64 rng(seed);
+  for (int k = 0; k < per; k++) {
+    size_t n = 16 + rng() % spread;
+    Msg m{gomem_malloc(n), n, rng()};
+    fill(m.p, m.n, m.seed);
+    q.push(m);
+    while (q.size() > max_queued) std::this_thread::yield();  // bounded in flight
+  }
+  if (--producing == 0) q.close();
+}
+
+// A consumer: checks and frees every block until q is closed and empty.
+void consume(Queue& q, std::atomic<int>& bad, std::atomic<int>& consumed) {
+  Msg m;
+  while (q.pop(&m)) {
+    if (!check(m.p, m.n, m.seed)) bad++;
+    gomem_free(m.p);
+    consumed++;
+  }
+}
+
 }  // namespace
 
 TEST(Threads, CrossThreadFreesKeepContents) {
@@ -113,32 +137,12 @@ TEST(Threads, ProducerConsumerDoesNotStrandMemory) {
   const int P = nthreads() / 2, C = nthreads() / 2;
   const int per = 200000;
   Queue q;
-  std::atomic<int> bad{0}, producing{P};
+  std::atomic<int> bad{0}, producing{P}, consumed{0};
   gomem_stats before, after;
   gomem_read_stats(&before);
   std::vector<std::thread> ts;
-  for (int i = 0; i < P; i++) {
-    ts.emplace_back([&, i] {
-      std::mt19937_64 rng(i);
-      for (int k = 0; k < per; k++) {
-        size_t n = 16 + rng() % 200;
-        Msg m{gomem_malloc(n), n, rng()};
-        fill(m.p, m.n, m.seed);
-        q.push(m);
-        while (q.size() > 20000) std::this_thread::yield();  // bounded in flight
-      }
-      if (--producing == 0) q.close();
-    });
-  }
-  for (int i = 0; i < C; i++) {
-    ts.emplace_back([&] {
-      Msg m;
-      while (q.pop(&m)) {
-        if (!check(m.p, m.n, m.seed)) bad++;
-        gomem_free(m.p);
-      }
-    });
-  }
+  for (int i = 0; i < P; i++) ts.emplace_back([&, i] { produce(q, producing, i, per, 200, 20000); });
+  for (int i = 0; i < C; i++) ts.emplace_back([&] { consume(q, bad, consumed); });
   for (auto& th : ts) th.join();
   gomem_read_stats(&after);
   EXPECT_EQ(bad.load(), 0);
@@ -147,6 +151,60 @@ TEST(Threads, ProducerConsumerDoesNotStrandMemory) {
   uint64_t total = after.total_alloc - before.total_alloc;
   EXPECT_GT(total, uint64_t{50} << 20);
   EXPECT_LT(after.heap_sys - before.heap_sys, total / 4) << "memory stranded between producers and consumers";
+  gomem_check_heap();
+}
+
+TEST(Threads, SpansEmptiedByOtherThreadsLeaveIdleOwners) {
+  // Producers allocate objects of many sizes and then sit idle (as a
+  // server's workers do between requests); consumers free every object and
+  // then sit idle too. The producers never reach a slow path again, so
+  // their spans that the consumers emptied must leave them anyway (each
+  // through the remote free that empties it), and the consumers, which only
+  // free, must not hold objects back in their batches: heap_inuse falls
+  // back near where it was, not to the producers' peak.
+  const int P = nthreads() / 2, C = nthreads() / 2;
+  const int per = 12000;
+  Queue q;
+  std::atomic<int> bad{0}, producing{P}, consumed{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  auto wait_done = [&] {  // bounded: the main thread sets done within seconds
+    std::unique_lock<std::mutex> l(mu);
+    return cv.wait_for(l, std::chrono::seconds(120), [&] { return done; });
+  };
+  gomem_stats before, during, after;
+  gomem_read_stats(&before);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < P; i++) {
+    ts.emplace_back([&, i] {
+      produce(q, producing, i, per, 2000, P * per);
+      if (!wait_done()) bad++;
+    });
+  }
+  for (int i = 0; i < C; i++) {
+    ts.emplace_back([&] {
+      consume(q, bad, consumed);
+      if (!wait_done()) bad++;
+    });
+  }
+  // Every thread alive and idle once all is consumed (bounded wait).
+  for (long spins = 0; consumed.load() < P * per && spins < (1L << 32); spins++) std::this_thread::yield();
+  ASSERT_EQ(consumed.load(), P * per);
+  gomem_read_stats(&during);
+  {
+    std::lock_guard<std::mutex> l(mu);
+    done = true;
+  }
+  cv.notify_all();
+  for (auto& th : ts) th.join();
+  gomem_read_stats(&after);
+  EXPECT_EQ(bad.load(), 0);
+  // ~48,000 x 1 KiB; before spans left idle owners, ~29 MB of it stayed in
+  // use, ~2-3 MB since.
+  uint64_t total = after.total_alloc - before.total_alloc;
+  uint64_t held = during.heap_inuse > before.heap_inuse ? during.heap_inuse - before.heap_inuse : 0;
+  EXPECT_LT(held, total / 5) << "spans emptied by other threads stayed with their idle owners";
   gomem_check_heap();
 }
 

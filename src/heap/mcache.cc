@@ -22,11 +22,27 @@ void push_notify(MCache* owner, MSpan* s) {
   } while (!owner->notify.compare_exchange_weak(top, s, std::memory_order_release, std::memory_order_relaxed));
 }
 
+// s was just taken off c's notify stack: the stack's claim kept it
+// kNotified and c's (see "One owner at a time" in mcache.h).
+void check_popped(const MCache* c, MSpan* s) {
+  if (state(s->xfree.load(std::memory_order_acquire)) != kNotified || s->get_owner() != c)
+    fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s,
+                "a span on a P's notify stack that the P gave up");
+}
+
+// s leaves its P (for the empty cache or the heap): it must be kActive, not
+// claimed by the notify stack (kNotified) nor parked.
+void check_leaving(MSpan* s) {
+  if (state(s->xfree.load(std::memory_order_acquire)) != kActive)
+    fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s, "a P gives up a span its notify stack holds");
+}
+
 }  // namespace
 
 GOMEM_META constinit std::atomic<uint32_t> g_trim_epoch{0};
 GOMEM_META constinit std::atomic<bool> g_ps_outnumber_cpus{false};
 GOMEM_META void (*g_recut_test_hook)(MSpan*) = nullptr;
+GOMEM_META void (*g_release_test_hook)(MSpan*) = nullptr;
 
 OwnerField<uint64_t>* mcache_nfree_slot(MCache* c, SpanClass spc) { return &c->counts[spc + kFreeCountOffset]; }
 
@@ -117,6 +133,7 @@ void MCache::prof_cut(SpanClass spc) {
 void MCache::drop_batches() {
   for (auto& b : batch) b = RemoteBatch{};
   batch_mask = 0;
+  batch_objs = 0;
 }
 
 // The current span of a manual class carries one extra count in
@@ -202,7 +219,7 @@ GOMEM_INLINE void MCache::unpark(MSpan* s, int li) {
   // kNotified: the owner's next drain turns it back to kActive.
 }
 
-uint32_t MCache::drain_notify() {
+uint32_t MCache::drain_notify(MHeap& h) {
   // A push racing with this load is drained next time, as one racing with
   // the exchange would be.
   if (notify.load(std::memory_order_relaxed) == nullptr) return 0;
@@ -210,18 +227,76 @@ uint32_t MCache::drain_notify() {
   uint32_t n = 0;
   while (s) {
     MSpan* next = s->notify_next;
-    s->notify_next = nullptr;
-    if (s->parked) unpark(s, manual_list_index(s->spanclass));
-    uint64_t old = s->xfree.load(std::memory_order_acquire);
-    while (state(old) == kNotified) {
-      if (s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
-                                         std::memory_order_acquire))
-        break;
-    }
+    check_popped(this, s);
+    settle_notified(h, s);
     s = next;
     n++;
   }
   return n;
+}
+
+void MCache::settle_notified(MHeap& h, MSpan* s) {
+  s->notify_next = nullptr;
+  if (s->parked) unpark(s, manual_list_index(s->spanclass));
+  uint64_t old = s->xfree.load(std::memory_order_acquire);
+  while (state(old) == kNotified) {
+    if (s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
+                                       std::memory_order_acquire))
+      break;
+  }
+  release_if_free(h, s);
+}
+
+// A span on the partial list whose every allocated object came back as a
+// remote free leaves the P (see "Spans emptied by other threads" in
+// mcache.h). The current span never qualifies: its +1 is never freed.
+void MCache::release_if_free(MHeap& h, MSpan* s) {
+  if (s->current || count(s->xfree.load(std::memory_order_acquire)) != s->alloc_count) return;
+  collect_remote(s);
+  span_emptied(h, s);
+}
+
+namespace {
+// For release_notified, on any thread: every allocated object of s is in
+// xfree, s is not current, and alloc_count is not 0. At 0 the holder's own
+// free has just brought it there and free's fast path is calling (or about
+// to call) free_mark_reached, which unparks or gives s up itself: settling
+// it here too would give it up twice. The holder's frees only lower
+// alloc_count and a read may be stale (high), so when the count matches,
+// no free of the holder is in flight.
+bool entirely_remote_free(const MSpan* s) {
+  uint32_t a = s->alloc_count.read_racy();
+  return !s->current && a != 0 && count(s->xfree.load(std::memory_order_acquire)) == a + s->alloc_bias.read_racy();
+}
+}  // namespace
+
+void MCache::release_notified(MHeap& h) {
+  if (!lock.try_lock()) return;  // the holder is in a slow path: it drains itself
+  MSpan* s = notify.exchange(nullptr, std::memory_order_acq_rel);
+  MSpan* keep = nullptr;  // the others, pushed back below
+  MSpan* keep_tail = nullptr;
+  while (s) {
+    MSpan* next = s->notify_next;
+    check_popped(this, s);
+    if (entirely_remote_free(s)) {
+      // As the holder's drain would: to its empty cache or the heap. Not
+      // current and no object allocated: the holder's fast paths cannot
+      // touch it meanwhile.
+      settle_notified(h, s);
+    } else {
+      s->notify_next = keep;
+      keep = s;
+      if (!keep_tail) keep_tail = s;
+    }
+    s = next;
+  }
+  if (keep) {
+    MSpan* top = notify.load(std::memory_order_relaxed);
+    do {
+      keep_tail->notify_next = top;
+    } while (!notify.compare_exchange_weak(top, keep, std::memory_order_release, std::memory_order_relaxed));
+  }
+  lock.unlock();
 }
 
 // ---------------------------------------------------------------------------
@@ -230,7 +305,7 @@ uint32_t MCache::drain_notify() {
 // Inlined into switch_span, with the rare new_span kept out of line: a
 // span switch then costs one call frame fewer (see the essay in mcache.h).
 GOMEM_INLINE MSpan* MCache::next_span(MHeap& h, SpanClass spc, int li) {
-  if (notify.load(std::memory_order_relaxed) != nullptr) drain_notify();
+  if (notify.load(std::memory_order_relaxed) != nullptr) drain_notify(h);
   while (MSpan* s = partial[li].pop_front()) {
     if (take_own_free(s) || !park(s, li)) {
       take_own_free(s);
@@ -362,6 +437,7 @@ void MCache::free_empty_cache(MHeap& h) {
 
 // Frees a span this P owns and no list holds: every object is free.
 void MCache::free_owned_span(MHeap& h, MSpan* s) {
+  check_leaving(s);
   s->xfree.store(next_epoch(s->xfree.load(std::memory_order_relaxed), 0, 0, kFreeing), std::memory_order_release);
   s->set_owner(nullptr);
   s->set_owner_key(0);
@@ -374,8 +450,12 @@ void MCache::give_back_idle(MHeap& h, SpanClass keep) {
     for (SpanKind k : {SpanKind::kManual, SpanKind::kUncollectable}) {
       SpanClass spc = make_span_class(static_cast<uint32_t>(sc), k);
       MSpan* s = alloc[spc];
-      // Only the P's own +1 left, nothing cut off for the profiler.
-      if (spc == keep || s == &g_empty_span || s->allocated() != 1 || prof.rest[manual_list_index(spc)]) continue;
+      // Only the P's own +1 left, nothing cut off for the profiler, and not
+      // claimed by the notify stack (kNotified: remote frees emptied it
+      // before it became current; see "One owner at a time" in mcache.h).
+      if (spc == keep || s == &g_empty_span || s->allocated() != 1 || prof.rest[manual_list_index(spc)] ||
+          state(s->xfree.load(std::memory_order_acquire)) != kActive)
+        continue;
       set_current(spc, &g_empty_span);
       free_owned_span(h, s);
     }
@@ -384,7 +464,7 @@ void MCache::give_back_idle(MHeap& h, SpanClass keep) {
 
 void MCache::trim(MHeap& h) {
   trim_epoch = g_trim_epoch.load(std::memory_order_relaxed);
-  drain_notify();
+  drain_notify(h);
   for (int li = 0; li < kManualLists; li++) {
     for (MSpan* s = partial[li].front(); s;) {
       MSpan* next = SpanList::next(s);
@@ -461,7 +541,9 @@ void MCache::span_emptied(MHeap& h, MSpan* s) {
 }
 
 void MCache::retire_empty(MHeap& h, MSpan* s) {
-  if (s->npages <= kMaxSpanPages && empty_bytes + s->bytes() <= kEmptyReserveBytes) {
+  uintptr_t reserve = g_ps_outnumber_cpus.load(std::memory_order_relaxed) ? kEmptyReserveCrowded : kEmptyReserveBytes;
+  if (s->npages <= kMaxSpanPages && empty_bytes + s->bytes() <= reserve) {
+    check_leaving(s);
     // Keep it for the next span of this page count, whatever its class.
     // Every object of it is on its free list with the free key, so a free
     // into it meanwhile is caught as a double free by the slow path.
@@ -500,6 +582,7 @@ void MCache::remote_free(MHeap& h, MSpan* s, void* p, uintptr_t idx) {
   b.span = s;
   b.n++;
   if (b.n >= kRemoteBatchMax) flush_one(h, b);
+  if (++batch_objs >= kRemotePendingMax) flush_batch(h);
 }
 
 void MCache::flush_batch(MHeap& h) {
@@ -514,6 +597,7 @@ void MCache::flush_one(MHeap& h, RemoteBatch& b) {
   uint32_t idx = b.head_idx;
   b = RemoteBatch{};
   batch_mask &= ~(uint64_t{1} << (&b - batch));
+  batch_objs -= n;
   remote_frees += n;
   send_remote_frees(h, s, head_obj, tail, n, idx);
 }
@@ -524,9 +608,17 @@ void send_remote_frees(MHeap& h, MSpan* s, void* head_obj, void* tail, uint32_t 
     uint32_t st = state(old);
     uint32_t nst = st;
     MCache* owner = s->get_owner();  // valid for this state: owners change only by CAS on xfree
+    // These frees return the last allocated objects (read before the CAS:
+    // until it lands they keep the span, and its MSpan, from being freed).
+    bool empties = count(old) + n == s->allocated_racy();
     switch (st) {
       case kActive:
+        // A span its owner is not allocating from: tell the owner (see
+        // "Spans emptied by other threads" in mcache.h).
+        if (empties) nst = kNotified;
+        break;
       case kNotified:
+      case kReleasing:
         break;
       case kParked:
         nst = kNotified;
@@ -544,7 +636,10 @@ void send_remote_frees(MHeap& h, MSpan* s, void* head_obj, void* tail, uint32_t 
     s->set_link(tail, s->xfree_obj(head(old)));
     if (s->xfree.compare_exchange_weak(old, with(old, head_idx + 1, count(old) + n, nst), std::memory_order_acq_rel,
                                        std::memory_order_acquire)) {
-      if (st == kParked) push_notify(owner, s);
+      if (nst == kNotified) {
+        if (st != kNotified) push_notify(owner, s);
+        if (empties) owner->release_notified(h);  // the span can leave its owner now
+      }
       return;
     }
   }
@@ -553,8 +648,7 @@ void send_remote_frees(MHeap& h, MSpan* s, void* head_obj, void* tail, uint32_t 
 // ---------------------------------------------------------------------------
 // Giving everything back.
 
-void MCache::release_manual_span(MHeap& h, MSpan* s, uint32_t* pending) {
-  (void)pending;
+void MCache::release_manual_span(MHeap& h, MSpan* s) {
   // Merge local_free into freelist so mcentral sees one list.
   if (s->local_free) {
     if (s->unbuilt) s->check_built(s->local_free);
@@ -567,19 +661,29 @@ void MCache::release_manual_span(MHeap& h, MSpan* s, uint32_t* pending) {
   h.central[s->spanclass].give_up(h, s);
 }
 
-void MCache::repair_after_fork() {
-  drain_notify();
+void MCache::repair_after_fork(MHeap& h) {
+  drain_notify(h);
+  // Marked but never pushed: parked spans, and (remote frees that emptied
+  // them) spans on the partial lists or current.
+  auto repair = [](MSpan* s) {
+    uint64_t old = s->xfree.load(std::memory_order_acquire);
+    if (state(old) != kNotified) return false;
+    s->xfree.store(with(old, head(old), count(old), kActive), std::memory_order_release);
+    return true;
+  };
   for (int li = 0; li < kManualLists; li++) {
     for (MSpan* s = full[li].front(); s;) {
       MSpan* next = SpanList::next(s);
-      uint64_t old = s->xfree.load(std::memory_order_acquire);
-      if (state(old) == kNotified) {
+      if (state(s->xfree.load(std::memory_order_acquire)) == kNotified) {
         unpark(s, li);
-        s->xfree.store(with(old, head(old), count(old), kActive), std::memory_order_release);
+        repair(s);
       }
       s = next;
     }
+    for (MSpan* s = partial[li].front(); s; s = SpanList::next(s)) repair(s);
   }
+  for (MSpan* s : alloc)
+    if (s != &g_empty_span && !kind_is_gc(s->kind)) repair(s);
 }
 
 void MCache::release_all(MHeap& h, bool in_child) {
@@ -619,10 +723,11 @@ void MCache::release_all(MHeap& h, bool in_child) {
       s->alloc_bias = 0;
     }
   }
-  // Stop new notifications: a span can only be notified while parked, so
-  // take every span out of kParked. Those already kNotified are on the
-  // notify stack or about to be: wait for them, so that no span is given
-  // up while a remote freer may still write its notify link.
+  // Stop new notifications: a span is notified while parked or when remote
+  // frees empty it (kActive), so take every span to kReleasing, where
+  // remote frees only add. Those already kNotified are on the notify stack
+  // or about to be: wait for them, so that no span is given up while a
+  // remote freer may still write its notify link.
   uint32_t pending = 0;
   for (MSpan* s = owned.front(); s; s = SpanList::next(s)) {
     s->set_owner_key(key_for(s));
@@ -635,8 +740,7 @@ void MCache::release_all(MHeap& h, bool in_child) {
         pending++;
         break;
       }
-      if (state(old) == kActive) break;
-      if (s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
+      if (s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kReleasing), std::memory_order_acq_rel,
                                          std::memory_order_acquire))
         break;
     }
@@ -651,23 +755,29 @@ void MCache::release_all(MHeap& h, bool in_child) {
     while (s) {
       MSpan* next = s->notify_next;
       s->notify_next = nullptr;
+      check_popped(this, s);
       uint64_t old = s->xfree.load(std::memory_order_acquire);
       while (state(old) == kNotified &&
-             !s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
-                                             std::memory_order_acquire)) {
+             !s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kReleasing),
+                                             std::memory_order_acq_rel, std::memory_order_acquire)) {
       }
       pending--;
       s = next;
     }
   }
   free_empty_cache(h);
+  // Every span stays kReleasing until mcentral takes it (give_up): back in
+  // kActive, a remote free that emptied it would notify this P after all,
+  // and the span would sit on the notify stack of a P that gave it up (in
+  // a forked child, those left kNotified join them).
   while (MSpan* s = owned.pop_front()) {
     uint64_t old = s->xfree.load(std::memory_order_acquire);
-    while (state(old) != kActive &&
-           !s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kActive), std::memory_order_acq_rel,
+    while (state(old) == kNotified &&
+           !s->xfree.compare_exchange_weak(old, with(old, head(old), count(old), kReleasing), std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
     }
-    release_manual_span(h, s, nullptr);
+    if (GOMEM_UNLIKELY(g_release_test_hook != nullptr)) g_release_test_hook(s);
+    release_manual_span(h, s);
   }
   empty_bytes = 0;
 }

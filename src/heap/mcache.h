@@ -25,9 +25,10 @@
 //     notifies the owner).
 // A free from another thread never goes into the freeing thread's cache: it
 // goes home to its span's xfree list with one CAS, batched per span
-// (RemoteBatch). If the span was parked, that CAS also marks it kNotified
-// and the freeing thread pushes it on the owner's notify stack, which the
-// owner drains on its next refill. Spans that no P owns live in mcentral
+// (RemoteBatch). If the span was parked (or the frees empty it), that CAS
+// also marks it kNotified and the freeing thread pushes it on the owner's
+// notify stack, which the owner drains on its next refill (see "Spans
+// emptied by other threads" below). Spans that no P owns live in mcentral
 // (see mcentral.h), and the remote free that empties one returns its pages
 // to the heap.
 //
@@ -168,6 +169,97 @@
 // -> 507.3 M instructions (+5 %, span switches and rebuilds of re-cut spans);
 // churn (cached spans reused without a rebuild) 716.7 M -> 708.5 M.
 //
+// Spans emptied by other threads (bench: server_mt). 16 worker threads
+// build requests (small strings, a 1..64 KiB body, a realloc-grown
+// response) and hand them to 4 writer threads that free them: every free is
+// remote, and at most 256 requests (~13 MiB) are alive. Peak RSS was
+// 137 MB (tcmalloc 33), growing ~3.6 MiB per worker (requests=60000
+// maxbody=4096: 8, 18, 63, 120 MB for 1, 4, 16, 32 workers). A walk of
+// every P during the run found ~4,000 spans (~60 MiB) parked on the
+// workers' full lists, nearly all their objects already freed: each was
+// kNotified and waiting on its owner's notify stack, which only the owner
+// drains, at its next span switch; but a worker spends most of its time
+// blocked waiting for work, and a span on the partial list that the
+// writers emptied was never noticed at all. Three changes:
+//   1. The remote free whose objects are the last allocated ones of a span
+//      (xfree's count reaches allocated(), read racily) marks it kNotified
+//      even if it was kActive, pushes it if not yet pushed, and calls
+//      release_notified on the owner: if the owner's lock is free (try_lock:
+//      never waits, never deadlocks, even when the freer holds its own P's
+//      lock), the spans of the notify stack that are entirely free and not
+//      current leave the P as its own drain would let them go
+//      (settle_notified, release_if_free: to its empty cache, within the
+//      reserve, or the heap), the others go back on the stack. Owner frees
+//      into such a span are impossible (every allocated object is in xfree,
+//      and stale reads of alloc_count only err high), and every other change
+//      of the P's lists is made under that lock. If the lock is taken the
+//      owner is in a slow path, and its drain gives the span up. (At first
+//      they went straight to the heap: xmalloc objs=200000 under callgrind
+//      then took 37,389 spans from the heap instead of 5,281, 609 M
+//      instructions against 508 M before this change; through the empty
+//      cache, whose spans reused for their own class keep their free lists,
+//      598-608 M over three runs; see the figures below.)
+//      A stale alloc_count costs a needless notification, or leaves the span
+//      where it was before this change. Since a kActive span can now be
+//      notified, release_all moves every span to kReleasing (remote frees
+//      only add) before it counts the notifications it must wait for, and
+//      keeps it there until mcentral takes it (see "One owner at a time").
+//   2. A thread that only frees never reaches a refill, where batches were
+//      flushed: it flushes every batch once they hold kRemotePendingMax
+//      (256) objects, instead of holding some indefinitely (385-615 per
+//      writer before).
+//   3. While Ps outnumber CPUs the empty-span reserve is 128 KiB per P, not
+//      1 MiB: at 32 workers the reserves held 21 MiB once (1) worked.
+// Peak RSS (VmHWM, MB, before -> after, two runs each; the threaded rows
+// vary with the load of the shared machine): server_mt 137, 127 -> 43, 47;
+// with requests=60000 maxbody=4096 and 1, 4, 16, 32 workers 8.1 -> 6.4,
+// 18-20 -> 10-12.5, 63 -> 16-19, 120 -> 26-27. The other rows do not get
+// worse: random_replace_mt 107, 197 -> 86, 175; larson 82, 151 -> 76, 94;
+// xmalloc 16.8, 17.5 -> 8.3, 10.2; threads1000 1,532 -> 1,532. Only the
+// owner's drain giving emptied spans up gave 101 MB on server_mt, with (2) 100: the notify
+// stacks of the blocked workers still held most of it. The scavenger's
+// goal needs no change: the spans (1) frees no longer count as in use.
+// Instructions (callgrind, whole program): larson (8 threads, 2
+// generations of 100,000) 990 -> 994 M (+0.4 %), random_replace_mt (8
+// threads, 200,000 each) 901 -> 914 M (+1.5 %); the fast paths are
+// untouched (malloc 19, free 30). Re-landed on give_back_idle, the
+// retirements of next_span and the reuse of cached spans (see "One owner at
+// a time"), against the code without (1)-(3): server_mt peak RSS 106, 112
+// -> 51, 42 MB; threads1000 1,532 -> 1,532 MB; instructions (callgrind,
+// whole program) larson 981.8 -> 983.2 M, random_replace_mt 907.8 -> 911.4
+// M, and xmalloc objs=200000 507.7 -> 598-608 M (+18-20 %): under callgrind the
+// producers sleep while consumers empty whole spans, which now leave them
+// (33,805 spans taken from the heap instead of 5,281) where before they
+// stayed, half drained, for the producers to reuse. A larger crowded
+// reserve, or releasing emptied spans only from owners that are idle, are
+// the next things to measure.
+//
+// One owner at a time. A span owned by a P is held by exactly one of: the
+// P's lists (current, partial, full, the empty cache), its notify stack, or
+// (once given up) mcentral or the heap. kNotified is the notify stack's
+// claim: from the remote free that sets it to the drain (drain_notify,
+// release_notified, release_all) that takes the span off the stack, the
+// span may also be current or on a list, but only that drain may give it
+// up. So every other give-up first sees kActive: span_emptied, the
+// retirements of next_span and trim, and give_back_idle, which skips a
+// current span still claimed (a span emptied by remote frees between the
+// owner's drain and its pop of the partial list becomes current while
+// kNotified); with no object outstanding, no remote free can change that
+// state under them (retire_empty and free_owned_span check it). And
+// release_all takes every span to kReleasing, where remote frees only add,
+// and leaves it there until mcentral's give_up (which checks it) has taken
+// it. When (1) above was first merged with give_back_idle and the
+// retirements of next_span, SharedPs.FewObjectsManyClassesCrossThreadFrees
+// without rseq failed about one run in 200 under load ("freeing a span that
+// is not in use", or a hang at thread exit on a circular list): release_all
+// put its spans back to kActive just before mcentral took them, so the
+// remote free returning a span's last object in that window pushed it on
+// the stack of a P that then freed it (or left it in mcentral), and the P's
+// next holder drained a span it no longer owned. Checking every span taken
+// off a notify stack (kNotified, this P's) found them kFreeing or another
+// P's; tests/malloc_test.cc lands that free in the window through a hook,
+// and the heap checker checks every P's notify stack.
+//
 // Thread safety: everything here is private to the thread holding the P,
 // except `notify` (pushed by other threads) and `lock`, which the owner
 // holds during every slow path that changes the P's lists, so that fork()
@@ -207,8 +299,15 @@ constexpr uintptr_t kEmptyReserveBytes = 1024 * 1024;
 // A P looks for idle current spans (give_back_idle) after taking this many
 // bytes of new spans from the heap.
 constexpr uintptr_t kIdleScanBytes = 4096 * 1024;
+// The same while threads hold more Ps than there are CPUs (see "Spans
+// emptied by other threads" above).
+constexpr uintptr_t kEmptyReserveCrowded = 128 * 1024;
 // Objects batched for one remote span before they are sent.
 constexpr uint32_t kRemoteBatchMax = 64;
+// Objects a P holds in all its batches before it sends them all home, so
+// that a thread that only frees (it never reaches a refill) holds no
+// object indefinitely (see "Spans emptied by other threads" above).
+constexpr uint32_t kRemotePendingMax = 256;
 // Remote spans a P batches for at once (direct-mapped by span address): a
 // thread freeing objects of several sizes made elsewhere keeps one batch
 // per span instead of sending one object whenever the span changes.
@@ -268,6 +367,7 @@ struct MCache {
   uintptr_t heap_bytes = 0;           // bytes of spans taken from the heap since give_back_idle last ran
   RemoteBatch batch[kRemoteBatches];  // remote frees not yet sent home (see remote_free)
   uint64_t batch_mask = 0;            // bit i: batch[i] is not empty
+  uint32_t batch_objs = 0;            // objects in batch[] (at most kRemotePendingMax)
   uint32_t flush_gen = 0;             // collector: sweepgen when the GC spans were last released
   uint32_t trim_epoch = 0;            // g_trim_epoch when this P last trimmed its lists
   // Objects of each manual size class the holder allocated from the shared
@@ -365,10 +465,17 @@ struct MCache {
 
   // In a forked child, for the forking thread's own P: a remote freer that
   // vanished with the fork may have left a span kNotified but never pushed.
-  void repair_after_fork();
+  void repair_after_fork(MHeap& h);
 
-  // Moves spans from the notify stack to partial[]. Returns how many.
-  uint32_t drain_notify();
+  // Called by a remote freer whose frees made a span of this P entirely
+  // free (and pushed it on the notify stack), on any thread: if `lock` is
+  // free, settles the notified spans that are entirely free and not current
+  // (they leave the P), and pushes the others back for the holder's drain.
+  void release_notified(MHeap& h);
+
+  // Moves spans from the notify stack to partial[], and gives up those
+  // that are entirely free (release_if_free). Returns how many.
+  uint32_t drain_notify(MHeap& h);
 
   // Gives back what the P holds without need: brings remote frees home on
   // every partial span and returns the spans that turn out empty (and the
@@ -410,6 +517,12 @@ struct MCache {
   // Puts empty span s, on none of the P's lists, in the empty cache or
   // returns it to the heap.
   void retire_empty(MHeap& h, MSpan* s);
+  // s came off the notify stack: unparks it, takes it back to kActive, and
+  // gives it up if it is entirely free (release_if_free).
+  void settle_notified(MHeap& h, MSpan* s);
+  // If no object of s is allocated (all came back as remote frees) and it
+  // is not current, span_emptied.
+  void release_if_free(MHeap& h, MSpan* s);
   // The owner key this P gives span s (see MSpan::owner_key).
   uintptr_t key_for_class(SpanClass spc) const {
     return tkey | (span_class_kind(spc) == SpanKind::kUncollectable ? kKeyUncollectable : 0);
@@ -432,7 +545,7 @@ struct MCache {
   bool collect_remote(MSpan* s);
   bool park(MSpan* s, int li);
   void unpark(MSpan* s, int li);
-  void release_manual_span(MHeap& h, MSpan* s, uint32_t* pending);
+  void release_manual_span(MHeap& h, MSpan* s);
 };
 
 // Bumped by the scavenger when retained memory is over its goal; each P
@@ -447,6 +560,9 @@ extern std::atomic<bool> g_ps_outnumber_cpus;
 // Tests only: called in the middle of re-cutting an empty span for another
 // class (tests/gc_test.cc stops the world there).
 extern void (*g_recut_test_hook)(MSpan*);
+// Tests only: called by release_all just before it gives owned span s up
+// to mcentral (tests/malloc_test.cc frees the span's last object there).
+extern void (*g_release_test_hook)(MSpan*);
 
 // A free sent to span s from a thread with no P (or flushing a batch):
 // pushes the chain head..tail (n objects, head at slot head_idx) with one

@@ -49,9 +49,14 @@ MSpan* MCentral::adopt(MHeap& h, MCache* owner, uintptr_t tkey) {
 
 void MCentral::give_up(MHeap& h, MSpan* s) {
   MutexLock l(lock);
+  uint64_t old = s->xfree.load(std::memory_order_acquire);
+  // Its owner stopped notifications first (MCache::release_all): a remote
+  // free may still add objects, but no longer push it on a notify stack.
+  if (state(old) != kReleasing)
+    fatal_fault(Fault::kCorrupt, reinterpret_cast<void*>(s->base), s,
+                "giving up a span its owner may still be notified of");
   s->set_owner(nullptr);
   s->set_owner_key(0);
-  uint64_t old = s->xfree.load(std::memory_order_acquire);
   for (;;) {
     uint32_t n = count(old);
     uint32_t alloc = s->alloc_count;
@@ -93,6 +98,7 @@ void MCentral::remote_free_locked(MHeap& h, MSpan* s, void* head_obj, void* tail
       switch (st) {
         case kActive:
         case kNotified:
+        case kReleasing:
           break;
         case kParked:
           nst = kNotified;

@@ -48,7 +48,8 @@ struct alignas(64) MCentral {
   MSpan* adopt(MHeap& h, MCache* owner, uintptr_t tkey);
 
   // Manual: the owner gives span s up (thread exit). Its local_free must be
-  // empty (merged into freelist) and its state kActive.
+  // empty (merged into freelist) and its state kReleasing (no remote free
+  // will notify the owner of it any more).
   void give_up(MHeap& h, MSpan* s);
 
   // Manual: a remote free that changes an unowned span's state (orphan ->

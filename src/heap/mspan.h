@@ -117,12 +117,13 @@ enum class SpanState : uint8_t {
 // and the span's ownership state. One 64-bit CAS changes all three.
 namespace xfree {
 enum State : uint32_t {
-  kActive = 0,    // owned by a P that will look at xfree (its current span or on its partial list)
-  kParked = 1,    // owned by a P, parked on its full list: the P is not looking
-  kNotified = 2,  // was parked; a remote freer is putting it on the P's notify stack
-  kCentral = 3,   // owned by nobody, on mcentral's partial list
-  kOrphan = 4,    // owned by nobody, full, on no list
-  kFreeing = 5,   // entirely free and owned by nobody: the thread that set this frees it
+  kActive = 0,     // owned by a P that will look at xfree (its current span or on its partial list)
+  kParked = 1,     // owned by a P, parked on its full list: the P is not looking
+  kNotified = 2,   // was parked, or remote frees emptied it: on (or going to) the P's notify stack
+  kCentral = 3,    // owned by nobody, on mcentral's partial list
+  kOrphan = 4,     // owned by nobody, full, on no list
+  kFreeing = 5,    // entirely free and owned by nobody: the thread that set this frees it
+  kReleasing = 6,  // owned by a P giving it up (release_all), until mcentral takes it: remote frees only add
 };
 // Bits: head 0-15, count 16-31, state 32-39, epoch 40-63. The epoch grows
 // whenever the span changes owner (adopted, given up), so a remote freer
@@ -260,6 +261,8 @@ struct alignas(64) MSpan {
   // With prof_bucket: the sampled object's recorded size.
   uintptr_t prof_bytes() const { return elemsize - prof_slack; }
   uint32_t allocated() const { return alloc_count + alloc_bias; }
+  // The same read from a thread that is not the owner (may be stale).
+  uint32_t allocated_racy() const { return alloc_count.read_racy() + alloc_bias.read_racy(); }
   uintptr_t get_owner_key() const { return owner_key.load(std::memory_order_relaxed); }
   // The owner key as free's fast path reads it: a plain load the compiler
   // can fold into the comparison (an atomic one it will not). Word-sized and

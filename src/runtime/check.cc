@@ -72,6 +72,7 @@ void check_manual_span(MSpan* s) {
     case xfree::kActive:
     case xfree::kParked:
     case xfree::kNotified:
+    case xfree::kReleasing:
       if (!owner || (key & ~kKeyUncollectable) != owner->tkey ||
           ((key & kKeyUncollectable) != 0) != (s->kind == SpanKind::kUncollectable))
         check_failed("owned span with a wrong owner", reinterpret_cast<void*>(s->base), s);
@@ -86,6 +87,18 @@ void check_manual_span(MSpan* s) {
       break;
     default:
       check_failed("in-use span in an impossible ownership state", reinterpret_cast<void*>(s->base), s);
+  }
+}
+
+// Every P, pooled ones too: a span on a P's notify stack is claimed by it
+// (heap/mcache.h, "One owner at a time").
+void check_notify_stack(MCache* c) {
+  uint32_t n = 0;
+  for (MSpan* s = c->notify.load(std::memory_order_acquire); s; s = s->notify_next) {
+    if (s->state.load(std::memory_order_acquire) != SpanState::kInUse || s->get_owner() != c ||
+        xfree::state(s->xfree.load(std::memory_order_acquire)) != xfree::kNotified)
+      check_failed("span on a P's notify stack not notified to it", reinterpret_cast<void*>(s->base), s);
+    if (++n > (1u << 30)) check_failed("a P's notify stack is circular", nullptr, s);
   }
 }
 
@@ -153,6 +166,7 @@ long check_heap() {
     }
   });
   for_each_p([](MCache* c) {
+    check_notify_stack(c);
     if (c->in_use || c->shared) check_p(c);
   });
   return n;

@@ -163,13 +163,13 @@ void fork_child() {
   MCache* self = t_mcache;
   if (self != &g_empty_mcache) {
     self->tkey = os::thread_key();
-    self->repair_after_fork();
+    self->repair_after_fork(g_heap);
   }
   for_each_p([&](MCache* c) {
     // A shared P is whole (its users hold its lock, taken before the
     // fork); it stays shared. A remote freer may have vanished between
     // marking one of its parked spans and pushing it, as for self.
-    if (c->shared) c->repair_after_fork();
+    if (c->shared) c->repair_after_fork(g_heap);
     if (!c->in_use || c == self) return;
     c->drop_batches();
     fork_hook_release_p(c);  // its collected spans (release_all drops them)
