@@ -278,7 +278,7 @@ TEST_F(Death, MalformedGogcAndGomemKnobs) {
   expect_env_death("GOMEM_GC_INTERIOR", "exakt", "want exact or past_end");
   expect_env_death("GOMEM_DIRTY", "no", "want on or off");
   expect_env_death("GOMEM_SHARED_PS", "-1", "want a percentage of a span");
-  expect_env_death("GOMEM_GC", "gen", "want stw, generational, concurrent or gencon");
+  expect_env_death("GOMEM_GC", "gen", "want stw, generational or concurrent");
   expect_env_death("GODEBUG", "madvdontneed=1,gctrace=on", "want gctrace=N and scavtrace=N");
 }
 

@@ -141,24 +141,6 @@ TEST_F(Dirty, ReportOnlyScanAndProtectOfASubrange) {
   EXPECT_EQ(scan(t, m, n), std::set<size_t>{40});
 }
 
-// unprotect(lo, hi) lifts the protection of a sub-range: its pages report
-// written (touched or not) until protected again, and writing them costs no
-// fault.
-TEST_F(Dirty, UnprotectedPagesReportWrittenUntilProtectedAgain) {
-  constexpr size_t n = 64;
-  char* m = tracked(n);
-  ASSERT_TRUE(m);
-  uintptr_t lo = reinterpret_cast<uintptr_t>(m);
-  m[5 * kPage] = 1;  // the page is present and written, the others untouched
-  EXPECT_EQ(scan(t, m, n), std::set<size_t>{5});
-  ASSERT_TRUE(t.unprotect(lo + 4 * kPage, lo + 8 * kPage)) << t.reason();
-  Pages p{lo, {}};
-  EXPECT_EQ(t.scan(lo, lo + n * kPage, collect, &p, DirtyTracker::kReportOnly), 4);
-  EXPECT_EQ(p.set, (std::set<size_t>{4, 5, 6, 7}));
-  EXPECT_EQ(scan(t, m, n), (std::set<size_t>{4, 5, 6, 7})) << "reported until protected again";
-  EXPECT_TRUE(scan(t, m, n).empty());
-}
-
 TEST_F(Dirty, PagesWrittenByOtherThreads) {
   constexpr size_t n = 512;
   constexpr int kThreads = 6;  // more threads than cores

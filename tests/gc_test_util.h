@@ -164,12 +164,6 @@ struct NoAutoGC {
 inline bool gc_mode_or_skip(const char* mode, uint32_t gc_mode, std::string* why) {
   if (getenv("GOMEM_TEST_ANYMODE")) return true;
   const char* env = getenv("GOMEM_GC");
-  // GOMEM_GC=gencon is generational and concurrent at once (gc_mode 3): the
-  // tests of either mode run in it too.
-  if (env && strcmp(env, "gencon") == 0 && (strcmp(mode, "generational") == 0 || strcmp(mode, "concurrent") == 0)) {
-    mode = env;
-    gc_mode = 3;
-  }
   if (!env || strcmp(env, mode) != 0) {
     *why = std::string("GOMEM_GC is not ") + mode;
     return false;

@@ -325,7 +325,7 @@ def main():
     ap.add_argument("--threads-depth", type=int, help="gc_threads: log2 of the number of jobs (default 18)")
     ap.add_argument("--bench", default=",".join(BENCHES), help="comma list (default: %(default)s)")
     ap.add_argument("--variants", default="gomem,boehm,boehm_m1,malloc,go",
-                    help="comma list from gomem,gomem_gen,gomem_conc,gomem_gencon,boehm,boehm_m1,boehm_inc,malloc,go "
+                    help="comma list from gomem,gomem_gen,gomem_conc,boehm,boehm_m1,boehm_inc,malloc,go "
                          "(default: %(default)s)")
     ap.add_argument("--preload", action="append", default=[], metavar="NAME=LIB.so",
                     help="extra column: the malloc variant run with LD_PRELOAD=LIB.so "
@@ -372,8 +372,6 @@ def main():
                              note="gomem with `GOMEM_GC=generational` (sticky-mark minor cycles)"),
         "gomem_conc": Variant("gomem_conc", "gomem conc", "gomem", {"GOMEM_GC": "concurrent"},
                               note="gomem with `GOMEM_GC=concurrent` (mostly-concurrent marking)"),
-        "gomem_gencon": Variant("gomem_gencon", "gomem gencon", "gomem", {"GOMEM_GC": "gencon"},
-                                note="gomem with `GOMEM_GC=gencon` (minor and full cycles marked concurrently)"),
         "boehm": Variant("boehm", "Boehm", "boehm"),
         "boehm_m1": Variant("boehm_m1", "Boehm M=1", "boehm", {"GC_MARKERS": "1"}),
         "boehm_inc": Variant("boehm_inc", "Boehm inc", "boehm", {"GC_ENABLE_INCREMENTAL": "1"},

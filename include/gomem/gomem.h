@@ -41,10 +41,10 @@
  * memory (read(), recv()) count; writes through pages the kernel pinned
  * before the cycle (io_uring fixed buffers, O_DIRECT or AIO reads in flight,
  * RDMA) do not: do not let such I/O deliver pointers into collected objects
- * in that mode. The same holds with GOMEM_GC=concurrent (and gencon, both
- * at once), where marking runs beside the program and rereads the marked
- * objects on pages written meanwhile; there an unregistered thread must
- * not even move a collected pointer while a cycle runs. docs/gc.md has the design.
+ * in that mode. The same holds with GOMEM_GC=concurrent, where marking runs
+ * beside the program and rereads the marked objects on pages written
+ * meanwhile; there an unregistered thread must not even move a collected
+ * pointer while a cycle runs. docs/gc.md has the design.
  *
  * Errors. Freeing a pointer gomem never handed out, an interior pointer, or an
  * object that is already free prints a message naming the fault, the pointer
@@ -115,7 +115,7 @@ GOMEM_API GOMEM_MALLOC_ATTR void* gomem_malloc_uncollectable(size_t size);
 GOMEM_API void gomem_gc_free(void* p);
 /* A full, blocking collection, sweep included (like Go's runtime.GC). */
 GOMEM_API void gomem_gc_collect(void);
-/* With GOMEM_GC=generational or gencon: a blocking minor collection, sweep included,
+/* With GOMEM_GC=generational: a blocking minor collection, sweep included,
  * that frees only objects allocated since the last cycle and found dead
  * (objects that survived a cycle are old: only a full cycle frees them, runs
  * their finalizers and cleanups, clears their weak pointers). A full one
@@ -413,13 +413,13 @@ typedef struct gomem_stats {
   uint64_t pause_ns[GOMEM_NUM_PAUSES];  /* recent pauses, latest at [(num_gc+255)%256] */
   uint64_t pause_end[GOMEM_NUM_PAUSES]; /* their end times, ns since 1970 */
   /* Each pause_ns[i] is the sum of the cycle's stops, as Go's PauseNs:
-   * pause_start_ns[i] is its first stop (GOMEM_GC=concurrent or gencon:
-   * protect the heap, scan the roots; 0 when the whole mark is one stop) and
+   * pause_start_ns[i] is its first stop (GOMEM_GC=concurrent: protect the
+   * heap, scan the roots; 0 when the whole mark is one stop) and
    * pause_final_ns[i] the stop that ends marking. */
   uint64_t pause_start_ns[GOMEM_NUM_PAUSES];
   uint64_t pause_final_ns[GOMEM_NUM_PAUSES];
-  /* Stalls beside the pauses (GOMEM_GC=concurrent or gencon; 0 in the other
-   * modes, whose collections all happen inside pauses). A pause stops every thread;
+  /* Stalls beside the pauses (GOMEM_GC=concurrent; 0 in the other modes,
+   * whose collections all happen inside pauses). A pause stops every thread;
    * a stall holds up one, while the world keeps running beside it: a thread
    * that allocated while a cycle marked and pays for it by marking (the
    * proportional mark assist, Go's), or that found the heap past the hard
@@ -445,9 +445,8 @@ typedef struct gomem_stats {
   uint64_t gc_heap_live;  /* bytes marked live by the last cycle */
   uint64_t memory_limit;  /* GOMEMLIMIT, UINT64_MAX-like when off */
   uint64_t num_finalizers_run;
-  uint32_t num_minor_gc; /* of num_gc, minor cycles (GOMEM_GC=generational or gencon) */
+  uint32_t num_minor_gc; /* of num_gc, minor cycles (GOMEM_GC=generational) */
   uint32_t gc_mode;      /* 1: generational (minor cycles possible); 2: concurrent marking;
-                            3: both (GOMEM_GC=gencon: minor and full cycles marked concurrently);
                             0: every cycle full and stopped for its whole mark */
 
   /* Processors (Ps): allocation contexts that threads hold. */

@@ -37,9 +37,6 @@
 // step 3 also rescans the old objects on heap pages written since the last
 // stop (the kernel's dirty-page bits) and traces only unmarked objects.
 // Full cycles clear every mark bit between steps 2 and 3.
-// GOMEM_GC=concurrent (concurrent.cc) marks beside the program between two
-// short stops; GOMEM_GC=gencon does both: minor and full cycles, each
-// marked concurrently (generational.cc).
 //
 // fork() (gc.cc, runtime/proc.cc): the parent takes every lock in the order
 // the code nests them, starting with the collection lock, so no cycle, sweep

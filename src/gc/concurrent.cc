@@ -11,10 +11,6 @@
 //      cache_span, see below), the roots (stacks, registers, TLS, data
 //      segments, added ranges, uncollectable blocks, finalizer roots) are
 //      scanned into the mark work, and the world starts again.
-//      GOMEM_GC=gencon (generational.cc): a full cycle also clears every
-//      mark; a minor one keeps them and, instead of protect_all, rescans
-//      the pages written since the last cycle with reprotecting scans
-//      (gen_conc_before_stop, gen_conc_in_stop).
 //   2. The markers drain the work while the program runs.
 //   3. Pre-cleaning, while the program runs, at most kMaxRounds rounds: one
 //      PAGEMAP_SCAN lists the heap pages written since they were protected
@@ -193,6 +189,10 @@ uint64_t slot_mask(const MSpan* s, uint32_t w, uint32_t from) {
   if (w == (s->nelems - 1) / 64 && s->nelems % 64) m &= (uint64_t{1} << (s->nelems % 64)) - 1;
   return m;
 }
+
+// DirtyRunFn of the first stop's reset: nothing is marked yet, so a page
+// written before the stop needs only its protection back.
+void ignore_run(void*, uintptr_t, uintptr_t) {}
 
 // Every slot of the whole heap counts as written (a refused scan).
 void rescan_all_marked(Marker& m) {
@@ -480,20 +480,18 @@ bool conc_choose() {
   return ok;
 }
 
-bool conc_mark(Marker& m, ConcNote* note, CycleKind* kind) {
+bool conc_mark(Marker& m, ConcNote* note) {
   // 1. First stop. Protecting the whole heap costs a page-table walk that
   // writes every present page's entry (ms per 100 MB): done before the
   // stop, so that the stop only re-protects the pages written meanwhile
   // (one scan, reprotecting as it reports, which costs per written page).
-  // GOMEM_GC=gencon (generational.cc): a minor cycle instead rescans the
-  // pages written since the last cycle, before the stop and in it.
-  bool ok = gen_conc_before_stop(*kind, m, note);
+  bool ok = g_dirty.protect_all();
   int64_t t0 = os::nanotime();
   stop_the_world();
   heap_range(&g_range);
   find_trace_root();
   snapshot_roots();
-  if (!ok || !gen_conc_in_stop(kind, m, note)) {
+  if (!ok || g_dirty.scan_all(ignore_run, nullptr, DirtyTracker::kReprotect) < 0) {
     say_stw_once();
     note->start_stop0 = t0;
     return false;  // the world stays stopped: the caller marks it all now

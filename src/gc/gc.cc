@@ -105,14 +105,14 @@ void trace_line(uint32_t n, int64_t start, int64_t t_stop, int64_t t_mark, int64
   b.u(mb(before)).s("->").u(mb(before)).s("->").u(mb(marked)).s(" MB, ").u(mb(goal)).s(" MB goal, ");
   b.s("0 MB stacks, 0 MB globals, ").i(markers).s(" P");
   if (forced) b.s(" (forced)");
-  // GOMEM_GC=gencon: both notes (minor or full, then concurrent).
   if (note.kind == CycleKind::kMinor) {
     b.s(" (minor: ").u(note.traced >> 10).s(" KB young marked, ").i(note.dirty_pages).s(" pages written, ");
     b.u(note.dirty_bytes >> 10).s(" KB old rescanned)");
   } else if (note.kind == CycleKind::kFull) {
     b.s(" (full)");
+  } else if (note.conc) {
+    trace_conc(b, note);
   }
-  if (note.conc) trace_conc(b, note);
   b.c('\n');
   os::write_stderr(b.str(), b.len());
 }
@@ -215,8 +215,7 @@ void run_cycle(Trigger why) {
   start_markers();
   collect_data_segments();
   CycleKind kind = gen_choose(why);
-  // GOMEM_GC=gencon: minor and full cycles both mark concurrently.
-  bool conc = (kind == CycleKind::kStw || g_conc.requested) && conc_choose();
+  bool conc = kind == CycleKind::kStw && conc_choose();
   Marker m;
   m.init();
   int64_t dirty_pages = 0;
@@ -227,9 +226,8 @@ void run_cycle(Trigger why) {
   // conc_mark scans the roots from its own frame, deeper than this one:
   // what finish_sweep and the rest left there is not a root either.
   if (conc) os::clear_dead_stack();
-  if (conc && conc_mark(m, &cn, &kind)) {
+  if (conc && conc_mark(m, &cn)) {
     t_stop0 = cn.final_stop0;
-    dirty_pages = cn.remembered;
   } else {
     if (!conc) stop_the_world();  // else conc_mark left it stopped, nothing marked
     conc = false;
@@ -253,13 +251,13 @@ void run_cycle(Trigger why) {
   // Concurrent: the goal grows with what the markers traced, not with what
   // the program allocated during the cycle (black: kept this cycle, live
   // or not), or the heap would ratchet up cycle after cycle.
-  gen_end_mark(kind, m.marked_bytes, conc ? conc_end_mark(&cn, m.scanned_bytes) : 0);
+  if (conc)
+    pacer_commit(m.marked_bytes + conc_end_mark(&cn, m.scanned_bytes), m.marked_bytes);
+  else
+    gen_end_mark(kind, m.marked_bytes);
   int64_t t_end = os::nanotime();
   uint64_t wall = static_cast<uint64_t>(os::walltime());
   start_the_world();
-  int64_t t_unprotect = os::nanotime();
-  if (conc) gen_unprotect_young();
-  t_unprotect = os::nanotime() - t_unprotect;
   int markers = num_markers();
   // A concurrent cycle: its time beside the program counted as all of its
   // markers busy (rough: they idle at the end of each drain), plus the
@@ -267,8 +265,7 @@ void run_cycle(Trigger why) {
   int64_t conc_ns = conc ? cn.final_stop0 - cn.start_stop0 - cn.start_pause : 0;
   uint64_t beside = conc ? static_cast<uint64_t>(conc_ns * conc_markers() + cn.paid_ns) : 0;
   g_cycles.gc_cpu_ns += static_cast<uint64_t>(t_mark - t_stop) * static_cast<uint64_t>(markers) + beside +
-                        static_cast<uint64_t>(t_stop - start - conc_ns) + static_cast<uint64_t>(t_end - t_mark) +
-                        static_cast<uint64_t>(t_unprotect);
+                        static_cast<uint64_t>(t_stop - start - conc_ns) + static_cast<uint64_t>(t_end - t_mark);
   uint64_t start_pause = conc ? static_cast<uint64_t>(cn.start_pause) : 0;
   uint64_t final_pause = static_cast<uint64_t>(t_end - t_stop0);
   uint32_t n = publish_cycle(forced, kind == CycleKind::kMinor, start_pause, final_pause, wall);

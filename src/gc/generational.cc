@@ -61,68 +61,6 @@
 // tracker is Off (fork_child); its next cycle re-initialises it (which
 // registers every range again) and is full.
 //
-// Concurrent generational collection (GOMEM_GC=gencon: gc_mode 3): the
-// minor and the full cycles above, each marked as concurrent.cc marks (a
-// short first stop, the markers beside the program with black allocation,
-// bounded pre-cleaning rounds, a short final stop). A full cycle is a
-// concurrent cycle that clears every mark in its first stop. A minor one
-// differs from concurrent.cc's only in its first stop's protection:
-//   - no protect_all: it would turn the pages written since the last cycle
-//     (the remembered set) clean unread. Instead one scan before the stop
-//     reports them, rescans their old objects and protects them again in
-//     the same walk (kReprotect), and a second one in the stop does the
-//     same for the pages written in between; no stop-the-world rescan of
-//     the whole remembered set (gen_conc_before_stop, gen_conc_in_stop).
-//     Marks set before the stop are safe: the young objects they reach
-//     stay marked (floating garbage at worst), and whatever the program
-//     writes after the scan that saw a page is on a page written again.
-//     One catch: that scan filters candidates with the arenas' extent as
-//     it began (g_range); a pointer into an arena added meanwhile is
-//     skipped and its page protected again. The stop sees the extent grew
-//     and runs the cycle full instead (rare: arenas are 64 MiB).
-//   - After that scan every heap page is protected, as after protect_all:
-//     a page not reported was protected, and one reported is protected
-//     again. So from the first stop on, the two uses of the dirty bits are
-//     one: pages written during marking are pre-cleaning work (kReprotect:
-//     their marked objects, old ones included, are rescanned) and, from
-//     the final scan on (kReportOnly), the next cycle's remembered set. A
-//     page a pre-cleaning round protected again drops out of the next
-//     remembered set, which is safe: the round rescanned it after the
-//     write, and the final drain re-establishes the invariant above for the
-//     whole heap (no marked object points to an unmarked one). The final
-//     stop then protects the old spans' written pages (gen_end_mark) as a
-//     stop-the-world minor does.
-//   - Faults. Marking protects every page, those the allocator is about to
-//     fill too (a fault per page, ~1 us). Once the world runs again, still
-//     under the collection lock, gen_unprotect_young lifts the protection
-//     of the collected spans that do not stay old (UFFDIO_WRITEPROTECT off:
-//     such a page reports written, always safe), so between cycles the
-//     allocator fills them without faults, as in generational mode; only
-//     the pages filled while a cycle marks fault. Manual spans keep
-//     concurrent mode's protection (a fault per written page per cycle).
-//     binary-trees depth 18 (/usr/bin/time, one run each): 411,000 page
-//     faults in concurrent mode, 210,000 in gencon, 59,000 generational
-//     (tests/gc_gen_test.cc's AMostlyFreeSpanIsNotProtectedSoFillingItCostsNoFault
-//     faulted 19 times in gencon without this step).
-//   - The race it must win: an old object on a page the first stop found
-//     clean (so not rescanned) receives, during marking, the only pointer
-//     to a young object no marker reached. The old object is marked, no
-//     marker scans it; its page, protected since the last cycle, is
-//     reported by the next round or the final stop, and rescanned
-//     (tests/gc_gencon_test.cc).
-//   - Objects allocated during a minor cycle are allocated black
-//     (concurrent.cc), and the sweep keeps the marks: they are old from
-//     then on, even those that died at once (floating garbage only a full
-//     cycle frees). They count as promoted bytes (gen_end_mark's black),
-//     so they bring the next full cycle closer, not the goal.
-//   - Young spans are swept as in generational mode (after the final stop,
-//     lazily): the mark bits the sweep copies into the alloc bits hold the
-//     black objects, and the free slots a P still held were unmarked when
-//     it gave the span back in the final stop.
-// The trigger is concurrent mode's (below the goal); the proportional
-// assists expect the scan work of the last cycle of the same kind
-// (conc_work): a minor cycle's is a fraction of a full one's.
-//
 // Synchronisation: every field of g_gen is written under the collection
 // lock (gc.cc) or during initialisation, and read there; sticky is read by
 // sweepers, set once before any collected span exists.
@@ -225,14 +163,7 @@ void protect_old_run(void*, uintptr_t lo, uintptr_t hi) {
   if (from) g_dirty.protect(from, to);
 }
 
-// DirtyRunFn of a first stop that keeps no mark (a full or stop-the-world
-// kind): a page written before the stop needs only its protection back.
-void ignore_run(void*, uintptr_t, uintptr_t) {}
-
-void say_off_once() {
-  const char* mode = g_conc.requested ? "gencon" : "generational";
-  say_tracking_off_once(&g_gen.said_off, mode, "is a full stop-the-world one");
-}
+void say_off_once() { say_tracking_off_once(&g_gen.said_off, "generational", "is a full stop-the-world one"); }
 
 }  // namespace
 
@@ -259,8 +190,6 @@ bool start_dirty_tracking() {
   // Pages committed before the hook would never be registered: only a heap
   // with no arena yet can be tracked (the runtime calls this right after
   // initialising it).
-  // GOMEM_GC=gencon asks twice (gen_init, then conc_init).
-  if (g_heap.commit_hook != nullptr) return true;
   if (g_heap.arenas() != nullptr || !g_dirty.init()) return false;
   g_heap.commit_hook = commit_hook;
   return true;
@@ -269,12 +198,7 @@ bool start_dirty_tracking() {
 void gen_init(const os::EnvSettings& env) {
   if (!env.generational) return;
   g_gen.requested = true;
-  if (!start_dirty_tracking()) {
-    // GOMEM_GC=gencon: conc_init runs next; this file's message says it
-    // for both.
-    g_conc.said_stw = env.concurrent;
-    return;
-  }
+  if (!start_dirty_tracking()) return;
   g_gen.sticky.store(true, std::memory_order_release);
 }
 
@@ -315,73 +239,20 @@ CycleKind gen_start_mark(CycleKind kind, Marker& m, int64_t* dirty_pages) {
   return kind;
 }
 
-bool gen_conc_before_stop(CycleKind kind, Marker& m, ConcNote* note) {
-  if (kind == CycleKind::kStw) return g_dirty.protect_all();
-  g_conc.last_work = g_gen.conc_work[kind == CycleKind::kMinor];
-  if (kind == CycleKind::kFull) return g_dirty.protect_all();
-  // The markers' filter for this scan (no cycle marks now). A pointer into
-  // an arena added after it is skipped: gen_conc_in_stop sees that.
-  heap_range(&g_range);
-  g_gen.pre_range = g_range;
-  if (ConcHook h = g_conc_hooks.remembered) h(-1);
-  note->remembered = g_dirty.scan_all(rescan_dirty_run, &m, DirtyTracker::kReprotect);
-  return note->remembered >= 0;
-}
-
-bool gen_conc_in_stop(CycleKind* kind, Marker& m, ConcNote* note) {
-  // The heap grew past the range the scan before the stop filtered with:
-  // a pointer it found into the new arena was skipped, and its page is
-  // protected again, so no later scan reports it. The cycle becomes full
-  // (marks cleared: it needs no remembered set).
-  if (*kind == CycleKind::kMinor && (g_range.lo != g_gen.pre_range.lo || g_range.span != g_gen.pre_range.span))
-    *kind = CycleKind::kFull;
-  if (*kind == CycleKind::kMinor) {
-    int64_t n = g_dirty.scan_all(rescan_dirty_run, &m, DirtyTracker::kReprotect);
-    if (n < 0) return false;
-    note->remembered += n;
-    return true;
-  }
-  if (*kind == CycleKind::kFull) {
-    clear_marks();
-    g_gen.armed = true;  // every page is protected (or reports written) from here on
-  }
-  return g_dirty.scan_all(ignore_run, nullptr, DirtyTracker::kReprotect) >= 0;
-}
-
-void gen_unprotect_young() {
-  if (!g_gen.sticky.load(std::memory_order_relaxed) || !g_gen.armed) return;
-  uintptr_t from = 0, to = 0;  // the stretch to unprotect; from == 0: none
-  for (HeapArena* a = g_heap.arenas(); a; a = a->next) {
-    for_each_span_in(a->base, a->base + kArenaBytes, [&](MSpan* s, uintptr_t lo, uintptr_t hi) {
-      if (!kind_is_gc(s->kind) || stays_old(s)) return;
-      if (from && lo != to) {
-        if (!g_dirty.unprotect(from, to)) g_gen.armed = false;
-        from = 0;
-      }
-      if (!from) from = lo;
-      to = hi;
-    });
-  }
-  if (from && !g_dirty.unprotect(from, to)) g_gen.armed = false;
-}
-
-void gen_end_mark(CycleKind kind, uint64_t traced, uint64_t black) {
+void gen_end_mark(CycleKind kind, uint64_t marked) {
   if (kind != CycleKind::kStw && g_gen.armed &&
       g_dirty.scan_all(protect_old_run, nullptr, DirtyTracker::kReportOnly) < 0)
     g_gen.armed = false;
-  if (kind != CycleKind::kStw && g_conc.requested) g_gen.conc_work[kind == CycleKind::kMinor] = g_conc.last_work;
   if (kind != CycleKind::kMinor) {
     if (kind == CycleKind::kFull) {
-      g_gen.full_marked = traced;
+      g_gen.full_marked = marked;
       g_gen.minors = 0;
       g_gen.full_due = false;
     }
-    pacer_commit(traced + black, traced);
+    pacer_commit(marked, marked);
     return;
   }
-  // Objects allocated black during a concurrent minor cycle are marked: old
-  // from now on, as if they had survived it.
-  uint64_t total = g_pacer.heap_marked.load(std::memory_order_relaxed) + traced + black;
+  uint64_t total = g_pacer.heap_marked.load(std::memory_order_relaxed) + marked;
   // Objects promoted since the last full cycle may be dead: they may fill
   // a quarter of GOGC's headroom over that cycle's live heap (more let the
   // peak RSS of tests/gc_stress_test.cc's 50 MB random-replacement heap pass
@@ -402,7 +273,7 @@ void gen_end_mark(CycleKind kind, uint64_t traced, uint64_t black) {
 
 uint32_t gc_mode() {
   if (!g_dirty.tracking()) return 0;
-  if (g_gen.sticky.load(std::memory_order_relaxed)) return g_conc.requested ? 3 : 1;
+  if (g_gen.sticky.load(std::memory_order_relaxed)) return 1;
   return g_heap.commit_hook != nullptr ? 2 : 0;  // concurrent.cc started tracking
 }
 

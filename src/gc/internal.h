@@ -226,9 +226,9 @@ void count_large_free(MSpan* s);
 
 // Generational mode (generational.cc has the design).
 enum class CycleKind : uint8_t {
-  kStw,    // GOMEM_GC=stw or concurrent (or generational refused): marks start clear, none kept
-  kFull,   // generational or gencon, full: every mark cleared first, every page protected
-  kMinor,  // generational or gencon, minor: old marks kept, written pages rescanned
+  kStw,    // GOMEM_GC=stw (or generational refused): marks start clear, none kept
+  kFull,   // generational, full: every mark cleared first, every page protected
+  kMinor,  // generational, minor: old marks kept, written pages rescanned
 };
 struct GenState {
   // Set once by gen_init (before any collected span exists): sweeps keep the
@@ -242,14 +242,6 @@ struct GenState {
   bool said_off = false;     // gctrace said why cycles are all full
   uint32_t minors = 0;       // minor cycles since the last full one
   uint64_t full_marked = 0;  // bytes the last full cycle marked
-  // GOMEM_GC=gencon: the scan work of the last concurrent cycle of each
-  // kind ([1]: minor), the assists' expected work (g_conc.last_work) for
-  // the next one of that kind: a minor cycle traces a fraction of a full
-  // one's heap.
-  uint64_t conc_work[2] = {};
-  // GOMEM_GC=gencon: the arenas' extent when a minor cycle's scan before
-  // its first stop began (the markers' filter then).
-  HeapRange pre_range;
 };
 extern GenState g_gen;
 // Before the world stops: the kind of this cycle.
@@ -259,27 +251,10 @@ CycleKind gen_choose(Trigger why);
 // marks and protects the heap. Returns the kind that runs (a minor one
 // whose scan the kernel refused becomes full). *dirty_pages: pages rescanned.
 CycleKind gen_start_mark(CycleKind kind, Marker& m, int64_t* dirty_pages);
-// After marking (traced: the bytes this cycle's markers marked; black: the
-// bytes a concurrent cycle allocated black, else 0): tells the pacer what
+// After marking (marked: the bytes this cycle marked): tells the pacer what
 // is marked now (a minor cycle adds the old objects) and what to set the
-// goal over (what was traced); decides whether the next cycle is full.
-void gen_end_mark(CycleKind kind, uint64_t traced, uint64_t black);
-// A concurrent cycle's first stop (conc_mark) in each mode (generational.cc
-// has the design of GOMEM_GC=gencon). Before the stop: protects the whole
-// heap (kStw, kFull) or rescans the pages written since the last cycle (a
-// minor one, which protects them again and counts them in
-// note->remembered). In the stop: re-protects the pages written in
-// between, rescanning them (minor) or clearing every mark first (kFull).
-// False if the tracker refused: every page may be written.
-struct ConcNote;
-bool gen_conc_before_stop(CycleKind kind, Marker& m, ConcNote* note);
-// A minor cycle whose heap grew past the range its first scan filtered
-// with becomes full (*kind).
-bool gen_conc_in_stop(CycleKind* kind, Marker& m, ConcNote* note);
-// GOMEM_GC=gencon, after a concurrent cycle, the world running again (under
-// the collection lock): lifts the protection the cycle set on the pages of
-// collected spans that do not stay old (the allocator fills them next).
-void gen_unprotect_young();
+// goal over; decides whether the next cycle is full.
+void gen_end_mark(CycleKind kind, uint64_t marked);
 void gen_fork_child();
 // Dirty-page tracking for the heap (generational.cc): starts the tracker
 // and registers heap pages as they are committed. Only before any arena
@@ -367,7 +342,6 @@ struct ConcNote {
   int rounds = 0;           // pre-cleaning rounds run
   int64_t round_pages[kMaxRounds] = {};
   int64_t final_pages = 0;      // pages written since the last round
-  int64_t remembered = 0;       // GOMEM_GC=gencon, a minor cycle: pages written since the last cycle
   uint32_t assists = 0;         // threads that waited for the cycle (past the hard goal)
   int64_t assist_wait = 0;      // ns they waited, summed (as of the cycle's end: those still waiting not counted)
   uint64_t assist_scanned = 0;  // bytes they scanned helping the markers (and the proportional assists)
@@ -383,10 +357,8 @@ struct ConcNote {
 // about to wait for the running cycle (past the hard goal with no work to
 // pay its assist debt with: it parks until there is some, or helps the
 // drains open to it and then waits until the cycle is published);
-// opened(-1), called by the collector when a drain opens to assists, before
-// the helper markers are woken (mark.cc); remembered(-1), GOMEM_GC=gencon,
-// a minor cycle: before its scan of the remembered set ahead of the first
-// stop (generational.cc).
+// opened(-1), called by the collector when a
+// drain opens to assists, before the helper markers are woken (mark.cc).
 // Set while no cycle runs.
 using ConcHook = void (*)(intptr_t);
 struct ConcHooks {
@@ -395,7 +367,6 @@ struct ConcHooks {
   ConcHook round = nullptr;
   ConcHook waiting = nullptr;
   ConcHook opened = nullptr;
-  ConcHook remembered = nullptr;
 };
 ConcHooks set_conc_test_hooks(const ConcHooks& h);
 extern ConcHooks g_conc_hooks;
@@ -408,9 +379,7 @@ bool conc_choose();
 // roots and the written pages rescanned into m (the caller drains). False
 // if the tracker refused at the first stop: the world is stopped, nothing
 // is marked, the caller marks as stw does.
-// kind: gen_choose's (kStw outside GOMEM_GC=gencon); a minor one may
-// become full in the first stop (gen_conc_in_stop).
-bool conc_mark(Marker& m, ConcNote* note, CycleKind* kind);
+bool conc_mark(Marker& m, ConcNote* note);
 // World stopped, after release_p_spans_stw: allocation is no longer black;
 // returns the bytes allocated black (marked, not counted by the markers).
 // scanned: the bytes the cycle scanned (the next one's expected work).

@@ -129,11 +129,6 @@ class DirtyTracker {
   // objects, leaving the pages being allocated into unprotected: see the
   // costs above for why).
   bool protect(uintptr_t lo, uintptr_t hi);
-  // Ends the protection of the pages of [lo, hi) (page aligned): they
-  // report written until protected again, as after registration, and the
-  // program's writes to them cost no fault (pages about to be allocated
-  // into). False (and Off) if the kernel refuses.
-  bool unprotect(uintptr_t lo, uintptr_t hi);
 
   // What a scan does to the pages it reports.
   enum Mode { kReprotect, kReportOnly };

@@ -192,19 +192,6 @@ bool DirtyTracker::protect(uintptr_t lo, uintptr_t hi) {
   return tracking() && scan_range(lo, hi, nullptr, nullptr, uapi::kScanWpMatching) >= 0;
 }
 
-bool DirtyTracker::unprotect(uintptr_t lo, uintptr_t hi) {
-  if (!tracking()) return false;
-  uffdio_writeprotect w = {};
-  w.range.start = lo;
-  w.range.len = hi - lo;
-  w.mode = 0;  // without UFFDIO_WRITEPROTECT_MODE_WP: protection off
-  if (ioctl_retry(uffd_, UFFDIO_WRITEPROTECT, &w) < 0) {
-    go_off("UFFDIO_WRITEPROTECT", errno);
-    return false;
-  }
-  return true;
-}
-
 int64_t DirtyTracker::scan_all(DirtyRunFn fn, void* arg, Mode mode) {
   if (!tracking()) return -1;
   int64_t total = 0;

@@ -74,12 +74,10 @@ const char* parse_choice(const char* v, const char* yes, const char* no, const c
 }
 
 // GOMEM_GC: stw (every cycle stops the world for its whole mark),
-// generational, concurrent, or gencon (both: minor and full cycles that
-// mark concurrently).
+// generational or concurrent.
 const char* parse_gc_mode(const char* v, EnvSettings* out) {
-  bool both = strcmp(v, "gencon") == 0;
-  bool gen = both || strcmp(v, "generational") == 0, conc = both || strcmp(v, "concurrent") == 0;
-  if (!gen && !conc && strcmp(v, "stw") != 0) return "want stw, generational, concurrent or gencon";
+  bool gen = strcmp(v, "generational") == 0, conc = strcmp(v, "concurrent") == 0;
+  if (!gen && !conc && strcmp(v, "stw") != 0) return "want stw, generational or concurrent";
   out->generational = gen;
   out->concurrent = conc;
   return nullptr;

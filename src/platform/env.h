@@ -42,8 +42,8 @@ struct EnvSettings {
   // of a size class from the shared per-CPU Ps before its own P takes a
   // span of that class (runtime/shared_p.h); 0 = no shared Ps.
   int shared_ps = 50;
-  bool generational = false;           // GOMEM_GC=generational or gencon (stw, the default: every cycle full)
-  bool concurrent = false;             // GOMEM_GC=concurrent or gencon (mostly-concurrent marking: gc/concurrent.cc)
+  bool generational = false;           // GOMEM_GC=generational (stw, the default: every cycle full)
+  bool concurrent = false;             // GOMEM_GC=concurrent (mostly-concurrent marking: gc/concurrent.cc)
   int64_t profile_rate = -1;           // GOMEM_PROFILE_RATE: bytes per heap-profile sample (0 = off, -1 = unset)
   const char* heap_profile = nullptr;  // GOMEM_HEAP_PROFILE: where to write the heap profile (the environment's string)
   int heap_profile_every_mb = 0;       // GOMEM_HEAP_PROFILE_EVERY_MB: also write one per N MB of heap growth (0 = no)

@@ -304,7 +304,6 @@ void print_stats_to(int fd) {
     b.s("  num_gc").pad(18).u(st.num_gc).pad(34).s("collections");
     if (st.gc_mode == 1) b.s(", ").u(st.num_minor_gc).s(" of them minor (GOMEM_GC=generational)");
     if (st.gc_mode == 2) b.s(", marked concurrently (GOMEM_GC=concurrent)");
-    if (st.gc_mode == 3) b.s(", ").u(st.num_minor_gc).s(" of them minor, all marked concurrently (GOMEM_GC=gencon)");
     b.c('\n');
     b.s("  pause_total").pad(18).f(static_cast<double>(st.pause_total_ns) / 1e6, 3).s(" ms\n");
     if (st.wait_total_ns)
