@@ -426,9 +426,9 @@ typedef struct gomem_stats {
    * goal (1.1 x next_gc) with no marking left to do and waits for the
    * running cycle to end (or for it to start marking), or runs the whole
    * cycle itself if none was running. wait_ns[i] is the longest such stall
-   * of any one thread charged to cycle i (an assist: the cycle it marked
-   * for; a wait: the last cycle that had ended when the thread went on, the
-   * one it waited for or ran), from its entry into the collector to its
+   * of any one thread charged to cycle i (the cycle running, or next to
+   * run, when the stall began: the one it marked for, waited for or ran,
+   * even if it ended before the thread went on), from its entry into the collector to its
    * return to the allocation, so it includes that cycle's pauses when the
    * thread spanned them; the latency one thread saw for cycle i is
    * max(pause_ns[i], wait_ns[i]). wait_total_ns sums every stall of every

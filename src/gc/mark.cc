@@ -215,14 +215,23 @@ void Marker::release() {
   buf_ = nullptr;
 }
 
-void Marker::flush_full() {
+namespace {
+
+// Puts full buffer b in the pool and wakes the idle markers asleep.
+void push_full(WorkBuf* b) {
   {
     MutexLock l(g_pool.lock);
-    buf_->next = g_pool.full;
-    g_pool.full = buf_;
+    b->next = g_pool.full;
+    g_pool.full = b;
     g_pool.nfull.fetch_add(1, std::memory_order_release);
   }
   wake_idle();
+}
+
+}  // namespace
+
+void Marker::flush_full() {
+  push_full(buf_);
   buf_ = new_buf();
 }
 
@@ -266,13 +275,7 @@ void Marker::balance() {
   memmove(buf_->obj, buf_->obj + half, (buf_->n - half) * sizeof(uintptr_t));
   b->n = half;
   buf_->n -= half;
-  {
-    MutexLock l(g_pool.lock);
-    b->next = g_pool.full;
-    g_pool.full = b;
-    g_pool.nfull.fetch_add(1, std::memory_order_release);
-  }
-  wake_idle();
+  push_full(b);
 }
 
 void find_trace_root() {

@@ -665,6 +665,7 @@ void MCache::repair_after_fork(MHeap& h) {
   drain_notify(h);
   // Marked but never pushed: parked spans, and (remote frees that emptied
   // them) spans on the partial lists or current.
+  // True if s was marked (now kActive again).
   auto repair = [](MSpan* s) {
     uint64_t old = s->xfree.load(std::memory_order_acquire);
     if (state(old) != kNotified) return false;
@@ -674,10 +675,7 @@ void MCache::repair_after_fork(MHeap& h) {
   for (int li = 0; li < kManualLists; li++) {
     for (MSpan* s = full[li].front(); s;) {
       MSpan* next = SpanList::next(s);
-      if (state(s->xfree.load(std::memory_order_acquire)) == kNotified) {
-        unpark(s, li);
-        repair(s);
-      }
+      if (repair(s)) unpark(s, li);  // unpark leaves any state but kParked as it is
       s = next;
     }
     for (MSpan* s = partial[li].front(); s; s = SpanList::next(s)) repair(s);
